@@ -1,0 +1,23 @@
+"""Dashboard entry point: `streamlit run dashboard/app.py`. It only routes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repo root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="Recommender audit", layout="wide")
+
+PAGES = [
+    st.Page(
+        "views/data_profile.py", title="Data profile", icon=":material/table_chart:", default=True
+    ),
+]
+
+st.navigation(PAGES).run()

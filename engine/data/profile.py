@@ -1,0 +1,134 @@
+"""Descriptive profile of a ``RatingData``: size, sparsity, rating and activity distributions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.types import RatingData
+
+SHORT_HEAD_SHARE = 0.8
+
+
+def distribution_summary(counts: pd.Series) -> dict[str, float]:
+    """Return ``min, p25, median, mean, p75, p95, max`` of a count series."""
+    q = counts.quantile([0.25, 0.5, 0.75, 0.95])
+    return {
+        "min": float(counts.min()),
+        "p25": float(q[0.25]),
+        "median": float(q[0.5]),
+        "mean": float(counts.mean()),
+        "p75": float(q[0.75]),
+        "p95": float(q[0.95]),
+        "max": float(counts.max()),
+    }
+
+
+def short_head_size(popularity: pd.Series, share: float = SHORT_HEAD_SHARE) -> int:
+    """Smallest number of most-rated items whose ratings reach ``share`` of all ratings.
+
+    With ``c_1 >= c_2 >= ...`` the items' rating counts and ``C`` their sum, this is
+    the least ``h`` with ``sum_{i<=h} c_i >= share * C`` (the "short head" of
+    Abdollahpouri et al. 2019 / Elliot; the other items are the long tail).
+    """
+    counts = np.sort(popularity.to_numpy())[::-1]
+    cumulative = np.cumsum(counts)
+    return int(np.searchsorted(cumulative, share * cumulative[-1] - 1e-9) + 1)
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """Size and distributions of a dataset.
+
+    Attributes
+    ----------
+    density
+        ``n_ratings / (n_users * n_items)``, in (0, 1]; the rest of the matrix is unknown.
+    rating_histogram
+        Columns ``rating`` (each distinct value, ascending), ``count``, ``share``.
+    user_activity
+        Ratings per user, indexed by ``user_id``, descending.
+    item_popularity
+        Ratings per item, indexed by ``item_id``, descending.
+    short_head_items
+        Most-rated items that together hold 80% of the ratings (``short_head_size``).
+    long_tail_item_share
+        ``1 - short_head_items / n_items``: share of the catalogue in the long tail.
+    """
+
+    name: str
+    synthetic: bool
+    n_users: int
+    n_items: int
+    n_ratings: int
+    density: float
+    rating_mean: float
+    rating_std: float
+    scale: str
+    rating_histogram: pd.DataFrame
+    user_activity: pd.Series
+    item_popularity: pd.Series
+    short_head_items: int
+    long_tail_item_share: float
+    first_timestamp: int | None
+    last_timestamp: int | None
+    user_attributes: list[str]
+    item_attributes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable summary (distributions as summaries and histogram)."""
+        return {
+            "name": self.name,
+            "synthetic": self.synthetic,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_ratings": self.n_ratings,
+            "density": self.density,
+            "rating_mean": self.rating_mean,
+            "rating_std": self.rating_std,
+            "scale": self.scale,
+            "rating_histogram": self.rating_histogram.to_dict(orient="records"),
+            "ratings_per_user": distribution_summary(self.user_activity),
+            "ratings_per_item": distribution_summary(self.item_popularity),
+            "short_head_items": self.short_head_items,
+            "short_head_share": SHORT_HEAD_SHARE,
+            "long_tail_item_share": self.long_tail_item_share,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+            "user_attributes": self.user_attributes,
+            "item_attributes": self.item_attributes,
+        }
+
+
+def dataset_profile(data: RatingData) -> DatasetProfile:
+    """Compute the ``DatasetProfile`` of ``data``."""
+    ratings = data.ratings
+    histogram = ratings["rating"].value_counts().sort_index().rename("count").reset_index()
+    histogram["share"] = histogram["count"] / len(ratings)
+    activity = ratings["user_id"].value_counts()
+    popularity = ratings["item_id"].value_counts()
+    head = short_head_size(popularity)
+    stamps = ratings["timestamp"].dropna()
+    return DatasetProfile(
+        name=data.name,
+        synthetic=data.synthetic,
+        n_users=len(activity),
+        n_items=len(popularity),
+        n_ratings=len(ratings),
+        density=len(ratings) / (len(activity) * len(popularity)),
+        rating_mean=float(ratings["rating"].mean()),
+        rating_std=float(ratings["rating"].std(ddof=0)),
+        scale=data.scale.describe(),
+        rating_histogram=histogram,
+        user_activity=activity,
+        item_popularity=popularity,
+        short_head_items=head,
+        long_tail_item_share=1 - head / len(popularity),
+        first_timestamp=int(stamps.min()) if len(stamps) else None,
+        last_timestamp=int(stamps.max()) if len(stamps) else None,
+        user_attributes=[] if data.users is None else list(data.users.columns),
+        item_attributes=[] if data.items is None else list(data.items.columns),
+    )

@@ -1,0 +1,288 @@
+"""Turn raw rating rows into canonical ratings, counting every row rejected and why.
+
+Each row gets the first reason that applies, in this order: ``missing_user_id``,
+``missing_item_id``, ``non_numeric_rating``, ``out_of_scale``, ``duplicate``
+(see ``REJECT_REASONS``). So ``kept + rejected == read`` always holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.data.tables import RawTable
+from engine.data.types import MAX_EXAMPLES, LoadOptions, RatingScale
+from engine.errors import DataError
+
+#: Common rating scales tried, smallest range first, when none is given.
+COMMON_SCALES: tuple[tuple[float, float], ...] = (
+    (1, 5),
+    (0.5, 5),
+    (0, 5),
+    (1, 7),
+    (1, 10),
+    (0, 10),
+    (0, 100),
+)
+_EPS = 1e-9
+_MILLISECONDS = 1e11  # epoch values above this are milliseconds (year 5138 in seconds)
+
+
+@dataclass
+class ValidatedRatings:
+    """Output of ``validate_ratings``: canonical ratings and the bookkeeping of the rest."""
+
+    ratings: pd.DataFrame
+    scale: RatingScale
+    rejected: dict[str, int]
+    examples: dict[str, list[dict[str, object]]]
+    warnings: list[str]
+
+
+def ids_as_strings(values: pd.Series) -> pd.Series:
+    """Return ids as stripped strings, ``NA`` where empty.
+
+    Text stays exactly as written (``"001"`` is not ``"1"``); integer columns
+    become their decimal digits; float columns holding whole numbers lose ``.0``.
+    """
+    if pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if (finite == np.floor(finite)).all():
+            values = values.astype("Int64")
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("Int64")
+    out = (
+        values.astype("str").str.strip()
+        if not pd.api.types.is_string_dtype(values)
+        else (values.str.strip())
+    )
+    return out.mask(values.isna() | (out == "") | out.isin(["<NA>", "nan"]))
+
+
+def ratings_as_numbers(values: pd.Series) -> pd.Series:
+    """Return ratings as float64, ``NaN`` where empty, non-numeric or infinite."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        values = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
+    numbers = values.astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
+def timestamps_as_seconds(values: pd.Series) -> tuple[pd.Series, int, bool]:
+    """Parse timestamps to Int64 seconds since the Unix epoch.
+
+    Numbers are epoch seconds (values above 1e11 are taken as milliseconds);
+    text is parsed as ISO 8601 dates in UTC. Returns ``(seconds, n_unparsed,
+    was_milliseconds)``; unparsed values become ``<NA>``.
+    """
+    present = values.notna()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        seconds = values.astype("datetime64[s]").astype("int64").astype("Int64").where(present)
+        return seconds, 0, False
+    text = values.astype("str").str.strip()
+    present &= text != ""
+    numbers = pd.to_numeric(text, errors="coerce")
+    millis = False
+    if numbers[present].notna().mean() >= 0.5 if present.any() else False:
+        millis = bool(numbers.abs().max() > _MILLISECONDS)
+        seconds = (numbers / 1000 if millis else numbers).round().astype("Int64")
+    else:
+        dates = pd.to_datetime(text.where(present), errors="coerce", format="ISO8601", utc=True)
+        seconds = (dates.astype("int64") // 10**9).astype("Int64").where(dates.notna())
+    unparsed = int((present & seconds.isna()).sum())
+    return seconds.where(present), unparsed, millis
+
+
+def detect_scale(values: np.ndarray, options: LoadOptions) -> RatingScale:
+    """Return the rating scale: given, else the smallest common one, else observed.
+
+    A common scale is chosen when it holds at least ``options.scale_coverage`` of
+    the numeric ratings; the step is 1 when all ratings inside the scale are whole,
+    0.5 when all are halves (a detected 1-5 scale then becomes 0.5-5), otherwise
+    ``None`` (continuous).
+    """
+    if options.scale is not None:
+        low, high = options.scale
+        source = "given"
+    else:
+        low, high, source = float(values.min()), float(values.max()), "observed"
+        for lo, hi in COMMON_SCALES:
+            inside = (values >= lo - _EPS) & (values <= hi + _EPS)
+            if inside.mean() >= options.scale_coverage:
+                low, high, source = lo, hi, "detected"
+                break
+    inside = values[(values >= low - _EPS) & (values <= high + _EPS)]
+    step: float | None = None
+    if inside.size and np.allclose(inside, np.round(inside)):
+        step = 1.0
+    elif inside.size and np.allclose(inside * 2, np.round(inside * 2)):
+        step = 0.5
+        if source == "detected" and (low, high) == (1, 5):
+            low = 0.5  # half-star data on 1-5 is the 0.5-5 scale (MovieLens, Netflix)
+    return RatingScale(float(low), float(high), step, source)
+
+
+def _pick_duplicates(
+    keys: np.ndarray, stamps: np.ndarray, policy: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(keep, representative)`` positions for rows sharing a key.
+
+    ``keep`` marks the row kept per key; ``representative[i]`` is the kept
+    position for row ``i`` (used by the ``mean`` policy).
+    """
+    n = keys.size
+    if policy == "latest":
+        order = np.lexsort((np.arange(n), stamps, keys))
+    else:
+        order = np.lexsort((np.arange(n), keys))
+    sorted_keys = keys[order]
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    ends = np.r_[sorted_keys[1:] != sorted_keys[:-1], True]
+    chosen = order[starts] if policy == "first" else order[ends]
+    keep = np.zeros(n, dtype=bool)
+    keep[chosen] = True
+    group = np.cumsum(starts) - 1
+    representative = np.empty(n, dtype=np.int64)
+    representative[order] = chosen[group]
+    return keep, representative
+
+
+def validate_ratings(
+    raw: RawTable, columns: dict[str, str], options: LoadOptions
+) -> ValidatedRatings:
+    """Type, check and de-duplicate the rating rows of ``raw``.
+
+    Raises
+    ------
+    DataError
+        No row survives, fewer than two users or items remain, or every kept
+        rating has the same value (implicit feedback, which SVD cannot learn from).
+    """
+    frame = raw.frame
+    n = len(frame)
+    user = ids_as_strings(frame[columns["user"]])
+    item = ids_as_strings(frame[columns["item"]])
+    rating = ratings_as_numbers(frame[columns["rating"]])
+    warnings: list[str] = []
+    if "timestamp" in columns:
+        stamp, unparsed, millis = timestamps_as_seconds(frame[columns["timestamp"]])
+        if unparsed:
+            warnings.append(
+                f"{unparsed:,} timestamps in {raw.name} could not be parsed and were set to "
+                "missing (the ratings were kept)."
+            )
+        if millis:
+            warnings.append(f"Timestamps in {raw.name} were read as milliseconds.")
+    else:
+        stamp = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+
+    reason = np.full(n, "", dtype=object)
+
+    def reject(mask: np.ndarray, why: str) -> None:
+        reason[mask & (reason == "")] = why
+
+    reject(user.isna().to_numpy(), "missing_user_id")
+    reject(item.isna().to_numpy(), "missing_item_id")
+    numbers = rating.to_numpy()
+    reject(np.isnan(numbers), "non_numeric_rating")
+    valid = reason == ""
+    if not valid.any():
+        raise DataError(
+            f"{raw.name} has no row with a user id, an item id and a numeric rating "
+            f"(columns used: {columns['user']}, {columns['item']}, {columns['rating']}): "
+            "check the column mapping and that ratings are numbers."
+        )
+    scale = detect_scale(numbers[valid], options)
+    outside = (numbers < scale.low - _EPS) | (numbers > scale.high + _EPS)
+    reject(outside & valid, "out_of_scale")
+
+    valid = reason == ""
+    idx = np.flatnonzero(valid)
+    user_codes, user_uniques = pd.factorize(user.to_numpy()[idx], sort=True)
+    item_codes, item_uniques = pd.factorize(item.to_numpy()[idx], sort=True)
+    keys = user_codes.astype(np.int64) * len(item_uniques) + item_codes
+    stamps = stamp.to_numpy(dtype="float64", na_value=-np.inf)[idx]
+    keep, representative = _pick_duplicates(keys, stamps, options.duplicates)
+    kept_values = numbers[idx]
+    if options.duplicates == "mean" and not keep.all():
+        sums = np.bincount(representative, weights=kept_values, minlength=idx.size)
+        counts = np.bincount(representative, minlength=idx.size)
+        kept_values = np.where(keep, sums / np.maximum(counts, 1), kept_values)
+    reason[idx[~keep]] = "duplicate"
+
+    order = np.lexsort((item_codes[keep], user_codes[keep]))
+    ratings = pd.DataFrame(
+        {
+            "user_id": pd.array(user_uniques[user_codes[keep][order]], dtype="str"),
+            "item_id": pd.array(item_uniques[item_codes[keep][order]], dtype="str"),
+            "rating": kept_values[keep][order].astype("float64"),
+            "timestamp": pd.array(stamp.to_numpy()[idx][keep][order], dtype="Int64"),
+        }
+    )
+    rejected, examples = _tally(reason, raw, columns)
+    _refuse_unlearnable(ratings, raw.name)
+    return ValidatedRatings(ratings, scale, rejected, examples, warnings)
+
+
+def _tally(
+    reason: np.ndarray, raw: RawTable, columns: dict[str, str]
+) -> tuple[dict[str, int], dict[str, list[dict[str, object]]]]:
+    """Count rejected rows per reason and keep up to ``MAX_EXAMPLES`` raw examples of each."""
+    rejected: dict[str, int] = {}
+    examples: dict[str, list[dict[str, object]]] = {}
+    if raw.malformed:
+        rejected["malformed_row"] = len(raw.malformed)
+        examples["malformed_row"] = [
+            {"line": line, "fields": fields} for line, fields in raw.malformed[:MAX_EXAMPLES]
+        ]
+    labels, counts = np.unique(reason[reason != ""], return_counts=True)
+    shown = {f: columns[f] for f in ("user", "item", "rating") if f in columns}
+    for why in (
+        "missing_user_id",
+        "missing_item_id",
+        "non_numeric_rating",
+        "out_of_scale",
+        "duplicate",
+    ):
+        hit = labels == why
+        if not hit.any():
+            continue
+        rejected[why] = int(counts[hit][0])
+        rows = np.flatnonzero(reason == why)[:MAX_EXAMPLES]
+        examples[why] = [
+            {"row": int(r) + 1, **{f: _plain(raw.frame[c].iat[r]) for f, c in shown.items()}}
+            for r in rows
+        ]
+    return rejected, examples
+
+
+def _plain(value: object) -> object:
+    """Return a JSON-friendly copy of a raw cell."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (int, float, str)) else str(value)
+
+
+def _refuse_unlearnable(ratings: pd.DataFrame, name: str) -> None:
+    if ratings.empty:
+        raise DataError(
+            f"{name} has no usable rating left after validation: see the rejected rows "
+            "in the load report and fix the rating scale or column mapping."
+        )
+    values = ratings["rating"].to_numpy()
+    if np.all(values == values[0]):
+        raise DataError(
+            f"All {len(values):,} ratings in {name} have the same value ({values[0]:g}): this "
+            "looks like implicit feedback (clicks or purchases), and SVD rating prediction needs "
+            "graded ratings; supply explicit ratings such as 1-5 stars."
+        )
+    for kind, col in (("user", "user_id"), ("item", "item_id")):
+        count = ratings[col].nunique()
+        if count < 2:
+            raise DataError(
+                f"{name} has ratings for only {count} {kind}: collaborative filtering needs at "
+                f"least two users and two items; supply the full rating export."
+            )
