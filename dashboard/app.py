@@ -12,12 +12,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard.routes import PAGES  # noqa: E402
+
 st.set_page_config(page_title="Recommender audit", layout="wide")
-
-PAGES = [
-    st.Page(
-        "views/data_profile.py", title="Data profile", icon=":material/table_chart:", default=True
-    ),
+pages = [
+    st.Page(route.path, title=route.title, icon=route.icon, default=index == 0)
+    for index, route in enumerate(PAGES)
 ]
-
-st.navigation(PAGES).run()
+st.navigation(pages).run()

@@ -131,13 +131,13 @@ def _field_counts(lines: list[str], delimiter: str) -> list[int]:
 def sniff_delimiter(lines: list[str], name: str) -> str:
     """Return the delimiter that splits the sample lines into the most consistent columns.
 
-    A candidate must split at least 90% of the lines into the same number (>= 2)
+    A candidate must split at least 80% of the lines into the same number (>= 2)
     of fields; among those, the earliest in ``"::", tab, ",", ";", "|", blanks``.
     """
     for delimiter in _DELIMITERS:
         counts = _field_counts(lines, delimiter)
         modal, hits = Counter(counts).most_common(1)[0]
-        if modal >= 2 and hits >= 0.9 * len(counts):
+        if modal >= 2 and hits >= 0.8 * len(counts):
             return delimiter
     other = _other_separator(lines)
     if other is not None:
@@ -152,13 +152,14 @@ def sniff_delimiter(lines: list[str], name: str) -> str:
         )
     raise DataError(
         f"{name} has no delimiter that splits its lines into the same number of columns: "
-        "check that every row has the same fields, and save it as CSV or TSV."
+        "check that quotes are balanced and every row has the same fields."
     )
 
 
 def _other_separator(lines: list[str]) -> str | None:
     """Return a punctuation character that occurs equally often (>= 1) on every sample line."""
-    counts = Counter(ch for ch in lines[0] if not ch.isalnum() and ch not in " .-_'\"")
+    ignored = set(" .-_'\"") | set("".join(_DELIMITERS))
+    counts = Counter(ch for ch in lines[0] if not ch.isalnum() and ch not in ignored)
     for ch, n in counts.most_common():
         if all(line.count(ch) == n for line in lines):
             return ch

@@ -27,6 +27,7 @@ COMMON_SCALES: tuple[tuple[float, float], ...] = (
     (0, 100),
 )
 _EPS = 1e-9
+_EPOCH = pd.Timestamp(0, tz="UTC")
 _MILLISECONDS = 1e11  # epoch values above this are milliseconds (year 5138 in seconds)
 
 
@@ -78,7 +79,8 @@ def timestamps_as_seconds(values: pd.Series) -> tuple[pd.Series, int, bool]:
     """
     present = values.notna()
     if pd.api.types.is_datetime64_any_dtype(values):
-        seconds = values.astype("datetime64[s]").astype("int64").astype("Int64").where(present)
+        dates = values.dt.tz_localize("UTC") if values.dt.tz is None else values
+        seconds = ((dates - _EPOCH) // pd.Timedelta(seconds=1)).astype("Int64")
         return seconds, 0, False
     text = values.astype("str").str.strip()
     present &= text != ""
@@ -89,7 +91,7 @@ def timestamps_as_seconds(values: pd.Series) -> tuple[pd.Series, int, bool]:
         seconds = (numbers / 1000 if millis else numbers).round().astype("Int64")
     else:
         dates = pd.to_datetime(text.where(present), errors="coerce", format="ISO8601", utc=True)
-        seconds = (dates.astype("int64") // 10**9).astype("Int64").where(dates.notna())
+        seconds = ((dates - _EPOCH) // pd.Timedelta(seconds=1)).astype("Int64")
     unparsed = int((present & seconds.isna()).sum())
     return seconds.where(present), unparsed, millis
 

@@ -1,0 +1,82 @@
+"""`python -m engine` prints JSON, and unusable input gives one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.cli import main
+from tests.conftest import ROOT, SAMPLE_DIR
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_profile_of_sample_folder_prints_profile_and_report():
+    done = run_cli("profile", str(SAMPLE_DIR))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    truth = json.loads((SAMPLE_DIR / "ground_truth.json").read_text())
+    assert out["profile"]["synthetic"] is True
+    assert out["profile"]["n_ratings"] == truth["counts"]["ratings"]
+    assert out["load_report"]["rows_read"] == truth["counts"]["ratings"]
+    assert out["load_report"]["attribute_coverage"]["attribute_items_without_ratings"] == (
+        truth["counts"]["items"] - truth["counts"]["rated_items"]
+    )
+    assert len(out["fingerprint"]) == 64
+
+
+def test_profile_with_explicit_files_mapping_and_scale(tmp_path, capsys):
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("a,b,c\nu1,i1,4\nu1,i2,9\nu2,i1,2\nu2,i2,3\n")
+    users = tmp_path / "u.csv"
+    users.write_text("user_id,region\nu1,North\nu2,South\n")
+    code = main(
+        ["profile", "--ratings", str(ratings), "--users", str(users),
+         "--columns", "user=a,item=b,rating=c", "--scale", "1,5"]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["load_report"]["rejected"] == {"out_of_scale": 1}
+    assert out["profile"]["user_attributes"] == ["region"]
+    assert out["load_report"]["files"][0]["detection"]["user"] == "given"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["profile", "does-not-exist.csv"], "does not exist"),
+        (["profile"], "No input given"),
+        (["profile", "sample_data", "--columns", "who"], "is not FIELD=COLUMN"),
+        (["profile", "sample_data", "--scale", "five"], "is not LOW,HIGH"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, fragment):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert fragment in done.stderr
+    assert done.stdout == ""
+
+
+def test_bad_file_exits_2(tmp_path):
+    bad = tmp_path / "ratings.csv"
+    bad.write_bytes(b"\x00\x01binary")
+    done = run_cli("profile", str(bad))
+    assert done.returncode == 2
+    assert (
+        done.stderr == f"error: {bad.name} is binary, not a text table (it contains NUL "
+        "bytes): export the ratings as CSV, TSV or Parquet.\n"
+    )
+
+
+def test_synth_writes_the_sample_files(tmp_path):
+    assert main(["synth", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "ratings.csv").read_bytes() == (SAMPLE_DIR / "ratings.csv").read_bytes()
