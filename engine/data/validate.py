@@ -26,6 +26,14 @@ COMMON_SCALES: tuple[tuple[float, float], ...] = (
     (0, 10),
     (0, 100),
 )
+#: Row-level reasons in the order they are checked (the first that applies is counted).
+ROW_REASONS: tuple[str, ...] = (
+    "missing_user_id",
+    "missing_item_id",
+    "non_numeric_rating",
+    "out_of_scale",
+    "duplicate",
+)
 _EPS = 1e-9
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _MILLISECONDS = 1e11  # epoch values above this are milliseconds (year 5138 in seconds)
@@ -62,10 +70,22 @@ def ids_as_strings(values: pd.Series) -> pd.Series:
     return out.mask(values.isna() | (out == "") | out.isin(["<NA>", "nan"]))
 
 
+def numbers_from_text(text: pd.Series) -> pd.Series:
+    """Parse stripped text as float64, ``NaN`` where it is not a number.
+
+    The direct cast is ~8x faster than ``pd.to_numeric`` and succeeds on clean
+    columns; any bad cell makes it fail, and the tolerant parser takes over.
+    """
+    try:
+        return text.astype("float64")
+    except (ValueError, TypeError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
 def ratings_as_numbers(values: pd.Series) -> pd.Series:
     """Return ratings as float64, ``NaN`` where empty, non-numeric or infinite."""
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        values = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
+        values = numbers_from_text(values.astype("str").str.strip())
     numbers = values.astype("float64")
     return numbers.where(np.isfinite(numbers))
 
@@ -84,7 +104,7 @@ def timestamps_as_seconds(values: pd.Series) -> tuple[pd.Series, int, bool]:
         return seconds, 0, False
     text = values.astype("str").str.strip()
     present &= text != ""
-    numbers = pd.to_numeric(text, errors="coerce")
+    numbers = numbers_from_text(text)
     millis = False
     if numbers[present].notna().mean() >= 0.5 if present.any() else False:
         millis = bool(numbers.abs().max() > _MILLISECONDS)
@@ -137,7 +157,7 @@ def _pick_duplicates(
     if policy == "latest":
         order = np.lexsort((np.arange(n), stamps, keys))
     else:
-        order = np.lexsort((np.arange(n), keys))
+        order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
     ends = np.r_[sorted_keys[1:] != sorted_keys[:-1], True]
@@ -179,16 +199,16 @@ def validate_ratings(
     else:
         stamp = pd.Series(pd.NA, index=frame.index, dtype="Int64")
 
-    reason = np.full(n, "", dtype=object)
+    reason = np.zeros(n, dtype=np.int8)  # 0 = kept, k = ROW_REASONS[k - 1]
 
     def reject(mask: np.ndarray, why: str) -> None:
-        reason[mask & (reason == "")] = why
+        reason[mask & (reason == 0)] = ROW_REASONS.index(why) + 1
 
     reject(user.isna().to_numpy(), "missing_user_id")
     reject(item.isna().to_numpy(), "missing_item_id")
     numbers = rating.to_numpy()
     reject(np.isnan(numbers), "non_numeric_rating")
-    valid = reason == ""
+    valid = reason == 0
     if not valid.any():
         raise DataError(
             f"{raw.name} has no row with a user id, an item id and a numeric rating "
@@ -199,7 +219,7 @@ def validate_ratings(
     outside = (numbers < scale.low - _EPS) | (numbers > scale.high + _EPS)
     reject(outside & valid, "out_of_scale")
 
-    valid = reason == ""
+    valid = reason == 0
     idx = np.flatnonzero(valid)
     user_codes, user_uniques = pd.factorize(user.to_numpy()[idx], sort=True)
     item_codes, item_uniques = pd.factorize(item.to_numpy()[idx], sort=True)
@@ -211,7 +231,7 @@ def validate_ratings(
         sums = np.bincount(representative, weights=kept_values, minlength=idx.size)
         counts = np.bincount(representative, minlength=idx.size)
         kept_values = np.where(keep, sums / np.maximum(counts, 1), kept_values)
-    reason[idx[~keep]] = "duplicate"
+    reason[idx[~keep]] = ROW_REASONS.index("duplicate") + 1
 
     order = np.lexsort((item_codes[keep], user_codes[keep]))
     ratings = pd.DataFrame(
@@ -238,20 +258,13 @@ def _tally(
         examples["malformed_row"] = [
             {"line": line, "fields": fields} for line, fields in raw.malformed[:MAX_EXAMPLES]
         ]
-    labels, counts = np.unique(reason[reason != ""], return_counts=True)
+    counts = np.bincount(reason, minlength=len(ROW_REASONS) + 1)
     shown = {f: columns[f] for f in ("user", "item", "rating") if f in columns}
-    for why in (
-        "missing_user_id",
-        "missing_item_id",
-        "non_numeric_rating",
-        "out_of_scale",
-        "duplicate",
-    ):
-        hit = labels == why
-        if not hit.any():
+    for code, why in enumerate(ROW_REASONS, start=1):
+        if not counts[code]:
             continue
-        rejected[why] = int(counts[hit][0])
-        rows = np.flatnonzero(reason == why)[:MAX_EXAMPLES]
+        rejected[why] = int(counts[code])
+        rows = np.flatnonzero(reason == code)[:MAX_EXAMPLES]
         examples[why] = [
             {"row": int(r) + 1, **{f: _plain(raw.frame[c].iat[r]) for f, c in shown.items()}}
             for r in rows

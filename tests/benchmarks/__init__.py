@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m tests.benchmarks`` prints a markdown table (not collected by pytest)."""

@@ -1,0 +1,109 @@
+"""Run every benchmark case in its own process and print one markdown table.
+
+Usage: ``python -m tests.benchmarks [--only SUBSTRING]``. Times are the median of
+the case's repeats (wall clock); peak memory is the process's maximum resident
+set size, and "+MiB" is that peak minus the resident size after imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+
+from tests.benchmarks.cases import CASES, ML100K, ensure_million_csv
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(name: str) -> dict[str, float]:
+    """Run one case in this process (called in the child) and return its figures."""
+    func, _, _, repeats = CASES[name]
+    import pandas  # noqa: F401
+    import surprise  # noqa: F401
+
+    import engine  # noqa: F401  (imports are not part of the measurement)
+
+    baseline = _rss_mib()
+    times = []
+    rows = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rows = func()
+        times.append(time.perf_counter() - start)
+    peak = _rss_mib()
+    return {
+        "rows": rows,
+        "seconds": statistics.median(times),
+        "peak": peak,
+        "extra": peak - baseline,
+    }
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks")
+    parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case)))
+        return 0
+
+    have = {"": True, "ml100k": (ML100K / "u.data").exists(), "million": True}
+    ensure_million_csv()
+    results: dict[str, dict[str, float]] = {}
+    skipped = []
+    for name, (_, needs, _, _) in CASES.items():
+        if args.only and args.only not in name:
+            continue
+        if not have[needs]:
+            skipped.append(f"{name} (needs {ML100K})")
+            continue
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.benchmarks", "--case", name],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+
+    print(
+        f"Benchmarks, {date.today()}, {os.cpu_count()} cores, {_cpu()}, "
+        f"Python {platform.python_version()}\n"
+    )
+    print("| case | rows | median s | peak RSS MiB | +MiB over imports | vs baseline |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, r in results.items():
+        baseline = CASES[name][2]
+        ratio = ""
+        if baseline in results:
+            ratio = f"{results[baseline]['seconds'] / r['seconds']:.2f}x the speed of {baseline}"
+        print(
+            f"| {name} | {int(r['rows']):,} | {r['seconds']:.3f} | {r['peak']:.0f} | "
+            f"{r['extra']:.0f} | {ratio} |"
+        )
+    for name in skipped:
+        print(f"\nskipped: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
