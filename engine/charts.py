@@ -43,7 +43,7 @@ def activity_distribution(profile: DatasetProfile) -> go.Figure:
     fig.update_layout(
         title="Ratings per user", xaxis_title="ratings per user", yaxis_title="users", **_LAYOUT
     )
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)
     return fig
 
 
