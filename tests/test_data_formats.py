@@ -97,6 +97,7 @@ def test_explicit_mapping_overrides_detection():
     assert data.ratings["rating"].tolist() == [5.0, 3.0, 4.0, 1.0]
     assert data.report.files[0].detection["rating"] == "given"
     assert data.report.files[0].ignored_columns == ["rating"]
+    assert data.report.warnings[0].startswith("Columns rating of r.csv are not user, item")
 
 
 def test_parquet_with_integer_ids_and_float_ratings():

@@ -189,6 +189,11 @@ def load_dataset(
             users = users or _optional_member(archive, _USER_STEMS)
             items = items or _optional_member(archive, _ITEM_STEMS)
     files.insert(0, _file_report("ratings", raw, columns, detection, variant))
+    if files[0].ignored_columns:
+        warnings.append(
+            f"Columns {', '.join(files[0].ignored_columns)} of {raw.name} are not user, item, "
+            "rating or timestamp and were not used; map them explicitly if one of them is."
+        )
 
     checked = validate_ratings(raw, columns, options)
     warnings += checked.warnings
