@@ -17,6 +17,9 @@ from typing import Any
 
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
+from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
+from engine.model import PRESETS, ModelConfig, train
+from engine.recommend import recommend
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
@@ -90,6 +93,58 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _model_config(args: argparse.Namespace) -> ModelConfig:
+    return ModelConfig.from_preset(
+        args.preset, seed=args.seed, refit_users=False if args.no_refit else None
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_inputs(args)
+    evaluation = EvaluationConfig(
+        folds=args.folds, k=args.k, threshold=args.threshold, seed=args.seed,
+        models=tuple(m.strip() for m in args.models.split(",")),
+    )  # fmt: skip
+    result = evaluate(data, _model_config(args), evaluation)
+    return {"dataset": data.name, "fingerprint": data.fingerprint, **result.to_dict()}
+
+
+def _recommend(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_inputs(args)
+    model = train(data, _model_config(args))
+    recs = recommend(model, args.user, args.n)
+    titles = data.items["title"] if data.items is not None and "title" in data.items else None
+    entries = []
+    for row in recs.itertuples(index=False):
+        entry = {
+            "rank": int(row.rank),
+            "item_id": row.item_id,
+            "prediction": float(row.prediction),
+            "raw_prediction": float(row.raw_prediction),
+        }
+        if titles is not None and row.item_id in titles.index:
+            entry["title"] = titles[row.item_id]
+        entries.append(entry)  # fmt: skip
+    return {
+        "user_id": args.user,
+        "model": model.config.__dict__,
+        "source": recs["source"].iat[0] if len(recs) else None,
+        "recommendations": entries,
+    }
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="model settings (default: Surprise defaults + exact refit)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (model and folds)")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="keep Surprise's SGD user factors (no exact refit)")  # fmt: skip
+
+
 def _synth(args: argparse.Namespace) -> dict[str, Any]:
     dataset = generate(SynthConfig(seed=args.seed))
     paths = write_dataset(dataset, args.out)
@@ -103,6 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     profile = commands.add_parser("profile", help="print the dataset profile and load report")
     add_inputs(profile)
     profile.set_defaults(run=_profile)
+    evaluate_cmd = commands.add_parser(
+        "evaluate", help="cross-validate SVD and the comparators on the same folds"
+    )
+    add_inputs(evaluate_cmd)
+    _add_model_options(evaluate_cmd)
+    evaluate_cmd.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    evaluate_cmd.add_argument("-k", type=int, default=10, help="top-N list length (default 10)")
+    evaluate_cmd.add_argument(
+        "--threshold",
+        type=float,
+        default=4.0,
+        help="a held-out rating >= this is relevant (default 4)",
+    )
+    evaluate_cmd.add_argument(
+        "--models",
+        default=",".join(MODEL_NAMES),
+        help=f"comma-separated subset of {','.join(MODEL_NAMES)}",
+    )
+    evaluate_cmd.set_defaults(run=_evaluate)
+    recommend_cmd = commands.add_parser("recommend", help="top-N for one user")
+    add_inputs(recommend_cmd)
+    _add_model_options(recommend_cmd)
+    recommend_cmd.add_argument("--user", required=True, help="user id (exact string)")
+    recommend_cmd.add_argument("-n", type=int, default=10, help="list length (default 10)")
+    recommend_cmd.set_defaults(run=_recommend)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")

@@ -1,0 +1,309 @@
+"""K-fold evaluation of the SVD engine and its comparators on the same folds.
+
+Every rating is held out exactly once, so the out-of-fold predictions cover the whole
+dataset (the audit computes group metrics from them). Folds are assigned by a seeded
+permutation: ``fold[perm[j]] = j mod K``. All models see the same folds, so their
+differences are paired. Top-N lists rank, for each user with held-out ratings, every
+item known to the training fold that the user did not rate in it. Definitions of the
+metrics are in ``engine.metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.data.types import RatingData
+from engine.errors import ConfigError, DataError
+from engine.metrics import RANKING_METRICS, mae, ranking_scores, rmse
+from engine.model.base import Recommender
+from engine.model.comparators import (
+    KNN_MAX_ITEMS,
+    train_baseline,
+    train_knn_baseline,
+    train_popularity,
+)
+from engine.model.config import ModelConfig
+from engine.model.svd import Progress, clip_to_scale, train_svd
+from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How to evaluate.
+
+    Parameters
+    ----------
+    folds
+        Number of folds K, >= 2.
+    seed
+        Seed of the fold assignment.
+    k
+        Length of the top-N lists ranking metrics are computed at, >= 1.
+    threshold
+        A held-out rating >= threshold is relevant.
+    models
+        Which of ``MODEL_NAMES`` to evaluate (the SVD engine is always first).
+    """
+
+    folds: int = 5
+    seed: int = 0
+    k: int = 10
+    threshold: float = 4.0
+    models: tuple[str, ...] = MODEL_NAMES
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"folds={self.folds} is too few: use at least 2 (default 5).")
+        if self.k < 1:
+            raise ConfigError(f"k={self.k} must be at least 1 (default 10).")
+        unknown = set(self.models) - set(MODEL_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"Unknown model(s) {', '.join(sorted(unknown))}: choose from "
+                f"{', '.join(MODEL_NAMES)}."
+            )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Out-of-fold predictions and metrics of every evaluated model.
+
+    Attributes
+    ----------
+    predictions
+        One row per (model, held-out rating): ``model, fold, user_id, item_id, rating,
+        prediction`` (clipped to the scale), ``raw_prediction`` (unclipped),
+        ``was_impossible`` (user or item absent from the training fold: the
+        prediction fell back to ``mu + b_i`` / ``mu + b_u`` / ``mu``) and ``reason``.
+        Ranking-only models (Popularity) have no rows.
+    fold_metrics
+        Tidy ``model, fold, metric, value``; metrics ``rmse, mae`` (rating models),
+        ``precision, recall, ndcg, map, hit_rate`` (means over users with a relevant
+        held-out item), ``coverage``, ``n_users_ranked``, ``fit_seconds``.
+    user_ranking
+        ``model, fold, user_id, n_relevant, precision, recall, ndcg, map, hit_rate``.
+    """
+
+    config: ModelConfig
+    evaluation: EvaluationConfig
+    predictions: pd.DataFrame
+    fold_metrics: pd.DataFrame
+    user_ranking: pd.DataFrame
+    n_ratings: int
+    fingerprint: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean and standard deviation over folds: index ``model``, columns ``(metric, stat)``."""
+        table = self.fold_metrics.pivot_table(
+            index="model", columns="metric", values="value", aggfunc=["mean", "std"]
+        )
+        table = table.swaplevel(axis=1).sort_index(axis=1)
+        order = [m for m in self.evaluation.models if m in table.index]
+        return table.loc[order]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary: per model, each metric's mean, std and per-fold values."""
+        out: dict[str, object] = {}
+        for model, rows in self.fold_metrics.groupby("model", sort=False):
+            metrics = {}
+            for metric, values in rows.groupby("metric", sort=False)["value"]:
+                metrics[metric] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "folds": [float(v) for v in values],
+                }
+            out[str(model)] = metrics
+        return {
+            "folds": self.evaluation.folds,
+            "seed": self.evaluation.seed,
+            "k": self.evaluation.k,
+            "relevance_threshold": self.evaluation.threshold,
+            "n_ratings": self.n_ratings,
+            "model_config": self.config.__dict__,
+            "models": out,
+            "skipped": self.skipped,
+        }
+
+
+def assign_folds(n_ratings: int, folds: int, seed: int) -> np.ndarray:
+    """Fold id (0..K-1) of each rating: ``fold[perm[j]] = j mod K`` for a seeded permutation."""
+    perm = np.random.default_rng(seed).permutation(n_ratings)
+    fold = np.empty(n_ratings, dtype=np.int64)
+    fold[perm] = np.arange(n_ratings) % folds
+    return fold
+
+
+Trainer = Callable[[pd.DataFrame, tuple[float, float], np.ndarray], Recommender]
+
+
+def _trainers(config: ModelConfig) -> dict[str, Trainer]:
+    return {
+        "SVD": lambda r, s, items: train_svd(r, s, config, item_ids=items),
+        "BaselineOnly": train_baseline,
+        "KNNBaseline": train_knn_baseline,
+        "Popularity": train_popularity,
+    }
+
+
+def _held_out_predictions(
+    model: Recommender, test: pd.DataFrame, fold: int
+) -> tuple[pd.DataFrame, float, float]:
+    users = model.interactions.user_index(test["user_id"].to_numpy())
+    items = model.interactions.item_index(test["item_id"].to_numpy())
+    known_item = items >= 0
+    known_item[known_item] = model.interactions.counts_per_item()[items[known_item]] > 0
+    items = np.where(known_item, items, -1)
+    raw = model.predict_pairs(users, items)
+    clipped = clip_to_scale(raw, model.scale)
+    reason = np.where(
+        users < 0,
+        np.where(items < 0, "user and item not in training fold", "user not in training fold"),
+        np.where(items < 0, "item not in training fold", ""),
+    )
+    frame = pd.DataFrame(
+        {
+            "model": model.name,
+            "fold": fold,
+            "user_id": test["user_id"].to_numpy(),
+            "item_id": test["item_id"].to_numpy(),
+            "rating": test["rating"].to_numpy(),
+            "prediction": clipped,
+            "raw_prediction": raw,
+            "was_impossible": reason != "",
+            "reason": reason,
+        }
+    )
+    ratings = test["rating"].to_numpy()
+    return frame, rmse(clipped, ratings), mae(clipped, ratings)
+
+
+def _ranking(
+    model: Recommender,
+    test: pd.DataFrame,
+    k: int,
+    threshold: float,
+    max_block_bytes: int,
+) -> tuple[pd.DataFrame, float]:
+    """Per-user top-k metrics for users with a relevant held-out item, and coverage."""
+    inter = model.interactions
+    relevant = test[test["rating"] >= threshold]
+    users = inter.user_index(relevant["user_id"].unique())
+    n_known = (users >= 0).sum()
+    users = users[users >= 0]
+    rel_items = inter.item_index(relevant["item_id"].to_numpy())
+    rel_users = inter.user_index(relevant["user_id"].to_numpy())
+    n_rel = relevant.groupby("user_id").size()
+    untrained = inter.counts_per_item() == 0
+    recommended = np.zeros(inter.n_items, dtype=bool)
+    rows = []
+    for block in user_blocks(len(users), inter.n_items, max_block_bytes):
+        chunk = users[block]
+        scores = model.score_block(chunk)
+        scores[inter.rated_mask(chunk)] = -np.inf
+        scores[:, untrained] = -np.inf
+        top = top_k_indices(scores, k)
+        valid = np.isfinite(np.take_along_axis(scores, top, 1))
+        recommended[top[valid]] = True
+        truth = np.zeros((len(chunk), inter.n_items), dtype=bool)
+        position = np.full(inter.n_users, -1)
+        position[chunk] = np.arange(len(chunk))
+        mine = (rel_users >= 0) & (position[np.maximum(rel_users, 0)] >= 0) & (rel_items >= 0)
+        truth[position[rel_users[mine]], rel_items[mine]] = True
+        hits = np.take_along_axis(truth, top, 1) & valid
+        ids = inter.user_ids[chunk]
+        scores_df = ranking_scores(hits, n_rel.loc[ids].to_numpy(), k)
+        scores_df.insert(0, "n_relevant", n_rel.loc[ids].to_numpy())
+        scores_df.insert(0, "user_id", ids)
+        rows.append(scores_df)
+    per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    log.debug("ranked %d of %d users with relevant held-out items", len(users), n_known)
+    return per_user, float(recommended.sum() / inter.n_items)
+
+
+def evaluate(
+    data: RatingData,
+    config: ModelConfig | None = None,
+    evaluation: EvaluationConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    max_block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> Evaluation:
+    """Cross-validate the SVD engine and the comparators on the same K folds.
+
+    Raises
+    ------
+    DataError
+        Fewer ratings than folds.
+    ConfigError
+        An invalid setting, or a model that cannot run on this data (the message says
+        which; e.g. KNNBaseline on a catalogue too large for its similarity matrix).
+    """
+    config = config or ModelConfig()
+    evaluation = evaluation or EvaluationConfig()
+    ratings = data.ratings
+    if len(ratings) < evaluation.folds:
+        raise DataError(
+            f"{data.name} has {len(ratings)} ratings, fewer than the {evaluation.folds} folds: "
+            "use fewer folds or more data."
+        )
+    fold_of = assign_folds(len(ratings), evaluation.folds, evaluation.seed)
+    scale = (data.scale.low, data.scale.high)
+    catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)
+    catalogue.sort()
+    trainers = _trainers(config)
+    names = [m for m in MODEL_NAMES if m in evaluation.models]
+    skipped = {}
+    if "KNNBaseline" in names and len(catalogue) > KNN_MAX_ITEMS:
+        names.remove("KNNBaseline")
+        skipped["KNNBaseline"] = (
+            f"{len(catalogue):,} items exceed the {KNN_MAX_ITEMS:,}-item limit of its dense "
+            "similarity matrix"
+        )
+    predictions, metrics, per_user = [], [], []
+    steps = evaluation.folds * len(names)
+    for fold in range(evaluation.folds):
+        train, test = ratings[fold_of != fold], ratings[fold_of == fold]
+        for position, name in enumerate(names):
+            if progress:
+                done = (fold * len(names) + position) / steps
+                progress(done, f"fold {fold + 1}/{evaluation.folds}: training {name}")
+            start = time.perf_counter()
+            model = trainers[name](train, scale, catalogue)
+            fit_seconds = time.perf_counter() - start
+            rows = {"fit_seconds": fit_seconds}
+            if model.predicts_ratings:
+                frame, fold_rmse, fold_mae = _held_out_predictions(model, test, fold)
+                predictions.append(frame)
+                rows |= {"rmse": fold_rmse, "mae": fold_mae}
+            users, coverage = _ranking(
+                model, test, evaluation.k, evaluation.threshold, max_block_bytes
+            )
+            rows |= {m: float(users[m].mean()) for m in RANKING_METRICS}
+            rows |= {"coverage": coverage, "n_users_ranked": float(len(users))}
+            users.insert(0, "fold", fold)
+            users.insert(0, "model", name)
+            per_user.append(users)
+            metrics += [(name, fold, metric, value) for metric, value in rows.items()]
+    if progress:
+        progress(1.0, "evaluation done")
+    return Evaluation(
+        config=config,
+        evaluation=evaluation,
+        predictions=pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
+        fold_metrics=pd.DataFrame(metrics, columns=["model", "fold", "metric", "value"]),
+        user_ranking=pd.concat(per_user, ignore_index=True),
+        n_ratings=len(ratings),
+        fingerprint=data.fingerprint,
+        skipped=skipped,
+    )

@@ -1,0 +1,152 @@
+"""Top-N recommendations for one user or all users at once, vectorised and chunked.
+
+Conventions: items the user has rated are never recommended; ties in score are broken by
+ascending item id, so lists are deterministic; ``prediction`` is clipped to the rating
+scale for display and ``raw_prediction`` keeps the unclipped score that explanations
+add up to. Scoring runs over blocks of users so memory stays under ``max_block_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import EngineError
+from engine.model.base import Recommender
+from engine.model.svd import TrainedModel, UserVector, clip_to_scale
+
+#: Memory budget of one block of dense scores (float64), in bytes.
+DEFAULT_BLOCK_BYTES = 256 * 2**20
+SOURCE_MODEL = "model"
+SOURCE_FALLBACK = "popularity fallback (no usable rating history)"
+COLUMNS = ["user_id", "rank", "item_id", "prediction", "raw_prediction", "source"]
+
+
+class UnknownUserError(EngineError):
+    """A user id the model was not trained on."""
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's ``k`` highest scores, best first.
+
+    Ties are broken by the lower column index; ``-inf`` marks excluded columns, which
+    are returned only when a row has fewer than ``k`` finite scores (callers drop them).
+    Runs in linear time per row (partition), plus a sort of the ``k`` chosen.
+    """
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k == 0:
+        return np.empty((n_rows, 0), dtype=np.int64)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+    above = scores > kth[:, None]
+    equal = scores == kth[:, None]
+    need = k - above.sum(axis=1)
+    chosen = above | (equal & (np.cumsum(equal, axis=1) <= need[:, None]))
+    _, cols = np.nonzero(chosen)
+    picked = cols.reshape(n_rows, k)
+    values = np.take_along_axis(scores, picked, axis=1)
+    order = np.lexsort((picked, -values), axis=1)
+    return np.take_along_axis(picked, order, axis=1)
+
+
+def user_blocks(n_users: int, n_items: int, max_block_bytes: int) -> Iterator[np.ndarray]:
+    """Yield arrays of user indices whose dense score block fits in ``max_block_bytes``."""
+    size = max(1, max_block_bytes // max(1, n_items * 8))
+    for start in range(0, n_users, size):
+        yield np.arange(start, min(start + size, n_users))
+
+
+def _frame(
+    model: Recommender, users: np.ndarray, top: np.ndarray, raw: np.ndarray, source: str
+) -> pd.DataFrame:
+    """Tidy rows for one block: drop excluded (-inf) slots."""
+    n = top.shape[1]
+    valid = np.isfinite(raw)
+    shown = clip_to_scale(raw, model.scale) if model.predicts_ratings else raw
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(model.interactions.user_ids[users], n)[valid.ravel()],
+            "rank": np.tile(np.arange(1, n + 1), len(users))[valid.ravel()],
+            "item_id": model.interactions.item_ids[top][valid],
+            "prediction": shown[valid],
+            "raw_prediction": raw[valid],
+            "source": source,
+        }
+    )
+
+
+def recommend_all(
+    model: Recommender,
+    n: int = 10,
+    *,
+    users: np.ndarray | None = None,
+    max_block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> pd.DataFrame:
+    """Top-``n`` unrated items for every user (or the given user indices).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``user_id, rank`` (1 = best), ``item_id, prediction`` (clipped to the
+        scale), ``raw_prediction`` (unclipped), ``source`` (``"model"``); sorted by user
+        then rank. A user with fewer than ``n`` unrated items gets fewer rows.
+    """
+    inter = model.interactions
+    users = np.arange(inter.n_users) if users is None else np.asarray(users)
+    parts = []
+    for block in user_blocks(len(users), inter.n_items, max_block_bytes):
+        chunk = users[block]
+        scores = model.score_block(chunk)
+        scores[inter.rated_mask(chunk)] = -np.inf
+        top = top_k_indices(scores, n)
+        parts.append(_frame(model, chunk, top, np.take_along_axis(scores, top, 1), SOURCE_MODEL))
+    if not parts:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def recommend(model: Recommender, user_id: str, n: int = 10) -> pd.DataFrame:
+    """Top-``n`` for one known user (same columns as ``recommend_all``).
+
+    Raises
+    ------
+    UnknownUserError
+        The user id is not in the model's training data.
+    """
+    index = model.interactions.user_index([user_id])[0]
+    if index < 0:
+        raise UnknownUserError(
+            f"User {user_id!r} is not in the training data ({model.interactions.n_users:,} "
+            "users): check the id (ids are exact strings, '001' is not '1') or enter the "
+            "user's ratings to fold them in."
+        )
+    return recommend_all(model, n, users=np.array([index]))
+
+
+def popular_items(model: Recommender, exclude: np.ndarray, n: int) -> np.ndarray:
+    """Return the ``n`` most-rated training items not in ``exclude`` (ties by item id)."""
+    counts = model.interactions.counts_per_item().astype(float)
+    counts[exclude] = -np.inf
+    counts[counts == 0] = -np.inf
+    return top_k_indices(counts[None, :], n)[0]
+
+
+def recommend_for_vector(
+    model: TrainedModel, vector: UserVector, n: int = 10, user_id: str = "(folded-in user)"
+) -> pd.DataFrame:
+    """Top-``n`` for a folded-in user (what-if edits, new users), excluding rated items.
+
+    With no usable history the list is the most popular items, labelled
+    ``source = SOURCE_FALLBACK``; its predictions are the no-history scores ``mu + b_i``.
+    """
+    scores = model.score_vector(vector)
+    scores[vector.items] = -np.inf
+    if vector.has_history:
+        top, source = top_k_indices(scores[None, :], n), SOURCE_MODEL
+    else:
+        top, source = popular_items(model, vector.items, n)[None, :], SOURCE_FALLBACK
+    frame = _frame(model, np.array([0]), top, scores[top], source)
+    frame["user_id"] = user_id
+    return frame
