@@ -19,7 +19,7 @@ from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile,
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
 from engine.model import PRESETS, ModelConfig, train
-from engine.recommend import recommend
+from engine.recommend import UnknownUserError, recommend
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
@@ -111,7 +111,13 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     data = load_inputs(args)
-    model = train(data, _model_config(args))
+    config = _model_config(args)
+    if not (data.ratings["user_id"] == args.user).any():
+        raise UnknownUserError(
+            f"User {args.user!r} has no rating in {data.name} ({data.n_users:,} users): check "
+            "the id (ids are exact strings, '001' is not '1')."
+        )
+    model = train(data, config)
     recs = recommend(model, args.user, args.n)
     titles = data.items["title"] if data.items is not None and "title" in data.items else None
     entries = []

@@ -31,12 +31,15 @@ class UnknownUserError(EngineError):
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's ``k`` highest scores, best first.
 
-    Ties are broken by the lower column index; ``-inf`` marks excluded columns, which
-    are returned only when a row has fewer than ``k`` finite scores (callers drop them).
+    Ties are broken by the lower column index; ``-inf`` (and NaN) marks excluded columns,
+    which are returned only when a row has fewer than ``k`` finite scores (callers drop
+    them).
     Runs in linear time per row (partition), plus a sort of the ``k`` chosen.
     """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     if k == 0:
         return np.empty((n_rows, 0), dtype=np.int64)
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]

@@ -80,3 +80,52 @@ def test_bad_file_exits_2(tmp_path):
 def test_synth_writes_the_sample_files(tmp_path):
     assert main(["synth", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "ratings.csv").read_bytes() == (SAMPLE_DIR / "ratings.csv").read_bytes()
+
+
+def small_ratings(tmp_path):
+    from engine.synth import SynthConfig, generate, write_dataset
+
+    write_dataset(generate(SynthConfig(n_users=60, n_items=80, n_ratings=1500, seed=4)), tmp_path)
+    return tmp_path
+
+
+def test_evaluate_prints_paired_metrics_for_every_model(tmp_path, capsys):
+    folder = small_ratings(tmp_path)
+    assert main(["evaluate", str(folder), "--folds", "3", "-k", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["models"]) == ["SVD", "BaselineOnly", "KNNBaseline", "Popularity"]
+    assert len(out["models"]["SVD"]["rmse"]["folds"]) == 3
+    assert "rmse" not in out["models"]["Popularity"]
+    assert out["model_config"]["preset"] == "default"
+    assert out["k"] == 5
+
+
+def test_recommend_lists_titles_and_excludes_rated_items(tmp_path, capsys):
+    folder = small_ratings(tmp_path)
+    assert main(["recommend", str(folder), "--user", "u0003", "-n", "4", "--preset", "tuned"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    recs = out["recommendations"]
+    assert [r["rank"] for r in recs] == [1, 2, 3, 4]
+    assert all(r["title"].endswith(")") for r in recs)
+    ratings = (folder / "ratings.csv").read_text().splitlines()
+    rated = {line.split(",")[1] for line in ratings if line.startswith("u0003,")}
+    assert not rated & {r["item_id"] for r in recs}
+    assert out["model"]["preset"] == "tuned"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["recommend", "sample_data", "--user", "nobody"],
+            "User 'nobody' has no rating in sample_data",
+        ),
+        (["evaluate", "sample_data", "--folds", "1"], "folds=1 is too few"),
+        (["evaluate", "sample_data", "--models", "SVD,ALS"], "Unknown model(s) ALS"),
+    ],
+)
+def test_model_commands_bad_input_exit_2(args, fragment):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr

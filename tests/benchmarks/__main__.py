@@ -18,7 +18,7 @@ import sys
 import time
 from datetime import date
 
-from tests.benchmarks.cases import CASES, ML100K, ensure_million_csv
+from tests.benchmarks.cases import CASES, ML100K, ensure_million_csv, ensure_synthetic_million
 
 
 def _rss_mib() -> float:
@@ -69,8 +69,9 @@ def main() -> int:
         print(json.dumps(run_case(args.case)))
         return 0
 
-    have = {"": True, "ml100k": (ML100K / "u.data").exists(), "million": True}
+    have = {"": True, "ml100k": (ML100K / "u.data").exists(), "million": True, "synth1m": True}
     ensure_million_csv()
+    ensure_synthetic_million()
     results: dict[str, dict[str, float]] = {}
     skipped = []
     for name, (_, needs, _, _) in CASES.items():
@@ -89,8 +90,8 @@ def main() -> int:
         f"Benchmarks, {date.today()}, {os.cpu_count()} cores, {_cpu()}, "
         f"Python {platform.python_version()}\n"
     )
-    print("| case | rows | median s | peak RSS MiB | +MiB over imports | vs baseline |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| case | rows | median s | peak RSS MiB | +MiB over imports | vs baseline | notes |")
+    print("|---|---:|---:|---:|---:|---|---|")
     for name, r in results.items():
         baseline = CASES[name][2]
         ratio = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ML100K = ROOT.parent / "shared" / "datasets" / "ml-100k"
 WORK = ROOT / ".bench"
 MILLION_CSV = WORK / "ratings_1m.csv"
+SYNTH_1M = WORK / "synth_1m"
 
 
 def ensure_million_csv() -> Path:
@@ -54,62 +56,196 @@ def ml100k_zip() -> bytes:
     return buffer.getvalue()
 
 
-def load_ml100k_folder() -> int:
+def load_ml100k_folder() -> tuple[int, str]:
     from engine import load_dataset
 
-    return load_dataset(ML100K).report.rows_read
+    return load_dataset(ML100K).report.rows_read, ""
 
 
-def load_ml100k_zip() -> int:
+def load_ml100k_zip() -> tuple[int, str]:
     from engine import DataFile, load_dataset
 
-    return load_dataset(DataFile("ml-100k.zip", ml100k_zip())).report.rows_read
+    return load_dataset(DataFile("ml-100k.zip", ml100k_zip())).report.rows_read, ""
 
 
-def surprise_ml100k() -> int:
+def surprise_ml100k() -> tuple[int, str]:
     from surprise import Dataset, Reader
 
     reader = Reader(line_format="user item rating timestamp", sep="\t")
-    return len(Dataset.load_from_file(str(ML100K / "u.data"), reader).raw_ratings)
+    return len(Dataset.load_from_file(str(ML100K / "u.data"), reader).raw_ratings), ""
 
 
-def load_million_csv() -> int:
+def load_million_csv() -> tuple[int, str]:
     from engine import load_dataset
 
-    return load_dataset(MILLION_CSV).report.rows_read
+    return load_dataset(MILLION_CSV).report.rows_read, ""
 
 
-def pandas_million_csv() -> int:
-    return len(pd.read_csv(MILLION_CSV))
+def pandas_million_csv() -> tuple[int, str]:
+    return len(pd.read_csv(MILLION_CSV)), ""
 
 
-def surprise_million_csv() -> int:
+def surprise_million_csv() -> tuple[int, str]:
     from surprise import Dataset, Reader
 
     reader = Reader(line_format="user item rating timestamp", sep=",", skip_lines=1)
-    return len(Dataset.load_from_file(str(MILLION_CSV), reader).raw_ratings)
+    return len(Dataset.load_from_file(str(MILLION_CSV), reader).raw_ratings), ""
 
 
-def profile_million_csv() -> int:
+def profile_million_csv() -> tuple[int, str]:
     from engine import dataset_profile, load_dataset
 
     data = load_dataset(MILLION_CSV)
-    return dataset_profile(data).n_ratings
+    return dataset_profile(data).n_ratings, ""
 
 
-def generate_sample() -> int:
+def generate_sample() -> tuple[int, str]:
     from engine.synth import generate, write_dataset
 
     dataset = generate()
     with tempfile.TemporaryDirectory() as folder:
         write_dataset(dataset, folder)
-    return len(dataset.ratings)
+    return len(dataset.ratings), ""
+
+
+def _cross_validate(data, config) -> tuple[int, str]:
+    from engine.evaluate import EvaluationConfig, evaluate
+
+    result = evaluate(data, config, EvaluationConfig(models=("SVD",)))
+    summary = result.to_dict()["models"]["SVD"]
+    return data.n_ratings, (
+        f"RMSE {summary['rmse']['mean']:.4f} ± {summary['rmse']['std']:.4f}, "
+        f"MAE {summary['mae']['mean']:.4f} ± {summary['mae']['std']:.4f}, "
+        f"fit {summary['fit_seconds']['mean']:.2f} s/fold, "
+        f"NDCG@10 {summary['ndcg']['mean']:.4f}"
+    )
+
+
+def svd_default_no_refit_ml100k() -> tuple[int, str]:
+    from engine import load_dataset
+    from engine.model import ModelConfig
+
+    return _cross_validate(load_dataset(ML100K), ModelConfig(refit_users=False))
+
+
+def svd_default_refit_ml100k() -> tuple[int, str]:
+    from engine import load_dataset
+    from engine.model import ModelConfig
+
+    return _cross_validate(load_dataset(ML100K), ModelConfig())
+
+
+def svd_tuned_ml100k() -> tuple[int, str]:
+    from engine import load_dataset
+    from engine.model import ModelConfig
+
+    return _cross_validate(load_dataset(ML100K), ModelConfig.from_preset("tuned"))
+
+
+def _ml100k_model():
+    from engine import load_dataset
+    from engine.model import ModelConfig, train
+
+    return train(load_dataset(ML100K), ModelConfig(refit_users=False))
+
+
+def topn_vectorised_ml100k() -> tuple[int, str, float]:
+    """All-users top-10 with numpy (timed alone); notes the largest gap to Surprise's est."""
+    from surprise import SVD
+
+    from engine.model.base import surprise_trainset
+    from engine.recommend import recommend_all
+
+    model = _ml100k_model()
+    start = time.perf_counter()
+    recs = recommend_all(model, 10)
+    seconds = time.perf_counter() - start
+    ratings = pd.DataFrame(
+        {
+            "user_id": np.repeat(model.interactions.user_ids, model.interactions.counts_per_user()),
+            "item_id": model.interactions.item_ids[model.interactions.items],
+            "rating": model.interactions.ratings,
+        }
+    )
+    algo = SVD(random_state=0).fit(surprise_trainset(ratings, model.scale))
+    scores = model.score_block(np.arange(model.interactions.n_users))
+    users, items = model.interactions.user_ids, model.interactions.item_ids
+    gap = max(
+        abs(algo.predict(users[u], items[i], clip=False).est - scores[u, i])
+        for u in range(model.interactions.n_users)
+        for i in range(model.interactions.n_items)
+    )
+    return len(recs), f"max abs(ours - Surprise est) over all pairs = {gap:.1e}", seconds
+
+
+def topn_surprise_recipe_ml100k() -> tuple[int, str, float]:
+    """Surprise's documented recipe (timed alone): test() on build_anti_testset(), sort."""
+    from collections import defaultdict
+
+    from surprise import SVD
+
+    from engine.model.base import surprise_trainset
+
+    model = _ml100k_model()
+    ratings = pd.DataFrame(
+        {
+            "user_id": np.repeat(model.interactions.user_ids, model.interactions.counts_per_user()),
+            "item_id": model.interactions.item_ids[model.interactions.items],
+            "rating": model.interactions.ratings,
+        }
+    )
+    trainset = surprise_trainset(ratings, model.scale)
+    algo = SVD(random_state=0).fit(trainset)
+    start = time.perf_counter()
+    predictions = algo.test(trainset.build_anti_testset())
+    top = defaultdict(list)
+    for uid, iid, _, est, _ in predictions:
+        top[uid].append((iid, est))
+    for uid, pairs in top.items():
+        pairs.sort(key=lambda x: x[1], reverse=True)
+        top[uid] = pairs[:10]
+    seconds = time.perf_counter() - start
+    return sum(len(v) for v in top.values()), "test() on build_anti_testset() + sort", seconds
+
+
+def ensure_synthetic_million() -> Path:
+    """Write a 1M-rating synthetic dataset shaped like MovieLens 1M (6,040 x 3,700) once."""
+    from engine.synth import SynthConfig, generate, write_dataset
+
+    if not (SYNTH_1M / "ratings.csv").exists():
+        config = SynthConfig(n_users=6040, n_items=3700, n_ratings=1_000_000, seed=1)
+        write_dataset(generate(config), SYNTH_1M)
+    return SYNTH_1M
+
+
+def pipeline_million() -> tuple[int, str]:
+    """Train + 5-fold evaluation (SVD) + all-users top-10 on 1M synthetic ratings."""
+    from engine import load_dataset
+    from engine.evaluate import EvaluationConfig, evaluate
+    from engine.model import train
+    from engine.recommend import recommend_all
+
+    data = load_dataset(SYNTH_1M)
+    start = time.perf_counter()
+    model = train(data)
+    fit = time.perf_counter() - start
+    result = evaluate(data, evaluation=EvaluationConfig(models=("SVD",)))
+    cv = time.perf_counter() - start - fit
+    recs = recommend_all(model, 10)
+    top = time.perf_counter() - start - fit - cv
+    rmse = result.to_dict()["models"]["SVD"]["rmse"]["mean"]
+    return data.n_ratings, (
+        f"train {fit:.1f} s + 5-fold {cv:.1f} s + top-10 for {recs['user_id'].nunique():,} "
+        f"users {top:.1f} s; RMSE {rmse:.4f}"
+    )
 
 
 SURPRISE_100K = "surprise load_from_file ml-100k"
+SURPRISE_TOPN = "top-10 all users ml-100k, Surprise anti-testset recipe"
 
-#: name -> (function, needs, baseline name or None, repeats)
-CASES: dict[str, tuple[Callable[[], int], str, str | None, int]] = {
+#: name -> (function, needs, baseline name or None, repeats). A function returns
+#: ``(rows, notes)``, or ``(rows, notes, seconds)`` to time only part of its work.
+CASES: dict[str, tuple[Callable[[], tuple], str, str | None, int]] = {
     "load ml-100k folder": (load_ml100k_folder, "ml100k", SURPRISE_100K, 5),
     "load ml-100k zip": (load_ml100k_zip, "ml100k", SURPRISE_100K, 5),
     SURPRISE_100K: (surprise_ml100k, "ml100k", None, 5),
@@ -123,4 +259,10 @@ CASES: dict[str, tuple[Callable[[], int], str, str | None, int]] = {
     "pandas read_csv 1M (no checks)": (pandas_million_csv, "million", None, 3),
     "surprise load_from_file 1M": (surprise_million_csv, "million", None, 3),
     "generate + write sample data": (generate_sample, "", None, 3),
+    "5-fold SVD default, refit off, ml-100k": (svd_default_no_refit_ml100k, "ml100k", None, 1),
+    "5-fold SVD default + refit, ml-100k": (svd_default_refit_ml100k, "ml100k", None, 1),
+    "5-fold SVD tuned preset, ml-100k": (svd_tuned_ml100k, "ml100k", None, 1),
+    "top-10 all users ml-100k, vectorised": (topn_vectorised_ml100k, "ml100k", SURPRISE_TOPN, 1),
+    SURPRISE_TOPN: (topn_surprise_recipe_ml100k, "ml100k", None, 1),
+    "train + 5-fold + top-10, 1M synthetic ratings": (pipeline_million, "synth1m", None, 1),
 }
