@@ -35,14 +35,15 @@ def run_case(name: str) -> dict[str, float]:
 
     baseline = _rss_mib()
     times = []
-    rows = 0
     for _ in range(repeats):
         start = time.perf_counter()
-        rows = func()
-        times.append(time.perf_counter() - start)
+        result = func()
+        elapsed = time.perf_counter() - start
+        times.append(result[2] if len(result) == 3 else elapsed)
     peak = _rss_mib()
     return {
-        "rows": rows,
+        "rows": result[0],
+        "notes": result[1],
         "seconds": statistics.median(times),
         "peak": peak,
         "extra": peak - baseline,
@@ -96,10 +97,11 @@ def main() -> int:
         baseline = CASES[name][2]
         ratio = ""
         if baseline in results:
-            ratio = f"{results[baseline]['seconds'] / r['seconds']:.2f}x the speed of {baseline}"
+            speed = results[baseline]["seconds"] / r["seconds"]
+            ratio = f"{speed:.2f}x the speed of {baseline}"
         print(
             f"| {name} | {int(r['rows']):,} | {r['seconds']:.3f} | {r['peak']:.0f} | "
-            f"{r['extra']:.0f} | {ratio} |"
+            f"{r['extra']:.0f} | {ratio} | {r['notes']} |"
         )
     for name in skipped:
         print(f"\nskipped: {name}")
