@@ -41,30 +41,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.data.movielens import ML100K_GENRES
 from engine.errors import ConfigError
 
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 20261128
-GENRES = (
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-)
+GENRES = ML100K_GENRES[1:]  # the 18 MovieLens genres, without "unknown"
 GENRE_WEIGHTS = (9, 6, 3, 3, 12, 5, 2, 14, 3, 1, 4, 2, 3, 7, 5, 8, 2, 1)
 #: Mean genre taste of every user (stars per unit of normalised genre vector).
 MEAN_TASTE = {
