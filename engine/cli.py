@@ -18,7 +18,9 @@ from typing import Any
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
+from engine.explain import explain_prediction, factor_labels, item_titles
 from engine.model import PRESETS, ModelConfig, train
+from engine.model.comparators import train_knn_baseline
 from engine.recommend import UnknownUserError, recommend
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
@@ -139,6 +141,19 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _explain(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_inputs(args)
+    model = train(data, _model_config(args))
+    labels = factor_labels(model, data.items, item_titles(data))
+    knn = train_knn_baseline(data.ratings, model.scale) if args.knn else None
+    bundle = explain_prediction(
+        model, args.user, args.item, data=data, knn=knn, shapley=args.shapley,
+        permutations=args.permutations, seed=args.seed, factor_labels=list(labels["label"]),
+        n=args.n,
+    )  # fmt: skip
+    return {"model": model.config.__dict__, **bundle.to_dict()}
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
@@ -189,6 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
     recommend_cmd.add_argument("--user", required=True, help="user id (exact string)")
     recommend_cmd.add_argument("-n", type=int, default=10, help="list length (default 10)")
     recommend_cmd.set_defaults(run=_recommend)
+    explain_cmd = commands.add_parser("explain", help="explain one prediction in every view")
+    add_inputs(explain_cmd)
+    _add_model_options(explain_cmd)
+    explain_cmd.add_argument("--user", required=True, help="user id (exact string)")
+    explain_cmd.add_argument("--item", required=True, help="item id (exact string)")
+    explain_cmd.add_argument(
+        "--shapley",
+        action="store_true",
+        help="add presence/absence Shapley values of the user's ratings",
+    )
+    explain_cmd.add_argument(
+        "--permutations",
+        type=int,
+        default=10,
+        help="permutations for the Shapley estimate (default 10)",
+    )
+    explain_cmd.add_argument(
+        "--knn", action="store_true", help="add the KNNBaseline comparator's exact split"
+    )
+    explain_cmd.add_argument(
+        "-n", type=int, default=10, help="top-N length for the counterfactual (default 10)"
+    )
+    explain_cmd.set_defaults(run=_explain)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")

@@ -71,6 +71,26 @@ class KNNBaselineModel(BaselineModel):
     k: int = KNN_K
     name: str = "KNNBaseline"
 
+    def neighbours(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return one estimate's terms: ``(items j, weights w_j, deviations r_uj - b_uj)``.
+
+        ``j`` are the user's rated items among the ``k`` most similar to ``item`` with a
+        positive similarity; ``w_j = s_ij / sum s``; the estimate is
+        ``mu + b_u + b_i + sum_j w_j (r_uj - b_uj)``.
+        """
+        items, ratings = self.interactions.history(user)
+        if len(items) == 0:
+            return items, np.zeros(0), np.zeros(0)
+        sims = self.sim[item, items]
+        if len(items) > self.k:
+            keep = _top_k_stable(sims[None, :], self.k)[0]
+            items, ratings, sims = items[keep], ratings[keep], sims[keep]
+        positive = sims > 0
+        items, ratings, sims = items[positive], ratings[positive], sims[positive]
+        deviation = ratings - self.mu - self.bu[user] - self.bi[items]
+        weights = sims / sims.sum() if len(sims) >= KNN_MIN_K else np.zeros(0)
+        return items[: len(weights)], weights, deviation[: len(weights)]
+
     def _user_scores(self, user: int, targets: np.ndarray) -> np.ndarray:
         """Scores of one known user for the target item indices (all known)."""
         base = self.mu + self.bu[user] + self.bi[targets]

@@ -57,6 +57,7 @@ def save_model(model: TrainedModel, path: str | Path) -> tuple[Path, Path]:
         indptr=inter.indptr,
         items=inter.items,
         ratings=inter.ratings,
+        **({"rotation": model.rotation} if model.rotation is not None else {}),
     )
     content = buffer.getvalue()
     meta = {
@@ -111,6 +112,7 @@ def load_model(path: str | Path) -> TrainedModel:
     try:
         with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
             data = {name: arrays[name] for name in _ARRAYS}
+            rotation = arrays["rotation"] if "rotation" in arrays.files else None
         config = ModelConfig(**meta["config"])
         mu, scale = float(meta["mu"]), (float(meta["scale"][0]), float(meta["scale"][1]))
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile, EngineError) as e:
@@ -134,7 +136,9 @@ def load_model(path: str | Path) -> TrainedModel:
         data["items"].astype(np.int64),
         data["ratings"].astype(np.float64),
     )
+    if rotation is not None and rotation.shape != (config.n_factors, config.n_factors):
+        raise ModelFileError(f"{base} has a rotation of the wrong shape: {fix}.")
     return TrainedModel(
         config, mu, data["bu"], data["bi"], data["P"], data["Q"], interactions, scale,
-        str(meta.get("fingerprint", "")),
+        str(meta.get("fingerprint", "")), rotation,
     )  # fmt: skip

@@ -49,6 +49,8 @@ class TrainedModel:
         The training ratings; fixes the user and item order of every array.
     scale
         ``(low, high)`` rating scale used for clipping.
+    rotation
+        The orthogonal rotation applied to ``P`` and ``Q`` (e.g. varimax), or ``None``.
     """
 
     config: ModelConfig
@@ -60,6 +62,7 @@ class TrainedModel:
     interactions: Interactions
     scale: tuple[float, float]
     fingerprint: str = ""
+    rotation: np.ndarray | None = None
     name: str = "SVD"
     predicts_ratings: bool = True
 
@@ -97,6 +100,11 @@ class TrainedModel:
     def score_vector(self, vector: UserVector) -> np.ndarray:
         """All-item unclipped scores for a folded-in user."""
         return self.mu + vector.bu + self.bi + self.Q @ vector.pu
+
+    def user_vector(self, user: int) -> UserVector:
+        """Return the trained user side of user index ``user``, with its training ratings."""
+        items, ratings = self.interactions.history(user)
+        return UserVector(float(self.bu[user]), self.P[user], items, ratings, [])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""Explanations of predictions: latent factors, past ratings, neighbours, counterfactuals."""
+
+from engine.explain.bundle import (
+    ExplanationBundle,
+    UnknownItemError,
+    explain_prediction,
+    item_titles,
+    view_to_dict,
+)
+from engine.explain.counterfactual import Counterfactual, find_counterfactual
+from engine.explain.factors import factor_explanation
+from engine.explain.history import RefoldValue, linear_history, shapley_history
+from engine.explain.labels import factor_labels, rotate, varimax
+from engine.explain.neighbours import knn_split, similar_items, similar_users
+
+__all__ = [
+    "Counterfactual",
+    "ExplanationBundle",
+    "RefoldValue",
+    "UnknownItemError",
+    "explain_prediction",
+    "factor_explanation",
+    "factor_labels",
+    "find_counterfactual",
+    "item_titles",
+    "knn_split",
+    "linear_history",
+    "rotate",
+    "shapley_history",
+    "similar_items",
+    "similar_users",
+    "varimax",
+    "view_to_dict",
+]

@@ -1,0 +1,164 @@
+"""Counterfactual: which of the user's ratings, if removed, drop the item out of the top-N.
+
+"Removed" means the user is refolded without those ratings (``TrainedModel.fold_in``,
+no retraining) and the removed items become unrated, so eligible for the list again.
+The search looks for the smallest such set of at most ``MAX_SIZE`` ratings:
+
+1. every set of 1 to ``EXHAUSTIVE_SIZE`` ratings among the ``CANDIDATES`` with the largest
+   positive contribution in the exact history split (smallest sets first);
+2. if none works, greedily removing ratings in that order until the item leaves the
+   list or ``MAX_SIZE`` is reached.
+
+So a set found in step 1 is the smallest among those candidates; a set from step 2 is a
+valid counterfactual but not proven minimal. ``method`` says which (cf. ACCENT,
+Tran et al., SIGIR 2021, which also searches guided by influence).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.model.svd import TrainedModel, UserVector
+
+MAX_SIZE = 10
+EXHAUSTIVE_SIZE = 3
+CANDIDATES = 12
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """Result of ``find_counterfactual``.
+
+    ``removed`` are item ids (in removal order) and ``new_rank`` the item's rank
+    (1-based) without them; ``found`` is False with ``message`` saying why otherwise.
+    """
+
+    found: bool
+    message: str
+    removed: list[str] = field(default_factory=list)
+    new_rank: int | None = None
+    new_prediction: float | None = None
+    method: str = ""
+    refolds: int = 0
+
+
+def rank_of(model: TrainedModel, vector: UserVector, item: int) -> tuple[int, float]:
+    """Rank (1-based, ties by item index) of ``item`` among the vector's unrated items."""
+    scores = model.score_vector(vector)
+    eligible = np.ones(len(scores), bool)
+    eligible[vector.items] = False
+    eligible &= model.interactions.counts_per_item() > 0
+    target = scores[item]
+    ahead = eligible & ((scores > target) | ((scores == target) & (np.arange(len(scores)) < item)))
+    return int(ahead.sum()) + 1, float(target)
+
+
+def find_counterfactual(
+    model: TrainedModel,
+    vector: UserVector,
+    item: int,
+    contributions: np.ndarray,
+    n: int = 10,
+) -> Counterfactual:
+    """Search the smallest set of ratings whose removal drops ``item`` out of the top-``n``.
+
+    ``contributions`` are the exact history split's values, aligned with
+    ``vector.items`` (they order the candidates).
+    """
+    rank, _ = rank_of(model, vector, item)
+    if item in set(vector.items.tolist()):
+        return Counterfactual(False, "The user already rated this item; it is not recommended.")
+    if rank > n:
+        return Counterfactual(False, f"The item is ranked {rank}, not in the top {n}.")
+    order = np.argsort(-contributions[: len(vector.items)], kind="stable")
+    positive = [j for j in order if contributions[j] > 0]
+    if not positive:
+        return Counterfactual(
+            False, "No rating pushes this prediction up, so removing ratings cannot help."
+        )
+    ids = model.interactions.item_ids
+    evaluate = _RemovalRanks(model, vector, item)
+    candidates = positive[:CANDIDATES]
+    for size in range(1, min(EXHAUSTIVE_SIZE, len(candidates)) + 1):
+        drops = list(itertools.combinations(candidates, size))
+        ranks, scores = evaluate(drops)
+        hit = np.flatnonzero(ranks > n)
+        if len(hit):
+            best = hit[np.argmax(ranks[hit])]  # of the smallest sets, the one that moves it most
+            return Counterfactual(
+                True, f"Without these {size} rating(s) the item drops to rank {ranks[best]}.",
+                [str(ids[vector.items[j]]) for j in drops[best]], int(ranks[best]),
+                float(scores[best]),
+                f"exhaustive over the {len(candidates)} most positive contributions",
+                evaluate.refolds,
+            )  # fmt: skip
+    greedy = [
+        tuple(positive[:size])
+        for size in range(EXHAUSTIVE_SIZE + 1, min(MAX_SIZE, len(positive)) + 1)
+    ]
+    if greedy:
+        ranks, scores = evaluate(greedy)
+        hit = np.flatnonzero(ranks > n)
+        if len(hit):
+            first = hit[0]
+            return Counterfactual(
+                True, f"Without these {len(greedy[first])} ratings the item drops to rank "
+                f"{ranks[first]}.",
+                [str(ids[vector.items[j]]) for j in greedy[first]], int(ranks[first]),
+                float(scores[first]), "greedy by contribution (not proven minimal)",
+                evaluate.refolds,
+            )  # fmt: skip
+    return Counterfactual(
+        False,
+        f"No set of at most {MAX_SIZE} ratings removes the item from the top {n}: the "
+        "recommendation does not hinge on a few ratings.",
+        refolds=evaluate.refolds,
+    )
+
+
+class _RemovalRanks:
+    """Rank and score of the target after removing each of many rating sets, in one batch.
+
+    For a drop set ``D`` the refold solves ``(G - sum_D x_j x_j^T + lambda (n - |D|) I)
+    theta = b - sum_D x_j y_j`` (``G = X^T X``, ``b = X^T y`` of all the user's ratings),
+    exactly ``TrainedModel.fold_in`` on the remaining ratings; removed items become
+    eligible for the list again.
+    """
+
+    def __init__(self, model: TrainedModel, vector: UserVector, item: int):
+        self.model, self.vector, self.item = model, vector, item
+        Q = model.Q[vector.items]
+        self.X = np.column_stack([np.ones(len(Q)), Q])
+        self.y = vector.ratings - model.mu - model.bi[vector.items]
+        self.G, self.b = self.X.T @ self.X, self.X.T @ self.y
+        eligible = model.interactions.counts_per_item() > 0
+        eligible[vector.items] = False
+        self.eligible = eligible
+        self.refolds = 0
+
+    def __call__(self, drops: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        model, d = self.model, self.X.shape[1]
+        systems = np.repeat(self.G[None], len(drops), axis=0)
+        rhs = np.repeat(self.b[None], len(drops), axis=0)
+        for row, drop in enumerate(drops):
+            Xd = self.X[list(drop)]
+            systems[row] -= Xd.T @ Xd
+            rhs[row] -= Xd.T @ self.y[list(drop)]
+            systems[row][np.diag_indices(d)] += model.config.refit_lambda * (
+                len(self.X) - len(drop)
+            )
+        theta = np.linalg.solve(systems, rhs[..., None])[..., 0]
+        scores = model.mu + theta[:, :1] + model.bi[None, :] + theta[:, 1:] @ model.Q.T
+        target = scores[:, self.item]
+        index = np.arange(scores.shape[1])
+        ahead = (scores > target[:, None]) | (
+            (scores == target[:, None]) & (index[None, :] < self.item)
+        )
+        eligible = np.repeat(self.eligible[None], len(drops), axis=0)
+        for row, drop in enumerate(drops):
+            eligible[row, self.vector.items[list(drop)]] = True
+        self.refolds += len(drops)
+        return (ahead & eligible).sum(axis=1) + 1, target
