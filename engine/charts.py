@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import shap
 
 from engine.data.profile import SHORT_HEAD_SHARE, DatasetProfile
 
@@ -80,4 +81,85 @@ def long_tail_curve(profile: DatasetProfile) -> go.Figure:
         yaxis_title="ratings",
         **_LAYOUT,
     )
+    return fig
+
+
+def _require_explanation(view: object, chart: str) -> shap.Explanation:
+    if not isinstance(view, shap.Explanation):
+        raise TypeError(
+            f"The {chart} requires a shap.Explanation (from engine.explain), got "
+            f"{type(view).__name__}."
+        )
+    return view
+
+
+def factor_waterfall(view: shap.Explanation, top: int = 8) -> go.Figure:
+    """Waterfall from the base value through the user bias and the largest factors.
+
+    The ``top`` largest absolute factor terms are shown (the user-bias term always);
+    the rest are summed into one "other factors" step, so the bars still end exactly at
+    the prediction.
+    """
+    view = _require_explanation(view, "factor waterfall")
+    values = np.asarray(view.values, float)
+    names = list(view.feature_names)
+    factor_order = 1 + np.argsort(-np.abs(values[1:]), kind="stable")
+    shown = [0, *factor_order[:top]]
+    rest = values[factor_order[top:]].sum()
+    labels = ["average prediction", *[names[j] for j in shown]]
+    steps = [float(view.base_values), *[float(values[j]) for j in shown]]
+    measures = ["absolute", *["relative"] * len(shown)]
+    if len(factor_order) > top:
+        labels.append(f"other {len(factor_order) - top} factors")
+        steps.append(float(rest))
+        measures.append("relative")
+    labels.append("prediction")
+    steps.append(float(view.base_values + values.sum()))
+    measures.append("total")
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=labels,
+            x=steps,
+            measure=measures,
+            hovertemplate="%{y}: %{x:+.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Why this prediction: user bias and latent factors",
+        xaxis_title="predicted rating (unclipped)",
+        **_LAYOUT,
+    )
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def history_bars(view: shap.Explanation, top: int = 12, title: str | None = None) -> go.Figure:
+    """Signed horizontal bars of the ``top`` largest contributions of past ratings.
+
+    Positive bars pushed the prediction up, negative ones down; the caption states how
+    much the omitted ratings add up to, so nothing is hidden.
+    """
+    view = _require_explanation(view, "history bar chart")
+    values = np.asarray(view.values, float)
+    order = np.argsort(-np.abs(values), kind="stable")[:top][::-1]
+    names = [str(view.feature_names[j]) for j in order]
+    data = view.data if view.data is not None else np.full(len(values), np.nan)
+    rest = values.sum() - values[order].sum()
+    fig = go.Figure(
+        go.Bar(
+            x=values[order],
+            y=names,
+            orientation="h",
+            marker_color=np.where(values[order] >= 0, "#2a9d8f", "#e76f51"),
+            customdata=np.asarray(data, float)[order],
+            hovertemplate="%{y} (rated %{customdata}): %{x:+.3f}<extra></extra>",
+        )
+    )
+    omitted = len(values) - len(order)
+    caption = f"; {omitted} more ratings add {rest:+.3f}" if omitted else ""
+    fig.update_layout(
+        title=title or f"Because you rated ... (base {float(view.base_values):.2f}{caption})",
+        xaxis_title="contribution to the prediction", **_LAYOUT,
+    )  # fmt: skip
     return fig

@@ -129,3 +129,24 @@ def test_model_commands_bad_input_exit_2(args, fragment):
     assert done.returncode == 2
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_explain_prints_additive_views(tmp_path, capsys):
+    folder = small_ratings(tmp_path)
+    args = ["explain", str(folder), "--user", "u0003", "--item", "i0010", "--shapley", "--knn"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    for view in ("factors", "history", "shapley", "knn"):
+        block = out[view]
+        assert set(block) == {"base_value", "values", "prediction"}
+        assert {"feature", "value"} <= set(block["values"][0])
+        total = block["base_value"] + sum(v["value"] for v in block["values"])
+        assert total == pytest.approx(block["prediction"], abs=1e-9)
+    assert out["factors"]["prediction"] == pytest.approx(out["prediction"])
+    assert "counterfactual" in out
+
+
+def test_explain_unknown_item_exits_2():
+    done = run_cli("explain", "sample_data", "--user", "u0001", "--item", "zzz")
+    assert done.returncode == 2
+    assert "Item 'zzz' is not in the training data" in done.stderr

@@ -1,7 +1,9 @@
 """Counterfactual: which of the user's ratings, if removed, drop the item out of the top-N.
 
 "Removed" means the user is refolded without those ratings (``TrainedModel.fold_in``,
-no retraining) and the removed items become unrated, so eligible for the list again.
+no retraining). The removed items stay out of the list (the user has seen them), so the
+counterfactual is about the target's own score falling below the competitors', not
+about a removed item taking its slot.
 The search looks for the smallest such set of at most ``MAX_SIZE`` ratings:
 
 1. every set of 1 to ``EXHAUSTIVE_SIZE`` ratings among the ``CANDIDATES`` with the largest
@@ -45,11 +47,16 @@ class Counterfactual:
     refolds: int = 0
 
 
-def rank_of(model: TrainedModel, vector: UserVector, item: int) -> tuple[int, float]:
-    """Rank (1-based, ties by item index) of ``item`` among the vector's unrated items."""
+def rank_of(
+    model: TrainedModel, vector: UserVector, item: int, seen: np.ndarray | None = None
+) -> tuple[int, float]:
+    """Rank (1-based, ties by item index) of ``item`` among items not in ``seen``.
+
+    ``seen`` defaults to the vector's rated items.
+    """
     scores = model.score_vector(vector)
     eligible = np.ones(len(scores), bool)
-    eligible[vector.items] = False
+    eligible[vector.items if seen is None else seen] = False
     eligible &= model.interactions.counts_per_item() > 0
     target = scores[item]
     ahead = eligible & ((scores > target) | ((scores == target) & (np.arange(len(scores)) < item)))
@@ -124,8 +131,7 @@ class _RemovalRanks:
 
     For a drop set ``D`` the refold solves ``(G - sum_D x_j x_j^T + lambda (n - |D|) I)
     theta = b - sum_D x_j y_j`` (``G = X^T X``, ``b = X^T y`` of all the user's ratings),
-    exactly ``TrainedModel.fold_in`` on the remaining ratings; removed items become
-    eligible for the list again.
+    exactly ``TrainedModel.fold_in`` on the remaining ratings.
     """
 
     def __init__(self, model: TrainedModel, vector: UserVector, item: int):
@@ -147,9 +153,11 @@ class _RemovalRanks:
             Xd = self.X[list(drop)]
             systems[row] -= Xd.T @ Xd
             rhs[row] -= Xd.T @ self.y[list(drop)]
-            systems[row][np.diag_indices(d)] += model.config.refit_lambda * (
-                len(self.X) - len(drop)
-            )
+            remaining = len(self.X) - len(drop)
+            if remaining == 0:  # nothing left: theta = 0, the no-history prediction
+                systems[row], rhs[row] = np.eye(d), 0.0
+            else:
+                systems[row][np.diag_indices(d)] += model.config.refit_lambda * remaining
         theta = np.linalg.solve(systems, rhs[..., None])[..., 0]
         scores = model.mu + theta[:, :1] + model.bi[None, :] + theta[:, 1:] @ model.Q.T
         target = scores[:, self.item]
@@ -157,8 +165,5 @@ class _RemovalRanks:
         ahead = (scores > target[:, None]) | (
             (scores == target[:, None]) & (index[None, :] < self.item)
         )
-        eligible = np.repeat(self.eligible[None], len(drops), axis=0)
-        for row, drop in enumerate(drops):
-            eligible[row, self.vector.items[list(drop)]] = True
         self.refolds += len(drops)
-        return (ahead & eligible).sum(axis=1) + 1, target
+        return (ahead & self.eligible[None, :]).sum(axis=1) + 1, target
