@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.audit import AuditConfig, run_audit
+from engine.audit.export import write_audit
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
@@ -154,6 +156,35 @@ def _explain(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": model.config.__dict__, **bundle.to_dict()}
 
 
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
+    data = load_inputs(args)
+    config = _model_config(args)
+    audit_config = AuditConfig(
+        user_attributes=_names(args.user_attrs), item_attributes=_names(args.item_attrs),
+        min_group_size=args.min_group_size, seed=args.seed, k=args.k,
+        bootstrap=args.bootstrap,
+    )  # fmt: skip
+    model = train(data, config)
+    evaluation = evaluate(data, config, EvaluationConfig(k=args.k, seed=args.seed,
+                                                         models=("SVD",)))  # fmt: skip
+    result = run_audit(data, model, evaluation, audit_config)
+    json_path, csv_path = write_audit(result, data, model, args.out)
+    flagged = result.flagged()
+    return {
+        "written": [str(json_path), str(csv_path)],
+        "flagged": [
+            f"{r.metric} for {r.grouping} = {r.group}: {r.direction} (ratio {r.ratio:.2f}, "
+            f"adjusted p {r.p_adjusted:.2g})"
+            for r in flagged.itertuples()
+        ],
+        "notes": result.notes,
+    }
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if not text else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
@@ -227,6 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", type=int, default=10, help="top-N length for the counterfactual (default 10)"
     )
     explain_cmd.set_defaults(run=_explain)
+    audit_cmd = commands.add_parser("audit", help="bias and fairness audit by user/item group")
+    add_inputs(audit_cmd)
+    _add_model_options(audit_cmd)
+    audit_cmd.add_argument(
+        "--out", type=Path, required=True, help="folder for report.json and metrics.csv"
+    )
+    audit_cmd.add_argument("--user-attrs", help="user attributes to group by (default: all)")
+    audit_cmd.add_argument("--item-attrs", help="item attributes to group by (default: all)")
+    audit_cmd.add_argument(
+        "--min-group-size",
+        type=int,
+        default=30,
+        help="smaller groups are 'insufficient data' (default 30)",
+    )
+    audit_cmd.add_argument(
+        "--bootstrap", type=int, default=200, help="bootstrap replicates over users (default 200)"
+    )
+    audit_cmd.add_argument("-k", type=int, default=10, help="top-N length (default 10)")
+    audit_cmd.set_defaults(run=_audit)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")

@@ -92,6 +92,8 @@ class Evaluation:
         held-out item), ``coverage``, ``n_users_ranked``, ``fit_seconds``.
     user_ranking
         ``model, fold, user_id, n_relevant, precision, recall, ndcg, map, hit_rate``.
+    top_lists
+        The ranked lists behind ``user_ranking``: ``model, fold, user_id, rank, item_id``.
     """
 
     config: ModelConfig
@@ -99,6 +101,7 @@ class Evaluation:
     predictions: pd.DataFrame
     fold_metrics: pd.DataFrame
     user_ranking: pd.DataFrame
+    top_lists: pd.DataFrame
     n_ratings: int
     fingerprint: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
@@ -194,8 +197,8 @@ def _ranking(
     k: int,
     threshold: float,
     max_block_bytes: int,
-) -> tuple[pd.DataFrame, float]:
-    """Per-user top-k metrics for users with a relevant held-out item, and coverage."""
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Per-user top-k metrics and lists for users with a relevant held-out item; coverage."""
     inter = model.interactions
     relevant = test[test["rating"] >= threshold]
     users = inter.user_index(relevant["user_id"].unique())
@@ -206,7 +209,7 @@ def _ranking(
     n_rel = relevant.groupby("user_id").size()
     untrained = inter.counts_per_item() == 0
     recommended = np.zeros(inter.n_items, dtype=bool)
-    rows = []
+    rows, lists = [], []
     for block in user_blocks(len(users), inter.n_items, max_block_bytes):
         chunk = users[block]
         scores = model.score_block(chunk)
@@ -226,9 +229,19 @@ def _ranking(
         scores_df.insert(0, "n_relevant", n_rel.loc[ids].to_numpy())
         scores_df.insert(0, "user_id", ids)
         rows.append(scores_df)
+        lists.append(
+            pd.DataFrame(
+                {
+                    "user_id": np.repeat(ids, top.shape[1])[valid.ravel()],
+                    "rank": np.tile(np.arange(1, top.shape[1] + 1), len(chunk))[valid.ravel()],
+                    "item_id": inter.item_ids[top][valid],
+                }
+            )
+        )
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    top_lists = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
     log.debug("ranked %d of %d users with relevant held-out items", len(users), n_known)
-    return per_user, float(recommended.sum() / inter.n_items)
+    return per_user, top_lists, float(recommended.sum() / inter.n_items)
 
 
 def evaluate(
@@ -270,7 +283,7 @@ def evaluate(
             f"{len(catalogue):,} items exceed the {KNN_MAX_ITEMS:,}-item limit of its dense "
             "similarity matrix"
         )
-    predictions, metrics, per_user = [], [], []
+    predictions, metrics, per_user, top_lists = [], [], [], []
     steps = evaluation.folds * len(names)
     for fold in range(evaluation.folds):
         train, test = ratings[fold_of != fold], ratings[fold_of == fold]
@@ -286,9 +299,12 @@ def evaluate(
                 frame, fold_rmse, fold_mae = _held_out_predictions(model, test, fold)
                 predictions.append(frame)
                 rows |= {"rmse": fold_rmse, "mae": fold_mae}
-            users, coverage = _ranking(
+            users, lists, coverage = _ranking(
                 model, test, evaluation.k, evaluation.threshold, max_block_bytes
             )
+            lists.insert(0, "fold", fold)
+            lists.insert(0, "model", name)
+            top_lists.append(lists)
             rows |= {m: float(users[m].mean()) for m in RANKING_METRICS}
             rows |= {"coverage": coverage, "n_users_ranked": float(len(users))}
             users.insert(0, "fold", fold)
@@ -303,6 +319,7 @@ def evaluate(
         predictions=pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
         fold_metrics=pd.DataFrame(metrics, columns=["model", "fold", "metric", "value"]),
         user_ranking=pd.concat(per_user, ignore_index=True),
+        top_lists=pd.concat(top_lists, ignore_index=True),
         n_ratings=len(ratings),
         fingerprint=data.fingerprint,
         skipped=skipped,
