@@ -351,7 +351,9 @@ def _audit(folder) -> tuple[int, str, float]:
     result = run_audit(data, model, evaluation, AuditConfig(bootstrap=200))
     seconds = time.perf_counter() - start
     m = result.metrics
-    rmse = m[(m["metric"] == "rmse") & m["grouping"].isin(["gender", "age", "age_band"])]
+    rmse = m[
+        (m["metric"] == "rmse") & m["grouping"].isin(["gender", "age", "age_band", "occupation"])
+    ]
     by_group = ", ".join(
         f"{r.grouping} {r.group} {r.value:.3f}{' (flagged ' + r.direction + ')' if r.flag else ''}"
         for r in rmse.itertuples()
