@@ -15,5 +15,10 @@ class Route:
 
 
 PAGES: tuple[Route, ...] = (
-    Route("views/data_profile.py", "Data profile", ":material/table_chart:"),
+    Route("views/data.py", "Data", ":material/table_chart:"),
+    Route("views/model.py", "Model", ":material/model_training:"),
+    Route("views/user.py", "User profile", ":material/person:"),
+    Route("views/recommendations.py", "Recommendations", ":material/recommend:"),
+    Route("views/audit.py", "Bias audit", ":material/balance:"),
+    Route("views/report.py", "Report", ":material/description:"),
 )

@@ -1,14 +1,38 @@
-"""Loading and caching of datasets for the pages (layout-free)."""
+"""Per-session data, models and results (no layout, no maths).
+
+Everything an analyst loads or computes lives in ``st.session_state``, keyed by the
+dataset fingerprint and the configuration, so one browser session never sees another's
+upload (``st.cache_*`` would share results across sessions). Only the bundled synthetic
+sample, which holds no user data, is cached for all sessions.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import streamlit as st
 
-from engine import DatasetProfile, RatingData, dataset_profile, load_dataset
+from engine import (
+    AuditConfig,
+    AuditResult,
+    DatasetProfile,
+    Evaluation,
+    EvaluationConfig,
+    ModelConfig,
+    RatingData,
+    TrainedModel,
+    dataset_profile,
+    evaluate,
+    load_dataset,
+    run_audit,
+    train,
+)
+from engine.explain import factor_labels, item_titles
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner="Loading the sample dataset...")
@@ -17,7 +41,84 @@ def sample_dataset() -> RatingData:
     return load_dataset(SAMPLE_DIR)
 
 
-@st.cache_data(show_spinner=False, hash_funcs={RatingData: lambda d: d.fingerprint})
-def profile_of(data: RatingData) -> DatasetProfile:
-    """Return the profile of ``data``, cached by its fingerprint."""
-    return dataset_profile(data)
+def current_data() -> RatingData:
+    """Return the session's dataset: the analyst's upload, else the sample."""
+    return st.session_state.get("data") or sample_dataset()
+
+
+def set_data(data: RatingData) -> None:
+    """Make ``data`` the session's dataset (results of the previous one are dropped)."""
+    st.session_state["data"] = data
+    st.session_state["results"] = {}
+
+
+def _memo(key: tuple, compute: Callable[[], T]) -> T:
+    results: dict[tuple, Any] = st.session_state.setdefault("results", {})
+    if key not in results:
+        results[key] = compute()
+    return results[key]
+
+
+def model_config() -> ModelConfig:
+    """Return the session's model settings (the Model page changes them)."""
+    return st.session_state.get("model_config", ModelConfig())
+
+
+def trained_model(data: RatingData, config: ModelConfig | None = None) -> TrainedModel:
+    """Return the SVD trained on ``data`` with ``config`` (trained once per session)."""
+    config = config or model_config()
+    return _memo(("model", data.fingerprint, config), lambda: train(data, config))
+
+
+def evaluation(
+    data: RatingData,
+    config: ModelConfig | None = None,
+    settings: EvaluationConfig | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> Evaluation:
+    """Return the K-fold evaluation of SVD and the comparators (once per session)."""
+    config, settings = config or model_config(), settings or EvaluationConfig()
+    return _memo(
+        ("evaluation", data.fingerprint, config, settings),
+        lambda: evaluate(data, config, settings, progress=progress),
+    )
+
+
+def has_evaluation(data: RatingData) -> bool:
+    """Whether this session already evaluated the current model settings."""
+    key = ("evaluation", data.fingerprint, model_config(), EvaluationConfig())
+    return key in st.session_state.get("results", {})
+
+
+def audit(
+    data: RatingData, config: AuditConfig, progress: Callable[[float, str], None] | None = None
+) -> AuditResult:
+    """Return the audit of the session's model with ``config`` (once per session)."""
+    model = trained_model(data)
+    result = evaluation(data, progress=progress)
+    return _memo(
+        ("audit", data.fingerprint, model_config(), config),
+        lambda: run_audit(data, model, result, config, progress=progress),
+    )
+
+
+def last_audit() -> tuple[AuditResult, RatingData] | None:
+    """Return the most recent audit of the current dataset in this session, if any."""
+    data = current_data()
+    for key, value in reversed(st.session_state.get("results", {}).items()):
+        if key[0] == "audit" and key[1] == data.fingerprint:
+            return value, data
+    return None
+
+
+def profile(data: RatingData) -> DatasetProfile:
+    """Return the dataset profile (once per session and dataset)."""
+    return _memo(("profile", data.fingerprint), lambda: dataset_profile(data))
+
+
+def labels(data: RatingData, model: TrainedModel) -> list[str]:
+    """Return the factor labels of the session's model."""
+    return _memo(
+        ("labels", data.fingerprint, model.config),
+        lambda: list(factor_labels(model, data.items, item_titles(data))["label"]),
+    )

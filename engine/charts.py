@@ -7,6 +7,7 @@ none computes a metric of its own.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import shap
 
@@ -162,4 +163,57 @@ def history_bars(view: shap.Explanation, top: int = 12, title: str | None = None
         title=title or f"Because you rated ... (base {float(view.base_values):.2f}{caption})",
         xaxis_title="contribution to the prediction", **_LAYOUT,
     )  # fmt: skip
+    return fig
+
+
+def shares_vs_population(frame: pd.DataFrame, key: str, title: str) -> go.Figure:
+    """Draw grouped bars of ``user_share`` vs ``population_share`` per ``key`` value."""
+    fig = go.Figure(
+        [
+            go.Bar(name="this user", x=frame[key].astype(str), y=frame["user_share"]),
+            go.Bar(name="all users", x=frame[key].astype(str), y=frame["population_share"]),
+        ]
+    )
+    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **_LAYOUT)
+    return fig
+
+
+def group_metric(rows: pd.DataFrame, title: str) -> go.Figure:
+    """Bars of one metric by group with 95% CIs; insufficient-data groups grey, flagged red.
+
+    ``rows`` are ``AuditResult.metrics`` rows of one (metric, grouping).
+    """
+    base = np.where(rows["status"] == "reference", "#264653", "#2a9d8f")
+    colours = np.where(
+        rows["status"] == "insufficient data", "#bbbbbb", np.where(rows["flag"], "#d62828", base)
+    )
+    fig = go.Figure(
+        go.Bar(
+            x=rows["group"].astype(str),
+            y=rows["value"],
+            marker_color=colours,
+            error_y={"type": "data", "symmetric": False,
+                     "array": (rows["ci_high"] - rows["value"]).clip(lower=0),
+                     "arrayminus": (rows["value"] - rows["ci_low"]).clip(lower=0)},
+            customdata=np.stack([rows["n_users"], rows["status"]], axis=1),
+            hovertemplate="%{x}: %{y:.4f} (%{customdata[0]} users, %{customdata[1]})"
+            "<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(title=title, **_LAYOUT)
+    return fig
+
+
+def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
+    """Accuracy vs fairness: overall RMSE (x) against the largest group gap (y) per model."""
+    fig = go.Figure(
+        go.Scatter(
+            x=frame["overall_rmse"], y=frame["max_gap"], mode="markers+text",
+            text=frame["model"], textposition="top center", marker={"size": 12},
+            hovertemplate="%{text}: RMSE %{x:.4f}, largest group gap %{y:.4f}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(title="Accuracy vs fairness (lower-left is better)",
+                      xaxis_title="overall RMSE", yaxis_title="largest group RMSE - smallest",
+                      **_LAYOUT)  # fmt: skip
     return fig

@@ -538,3 +538,26 @@ def _catalogue(
                      float(ndcg.loc["active", "value"] - ndcg.loc["inactive", "value"]),
                      "NDCG@k of the 5% most active users minus the rest (0 = no gap)"))  # fmt: skip
     return pd.DataFrame(rows, columns=["metric", "grouping", "value", "definition"])
+
+
+def accuracy_by_model(
+    evaluation: Evaluation, labels: pd.Series, min_users: int = 30
+) -> pd.DataFrame:
+    """RMSE of every rating model overall and per user group (out-of-fold predictions).
+
+    Returns ``model, overall_rmse, max_gap`` where ``max_gap`` is the largest minus the
+    smallest group RMSE among groups with at least ``min_users`` users (lower = fairer).
+    """
+    rows = []
+    for model, frame in evaluation.predictions.groupby("model", sort=False):
+        error = (frame["prediction"] - frame["rating"]) ** 2
+        groups = labels.reindex(frame["user_id"]).to_numpy()
+        table = pd.DataFrame(
+            {"group": groups, "se": error.to_numpy(), "user": frame["user_id"].to_numpy()}
+        )
+        stats = table.groupby("group").agg(mse=("se", "mean"), users=("user", "nunique"))
+        stats = stats[stats["users"] >= min_users]
+        rmse = np.sqrt(stats["mse"])
+        rows.append((model, float(np.sqrt(error.mean())),
+                     float(rmse.max() - rmse.min()) if len(rmse) > 1 else 0.0))  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "overall_rmse", "max_gap"])

@@ -1,6 +1,6 @@
 """Data layer: load what the analyst has into a validated ``RatingData``."""
 
-from engine.data.load import load_dataset
+from engine.data.load import RatingsPreview, load_dataset, preview_ratings
 from engine.data.profile import DatasetProfile, dataset_profile
 from engine.data.types import (
     REJECT_REASONS,
@@ -23,6 +23,8 @@ __all__ = [
     "LoadReport",
     "RatingData",
     "RatingScale",
+    "RatingsPreview",
     "dataset_profile",
     "load_dataset",
+    "preview_ratings",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -307,3 +308,44 @@ def _file_report(
         detection=detection,
         ignored_columns=ignored,
     )
+
+
+@dataclass(frozen=True)
+class RatingsPreview:
+    """What a rating file holds before loading: its columns and the detected mapping.
+
+    ``columns`` are the file's column names (``column_1``... without a header);
+    ``detected`` maps ``user/item/rating/timestamp`` to a column (missing keys were not
+    found); ``head`` is the first rows as text. ``archive`` is True for MovieLens
+    archives and folders, whose layout fixes the columns.
+    """
+
+    name: str
+    columns: list[str]
+    detected: dict[str, str]
+    head: pd.DataFrame
+    archive: bool = False
+
+
+def preview_ratings(source: Source, options: LoadOptions | None = None) -> RatingsPreview:
+    """Read a rating file's columns and detected mapping (for a column-mapping form).
+
+    Raises
+    ------
+    DataError
+        The file cannot be read as a table (same sentences as ``load_dataset``).
+    """
+    options = options or LoadOptions()
+    file = read_source(source) if not isinstance(source, DataFile) else source
+    if is_zip(file.content):
+        archive = open_zip(file, options)
+        if read_movielens(archive) is not None:
+            return RatingsPreview(file.name, [], {}, pd.DataFrame(), archive=True)
+        file = _member(archive, _RATING_STEMS, "ratings")
+    raw = read_table(_unwrap(file, options), KNOWN_NAMES)
+    try:
+        detected, _ = detect_columns(raw.frame, None, raw.name)
+    except DataError:
+        detected = {}
+    return RatingsPreview(raw.name, [str(c) for c in raw.frame.columns], detected,
+                          raw.frame.head(10).astype("str"))  # fmt: skip

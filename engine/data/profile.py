@@ -132,3 +132,74 @@ def dataset_profile(data: RatingData) -> DatasetProfile:
         user_attributes=[] if data.users is None else list(data.users.columns),
         item_attributes=[] if data.items is None else list(data.items.columns),
     )
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """One user's ratings and tastes next to the population's.
+
+    ``ratings``: ``item_id, title, rating, timestamp`` (newest first); ``histogram``:
+    ``rating, user_share, population_share``; ``genres``: ``genre, user_share,
+    population_share`` (each rated item spreads weight 1 over its genres; empty without
+    genres); ``attributes``: the user's attribute values.
+    """
+
+    user_id: str
+    ratings: pd.DataFrame
+    histogram: pd.DataFrame
+    genres: pd.DataFrame
+    attributes: dict[str, Any]
+
+
+def _genre_shares(item_ids: pd.Series, genres: pd.Series) -> pd.Series:
+    tuples = genres.reindex(item_ids).dropna()
+    tuples = tuples[tuples.map(len) > 0]
+    weights = tuples.map(lambda g: 1 / len(g))
+    exploded = pd.DataFrame({"genre": tuples, "weight": weights}).explode("genre")
+    shares = exploded.groupby("genre")["weight"].sum()
+    return shares / shares.sum() if shares.sum() else shares
+
+
+def user_profile(data: RatingData, user_id: str) -> UserProfile:
+    """Build the ``UserProfile`` of ``user_id`` (empty tables for an unknown user)."""
+    ratings = data.ratings[data.ratings["user_id"] == user_id]
+    titles = data.items["title"] if data.items is not None and "title" in data.items else None
+    table = pd.DataFrame(
+        {
+            "item_id": ratings["item_id"].to_numpy(),
+            "title": titles.reindex(ratings["item_id"]).to_numpy()
+            if titles is not None
+            else ratings["item_id"].to_numpy(),
+            "rating": ratings["rating"].to_numpy(),
+            "timestamp": ratings["timestamp"].to_numpy(),
+        }
+    ).sort_values("timestamp", ascending=False, na_position="last", ignore_index=True)
+    values = sorted(data.ratings["rating"].unique())
+    histogram = pd.DataFrame(
+        {
+            "rating": values,
+            "user_share": ratings["rating"]
+            .value_counts(normalize=True)
+            .reindex(values, fill_value=0)
+            .to_numpy(),
+            "population_share": data.ratings["rating"]
+            .value_counts(normalize=True)
+            .reindex(values, fill_value=0)
+            .to_numpy(),
+        }
+    )
+    genres = pd.DataFrame(columns=["genre", "user_share", "population_share"])
+    if data.items is not None and "genres" in data.items:
+        population = _genre_shares(data.ratings["item_id"], data.items["genres"])
+        mine = _genre_shares(ratings["item_id"], data.items["genres"])
+        genres = pd.DataFrame(
+            {
+                "genre": population.index,
+                "user_share": mine.reindex(population.index, fill_value=0).to_numpy(),
+                "population_share": population.to_numpy(),
+            }
+        ).sort_values("user_share", ascending=False, ignore_index=True)
+    attributes = {}
+    if data.users is not None and user_id in data.users.index:
+        attributes = {k: (None if pd.isna(v) else v) for k, v in data.users.loc[user_id].items()}
+    return UserProfile(user_id, table, histogram, genres, attributes)

@@ -142,3 +142,24 @@ def varimax(
 def rotate(model: TrainedModel, rotation: np.ndarray) -> TrainedModel:
     """Return the model with ``P R`` and ``Q R`` (predictions unchanged), ``R`` recorded."""
     return replace(model, P=model.P @ rotation, Q=model.Q @ rotation, rotation=rotation)
+
+
+def latent_tastes(
+    model: TrainedModel, pu: np.ndarray, labels: list[str], n: int = 6
+) -> pd.DataFrame:
+    """Return the user's most distinctive factors: ``factor, label, value, z`` (by |z|).
+
+    ``z = (p_uk - mean_k) / std_k`` over all users: how far this user's taste on factor
+    ``k`` is from the average user's, in standard deviations.
+    """
+    mean, std = model.P.mean(axis=0), model.P.std(axis=0)
+    z = np.divide(pu - mean, std, out=np.zeros_like(pu), where=std > 0)
+    order = np.argsort(-np.abs(z), kind="stable")[:n]
+    return pd.DataFrame(
+        {
+            "factor": order + 1,
+            "label": [labels[k] for k in order],
+            "value": pu[order],
+            "z": z[order],
+        }
+    )

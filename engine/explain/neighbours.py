@@ -85,3 +85,14 @@ def knn_split(
         data=deviation,
         feature_names=[titles.get(str(i), str(i)) if titles else str(i) for i in ids],
     )
+
+
+def most_similar_users(
+    model: TrainedModel, vector: UserVector, n: int = N_NEIGHBOURS, exclude_user: int | None = None
+) -> pd.DataFrame:
+    """Users most similar to this one overall (cosine of ``p_u``): ``user_id, similarity``."""
+    sims = _cosine(model.P, vector.pu)
+    if exclude_user is not None:
+        sims[exclude_user] = -np.inf
+    order = np.lexsort((np.arange(len(sims)), -sims))[:n]
+    return pd.DataFrame({"user_id": model.interactions.user_ids[order], "similarity": sims[order]})

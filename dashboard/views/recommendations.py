@@ -1,0 +1,98 @@
+"""Recommendations page: top-N with explanations, and a what-if editor (fold-in, no retraining)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import dataset_caption, pick_user
+from engine import EngineError, charts, explain_prediction
+from engine.explain import item_titles
+from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
+
+st.title("Recommendations")
+data = state.current_data()
+dataset_caption(data)
+model = state.trained_model(data)
+titles = item_titles(data)
+user_id = pick_user(data, key="recs_user")
+n = st.slider("List length", 5, 30, 10, key="list_length")
+
+user = int(model.interactions.user_index([user_id])[0])
+trained = model.user_vector(user)
+history = pd.DataFrame(
+    {"item_id": model.interactions.item_ids[trained.items], "rating": trained.ratings}
+)
+with st.expander("What-if editor: add, change or remove this user's ratings", expanded=False):
+    st.caption("Edits are folded in instantly (exact refit of the user's vector, no retraining).")
+    edited = st.data_editor(
+        history.assign(title=history["item_id"].map(titles)),
+        num_rows="dynamic", hide_index=True, key=f"whatif_{user_id}",
+        column_config={"rating": st.column_config.NumberColumn(
+            min_value=data.scale.low, max_value=data.scale.high, step=data.scale.step)},
+        disabled=["title"],
+    )  # fmt: skip
+edited = edited.dropna(subset=["item_id", "rating"])
+what_if = (
+    not edited[["item_id", "rating"]].reset_index(drop=True).equals(history.reset_index(drop=True))
+)
+vector = trained
+if what_if:
+    vector = model.fold_in(
+        edited["item_id"].astype(str).to_numpy(), edited["rating"].to_numpy(float)
+    )
+if what_if:
+    st.info(f"What-if: {len(edited)} ratings instead of {len(history)}; recommendations and "
+            "explanations below use the edited ratings.")  # fmt: skip
+    if vector.unknown_items:
+        st.warning("Not known to the model, so not used: " + ", ".join(vector.unknown_items))
+
+recs = recommend_for_vector(model, vector, n, user_id=user_id)
+recs["title"] = recs["item_id"].map(titles)
+if len(recs) and recs["source"].iat[0] == SOURCE_FALLBACK:
+    st.warning("No usable rating history: these are the most popular items (a fallback), "
+               "not personal recommendations.")  # fmt: skip
+st.dataframe(recs[["rank", "item_id", "title", "prediction", "raw_prediction"]],
+             hide_index=True, key="recs_table")  # fmt: skip
+
+if len(recs):
+    choice = st.selectbox(
+        "Explain", recs["item_id"], key="explain_item",
+        format_func=lambda i: f"{titles.get(i, i)} ({i})",
+    )  # fmt: skip
+    shapley = st.toggle("Also compute 'what if you had not rated it' (Shapley, slower)",
+                        key="shapley")  # fmt: skip
+    try:
+        bundle = explain_prediction(
+            model, user_id, choice, data=data, vector=vector, shapley=shapley, n=n,
+            factor_labels=state.labels(data, model),
+        )  # fmt: skip
+    except EngineError as error:
+        st.error(str(error))
+        st.stop()
+    for note in bundle.notes:
+        st.info(note)
+    if bundle.factors is not None:
+        gaps = max(bundle.fidelity.values())
+        st.caption(f"Predicted {bundle.prediction:.3f} (shown {bundle.shown_prediction:.2f}); "
+                   f"every view below adds up to it (largest gap {gaps:.1e}).")  # fmt: skip
+        left, right = st.columns(2)
+        left.plotly_chart(charts.factor_waterfall(bundle.factors), key="waterfall")
+        right.plotly_chart(charts.history_bars(bundle.history), key="history_bars")
+        if bundle.shapley is not None:
+            title = "What if you had not rated it (Shapley values of refolding)"
+            st.plotly_chart(charts.history_bars(bundle.shapley, title=title), key="shapley_bars")
+        cf = bundle.counterfactual
+        if cf is not None:
+            if cf.found:
+                removed = ", ".join(titles.get(i, i) for i in cf.removed)
+                st.success(f"Counterfactual: {cf.message} Removed: {removed} ({cf.method}).")
+            else:
+                st.info(f"Counterfactual: {cf.message}")
+        a, b = st.columns(2)
+        a.markdown("**Similar users who rated it**")
+        a.dataframe(bundle.similar_users, hide_index=True, key="explain_users")
+        b.markdown("**Your most similar rated items**")
+        b.dataframe(bundle.similar_items, hide_index=True, key="explain_items")
+        st.caption("Similarities: cosine of latent factors (1 = alike).")
