@@ -131,6 +131,10 @@ def factor_waterfall(view: shap.Explanation, top: int = 8) -> go.Figure:
         xaxis_title="predicted rating (unclipped)",
         **_LAYOUT,
     )
+    running = np.cumsum(steps[:-1])  # where each bar ends; zoom on them, not on 0
+    low, high = float(running.min()), float(running.max())
+    pad = max(0.05, 0.15 * (high - low))
+    fig.update_xaxes(range=[low - pad, high + pad])
     fig.update_yaxes(autorange="reversed")
     return fig
 

@@ -23,6 +23,14 @@ chosen_items = c2.multiselect("Item attributes", item_attrs, default=item_attrs,
 min_size = c3.number_input("Minimum group size", 2, 10_000, 30, key="min_group")
 config = AuditConfig(user_attributes=tuple(chosen_users), item_attributes=tuple(chosen_items),
                      min_group_size=int(min_size))  # fmt: skip
+NUMBERS = {
+    "value": st.column_config.NumberColumn(format="%.4f"),
+    "ratio": st.column_config.NumberColumn(format="%.3f"),
+    "ci_low": st.column_config.NumberColumn(format="%.4f"),
+    "ci_high": st.column_config.NumberColumn(format="%.4f"),
+    "p_value": st.column_config.NumberColumn(format="%.2e"),
+    "p_adjusted": st.column_config.NumberColumn(format="%.2e"),
+}
 st.caption("Also audited: activity (top 5% vs rest), popularity propensity (niche / diverse / "
            "blockbuster) and item popularity (short head / long tail).")  # fmt: skip
 
@@ -54,7 +62,7 @@ st.caption(
 st.dataframe(
     flagged[["family", "metric", "grouping", "group", "direction", "value", "ratio",
              "p_adjusted", "n_users"]],
-    hide_index=True, key="flagged_table",
+    hide_index=True, key="flagged_table", column_config=NUMBERS,
 )  # fmt: skip
 if result.hints:
     with st.expander("Root-cause hints for flagged user groups"):
@@ -80,7 +88,7 @@ st.dataframe(
     selected[["group", "n_users", "n_ratings", "value", "ci_low", "ci_high", "ratio",
               "p_value", "p_adjusted", "status", "direction"]].style.apply(grey_insufficient,
                                                                          axis=1),
-    hide_index=True, key="group_table",
+    hide_index=True, key="group_table", column_config=NUMBERS,
 )  # fmt: skip
 fam, better, definition = METRICS[metric]
 with st.expander(f"Definition of {metric}"):
