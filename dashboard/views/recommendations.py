@@ -49,7 +49,7 @@ if what_if:
         st.warning("Not known to the model, so not used: " + ", ".join(vector.unknown_items))
 
 recs = recommend_for_vector(model, vector, n, user_id=user_id)
-recs["title"] = recs["item_id"].map(titles)
+recs["title"] = recs["item_id"].map(lambda i: titles.get(i, i))
 if len(recs) and recs["source"].iat[0] == SOURCE_FALLBACK:
     st.warning("No usable rating history: these are the most popular items (a fallback), "
                "not personal recommendations.")  # fmt: skip

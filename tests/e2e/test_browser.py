@@ -1,0 +1,87 @@
+"""End to end in Debian's Chromium: what an analyst does, through the real UI."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import shot, wait_ready
+
+
+def csv_bytes(n_users: int, prefix: str) -> bytes:
+    rows = [f"{prefix}{u},m{i},{(u * 7 + i) % 5 + 1}" for u in range(n_users) for i in range(12)
+            if (u + i) % 4]  # fmt: skip
+    return ("who,what,stars\n" + "\n".join(rows) + "\n").encode()
+
+
+def upload(page, name: str, content: bytes) -> None:
+    page.get_by_text("Load your own rating data").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+        {"name": name, "mimeType": "text/csv", "buffer": content}
+    )
+    wait_ready(page)
+    page.get_by_role("button", name="Load", exact=True).click()
+    wait_ready(page)
+
+
+def metric(page, label: str) -> str:
+    box = page.locator("[data-testid='stMetric']").filter(has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def test_app_opens_on_the_labelled_sample(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    wait_ready(page)
+    assert page.get_by_text("Synthetic sample data").is_visible()
+    assert metric(page, "Users") == "1,000"
+    shot(page, "01_sample")
+    page.close()
+
+
+def test_upload_map_train_and_explain(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(server)
+    wait_ready(page)
+    upload(page, "mine.csv", csv_bytes(15, "p"))
+    assert metric(page, "Users") == "15"
+    assert not page.get_by_text("Synthetic sample data").is_visible()
+    page.get_by_role("link", name="Recommendations").click()
+    wait_ready(page)
+    assert page.get_by_text("Why this prediction").first.is_visible()
+    assert page.get_by_text("Because you rated").first.is_visible()
+    assert page.locator(".js-plotly-plot").count() >= 2
+    shot(page, "02_recommendations_upload")
+    page.close()
+
+
+def test_audit_runs_and_flags(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/audit")
+    wait_ready(page)
+    page.get_by_role("button", name="Run the audit").click()
+    wait_ready(page, timeout=400_000)
+    assert page.get_by_text("Flagged disparities").is_visible()
+    shot(page, "03_audit")
+    page.close()
+
+
+def test_two_sessions_see_only_their_own_upload(server, browser):
+    first = browser.new_context(viewport={"width": 1400, "height": 1000})
+    second = browser.new_context(viewport={"width": 1400, "height": 1000})
+    a, b = first.new_page(), second.new_page()
+    for page in (a, b):
+        page.goto(server)
+        wait_ready(page)
+    upload(a, "alpha.csv", csv_bytes(9, "a"))
+    upload(b, "beta.csv", csv_bytes(13, "b"))
+    for page in (a, b):  # move around, then come back: each still has its own data
+        page.get_by_role("link", name="Model").click()
+        wait_ready(page)
+        page.get_by_role("link", name="Data").click()
+        wait_ready(page)
+    assert metric(a, "Users") == "9" and metric(b, "Users") == "13"
+    assert a.get_by_text("alpha.csv").first.is_visible()
+    assert b.get_by_text("beta.csv").first.is_visible()
+    assert a.get_by_text("beta.csv").count() == 0 and b.get_by_text("alpha.csv").count() == 0
+    shot(a, "04_session_a")
+    shot(b, "04_session_b")
+    first.close()
+    second.close()
