@@ -7,6 +7,7 @@ table so that the ratio is measured side by side.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tempfile
 import time
@@ -380,6 +381,73 @@ def audit_million() -> tuple[int, str, float]:
     return _audit(SYNTH_1M)
 
 
+def browser_recommendations() -> tuple[int, str, float]:
+    """Through Chromium: open -> recommendations rendered (cold, then a new session), and
+    switching the selected user (20 switches, p95)."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import BROWSER_ARGS, CHROMIUM, READY, free_port
+
+    def rendered(page, started_rerun: bool) -> None:
+        """Wait for a rerun to start (if one was triggered) and finish; no fixed sleeps."""
+        if started_rerun:  # the rerun may have finished before we look: then no wait
+            with contextlib.suppress(Exception):
+                page.wait_for_selector("[data-test-script-state='running']", timeout=2000)
+        page.wait_for_selector(READY, timeout=180_000)
+        page.get_by_text("Because you rated").first.wait_for()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
+         "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            opens = []
+            for _ in range(2):  # the first open pays the server's imports and sample loading
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                start = time.perf_counter()
+                page.goto(f"{url}/recommendations")
+                rendered(page, started_rerun=False)
+                opens.append(time.perf_counter() - start)
+            switches = []
+            for n in range(2, 22):
+                start = time.perf_counter()
+                box = page.locator("[data-testid='stSelectbox']").filter(has_text="User").first
+                box.click()
+                page.keyboard.type(f"u{n:04d}")
+                page.keyboard.press("Enter")
+                rendered(page, started_rerun=True)
+                switches.append(time.perf_counter() - start)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    p50, p95 = np.percentile(switches, [50, 95])
+    return (
+        len(switches),
+        (
+            f"open to rendered recommendations: first {opens[0]:.1f} s, new session "
+            f"{opens[1]:.1f} s (each session trains its own model); switching user: "
+            f"p50 {p50:.2f} s, p95 {p95:.2f} s"
+        ),
+        float(np.median(switches)),
+    )
+
+
 SURPRISE_100K = "surprise load_from_file ml-100k"
 SURPRISE_TOPN = "top-10 all users ml-100k, Surprise anti-testset recipe"
 
@@ -415,4 +483,5 @@ CASES: dict[str, tuple[Callable[[], tuple], str, str | None, int]] = {
     "audit (all families, 200 bootstrap), sample data": (audit_sample, "", None, 1),
     "audit (all families, 200 bootstrap), ml-100k": (audit_ml100k, "ml100k", None, 1),
     "audit (all families, 200 bootstrap), 1M synthetic": (audit_million, "synth1m", None, 1),
+    "browser: sample recommendations (Chromium)": (browser_recommendations, "", None, 1),
 }
