@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from engine import RatingData
+from engine import EngineError, RatingData
 
 
 def dataset_caption(data: RatingData) -> None:
@@ -29,3 +31,19 @@ def pick_user(data: RatingData, key: str) -> str:
     user = st.selectbox("User", users, index=index, key=key, help="Type to search by id.")
     st.session_state["selected_user"] = user
     return user
+
+
+def run_with_progress(label: str, work: Callable[[Callable[[float, str], None]], object]) -> None:
+    """Run ``work(progress)`` inside a status box with a progress bar.
+
+    An engine error becomes one readable message and stops the page; nothing is lost.
+    """
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0)
+        try:
+            work(lambda fraction, message: bar.progress(fraction, text=message))
+        except EngineError as error:
+            status.update(label="Failed", state="error")
+            st.error(str(error))
+            st.stop()
+        status.update(label="Done", state="complete")

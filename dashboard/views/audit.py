@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption
-from engine import AuditConfig, EngineError, charts
+from dashboard.components import dataset_caption, run_with_progress
+from engine import AuditConfig, charts
 from engine.audit import METRICS
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import accuracy_by_model
@@ -35,15 +35,10 @@ st.caption("Also audited: activity (top 5% vs rest), popularity propensity (nich
            "blockbuster) and item popularity (short head / long tail).")  # fmt: skip
 
 if st.button("Run the audit", key="run_audit", type="primary"):
-    with st.status("Auditing (training and 5-fold evaluation first if needed)...") as status:
-        bar = st.progress(0.0)
-        try:
-            state.audit(data, config, progress=lambda f, m: bar.progress(f, text=m))
-        except EngineError as error:
-            status.update(label="Audit failed", state="error")
-            st.error(str(error))
-            st.stop()
-        status.update(label="Audit done", state="complete")
+    run_with_progress(
+        "Auditing (training and 5-fold evaluation first if needed)...",
+        lambda progress: state.audit(data, config, progress=progress),
+    )
 
 found = state.last_audit()
 if found is None:

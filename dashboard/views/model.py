@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption
+from dashboard.components import dataset_caption, run_with_progress
 from engine import EngineError, ModelConfig
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
@@ -45,16 +45,13 @@ st.session_state["model_config"] = config
 st.caption(f"Settings: {config}")
 
 if st.button("Train and evaluate (5-fold, SVD and comparators)", key="train", type="primary"):
-    with st.status("Training and evaluating...", expanded=True) as status:
-        bar = st.progress(0.0)
-        try:
-            state.trained_model(data, config)
-            state.evaluation(data, config, progress=lambda f, m: bar.progress(f, text=m))
-        except EngineError as error:
-            status.update(label="Training failed", state="error")
-            st.error(str(error))
-            st.stop()
-        status.update(label="Done", state="complete")
+    run_with_progress(
+        "Training and evaluating...",
+        lambda progress: (
+            state.trained_model(data, config),
+            state.evaluation(data, config, progress=progress),
+        ),
+    )
 
 if not state.has_evaluation(data):
     st.info("Train the model to see its accuracy next to the comparators.")
