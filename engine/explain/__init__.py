@@ -4,7 +4,6 @@ from engine.explain.bundle import (
     ExplanationBundle,
     UnknownItemError,
     explain_prediction,
-    item_titles,
     view_to_dict,
 )
 from engine.explain.counterfactual import Counterfactual, find_counterfactual
@@ -12,6 +11,7 @@ from engine.explain.factors import factor_explanation
 from engine.explain.history import RefoldValue, linear_history, shapley_history
 from engine.explain.labels import factor_labels, rotate, varimax
 from engine.explain.neighbours import knn_split, similar_items, similar_users
+from engine.explain.titles import item_titles, titles_for
 
 __all__ = [
     "Counterfactual",
@@ -29,6 +29,7 @@ __all__ = [
     "shapley_history",
     "similar_items",
     "similar_users",
+    "titles_for",
     "varimax",
     "view_to_dict",
 ]

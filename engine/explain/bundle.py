@@ -19,6 +19,7 @@ from engine.explain.counterfactual import Counterfactual, find_counterfactual
 from engine.explain.factors import factor_explanation
 from engine.explain.history import DEFAULT_PERMUTATIONS, linear_history, shapley_history
 from engine.explain.neighbours import knn_split, similar_items, similar_users
+from engine.explain.titles import item_titles
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector, clip_to_scale
 from engine.recommend import SOURCE_FALLBACK, UnknownUserError
@@ -105,13 +106,6 @@ def view_to_dict(view: shap.Explanation) -> dict[str, Any]:
         ],
         "prediction": float(view.base_values + np.sum(view.values)),
     }
-
-
-def item_titles(data: RatingData | None) -> dict[str, str]:
-    """``{item_id: title}`` when the dataset has titles, else empty."""
-    if data is None or data.items is None or "title" not in data.items:
-        return {}
-    return data.items["title"].dropna().astype(str).to_dict()
 
 
 def explain_prediction(

@@ -32,6 +32,7 @@ import numpy as np
 import shap
 from threadpoolctl import threadpool_limits
 
+from engine.explain.titles import titles_for
 from engine.model.svd import TrainedModel, UserVector
 
 EXACT_MAX = 10
@@ -48,13 +49,6 @@ def _design(model: TrainedModel, items: np.ndarray, ratings: np.ndarray):
 
 def _item_vector(model: TrainedModel, item: int) -> np.ndarray:
     return np.concatenate([[1.0], model.Q[item]])
-
-
-def _labels(model: TrainedModel, items: np.ndarray, titles: dict[str, str] | None) -> list[str]:
-    ids = model.interactions.item_ids[items]
-    if not titles:
-        return [str(i) for i in ids]
-    return [titles.get(str(i), str(i)) for i in ids]
 
 
 def linear_history(
@@ -79,7 +73,7 @@ def linear_history(
         A = X.T @ X
         A[np.diag_indices_from(A)] += model.config.refit_lambda * len(items)
         values = (X @ np.linalg.solve(A, x_i)) * y
-    names = _labels(model, items, titles)
+    names = titles_for(model.interactions.item_ids[items], titles)
     data = ratings.astype(float)
     actual = base + vector.bu + model.Q[item] @ vector.pu
     residual = actual - (base + values.sum())
@@ -214,7 +208,7 @@ def shapley_history(
     items, ratings = vector.items, vector.ratings
     game = RefoldValue(model, vector, item)
     n = len(items)
-    names = _labels(model, items, titles)
+    names = titles_for(model.interactions.item_ids[items], titles)
     if n == 0:
         return shap.Explanation(
             values=np.zeros(0), base_values=float(game.base), data=np.zeros(0), feature_names=[]

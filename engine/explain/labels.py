@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from engine.explain.titles import titles_for
 from engine.model.svd import TrainedModel
 
 TOP_ITEMS = 5
@@ -83,7 +84,7 @@ def factor_labels(
     trained = model.interactions.counts_per_item() > 0
     item_ids = model.interactions.item_ids[trained]
     loadings = model.Q[trained]
-    names = [titles.get(str(i), str(i)) if titles else str(i) for i in item_ids]
+    names = titles_for(item_ids, titles)
     corr = None
     if items is not None:
         features = attribute_matrix(items, item_ids)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shap
 
+from engine.explain.titles import titles_for
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector
 
@@ -65,7 +66,7 @@ def similar_items(
     order = np.lexsort((items, -sims))[:n]
     ids = model.interactions.item_ids[items[order]]
     return pd.DataFrame(
-        {"item_id": ids, "title": [titles.get(str(i), str(i)) if titles else str(i) for i in ids],
+        {"item_id": ids, "title": titles_for(ids, titles),
          "similarity": sims[order], "rating": ratings[order]}
     )  # fmt: skip
 
@@ -83,7 +84,7 @@ def knn_split(
         values=weights * deviation,
         base_values=float(knn.mu + knn.bu[user] + knn.bi[item]),
         data=deviation,
-        feature_names=[titles.get(str(i), str(i)) if titles else str(i) for i in ids],
+        feature_names=titles_for(ids, titles),
     )
 
 

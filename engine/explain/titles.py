@@ -1,0 +1,20 @@
+"""Item titles for display: ``{item_id: title}`` and a lookup that falls back to the id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.data.types import RatingData
+
+
+def item_titles(data: RatingData | None) -> dict[str, str]:
+    """Return ``{item_id: title}`` when the dataset has titles, else an empty dict."""
+    if data is None or data.items is None or "title" not in data.items:
+        return {}
+    return data.items["title"].dropna().astype(str).to_dict()
+
+
+def titles_for(item_ids: Iterable[object], titles: dict[str, str] | None) -> list[str]:
+    """Return each item's title, or its id where there is none."""
+    titles = titles or {}
+    return [titles.get(str(i), str(i)) for i in item_ids]
