@@ -25,3 +25,12 @@ def zip_bytes(files: dict[str, bytes | str]) -> bytes:
         for name, content in files.items():
             zf.writestr(name, content)
     return buffer.getvalue()
+
+
+def synth_ratings(n_users: int, n_items: int, n_ratings: int, seed: int):
+    """Canonical ratings (sorted, float) of a small synthetic dataset."""
+    from engine.synth import SynthConfig, generate
+
+    data = generate(SynthConfig(n_users=n_users, n_items=n_items, n_ratings=n_ratings, seed=seed))
+    ratings = data.ratings.astype({"rating": float})
+    return ratings.sort_values(["user_id", "item_id"], ignore_index=True)

@@ -13,16 +13,14 @@ from engine import ConfigError
 from engine.model import ModelConfig, train_svd
 from engine.model.base import surprise_trainset
 from engine.model.persist import ModelFileError, load_model, save_model
-from engine.synth import SynthConfig, generate
+from tests.conftest import synth_ratings
 
 SCALE = (1.0, 5.0)
 
 
 @pytest.fixture(scope="module")
 def ratings() -> pd.DataFrame:
-    data = generate(SynthConfig(n_users=120, n_items=200, n_ratings=4000, seed=3)).ratings
-    data["rating"] = data["rating"].astype(float)
-    return data.sort_values(["user_id", "item_id"], ignore_index=True)
+    return synth_ratings(120, 200, 4000, 3)
 
 
 SMALL = {"n_factors": 8, "n_epochs": 15}

@@ -16,15 +16,14 @@ from engine.recommend import (
     recommend_for_vector,
     top_k_indices,
 )
-from engine.synth import SynthConfig, generate
+from tests.conftest import synth_ratings
 
 SCALE = (1.0, 5.0)
 
 
 @pytest.fixture(scope="module")
 def model():
-    data = generate(SynthConfig(n_users=80, n_items=150, n_ratings=3000, seed=11)).ratings
-    data["rating"] = data["rating"].astype(float)
+    data = synth_ratings(80, 150, 3000, 11)
     return train_svd(data, SCALE, ModelConfig(n_factors=8, n_epochs=15))
 
 
