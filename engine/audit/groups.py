@@ -47,9 +47,9 @@ def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]
     ]
 
 
-def _banded(values: pd.Series, name: str) -> pd.Series:
+def _banded(values: pd.Series, is_age: bool) -> pd.Series:
     numbers = values.astype("float64")
-    if name.lower().replace("_", "") == "age":
+    if is_age:
         bins = [low for low, _, _ in AGE_BANDS] + [AGE_BANDS[-1][1]]
         labels = [label for _, _, label in AGE_BANDS]
         out = pd.cut(numbers, bins=bins, right=False, labels=labels).astype("object")
@@ -59,6 +59,62 @@ def _banded(values: pd.Series, name: str) -> pd.Series:
             return numbers.map(lambda v: UNKNOWN if pd.isna(v) else f"{v:g}")
         out = pd.cut(numbers, bins=edges, include_lowest=True).astype("str").astype("object")
     return out.where(numbers.notna(), UNKNOWN)
+
+
+def _decades(values: pd.Series) -> pd.Series:
+    decade = values.astype("float64") // 10 * 10
+    return decade.map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}s")
+
+
+def _chosen(
+    table: pd.DataFrame,
+    attributes: list[str] | None,
+    kind: str,
+    notes: list[str],
+    exclude: tuple[str, ...] = (),
+) -> list[str]:
+    """Return the attribute columns to group by: all but ``exclude``, or the chosen ones."""
+    if attributes is None:
+        return [c for c in table.columns if c not in exclude]
+    missing = [a for a in attributes if a not in table.columns]
+    notes += [f"{kind.capitalize()} attribute {a!r} does not exist; choose from "
+              f"{', '.join(map(str, table.columns))}." for a in missing]  # fmt: skip
+    return [a for a in attributes if a in table.columns]
+
+
+def _attribute_labels(
+    values: pd.Series,
+    name: str,
+    kind: str,
+    auto: bool,
+    max_groups: int,
+    notes: list[str],
+) -> pd.Series | None:
+    """Return one group label per user or item, or ``None`` (with a note) without groups.
+
+    Numbers are banded (user ages in ``AGE_BANDS``, other user numbers in quartiles, item
+    numbers such as years by decade); missing values are ``unknown``; groups beyond
+    ``max_groups`` are capped.
+    """
+    distinct = values.nunique(dropna=True)
+    if auto and not 2 <= distinct <= 1000:
+        return None
+    if distinct < 2:
+        notes.append(f"{kind.capitalize()} attribute {name!r} has a single value; there is "
+                     "nothing to compare.")  # fmt: skip
+        return None
+    is_age = kind == "user" and name.lower().replace("_", "") == "age"
+    if pd.api.types.is_numeric_dtype(values) and (is_age or distinct > 12):
+        labels = _banded(values, is_age) if kind == "user" else _decades(values)
+    else:
+        labels = values.astype("object").where(values.notna(), UNKNOWN).astype(str)
+    labels.name = name
+    missing = int(values.isna().sum())
+    if missing:
+        notes.append(f"{name}: {missing:,} {kind}s have no value and form the group 'unknown'.")
+    labels, capped = cap_groups(labels, max_groups)
+    notes += capped
+    return labels
 
 
 def user_attribute_groups(
@@ -76,34 +132,12 @@ def user_attribute_groups(
         if attributes:
             notes.append("No user attribute table was loaded; only derived groups are audited.")
         return {}, notes
-    chosen = list(users.columns) if attributes is None else attributes
     out = {}
-    for name in chosen:
-        if name not in users.columns:
-            notes.append(f"User attribute {name!r} does not exist; choose from "
-                         f"{', '.join(users.columns)}.")  # fmt: skip
-            continue
+    for name in _chosen(users, attributes, "user", notes):
         values = users[name].reindex(pd.Index(user_ids, dtype="str"))
-        distinct = values.nunique(dropna=True)
-        if attributes is None and not 2 <= distinct <= 1000:
-            continue
-        if distinct < 2:
-            notes.append(
-                f"User attribute {name!r} has a single value; there is nothing to compare."
-            )
-            continue
-        is_age = name.lower().replace("_", "") == "age"
-        if pd.api.types.is_numeric_dtype(values) and (is_age or distinct > 12):
-            labels = _banded(values, name)
-        else:
-            labels = values.astype("object").where(values.notna(), UNKNOWN).astype(str)
-        labels.name = name
-        missing = int(values.isna().sum())
-        if missing:
-            notes.append(f"{name}: {missing:,} users have no value and form the group 'unknown'.")
-        labels, capped = cap_groups(labels, max_groups)
-        notes += capped
-        out[name] = labels
+        labels = _attribute_labels(values, name, "user", attributes is None, max_groups, notes)
+        if labels is not None:
+            out[name] = labels
     return out, notes
 
 
@@ -153,13 +187,8 @@ def item_attribute_groups(
     if items is None:
         return {}, notes
     table = items.reindex(pd.Index(item_ids, dtype="str"))
-    chosen = [c for c in table.columns if c != "title"] if attributes is None else attributes
     out = {}
-    for name in chosen:
-        if name not in table.columns:
-            notes.append(f"Item attribute {name!r} does not exist; choose from "
-                         f"{', '.join(table.columns)}.")  # fmt: skip
-            continue
+    for name in _chosen(table, attributes, "item", notes, exclude=("title",)):
         values = table[name]
         if name == "genres":
             genres = values.map(lambda g: g if isinstance(g, tuple) else ())
@@ -168,20 +197,9 @@ def item_attribute_groups(
             frame[UNKNOWN] = genres.map(len) == 0
             frame = frame.loc[:, frame.any()]
         else:
-            if pd.api.types.is_numeric_dtype(values) and values.nunique() > 12:
-                decade = values.astype("float64") // 10 * 10
-                labels = decade.map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}s")
-            else:
-                labels = values.astype("object").where(values.notna(), UNKNOWN).astype(str)
-            distinct = labels.nunique()
-            if attributes is None and not 2 <= distinct <= 1000:
+            labels = _attribute_labels(values, name, "item", attributes is None, max_groups, notes)
+            if labels is None:
                 continue
-            if distinct < 2:
-                notes.append(f"Item attribute {name!r} has a single value; nothing to compare.")
-                continue
-            labels.name = name
-            labels, capped = cap_groups(labels, max_groups)
-            notes += capped
             frame = pd.get_dummies(labels).astype(bool)
         if frame.shape[1] > max_groups:
             sizes = frame.sum().sort_values(ascending=False)
