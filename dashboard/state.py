@@ -79,15 +79,19 @@ def evaluation(
     """Return the K-fold evaluation of SVD and the comparators (once per session)."""
     config, settings = config or model_config(), settings or EvaluationConfig()
     return _memo(
-        ("evaluation", data.fingerprint, config, settings),
+        _evaluation_key(data, config, settings),
         lambda: evaluate(data, config, settings, progress=progress),
     )
 
 
 def has_evaluation(data: RatingData) -> bool:
     """Whether this session already evaluated the current model settings."""
-    key = ("evaluation", data.fingerprint, model_config(), EvaluationConfig())
+    key = _evaluation_key(data, model_config(), EvaluationConfig())
     return key in st.session_state.get("results", {})
+
+
+def _evaluation_key(data: RatingData, config: ModelConfig, settings: EvaluationConfig) -> tuple:
+    return ("evaluation", data.fingerprint, config, settings)
 
 
 def audit(

@@ -10,7 +10,6 @@ metrics are in ``engine.metrics``.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ from engine.model.comparators import (
 from engine.model.config import ModelConfig
 from engine.model.svd import Progress, clip_to_scale, train_svd
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
-
-log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 
@@ -202,7 +199,6 @@ def _ranking(
     inter = model.interactions
     relevant = test[test["rating"] >= threshold]
     users = inter.user_index(relevant["user_id"].unique())
-    n_known = (users >= 0).sum()
     users = users[users >= 0]
     rel_items = inter.item_index(relevant["item_id"].to_numpy())
     rel_users = inter.user_index(relevant["user_id"].to_numpy())
@@ -240,7 +236,6 @@ def _ranking(
         )
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     top_lists = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
-    log.debug("ranked %d of %d users with relevant held-out items", len(users), n_known)
     return per_user, top_lists, float(recommended.sum() / inter.n_items)
 
 

@@ -165,16 +165,36 @@ def miscalibration(
     return pd.Series(terms.sum(axis=1), index=p.index)
 
 
+def weight_by_user(
+    users: pd.Series, items: pd.Series, weights: np.ndarray, membership: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each user's total weight and weight per item group (for shares and their bootstrap).
+
+    Returns ``(total, by_group)``: ``total[u]`` sums ``weights`` over user ``u``'s rows,
+    ``by_group`` (users x groups) over the rows whose item is in the group.
+    """
+    codes, uniques = pd.factorize(users)
+    total = np.bincount(codes, weights=weights, minlength=len(uniques))
+    by_group = pd.DataFrame(
+        {
+            group: np.bincount(
+                codes,
+                weights=weights * items.isin(membership.index[membership[group]]).to_numpy(),
+                minlength=len(uniques),
+            )
+            for group in membership.columns
+        },
+        index=uniques,
+    )
+    return total, by_group
+
+
 def exposure_shares(lists: pd.DataFrame, membership: pd.DataFrame) -> pd.Series:
     """Position-weighted exposure share of each item group (module docstring)."""
-    weights = pd.Series(position_weights(lists["rank"]), index=lists["item_id"].to_numpy())
-    total = weights.sum()
-    return pd.Series(
-        {
-            g: weights[weights.index.isin(membership.index[membership[g]])].sum() / total
-            for g in membership.columns
-        }
+    total, by_group = weight_by_user(
+        lists["user_id"], lists["item_id"], position_weights(lists["rank"]), membership
     )
+    return by_group.sum() / total.sum()
 
 
 def bias_disparity(

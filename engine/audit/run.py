@@ -261,13 +261,13 @@ def _exposure_rows(
     }  # fmt: skip
     for metric, (user_col, item_col, weights) in sources.items():
         family, better, definition = METRICS[metric]
-        user_codes, users = pd.factorize(user_col)
-        total_by_user = np.bincount(user_codes, weights=weights, minlength=len(users))
-        idx = rng.integers(0, len(users), size=(max(config.bootstrap, 2), len(users)))
+        total_by_user, by_group = measures.weight_by_user(user_col, item_col, weights, membership)
+        idx = rng.integers(
+            0, len(total_by_user), size=(max(config.bootstrap, 2), len(total_by_user))
+        )
         for group in membership.columns:
             members = membership.index[membership[group]]
-            in_group = item_col.isin(members).to_numpy()
-            by_user = np.bincount(user_codes, weights=weights * in_group, minlength=len(users))
+            by_user = by_group[group].to_numpy()
             share = by_user.sum() / total_by_user.sum()
             catalogue = membership[group].mean()
             boot = by_user[idx].sum(axis=1) / total_by_user[idx].sum(axis=1)
