@@ -28,14 +28,6 @@ PARQUET_MAGIC = b"PAR1"
 SNIFF_LINES = 200
 _UNIT_SEP = "\x1f"
 _DELIMITERS: tuple[str, ...] = ("::", "\t", ",", ";", "|", " ")
-_DELIMITER_NAMES = {
-    "::": "'::'",
-    "\t": "tab",
-    ",": "comma",
-    ";": "semicolon",
-    "|": "'|'",
-    " ": "blanks",
-}
 _WESTERN = {"cp1252", "latin_1", "iso8859_15", "iso8859_1", "mac_roman", "cp1250", "ascii"}
 _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
