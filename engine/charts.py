@@ -221,3 +221,27 @@ def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
                       xaxis_title="overall RMSE", yaxis_title="largest group RMSE - smallest",
                       **_LAYOUT)  # fmt: skip
     return fig
+
+
+def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str) -> go.Figure:
+    """Dot plot of each group's ratio to its reference (log axis), no-disparity band shaded.
+
+    ``rows`` are ``AuditResult.metrics`` rows; reference rows and rows without a positive
+    ratio (insufficient data, nothing recommended) are left out. Flagged rows are red.
+    """
+    rows = rows[(rows["status"] != "reference") & rows["ratio"].notna() & (rows["ratio"] > 0)]
+    labels = rows["metric"] + " · " + rows["grouping"] + " = " + rows["group"].astype(str)
+    fig = go.Figure(
+        go.Scatter(
+            x=rows["ratio"], y=labels, mode="markers",
+            marker={"size": 9, "color": np.where(rows["flag"], "#d62828", "#2a9d8f")},
+            customdata=rows["reference_group"],
+            hovertemplate="%{y}: %{x:.3f} x %{customdata}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_vrect(x0=band[0], x1=band[1], fillcolor="#999999", opacity=0.15, line_width=0)
+    fig.add_vline(x=1, line_color="#264653", line_width=1)
+    fig.update_xaxes(type="log", title="ratio to reference (log scale; shaded = no disparity)")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 90 + 18 * len(rows)})
+    return fig

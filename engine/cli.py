@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit import AuditConfig, run_audit
-from engine.audit.export import write_audit
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
@@ -24,6 +23,8 @@ from engine.explain import explain_prediction, factor_labels, item_titles
 from engine.model import PRESETS, ModelConfig, train
 from engine.model.comparators import train_knn_baseline
 from engine.recommend import UnknownUserError, recommend
+from engine.report import ChromiumNotFound, build_report, write_report
+from engine.report.write import FORMATS, parse_formats
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
@@ -157,6 +158,7 @@ def _explain(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
+    formats = parse_formats(args.format)
     data = load_inputs(args)
     config = _model_config(args)
     audit_config = AuditConfig(
@@ -165,18 +167,24 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         bootstrap=args.bootstrap,
     )  # fmt: skip
     model = train(data, config)
-    evaluation = evaluate(data, config, EvaluationConfig(k=args.k, seed=args.seed,
-                                                         models=("SVD",)))  # fmt: skip
+    models = tuple(dict.fromkeys(("SVD", *(_names(args.models) or ()))))
+    settings = EvaluationConfig(k=args.k, seed=args.seed, models=models)
+    evaluation = evaluate(data, config, settings)
     result = run_audit(data, model, evaluation, audit_config)
-    json_path, csv_path = write_audit(result, data, model, args.out)
-    flagged = result.flagged()
+    report = build_report(data, model, evaluation, result)
+    written = write_report(report, args.out, [f for f in formats if f != "pdf"])
+    if "pdf" in formats:
+        try:
+            written += write_report(report, args.out, ["pdf"])
+        except ChromiumNotFound as exc:
+            raise ChromiumNotFound(
+                f"{', '.join(p.name for p in written)} written to {args.out}, but not the "
+                f"PDF: {exc}"
+            ) from exc
     return {
-        "written": [str(json_path), str(csv_path)],
-        "flagged": [
-            f"{r.metric} for {r.grouping} = {r.group}: {r.direction} (ratio {r.ratio:.2f}, "
-            f"adjusted p {r.p_adjusted:.2g})"
-            for r in flagged.itertuples()
-        ],
+        "written": [str(p) for p in written],
+        "headline": report.headline,
+        "findings": [f.sentence for f in report.findings],
         "notes": result.notes,
     }
 
@@ -261,8 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = commands.add_parser("audit", help="bias and fairness audit by user/item group")
     add_inputs(audit_cmd)
     _add_model_options(audit_cmd)
+    audit_cmd.add_argument("--out", type=Path, required=True, help="folder for the report")
     audit_cmd.add_argument(
-        "--out", type=Path, required=True, help="folder for report.json and metrics.csv"
+        "--format",
+        default="html,json,csv",
+        help=f"comma-separated subset of {','.join(FORMATS)} (default html,json,csv; pdf "
+        "needs Chromium): " + ", ".join(FORMATS.values()),
+    )
+    audit_cmd.add_argument(
+        "--models",
+        default="SVD,BaselineOnly,Popularity",
+        help=f"models compared in the report, subset of {','.join(MODEL_NAMES)}; SVD is "
+        "always included; KNNBaseline is left out by default because its top-N scoring "
+        "takes about 4x the rest of the report on the sample",
     )
     audit_cmd.add_argument("--user-attrs", help="user attributes to group by (default: all)")
     audit_cmd.add_argument("--item-attrs", help="item attributes to group by (default: all)")

@@ -34,3 +34,70 @@ def synth_ratings(n_users: int, n_items: int, n_ratings: int, seed: int):
     data = generate(SynthConfig(n_users=n_users, n_items=n_items, n_ratings=n_ratings, seed=seed))
     ratings = data.ratings.astype({"rating": float})
     return ratings.sort_values(["user_id", "item_id"], ignore_index=True)
+
+
+#: Hostile strings planted in the report fixture's data (titles, groups, column and file names).
+XSS_TITLES = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
+HOSTILE_PROVIDER = "<img src=x onerror=alert('provider')>"
+FORMULA_PROVIDER = "=cmd|' /C calc'!A0"
+HOSTILE_GENDER = "<svg/onload=alert('gender')>"
+HOSTILE_COLUMN = "region\"><script>alert('col')</script>"
+HOSTILE_FOLDER = "data<img src=x onerror=alert('name')>"
+#: Every user id in the fixture starts with this; no report may contain it.
+SECRET_USER = "SECRETUSER-"
+REPORT_CREATED = "2026-01-02T03:04:05+00:00"
+
+
+def hostile_sample(folder: Path) -> Path:
+    """Write the sample with hostile strings and tracer user ids into ``folder``/HOSTILE_FOLDER.
+
+    One extra row has a non-numeric rating, so the load report holds an example row
+    (with a tracer user id) that the report must not copy.
+    """
+    import pandas as pd
+
+    out = folder / HOSTILE_FOLDER
+    out.mkdir(parents=True)
+    ratings = pd.read_csv(SAMPLE_DIR / "ratings.csv", dtype=str)
+    users = pd.read_csv(SAMPLE_DIR / "users.csv", dtype=str)
+    items = pd.read_csv(SAMPLE_DIR / "items.csv", dtype=str)
+    for frame in (ratings, users):
+        frame["user_id"] = SECRET_USER + frame["user_id"]
+    bad = {"user_id": SECRET_USER + "REJECTED", "item_id": "i0001", "rating": "abc",
+           "timestamp": "1483096888"}  # fmt: skip
+    ratings = pd.concat([ratings, pd.DataFrame([bad])], ignore_index=True)
+    items["title"] = [f"{XSS_TITLES[i % 2]} #{i}" for i in range(len(items))]
+    items["provider"] = items["provider"].replace(
+        {"Indie Collective": HOSTILE_PROVIDER, "Redwood Films": FORMULA_PROVIDER}
+    )
+    users["gender"] = users["gender"].replace({"F": HOSTILE_GENDER})
+    users = users.rename(columns={"region": HOSTILE_COLUMN})
+    ratings.to_csv(out / "ratings.csv", index=False)
+    users.to_csv(out / "users.csv", index=False)
+    items.to_csv(out / "items.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def hostile_report(tmp_path_factory):
+    """``(data, model, evaluation, result, report)`` for the hostile sample (fast settings)."""
+    from datetime import datetime
+
+    from engine import (
+        AuditConfig,
+        EvaluationConfig,
+        ModelConfig,
+        evaluate,
+        load_dataset,
+        run_audit,
+        train,
+    )
+    from engine.report import build_report
+
+    data = load_dataset(hostile_sample(tmp_path_factory.mktemp("hostile")))
+    model = train(data)
+    evaluation = evaluate(data, ModelConfig(), EvaluationConfig(models=("SVD", "BaselineOnly")))
+    result = run_audit(data, model, evaluation, AuditConfig(bootstrap=50, permutations=300))
+    created = datetime.fromisoformat(REPORT_CREATED)
+    return data, model, evaluation, result, build_report(data, model, evaluation, result,
+                                                         created=created)  # fmt: skip

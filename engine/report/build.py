@@ -1,0 +1,392 @@
+"""The report model: everything a fairness report says, as plain data, before any rendering.
+
+``build_report`` gathers the audit, the evaluation, the dataset profile and the load
+report into one ``Report``. Every renderer (HTML, PDF, JSON, CSV) reads only this object,
+so the four formats cannot disagree.
+
+Privacy: the report carries aggregates only. No user id and no individual rating is
+copied into it (the load report's example rows are left out); groups below the audit's
+minimum size keep their size but lose every value (``value``, CI, ratio, p-values), in the
+metric table and in the Yao & Huang, bias-disparity and delta-GAP tables.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.audit.groups import user_attribute_groups
+from engine.audit.run import METRICS, AuditResult, accuracy_by_model
+from engine.data.profile import DatasetProfile, dataset_profile
+from engine.data.types import RatingData
+from engine.errors import ConfigError
+from engine.evaluate import Evaluation
+from engine.explain.titles import item_titles, titles_for
+from engine.model.svd import TrainedModel
+from engine.recommend import recommend_all
+from engine.report.findings import Finding, findings, headline
+
+SCHEMA_VERSION = "2.0"
+#: Sections of the human-readable report, in order. JSON and CSV always carry everything.
+SECTIONS: dict[str, str] = {
+    "summary": "Summary of findings",
+    "dataset": "Dataset and load report",
+    "model": "Model and accuracy",
+    "audit": "Audit by metric family",
+    "explanations": "Explanation fidelity by group",
+    "insufficient": "Insufficient-data groups",
+    "definitions": "Metric definitions and conventions",
+    "limitations": "Limitations",
+    "provenance": "Provenance",
+}
+#: Columns of ``Report.metrics`` (the audit's rows without the repeated definition text).
+METRIC_COLUMNS = [
+    "family", "metric", "grouping", "group", "n_users", "n_ratings", "value", "ci_low",
+    "ci_high", "reference_group", "ratio", "p_value", "p_adjusted", "flag", "direction",
+    "status", "better",
+]  # fmt: skip
+_WITHHELD = ["value", "ci_low", "ci_high", "ratio", "p_value", "p_adjusted"]
+#: Metrics excluded from the accuracy table because they differ run to run (wall time).
+_UNREPRODUCIBLE = {"fit_seconds"}
+TOP_ITEMS = 10
+PACKAGES = ("numpy", "pandas", "scikit-surprise", "shap", "plotly", "streamlit")
+CONVENTIONS = [
+    "Confidence intervals are 95% percentile intervals from bootstrapping users (a user's "
+    "ratings are correlated, so users are the unit of resampling).",
+    "p-values come from permuting group labels between a group and the reference group "
+    "(the largest group); exposure rows use the normal tail of the bootstrap distribution "
+    "around the catalogue share.",
+    "p-values are adjusted with Holm's step-down method over every test in the audit.",
+    "A row is flagged when its ratio to the reference leaves the band and it is "
+    "significant after correction. The band's lower edge is the 'four-fifths' rule; a flag "
+    "is a prompt to look, not a verdict.",
+    "Groups with fewer users than the minimum group size are 'insufficient data': they are "
+    "never flagged or ranked, and the report withholds their values.",
+]
+REFERENCES = [
+    "Abdollahpouri et al. (2019), The unfairness of popularity bias in recommendation "
+    "(popularity propensity groups, delta-GAP).",
+    "Abdollahpouri, Burke, Mobasher (2019), Managing popularity bias in recommender "
+    "systems with personalized re-ranking (ARP, APLT, ACLT).",
+    "Steck (2018), Calibrated recommendations (miscalibration, KL with alpha = 0.01).",
+    "Yao and Huang (2017), Beyond parity: fairness objectives for collaborative filtering.",
+    "Zhu, Wang, Caverlee (2020), Measuring and mitigating item under-recommendation bias "
+    "(RSP, REO).",
+    "Li et al. (2021), User-oriented fairness in recommendation (UGF, active vs inactive).",
+    "Tsintzou, Pitoura, Tsaparas (2019), Bias disparity in recommendation systems.",
+    "Singh and Joachims (2018), Fairness of exposure in rankings (position weights).",
+    "Holm (1979), A simple sequentially rejective multiple test procedure.",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """One fairness report, renderer-independent.
+
+    Attributes
+    ----------
+    title
+        Report title (contains the dataset name, which came from the analyst).
+    sections
+        Keys of ``SECTIONS`` that the HTML and PDF show.
+    headline
+        Sentences with the audit's totals and the model's accuracy.
+    findings
+        Flagged disparities as ``Finding`` s, user groups served worse first.
+    dataset
+        ``DatasetProfile.to_dict()`` (aggregates: counts, histogram, distribution summaries).
+    load
+        The load report without example rows: files, row counts, rejected by reason,
+        duplicate policy, scale, attribute coverage, warnings.
+    model
+        ``config`` (the SVD settings), ``evaluation`` (folds, seed, k, threshold).
+    accuracy
+        ``model, metric, mean, std`` over folds for every model (out-of-fold).
+    tradeoff
+        ``grouping, model, overall_rmse, max_gap`` per user attribute (accuracy vs fairness).
+    metrics
+        Audit rows with ``METRIC_COLUMNS``; insufficient-data rows have no values.
+    catalogue, yao, delta_gap, bias_disparity
+        The audit's other tables (``AuditResult``), small groups withheld likewise.
+    top_items
+        ``title, recommendations, share, ratings``: the most recommended items
+        in the audited top-k lists.
+    hints
+        Root-cause hints for flagged user groups.
+    notes
+        The audit's notes (merged groups, skipped families).
+    definitions
+        ``metric -> {family, better, definition}``.
+    limitations
+        Sentences on what the report cannot show.
+    audit_config
+        The ``AuditConfig`` used, as a dictionary.
+    provenance
+        Dataset fingerprint and size, model settings and seed, package versions, ``created``.
+    """
+
+    title: str
+    sections: tuple[str, ...]
+    headline: list[str]
+    findings: list[Finding]
+    dataset: dict[str, Any]
+    load: dict[str, Any]
+    model: dict[str, Any]
+    accuracy: pd.DataFrame
+    tradeoff: pd.DataFrame
+    metrics: pd.DataFrame
+    catalogue: pd.DataFrame
+    yao: pd.DataFrame
+    delta_gap: pd.DataFrame
+    bias_disparity: pd.DataFrame
+    top_items: pd.DataFrame
+    hints: list[dict[str, Any]]
+    notes: list[str]
+    definitions: dict[str, dict[str, str]]
+    limitations: list[str]
+    audit_config: dict[str, Any]
+    provenance: dict[str, Any]
+    profile: DatasetProfile = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def insufficient(self) -> pd.DataFrame:
+        """``grouping, group, n_users`` of every group below the minimum size."""
+        rows = self.metrics[self.metrics["status"] == "insufficient data"]
+        return rows[["grouping", "group", "n_users"]].drop_duplicates().reset_index(drop=True)
+
+
+def build_report(
+    data: RatingData,
+    model: TrainedModel,
+    evaluation: Evaluation,
+    result: AuditResult,
+    sections: tuple[str, ...] | list[str] | None = None,
+    created: datetime | None = None,
+) -> Report:
+    """Assemble the ``Report`` of an audit (see the module docstring for what is withheld).
+
+    ``sections`` chooses what the HTML/PDF show (default: all of ``SECTIONS``); ``created``
+    defaults to now (UTC) and is the only field that differs between two runs with the
+    same data, settings and seed.
+    """
+    chosen = tuple(SECTIONS) if sections is None else tuple(s for s in SECTIONS if s in sections)
+    unknown = sorted(set(sections or ()) - set(SECTIONS))
+    if unknown or not chosen:
+        raise ConfigError(
+            f"Unknown or no report sections {unknown or list(sections or [])}: choose from "
+            f"{', '.join(SECTIONS)}."
+        )
+    minimum = result.config.min_group_size
+    metrics = withhold_small_groups(result.metrics[METRIC_COLUMNS], minimum)
+    accuracy = _accuracy(evaluation)
+    profile = dataset_profile(data)
+    return Report(
+        title=f"Fairness report: {data.name}",
+        sections=chosen,
+        headline=headline(metrics, accuracy, result.config),
+        findings=findings(metrics),
+        dataset=profile.to_dict(),
+        load=_load_summary(data),
+        model={"config": asdict(model.config), "evaluation": _evaluation_settings(evaluation)},
+        accuracy=accuracy,
+        tradeoff=_tradeoff(data, evaluation, result),
+        metrics=metrics,
+        catalogue=result.catalogue.reset_index(drop=True),
+        yao=_withhold_by_size(result.yao, minimum),
+        delta_gap=_withhold_by_size(result.delta_gap, minimum),
+        bias_disparity=_withhold_bias_disparity(result.bias_disparity, result.metrics, minimum),
+        top_items=most_recommended(data, model, result.config.k),
+        hints=result.hints,
+        notes=list(result.notes),
+        definitions={
+            name: {"family": family, "better": better, "definition": definition}
+            for name, (family, better, definition) in METRICS.items()
+        },
+        limitations=_limitations(data, result),
+        audit_config=_plain(asdict(result.config)),
+        provenance=provenance(data, model, evaluation, created),
+        profile=profile,
+    )
+
+
+def withhold_small_groups(metrics: pd.DataFrame, minimum: int) -> pd.DataFrame:
+    """Blank every value of rows whose group has fewer than ``minimum`` users."""
+    out = metrics.reset_index(drop=True).copy()
+    small = out["status"] == "insufficient data"
+    out[_WITHHELD] = out[_WITHHELD].astype(float)
+    out.loc[small, _WITHHELD] = np.nan
+    return out
+
+
+def _withhold_by_size(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
+    out = table.reset_index(drop=True).copy()
+    if "n_users" not in out:
+        return out
+    values = [c for c in out.columns if c not in ("grouping", "group", "n_users", "n_items")]
+    out[values] = out[values].astype(float)
+    out.loc[out["n_users"] < minimum, values] = np.nan
+    return out
+
+
+def _withhold_bias_disparity(
+    table: pd.DataFrame, metrics: pd.DataFrame, minimum: int
+) -> pd.DataFrame:
+    out = table.reset_index(drop=True).copy()
+    if out.empty:
+        return out
+    sizes = metrics.drop_duplicates(["grouping", "group"]).set_index(["grouping", "group"])
+    keys = pd.MultiIndex.from_arrays([out["grouping"], out["user_group"].astype(str)])
+    n_users = sizes["n_users"].reindex(keys).to_numpy()
+    values = ["b_input", "b_recommended", "bias_disparity"]
+    out[values] = out[values].astype(float)
+    out.loc[~(n_users >= minimum), values] = np.nan
+    return out
+
+
+def _accuracy(evaluation: Evaluation) -> pd.DataFrame:
+    metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_UNREPRODUCIBLE)]
+    table = metrics.groupby(["model", "metric"], sort=False)["value"].agg(["mean", "std"])
+    table = table.reset_index()
+    order = {name: i for i, name in enumerate(evaluation.evaluation.models)}
+    table["order"] = table["model"].map(order)
+    return table.sort_values(["order", "metric"], kind="stable").drop(columns="order")
+
+
+def _tradeoff(data: RatingData, evaluation: Evaluation, result: AuditResult) -> pd.DataFrame:
+    if data.users is None:
+        return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
+    audited = result.metrics["grouping"].unique()
+    attributes = [c for c in data.users.columns if c in audited]
+    groups, _ = user_attribute_groups(
+        data.users, data.ratings["user_id"].unique(), attributes, result.config.max_groups
+    )
+    frames = []
+    for attribute in attributes:
+        table = accuracy_by_model(evaluation, groups[attribute], result.config.min_group_size)
+        frames.append(table.assign(grouping=attribute))
+    if not frames:
+        return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
+    return pd.concat(frames, ignore_index=True)[["grouping", "model", "overall_rmse", "max_gap"]]
+
+
+def most_recommended(data: RatingData, model: TrainedModel, k: int) -> pd.DataFrame:
+    """Return the ``TOP_ITEMS`` items that appear most often in all users' top-``k`` lists.
+
+    Columns ``title`` (the id where there is none), ``recommendations`` (number of
+    lists), ``share`` (of all list slots), ``ratings`` (how often the item was rated).
+    Ties go to the item id.
+    """
+    lists = recommend_all(model, k)
+    counts = lists.groupby("item_id").size().rename("recommendations").reset_index()
+    counts = counts.sort_values(["recommendations", "item_id"], ascending=[False, True])
+    top = counts.head(TOP_ITEMS).copy()
+    top["share"] = top["recommendations"] / len(lists)
+    popularity = data.ratings.groupby("item_id").size()
+    top["ratings"] = popularity.reindex(top["item_id"]).fillna(0).astype(int).to_numpy()
+    top["title"] = titles_for(top["item_id"], item_titles(data))
+    return top[["title", "recommendations", "share", "ratings"]].reset_index(drop=True)
+
+
+def _load_summary(data: RatingData) -> dict[str, Any]:
+    report = data.report
+    return {
+        "files": [
+            {
+                "role": f.role, "name": f.name, "format": f.format, "encoding": f.encoding,
+                "delimiter": f.delimiter, "header": f.header, "columns": dict(f.columns),
+                "ignored_columns": list(f.ignored_columns),
+            }
+            for f in report.files
+        ],
+        "rows_read": report.rows_read,
+        "rows_kept": report.rows_kept,
+        "rows_rejected": report.rows_rejected,
+        "rejected": dict(report.rejected),
+        "duplicate_policy": report.duplicate_policy,
+        "scale": report.scale.describe(),
+        "attribute_coverage": dict(report.attribute_coverage),
+        "warnings": list(report.warnings),
+    }  # fmt: skip
+
+
+def _evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
+    settings = evaluation.evaluation
+    return {
+        "folds": settings.folds,
+        "seed": settings.seed,
+        "k": settings.k,
+        "relevance_threshold": settings.threshold,
+        "models": list(settings.models),
+        "skipped": dict(evaluation.skipped),
+    }
+
+
+def _limitations(data: RatingData, result: AuditResult) -> list[str]:
+    out = [
+        "The audit is observational: a disparity between groups is measured, not explained. "
+        "Root-cause hints list differences between the groups' data, not proven causes.",
+        "Accuracy and top-N utility come from out-of-fold predictions; popularity, exposure, "
+        "calibration and explanation measures come from the model trained on all data (the "
+        "lists users would see). Offline metrics on logged ratings inherit the selection "
+        "bias of what users chose to rate.",
+        "Groups are only as good as the attributes supplied; intersections of attributes "
+        "are not audited, and a group hidden inside 'other' is not audited on its own.",
+        f"Groups with fewer than {result.config.min_group_size} users are reported as "
+        "insufficient data; a real disparity in a small group can go unflagged.",
+        "Significance depends on group size: with many users, small differences are "
+        "significant, which is why a flag also needs the ratio to leave the band "
+        f"[{result.config.band[0]}, {result.config.band[1]}].",
+    ]
+    if data.synthetic:
+        out.insert(0, "The dataset is synthetic (generated with planted effects); its "
+                   "findings say nothing about real users.")  # fmt: skip
+    if data.users is None:
+        out.append("No user attributes were supplied: only derived user groups (activity, "
+                   "popularity propensity) were audited.")  # fmt: skip
+    return out + list(result.notes)
+
+
+def provenance(
+    data: RatingData,
+    model: TrainedModel,
+    evaluation: Evaluation | None = None,
+    created: datetime | None = None,
+) -> dict[str, Any]:
+    """Where the numbers come from: dataset, model and seed, package versions, creation time."""
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    report = data.report
+    return {
+        "dataset": {
+            "name": data.name,
+            "synthetic": data.synthetic,
+            "fingerprint": data.fingerprint,
+            "rows_read": report.rows_read,
+            "rows_kept": report.rows_kept,
+            "rows_rejected": report.rows_rejected,
+            "users": data.n_users,
+            "items": data.n_items,
+        },
+        "model": {"seed": model.config.seed, "config": asdict(model.config)},
+        "evaluation_seed": None if evaluation is None else evaluation.evaluation.seed,
+        "versions": versions,
+        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,375 @@
+r"""Render a ``Report`` as one self-contained HTML file (works offline, prints cleanly).
+
+- plotly.js is inlined once in ``<head>``; no CDN, no external font, image or stylesheet.
+- Every string that came from the analyst's data (titles, group and attribute names, file
+  and column names, dataset name) is escaped with ``html.escape``. Chart data is embedded
+  as JSON with ``<``, ``>`` and ``&`` written as ``\\u003c``/``\\u003e``/``\\u0026`` (so
+  no text can close the script element), and data-derived chart labels are written as
+  entities (so plotly's pseudo-HTML labels cannot carry tags).
+- The output is byte-for-byte the same for the same report (chart ids are sequential).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from engine import charts
+from engine.report.build import CONVENTIONS, REFERENCES, SECTIONS, Report
+from engine.report.findings import KINDS, METRIC_NAMES
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ margin:0 auto;max-width:1100px;padding:24px;color:#1d1d1d;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #264653;padding-bottom:.2em;
+ margin-top:1.8em}h3{margin-top:1.4em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em;width:100%}
+th,td{border:1px solid #d0d0d0;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#eef3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.flagged td{background:#fde8e8}tr.insufficient td{color:#888}tr.reference td{font-weight:600}
+.meta{color:#555}.badge{display:inline-block;padding:1px 8px;border-radius:10px;
+ background:#f4a261;color:#000;font-size:.8em}.chart{width:100%;margin:.5em 0 1em}
+.finding{margin:.3em 0}ul.kind{margin-top:.2em}
+@media print{body{max-width:none;padding:0}h2{break-after:avoid}
+ .chart,table,tr{break-inside:avoid}a{color:inherit;text-decoration:none}}
+"""
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+_DATA_KEYS = ("x", "y", "text", "customdata", "name")
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "&mdash;"
+    if kind == "p":
+        if value == 0:
+            return "&lt; 1e-300"
+        return f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return escape(str(value))
+
+
+def table(
+    frame: pd.DataFrame,
+    columns: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
+    row_class: Callable[[pd.Series], str] | None = None,
+) -> str:
+    """Return an HTML table of ``frame`` (``columns``: column -> header); cells are escaped."""
+    columns = columns or {c: c for c in frame.columns}
+    kinds = kinds or {}
+    head = "".join(f"<th>{escape(h)}</th>" for h in columns.values())
+    body = []
+    for _, row in frame.iterrows():
+        css = row_class(row) if row_class else ""
+        cells = "".join(
+            f'<td class="num">{_cell(row[c], kinds.get(c, ""))}</td>'
+            if _is_number(row[c])
+            else f"<td>{_cell(row[c], kinds.get(c, ''))}</td>"
+            for c in columns
+        )
+        body.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _pairs(items: Iterable[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{_cell(v, '')}</td></tr>" for k, v in items)
+    return f"<table>{rows}</table>"
+
+
+def _entities(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, list):
+        return [_entities(v) for v in value]
+    return value
+
+
+class _Charts:
+    """Sequentially numbered chart placeholders with their JSON (deterministic ids)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: go.Figure) -> str:
+        self.count += 1
+        spec = json.loads(pio.to_json(fig, validate=False))
+        for trace in spec.get("data", []):
+            for key in _DATA_KEYS:
+                if key in trace:
+                    trace[key] = _entities(trace[key])
+        spec["layout"]["template"] = "__TEMPLATE__"
+        payload = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        payload = payload.translate(_JSON_ESCAPES).replace('"__TEMPLATE__"', "TEMPLATE")
+        chart_id = f"chart-{self.count}"
+        return (
+            f'<div id="{chart_id}" class="chart"></div><script>(function(){{var s={payload};'
+            f'Plotly.newPlot("{chart_id}",s.data,s.layout,CONFIG);}})();</script>'
+        )
+
+
+def render_html(report: Report) -> str:
+    """Return the report as a complete HTML document (UTF-8 text)."""
+    chart = _Charts()
+    body = [_header(report)]
+    for key in report.sections:
+        body.append(f'<section id="{key}"><h2>{escape(SECTIONS[key])}</h2>')
+        body.append(_SECTION_RENDERERS[key](report, chart))
+        body.append("</section>")
+    template = pio.templates["plotly_white"].to_plotly_json()
+    template_json = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(report.title)}</title><style>{_CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        f"<script>var TEMPLATE={template_json.translate(_JSON_ESCAPES)};"
+        f"var CONFIG={json.dumps(_PLOT_CONFIG, sort_keys=True)};</script>"
+        f"</head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _header(report: Report) -> str:
+    prov = report.provenance
+    synthetic = ' <span class="badge">synthetic data</span>' if prov["dataset"]["synthetic"] else ""
+    return (
+        f"<header><h1>{escape(report.title)}{synthetic}</h1>"
+        f'<p class="meta">Created {escape(prov["created"])} · dataset fingerprint '
+        f"<code>{escape(prov['dataset']['fingerprint'][:16])}</code> · "
+        f"{prov['dataset']['users']:,} users, {prov['dataset']['items']:,} items, "
+        f"{prov['dataset']['rows_kept']:,} ratings. Aggregates only: no user ids or "
+        "individual ratings.</p></header>"
+    )
+
+
+def _summary(report: Report, chart: _Charts) -> str:
+    parts = ["".join(f"<p>{escape(s)}</p>" for s in report.headline)]
+    if not report.findings:
+        parts.append("<p><strong>No disparity is flagged.</strong></p>")
+    for kind, label in KINDS.items():
+        chosen = [f for f in report.findings if f.kind == kind]
+        if chosen:
+            items = "".join(f'<li class="finding">{escape(f.sentence)}</li>' for f in chosen)
+            parts.append(f"<h3>{escape(label)} ({len(chosen)})</h3><ul class='kind'>{items}</ul>")
+    if report.hints:
+        items = "".join(
+            f"<li><strong>{escape(h['grouping'])} = {escape(str(h['group']))}</strong> "
+            f"({escape(METRIC_NAMES.get(h['metric'], h['metric']))}): "
+            f"{escape('; '.join(h['sentences']))}</li>"
+            for h in report.hints
+        )
+        parts.append(
+            "<h3>Root-cause hints for flagged user groups</h3><p class='meta'>Differences "
+            f"between the group's data and everyone else's (not proven causes).</p><ul>{items}</ul>"
+        )
+    return "".join(parts)
+
+
+def _dataset(report: Report, chart: _Charts) -> str:
+    d, load = report.dataset, report.load
+    numbers = _pairs(
+        [
+            ("name", d["name"]), ("synthetic", "yes" if d["synthetic"] else "no"),
+            ("users", f"{d['n_users']:,}"), ("items", f"{d['n_items']:,}"),
+            ("ratings", f"{d['n_ratings']:,}"), ("density", f"{d['density']:.4%}"),
+            ("rating scale", load["scale"]),
+            ("mean rating", f"{d['rating_mean']:.3f} (std {d['rating_std']:.3f})"),
+            ("ratings per user (median)", f"{d['ratings_per_user']['median']:g}"),
+            ("ratings per item (median)", f"{d['ratings_per_item']['median']:g}"),
+            ("long-tail share of the catalogue", f"{d['long_tail_item_share']:.1%}"),
+            ("user attributes", ", ".join(d["user_attributes"]) or "none"),
+            ("item attributes", ", ".join(d["item_attributes"]) or "none"),
+        ]
+    )  # fmt: skip
+    files = pd.DataFrame(
+        [
+            {"role": f["role"], "file": f["name"], "format": f["format"],
+             "encoding": f["encoding"] or "", "columns used": ", ".join(
+                 f"{k} = {v}" for k, v in f["columns"].items()),
+             "ignored": ", ".join(f["ignored_columns"])}
+            for f in load["files"]
+        ]
+    )  # fmt: skip
+    rejected = pd.DataFrame(
+        [{"reason": k, "rows": v} for k, v in load["rejected"].items()], columns=["reason", "rows"]
+    )
+    parts = [
+        numbers,
+        "<h3>Load report</h3>",
+        f"<p>{load['rows_read']:,} rows read, {load['rows_kept']:,} kept, "
+        f"{load['rows_rejected']:,} rejected. Duplicate (user, item) pairs: "
+        f"{escape(load['duplicate_policy'])}.</p>",
+        table(files) if len(files) else "",
+        table(rejected, kinds={"rows": "int"}) if len(rejected) else "<p>No row was rejected.</p>",
+        "".join(f"<p class='meta'>{escape(w)}</p>" for w in load["warnings"]),
+    ]
+    if report.profile is not None:
+        parts.append(chart(charts.rating_histogram(report.profile)))
+        parts.append(chart(charts.long_tail_curve(report.profile)))
+    return "".join(parts)
+
+
+def _model(report: Report, chart: _Charts) -> str:
+    config, evaluation = report.model["config"], report.model["evaluation"]
+    accuracy = report.accuracy.pivot_table(index="model", columns="metric", values="mean",
+                                           sort=False).reset_index()  # fmt: skip
+    parts = [
+        _pairs([(k, v) for k, v in config.items()]),
+        f"<p>{evaluation['folds']}-fold cross-validation (seed {evaluation['seed']}), paired "
+        f"folds for every model; top-N metrics at k = {evaluation['k']}, relevant = rating "
+        f"&ge; {evaluation['relevance_threshold']:g}. Mean over folds:</p>",
+        table(accuracy),
+    ]
+    for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
+        fig = charts.model_group_gaps(rows)
+        fig.update_layout(title=f"Accuracy vs fairness by {grouping} (lower-left is better)")
+        parts.append(chart(fig))
+        parts.append(table(rows))
+    return "".join(parts)
+
+
+def _metric_rows(rows: pd.DataFrame) -> str:
+    shown = {
+        "metric": "metric", "grouping": "grouping", "group": "group", "n_users": "users",
+        "n_ratings": "ratings", "value": "value", "ci_low": "CI low", "ci_high": "CI high",
+        "ratio": "ratio", "p_adjusted": "adjusted p", "status": "status",
+        "direction": "direction",
+    }  # fmt: skip
+    return table(
+        rows,
+        shown,
+        kinds={"n_users": "int", "n_ratings": "int", "p_adjusted": "p"},
+        row_class=lambda r: {
+            "flagged": "flagged",
+            "insufficient data": "insufficient",
+            "reference": "reference",
+        }.get(r["status"], ""),
+    )
+
+
+def _family(report: Report, chart: _Charts, family: str) -> str:
+    rows = report.metrics[report.metrics["family"] == family]
+    band = tuple(report.audit_config["band"])
+    parts = [
+        "<ul>"
+        + "".join(
+            f"<li><strong>{escape(m)}</strong>: {escape(report.definitions[m]['definition'])} "
+            f"({escape(report.definitions[m]['better'])} is better)</li>"
+            for m in rows["metric"].unique()
+        )
+        + "</ul>",
+        chart(charts.disparity_overview(rows, band, f"{family}: ratio to reference")),
+    ]
+    flagged = rows[rows["flag"].astype(bool)][["metric", "grouping"]].drop_duplicates()
+    for metric, grouping in flagged.itertuples(index=False):
+        selected = rows[(rows["metric"] == metric) & (rows["grouping"] == grouping)]
+        parts.append(chart(charts.group_metric(selected, f"{metric} by {grouping} (95% CI)")))
+    parts.append(_metric_rows(rows))
+    return "".join(parts)
+
+
+def _audit(report: Report, chart: _Charts) -> str:
+    families = [f for f in report.metrics["family"].unique() if f != "explanations"]
+    parts = [
+        f"<h3>{escape(family.capitalize())}</h3>{_family(report, chart, family)}"
+        for family in families
+    ]
+    parts.append("<h3>Catalogue-level measures</h3>" + table(report.catalogue))
+    counts = {"share": "pct", "recommendations": "int", "ratings": "int"}
+    parts.append("<h3>Most recommended items</h3>" + table(report.top_items, kinds=counts))
+    if len(report.yao):
+        parts.append("<h3>Yao &amp; Huang unfairness (each group vs the rest)</h3>"
+                     + table(report.yao, kinds={"n_users": "int", "n_items": "int"}))  # fmt: skip
+    if len(report.delta_gap):
+        parts.append("<h3>Delta-GAP by popularity propensity</h3>"
+                     + table(report.delta_gap, kinds={"n_users": "int"}))  # fmt: skip
+    if len(report.bias_disparity):
+        parts.append("<h3>Bias disparity (user group x item category)</h3>"
+                     + table(report.bias_disparity))  # fmt: skip
+    return "".join(parts)
+
+
+def _explanations(report: Report, chart: _Charts) -> str:
+    if not (report.metrics["family"] == "explanations").any():
+        return "<p>Explanation measures were not part of this audit.</p>"
+    return _family(report, chart, "explanations")
+
+
+def _insufficient(report: Report, chart: _Charts) -> str:
+    groups = report.insufficient
+    if groups.empty:
+        return "<p>Every group has enough users.</p>"
+    minimum = report.audit_config["min_group_size"]
+    return (
+        f"<p>These groups have fewer than {minimum} users. They are never flagged or "
+        "ranked, and their values are withheld from this report.</p>"
+        + table(groups, kinds={"n_users": "int"})
+    )
+
+
+def _definitions(report: Report, chart: _Charts) -> str:
+    frame = pd.DataFrame(
+        [{"metric": k, **v} for k, v in report.definitions.items()],
+        columns=["metric", "family", "better", "definition"],
+    )
+    config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, list) else v)
+                    for k, v in report.audit_config.items())  # fmt: skip
+    return (
+        table(frame)
+        + "<h3>Conventions</h3><ul>"
+        + "".join(f"<li>{escape(c)}</li>" for c in CONVENTIONS)
+        + "</ul><h3>Audit settings</h3>"
+        + config
+        + "<h3>References</h3><ul>"
+        + "".join(f"<li>{escape(r)}</li>" for r in REFERENCES)
+        + "</ul>"
+    )
+
+
+def _limitations(report: Report, chart: _Charts) -> str:
+    return "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in report.limitations) + "</ul>"
+
+
+def _provenance(report: Report, chart: _Charts) -> str:
+    prov = report.provenance
+    rows = [(f"dataset {k}", v) for k, v in prov["dataset"].items()]
+    rows += [(f"model {k}", v) for k, v in prov["model"]["config"].items()]
+    rows += [("evaluation seed", prov["evaluation_seed"])]
+    rows += [(f"version of {k}", v) for k, v in prov["versions"].items()]
+    rows += [("created", prov["created"])]
+    return _pairs(rows)
+
+
+_SECTION_RENDERERS: dict[str, Callable[[Report, _Charts], str]] = {
+    "summary": _summary,
+    "dataset": _dataset,
+    "model": _model,
+    "audit": _audit,
+    "explanations": _explanations,
+    "insufficient": _insufficient,
+    "definitions": _definitions,
+    "limitations": _limitations,
+    "provenance": _provenance,
+}

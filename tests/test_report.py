@@ -1,0 +1,253 @@
+"""The fairness report: schema, privacy, escaping, formula safety, reproducibility, CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import replace
+from datetime import datetime
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import ConfigError
+from engine.cli import main
+from engine.report import (
+    SCHEMA_PATH,
+    SECTIONS,
+    build_report,
+    neutralise_formula,
+    render_csv,
+    render_html,
+    render_json,
+)
+from engine.report.findings import catalogue_shares, findings, format_p
+from tests.conftest import (
+    FORMULA_PROVIDER,
+    HOSTILE_COLUMN,
+    HOSTILE_FOLDER,
+    HOSTILE_GENDER,
+    HOSTILE_PROVIDER,
+    REPORT_CREATED,
+    SAMPLE_DIR,
+    SECRET_USER,
+    XSS_TITLES,
+)
+
+PLOTLY_JS = re.compile(r'<script type="text/javascript">.*?</script>', re.S)
+
+
+@pytest.fixture(scope="module")
+def rendered(hostile_report):
+    report = hostile_report[-1]
+    return {"html": render_html(report), "json": render_json(report), "csv": render_csv(report)}
+
+
+def test_json_validates_against_the_schema(rendered, hostile_report):
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = json.loads(rendered["json"])
+    jsonschema.Draft202012Validator(schema).validate(document)
+    result = hostile_report[3]
+    assert len(document["metrics"]) == len(result.metrics)
+    assert document["provenance"]["dataset"]["fingerprint"] == hostile_report[0].fingerprint
+    assert document["created"] == REPORT_CREATED
+    assert sum(r["flag"] for r in document["metrics"]) == len(document["findings"]) > 0
+
+
+def test_schema_rejects_a_report_that_leaks_a_small_group(rendered):
+    schema = json.loads(SCHEMA_PATH.read_text())
+    document = json.loads(rendered["json"])
+    small = next(r for r in document["metrics"] if r["status"] == "insufficient data")
+    small["value"] = 0.9
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+def test_no_user_ids_or_rejected_rows_reach_any_format(rendered, hostile_report):
+    data = hostile_report[0]
+    assert data.report.examples["non_numeric_rating"][0]["user"] == SECRET_USER + "REJECTED"
+    for name, content in rendered.items():
+        text = content if isinstance(content, str) else content.decode()
+        assert SECRET_USER not in text, name
+
+
+def test_insufficient_groups_keep_their_size_and_lose_their_values(hostile_report, rendered):
+    _data, _, _, result, report = hostile_report
+    small = result.metrics[result.metrics["status"] == "insufficient data"]
+    assert len(small) and set(small["group"]) == {"X"}  # 22 users < 30
+    withheld = report.metrics.loc[small.index]
+    assert withheld[["value", "ci_low", "ratio", "p_adjusted"]].isna().all().all()
+    assert (withheld["n_users"] == small["n_users"]).all()
+    yao = report.yao[report.yao["group"] == "X"]
+    assert yao["value"].isna().all() and (yao["n_users"] == 22).all()
+    bias = report.bias_disparity[report.bias_disparity["user_group"] == "X"]
+    assert len(bias) and bias["bias_disparity"].isna().all()
+    document = json.loads(rendered["json"])
+    x_rows = [r for r in document["metrics"] if r["group"] == "X"]
+    assert x_rows and all(r["value"] is None for r in x_rows)
+    # The withheld value of X's RMSE appears nowhere in the HTML.
+    hidden = small.loc[small["metric"] == "rmse", "value"].iloc[0]
+    assert f"{hidden:.4g}" not in PLOTLY_JS.sub("", rendered["html"])
+
+
+def test_html_is_self_contained_and_escapes_every_data_string(rendered):
+    html = rendered["html"]
+    assert html.count("plotly.js v") == 1  # plotly.js inlined exactly once
+    # Our markup (everything but the library) names no URL at all; the library's own URL
+    # strings (its logo link, SVG namespaces) are never fetched: see the offline browser test.
+    rest = PLOTLY_JS.sub("", html)
+    assert "http://" not in rest and "https://" not in rest
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", rest, re.I)
+    assert "@import" not in rest and "url(" not in rest
+    for raw in (*XSS_TITLES, HOSTILE_PROVIDER, HOSTILE_GENDER, HOSTILE_COLUMN, HOSTILE_FOLDER):
+        assert raw not in rest, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rest  # shown as text in the item table
+    assert "<script>alert" not in rest
+
+
+def test_csv_neutralises_formula_cells_and_keeps_numbers(rendered, hostile_report):
+    rows = list(csv.DictReader(io.StringIO(rendered["csv"].decode())))
+    providers = {r["group"] for r in rows if r["grouping"] == "provider"}
+    assert "'" + FORMULA_PROVIDER in providers and FORMULA_PROVIDER not in providers
+    frame = pd.read_csv(io.BytesIO(rendered["csv"]))
+    assert len(frame) == len(hostile_report[3].metrics)
+    assert frame["value"].dtype == float
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_neutralise_formula_covers_every_dangerous_start(start):
+    assert neutralise_formula(start + "1+1") == "'" + start + "1+1"
+    assert neutralise_formula("a" + start) == "a" + start
+    assert neutralise_formula(-1.5) == -1.5
+
+
+def test_same_inputs_give_identical_bytes_and_created_is_the_only_difference(hostile_report):
+    data, model, evaluation, result, report = hostile_report
+    again = build_report(data, model, evaluation, result,
+                         created=datetime.fromisoformat(REPORT_CREATED))  # fmt: skip
+    assert render_html(again) == render_html(report)
+    assert render_json(again) == render_json(report)
+    assert render_csv(again) == render_csv(report)
+    later = build_report(data, model, evaluation, result,
+                         created=datetime.fromisoformat("2027-05-06T07:08:09+00:00"))  # fmt: skip
+    first, second = json.loads(render_json(report)), json.loads(render_json(later))
+    assert first["created"] != second["created"]
+    for doc in (first, second):
+        doc.pop("created"), doc["provenance"].pop("created")
+    assert first == second
+
+
+def test_sections_choose_what_the_html_shows(hostile_report):
+    data, model, evaluation, result, _ = hostile_report
+    report = build_report(data, model, evaluation, result, sections=["provenance", "summary"])
+    assert report.sections == ("summary", "provenance")  # report order, not the caller's
+    html = PLOTLY_JS.sub("", render_html(report))
+    assert 'id="summary"' in html and 'id="provenance"' in html and 'id="audit"' not in html
+    assert len(json.loads(render_json(report))["metrics"]) == len(result.metrics)
+    with pytest.raises(ConfigError, match="choose from summary, dataset"):
+        build_report(data, model, evaluation, result, sections=["appendix"])
+
+
+def test_every_section_renders_its_heading(hostile_report, rendered):
+    for key, title in SECTIONS.items():
+        assert f'<section id="{key}"><h2>{title}</h2>' in rendered["html"]
+
+
+def _toy_metrics() -> pd.DataFrame:
+    base = {"n_ratings": 0, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+            "p_adjusted": np.nan, "flag": False, "direction": ""}  # fmt: skip
+    rows = [
+        {**base, "family": "accuracy", "metric": "rmse", "grouping": "age", "group": "young",
+         "n_users": 300, "value": 0.9, "reference_group": "young", "ratio": 1.0,
+         "status": "reference", "better": "lower"},
+        {**base, "family": "accuracy", "metric": "rmse", "grouping": "age", "group": "old",
+         "n_users": 40, "value": 1.2, "ci_low": 1.1, "ci_high": 1.3, "reference_group": "young",
+         "ratio": 1.2 / 0.9, "p_adjusted": 0.00004, "flag": True, "direction": "worse",
+         "status": "flagged", "better": "lower"},
+        {**base, "family": "exposure", "metric": "exposure_share", "grouping": "provider",
+         "group": "indie", "n_users": 300, "value": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+         "reference_group": "catalogue share", "ratio": 0.0, "p_adjusted": 0.003, "flag": True,
+         "direction": "under-exposed", "status": "flagged", "better": "higher"},
+        {**base, "family": "exposure", "metric": "interaction_share", "grouping": "provider",
+         "group": "indie", "n_users": 300, "value": 0.05, "reference_group": "catalogue share",
+         "ratio": 0.25, "p_adjusted": 0.2, "status": "ok", "better": "higher"},
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_findings_state_the_numbers_in_plain_sentences():
+    metrics = _toy_metrics()
+    assert catalogue_shares(metrics)[("provider", "indie")] == pytest.approx(0.2)
+    worse, under = findings(metrics)
+    assert worse.kind == "worse" and under.kind == "under-exposed"
+    assert worse.sentence == (
+        "RMSE is worse for age = old: 1.2 vs 0.9 for young (ratio 1.33; lower is better; "
+        "95% CI 1.1 to 1.3, Holm-adjusted p < 0.0001; 40 users)."
+    )
+    assert under.sentence == (
+        "provider = indie receives 0.0% of the recommendation exposure, 0.00 times its 20.0% "
+        "share of the catalogue (under-exposed; 95% CI 0 to 0, Holm-adjusted p = 0.0030)."
+    )
+    assert format_p(0.04) == "p = 0.0400" and format_p(1e-9) == "p < 0.0001"
+
+
+def test_findings_put_user_harms_before_exposure_and_benefits(hostile_report):
+    kinds = [f.kind for f in hostile_report[-1].findings]
+    order = ["worse", "under-exposed", "over-exposed", "better"]
+    assert kinds == sorted(kinds, key=order.index)
+    assert any(
+        f.metric == "rmse" and f.grouping == "age_band" and f.group == "55+"
+        for f in hostile_report[-1].findings
+    )
+
+
+def test_report_survives_an_audit_without_flags(hostile_report):
+    data, model, evaluation, result, _ = hostile_report
+    calm = result.metrics.assign(flag=False, status=result.metrics["status"].replace(
+        {"flagged": "ok"}))  # fmt: skip
+    report = build_report(data, model, evaluation, replace(result, metrics=calm, hints=[]))
+    assert report.findings == []
+    assert "No disparity is flagged." in render_html(report)
+    assert "0 where a user group is served worse" in " ".join(report.headline)
+
+
+def test_cli_audit_writes_the_chosen_formats(tmp_path, capsys):
+    args = ["audit", str(SAMPLE_DIR), "--out", str(tmp_path), "--bootstrap", "30",
+            "--user-attrs", "age_band", "--item-attrs", "provider", "--models", "SVD",
+            "--format", "json,csv,html"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(p.rsplit("/", 1)[-1] for p in out["written"]) == [
+        "metrics.csv", "report.html", "report.json"]  # fmt: skip
+    assert any(s.startswith("RMSE is worse for age_band = 55+") for s in out["findings"])
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert next(m["model"] for m in document["accuracy"]) == "SVD"
+    assert {"BaselineOnly", "KNNBaseline"}.isdisjoint(m["model"] for m in document["accuracy"])
+
+
+def test_cli_audit_refuses_an_unknown_format_before_any_work(tmp_path, capsys):
+    assert main(["audit", str(SAMPLE_DIR), "--out", str(tmp_path), "--format", "docx"]) == 2
+    assert "Unknown report format(s) docx: choose from html, json, csv, pdf" in (
+        capsys.readouterr().err
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_pdf_without_chromium_writes_the_rest_and_says_how_to_install(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("REPORT_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    args = ["audit", str(SAMPLE_DIR), "--out", str(tmp_path / "out"), "--bootstrap", "30",
+            "--user-attrs", "age_band", "--item-attrs", "provider", "--models", "SVD",
+            "--format", "html,pdf"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "report.html written to" in err and "apt-get install -y chromium" in err
+    assert (tmp_path / "out" / "report.html").stat().st_size > 0
+    assert not (tmp_path / "out" / "report.pdf").exists()
