@@ -30,6 +30,7 @@ from engine import (
     train,
 )
 from engine.explain import factor_labels, item_titles
+from engine.report import Report, build_report, render
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 T = TypeVar("T")
@@ -113,6 +114,37 @@ def last_audit() -> tuple[AuditResult, RatingData] | None:
         if key[0] == "audit" and key[1] == data.fingerprint:
             return value, data
     return None
+
+
+def report(data: RatingData, result: AuditResult, sections: tuple[str, ...]) -> Report:
+    """Return the fairness report of ``result`` showing ``sections`` (once per session)."""
+    model, evaluated = trained_model(data), evaluation(data)
+    return _memo(
+        ("report", data.fingerprint, model_config(), result.config, sections),
+        lambda: build_report(data, model, evaluated, result, sections),
+    )
+
+
+def report_files(
+    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
+) -> dict[str, bytes]:
+    """Return ``{file name: bytes}`` of the report in ``formats`` (rendered once per session)."""
+    key = _report_files_key(data, result, sections, formats)
+    return _memo(key, lambda: render(report(data, result, sections), formats))
+
+
+def rendered_report_files(
+    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
+) -> dict[str, bytes] | None:
+    """Return what ``report_files`` already rendered for these arguments, else ``None``."""
+    key = _report_files_key(data, result, sections, formats)
+    return st.session_state.get("results", {}).get(key)
+
+
+def _report_files_key(
+    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
+) -> tuple:
+    return ("report files", data.fingerprint, model_config(), result.config, sections, formats)
 
 
 def profile(data: RatingData) -> DatasetProfile:

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.routes import PAGES
+from engine.report import find_chromium
 from tests.conftest import ROOT, SAMPLE_DIR
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -109,4 +110,27 @@ def test_audit_and_report_pages_run_the_audit_and_offer_downloads():
     at.switch_page("views/report.py").run()
     assert not at.exception, at.exception
     keys = {b.key for b in at.get("download_button")}
-    assert {"download_json", "download_csv", "download_zip"} <= keys
+    assert keys == {"download_html", "download_json", "download_csv", "download_zip"}
+    at.multiselect(key="report_sections").set_value(["provenance", "summary"]).run()
+    at.toggle(key="preview_report").set_value(True).run()
+    (preview,) = at.get("iframe")
+    html = preview.proto.srcdoc
+    assert 'id="summary"' in html and 'id="provenance"' in html and 'id="audit"' not in html
+    assert "RMSE is worse for age_band = 55+" in html
+    if find_chromium() is not None:
+        at.button(key="build_pdf").click().run()
+        assert not at.exception, at.exception
+        labels = {b.key: b.proto.label for b in at.get("download_button")}
+        assert labels["download_pdf"] == "report.pdf"
+        assert labels["download_zip"] == "All four formats (zip)"
+
+
+def test_report_page_without_chromium_offers_html_and_says_how_to_get_the_pdf(monkeypatch):
+    monkeypatch.setenv("REPORT_CHROMIUM", "/nonexistent/chromium")
+    at = page("views/audit.py")
+    at.button(key="run_audit").click().run()
+    at.switch_page("views/report.py").run()
+    assert not at.exception, at.exception
+    assert at.button(key="build_pdf").proto.disabled
+    assert any("apt-get install -y chromium" in c.value for c in at.caption)
+    assert "download_html" in {b.key for b in at.get("download_button")}

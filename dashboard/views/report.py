@@ -1,45 +1,78 @@
-"""Report page: export the audit as JSON and CSV (aggregates only)."""
+"""Report page: choose sections, preview the HTML report, download HTML, PDF, JSON, CSV."""
 
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption
-from engine.audit.export import audit_to_dict, neutralise_formula
+from engine import EngineError
+from engine.report import SECTIONS, find_chromium
+from engine.report.pdf import INSTALL_HINT
+from engine.report.write import FORMATS
+
+MIME = {"html": "text/html", "pdf": "application/pdf", "json": "application/json",
+        "csv": "text/csv"}  # fmt: skip
 
 st.title("Report")
 data = state.current_data()
 dataset_caption(data)
 found = state.last_audit()
 if found is None:
-    st.info("Run the audit on the Bias audit page first; the report exports its results.")
+    st.info("Run the audit on the Bias audit page first; the report presents its results.")
     st.stop()
 result, data = found
-model = state.trained_model(data)
-payload = audit_to_dict(result, data, model)
-report_json = json.dumps(payload, indent=2, ensure_ascii=False, default=str).encode("utf-8")
-metrics_csv = result.metrics.map(neutralise_formula).to_csv(index=False).encode("utf-8")
+
+chosen = st.multiselect(
+    "Sections of the HTML and PDF report", list(SECTIONS), default=list(SECTIONS),
+    format_func=SECTIONS.get, key="report_sections",
+    help="JSON and CSV always carry every metric row, the definitions and the provenance.",
+)  # fmt: skip
+if not chosen:
+    st.warning("Choose at least one section.")
+    st.stop()
+sections = tuple(s for s in SECTIONS if s in chosen)
+report = state.report(data, result, sections)
+files = state.report_files(data, result, sections, ("html", "json", "csv"))
+
 st.markdown(
-    f"The report holds aggregates only: {len(result.metrics)} metric rows, "
-    f"{int(result.metrics['flag'].sum())} flagged, with definitions, configuration and "
-    "provenance (dataset fingerprint, model settings, package versions)."
-)
-c1, c2, c3 = st.columns(3)
-c1.download_button("report.json", report_json, "report.json", "application/json",
-                   key="download_json")  # fmt: skip
-c2.download_button("metrics.csv", metrics_csv, "metrics.csv", "text/csv", key="download_csv")
+    f"**{len(report.findings)} flagged disparities.** " + " ".join(report.headline[:2])
+    + " The report holds aggregates only: no user ids, no individual ratings; groups below "
+    f"{result.config.min_group_size} users are listed without their values."
+)  # fmt: skip
+c1, c2, c3, c4 = st.columns(4)
+for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
+    column.download_button(FORMATS[name], files[FORMATS[name]], FORMATS[name], MIME[name],
+                           key=f"download_{name}", on_click="ignore")  # fmt: skip
+
+built = state.rendered_report_files(data, result, sections, ("pdf",))
+pdf = built[FORMATS["pdf"]] if built else None
+if pdf is None:
+    if find_chromium() is None:
+        c4.button("report.pdf", disabled=True, key="build_pdf")
+        st.caption(f"PDF needs Chromium: {INSTALL_HINT}.")
+    elif c4.button("Build report.pdf", key="build_pdf"):
+        with st.spinner("Printing the report with headless Chromium..."):
+            try:
+                state.report_files(data, result, sections, ("pdf",))
+            except EngineError as error:
+                st.error(str(error))
+            else:
+                st.rerun()
+if pdf is not None:
+    c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MIME["pdf"], key="download_pdf",
+                       on_click="ignore")  # fmt: skip
+
 buffer = io.BytesIO()
 with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-    archive.writestr("report.json", report_json)
-    archive.writestr("metrics.csv", metrics_csv)
-c3.download_button("both (zip)", buffer.getvalue(), "audit.zip", "application/zip",
-                   key="download_zip")  # fmt: skip
-st.caption("HTML and PDF renderings of the report are not built yet (see the open issues); "
-           "JSON and CSV carry every number.")  # fmt: skip
-with st.expander("Preview report.json"):
-    st.json(payload["provenance"])
+    for name, content in {**files, **({FORMATS["pdf"]: pdf} if pdf else {})}.items():
+        archive.writestr(name, content)
+label = "All four formats (zip)" if pdf else "HTML, JSON and CSV (zip; build the PDF to add it)"
+st.download_button(label, buffer.getvalue(), "fairness-report.zip", "application/zip",
+                   key="download_zip", on_click="ignore")  # fmt: skip
+
+if st.toggle("Preview the HTML report", key="preview_report"):
+    st.iframe(files[FORMATS["html"]].decode("utf-8"), height=900)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.e2e.conftest import shot, wait_ready
 
 
@@ -60,6 +62,14 @@ def test_audit_runs_and_flags(server, browser):
     wait_ready(page, timeout=400_000)
     assert page.get_by_text("Flagged disparities").is_visible()
     shot(page, "03_audit")
+    page.get_by_role("link", name="Report").click()
+    wait_ready(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="report.html").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert download.value.suggested_filename == "report.html"
+    assert "RMSE is worse for age_band = 55+" in html
+    shot(page, "04_report")
     page.close()
 
 
