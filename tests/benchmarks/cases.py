@@ -448,6 +448,44 @@ def browser_recommendations() -> tuple[int, str, float]:
     )
 
 
+def _report_cli(models: str) -> tuple[int, str]:
+    """``python -m engine audit sample_data --format html,pdf,json,csv`` in a fresh process
+    (wall clock includes Python start-up, imports and training)."""
+    import io
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    from pypdf import PdfReader
+
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [sys.executable, "-m", "engine", "audit", "sample_data", "--out", out, "--format",
+             "html,pdf,json,csv", "--models", models],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        sizes = {p.name: p.stat().st_size for p in Path(out).iterdir()}
+        pages = len(PdfReader(io.BytesIO((Path(out) / "report.pdf").read_bytes())).pages)
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return (
+        len(sizes),
+        f"models {models}; "
+        + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items()))
+        + f"; PDF {pages} pages; largest child process (CLI or Chromium) {child:.0f} MiB RSS",
+    )
+
+
+def report_cli_sample() -> tuple[int, str]:
+    """The CLI report with its default comparators (SVD, BaselineOnly, Popularity)."""
+    return _report_cli("SVD,BaselineOnly,Popularity")
+
+
+def report_cli_sample_knn() -> tuple[int, str]:
+    """The CLI report with every comparator, KNNBaseline included."""
+    return _report_cli("SVD,BaselineOnly,KNNBaseline,Popularity")
+
+
 SURPRISE_100K = "surprise load_from_file ml-100k"
 SURPRISE_TOPN = "top-10 all users ml-100k, Surprise anti-testset recipe"
 
@@ -484,4 +522,6 @@ CASES: dict[str, tuple[Callable[[], tuple], str, str | None, int]] = {
     "audit (all families, 200 bootstrap), ml-100k": (audit_ml100k, "ml100k", None, 1),
     "audit (all families, 200 bootstrap), 1M synthetic": (audit_million, "synth1m", None, 1),
     "browser: sample recommendations (Chromium)": (browser_recommendations, "", None, 1),
+    "report CLI, sample, 4 formats (default models)": (report_cli_sample, "", None, 1),
+    "report CLI, sample, 4 formats (+ KNNBaseline)": (report_cli_sample_knn, "", None, 1),
 }
