@@ -8,8 +8,9 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import dataset_caption, pick_user
 from engine import EngineError, charts, explain_prediction
-from engine.explain import item_titles
+from engine.explain import item_titles, titles_for
 from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
+from engine.whatif import compare_ratings, with_previous_rank
 
 st.title("Recommendations")
 data = state.current_data()
@@ -33,28 +34,26 @@ with st.expander("What-if editor: add, change or remove this user's ratings", ex
             min_value=data.scale.low, max_value=data.scale.high, step=data.scale.step)},
         disabled=["title"],
     )  # fmt: skip
-edited = edited.dropna(subset=["item_id", "rating"])
-what_if = (
-    not edited[["item_id", "rating"]].reset_index(drop=True).equals(history.reset_index(drop=True))
-)
-vector = trained
-if what_if:
-    vector = model.fold_in(
-        edited["item_id"].astype(str).to_numpy(), edited["rating"].to_numpy(float)
-    )
-if what_if:
-    st.info(f"What-if: {len(edited)} ratings instead of {len(history)}; recommendations and "
-            "explanations below use the edited ratings.")  # fmt: skip
+change = compare_ratings(history, edited)
+vector = model.fold_in(change.item_ids, change.ratings) if change.edited else trained
+if change.edited:
+    st.info(change.describe() + " Recommendations and explanations below use the edited "
+            "ratings; rank_before is each item's rank before the edit.")  # fmt: skip
+elif change.duplicates or change.incomplete_rows:
+    st.info(change.describe())
     if vector.unknown_items:
         st.warning("Not known to the model, so not used: " + ", ".join(vector.unknown_items))
 
 recs = recommend_for_vector(model, vector, n, user_id=user_id)
-recs["title"] = recs["item_id"].map(lambda i: titles.get(i, i))
+columns = ["rank", "item_id", "title", "prediction", "raw_prediction"]
+if change.edited:
+    recs = with_previous_rank(recs, recommend_for_vector(model, trained, n, user_id=user_id))
+    columns.insert(1, "rank_before")
+recs["title"] = titles_for(recs["item_id"], titles)
 if len(recs) and recs["source"].iat[0] == SOURCE_FALLBACK:
     st.warning("No usable rating history: these are the most popular items (a fallback), "
                "not personal recommendations.")  # fmt: skip
-st.dataframe(recs[["rank", "item_id", "title", "prediction", "raw_prediction"]],
-             hide_index=True, key="recs_table")  # fmt: skip
+st.dataframe(recs[columns], hide_index=True, key="recs_table")
 
 if len(recs):
     choice = st.selectbox(

@@ -79,3 +79,57 @@ def wait_ready(page, timeout: float = 180_000) -> None:
 
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+#: Records every change of the app's script state with the page's clock (``performance.now``).
+OBSERVE_SCRIPT_STATE = """() => { window.__states = [];
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => window.__states.push(
+      [app.getAttribute('data-test-script-state'), performance.now()]))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }"""
+_RERUN_DONE = """(t0) => { let ran = false;
+  for (const [state, t] of window.__states) { if (t < t0) continue;
+    if (state === 'running') ran = true; if (ran && state === 'notRunning') return true; }
+  return false; }"""
+_PAINTED = """() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(
+  () => done(performance.now()))))"""
+
+
+def timed_rerun(page, action, timeout: float = 60_000) -> float:
+    """Seconds from ``action()`` to the rerun it starts being finished and painted.
+
+    Needs ``page.evaluate(OBSERVE_SCRIPT_STATE)`` once after the page loaded. The clock is
+    the page's own; "painted" is two animation frames after the script state returned to
+    ``notRunning``, so the new elements are on screen.
+    """
+    start = page.evaluate("performance.now()")
+    action()
+    page.wait_for_function(_RERUN_DONE, arg=start, timeout=timeout)
+    return (page.evaluate(_PAINTED) - start) / 1000
+
+
+def type_into_grid_cell(page, grid, row: int, right: int, text: str) -> None:
+    """Select a cell of a ``st.data_editor`` grid and type ``text`` into it (not committed).
+
+    Glide's grid is a canvas: click the first data column of ``row`` (0-based; rows and the
+    header are 35 px, the row-marker column of a dynamic editor ~36 px), move ``right``
+    columns with the arrow key, then type and wait for the overlay editor to hold the text.
+    Press Enter to commit.
+    """
+    box = None
+    for _ in range(50):  # wait until the grid stops moving (expanders animate open)
+        page.wait_for_timeout(100)
+        previous, box = box, grid.bounding_box()
+        if box and previous == box:
+            break
+    page.mouse.click(box["x"] + 60, box["y"] + 35 + 17 + 35 * row)
+    page.wait_for_timeout(300)  # the grid takes focus and selects the cell
+    for _ in range(right):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.type(text)
+    # Typing opens the cell's overlay editor; Enter only commits once it has focus.
+    page.wait_for_function(
+        "document.activeElement && ['INPUT', 'TEXTAREA'].includes(document.activeElement.tagName)"
+        f" && document.activeElement.value === {text!r}",
+        timeout=10_000,
+    )

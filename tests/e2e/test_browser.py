@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.conftest import shot, wait_ready
+from tests.e2e.conftest import (
+    OBSERVE_SCRIPT_STATE,
+    shot,
+    timed_rerun,
+    type_into_grid_cell,
+    wait_ready,
+)
 
 
 def csv_bytes(n_users: int, prefix: str) -> bytes:
@@ -51,6 +57,24 @@ def test_upload_map_train_and_explain(server, browser):
     assert page.get_by_text("Because you rated").first.is_visible()
     assert page.locator(".js-plotly-plot").count() >= 2
     shot(page, "02_recommendations_upload")
+    page.close()
+
+
+def test_what_if_edit_refolds_and_updates_the_recommendations(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/recommendations")
+    wait_ready(page)
+    page.evaluate(OBSERVE_SCRIPT_STATE)
+    page.get_by_text("What-if editor").click()
+    editor = page.locator("[data-testid='stDataFrame']").first
+    editor.wait_for()
+    # u0001's first rating (by item id) is i0146 = 3 in sample_data/ratings.csv.
+    type_into_grid_cell(page, editor, row=0, right=1, text="5")
+    seconds = timed_rerun(page, lambda: page.keyboard.press("Enter"))
+    assert page.get_by_text("What-if: 0 added, 1 changed, 0 removed (").is_visible()
+    assert page.get_by_text("Because you rated").first.is_visible()
+    assert seconds < 30
+    shot(page, "05_what_if")
     page.close()
 
 
