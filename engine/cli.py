@@ -47,6 +47,12 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
         default="latest",
         help="which rating of a repeated (user, item) pair to keep (default: latest)",
     )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=LoadOptions.max_rows,
+        help=f"most rows read from one table file (default {LoadOptions.max_rows:,})",
+    )
 
 
 def _parse_columns(text: str | None) -> ColumnMapping | None:
@@ -78,7 +84,9 @@ def load_inputs(args: argparse.Namespace) -> RatingData:
     """Load the dataset named by the INPUTS arguments."""
     if args.path is None and args.ratings is None:
         raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
-    options = LoadOptions(scale=_parse_scale(args.scale), duplicates=args.duplicates)
+    options = LoadOptions(
+        scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows
+    )
     return load_dataset(
         args.path,
         ratings=args.ratings,

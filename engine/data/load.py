@@ -21,7 +21,7 @@ from engine.data.archive import Archive, is_zip, open_folder, open_zip
 from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
 from engine.data.columns import ATTRIBUTE_NAMES, KNOWN_NAMES, detect_columns
 from engine.data.movielens import read_movielens
-from engine.data.tables import RawTable, read_table, read_text_table
+from engine.data.tables import RawTable, check_table_limits, read_table, read_text_table
 from engine.data.types import (
     ColumnMapping,
     DataFile,
@@ -77,13 +77,22 @@ def _gunzip(file: DataFile, options: LoadOptions) -> DataFile:
             f"{file.name} decompresses to more than {options.max_archive_bytes:,} bytes: refused "
             "as too large; raise LoadOptions.max_archive_bytes if it is genuine."
         )
+    ratio = len(content) / max(len(file.content), 1)
+    if len(content) > 1_000_000 and ratio > options.max_compression_ratio:
+        raise DataError(
+            f"{file.name} would expand {ratio:,.0f}-fold (limit "
+            f"{options.max_compression_ratio:,.0f}): refused as a likely zip bomb; upload it "
+            "uncompressed if it is genuine."
+        )
     name = file.name[:-3] if file.name.endswith(".gz") else file.name
     return DataFile(name, content)
 
 
 def _unwrap(file: DataFile, options: LoadOptions) -> DataFile:
+    """Decompress a gzip file, then check the table limits before anything is parsed."""
     if file.content[:2] == GZIP_MAGIC:
-        return _gunzip(file, options)
+        file = _gunzip(file, options)
+    check_table_limits(file, options)
     return file
 
 

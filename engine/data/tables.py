@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import charset_normalizer
 import pandas as pd
+import pyarrow.parquet as pq
 
-from engine.data.types import DataFile
+from engine.data.types import DataFile, LoadOptions
 from engine.errors import DataError
 
 PARQUET_MAGIC = b"PAR1"
@@ -212,6 +213,8 @@ def read_text_table(
         text, encoding = decode_text(file)
     else:
         text = file.content.decode(encoding)
+    if "\r" in text:  # Windows (\r\n) and old Mac (\r) line ends, even mixed in one file
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = _sample_lines(text)
     if not lines:
         raise DataError(f"{file.name} is empty: choose a file that holds rating rows.")
@@ -260,6 +263,38 @@ def read_text_table(
                 "export the file again with its rows."
             )
     return RawTable(frame, file.name, "text", encoding, delimiter, bool(header), malformed)
+
+
+def check_table_limits(file: DataFile, options: LoadOptions) -> None:
+    """Refuse a table with more rows or columns than ``options`` allow, before parsing it.
+
+    Text: rows are counted as line breaks (an upper bound of the data rows) and columns as
+    the most fields any supported delimiter gives the first non-blank line. Parquet: its
+    metadata. Raises ``DataError`` naming the limit and how to raise it.
+    """
+    if file.content[:4] == PARQUET_MAGIC:
+        try:
+            meta = pq.ParquetFile(io.BytesIO(file.content)).metadata
+        except Exception:  # unreadable: read_parquet_table says so
+            return
+        rows, columns = meta.num_rows, meta.num_columns
+    else:
+        content = file.content
+        rows = max(content.count(b"\n"), content.count(b"\r"))
+        first = next((line for line in content[:4_000_000].splitlines() if line.strip()), b"")
+        columns = max([first.count(d.encode()) + 1 for d in _DELIMITERS if d != " "])
+    if columns > options.max_columns:
+        raise DataError(
+            f"{file.name} has {columns:,} columns, over the limit of {options.max_columns:,}: a "
+            "rating file needs user, item and rating columns (attribute files a few more); "
+            "export only those, or raise LoadOptions(max_columns=...)."
+        )
+    if rows > options.max_rows:
+        raise DataError(
+            f"{file.name} has about {rows:,} rows, over the row limit of {options.max_rows:,}: "
+            "load a sample of it, or raise LoadOptions(max_rows=...) (CLI: --max-rows) on a "
+            "machine with the memory for it."
+        )
 
 
 def read_parquet_table(file: DataFile) -> RawTable:

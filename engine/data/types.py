@@ -89,8 +89,13 @@ class LoadOptions:
     max_archive_bytes
         Largest total uncompressed size read from an archive, in bytes.
     max_compression_ratio
-        An archive entry whose uncompressed/compressed size ratio exceeds this is
-        refused as a likely zip bomb.
+        An archive entry (zip member or gzip file) over 1 MB whose uncompressed/compressed
+        size ratio exceeds this is refused as a likely zip bomb.
+    max_rows
+        Most data rows read from one table file (text lines or Parquet rows), checked before
+        parsing. MovieLens archives are bounded by ``max_archive_bytes`` instead.
+    max_columns
+        Most columns in one table file, checked on its first line before parsing.
     """
 
     scale: tuple[float, float] | None = None
@@ -98,6 +103,8 @@ class LoadOptions:
     duplicates: DuplicatePolicy = "latest"
     max_archive_bytes: int = 2 * 1024**3
     max_compression_ratio: float = 200.0
+    max_rows: int = 10_000_000
+    max_columns: int = 1_000
 
     def __post_init__(self) -> None:
         if self.scale is not None:
@@ -120,6 +127,11 @@ class LoadOptions:
             raise ConfigError(
                 "Archive limits must be positive (max_archive_bytes > 0, "
                 "max_compression_ratio > 1)."
+            )
+        if self.max_rows < 1 or self.max_columns < 3:
+            raise ConfigError(
+                f"Table limits max_rows={self.max_rows}, max_columns={self.max_columns} are too "
+                "small: use max_rows >= 1 and max_columns >= 3."
             )
 
 

@@ -7,6 +7,7 @@ Each row gets the first reason that applies, in this order: ``missing_user_id``,
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -244,7 +245,39 @@ def validate_ratings(
     )
     rejected, examples = _tally(reason, raw, columns)
     _refuse_unlearnable(ratings, raw.name)
+    for kind, uniques in (("user", user_uniques), ("item", item_uniques)):
+        groups = lookalike_ids(np.asarray(uniques, dtype=object))
+        if groups:
+            a, b = groups[0][:2]
+            plural = "s" if len(groups) != 1 else ""
+            warnings.append(
+                f"{len(groups):,} group{plural} of {kind} ids in {raw.name} differ only by "
+                f"Unicode width, invisible characters or case, e.g. {a!a} and {b!a}; they are "
+                f"kept as different {kind}s: check the export if they should be one."
+            )
     return ValidatedRatings(ratings, scale, rejected, examples, warnings)
+
+
+def _canonical_id(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+
+
+def lookalike_ids(ids: np.ndarray) -> list[list[str]]:
+    """Return groups of distinct ids equal after NFKC, dropping format characters, casefold.
+
+    E.g. ``"u1"``, ``"u１"`` (fullwidth digit), ``"u1\u200b"`` (zero-width space), ``"U1"``.
+    Homoglyphs from other scripts (Cyrillic ``"а"`` for Latin ``"a"``) are not detected.
+    """
+    series = pd.Series(ids, dtype=object)
+    ascii_ids = series.str.isascii().fillna(False).to_numpy(bool)
+    keys = series.str.casefold()
+    keys[~ascii_ids] = series[~ascii_ids].map(_canonical_id)
+    shared = keys.duplicated(keep=False).to_numpy()
+    if not shared.any():
+        return []
+    grouped = series[shared].groupby(keys[shared].to_numpy(), sort=True)
+    return [sorted(group.tolist()) for _, group in grouped]
 
 
 def _tally(
