@@ -86,3 +86,9 @@ def test_cli_row_limit_is_named_and_can_be_raised(tmp_path, capsys):
     assert main(["profile", str(path), "--max-rows", "10"]) == 2
     assert "over the row limit of 10: load a sample" in capsys.readouterr().err
     assert main(["profile", str(path), "--max-rows", "100"]) == 0
+
+
+def test_a_zip_passed_as_the_rating_file_is_read_as_an_archive():
+    archive = DataFile("html_titles.zip", (CORPUS / "html_titles.zip").read_bytes())
+    data = load_dataset(ratings=archive)
+    assert data.items is not None and data.items["title"].str.contains("<script>").any()

@@ -165,6 +165,10 @@ def load_dataset(
     options = options or LoadOptions()
     if source is None and ratings is None:
         raise DataError("No rating data given: pass a rating file, a folder or a zip archive.")
+    if source is None:
+        ratings = read_source(ratings)
+        if is_zip(ratings.content):  # a zip given as the rating file is read as an archive
+            source, ratings = ratings, None
     archive = _archive_from(source, options) if source is not None else None
     if source is not None and archive is None and ratings is None:
         ratings, source = source, None
