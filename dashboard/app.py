@@ -14,7 +14,11 @@ import streamlit as st  # noqa: E402
 
 from dashboard.routes import PAGES  # noqa: E402
 
-st.set_page_config(page_title="Recommender audit", layout="wide")
+# A local favicon: with none, the browser fetches the page's Material icon from Google's font
+# servers (fonts.gstatic.com), and the dashboard must not contact anything outside.
+st.set_page_config(
+    page_title="Recommender audit", layout="wide", page_icon=str(ROOT / "dashboard" / "favicon.png")
+)
 pages = [
     st.Page(route.path, title=route.title, icon=route.icon, default=index == 0)
     for index, route in enumerate(PAGES)

@@ -384,10 +384,6 @@ def browser_recommendations() -> tuple[int, str, float]:
     """Through Chromium: open -> recommendations rendered (first session, then a new one);
     switching the selected user (20 times) and what-if edits (20), each timed from the
     committing key press to the rerun finished and painted (``timed_rerun``)."""
-    import subprocess
-    import sys
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import (
@@ -395,56 +391,39 @@ def browser_recommendations() -> tuple[int, str, float]:
         CHROMIUM,
         OBSERVE_SCRIPT_STATE,
         READY,
-        free_port,
+        streamlit_server,
         timed_rerun,
         type_into_grid_cell,
     )
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless",
-         "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     ratings = pd.read_csv(ROOT / "sample_data" / "ratings.csv", dtype={"user_id": str})
     first = ratings[ratings["user_id"] == "u0001"].sort_values("item_id")["rating"].tolist()
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            opens = []
-            for _ in range(2):  # the first open pays the server's imports and sample loading
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                start = time.perf_counter()
-                page.goto(f"{url}/recommendations")
-                page.wait_for_selector(READY, timeout=180_000)
-                page.get_by_text("Because you rated").first.wait_for()
-                opens.append(time.perf_counter() - start)
-            page.evaluate(OBSERVE_SCRIPT_STATE)
-            editor = page.locator("[data-testid='stDataFrame']").first
-            page.get_by_text("What-if editor").click()
-            edits = []
-            for n in range(20):  # rows 0-9 of u0001: to another value, then back
-                row = n % 10
-                value = first[row] if n >= 10 else (1 if first[row] != 1 else 5)
-                type_into_grid_cell(page, editor, row=row, right=1, text=f"{value:g}")
-                edits.append(timed_rerun(page, lambda: page.keyboard.press("Enter")))
-            switches = []
-            for n in range(2, 22):
-                box = page.locator("[data-testid='stSelectbox']").filter(has_text="User").first
-                box.click()
-                page.keyboard.type(f"u{n:04d}")
-                switches.append(timed_rerun(page, lambda: page.keyboard.press("Enter")))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with streamlit_server("benchmark_server.log") as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        opens = []
+        for _ in range(2):  # the first open pays the server's imports and sample loading
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            start = time.perf_counter()
+            page.goto(f"{url}/recommendations")
+            page.wait_for_selector(READY, timeout=180_000)
+            page.get_by_text("Because you rated").first.wait_for()
+            opens.append(time.perf_counter() - start)
+        page.evaluate(OBSERVE_SCRIPT_STATE)
+        editor = page.locator("[data-testid='stDataFrame']").first
+        page.get_by_text("What-if editor").click()
+        edits = []
+        for n in range(20):  # rows 0-9 of u0001: to another value, then back
+            row = n % 10
+            value = first[row] if n >= 10 else (1 if first[row] != 1 else 5)
+            type_into_grid_cell(page, editor, row=row, right=1, text=f"{value:g}")
+            edits.append(timed_rerun(page, lambda: page.keyboard.press("Enter")))
+        switches = []
+        for n in range(2, 22):
+            box = page.locator("[data-testid='stSelectbox']").filter(has_text="User").first
+            box.click()
+            page.keyboard.type(f"u{n:04d}")
+            switches.append(timed_rerun(page, lambda: page.keyboard.press("Enter")))
+        browser.close()
     s50, s95 = np.percentile(switches, [50, 95])
     e50, e95 = np.percentile(edits, [50, 95])
     return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,34 +29,48 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
-    """Start the dashboard; yield its URL; stop it and fail on tracebacks in its log."""
+@contextlib.contextmanager
+def streamlit_server(log_name: str, env: dict[str, str] | None = None):
+    """Run ``streamlit run dashboard/app.py`` on a free port; yield ``(url, process)``.
+
+    Waits for ``/_stcore/health``; on exit stops the server and fails on a traceback in
+    its log (``ARTIFACTS/log_name``).
+    """
     port = free_port()
-    log_path = ARTIFACTS / "server.log"
+    log_path = ARTIFACTS / log_name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"streamlit did not become healthy; see {log_path}")
+        yield url, process
+    finally:
         process.terminate()
-        pytest.fail(f"streamlit did not become healthy; see {log_path}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+        process.wait(timeout=20)
+        log.close()
     assert "Traceback" not in log_path.read_text(), f"server log has a traceback: {log_path}"
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Start the dashboard; yield its URL; stop it and fail on tracebacks in its log."""
+    with streamlit_server("server.log") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")
