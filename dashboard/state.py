@@ -1,19 +1,22 @@
 """Per-session data, models and results (no layout, no maths).
 
-Everything an analyst loads or computes lives in ``st.session_state``, keyed by the
-dataset fingerprint and the configuration, so one browser session never sees another's
-upload (``st.cache_*`` would share results across sessions). Only the bundled synthetic
-sample, which holds no user data, is cached for all sessions.
+Everything an analyst loads or computes lives in the session's ``SessionStore`` (in
+``st.session_state``), keyed by the dataset fingerprint and the configuration, so one
+browser session never sees another's upload (``st.cache_*`` would share results across
+sessions). Only the bundled synthetic sample, which holds no user data, is cached for all
+sessions. ``dashboard.janitor`` releases the stores of closed sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
 
+from dashboard import janitor
 from engine import (
     AuditConfig,
     AuditResult,
@@ -42,19 +45,44 @@ def sample_dataset() -> RatingData:
     return load_dataset(SAMPLE_DIR)
 
 
+@dataclass
+class SessionStore:
+    """What one browser session loaded (``data``; ``None`` = the sample) and computed."""
+
+    data: RatingData | None = None
+    results: dict[tuple, Any] = field(default_factory=dict)
+
+    def release(self) -> None:
+        """Drop the upload and every result (the janitor calls this for closed sessions)."""
+        self.data, self.results = None, {}
+
+
+def _store() -> SessionStore:
+    store = st.session_state.get("store")
+    if store is None:
+        store = st.session_state["store"] = SessionStore()
+    janitor.track(store)
+    return store
+
+
 def current_data() -> RatingData:
     """Return the session's dataset: the analyst's upload, else the sample."""
-    return st.session_state.get("data") or sample_dataset()
+    return _store().data or sample_dataset()
 
 
-def set_data(data: RatingData) -> None:
-    """Make ``data`` the session's dataset (results of the previous one are dropped)."""
-    st.session_state["data"] = data
-    st.session_state["results"] = {}
+def has_upload() -> bool:
+    """Whether the session works on an upload rather than the sample."""
+    return _store().data is not None
+
+
+def set_data(data: RatingData | None) -> None:
+    """Make ``data`` (``None``: the sample) the session's dataset; drop earlier results."""
+    store = _store()
+    store.data, store.results = data, {}
 
 
 def _memo(key: tuple, compute: Callable[[], T]) -> T:
-    results: dict[tuple, Any] = st.session_state.setdefault("results", {})
+    results = _store().results
     if key not in results:
         results[key] = compute()
     return results[key]
@@ -88,7 +116,7 @@ def evaluation(
 def has_evaluation(data: RatingData) -> bool:
     """Whether this session already evaluated the current model settings."""
     key = _evaluation_key(data, model_config(), EvaluationConfig())
-    return key in st.session_state.get("results", {})
+    return key in _store().results
 
 
 def _evaluation_key(data: RatingData, config: ModelConfig, settings: EvaluationConfig) -> tuple:
@@ -110,7 +138,7 @@ def audit(
 def last_audit() -> tuple[AuditResult, RatingData] | None:
     """Return the most recent audit of the current dataset in this session, if any."""
     data = current_data()
-    for key, value in reversed(st.session_state.get("results", {}).items()):
+    for key, value in reversed(_store().results.items()):
         if key[0] == "audit" and key[1] == data.fingerprint:
             return value, data
     return None
@@ -138,7 +166,7 @@ def rendered_report_files(
 ) -> dict[str, bytes] | None:
     """Return what ``report_files`` already rendered for these arguments, else ``None``."""
     key = _report_files_key(data, result, sections, formats)
-    return st.session_state.get("results", {}).get(key)
+    return _store().results.get(key)
 
 
 def _report_files_key(

@@ -11,74 +11,80 @@ from engine import EngineError, ModelConfig
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
 
-st.title("Model")
-data = state.current_data()
-dataset_caption(data)
 
-current = state.model_config()
-preset = st.radio(
-    "Preset", [*PRESETS, "custom"], horizontal=True, key="preset",
-    index=[*PRESETS, "custom"].index(current.preset if current.preset in PRESETS else "custom"),
-    help="default: Surprise's SVD defaults + exact refit; tuned: grid-searched on ml-100k.",
-)  # fmt: skip
-base = PRESETS.get(preset, current)
-with st.expander("Advanced settings", expanded=preset == "custom"):
-    c1, c2, c3 = st.columns(3)
-    fields = {
-        "n_factors": c1.number_input("Factors", 1, 500, base.n_factors, key="n_factors"),
-        "n_epochs": c2.number_input("Epochs", 1, 500, base.n_epochs, key="n_epochs"),
-        "lr_all": c3.number_input("Learning rate", 0.0001, 1.0, base.lr_all, format="%.4f",
-                                  key="lr_all"),
-        "reg_all": c1.number_input("Regularisation", 0.0, 10.0, base.reg_all, format="%.3f",
-                                   key="reg_all"),
-        "refit_users": c2.checkbox("Exact user refit", base.refit_users, key="refit_users"),
-        "refit_lambda": c3.number_input("Refit lambda", 0.001, 10.0, base.refit_lambda,
-                                        format="%.3f", key="refit_lambda"),
-        "seed": c1.number_input("Seed", 0, 2**31 - 1, base.seed, key="seed"),
-    }  # fmt: skip
-try:
-    config = ModelConfig.from_preset(preset if preset in PRESETS else "default", **fields)
-except EngineError as error:
-    st.error(str(error))
-    st.stop()
-st.session_state["model_config"] = config
-st.caption(f"Settings: {config}")
+def render() -> None:
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    st.title("Model")
+    data = state.current_data()
+    dataset_caption(data)
 
-if st.button("Train and evaluate (5-fold, SVD and comparators)", key="train", type="primary"):
-    run_with_progress(
-        "Training and evaluating...",
-        lambda progress: (
-            state.trained_model(data, config),
-            state.evaluation(data, config, progress=progress),
-        ),
+    current = state.model_config()
+    preset = st.radio(
+        "Preset", [*PRESETS, "custom"], horizontal=True, key="preset",
+        index=[*PRESETS, "custom"].index(current.preset if current.preset in PRESETS else "custom"),
+        help="default: Surprise's SVD defaults + exact refit; tuned: grid-searched on ml-100k.",
+    )  # fmt: skip
+    base = PRESETS.get(preset, current)
+    with st.expander("Advanced settings", expanded=preset == "custom"):
+        c1, c2, c3 = st.columns(3)
+        fields = {
+            "n_factors": c1.number_input("Factors", 1, 500, base.n_factors, key="n_factors"),
+            "n_epochs": c2.number_input("Epochs", 1, 500, base.n_epochs, key="n_epochs"),
+            "lr_all": c3.number_input("Learning rate", 0.0001, 1.0, base.lr_all, format="%.4f",
+                                      key="lr_all"),
+            "reg_all": c1.number_input("Regularisation", 0.0, 10.0, base.reg_all, format="%.3f",
+                                       key="reg_all"),
+            "refit_users": c2.checkbox("Exact user refit", base.refit_users, key="refit_users"),
+            "refit_lambda": c3.number_input("Refit lambda", 0.001, 10.0, base.refit_lambda,
+                                            format="%.3f", key="refit_lambda"),
+            "seed": c1.number_input("Seed", 0, 2**31 - 1, base.seed, key="seed"),
+        }  # fmt: skip
+    try:
+        config = ModelConfig.from_preset(preset if preset in PRESETS else "default", **fields)
+    except EngineError as error:
+        st.error(str(error))
+        st.stop()
+    st.session_state["model_config"] = config
+    st.caption(f"Settings: {config}")
+
+    if st.button("Train and evaluate (5-fold, SVD and comparators)", key="train", type="primary"):
+        run_with_progress(
+            "Training and evaluating...",
+            lambda progress: (
+                state.trained_model(data, config),
+                state.evaluation(data, config, progress=progress),
+            ),
+        )
+
+    if not state.has_evaluation(data):
+        st.info("Train the model to see its accuracy next to the comparators.")
+        st.stop()
+
+    result = state.evaluation(data, config)
+    summary = result.summary()
+    columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
+    table = pd.DataFrame(
+        {
+            metric: [
+                f"{summary.loc[m, (metric, 'mean')]:.4f} ± {summary.loc[m, (metric, 'std')]:.4f}"
+                if pd.notna(summary.loc[m, (metric, "mean")]) else "n/a"
+                for m in summary.index
+            ]
+            for metric in columns
+        },
+        index=summary.index,
+    )  # fmt: skip
+    st.subheader(f"Cross-validated metrics ({result.evaluation.folds} folds, paired)")
+    st.dataframe(table, key="metrics_table")
+    st.caption(
+        f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
+        f"with relevant = held-out rating >= {result.evaluation.threshold:g}, over every item the "
+        "user did not rate in the training fold. Popularity ranks only (no RMSE). "
+        "Definitions: engine/metrics.py."
     )
+    if result.skipped:
+        for model, reason in result.skipped.items():
+            st.warning(f"{model} was skipped: {reason}.")
 
-if not state.has_evaluation(data):
-    st.info("Train the model to see its accuracy next to the comparators.")
-    st.stop()
 
-result = state.evaluation(data, config)
-summary = result.summary()
-columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
-table = pd.DataFrame(
-    {
-        metric: [
-            f"{summary.loc[m, (metric, 'mean')]:.4f} ± {summary.loc[m, (metric, 'std')]:.4f}"
-            if pd.notna(summary.loc[m, (metric, "mean")]) else "n/a"
-            for m in summary.index
-        ]
-        for metric in columns
-    },
-    index=summary.index,
-)  # fmt: skip
-st.subheader(f"Cross-validated metrics ({result.evaluation.folds} folds, paired)")
-st.dataframe(table, key="metrics_table")
-st.caption(
-    f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
-    f"with relevant = held-out rating >= {result.evaluation.threshold:g}, over every item the "
-    "user did not rate in the training fold. Popularity ranks only (no RMSE). "
-    "Definitions: engine/metrics.py."
-)
-if result.skipped:
-    for model, reason in result.skipped.items():
-        st.warning(f"{model} was skipped: {reason}.")
+render()

@@ -17,62 +17,68 @@ from engine.report.write import FORMATS
 MIME = {"html": "text/html", "pdf": "application/pdf", "json": "application/json",
         "csv": "text/csv"}  # fmt: skip
 
-st.title("Report")
-data = state.current_data()
-dataset_caption(data)
-found = state.last_audit()
-if found is None:
-    st.info("Run the audit on the Bias audit page first; the report presents its results.")
-    st.stop()
-result, data = found
 
-chosen = st.multiselect(
-    "Sections of the HTML and PDF report", list(SECTIONS), default=list(SECTIONS),
-    format_func=SECTIONS.get, key="report_sections",
-    help="JSON and CSV always carry every metric row, the definitions and the provenance.",
-)  # fmt: skip
-if not chosen:
-    st.warning("Choose at least one section.")
-    st.stop()
-sections = tuple(s for s in SECTIONS if s in chosen)
-report = state.report(data, result, sections)
-files = state.report_files(data, result, sections, ("html", "json", "csv"))
+def render() -> None:
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    st.title("Report")
+    data = state.current_data()
+    dataset_caption(data)
+    found = state.last_audit()
+    if found is None:
+        st.info("Run the audit on the Bias audit page first; the report presents its results.")
+        st.stop()
+    result, data = found
 
-st.markdown(
-    f"**{len(report.findings)} flagged disparities.** " + " ".join(report.headline[:2])
-    + " The report holds aggregates only: no user ids, no individual ratings; groups below "
-    f"{result.config.min_group_size} users are listed without their values."
-)  # fmt: skip
-c1, c2, c3, c4 = st.columns(4)
-for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
-    column.download_button(FORMATS[name], files[FORMATS[name]], FORMATS[name], MIME[name],
-                           key=f"download_{name}", on_click="ignore")  # fmt: skip
+    chosen = st.multiselect(
+        "Sections of the HTML and PDF report", list(SECTIONS), default=list(SECTIONS),
+        format_func=SECTIONS.get, key="report_sections",
+        help="JSON and CSV always carry every metric row, the definitions and the provenance.",
+    )  # fmt: skip
+    if not chosen:
+        st.warning("Choose at least one section.")
+        st.stop()
+    sections = tuple(s for s in SECTIONS if s in chosen)
+    report = state.report(data, result, sections)
+    files = state.report_files(data, result, sections, ("html", "json", "csv"))
 
-built = state.rendered_report_files(data, result, sections, ("pdf",))
-pdf = built[FORMATS["pdf"]] if built else None
-if pdf is None:
-    if find_chromium() is None:
-        c4.button("report.pdf", disabled=True, key="build_pdf")
-        st.caption(f"PDF needs Chromium: {INSTALL_HINT}.")
-    elif c4.button("Build report.pdf", key="build_pdf"):
-        with st.spinner("Printing the report with headless Chromium..."):
-            try:
-                state.report_files(data, result, sections, ("pdf",))
-            except EngineError as error:
-                st.error(str(error))
-            else:
-                st.rerun()
-if pdf is not None:
-    c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MIME["pdf"], key="download_pdf",
-                       on_click="ignore")  # fmt: skip
+    st.markdown(
+        f"**{len(report.findings)} flagged disparities.** " + " ".join(report.headline[:2])
+        + " The report holds aggregates only: no user ids, no individual ratings; groups below "
+        f"{result.config.min_group_size} users are listed without their values."
+    )  # fmt: skip
+    c1, c2, c3, c4 = st.columns(4)
+    for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
+        column.download_button(FORMATS[name], files[FORMATS[name]], FORMATS[name], MIME[name],
+                               key=f"download_{name}", on_click="ignore")  # fmt: skip
 
-buffer = io.BytesIO()
-with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-    for name, content in {**files, **({FORMATS["pdf"]: pdf} if pdf else {})}.items():
-        archive.writestr(name, content)
-label = "All four formats (zip)" if pdf else "HTML, JSON and CSV (zip; build the PDF to add it)"
-st.download_button(label, buffer.getvalue(), "fairness-report.zip", "application/zip",
-                   key="download_zip", on_click="ignore")  # fmt: skip
+    built = state.rendered_report_files(data, result, sections, ("pdf",))
+    pdf = built[FORMATS["pdf"]] if built else None
+    if pdf is None:
+        if find_chromium() is None:
+            c4.button("report.pdf", disabled=True, key="build_pdf")
+            st.caption(f"PDF needs Chromium: {INSTALL_HINT}.")
+        elif c4.button("Build report.pdf", key="build_pdf"):
+            with st.spinner("Printing the report with headless Chromium..."):
+                try:
+                    state.report_files(data, result, sections, ("pdf",))
+                except EngineError as error:
+                    st.error(str(error))
+                else:
+                    st.rerun()
+    if pdf is not None:
+        c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MIME["pdf"], key="download_pdf",
+                           on_click="ignore")  # fmt: skip
 
-if st.toggle("Preview the HTML report", key="preview_report"):
-    st.iframe(files[FORMATS["html"]].decode("utf-8"), height=900)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in {**files, **({FORMATS["pdf"]: pdf} if pdf else {})}.items():
+            archive.writestr(name, content)
+    label = "All four formats (zip)" if pdf else "HTML, JSON and CSV (zip; build the PDF to add it)"
+    st.download_button(label, buffer.getvalue(), "fairness-report.zip", "application/zip",
+                       key="download_zip", on_click="ignore")  # fmt: skip
+
+    if st.toggle("Preview the HTML report", key="preview_report"):
+        st.iframe(files[FORMATS["html"]].decode("utf-8"), height=900)
+
+
+render()

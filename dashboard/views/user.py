@@ -11,45 +11,51 @@ from engine.data.profile import user_profile
 from engine.explain.labels import latent_tastes
 from engine.explain.neighbours import most_similar_users
 
-st.title("User profile")
-data = state.current_data()
-dataset_caption(data)
-user_id = pick_user(data, key="profile_user")
-profile = user_profile(data, user_id)
 
-cols = st.columns(3)
-cols[0].metric("Ratings", f"{len(profile.ratings):,}")
-cols[1].metric("Mean rating", f"{profile.ratings['rating'].mean():.2f}")
-cols[2].metric("Population mean", f"{data.ratings['rating'].mean():.2f}")
-if profile.attributes:
-    st.markdown(" · ".join(f"**{k}**: {v}" for k, v in profile.attributes.items()))
+def render() -> None:
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    st.title("User profile")
+    data = state.current_data()
+    dataset_caption(data)
+    user_id = pick_user(data, key="profile_user")
+    profile = user_profile(data, user_id)
 
-left, right = st.columns(2)
-left.plotly_chart(
-    charts.shares_vs_population(profile.histogram, "rating", "Ratings given"), key="user_hist"
-)
-if len(profile.genres):
-    right.plotly_chart(
-        charts.shares_vs_population(profile.genres.head(12), "genre", "Genre tastes"),
-        key="user_genres",
+    cols = st.columns(3)
+    cols[0].metric("Ratings", f"{len(profile.ratings):,}")
+    cols[1].metric("Mean rating", f"{profile.ratings['rating'].mean():.2f}")
+    cols[2].metric("Population mean", f"{data.ratings['rating'].mean():.2f}")
+    if profile.attributes:
+        st.markdown(" · ".join(f"**{k}**: {v}" for k, v in profile.attributes.items()))
+
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.shares_vs_population(profile.histogram, "rating", "Ratings given"), key="user_hist"
     )
+    if len(profile.genres):
+        right.plotly_chart(
+            charts.shares_vs_population(profile.genres.head(12), "genre", "Genre tastes"),
+            key="user_genres",
+        )
 
-model = state.trained_model(data)
-user = int(model.interactions.user_index([user_id])[0])
-vector = model.user_vector(user)
-st.subheader("Latent tastes")
-st.caption(
-    "The factors on which this user differs most from the average user (z = standard "
-    "deviations). Factors are only defined up to rotation; labels name the item attributes "
-    "each correlates with."
-)
-st.dataframe(latent_tastes(model, vector.pu, state.labels(data, model)), hide_index=True,
-             key="latent_tastes")  # fmt: skip
+    model = state.trained_model(data)
+    user = int(model.interactions.user_index([user_id])[0])
+    vector = model.user_vector(user)
+    st.subheader("Latent tastes")
+    st.caption(
+        "The factors on which this user differs most from the average user (z = standard "
+        "deviations). Factors are only defined up to rotation; labels name the item attributes "
+        "each correlates with."
+    )
+    st.dataframe(latent_tastes(model, vector.pu, state.labels(data, model)), hide_index=True,
+                 key="latent_tastes")  # fmt: skip
 
-st.subheader("Ratings")
-st.dataframe(profile.ratings, hide_index=True, key="user_ratings")
+    st.subheader("Ratings")
+    st.dataframe(profile.ratings, hide_index=True, key="user_ratings")
 
-st.subheader("Most similar users")
-st.caption("Cosine similarity of latent user factors (1 = same tastes).")
-st.dataframe(most_similar_users(model, vector, 10, exclude_user=user), hide_index=True,
-             key="similar_users")  # fmt: skip
+    st.subheader("Most similar users")
+    st.caption("Cosine similarity of latent user factors (1 = same tastes).")
+    st.dataframe(most_similar_users(model, vector, 10, exclude_user=user), hide_index=True,
+                 key="similar_users")  # fmt: skip
+
+
+render()
