@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard.components import page_failed  # noqa: E402
 from dashboard.routes import PAGES  # noqa: E402
 
 # A local favicon: with none, the browser fetches the page's Material icon from Google's font
@@ -23,4 +24,8 @@ pages = [
     st.Page(route.path, title=route.title, icon=route.icon, default=index == 0)
     for index, route in enumerate(PAGES)
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+try:
+    page.run()
+except Exception as error:  # a failing page must not take the others down (st.stop passes)
+    page_failed(page.title, error)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import streamlit as st
 
 from engine import EngineError, RatingData
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def dataset_caption(data: RatingData) -> None:
@@ -47,3 +50,21 @@ def run_with_progress(label: str, work: Callable[[Callable[[float, str], None]],
             st.error(str(error))
             st.stop()
         status.update(label="Done", state="complete")
+
+
+def page_failed(title: str, error: Exception) -> None:
+    """Show one readable message for an error that escaped a page; log the details.
+
+    An ``EngineError`` is the engine's own sentence. Anything else is a bug: the page
+    says so without a traceback (that goes to the server log), and the session, its data
+    and the other pages keep working.
+    """
+    if isinstance(error, EngineError):
+        st.error(str(error))
+        return
+    _LOGGER.error("page %r failed", title, exc_info=error)
+    st.error(
+        f"The {title} page hit an unexpected problem ({type(error).__name__}: {error}). "
+        "Your data and results are kept and the other pages still work; reload this page, "
+        "or report the problem with the server log."
+    )

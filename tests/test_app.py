@@ -134,3 +134,19 @@ def test_report_page_without_chromium_offers_html_and_says_how_to_get_the_pdf(mo
     assert at.button(key="build_pdf").proto.disabled
     assert any("apt-get install -y chromium" in c.value for c in at.caption)
     assert "download_html" in {b.key for b in at.get("download_button")}
+
+
+def test_an_error_escaping_a_page_is_one_message_and_other_pages_keep_working(monkeypatch):
+    from dashboard import state
+
+    def broken(data):
+        raise RuntimeError("profile exploded")
+
+    monkeypatch.setattr(state, "profile", broken)
+    at = page("views/data.py")
+    assert not at.exception, at.exception
+    (message,) = [e.value for e in at.error]
+    assert message.startswith("The Data page hit an unexpected problem (RuntimeError: profile")
+    at.switch_page("views/recommendations.py").run()
+    assert not at.exception and not at.error
+    assert frame_with(at, "rank", "raw_prediction") is not None

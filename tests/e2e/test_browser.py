@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from tests.e2e.conftest import (
@@ -119,3 +120,25 @@ def test_two_sessions_see_only_their_own_upload(server, browser):
     shot(b, "04_session_b")
     first.close()
     second.close()
+
+
+def test_closing_the_browser_mid_training_leaves_the_server_healthy(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server}/model")
+    wait_ready(page)
+    page.get_by_role("button", name="Train and evaluate").click()
+    page.wait_for_selector("[data-test-script-state='running']")
+    page.wait_for_timeout(1500)  # the 5-fold evaluation is under way
+    context.close()  # the analyst's browser goes away mid-run
+    assert urllib.request.urlopen(f"{server}/_stcore/health", timeout=10).read() == b"ok"
+    again = browser.new_page(viewport={"width": 1400, "height": 1000})
+    again.goto(f"{server}/recommendations")
+    wait_ready(again)
+    assert again.get_by_text("Because you rated").first.is_visible()
+    again.get_by_role("link", name="Model").click()
+    wait_ready(again)
+    again.get_by_role("button", name="Train and evaluate").click()
+    wait_ready(again, timeout=400_000)
+    assert again.get_by_text("Popularity ranks only (no RMSE)", exact=False).first.is_visible()
+    again.close()
