@@ -129,6 +129,8 @@ class Report:
         The ``AuditConfig`` used, as a dictionary.
     provenance
         Dataset fingerprint and size, model settings and seed, package versions, ``created``.
+    profile
+        The ``DatasetProfile`` behind ``dataset`` (for the HTML charts; not serialised).
     """
 
     title: str
@@ -152,7 +154,7 @@ class Report:
     limitations: list[str]
     audit_config: dict[str, Any]
     provenance: dict[str, Any]
-    profile: DatasetProfile = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    profile: DatasetProfile | None = field(default=None, repr=False, compare=False)
 
     @property
     def insufficient(self) -> pd.DataFrame:
