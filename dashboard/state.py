@@ -34,6 +34,7 @@ from engine import (
 )
 from engine.explain import factor_labels, item_titles
 from engine.report import Report, build_report, render
+from engine.report.write import zip_files
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 T = TypeVar("T")
@@ -159,6 +160,14 @@ def report_files(
     """Return ``{file name: bytes}`` of the report in ``formats`` (rendered once per session)."""
     key = _report_files_key(data, result, sections, formats)
     return _memo(key, lambda: render(report(data, result, sections), formats))
+
+
+def report_zip(
+    data: RatingData, result: AuditResult, sections: tuple[str, ...], files: dict[str, bytes]
+) -> bytes:
+    """Return the zip of the rendered ``files`` (built once per session and file set)."""
+    key = ("report zip", data.fingerprint, model_config(), result.config, sections, tuple(files))
+    return _memo(key, lambda: zip_files(files))
 
 
 def rendered_report_files(

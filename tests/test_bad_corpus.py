@@ -72,15 +72,6 @@ def test_two_hundred_megabytes_of_one_line_hit_the_row_limit_before_parsing(tmp_
         load_dataset(path, options=LoadOptions(max_rows=1_000))
 
 
-def test_a_valid_load_after_bad_ones_works():
-    for name in ERRORS[:5]:
-        with pytest.raises(DataError):
-            load_dataset(DataFile(name, (CORPUS / name).read_bytes()))
-    assert (
-        load_dataset(CORPUS / "utf8_bom.csv").report.rows_kept == MANIFEST["utf8_bom.csv"]["kept"]
-    )
-
-
 def test_cli_row_limit_is_named_and_can_be_raised(tmp_path, capsys):
     path = CORPUS / "utf8_bom.csv"
     assert main(["profile", str(path), "--max-rows", "10"]) == 2

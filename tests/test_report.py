@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from dataclasses import replace
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from engine.report import (
     render_json,
 )
 from engine.report.findings import catalogue_shares, findings, format_p
+from engine.report.write import FORMATS, MEDIA_TYPES, zip_files
 from tests.conftest import (
     FORMULA_PROVIDER,
     HOSTILE_COLUMN,
@@ -251,3 +253,11 @@ def test_cli_pdf_without_chromium_writes_the_rest_and_says_how_to_install(
     assert "report.html written to" in err and "apt-get install -y chromium" in err
     assert (tmp_path / "out" / "report.html").stat().st_size > 0
     assert not (tmp_path / "out" / "report.pdf").exists()
+
+
+def test_zip_files_holds_each_file_byte_for_byte():
+    files = {"report.json": b'{"a": 1}\n', "metrics.csv": b"x\n=1\n"}
+    with zipfile.ZipFile(io.BytesIO(zip_files(files))) as archive:
+        assert {n: archive.read(n) for n in archive.namelist()} == files
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in archive.infolist())
+    assert MEDIA_TYPES.keys() == {FORMATS[f] for f in FORMATS}

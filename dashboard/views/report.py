@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import streamlit as st
 
 from dashboard import state
@@ -12,10 +9,7 @@ from dashboard.components import dataset_caption
 from engine import EngineError
 from engine.report import SECTIONS, find_chromium
 from engine.report.pdf import INSTALL_HINT
-from engine.report.write import FORMATS
-
-MIME = {"html": "text/html", "pdf": "application/pdf", "json": "application/json",
-        "csv": "text/csv"}  # fmt: skip
+from engine.report.write import FORMATS, MEDIA_TYPES
 
 
 def render() -> None:
@@ -48,8 +42,9 @@ def render() -> None:
     )  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
     for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
-        column.download_button(FORMATS[name], files[FORMATS[name]], FORMATS[name], MIME[name],
-                               key=f"download_{name}", on_click="ignore")  # fmt: skip
+        file = FORMATS[name]
+        column.download_button(file, files[file], file, MEDIA_TYPES[file], key=f"download_{name}",
+                               on_click="ignore")  # fmt: skip
 
     built = state.rendered_report_files(data, result, sections, ("pdf",))
     pdf = built[FORMATS["pdf"]] if built else None
@@ -66,15 +61,12 @@ def render() -> None:
                 else:
                     st.rerun()
     if pdf is not None:
-        c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MIME["pdf"], key="download_pdf",
-                           on_click="ignore")  # fmt: skip
+        c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MEDIA_TYPES[FORMATS["pdf"]],
+                           key="download_pdf", on_click="ignore")  # fmt: skip
 
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in {**files, **({FORMATS["pdf"]: pdf} if pdf else {})}.items():
-            archive.writestr(name, content)
+    archive = state.report_zip(data, result, sections, {**files, **(built or {})})
     label = "All four formats (zip)" if pdf else "HTML, JSON and CSV (zip; build the PDF to add it)"
-    st.download_button(label, buffer.getvalue(), "fairness-report.zip", "application/zip",
+    st.download_button(label, archive, "fairness-report.zip", "application/zip",
                        key="download_zip", on_click="ignore")  # fmt: skip
 
     if st.toggle("Preview the HTML report", key="preview_report"):

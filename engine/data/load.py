@@ -88,7 +88,7 @@ def _gunzip(file: DataFile, options: LoadOptions) -> DataFile:
     return DataFile(name, content)
 
 
-def _unwrap(file: DataFile, options: LoadOptions) -> DataFile:
+def _table_file(file: DataFile, options: LoadOptions) -> DataFile:
     """Decompress a gzip file, then check the table limits before anything is parsed."""
     if file.content[:2] == GZIP_MAGIC:
         file = _gunzip(file, options)
@@ -197,7 +197,7 @@ def load_dataset(
         if ratings is None:
             assert archive is not None
             ratings = _member(archive, _RATING_STEMS, "ratings")
-        raw = read_table(_unwrap(read_source(ratings), options), KNOWN_NAMES)
+        raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES)
         columns, detection = detect_columns(raw.frame, mapping, raw.name)
         if archive is not None:
             users = users or _optional_member(archive, _USER_STEMS)
@@ -265,7 +265,7 @@ def _read_attribute_table(given: Source, rated: pd.Series, options: LoadOptions)
     Attribute tables often have only text columns, where the numeric header test
     cannot decide; the ids shared with the ratings can.
     """
-    file = _unwrap(read_source(given), options)
+    file = _table_file(read_source(given), options)
     table = read_table(file, ATTRIBUTE_NAMES)
     if table.format == "text" and table.header is False and len(table.frame) > 1:
         first = table.frame.iloc[:, 0].astype("str").str.strip()
@@ -355,7 +355,7 @@ def preview_ratings(source: Source, options: LoadOptions | None = None) -> Ratin
         if read_movielens(archive) is not None:
             return RatingsPreview(file.name, [], {}, pd.DataFrame(), archive=True)
         file = _member(archive, _RATING_STEMS, "ratings")
-    raw = read_table(_unwrap(file, options), KNOWN_NAMES)
+    raw = read_table(_table_file(file, options), KNOWN_NAMES)
     try:
         detected, _ = detect_columns(raw.frame, None, raw.name)
     except DataError:

@@ -211,7 +211,7 @@ def build_report(
             for name, (family, better, definition) in METRICS.items()
         },
         limitations=_limitations(data, result),
-        audit_config=_plain(asdict(result.config)),
+        audit_config=asdict(result.config),
         provenance=provenance(data, model, evaluation, created),
         profile=profile,
     )
@@ -384,11 +384,3 @@ def provenance(
         "versions": versions,
         "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

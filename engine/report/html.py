@@ -271,7 +271,7 @@ def _metric_rows(rows: pd.DataFrame) -> str:
 
 def _family(report: Report, chart: _Charts, family: str) -> str:
     rows = report.metrics[report.metrics["family"] == family]
-    band = tuple(report.audit_config["band"])
+    band = report.audit_config["band"]
     parts = [
         "<ul>"
         + "".join(
@@ -334,7 +334,7 @@ def _definitions(report: Report, chart: _Charts) -> str:
         [{"metric": k, **v} for k, v in report.definitions.items()],
         columns=["metric", "family", "better", "definition"],
     )
-    config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, list) else v)
+    config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
                     for k, v in report.audit_config.items())  # fmt: skip
     return (
         table(frame)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +19,14 @@ FORMATS: dict[str, str] = {
     "json": "report.json",
     "csv": "metrics.csv",
     "pdf": "report.pdf",
+}
+
+#: file name -> media type, for downloads.
+MEDIA_TYPES: dict[str, str] = {
+    "report.html": "text/html",
+    "report.json": "application/json",
+    "metrics.csv": "text/csv",
+    "report.pdf": "application/pdf",
 }
 
 
@@ -60,3 +70,12 @@ def write_report(report: Report, folder: str | Path, formats: str | Iterable[str
         path.write_bytes(content)
         paths.append(path)
     return paths
+
+
+def zip_files(files: dict[str, bytes]) -> bytes:
+    """Return one zip archive (deflated) holding ``{file name: bytes}``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
