@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+import numpy as np
 import pandas as pd
 
 from engine.errors import ConfigError
@@ -148,6 +149,20 @@ class RatingScale:
         """Return e.g. ``'1-5, step 1 (detected)'``."""
         step = "continuous" if self.step is None else f"step {self.step:g}"
         return f"{self.low:g}-{self.high:g}, {step} ({self.source})"
+
+    def relevance_threshold(self) -> float:
+        """Return the default relevance threshold: the top quarter of the scale.
+
+        ``t = low + 0.75 (high - low)``, rounded *up* to the scale's step when it has one,
+        so a held-out rating ``>= t`` is relevant. This gives 4 on 1-5, 0.5-5 and 0-5 (the
+        usual MovieLens convention), 6 on 1-7, 8 on 1-10 and 0-10, 75 on 0-100 and 1 on
+        thumbs data rated -1/1; a fixed 4 would make 96% of ratings relevant on 0-100.
+        """
+        threshold = self.low + 0.75 * (self.high - self.low)
+        if self.step:
+            steps = np.ceil(round((threshold - self.low) / self.step, 9))
+            threshold = self.low + steps * self.step
+        return float(min(threshold, self.high))
 
 
 @dataclass(frozen=True)
