@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.audit import AuditConfig, run_audit
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
@@ -28,6 +30,50 @@ from engine.report.write import FORMATS, parse_formats
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
+MAX_SEED = 2**32 - 1
+#: Names the CLI accepts for ``--delimiter``.
+DELIMITER_NAMES: dict[str, str] = {
+    ",": ",", "comma": ",", ";": ";", "semicolon": ";", "tab": "\t", "\\t": "\t",
+    "\t": "\t", "|": "|", "pipe": "|", "::": "::", "space": " ", " ": " ",
+}  # fmt: skip
+
+
+class ArgumentError(EngineError):
+    """A command-line option outside its allowed values."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: MESSAGE (see --help)`` and exit with code 2."""
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help).\n")
+
+
+def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """Return an argparse type: an integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low:,}" if high is None else f"between {low:,} and {high:,}"
+            raise argparse.ArgumentTypeError(f"{value:,} is not allowed: use a number {allowed}")
+        return value
+
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
@@ -49,10 +95,20 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-rows",
-        type=int,
+        type=_int_at_least(1),
         default=LoadOptions.max_rows,
         help=f"most rows read from one table file (default {LoadOptions.max_rows:,})",
     )
+    parser.add_argument(
+        "--delimiter",
+        help="field delimiter of text files: , ; tab | :: or space (default: detect)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=[".", ","],
+        help="decimal mark of ratings (default: detect; ',' for e.g. 3,5 with ';' between fields)",
+    )
+    parser.add_argument("--sheet", help="worksheet of an Excel workbook (default: ratings/first)")
 
 
 def _parse_columns(text: str | None) -> ColumnMapping | None:
@@ -80,13 +136,24 @@ def _parse_scale(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def _parse_delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text not in DELIMITER_NAMES:
+        raise ArgumentError(
+            f"--delimiter {text!r} is not supported: use one of , ; tab | :: space."
+        )
+    return DELIMITER_NAMES[text]
+
+
 def load_inputs(args: argparse.Namespace) -> RatingData:
     """Load the dataset named by the INPUTS arguments."""
     if args.path is None and args.ratings is None:
         raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
     options = LoadOptions(
-        scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows
-    )
+        scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows,
+        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
+    )  # fmt: skip
     return load_dataset(
         args.path,
         ratings=args.ratings,
@@ -113,18 +180,19 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    data = load_inputs(args)
     evaluation = EvaluationConfig(
         folds=args.folds, k=args.k, threshold=args.threshold, seed=args.seed,
         models=tuple(m.strip() for m in args.models.split(",")),
     )  # fmt: skip
-    result = evaluate(data, _model_config(args), evaluation)
+    config = _model_config(args)
+    data = load_inputs(args)
+    result = evaluate(data, config, evaluation)
     return {"dataset": data.name, "fingerprint": data.fingerprint, **result.to_dict()}
 
 
 def _recommend(args: argparse.Namespace) -> dict[str, Any]:
-    data = load_inputs(args)
     config = _model_config(args)
+    data = load_inputs(args)
     if not (data.ratings["user_id"] == args.user).any():
         raise UnknownUserError(
             f"User {args.user!r} has no rating in {data.name} ({data.n_users:,} users): check "
@@ -153,8 +221,9 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _explain(args: argparse.Namespace) -> dict[str, Any]:
+    config = _model_config(args)
     data = load_inputs(args)
-    model = train(data, _model_config(args))
+    model = train(data, config)
     labels = factor_labels(model, data.items, item_titles(data))
     knn = train_knn_baseline(data.ratings, model.scale) if args.knn else None
     bundle = explain_prediction(
@@ -165,18 +234,45 @@ def _explain(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": model.config.__dict__, **bundle.to_dict()}
 
 
+def check_writable_folder(folder: Path) -> None:
+    """Make sure ``folder`` exists (creating it) and a file can be written in it.
+
+    Checked before any work, so a bad ``--out`` costs no training.
+
+    Raises
+    ------
+    ArgumentError
+        ``folder`` is an existing file, or cannot be created or written to.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError(
+            f"--out {folder} is an existing file, not a folder: name a folder for the report."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ArgumentError(
+            f"--out {folder} cannot be written to ({e.strerror or e}): choose a folder you "
+            "can write to."
+        ) from e
+
+
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
     formats = parse_formats(args.format)
-    data = load_inputs(args)
-    config = _model_config(args)
+    check_writable_folder(args.out)
+    models = tuple(dict.fromkeys(("SVD", *(_names(args.models) or ()))))
+    settings = EvaluationConfig(k=args.k, seed=args.seed, models=models, threshold=args.threshold)
     audit_config = AuditConfig(
         user_attributes=_names(args.user_attrs), item_attributes=_names(args.item_attrs),
         min_group_size=args.min_group_size, seed=args.seed, k=args.k,
-        bootstrap=args.bootstrap,
+        bootstrap=args.bootstrap, threshold=args.threshold,
     )  # fmt: skip
+    config = _model_config(args)
+    data = load_inputs(args)
     model = train(data, config)
-    models = tuple(dict.fromkeys(("SVD", *(_names(args.models) or ()))))
-    settings = EvaluationConfig(k=args.k, seed=args.seed, models=models)
     evaluation = evaluate(data, config, settings)
     result = run_audit(data, model, evaluation, audit_config)
     report = build_report(data, model, evaluation, result)
@@ -208,9 +304,20 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="model settings (default: Surprise defaults + exact refit)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (model and folds)")
+    parser.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0,
+                        help="random seed (model and folds), 0 to 2^32-1")  # fmt: skip
     parser.add_argument("--no-refit", action="store_true",
                         help="keep Surprise's SGD user factors (no exact refit)")  # fmt: skip
+
+
+def _add_threshold(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold",
+        type=_finite_float,
+        default=None,
+        help="a held-out rating >= this is relevant (default: the top quarter of the rating "
+        "scale, rounded up to its step: 4 on 1-5, 8 on 1-10, 75 on 0-100)",
+    )
 
 
 def _synth(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,8 +328,8 @@ def _synth(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m engine", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     profile = commands.add_parser("profile", help="print the dataset profile and load report")
     add_inputs(profile)
     profile.set_defaults(run=_profile)
@@ -231,14 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_inputs(evaluate_cmd)
     _add_model_options(evaluate_cmd)
-    evaluate_cmd.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    evaluate_cmd.add_argument("-k", type=int, default=10, help="top-N list length (default 10)")
-    evaluate_cmd.add_argument(
-        "--threshold",
-        type=float,
-        default=4.0,
-        help="a held-out rating >= this is relevant (default 4)",
-    )
+    evaluate_cmd.add_argument("--folds", type=_int_at_least(2), default=5,
+                              help="number of folds (default 5)")  # fmt: skip
+    evaluate_cmd.add_argument("-k", type=_int_at_least(1), default=10,
+                              help="top-N list length (default 10)")  # fmt: skip
+    _add_threshold(evaluate_cmd)
     evaluate_cmd.add_argument(
         "--models",
         default=",".join(MODEL_NAMES),
@@ -249,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_inputs(recommend_cmd)
     _add_model_options(recommend_cmd)
     recommend_cmd.add_argument("--user", required=True, help="user id (exact string)")
-    recommend_cmd.add_argument("-n", type=int, default=10, help="list length (default 10)")
+    recommend_cmd.add_argument("-n", type=_int_at_least(1), default=10,
+                               help="list length (default 10)")  # fmt: skip
     recommend_cmd.set_defaults(run=_recommend)
     explain_cmd = commands.add_parser("explain", help="explain one prediction in every view")
     add_inputs(explain_cmd)
@@ -263,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain_cmd.add_argument(
         "--permutations",
-        type=int,
+        type=_int_at_least(1),
         default=10,
         help="permutations for the Shapley estimate (default 10)",
     )
@@ -271,7 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--knn", action="store_true", help="add the KNNBaseline comparator's exact split"
     )
     explain_cmd.add_argument(
-        "-n", type=int, default=10, help="top-N length for the counterfactual (default 10)"
+        "-n",
+        type=_int_at_least(1),
+        default=10,
+        help="top-N length for the counterfactual (default 10)",
     )
     explain_cmd.set_defaults(run=_explain)
     audit_cmd = commands.add_parser("audit", help="bias and fairness audit by user/item group")
@@ -295,20 +403,45 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_argument("--item-attrs", help="item attributes to group by (default: all)")
     audit_cmd.add_argument(
         "--min-group-size",
-        type=int,
+        type=_int_at_least(1),
         default=30,
         help="smaller groups are 'insufficient data' (default 30)",
     )
     audit_cmd.add_argument(
-        "--bootstrap", type=int, default=200, help="bootstrap replicates over users (default 200)"
+        "--bootstrap",
+        type=_int_at_least(0),
+        default=200,
+        help="bootstrap replicates over users (default 200; 0 = no confidence intervals)",
     )
-    audit_cmd.add_argument("-k", type=int, default=10, help="top-N length (default 10)")
+    audit_cmd.add_argument("-k", type=_int_at_least(1), default=10,
+                           help="top-N length (default 10)")  # fmt: skip
+    _add_threshold(audit_cmd)
     audit_cmd.set_defaults(run=_audit)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
-    synth.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    synth.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=DEFAULT_SEED,
+                       help="random seed")  # fmt: skip
     synth.set_defaults(run=_synth)
     return parser
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with non-finite floats as ``None`` and unknown objects as text.
+
+    JSON has no NaN or Infinity: ``json.dumps`` would write ``NaN``, which strict parsers
+    refuse.
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return json_safe(value.item())
+    return str(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,7 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+        text = json.dumps(json_safe(result), indent=2, ensure_ascii=False, allow_nan=False)
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()

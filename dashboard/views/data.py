@@ -7,8 +7,46 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption
-from engine import REJECT_REASONS, ColumnMapping, DataFile, EngineError, charts, load_dataset
+from engine import (
+    REJECT_REASONS,
+    ColumnMapping,
+    DataFile,
+    EngineError,
+    LoadOptions,
+    charts,
+    load_dataset,
+)
 from engine.data import preview_ratings
+
+#: Delimiter choices of the reading options: label -> ``LoadOptions.delimiter``.
+DELIMITER_CHOICES: dict[str, str | None] = {
+    "detect": None, "comma ,": ",", "semicolon ;": ";", "tab": "\t", "pipe |": "|",
+    "double colon ::": "::", "blanks": " ",
+}  # fmt: skip
+DECIMAL_CHOICES: dict[str, str | None] = {"detect": None, "point 3.5": ".", "comma 3,5": ","}
+
+
+def reading_options() -> LoadOptions | None:
+    """Delimiter, decimal mark and Excel sheet chosen by the analyst (``None`` if invalid)."""
+    cols = st.columns(3)
+    delimiter = cols[0].selectbox("Delimiter", list(DELIMITER_CHOICES), key="read_delimiter")
+    decimal = cols[1].selectbox("Decimal mark", list(DECIMAL_CHOICES), key="read_decimal")
+    sheet = cols[2].text_input("Excel sheet (blank: ratings or first)", key="read_sheet")
+    try:
+        return LoadOptions(
+            delimiter=DELIMITER_CHOICES[delimiter],
+            decimal=DECIMAL_CHOICES[decimal],
+            sheet=sheet.strip() or None,
+        )
+    except EngineError as error:
+        st.error(str(error))
+        return None
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Multi-valued (tuple) columns joined with `` | `` for display."""
+    tuples = [c for c in table.columns if table[c].map(lambda v: isinstance(v, tuple)).any()]
+    return table.assign(**{c: table[c].map(lambda v: " | ".join(v)) for c in tuples})
 
 
 def render() -> None:
@@ -19,17 +57,18 @@ def render() -> None:
 
     with st.expander("Load your own rating data", expanded=False):
         st.markdown(
-            "A ratings file (CSV, TSV, `;`, `|` or `::` separated, Parquet, gzip) or a zip "
-            "archive (MovieLens 100K/1M/latest, or a zip with `ratings.*`, `users.*`, `items.*`). "
-            "User and item attribute files are optional."
+            "A ratings file (CSV, TSV, `;`, `|` or `::` separated, Parquet, Excel `.xlsx`, "
+            "JSON or JSON lines, gzip) or a zip archive (MovieLens 100K/1M/latest, or a zip "
+            "with `ratings.*`, `users.*`, `items.*`). User and item attribute files are optional."
         )
+        options = reading_options()
         ratings_file = st.file_uploader("Ratings", key="upload_ratings")
         users_file = st.file_uploader("User attributes (optional)", key="upload_users")
         items_file = st.file_uploader("Item attributes (optional)", key="upload_items")
-        if ratings_file is not None:
+        if ratings_file is not None and options is not None:
             upload = DataFile(ratings_file.name, ratings_file.getvalue())
             try:
-                preview = preview_ratings(upload)
+                preview = preview_ratings(upload, options)
             except EngineError as error:
                 st.error(str(error))
                 preview = None
@@ -57,9 +96,11 @@ def render() -> None:
                 try:
                     with st.spinner("Loading and validating..."):
                         if preview.archive:
-                            loaded = load_dataset(upload, **extras)
+                            loaded = load_dataset(upload, options=options, **extras)
                         else:
-                            loaded = load_dataset(ratings=upload, mapping=mapping, **extras)
+                            loaded = load_dataset(
+                                ratings=upload, mapping=mapping, options=options, **extras
+                            )
                 except EngineError as error:
                     st.error(str(error))
                 else:
@@ -86,7 +127,9 @@ def render() -> None:
         f"The **short head** is {profile.short_head_items:,} items "
         f"({1 - profile.long_tail_item_share:.1%} of the catalogue) holding 80% of all ratings; "
         f"the other {profile.long_tail_item_share:.1%} of items form the long tail. "
-        f"Rating scale: {data.scale.describe()}."
+        f"Rating scale: {data.scale.describe()}; a rating >= "
+        f"{data.scale.relevance_threshold():g} counts as relevant in top-N metrics and the "
+        "audit unless set otherwise (the top quarter of the scale)."
     )
 
     st.subheader("Load report")
@@ -140,14 +183,11 @@ def render() -> None:
     with a:
         st.markdown("**Users**: " + (", ".join(profile.user_attributes) or "none"))
         if data.users is not None:
-            st.dataframe(data.users.head(20), key="users_preview")
+            st.dataframe(_shown(data.users.head(20)), key="users_preview")
     with b:
         st.markdown("**Items**: " + (", ".join(profile.item_attributes) or "none"))
         if data.items is not None:
-            items = data.items.head(20)
-            if "genres" in items:
-                items = items.assign(genres=items["genres"].map(" | ".join))
-            st.dataframe(items, key="items_preview")
+            st.dataframe(_shown(data.items.head(20)), key="items_preview")
 
 
 render()

@@ -69,15 +69,62 @@ class Archive:
         hits = [m for m in self.members if PurePosixPath(m).name.lower() in wanted]
         return min(hits, key=lambda m: (m.count("/"), m)) if hits else None
 
-    def find_stem(self, *stems: str) -> str | None:
-        """Return the shallowest member whose name without extension is one of ``stems``."""
+    def find_table(self, stems: tuple[str, ...], role: str) -> tuple[str | None, list[str]]:
+        """Return the member holding the ``role`` table, and the look-alikes passed over.
+
+        A candidate is a member whose name before its first dot is one of ``stems``
+        (case-insensitive). Only names ending in a data extension (``DATA_EXTENSIONS``,
+        optionally ``.gz``) are read, so ``ratings.bak`` or an R script ``ratings.R`` is
+        passed over (and returned as such); among those, the shallowest wins.
+
+        Raises
+        ------
+        DataError
+            Two or more data files at the same depth could be the ``role`` table.
+        """
         wanted = {s.lower() for s in stems}
-        hits = [
-            m
-            for m in self.members
-            if PurePosixPath(m).stem.lower() in wanted and PurePosixPath(m).suffix
-        ]
-        return min(hits, key=lambda m: (m.count("/"), m)) if hits else None
+        found = [m for m in self.members if _base_and_extension(m)[0] in wanted]
+        data = [m for m in found if _base_and_extension(m)[1] in DATA_EXTENSIONS]
+        passed_over = sorted(set(found) - set(data))
+        if not data:
+            return None, passed_over
+        depth = min(m.count("/") for m in data)
+        shallowest = sorted(m for m in data if m.count("/") == depth)
+        if len(shallowest) > 1:
+            raise DataError(
+                f"{self.name} holds {len(shallowest)} files that could be the {role} "
+                f"({', '.join(shallowest)}): keep one of them in the folder, or name the file "
+                f"to use (CLI: --{role} FILE)."
+            )
+        return shallowest[0], passed_over
+
+
+#: File extensions read as tables when a folder or zip is searched for ``ratings.*`` etc.
+DATA_EXTENSIONS: frozenset[str] = frozenset(
+    ext + gz
+    for ext in (
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".dat",
+        ".data",
+        ".psv",
+        ".parquet",
+        ".pq",
+        ".json",
+        ".jsonl",
+        ".ndjson",
+        ".xlsx",
+    )
+    for gz in ("", ".gz")
+)
+
+
+def _base_and_extension(member: str) -> tuple[str, str]:
+    """Split ``dir/ratings.csv.gz`` into ``("ratings", ".csv.gz")`` (lower case)."""
+    name = PurePosixPath(member).name.lower()
+    base, dot, rest = name.partition(".")
+    return base, (dot + rest if dot else "")
 
 
 def is_zip(content: bytes) -> bool:

@@ -7,7 +7,10 @@ Conventions
   (``Int64`` when whole), unless a value has a leading zero (codes such as zip
   codes stay text); every other column is text.
 * Items: ``genres`` is a tuple of strings, split on ``|`` (else ``;``, else ``,``);
-  ``"(no genres listed)"`` gives an empty tuple. ``year`` comes from a year
+  ``"(no genres listed)"`` gives an empty tuple. A list-valued column (Parquet or JSON
+  lists, e.g. ``["Action", "Comedy"]``) is multi-valued as it stands: a tuple of strings,
+  for ``genres`` and for any other item column. A list-valued *user* column cannot split
+  users into groups and is left out with a warning. ``year`` comes from a year
   column, else a release-date column, else a ``(1995)`` suffix of the title.
 * Repeated ids keep their first row; the count is reported, never dropped silently.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from engine.data.columns import find_id_column
@@ -51,8 +55,33 @@ def _typed(values: pd.Series) -> pd.Series:
     return numbers.astype("float64")
 
 
+def is_list_valued(values: pd.Series) -> bool:
+    """Return True when the column's non-missing cells are lists, tuples or arrays."""
+    present = values.dropna()
+    return bool(len(present)) and bool(
+        present.head(1000).map(lambda v: isinstance(v, (list, tuple, np.ndarray))).all()
+    )
+
+
+def as_tuples(values: pd.Series) -> pd.Series:
+    """Turn list-valued cells into tuples of stripped, non-empty strings (missing -> ``()``)."""
+
+    def convert(cell: object) -> tuple[str, ...]:
+        if not isinstance(cell, (list, tuple, np.ndarray)):
+            return ()
+        items = (str(v).strip() for v in cell if v is not None and not pd.isna(v))
+        return tuple(v for v in items if v and v not in NO_GENRES)
+
+    return values.map(convert).astype(object)
+
+
 def split_genres(values: pd.Series) -> pd.Series:
-    """Split a multi-valued genre column into tuples of stripped, non-empty strings."""
+    """Split a multi-valued genre column into tuples of stripped, non-empty strings.
+
+    List-valued cells (Parquet or JSON lists) are taken as they are.
+    """
+    if is_list_valued(values):
+        return as_tuples(values)
     text = values.astype("str").fillna("")
     sample = " ".join(text.head(1000))
     sep = "|" if "|" in sample else ";" if ";" in sample else ","
@@ -94,6 +123,13 @@ def user_attributes(
     id_column = id_column or find_id_column(frame, "user")
     ids = ids_as_strings(frame[id_column])
     table = frame.drop(columns=[id_column])
+    lists = [c for c in table.columns if is_list_valued(table[c])]
+    if lists:
+        warnings.append(
+            f"Columns {', '.join(map(str, lists))} of {name} hold lists (several values per "
+            "user); user groups need one value per user, so they were left out."
+        )
+        table = table.drop(columns=lists)
     table = pd.DataFrame({str(c): _typed(table[c]) for c in table.columns}, index=frame.index)
     table = _dedupe(table, ids, name, warnings)
     table.index.name = "user_id"
@@ -135,7 +171,8 @@ def item_attributes(
     used = {id_column, title, genres, year, date}
     for col in frame.columns:
         if col not in used:
-            out[str(col)] = _typed(frame[col])
+            values = frame[col]
+            out[str(col)] = as_tuples(values) if is_list_valued(values) else _typed(values)
     table = _dedupe(pd.DataFrame(out, index=frame.index), ids, name, warnings)
     table.index.name = "item_id"
     return table

@@ -21,7 +21,13 @@ from engine.data.archive import Archive, is_zip, open_folder, open_zip
 from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
 from engine.data.columns import ATTRIBUTE_NAMES, KNOWN_NAMES, detect_columns
 from engine.data.movielens import read_movielens
-from engine.data.tables import RawTable, check_table_limits, read_table, read_text_table
+from engine.data.tables import (
+    RawTable,
+    check_table_limits,
+    is_excel,
+    read_table,
+    read_text_table,
+)
 from engine.data.types import (
     ColumnMapping,
     DataFile,
@@ -118,7 +124,12 @@ def _archive_from(source: Source, options: LoadOptions) -> Archive | None:
     if not isinstance(source, DataFile) and Path(source).is_dir():
         return open_folder(Path(source))
     file = read_source(source)
-    return open_zip(file, options) if is_zip(file.content) else None
+    return open_zip(file, options) if _is_archive(file.content) else None
+
+
+def _is_archive(content: bytes) -> bool:
+    """Return True for a zip that is not an Excel workbook (a workbook is one table)."""
+    return is_zip(content) and not is_excel(content)
 
 
 def _is_synthetic(source: Source) -> bool:
@@ -167,7 +178,7 @@ def load_dataset(
         raise DataError("No rating data given: pass a rating file, a folder or a zip archive.")
     if source is None:
         ratings = read_source(ratings)
-        if is_zip(ratings.content):  # a zip given as the rating file is read as an archive
+        if _is_archive(ratings.content):  # a zip given as the rating file is read as an archive
             source, ratings = ratings, None
     archive = _archive_from(source, options) if source is not None else None
     if source is not None and archive is None and ratings is None:
@@ -197,11 +208,12 @@ def load_dataset(
         if ratings is None:
             assert archive is not None
             ratings = _member(archive, _RATING_STEMS, "ratings")
-        raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES)
-        columns, detection = detect_columns(raw.frame, mapping, raw.name)
+        raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES, options)
+        warnings += raw.notes
+        columns, detection = detect_columns(raw.frame, mapping, raw.name, warnings)
         if archive is not None:
-            users = users or _optional_member(archive, _USER_STEMS)
-            items = items or _optional_member(archive, _ITEM_STEMS)
+            users = users or _optional_member(archive, _USER_STEMS, "users", warnings)
+            items = items or _optional_member(archive, _ITEM_STEMS, "items", warnings)
     files.insert(0, _file_report("ratings", raw, columns, detection, variant))
     if files[0].ignored_columns:
         warnings.append(
@@ -216,7 +228,8 @@ def load_dataset(
         if given is None:
             continue
         rated = checked.ratings["user_id" if role == "users" else "item_id"]
-        table = _read_attribute_table(given, rated, options)
+        table = _read_attribute_table(given, rated, options, role)
+        warnings += table.notes
         files.append(
             FileReport(
                 role, table.name, table.format, table.encoding, table.delimiter, table.header
@@ -259,19 +272,21 @@ def load_dataset(
     )
 
 
-def _read_attribute_table(given: Source, rated: pd.Series, options: LoadOptions) -> RawTable:
+def _read_attribute_table(
+    given: Source, rated: pd.Series, options: LoadOptions, role: str
+) -> RawTable:
     """Read an attribute file; a first row that is not a rated id, above rated ids, is a header.
 
     Attribute tables often have only text columns, where the numeric header test
     cannot decide; the ids shared with the ratings can.
     """
     file = _table_file(read_source(given), options)
-    table = read_table(file, ATTRIBUTE_NAMES)
+    table = read_table(file, ATTRIBUTE_NAMES, options, role)
     if table.format == "text" and table.header is False and len(table.frame) > 1:
         first = table.frame.iloc[:, 0].astype("str").str.strip()
         known = pd.Index(rated.unique())
         if not known.isin([first.iat[0]]).any() and first.iloc[1:].isin(known).mean() >= 0.5:
-            table = read_text_table(file, ATTRIBUTE_NAMES, header=True)
+            table = read_text_table(file, ATTRIBUTE_NAMES, header=True, delimiter=table.delimiter)
     return table
 
 
@@ -282,12 +297,14 @@ def _dataset_name(source: Source | None) -> str:
 
 
 def _member(archive: Archive, stems: tuple[str, ...], role: str) -> DataFile:
-    member = archive.find_stem(*stems)
+    member, passed_over = archive.find_table(stems, role)
     if member is None:
         listing = ", ".join(list(archive.members)[:8]) or "nothing"
-        if archive.find("workbook.xml"):
+        if passed_over:
             raise DataError(
-                f"{archive.name} is an Excel workbook: save the sheet as CSV and load that."
+                f"{archive.name} holds {', '.join(passed_over)} but no {role} file with a data "
+                "extension (.csv, .tsv, .txt, .dat, .parquet, .json, .jsonl, .xlsx, optionally "
+                ".gz): rename the export, or name the file to use (CLI: --ratings FILE)."
             )
         raise DataError(
             f"{archive.name} holds no recognisable {role} file (found: {listing}): include a "
@@ -297,8 +314,15 @@ def _member(archive: Archive, stems: tuple[str, ...], role: str) -> DataFile:
     return archive.read(member)
 
 
-def _optional_member(archive: Archive, stems: tuple[str, ...]) -> DataFile | None:
-    member = archive.find_stem(*stems)
+def _optional_member(
+    archive: Archive, stems: tuple[str, ...], role: str, warnings: list[str]
+) -> DataFile | None:
+    member, passed_over = archive.find_table(stems, role)
+    if passed_over:
+        warnings.append(
+            f"{archive.name}: {', '.join(passed_over)} {'was' if len(passed_over) == 1 else 'were'}"
+            f" not read as the {role} file (no data extension such as .csv)."
+        )
     return archive.read(member) if member is not None else None
 
 
@@ -350,14 +374,14 @@ def preview_ratings(source: Source, options: LoadOptions | None = None) -> Ratin
     """
     options = options or LoadOptions()
     file = read_source(source) if not isinstance(source, DataFile) else source
-    if is_zip(file.content):
+    if _is_archive(file.content):
         archive = open_zip(file, options)
         if read_movielens(archive) is not None:
             return RatingsPreview(file.name, [], {}, pd.DataFrame(), archive=True)
         file = _member(archive, _RATING_STEMS, "ratings")
-    raw = read_table(_table_file(file, options), KNOWN_NAMES)
+    raw = read_table(_table_file(file, options), KNOWN_NAMES, options)
     try:
-        detected, _ = detect_columns(raw.frame, None, raw.name)
+        detected, _ = detect_columns(raw.frame, None, raw.name, [])
     except DataError:
         detected = {}
     return RatingsPreview(raw.name, [str(c) for c in raw.frame.columns], detected,

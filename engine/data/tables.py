@@ -1,6 +1,9 @@
-"""Read one tabular file (delimited text or Parquet) into a raw DataFrame.
+"""Read one tabular file (delimited text, Parquet, JSON, Excel) into a raw DataFrame.
 
-Text is decoded as UTF-8 (with or without BOM, or UTF-16 with BOM), otherwise
+The format is recognised by content, not by extension: Parquet by its magic bytes, an
+Excel workbook as a zip holding ``xl/workbook.xml``, JSON by a first character ``[`` or
+``{`` (an array of records, an object of columns, or one record per line). Text is
+decoded as UTF-8 (with or without BOM, or UTF-16 with BOM), otherwise
 by detection (``charset_normalizer``), with Windows-1252 and then Latin-1 as the
 fallback for Western text. The delimiter is sniffed among comma, tab,
 semicolon, ``|``, ``::`` and runs of blanks; the header is detected by known
@@ -11,24 +14,30 @@ Every cell of a text file stays a string; typing happens in validation.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
+import json
 import re
 import warnings
+import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import charset_normalizer
 import pandas as pd
 import pyarrow.parquet as pq
 
-from engine.data.types import DataFile, LoadOptions
+from engine.data.types import DELIMITERS, DataFile, LoadOptions
 from engine.errors import DataError
 
 PARQUET_MAGIC = b"PAR1"
 SNIFF_LINES = 200
 _UNIT_SEP = "\x1f"
-_DELIMITERS: tuple[str, ...] = ("::", "\t", ",", ";", "|", " ")
+_DELIMITERS = DELIMITERS
+_DECIMAL_COMMA = re.compile(r"\d,\d")
+_CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default of 131,072 characters is too small
 _WESTERN = {"cp1252", "latin_1", "iso8859_15", "iso8859_1", "mac_roman", "cp1250", "ascii"}
 _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
@@ -40,7 +49,8 @@ class RawTable:
 
     ``frame`` has one column per source column (text files: all strings, ``NaN``
     for absent fields); ``malformed`` lists ``(line, fields)`` of rows with more
-    fields than the header, which were not read into ``frame``.
+    fields than the header (or JSON records that are not objects, with 0 fields),
+    which were not read into ``frame``; ``notes`` are sentences for the load report.
     """
 
     frame: pd.DataFrame
@@ -50,6 +60,7 @@ class RawTable:
     delimiter: str | None = None
     header: bool | None = None
     malformed: list[tuple[int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -103,6 +114,19 @@ def decode_text(file: DataFile) -> tuple[str, str]:
     return text, encoding
 
 
+@contextlib.contextmanager
+def _long_fields() -> Iterator[None]:
+    """Let the ``csv`` module read fields longer than its default 131,072 characters.
+
+    Review texts and user bios exceed it; the limit is restored afterwards.
+    """
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _sample_lines(text: str) -> list[str]:
     lines = []
     for line in io.StringIO(text):
@@ -118,20 +142,32 @@ def _field_counts(lines: list[str], delimiter: str) -> list[int]:
         return [line.count("::") + 1 for line in lines]
     if delimiter == " ":
         return [len(line.split()) for line in lines]
-    return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+    with _long_fields():
+        return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
 
 
 def sniff_delimiter(lines: list[str], name: str) -> str:
     """Return the delimiter that splits the sample lines into the most consistent columns.
 
     A candidate must split at least 80% of the lines into the same number (>= 2)
-    of fields; among those, the earliest in ``"::", tab, ",", ";", "|", blanks``.
+    of fields; among those, the earliest in ``"::", tab, ",", ";", "|", blanks``, with
+    one exception for European exports: when ``;`` gives more columns than ``,`` and every
+    comma in the sample stands between two digits (a decimal comma, ``u1;i1;3,5``), the
+    delimiter is ``;``.
     """
+    consistent: dict[str, int] = {}
     for delimiter in _DELIMITERS:
         counts = _field_counts(lines, delimiter)
         modal, hits = Counter(counts).most_common(1)[0]
         if modal >= 2 and hits >= 0.8 * len(counts):
-            return delimiter
+            consistent[delimiter] = modal
+    if consistent:
+        first = next(iter(consistent))
+        if first == "," and consistent.get(";", 0) > consistent[","]:
+            commas = sum(line.count(",") for line in lines)
+            if commas == sum(len(_DECIMAL_COMMA.findall(line)) for line in lines):
+                return ";"
+        return first
     other = _other_separator(lines)
     if other is not None:
         raise DataError(
@@ -193,7 +229,8 @@ def _split_rows(lines: list[str], delimiter: str) -> list[list[str]]:
         return [line.split("::") for line in lines]
     if delimiter == " ":
         return [line.split() for line in lines]
-    return list(csv.reader(lines, delimiter=delimiter))
+    with _long_fields():
+        return list(csv.reader(lines, delimiter=delimiter))
 
 
 def read_text_table(
@@ -270,8 +307,11 @@ def check_table_limits(file: DataFile, options: LoadOptions) -> None:
 
     Text: rows are counted as line breaks (an upper bound of the data rows) and columns as
     the most fields any supported delimiter gives the first non-blank line. Parquet: its
-    metadata. Raises ``DataError`` naming the limit and how to raise it.
+    metadata. JSON and Excel are checked once parsed (a JSON array may be one line).
+    Raises ``DataError`` naming the limit and how to raise it.
     """
+    if is_json(file.content) or is_excel(file.content):
+        return
     if file.content[:4] == PARQUET_MAGIC:
         try:
             meta = pq.ParquetFile(io.BytesIO(file.content)).metadata
@@ -312,8 +352,215 @@ def read_parquet_table(file: DataFile) -> RawTable:
     return RawTable(frame, file.name, "parquet")
 
 
-def read_table(file: DataFile, known_names: set[str]) -> RawTable:
-    """Read a text or Parquet file, recognised by its content rather than its extension."""
+EXCEL_MEMBER = "xl/workbook.xml"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and other Office files)
+_ROLE_SHEETS = {"ratings": ("ratings", "rating"), "users": ("users", "user"),
+                "items": ("items", "item", "movies", "products", "books")}  # fmt: skip
+
+
+def is_excel(content: bytes) -> bool:
+    """Return True for an Excel ``.xlsx`` workbook (a zip holding ``xl/workbook.xml``)."""
+    if content[:4] != b"PK\x03\x04":
+        return False
+    try:
+        return EXCEL_MEMBER in zipfile.ZipFile(io.BytesIO(content)).namelist()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        return False
+
+
+def is_json(content: bytes) -> bool:
+    """Return True when the first non-blank character (after a BOM) is ``[`` or ``{``."""
+    head = content[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] in (b"[", b"{")
+
+
+def _frame_from_records(records: list[object], name: str) -> tuple[pd.DataFrame, list[int]]:
+    """Return a frame of the dict (or list) records and the 1-based positions of the others."""
+    dicts = [r for r in records if isinstance(r, dict)]
+    lists = [r for r in records if isinstance(r, list)]
+    if len(lists) > len(dicts):  # an array of arrays: a headerless table
+        good = [k for k, r in enumerate(records) if isinstance(r, list)]
+        width = max(len(r) for r in lists)
+        columns = [f"column_{j + 1}" for j in range(width)]
+        return pd.DataFrame(lists, columns=columns), [
+            k + 1 for k in range(len(records)) if k not in set(good)
+        ]
+    bad = [k + 1 for k, r in enumerate(records) if not isinstance(r, dict)]
+    frame = pd.json_normalize(dicts, max_level=1) if dicts else pd.DataFrame()
+    return frame, bad
+
+
+def read_json_table(file: DataFile, options: LoadOptions) -> RawTable:
+    """Read JSON: an array of records, an object of columns, or JSON lines (one per line).
+
+    Records that are not objects (or, in JSON lines, lines that do not parse) are counted as
+    malformed rows; nested objects become ``parent.child`` columns; values keep their JSON
+    types (numbers stay numbers), as Parquet columns do.
+    """
+    text, encoding = decode_text(file)
+    malformed: list[tuple[int, int]] = []
+    fmt = "json"
+    try:
+        document = json.loads(text)
+    except RecursionError as e:
+        raise DataError(
+            f"{file.name} nests JSON deeper than Python can read: export the ratings as flat "
+            "records (one object per rating) or as CSV."
+        ) from e
+    except json.JSONDecodeError as e:
+        lines = [(k, line) for k, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        records: list[object] = []
+        for k, line in lines:
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError):
+                malformed.append((k, 0))
+        if not lines or len(malformed) > len(lines) / 2:
+            raise DataError(
+                f"{file.name} looks like JSON but is not valid JSON ({e.msg} at line {e.lineno}, "
+                f"column {e.colno}): export it again, as an array of records or one record per "
+                "line."
+            ) from e
+        document, fmt = records, "json-lines"
+    if isinstance(document, dict):
+        lists = [v for v in document.values() if isinstance(v, list)]
+        if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0][:100]):
+            document = lists[0]  # {"ratings": [{...}, ...]}, as many APIs export
+        else:
+            try:
+                document = pd.DataFrame(document).to_dict("records")
+            except ValueError as e:
+                raise DataError(
+                    f"{file.name} is a JSON object that is not a table ({e}): export an array "
+                    "of records, one object per rating."
+                ) from e
+    if not isinstance(document, list):
+        raise DataError(
+            f"{file.name} holds a single JSON value, not a table: export an array of records, "
+            "one object per rating."
+        )
+    if len(document) > options.max_rows:
+        raise DataError(
+            f"{file.name} has {len(document):,} records, over the row limit of "
+            f"{options.max_rows:,}: load a sample of it, or raise LoadOptions(max_rows=...) "
+            "(CLI: --max-rows)."
+        )
+    frame, bad = _frame_from_records(document, file.name)
+    malformed += [(k, 0) for k in bad]
+    if frame.shape[1] > options.max_columns:
+        raise DataError(
+            f"{file.name} has {frame.shape[1]:,} columns, over the limit of "
+            f"{options.max_columns:,}: export only the user, item and rating fields."
+        )
+    if frame.empty:
+        raise DataError(f"{file.name} holds no JSON records: choose a file with rating rows.")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return RawTable(frame, file.name, fmt, encoding, None, True, malformed)
+
+
+def read_excel_table(
+    file: DataFile, known_names: set[str], options: LoadOptions, role: str = "ratings"
+) -> RawTable:
+    """Read one worksheet of an ``.xlsx`` workbook.
+
+    The sheet is ``options.sheet`` if given, else one named like the role (``ratings``,
+    ``users``, ``items``), else the first; the choice is noted when there are several.
+    The header is detected as for text. Cells keep their Excel types.
+    """
+    from engine.data.archive import open_zip  # the zip checks (bombs, paths) come first
+
+    open_zip(file, options)
+    try:
+        import openpyxl
+    except ImportError as e:  # pragma: no cover - openpyxl is in requirements.txt
+        raise DataError(
+            f"{file.name} is an Excel workbook and openpyxl is not installed: "
+            "pip install openpyxl, or save the sheet as CSV."
+        ) from e
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(file.content), read_only=True, data_only=True)
+        sheets = list(book.sheetnames)
+        book.close()
+    except Exception as e:  # openpyxl raises many types for damaged workbooks
+        raise DataError(
+            f"{file.name} is not a readable Excel workbook ({type(e).__name__}: {e}): open "
+            "it in a spreadsheet program and save it again, or save the sheet as CSV."
+        ) from e
+    notes: list[str] = []
+    if options.sheet is not None:
+        if options.sheet not in sheets:
+            raise DataError(
+                f"{file.name} has no sheet named {options.sheet!r} (sheets: "
+                f"{', '.join(sheets)}): name one of them."
+            )
+        sheet = options.sheet
+    else:
+        wanted = _ROLE_SHEETS.get(role, ())
+        sheet = next((s for s in sheets if normalise_name(s) in wanted), sheets[0])
+        if len(sheets) > 1:
+            notes.append(
+                f"{file.name} has {len(sheets)} sheets ({', '.join(sheets)}); the sheet "
+                f"{sheet!r} was read (choose another with --sheet)."
+            )
+    try:
+        cells = pd.read_excel(io.BytesIO(file.content), sheet_name=sheet, header=None,
+                              engine="openpyxl")  # fmt: skip
+    except Exception as e:
+        raise DataError(
+            f"{file.name} sheet {sheet!r} could not be read ({type(e).__name__}: {e}): save the "
+            "sheet as CSV and load that."
+        ) from e
+    cells = cells.dropna(how="all").dropna(axis=1, how="all").reset_index(drop=True)
+    if cells.empty:
+        raise DataError(f"{file.name} sheet {sheet!r} is empty: choose the sheet with the ratings.")
+    if len(cells) > options.max_rows + 1 or cells.shape[1] > options.max_columns:
+        raise DataError(
+            f"{file.name} sheet {sheet!r} has {len(cells):,} rows and {cells.shape[1]:,} "
+            f"columns, over the limits of {options.max_rows:,} rows and {options.max_columns:,} "
+            "columns: export a smaller sheet, or raise LoadOptions(max_rows=...)."
+        )
+    text = cells.head(SNIFF_LINES).astype("str").where(cells.head(SNIFF_LINES).notna(), "")
+    header = detect_header(text.values.tolist(), known_names)
+    if header:
+        names = [str(c).strip() if pd.notna(c) else f"column_{j + 1}"
+                 for j, c in enumerate(cells.iloc[0])]  # fmt: skip
+        frame = cells.iloc[1:].reset_index(drop=True)
+        frame.columns = names
+        if frame.empty:
+            raise DataError(
+                f"{file.name} sheet {sheet!r} holds only a header ({', '.join(names)}) and no "
+                "data rows: choose the sheet with the ratings."
+            )
+    else:
+        frame = cells
+        frame.columns = [f"column_{j + 1}" for j in range(cells.shape[1])]
+    frame = frame.infer_objects()
+    return RawTable(frame, f"{file.name} (sheet {sheet})", "excel", header=header, notes=notes)
+
+
+def read_table(
+    file: DataFile,
+    known_names: set[str],
+    options: LoadOptions | None = None,
+    role: str = "ratings",
+) -> RawTable:
+    """Read a text, Parquet, JSON or Excel file, recognised by content rather than extension.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read as a table; a legacy ``.xls`` workbook is named as such.
+    """
+    options = options or LoadOptions()
     if file.content[:4] == PARQUET_MAGIC:
         return read_parquet_table(file)
-    return read_text_table(file, known_names)
+    if is_excel(file.content):
+        return read_excel_table(file, known_names, options, role)
+    if file.content[:8] == OLE2_MAGIC:
+        raise DataError(
+            f"{file.name} is a legacy Excel .xls workbook (or another old Office file): save "
+            "it as .xlsx or CSV and load that."
+        )
+    if is_json(file.content):
+        return read_json_table(file, options)
+    return read_text_table(file, known_names, delimiter=options.delimiter)

@@ -17,10 +17,14 @@ from engine.errors import ConfigError
 
 DuplicatePolicy: TypeAlias = Literal["latest", "first", "last", "mean"]
 DUPLICATE_POLICIES: tuple[str, ...] = ("latest", "first", "last", "mean")
+#: Field delimiters a text file may use (``" "`` = runs of blanks).
+DELIMITERS: tuple[str, ...] = ("::", "\t", ",", ";", "|", " ")
+#: Decimal marks a rating may use.
+DECIMAL_MARKS: tuple[str, ...] = (".", ",")
 
 #: Reasons a rating row can be rejected, with the sentence used in reports.
 REJECT_REASONS: dict[str, str] = {
-    "malformed_row": "row has more fields than the header",
+    "malformed_row": "row is malformed (more fields than the header, or not a JSON record)",
     "missing_user_id": "user id is empty",
     "missing_item_id": "item id is empty",
     "non_numeric_rating": "rating is empty, NaN or not a number",
@@ -97,6 +101,15 @@ class LoadOptions:
         parsing. MovieLens archives are bounded by ``max_archive_bytes`` instead.
     max_columns
         Most columns in one table file, checked on its first line before parsing.
+    delimiter
+        Field delimiter of text files (one of ``DELIMITERS``); ``None`` sniffs it.
+    decimal
+        Decimal mark of ratings in text files, ``"."`` or ``","``; ``None`` detects it: a
+        comma is taken as the decimal mark when the delimiter is not a comma and the rating
+        column holds values such as ``3,5`` and none such as ``3.5``.
+    sheet
+        Name of the worksheet to read from an Excel workbook; ``None`` takes a sheet named
+        like the role (``ratings``, ``users``, ``items``) if there is one, else the first.
     """
 
     scale: tuple[float, float] | None = None
@@ -106,14 +119,17 @@ class LoadOptions:
     max_compression_ratio: float = 200.0
     max_rows: int = 10_000_000
     max_columns: int = 1_000
+    delimiter: str | None = None
+    decimal: str | None = None
+    sheet: str | None = None
 
     def __post_init__(self) -> None:
         if self.scale is not None:
             low, high = self.scale
-            if not low < high:
+            if not (np.isfinite(low) and np.isfinite(high) and low < high):
                 raise ConfigError(
                     f"Rating scale {self.scale!r} is invalid: give (low, high) with low < high, "
-                    "for example (1, 5)."
+                    "both finite, for example (1, 5)."
                 )
         if not 0 < self.scale_coverage <= 1:
             raise ConfigError(
@@ -128,6 +144,18 @@ class LoadOptions:
             raise ConfigError(
                 "Archive limits must be positive (max_archive_bytes > 0, "
                 "max_compression_ratio > 1)."
+            )
+        if self.delimiter is not None and self.delimiter not in DELIMITERS:
+            raise ConfigError(
+                f"Delimiter {self.delimiter!r} is not supported: use one of "
+                "',', ';', tab, '|', '::' or ' ' (runs of blanks)."
+            )
+        if self.decimal is not None and self.decimal not in DECIMAL_MARKS:
+            raise ConfigError(f"Decimal mark {self.decimal!r} is not supported: use '.' or ','.")
+        if self.decimal == "," and self.delimiter == ",":
+            raise ConfigError(
+                "A comma cannot be both the delimiter and the decimal mark: use ';' or tab "
+                "between fields with a decimal comma."
             )
         if self.max_rows < 1 or self.max_columns < 3:
             raise ConfigError(
@@ -243,6 +271,7 @@ class LoadReport:
         out = asdict(self)
         out["rows_rejected"] = self.rows_rejected
         out["reject_reasons"] = {r: REJECT_REASONS[r] for r in self.rejected}
+        out["relevance_threshold"] = self.scale.relevance_threshold()
         return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.tables import RawTable
+from engine.data.timestamps import parse_timestamps, timestamp_notes
 from engine.data.types import MAX_EXAMPLES, LoadOptions, RatingScale
 from engine.errors import DataError
 
@@ -36,8 +37,10 @@ ROW_REASONS: tuple[str, ...] = (
     "duplicate",
 )
 _EPS = 1e-9
-_EPOCH = pd.Timestamp(0, tz="UTC")
-_MILLISECONDS = 1e11  # epoch values above this are milliseconds (year 5138 in seconds)
+_DECIMAL_COMMA = r"[-+]?\d+,\d+"
+_DECIMAL_POINT = r"[-+]?\d*\.\d+"
+#: Below this share of half-step ratings, the half-steps that set a 0.5 step are pointed out.
+HALF_STEP_NOTICE_SHARE = 0.05
 
 
 @dataclass
@@ -83,38 +86,34 @@ def numbers_from_text(text: pd.Series) -> pd.Series:
         return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def ratings_as_numbers(values: pd.Series) -> pd.Series:
-    """Return ratings as float64, ``NaN`` where empty, non-numeric or infinite."""
+def ratings_as_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Return ratings as float64, ``NaN`` where empty, non-numeric or infinite.
+
+    With ``decimal=","`` a comma between digits is read as the decimal mark (``3,5`` is 3.5).
+    """
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        values = numbers_from_text(values.astype("str").str.strip())
+        text = values.astype("str").str.strip()
+        if decimal == ",":
+            text = text.str.replace(",", ".", regex=False)
+        values = numbers_from_text(text)
     numbers = values.astype("float64")
     return numbers.where(np.isfinite(numbers))
 
 
-def timestamps_as_seconds(values: pd.Series) -> tuple[pd.Series, int, bool]:
-    """Parse timestamps to Int64 seconds since the Unix epoch.
+def decimal_mark(values: pd.Series, given: str | None) -> tuple[str, int, int]:
+    """Return ``(mark, n_comma, n_point)`` for a text rating column.
 
-    Numbers are epoch seconds (values above 1e11 are taken as milliseconds);
-    text is parsed as ISO 8601 dates in UTC. Returns ``(seconds, n_unparsed,
-    was_milliseconds)``; unparsed values become ``<NA>``.
+    ``n_comma`` and ``n_point`` count values written like ``3,5`` and ``3.5``. Unless a mark
+    is ``given``, the comma is the mark when some values use it and none uses a point.
     """
-    present = values.notna()
-    if pd.api.types.is_datetime64_any_dtype(values):
-        dates = values.dt.tz_localize("UTC") if values.dt.tz is None else values
-        seconds = ((dates - _EPOCH) // pd.Timedelta(seconds=1)).astype("Int64")
-        return seconds, 0, False
+    if pd.api.types.is_numeric_dtype(values):
+        return given or ".", 0, 0
     text = values.astype("str").str.strip()
-    present &= text != ""
-    numbers = numbers_from_text(text)
-    millis = False
-    if numbers[present].notna().mean() >= 0.5 if present.any() else False:
-        millis = bool(numbers.abs().max() > _MILLISECONDS)
-        seconds = (numbers / 1000 if millis else numbers).round().astype("Int64")
-    else:
-        dates = pd.to_datetime(text.where(present), errors="coerce", format="ISO8601", utc=True)
-        seconds = ((dates - _EPOCH) // pd.Timedelta(seconds=1)).astype("Int64")
-    unparsed = int((present & seconds.isna()).sum())
-    return seconds.where(present), unparsed, millis
+    n_comma = int(text.str.fullmatch(_DECIMAL_COMMA).sum())
+    n_point = int(text.str.fullmatch(_DECIMAL_POINT).sum())
+    if given is not None:
+        return given, n_comma, n_point
+    return ("," if n_comma and not n_point else "."), n_comma, n_point
 
 
 def detect_scale(values: np.ndarray, options: LoadOptions) -> RatingScale:
@@ -186,17 +185,24 @@ def validate_ratings(
     n = len(frame)
     user = ids_as_strings(frame[columns["user"]])
     item = ids_as_strings(frame[columns["item"]])
-    rating = ratings_as_numbers(frame[columns["rating"]])
     warnings: list[str] = []
+    mark, n_comma, n_point = decimal_mark(frame[columns["rating"]], options.decimal)
+    rating = ratings_as_numbers(frame[columns["rating"]], mark)
+    if mark == "," and n_comma:
+        warnings.append(
+            f"{n_comma:,} ratings in {raw.name} are written with a decimal comma (e.g. 3,5) and "
+            "were read as decimals (3.5)."
+        )
+    elif n_comma:
+        warnings.append(
+            f"{n_comma:,} ratings in {raw.name} are written with a decimal comma (e.g. 3,5) and "
+            f"{n_point:,} with a decimal point: the comma ones were rejected as non-numeric; "
+            "pass the decimal mark explicitly (CLI: --decimal ,) if commas are decimals."
+        )
     if "timestamp" in columns:
-        stamp, unparsed, millis = timestamps_as_seconds(frame[columns["timestamp"]])
-        if unparsed:
-            warnings.append(
-                f"{unparsed:,} timestamps in {raw.name} could not be parsed and were set to "
-                "missing (the ratings were kept)."
-            )
-        if millis:
-            warnings.append(f"Timestamps in {raw.name} were read as milliseconds.")
+        parsed = parse_timestamps(frame[columns["timestamp"]])
+        stamp = parsed.seconds
+        warnings += timestamp_notes(parsed, raw.name, columns["timestamp"])
     else:
         stamp = pd.Series(pd.NA, index=frame.index, dtype="Int64")
 
@@ -217,6 +223,7 @@ def validate_ratings(
             "check the column mapping and that ratings are numbers."
         )
     scale = detect_scale(numbers[valid], options)
+    warnings += _half_step_notes(numbers[valid], scale, raw.name)
     outside = (numbers < scale.low - _EPS) | (numbers > scale.high + _EPS)
     reject(outside & valid, "out_of_scale")
 
@@ -256,6 +263,20 @@ def validate_ratings(
                 f"kept as different {kind}s: check the export if they should be one."
             )
     return ValidatedRatings(ratings, scale, rejected, examples, warnings)
+
+
+def _half_step_notes(values: np.ndarray, scale: RatingScale, name: str) -> list[str]:
+    """Point out a 0.5 step that rests on a few half-step ratings (e.g. one 4.5 among 1-5)."""
+    if scale.step != 0.5:
+        return []
+    halves = values[~np.isclose(values, np.round(values))]
+    if halves.size / values.size >= HALF_STEP_NOTICE_SHARE:
+        return []
+    return [
+        f"Only {halves.size:,} of {values.size:,} ratings in {name} are half-steps (e.g. "
+        f"{halves[0]:g}), and they make the rating scale {scale.low:g}-{scale.high:g} in steps "
+        "of 0.5: check them if the scale is whole stars."
+    ]
 
 
 def _canonical_id(value: str) -> str:
