@@ -207,7 +207,7 @@ def load_dataset(
     else:
         if ratings is None:
             assert archive is not None
-            ratings = _member(archive, _RATING_STEMS, "ratings")
+            ratings = _member(archive, _RATING_STEMS, "ratings", warnings)
         raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES, options)
         warnings += raw.notes
         columns, detection = detect_columns(raw.frame, mapping, raw.name, warnings)
@@ -296,8 +296,9 @@ def _dataset_name(source: Source | None) -> str:
     return Path(source).name if source is not None else "ratings"
 
 
-def _member(archive: Archive, stems: tuple[str, ...], role: str) -> DataFile:
+def _member(archive: Archive, stems: tuple[str, ...], role: str, warnings: list[str]) -> DataFile:
     member, passed_over = archive.find_table(stems, role)
+    _note_passed_over(archive, passed_over, role, member, warnings)
     if member is None:
         listing = ", ".join(list(archive.members)[:8]) or "nothing"
         if passed_over:
@@ -318,12 +319,19 @@ def _optional_member(
     archive: Archive, stems: tuple[str, ...], role: str, warnings: list[str]
 ) -> DataFile | None:
     member, passed_over = archive.find_table(stems, role)
-    if passed_over:
-        warnings.append(
-            f"{archive.name}: {', '.join(passed_over)} {'was' if len(passed_over) == 1 else 'were'}"
-            f" not read as the {role} file (no data extension such as .csv)."
-        )
+    _note_passed_over(archive, passed_over, role, member, warnings)
     return archive.read(member) if member is not None else None
+
+
+def _note_passed_over(
+    archive: Archive, passed_over: list[str], role: str, member: str | None, warnings: list[str]
+) -> None:
+    if passed_over and member is not None:
+        verb = "was" if len(passed_over) == 1 else "were"
+        warnings.append(
+            f"{archive.name}: {', '.join(passed_over)} {verb} not read as the {role} file (no "
+            f"data extension such as .csv); {member} was."
+        )
 
 
 def _file_report(
@@ -378,7 +386,7 @@ def preview_ratings(source: Source, options: LoadOptions | None = None) -> Ratin
         archive = open_zip(file, options)
         if read_movielens(archive) is not None:
             return RatingsPreview(file.name, [], {}, pd.DataFrame(), archive=True)
-        file = _member(archive, _RATING_STEMS, "ratings")
+        file = _member(archive, _RATING_STEMS, "ratings", [])
     raw = read_table(_table_file(file, options), KNOWN_NAMES, options)
     try:
         detected, _ = detect_columns(raw.frame, None, raw.name, [])

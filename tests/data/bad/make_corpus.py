@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -41,8 +42,173 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _xlsx(frame: pd.DataFrame, extra_sheet: bool = False) -> bytes:
+    """An Excel workbook whose bytes do not depend on the time it was written."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        if extra_sheet:
+            notes = pd.DataFrame({"note": ["exported by hand"]})
+            notes.to_excel(writer, sheet_name="notes", index=False)
+        frame.to_excel(writer, sheet_name="ratings", index=False)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as book:
+        entries = {name: book.read(name) for name in book.namelist()}
+    stamp = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)")
+    entries["docProps/core.xml"] = stamp.sub(
+        rb"\g<1>2026-01-01T00:00:00Z\g<3>", entries["docProps/core.xml"]
+    )
+    return _zip(entries)
+
+
+def _rows(n: int, seed: int, users: int = 40, items: int = 60) -> list[tuple[str, str, int]]:
+    """``n`` distinct (user, item, rating) triples with ratings 1-5."""
+    rng = random.Random(seed)
+    pairs = rng.sample([(u, i) for u in range(1, users + 1) for i in range(1, items + 1)], n)
+    return [(f"u{u}", f"i{i}", rng.randint(1, 5)) for u, i in pairs]
+
+
+def round_two() -> dict[str, tuple[bytes, dict]]:
+    """Cases of issue #14 (messy real exports); every one loads or gives one sentence."""
+    rows = _rows(120, seed=1)
+    n = len(rows)
+
+    def csv(header: str, lines: list[str], sep: str = ",") -> bytes:
+        return (header + "\n" + "".join(line + "\n" for line in lines)).encode()
+
+    plain = [f"{u},{i},{r}" for u, i, r in rows]
+    dated = [f"{line},2020-01-{k % 28 + 1:02d}" for k, line in enumerate(plain)]
+    dated[3] = dated[3].rsplit(",", 1)[0] + ",9999-12-31"
+    dated[7] = dated[7].rsplit(",", 1)[0] + ",0001-01-01"
+    epoch = [f"{line},{1_600_000_000 + k}" for k, line in enumerate(plain)]
+    for k, value in ((2, "inf"), (5, "1e30"), (9, "-1e25")):
+        epoch[k] = epoch[k].rsplit(",", 1)[0] + "," + value
+    mixed_units = [
+        f"{line},{(1_600_000_000 + k) * (1000 if k % 10 == 0 else 1)}"
+        for k, line in enumerate(plain)
+    ]
+    minutes = [f"{line},{k % 180 + 1}" for k, line in enumerate(plain)]
+    review = [f'{line},"{"great " * 30_000 if k == 1 else "ok"}"' for k, line in enumerate(plain)]
+    euro = [f"{u};{i};{r},5" if r < 5 else f"{u};{i};{r}" for u, i, r in rows]
+    euro_mixed = [
+        f"{u};{i};{r - 1},5" if k % 3 == 0 and r > 1 else f"{u};{i};{r}"
+        for k, (u, i, r) in enumerate(rows)
+    ]
+    one_half = list(plain)
+    one_half[0] = one_half[0].rsplit(",", 1)[0] + ",4.5"
+    # headerless: user (u1..), item (40 values) and a rating; the item ids are numbers 1-40, on
+    # the 0-100 scale too, so only the repeated-pair test tells the rating from the item
+    big = _rows(600, seed=2, users=200, items=40)
+    headerless = [f"{u[1:]},{i[1:]},{r}" for u, i, r in big]
+    tiny = [f"{k % 4 + 1},{k % 5 + 1},{(k * 7) % 5 + 1}" for k in range(12)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    dates = pd.DataFrame({"timestamp": pd.to_datetime(["2020-01-01"] * n).as_unit("s")})
+    dates.loc[0, "timestamp"] = pd.Timestamp("2500-01-01").as_unit("s")
+    year_2500 = pd.concat([frame, dates], axis=1)
+    items = sorted({i for _, i, _ in rows})
+    list_genres = pd.DataFrame(
+        {
+            "item_id": items,
+            "genres": [["Action", "Comedy"] if k % 2 else ["Drama"] for k in range(len(items))],
+        }
+    )
+    records = [{"user": u, "item": i, "rating": r} for u, i, r in rows]
+    jsonl = "".join(json.dumps(r) + "\n" for r in records[:50]) + "{not json\n"
+    jsonl += "".join(json.dumps(r) + "\n" for r in records[50:])
+    warned_kept = {"kept": n}
+    return {
+        "dates_out_of_range.csv": (
+            csv("user_id,item_id,rating,date", dated),
+            {**warned_kept, "warning": "lie outside 1900-2100 (e.g. '9999-12-31', '0001-01-01')"},
+        ),
+        "timestamps_not_finite.csv": (
+            csv("user_id,item_id,rating,timestamp", epoch),
+            {**warned_kept, "warning": "3 timestamps in timestamps_not_finite.csv"},
+        ),
+        "timestamps_mixed_units.csv": (
+            csv("user_id,item_id,rating,timestamp", mixed_units),
+            {**warned_kept, "warning": "108 as seconds, 12 as milliseconds"},
+        ),
+        "watch_time_minutes.csv": (
+            csv("user_id,item_id,rating,watch_time_minutes", minutes),
+            {**warned_kept, "warning": "watch_time_minutes of watch_time_minutes.csv was not used"},
+        ),
+        "year_2500.parquet": (
+            _parquet(year_2500),
+            {**warned_kept, "warning": "1 timestamps in year_2500.parquet"},
+        ),
+        "long_review_field.csv": (csv("user_id,item_id,rating,review", review), warned_kept),
+        "european_decimal_comma.csv": (
+            csv("user_id;item_id;rating", euro),
+            {**warned_kept, "warning": "written with a decimal comma (e.g. 3,5) and were read"},
+        ),
+        "european_mixed_decimals.csv": (
+            csv("user;item;rating", euro_mixed),
+            {**warned_kept, "warning": "were read as decimals"},
+        ),
+        "one_half_star.csv": (
+            csv("user_id,item_id,rating", one_half),
+            {**warned_kept, "warning": "Only 1 of 120 ratings"},
+        ),
+        "headerless_few_items.csv": (
+            csv(headerless[0], headerless[1:]),
+            {"kept": len(big), "warning": "rating = column_3 (it leaves"},
+        ),
+        "headerless_two_readings.csv": (
+            csv(tiny[0], tiny[1:]),
+            {"error": "could each be the rating"},
+        ),
+        "ratings_bak_beside_csv.zip": (
+            _zip(
+                {"ratings.bak": b"garbage\x00", "ratings.csv": csv("user_id,item_id,rating", plain)}
+            ),
+            {**warned_kept, "warning": "ratings.bak was not read as the ratings"},
+        ),
+        "ratings_r_script.zip": (
+            _zip({"ratings.R": "library(readr)\nx <- read_csv('r.csv')\n"}),
+            {"error": "holds ratings.R but no ratings file with a data extension"},
+        ),
+        "two_rating_files.zip": (
+            _zip(
+                {
+                    "ratings.csv": csv("user_id,item_id,rating", plain),
+                    "ratings.tsv": csv(
+                        "user_id\titem_id\trating", [p.replace(",", "\t") for p in plain]
+                    ),
+                }
+            ),
+            {"error": "holds 2 files that could be the ratings (ratings.csv, ratings.tsv)"},
+        ),
+        "list_genres.zip": (
+            _zip(
+                {
+                    "ratings.csv": csv("user_id,item_id,rating", plain),
+                    "items.parquet": _parquet(list_genres),
+                }
+            ),
+            warned_kept,
+        ),
+        "ratings.xlsx": (_xlsx(frame, extra_sheet=True), {**warned_kept, "warning": "2 sheets"}),
+        "legacy.xls": (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504,
+            {"error": "legacy Excel .xls workbook"},
+        ),
+        "ratings.json": (json.dumps(records).encode(), warned_kept),
+        "ratings_api_export.json": (json.dumps({"ratings": records}).encode(), warned_kept),
+        "ratings.jsonl": (
+            jsonl.encode(),
+            {"kept": n, "rejected": {"malformed_row": 1}},
+        ),
+        "broken.json": (b'[{"user": 1, "item": 2, "rating": 3},', {"error": "not valid JSON"}),
+        "deep.json": (b"[" * 100_000 + b"]" * 100_000, {"error": "nests JSON deeper"}),
+    }
+
+
 def corpus() -> dict[str, tuple[bytes, dict]]:
     """``name -> (content, expectation)``."""
+    return {**round_one(), **round_two()}
+
+
+def round_one() -> dict[str, tuple[bytes, dict]]:
+    """The first corpus: malformed and hostile files."""
     rng = random.Random(0)
     lines = GOOD.splitlines()
     endings = ["\r\n", "\n", "\r"]
