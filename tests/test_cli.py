@@ -150,3 +150,85 @@ def test_explain_unknown_item_exits_2():
     done = run_cli("explain", "sample_data", "--user", "u0001", "--item", "zzz")
     assert done.returncode == 2
     assert "Item 'zzz' is not in the training data" in done.stderr
+
+
+EUROPEAN = ROOT / "tests" / "data" / "bad" / "european_mixed_decimals.csv"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["recommend", str(EUROPEAN), "--user", "u1", "-n", "0"], "-n: 0 is not allowed"),
+        (["recommend", str(EUROPEAN), "--user", "u1", "-n", "-5"], "-n: -5 is not allowed"),
+        (["explain", str(EUROPEAN), "--user", "u1", "--item", "i1", "-n", "-5"], "-n: -5"),
+        (["recommend", str(EUROPEAN), "--user", "u1", "--seed", "-1"], "--seed: -1 is not"),
+        (["recommend", str(EUROPEAN), "--user", "u1", "--seed", str(2**32)], "between 0 and"),
+        (
+            [
+                "explain",
+                str(EUROPEAN),
+                "--user",
+                "u1",
+                "--item",
+                "i1",
+                "--shapley",
+                "--permutations",
+                "0",
+            ],
+            "--permutations: 0 is not allowed: use a number >= 1",
+        ),
+        (["evaluate", str(EUROPEAN), "--folds", "1"], "--folds: 1 is not allowed"),
+        (["evaluate", str(EUROPEAN), "--threshold", "inf"], "not a finite number"),
+        (["audit", str(EUROPEAN), "--out", "x", "--bootstrap", "-1"], "--bootstrap: -1"),
+        (["profile", str(EUROPEAN), "--scale=-inf,inf"], "both finite"),
+        (["profile", str(EUROPEAN), "--columns", "user=user,item=user"], "to both user and"),
+        (["profile", str(EUROPEAN), "--delimiter", "#"], "--delimiter '#' is not supported"),
+        (["profile", str(EUROPEAN), "--decimal", ";"], "--decimal: invalid choice"),
+        (["profile", str(EUROPEAN), "--max-rows", "0"], "--max-rows: 0 is not allowed"),
+    ],
+)
+def test_out_of_range_options_are_one_line_and_exit_2(args, fragment, capsys):
+    with pytest.raises(SystemExit) as exited:
+        code = main(args)
+        raise SystemExit(code)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.startswith("error: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragment"),
+    [("file", "is an existing file, not a folder"), ("under_a_file", "cannot be written to")],
+)
+def test_audit_checks_out_before_any_work(tmp_path, kind, fragment, capsys, monkeypatch):
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("the data was loaded before --out was checked")
+
+    monkeypatch.setattr("engine.cli.load_inputs", no_work)
+    blocker = tmp_path / "report"
+    blocker.write_text("I am a file")
+    out = blocker if kind == "file" else blocker / "sub"  # cannot be created, even as root
+    assert main(["audit", str(EUROPEAN), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1, err
+
+
+def test_decimal_option_reads_comma_halves_and_profile_json_is_strict(capsys):
+    assert main(["profile", str(EUROPEAN), "--decimal", ".", "--delimiter", ";"]) == 0
+    strict = json.loads(capsys.readouterr().out, parse_constant=_no_constant)
+    assert strict["load_report"]["rejected"]["non_numeric_rating"] > 30
+    assert main(["profile", str(EUROPEAN), "--decimal", ","]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=_no_constant)
+    assert out["load_report"]["rejected"] == {}
+    assert out["load_report"]["relevance_threshold"] == 4.0
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"invalid JSON constant {name} in the CLI output")
+
+
+def test_json_safe_turns_non_finite_numbers_into_null():
+    from engine.cli import json_safe
+
+    safe = json_safe({"a": float("nan"), "b": [float("-inf"), 1.5], "c": (2, "x")})
+    assert json.dumps(safe, allow_nan=False) == '{"a": null, "b": [null, 1.5], "c": [2, "x"]}'
