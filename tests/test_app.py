@@ -67,6 +67,22 @@ def test_upload_with_mapping_replaces_the_dataset_for_this_session():
     assert "mine.csv" in at.caption[0].value
 
 
+def test_reading_options_decide_how_a_european_file_is_read():
+    at = app().run()
+    content = (ROOT / "tests" / "data" / "bad" / "european_mixed_decimals.csv").read_bytes()
+    at.file_uploader(key="upload_ratings").set_value(("euro.csv", content, "text/csv"))
+    at.selectbox(key="read_decimal").set_value("point 3.5").run()
+    at.button(key="load_upload").click().run()
+    assert not at.exception, at.exception
+    rejected = frame_with(at, "reason", "rows")
+    assert "rating is empty, NaN or not a number" in set(rejected["reason"])
+    at.selectbox(key="read_decimal").set_value("comma 3,5").run()
+    at.button(key="load_upload").click().run()
+    assert not any("not a number" in str(f.value) for f in at.dataframe)
+    assert any("were read as decimals" in w.value for w in at.warning)
+    assert any("counts as relevant" in m.value for m in at.markdown)
+
+
 def test_bad_upload_shows_the_engine_message_and_keeps_the_sample():
     at = app().run()
     at.file_uploader(key="upload_ratings").set_value(("bad.csv", b"\x00\x01\x02", "text/csv"))

@@ -79,12 +79,12 @@ def render() -> None:
                 cols = st.columns(4)
                 chosen = {}
                 for col, field in zip(cols, ("user", "item", "rating", "timestamp"), strict=True):
-                    options = (
+                    choices = (
                         ["(none)", *preview.columns] if field == "timestamp" else preview.columns
                     )
-                    default = preview.detected.get(field, options[0])
+                    default = preview.detected.get(field, choices[0])
                     chosen[field] = col.selectbox(
-                        field, options, index=options.index(default), key=f"map_{field}"
+                        field, choices, index=choices.index(default), key=f"map_{field}"
                     )
                 mapping = ColumnMapping(**{f: c for f, c in chosen.items() if c != "(none)"})
             if preview is not None and st.button("Load", key="load_upload", type="primary"):
