@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -118,11 +119,30 @@ def test_diverging_learning_rate_is_reported(ratings):
         ("lr_all", 0.0, "ModelConfig.lr_all=0.0"),
         ("refit_lambda", 0.0, "ModelConfig.refit_lambda=0.0"),
         ("n_epochs", 0, "ModelConfig.n_epochs=0"),
+        ("seed", -1, "ModelConfig.seed=-1 is not allowed: use an integer in [0, 4294967295]"),
+        ("seed", 2**32, "ModelConfig.seed=4294967296 is not allowed: use an integer in [0, "),
+        ("seed", 1.5, "ModelConfig.seed=1.5 is not allowed: use an integer"),
+        ("seed", True, "ModelConfig.seed=True is not allowed: use an integer"),
+        ("n_factors", "8", "ModelConfig.n_factors='8' is not allowed: use an integer"),
+        ("lr_all", float("nan"), "ModelConfig.lr_all=nan is not allowed: use a finite number"),
+        ("reg_all", float("inf"), "ModelConfig.reg_all=inf is not allowed: use a finite number"),
+        ("refit_lambda", 10**400, "ModelConfig.refit_lambda=1000"),
+        ("refit_users", "yes", "ModelConfig.refit_users='yes' is not allowed: use true or false"),
     ],
 )
 def test_invalid_config_names_the_field(field, value, fragment):
-    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         ModelConfig(**{field: value})
+
+
+def test_seed_range_is_numpys_and_its_ends_train(ratings):
+    """Seeds 0 and 2**32 - 1 train; -1 and 2**32 are refused before numpy sees them."""
+    for seed in (0, 2**32 - 1):
+        model = train_svd(ratings, SCALE, ModelConfig(seed=seed, n_factors=2, n_epochs=1))
+        assert model.config.seed == seed
+    for seed in (-1, 2**32):
+        with pytest.raises(ConfigError, match=r"ModelConfig\.seed=-?\d+ is not allowed"):
+            ModelConfig.from_preset("default", seed=seed)
 
 
 def test_presets():

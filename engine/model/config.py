@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Literal, TypeAlias
 
 from engine.errors import ConfigError
 
 PresetName: TypeAlias = Literal["default", "tuned"]
+
+#: Largest seed numpy's legacy ``RandomState`` (Surprise's ``random_state``) accepts.
+MAX_SEED = 2**32 - 1
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 @dataclass(frozen=True)
@@ -34,7 +51,8 @@ class ModelConfig:
     refit_lambda
         Ridge strength of the refit, per rating: ``A_u = X^T X + lambda * n_u * I``, > 0.
     seed
-        Seed of Surprise's initialisation (``random_state``): same seed, same model.
+        Seed of Surprise's initialisation (``random_state``): same seed, same model; an
+        integer in ``[0, 2**32 - 1]`` (numpy's ``RandomState`` range).
     preset
         The preset these settings came from, or ``"custom"``.
     """
@@ -50,23 +68,36 @@ class ModelConfig:
     preset: str = "default"
 
     def __post_init__(self) -> None:
+        kinds = {
+            "n_factors": (_is_int, "an integer"),
+            "n_epochs": (_is_int, "an integer"),
+            "seed": (_is_int, "an integer"),
+            "lr_all": (_is_finite_number, "a finite number"),
+            "reg_all": (_is_finite_number, "a finite number"),
+            "init_std_dev": (_is_finite_number, "a finite number"),
+            "refit_lambda": (_is_finite_number, "a finite number"),
+            "refit_users": (lambda v: isinstance(v, bool), "true or false"),
+            "preset": (lambda v: isinstance(v, str), "a string"),
+        }
+        for name, (ok, kind) in kinds.items():
+            if not ok(getattr(self, name)):
+                raise ConfigError(
+                    f"ModelConfig.{name}={getattr(self, name)!r} is not allowed: use {kind}."
+                )
         checks = {
             "n_factors": (self.n_factors >= 1, "an integer >= 1, e.g. 100"),
             "n_epochs": (self.n_epochs >= 1, "an integer >= 1, e.g. 20"),
-            "lr_all": (0 < self.lr_all <= 1, "in (0, 1], e.g. 0.005"),
-            "reg_all": (self.reg_all >= 0, ">= 0, e.g. 0.02"),
-            "init_std_dev": (self.init_std_dev >= 0, ">= 0, e.g. 0.1"),
-            "refit_lambda": (self.refit_lambda > 0, "> 0, e.g. 0.1"),
+            "lr_all": (0 < self.lr_all <= 1, "a value in (0, 1], e.g. 0.005"),
+            "reg_all": (self.reg_all >= 0, "a value >= 0, e.g. 0.02"),
+            "init_std_dev": (self.init_std_dev >= 0, "a value >= 0, e.g. 0.1"),
+            "refit_lambda": (self.refit_lambda > 0, "a value > 0, e.g. 0.1"),
+            "seed": (0 <= self.seed <= MAX_SEED, f"an integer in [0, {MAX_SEED}] (2**32 - 1)"),
         }
         for name, (ok, allowed) in checks.items():
             if not ok:
                 raise ConfigError(
-                    f"ModelConfig.{name}={getattr(self, name)!r} is not allowed: use a value "
-                    f"{allowed}."
+                    f"ModelConfig.{name}={getattr(self, name)!r} is not allowed: use {allowed}."
                 )
-        for name in ("n_factors", "n_epochs", "seed"):
-            if not isinstance(getattr(self, name), int):
-                raise ConfigError(f"ModelConfig.{name} must be an integer.")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> ModelConfig:
