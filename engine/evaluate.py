@@ -6,20 +6,36 @@ permutation: ``fold[perm[j]] = j mod K``. All models see the same folds, so thei
 differences are paired. Top-N lists rank, for each user with held-out ratings, every
 item known to the training fold that the user did not rate in it. Definitions of the
 metrics are in ``engine.metrics``.
+
+A held-out rating is relevant when it is ``>= threshold``; by default the threshold comes
+from the data's rating scale (``RatingScale.relevance_threshold``: the top quarter of the
+scale, 4 on 1-5, 8 on 1-10). A fold in which no user with a relevant held-out rating can
+be ranked has no ranking metrics: they are NaN there (shown as "n/a"), the means are over
+the folds where they are defined, and ``Evaluation.notes`` says which folds and why. RMSE
+and MAE do not depend on the threshold and are always computed.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from engine.data.types import RatingData
 from engine.errors import ConfigError, DataError
-from engine.metrics import RANKING_METRICS, mae, ranking_scores, rmse
+from engine.metrics import (
+    RANKING_METRICS,
+    ThresholdSource,
+    mae,
+    ranking_scores,
+    resolve_threshold,
+    rmse,
+)
 from engine.model.base import Recommender
 from engine.model.comparators import (
     KNN_MAX_ITEMS,
@@ -32,6 +48,12 @@ from engine.model.svd import Progress, clip_to_scale, train_svd
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
+#: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
+LIST_METRICS: tuple[str, ...] = (*RANKING_METRICS, "coverage")
+#: Largest seed numpy's generators accept from a 32-bit integer.
+MAX_SEED = 2**32 - 1
+_USER_RANKING_COLUMNS = ["user_id", "n_relevant", *RANKING_METRICS]
+_TOP_LIST_COLUMNS = ["user_id", "rank", "item_id"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +65,14 @@ class EvaluationConfig:
     folds
         Number of folds K, >= 2.
     seed
-        Seed of the fold assignment.
+        Seed of the fold assignment, an integer in ``[0, 2**32 - 1]``.
     k
         Length of the top-N lists ranking metrics are computed at, >= 1.
     threshold
-        A held-out rating >= threshold is relevant.
+        A held-out rating >= threshold is relevant, in rating units. ``None`` (default)
+        takes it from the data's scale (``RatingScale.relevance_threshold``, the top
+        quarter: 4 on 1-5, 8 on 1-10, 75 on 0-100). A threshold outside the scale is
+        allowed; the evaluation then notes that no (or every) rating is relevant.
     models
         Which of ``MODEL_NAMES`` to evaluate (the SVD engine is always first).
     """
@@ -55,7 +80,7 @@ class EvaluationConfig:
     folds: int = 5
     seed: int = 0
     k: int = 10
-    threshold: float = 4.0
+    threshold: float | None = None
     models: tuple[str, ...] = MODEL_NAMES
 
     def __post_init__(self) -> None:
@@ -63,6 +88,24 @@ class EvaluationConfig:
             raise ConfigError(f"folds={self.folds} is too few: use at least 2 (default 5).")
         if self.k < 1:
             raise ConfigError(f"k={self.k} must be at least 1 (default 10).")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, numbers.Integral)
+            or not 0 <= self.seed <= MAX_SEED
+        ):
+            raise ConfigError(
+                f"EvaluationConfig.seed={self.seed!r} is not allowed: use an integer in "
+                f"[0, {MAX_SEED}] (default 0)."
+            )
+        if self.threshold is not None and (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, numbers.Real)
+            or not math.isfinite(self.threshold)
+        ):
+            raise ConfigError(
+                f"EvaluationConfig.threshold={self.threshold!r} is not allowed: use a finite "
+                "rating, or None to take it from the data's scale (the top quarter)."
+            )
         unknown = set(self.models) - set(MODEL_NAMES)
         if unknown:
             raise ConfigError(
@@ -77,6 +120,9 @@ class Evaluation:
 
     Attributes
     ----------
+    evaluation
+        The settings used, with ``threshold`` resolved to the number applied (never
+        ``None``); ``threshold_source`` says whether it was given or taken from the scale.
     predictions
         One row per (model, held-out rating): ``model, fold, user_id, item_id, rating,
         prediction`` (clipped to the scale), ``raw_prediction`` (unclipped),
@@ -86,11 +132,24 @@ class Evaluation:
     fold_metrics
         Tidy ``model, fold, metric, value``; metrics ``rmse, mae`` (rating models),
         ``precision, recall, ndcg, map, hit_rate`` (means over users with a relevant
-        held-out item), ``coverage``, ``n_users_ranked``, ``fit_seconds``.
+        held-out item), ``coverage``, ``n_users_ranked``, ``fit_seconds``. The ranking
+        metrics and ``coverage`` are NaN in a fold where no user could be ranked (see
+        ``notes``).
     user_ranking
-        ``model, fold, user_id, n_relevant, precision, recall, ndcg, map, hit_rate``.
+        ``model, fold, user_id, n_relevant, precision, recall, ndcg, map, hit_rate``
+        (these columns even when empty).
     top_lists
         The ranked lists behind ``user_ranking``: ``model, fold, user_id, rank, item_id``.
+    threshold_source
+        ``"given"`` (``EvaluationConfig.threshold`` was set) or ``"scale"`` (the top
+        quarter of the data's rating scale).
+    relevance_rule
+        The rule in words, e.g. ``"relevant = rating >= 8, the top quarter of the 1-10
+        scale"``.
+    notes
+        Sentences a reader of the metrics must see: folds where the ranking metrics are
+        undefined and why (``"no held-out rating >= 6 in fold 2"``), a threshold outside
+        the scale.
     """
 
     config: ModelConfig
@@ -102,26 +161,38 @@ class Evaluation:
     n_ratings: int
     fingerprint: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
+    threshold_source: ThresholdSource = "given"
+    relevance_rule: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
-        """Mean and standard deviation over folds: index ``model``, columns ``(metric, stat)``."""
-        table = self.fold_metrics.pivot_table(
-            index="model", columns="metric", values="value", aggfunc=["mean", "std"]
+        """Mean and standard deviation over folds: index ``model``, columns ``(metric, stat)``.
+
+        Means and standard deviations skip folds where a metric is undefined (NaN); a
+        metric undefined in every fold keeps its column, with NaN.
+        """
+        table = self.fold_metrics.groupby(["model", "metric"], sort=False)["value"].agg(
+            ["mean", "std"]
         )
-        table = table.swaplevel(axis=1).sort_index(axis=1)
+        table = table.unstack("metric").swaplevel(axis=1).sort_index(axis=1)
         order = [m for m in self.evaluation.models if m in table.index]
         return table.loc[order]
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready summary: per model, each metric's mean, std and per-fold values."""
+        """JSON-ready summary: per model, each metric's mean, std and per-fold values.
+
+        Undefined values (a metric NaN in a fold; a mean over no defined fold; a standard
+        deviation over fewer than two) are ``None``, so the result is strict JSON.
+        """
         out: dict[str, object] = {}
         for model, rows in self.fold_metrics.groupby("model", sort=False):
             metrics = {}
             for metric, values in rows.groupby("metric", sort=False)["value"]:
+                defined = values.dropna()
                 metrics[metric] = {
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    "folds": [float(v) for v in values],
+                    "mean": float(defined.mean()) if len(defined) else None,
+                    "std": float(defined.std(ddof=1)) if len(defined) > 1 else None,
+                    "folds": [_json_number(v) for v in values],
                 }
             out[str(model)] = metrics
         return {
@@ -129,11 +200,64 @@ class Evaluation:
             "seed": self.evaluation.seed,
             "k": self.evaluation.k,
             "relevance_threshold": self.evaluation.threshold,
+            "threshold_source": self.threshold_source,
+            "relevance_rule": self.relevance_rule,
             "n_ratings": self.n_ratings,
             "model_config": self.config.__dict__,
             "models": out,
             "skipped": self.skipped,
+            "notes": list(self.notes),
         }
+
+
+def _json_number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _undefined_ranking_reason(
+    train: pd.DataFrame, test: pd.DataFrame, threshold: float, fold: int
+) -> tuple[str, str] | None:
+    """``(kind, sentence)`` saying why no user can be ranked in this fold, else ``None``.
+
+    The same for every model: they all train on the same fold. ``kind`` is
+    ``"no relevant"`` or ``"not in training"``.
+    """
+    relevant = test[test["rating"] >= threshold]
+    if relevant.empty:
+        return "no relevant", f"no held-out rating >= {threshold:g} in fold {fold}"
+    if not relevant["user_id"].isin(train["user_id"]).any():
+        return "not in training", (
+            f"no user with a held-out rating >= {threshold:g} in fold {fold} has a rating in "
+            "the training folds"
+        )
+    return None
+
+
+def _ranking_notes(reasons: dict[int, tuple[str, str]], folds: int, threshold: float) -> list[str]:
+    if not reasons:
+        return []
+    names = "precision, recall, NDCG, MAP, hit rate and coverage"
+    kinds = {kind for kind, _ in reasons.values()}
+    if len(reasons) == folds:
+        if kinds == {"no relevant"}:
+            why = f"no held-out rating >= {threshold:g} in any of the {folds} folds"
+        elif kinds == {"not in training"}:
+            why = (
+                f"in none of the {folds} folds does a user with a held-out rating >= "
+                f"{threshold:g} have a rating in the training folds (each user's ratings fall "
+                "in one fold, e.g. users with a single rating)"
+            )
+        else:
+            why = "; ".join(sentence for _, sentence in reasons.values())
+        return [
+            f"The ranking metrics ({names}) are n/a for every model: {why}. RMSE and MAE "
+            "do not depend on the threshold and are computed as usual."
+        ]
+    return [
+        f"The ranking metrics ({names}) are n/a in fold {fold} for every model: {sentence}; "
+        "their means are over the other folds."
+        for fold, (_, sentence) in sorted(reasons.items())
+    ]
 
 
 def assign_folds(n_ratings: int, folds: int, seed: int) -> np.ndarray:
@@ -195,11 +319,21 @@ def _ranking(
     threshold: float,
     max_block_bytes: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Per-user top-k metrics and lists for users with a relevant held-out item; coverage."""
+    """Per-user top-k metrics and lists for users with a relevant held-out item; coverage.
+
+    With no such user in the training fold, both tables are empty (with their columns)
+    and coverage is NaN: there is no list to measure.
+    """
     inter = model.interactions
     relevant = test[test["rating"] >= threshold]
     users = inter.user_index(relevant["user_id"].unique())
     users = users[users >= 0]
+    if len(users) == 0:
+        return (
+            pd.DataFrame(columns=_USER_RANKING_COLUMNS),
+            pd.DataFrame(columns=_TOP_LIST_COLUMNS),
+            float("nan"),
+        )
     rel_items = inter.item_index(relevant["item_id"].to_numpy())
     rel_users = inter.user_index(relevant["user_id"].to_numpy())
     n_rel = relevant.groupby("user_id").size()
@@ -234,8 +368,8 @@ def _ranking(
                 }
             )
         )
-    per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    top_lists = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame()
+    per_user = pd.concat(rows, ignore_index=True)
+    top_lists = pd.concat(lists, ignore_index=True)
     return per_user, top_lists, float(recommended.sum() / inter.n_items)
 
 
@@ -248,6 +382,11 @@ def evaluate(
     max_block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> Evaluation:
     """Cross-validate the SVD engine and the comparators on the same K folds.
+
+    The relevance threshold is resolved once here (``resolve_threshold``): the returned
+    ``Evaluation.evaluation.threshold`` is the number used. A fold where no user with a
+    relevant held-out rating can be ranked gets NaN ranking metrics and a note, never an
+    error.
 
     Raises
     ------
@@ -265,6 +404,8 @@ def evaluate(
             f"{data.name} has {len(ratings)} ratings, fewer than the {evaluation.folds} folds: "
             "use fewer folds or more data."
         )
+    threshold, source, rule, notes = resolve_threshold(evaluation.threshold, data.scale)
+    evaluation = replace(evaluation, threshold=threshold)
     fold_of = assign_folds(len(ratings), evaluation.folds, evaluation.seed)
     scale = (data.scale.low, data.scale.high)
     catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)
@@ -279,9 +420,13 @@ def evaluate(
             "similarity matrix"
         )
     predictions, metrics, per_user, top_lists = [], [], [], []
+    undefined: dict[int, tuple[str, str]] = {}
     steps = evaluation.folds * len(names)
     for fold in range(evaluation.folds):
         train, test = ratings[fold_of != fold], ratings[fold_of == fold]
+        reason = _undefined_ranking_reason(train, test, threshold, fold)
+        if reason is not None:
+            undefined[fold] = reason
         for position, name in enumerate(names):
             if progress:
                 done = (fold * len(names) + position) / steps
@@ -294,13 +439,11 @@ def evaluate(
                 frame, fold_rmse, fold_mae = _held_out_predictions(model, test, fold)
                 predictions.append(frame)
                 rows |= {"rmse": fold_rmse, "mae": fold_mae}
-            users, lists, coverage = _ranking(
-                model, test, evaluation.k, evaluation.threshold, max_block_bytes
-            )
+            users, lists, coverage = _ranking(model, test, evaluation.k, threshold, max_block_bytes)
             lists.insert(0, "fold", fold)
             lists.insert(0, "model", name)
             top_lists.append(lists)
-            rows |= {m: float(users[m].mean()) for m in RANKING_METRICS}
+            rows |= {m: float(users[m].mean()) if len(users) else math.nan for m in RANKING_METRICS}
             rows |= {"coverage": coverage, "n_users_ranked": float(len(users))}
             users.insert(0, "fold", fold)
             users.insert(0, "model", name)
@@ -318,4 +461,7 @@ def evaluate(
         n_ratings=len(ratings),
         fingerprint=data.fingerprint,
         skipped=skipped,
+        threshold_source=source,
+        relevance_rule=rule,
+        notes=notes + _ranking_notes(undefined, evaluation.folds, threshold),
     )

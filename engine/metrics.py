@@ -11,7 +11,8 @@ with :math:`\hat r` clipped to the rating scale (as Surprise's ``accuracy`` modu
 
 Top-N, per user with ``L`` the top-``k`` list, ``R`` the user's relevant held-out items
 (rating >= threshold), ``hit_r = 1`` when the item at rank ``r`` is in ``R``; all in
-``[0, 1]``, higher is better; users with ``R`` empty are left out of the means:
+``[0, 1]``, higher is better; users with ``R`` empty are left out of the means, and a
+fold with no such user has no value (NaN, shown as "n/a"; ``engine.evaluate`` notes why):
 
 * ``precision@k = |L ∩ R| / k``
 * ``recall@k = |L ∩ R| / |R|``
@@ -20,14 +21,24 @@ Top-N, per user with ``L`` the top-``k`` list, ``R`` the user's relevant held-ou
 * ``ap@k = sum_r hit_r * precision@r / min(k, |R|)``; MAP@k is its mean over users
 * ``hit@k = 1 if |L ∩ R| > 0``; HitRate@k is its mean
 * ``coverage@k`` = share of the catalogue recommended to at least one user.
+
+The threshold defaults to the top quarter of the rating scale
+(``RatingScale.relevance_threshold``: 4 on 1-5, 8 on 1-10, 75 on 0-100); ``resolve_threshold``
+applies that default and says the rule and its origin in words.
 """
 
 from __future__ import annotations
 
+from typing import Literal, TypeAlias
+
 import numpy as np
 import pandas as pd
 
+from engine.data.types import RatingScale
+
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+#: Where the relevance threshold came from: the caller, or the data's rating scale.
+ThresholdSource: TypeAlias = Literal["given", "scale"]
 
 
 def rmse(predictions: np.ndarray, ratings: np.ndarray) -> float:
@@ -77,3 +88,40 @@ def ranking_scores(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> pd.DataF
             "hit_rate": (n_hits > 0).astype(float),
         }
     )
+
+
+def _scale_text(scale: RatingScale) -> str:
+    joiner = " to " if scale.low < 0 else "-"
+    return f"{scale.low:g}{joiner}{scale.high:g}"
+
+
+def resolve_threshold(
+    threshold: float | None, scale: RatingScale
+) -> tuple[float, ThresholdSource, str, list[str]]:
+    """Return ``(threshold, source, rule, notes)`` for a given or default threshold.
+
+    ``None`` takes ``scale.relevance_threshold()`` (source ``"scale"``); a number is used
+    as given. ``rule`` says it in words; ``notes`` warn when the threshold lies outside
+    the scale (above it no rating can be relevant; at or below its bottom every rating is).
+    """
+    default = scale.relevance_threshold()
+    span = _scale_text(scale)
+    if threshold is None:
+        rule = f"relevant = rating >= {default:g}, the top quarter of the {span} scale"
+        return default, "scale", rule, []
+    threshold = float(threshold)
+    rule = f"relevant = rating >= {threshold:g}, as given (the rating scale is {span})"
+    notes = []
+    if threshold > scale.high:
+        notes.append(
+            f"The relevance threshold {threshold:g} is above the top of the {span} rating "
+            "scale, so no rating can be relevant and the ranking metrics are n/a: use a "
+            f"threshold of at most {scale.high:g} (by default {default:g}, the top quarter)."
+        )
+    elif threshold <= scale.low:
+        notes.append(
+            f"The relevance threshold {threshold:g} is at or below the bottom of the {span} "
+            "rating scale, so every held-out rating is relevant: the ranking metrics only "
+            f"measure whether held-out items are recommended (by default {default:g})."
+        )
+    return threshold, "given", rule, notes

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from surprise import SVD, accuracy
 
-from engine import DataError, DataFile, load_dataset
-from engine.evaluate import EvaluationConfig, assign_folds, evaluate
+from engine import ConfigError, DataError, DataFile, load_dataset
+from engine.evaluate import LIST_METRICS, EvaluationConfig, assign_folds, evaluate
 from engine.model import ModelConfig, train_svd
 from engine.model.base import surprise_trainset
 from engine.synth import SynthConfig, generate, write_dataset
@@ -67,6 +69,8 @@ def test_summary_and_json(result):
     out = result.to_dict()
     assert len(out["models"]["SVD"]["rmse"]["folds"]) == 3
     assert 0 <= out["models"]["Popularity"]["ndcg"]["mean"] <= 1
+    assert out["relevance_threshold"] == 4.0 and out["threshold_source"] == "scale"
+    assert out["notes"] == []
 
 
 def test_unknown_users_in_a_fold_are_flagged_not_dropped():
@@ -122,3 +126,112 @@ def test_ranking_metrics_equal_a_brute_force_ranking(data, result):
     assert checked > 0  # the comparison exercised at least one hit
     mean = result.fold_metrics.query("model == 'SVD' and fold == 0 and metric == 'ndcg'")
     assert mean["value"].item() == pytest.approx(users["ndcg"].mean())
+
+
+def csv_data(name: str, rows: list[tuple[str, str, float]]):
+    lines = ["user,item,rating"] + [f"{u},{i},{r:g}" for u, i, r in rows]
+    return load_dataset(DataFile(name, ("\n".join(lines) + "\n").encode()))
+
+
+def strict_json(document: dict) -> dict:
+    """Round-trip through JSON that refuses NaN and infinity."""
+    return json.loads(json.dumps(document, allow_nan=False))
+
+
+def test_threshold_above_the_scale_gives_na_ranking_metrics_not_a_key_error(data):
+    result = evaluate(data, SMALL, EvaluationConfig(folds=2, k=5, threshold=6))
+    metrics = result.fold_metrics.set_index(["model", "fold", "metric"])["value"]
+    for model in ("SVD", "BaselineOnly", "KNNBaseline", "Popularity"):
+        for fold in (0, 1):
+            assert all(np.isnan(metrics[(model, fold, m)]) for m in LIST_METRICS)
+            assert metrics[(model, fold, "n_users_ranked")] == 0
+    assert np.isfinite(metrics[("SVD", 0, "rmse")]) and np.isfinite(metrics[("SVD", 1, "mae")])
+    assert result.user_ranking.empty and "ndcg" in result.user_ranking.columns
+    assert result.top_lists.empty and "item_id" in result.top_lists.columns
+    assert result.threshold_source == "given" and result.evaluation.threshold == 6
+    assert "above the top of the 1-5 rating scale, so no rating can be relevant" in result.notes[0]
+    assert "no held-out rating >= 6 in any of the 2 folds" in result.notes[1]
+    summary = result.summary()
+    assert np.isnan(summary.loc["SVD", ("ndcg", "mean")])  # the column is kept, not dropped
+    assert np.isfinite(summary.loc["SVD", ("rmse", "mean")])
+    out = strict_json(result.to_dict())
+    assert out["models"]["SVD"]["ndcg"] == {"mean": None, "std": None, "folds": [None, None]}
+    assert out["models"]["SVD"]["rmse"]["mean"] > 0
+    assert out["notes"] == result.notes
+
+
+def test_a_fold_without_a_relevant_rating_is_na_and_the_mean_is_over_the_others(data):
+    fold_of = assign_folds(data.n_ratings, 2, 0)
+    ratings = data.ratings.copy()
+    low = (fold_of == 0) & (ratings["rating"] >= 4)
+    ratings.loc[low, "rating"] = 3.0  # fold 0 holds no rating >= 4
+    result = evaluate(replace(data, ratings=ratings), SMALL,
+                      EvaluationConfig(folds=2, k=5, models=("SVD",)))  # fmt: skip
+    values = result.fold_metrics.set_index(["fold", "metric"])["value"]
+    assert np.isnan(values[(0, "ndcg")]) and np.isnan(values[(0, "coverage")])
+    assert 0 < values[(1, "ndcg")] <= 1
+    assert result.summary().loc["SVD", ("ndcg", "mean")] == pytest.approx(values[(1, "ndcg")])
+    assert result.notes == [
+        "The ranking metrics (precision, recall, NDCG, MAP, hit rate and coverage) are n/a in "
+        "fold 0 for every model: no held-out rating >= 4 in fold 0; their means are over the "
+        "other folds."
+    ]
+    out = strict_json(result.to_dict())
+    assert out["models"]["SVD"]["ndcg"]["folds"][0] is None
+    assert out["models"]["SVD"]["ndcg"]["mean"] == pytest.approx(values[(1, "ndcg")])
+
+
+def test_users_with_one_rating_each_keep_rmse_and_say_why_ranking_is_na():
+    data = csv_data("single.csv", [(f"u{u}", f"i{u % 7}", u % 5 + 1) for u in range(40)])
+    result = evaluate(data, SMALL, EvaluationConfig(folds=3, k=3))
+    assert np.isfinite(result.summary().loc["SVD", ("rmse", "mean")])
+    assert np.isnan(result.summary().loc["SVD", ("precision", "mean")])
+    assert len(result.notes) == 1
+    assert "in none of the 3 folds does a user with a held-out rating >= 4 have a rating in " \
+        "the training folds" in result.notes[0]  # fmt: skip
+    strict_json(result.to_dict())
+
+
+def test_thumbs_data_takes_its_threshold_from_the_scale():
+    rows = [(f"u{u}", f"i{i}", 1 if (u * i) % 3 else -1) for u in range(10) for i in range(10)]
+    data = csv_data("thumbs.csv", rows)
+    result = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, models=("SVD",)))
+    assert result.evaluation.threshold == 1 and result.threshold_source == "scale"
+    assert result.relevance_rule == "relevant = rating >= 1, the top quarter of the -1 to 1 scale"
+    assert result.notes == []
+    assert np.isfinite(result.summary().loc["SVD", ("ndcg", "mean")])
+    given = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, threshold=4, models=("SVD",)))
+    assert np.isnan(given.summary().loc["SVD", ("ndcg", "mean")])
+    assert "no held-out rating >= 4 in any of the 2 folds" in given.notes[-1]
+
+
+def test_threshold_default_is_the_top_quarter_of_a_1_to_10_scale():
+    rows = [(f"u{u}", f"i{i}", (u + 2 * i) % 10 + 1) for u in range(12) for i in range(12)]
+    data = csv_data("ten.csv", rows)
+    assert (data.scale.low, data.scale.high) == (1, 10)
+    result = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, models=("SVD",)))
+    assert result.evaluation.threshold == 8
+    assert result.relevance_rule == "relevant = rating >= 8, the top quarter of the 1-10 scale"
+    relevant = result.user_ranking["n_relevant"].sum()
+    assert relevant == (data.ratings["rating"] >= 8).groupby(data.ratings["user_id"]).sum().sum()
+    given = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, threshold=7, models=("SVD",)))
+    assert given.evaluation.threshold == 7 and given.threshold_source == "given"
+    assert given.to_dict()["relevance_rule"] == (
+        "relevant = rating >= 7, as given (the rating scale is 1-10)"
+    )
+    low = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, threshold=1, models=("SVD",)))
+    assert "every held-out rating is relevant" in low.notes[0]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "0"])
+def test_seed_must_be_an_integer_in_the_32_bit_range(seed):
+    with pytest.raises(ConfigError, match=r"EvaluationConfig\.seed=.* is not allowed: use an "
+                                          r"integer in \[0, 4294967295\]"):  # fmt: skip
+        EvaluationConfig(seed=seed)
+    assert EvaluationConfig(seed=2**32 - 1).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "4"])
+def test_threshold_must_be_a_finite_number_or_none(threshold):
+    with pytest.raises(ConfigError, match=r"EvaluationConfig\.threshold=.* use a finite rating"):
+        EvaluationConfig(threshold=threshold)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import charts, load_dataset
+from engine import ConfigError, charts, load_dataset
 from engine.explain import (
     UnknownItemError,
     explain_prediction,
@@ -25,6 +26,7 @@ from engine.explain import (
 from engine.explain.counterfactual import rank_of
 from engine.explain.factors import shap_linear_explanation
 from engine.explain.history import RESIDUAL_FEATURE, RefoldValue
+from engine.explain.neighbours import NO_KNN_NEIGHBOUR
 from engine.model import ModelConfig, train, train_svd
 from engine.model.comparators import train_knn_baseline
 from engine.model.interactions import Interactions
@@ -394,3 +396,57 @@ def test_explain_on_model_trained_with_one_rating_user():
     bundle = explain_prediction(model, "a", "z")
     assert bundle.fidelity["history_gap"] < 1e-12
     assert len(bundle.history.values) == 1
+
+
+def test_knn_split_without_a_positively_similar_rated_item_is_the_baseline():
+    # "a" rated only x; nobody rated both x and z, so their similarity is 0, not positive.
+    frame = pd.DataFrame(
+        {"user_id": ["a", "b", "b", "c", "c", "d", "d"],
+         "item_id": ["x", "x", "y", "y", "z", "z", "w"],
+         "rating": [5.0, 3.0, 4.0, 2.0, 1.0, 4.0, 2.0]}
+    )  # fmt: skip
+    model = train_svd(frame, (1.0, 5.0), ModelConfig(n_factors=3, n_epochs=5))
+    knn = train_knn_baseline(frame, (1.0, 5.0))
+    user, item = model.interactions.user_index(["a"])[0], model.interactions.item_index(["z"])[0]
+    view = knn_split(knn, user, item)
+    assert len(view.values) == 0
+    baseline = knn.mu + knn.bu[user] + knn.bi[item]
+    assert view.base_values == pytest.approx(baseline)
+    assert knn.predict_pairs(np.array([user]), np.array([item]))[0] == pytest.approx(baseline)
+    bundle = explain_prediction(model, "a", "z", knn=knn)
+    assert bundle.knn_reason == NO_KNN_NEIGHBOUR
+    assert NO_KNN_NEIGHBOUR.startswith("none of the user's rated items is positively similar")
+    assert any(NO_KNN_NEIGHBOUR in note for note in bundle.notes)  # the page shows notes
+    assert bundle.fidelity["knn_gap"] < 1e-12
+    out = json.loads(json.dumps(bundle.to_dict(), allow_nan=False))
+    assert out["knn"] == {
+        "base_value": pytest.approx(baseline),
+        "values": [],
+        "prediction": pytest.approx(baseline),
+        "reason": NO_KNN_NEIGHBOUR,
+    }
+    charts.history_bars(view)  # an empty view still draws
+
+
+def test_views_of_an_empty_history_are_valid_explanations(model):
+    empty = model.fold_in([], [])
+    history = linear_history(model, empty, 7)
+    assert len(history.values) == 0 and history.base_values == pytest.approx(model.mu + model.bi[7])
+    shapley = shapley_history(model, empty, 7)
+    assert len(shapley.values) == 0 and shapley.base_values == history.base_values
+
+
+@pytest.mark.parametrize("permutations", [0, -3, 2.5, True])
+def test_shapley_permutations_must_be_a_positive_integer(model, permutations):
+    message = r"permutations=.* is not allowed: permutations must be an integer >= 1"
+    with pytest.raises(ConfigError, match=message):
+        explain_prediction(model, "u0001", "i0002", shapley=True, permutations=permutations)
+    with pytest.raises(ConfigError, match=message):
+        shapley_history(model, model.user_vector(0), 2, permutations=permutations)
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5])
+def test_counterfactual_list_length_must_be_a_positive_integer(model, n):
+    with pytest.raises(ConfigError, match=r"n=.* is not allowed: the top-N list length n must "
+                                          r"be an integer >= 1"):  # fmt: skip
+        explain_prediction(model, "u0001", "i0002", n=n)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import mae, ranking_scores, rmse
+from engine.data.types import RatingScale
+from engine.metrics import mae, ranking_scores, resolve_threshold, rmse
 
 
 def test_rmse_and_mae():
@@ -38,3 +39,40 @@ def test_ranking_scores_no_hit_and_perfect_list():
     scores = ranking_scores(np.array([[False] * 3, [True] * 3]), np.array([2, 3]), 3)
     assert scores.iloc[0].tolist() == [0, 0, 0, 0, 0]
     assert scores.iloc[1].tolist() == pytest.approx([1, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "step", "expected", "span"),
+    [
+        (1, 5, 1, 4, "1-5"),
+        (1, 10, 1, 8, "1-10"),
+        (0, 100, 1, 75, "0-100"),
+        (-1, 1, 2, 1, "-1 to 1"),
+    ],
+)
+def test_resolve_threshold_defaults_to_the_top_quarter_of_the_scale(
+    low, high, step, expected, span
+):
+    scale = RatingScale(low, high, step, "detected")
+    threshold, source, rule, notes = resolve_threshold(None, scale)
+    assert (threshold, source, notes) == (expected, "scale", [])
+    assert rule == f"relevant = rating >= {expected}, the top quarter of the {span} scale"
+    given = resolve_threshold(expected, scale)
+    assert given[:2] == (expected, "given") and given[3] == []
+
+
+def test_resolve_threshold_notes_a_threshold_outside_the_scale():
+    scale = RatingScale(1, 5, 1, "detected")
+    above = resolve_threshold(6, scale)[3]
+    assert above == [
+        "The relevance threshold 6 is above the top of the 1-5 rating scale, so no rating can "
+        "be relevant and the ranking metrics are n/a: use a threshold of at most 5 (by default "
+        "4, the top quarter)."
+    ]
+    assert "every held-out rating is relevant" in resolve_threshold(1, scale)[3][0]
+
+
+def test_ranking_scores_of_no_user_is_an_empty_table_with_its_columns():
+    scores = ranking_scores(np.zeros((0, 3), bool), np.zeros(0), 3)
+    assert scores.empty
+    assert list(scores.columns) == ["precision", "recall", "ndcg", "map", "hit_rate"]

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import re
+import shutil
+import tempfile
 import zipfile
 from dataclasses import replace
 from datetime import datetime
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import ConfigError
+from engine import ConfigError, EvaluationConfig, ModelConfig, evaluate
 from engine.cli import main
 from engine.report import (
     SCHEMA_PATH,
@@ -25,6 +27,7 @@ from engine.report import (
     render_csv,
     render_html,
     render_json,
+    render_pdf,
 )
 from engine.report.findings import catalogue_shares, findings, format_p
 from engine.report.write import FORMATS, MEDIA_TYPES, zip_files
@@ -261,3 +264,72 @@ def test_zip_files_holds_each_file_byte_for_byte():
         assert {n: archive.read(n) for n in archive.namelist()} == files
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in archive.infolist())
     assert MEDIA_TYPES.keys() == {FORMATS[f] for f in FORMATS}
+
+
+def _strict_json(content: bytes) -> dict:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(content, parse_constant=refuse)
+
+
+def test_report_states_the_relevance_threshold_and_where_it_came_from(hostile_report, rendered):
+    evaluation = _strict_json(rendered["json"])["model"]["evaluation"]
+    assert evaluation["relevance_threshold"] == 4
+    assert evaluation["threshold_source"] == "scale"
+    rule = "relevant = rating >= 4, the top quarter of the 1-5 scale"
+    assert evaluation["relevance_rule"] == rule
+    assert "relevant = rating &gt;= 4, the top quarter of the 1-5 scale" in rendered["html"]
+
+
+def test_undefined_ranking_metrics_are_null_in_json_and_n_a_with_the_reason_in_html(
+    hostile_report,
+):
+    data, model, _, result, _ = hostile_report
+    fast = ModelConfig(n_factors=8, n_epochs=5)
+    settings = EvaluationConfig(folds=2, threshold=6, models=("SVD", "Popularity"))
+    report = build_report(data, model, evaluate(data, fast, settings), result)
+    document = _strict_json(render_json(report))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    rows = {(r["model"], r["metric"]): r for r in document["accuracy"]}
+    assert rows[("SVD", "ndcg")]["mean"] is None and rows[("SVD", "ndcg")]["std"] is None
+    assert rows[("SVD", "rmse")]["mean"] > 0
+    evaluation = document["model"]["evaluation"]
+    assert evaluation["threshold_source"] == "given"
+    assert (
+        evaluation["relevance_rule"] == "relevant = rating >= 6, as given (the rating scale is 1-5)"
+    )
+    assert any("no held-out rating >= 6 in any of the 2 folds" in n for n in evaluation["notes"])
+    html = render_html(report)
+    section = html[html.index('<section id="model">') : html.index('<section id="audit">')]
+    assert '<td class="num">n/a</td>' in section and "&mdash;" not in section
+    assert "Why a value is n/a:" in section
+    assert "no held-out rating &gt;= 6 in any of the 2 folds" in section
+    assert (
+        "Popularity ranks items without predicting ratings, so its RMSE and MAE are n/a." in section
+    )
+
+
+def test_json_writes_any_nan_or_infinity_as_null(hostile_report):
+    report = hostile_report[-1]
+    odd = {"nan": float("nan"), "inf": np.inf, "array": np.array([1.0, np.nan]),
+           "scalar": np.float64("nan")}  # fmt: skip
+    document = _strict_json(render_json(replace(report, hints=[{**odd}])))
+    assert document["hints"] == [{"nan": None, "inf": None, "array": [1.0, None], "scalar": None}]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM}")
+def test_pdf_printing_leaves_nothing_in_home_or_the_temporary_folder(tmp_path, monkeypatch):
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir(), scratch.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    pdf = render_pdf("<!DOCTYPE html><html><body><h1>Report</h1></body></html>", CHROMIUM)
+    assert pdf.startswith(b"%PDF-")
+    assert list(home.rglob("*")) == []  # no ~/.config/chromium, ~/.cache, ~/.pki
+    assert list(scratch.rglob("*")) == []  # the temporary profile and files are removed

@@ -64,27 +64,29 @@ def render() -> None:
     summary = result.summary()
     columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
     table = pd.DataFrame(
-        {
-            metric: [
-                f"{summary.loc[m, (metric, 'mean')]:.4f} ± {summary.loc[m, (metric, 'std')]:.4f}"
-                if pd.notna(summary.loc[m, (metric, "mean")]) else "n/a"
-                for m in summary.index
-            ]
-            for metric in columns
-        },
+        {metric: [_mean_std(summary, m, metric) for m in summary.index] for metric in columns},
         index=summary.index,
-    )  # fmt: skip
+    )
     st.subheader(f"Cross-validated metrics ({result.evaluation.folds} folds, paired)")
     st.dataframe(table, key="metrics_table")
     st.caption(
         f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
-        f"with relevant = held-out rating >= {result.evaluation.threshold:g}, over every item the "
-        "user did not rate in the training fold. Popularity ranks only (no RMSE). "
-        "Definitions: engine/metrics.py."
+        f"with {result.relevance_rule}, over every item the user did not rate in the training "
+        "fold. Popularity ranks only (no RMSE: n/a). Definitions: engine/metrics.py."
     )
+    for note in result.notes:
+        st.warning(note)
     if result.skipped:
         for model, reason in result.skipped.items():
             st.warning(f"{model} was skipped: {reason}.")
+
+
+def _mean_std(summary: pd.DataFrame, model: str, metric: str) -> str:
+    """``mean ± std`` over folds; ``n/a`` where undefined (the page's notes say why)."""
+    if (metric, "mean") not in summary.columns or pd.isna(summary.loc[model, (metric, "mean")]):
+        return "n/a"
+    mean, std = summary.loc[model, (metric, "mean")], summary.loc[model, (metric, "std")]
+    return f"{mean:.4f} ± {std:.4f}" if pd.notna(std) else f"{mean:.4f} ± n/a"
 
 
 render()

@@ -15,10 +15,15 @@ import shap
 
 from engine.data.types import RatingData
 from engine.errors import EngineError
-from engine.explain.counterfactual import Counterfactual, find_counterfactual
+from engine.explain.counterfactual import Counterfactual, check_list_length, find_counterfactual
 from engine.explain.factors import factor_explanation
-from engine.explain.history import DEFAULT_PERMUTATIONS, linear_history, shapley_history
-from engine.explain.neighbours import knn_split, similar_items, similar_users
+from engine.explain.history import (
+    DEFAULT_PERMUTATIONS,
+    check_permutations,
+    linear_history,
+    shapley_history,
+)
+from engine.explain.neighbours import NO_KNN_NEIGHBOUR, knn_split, similar_items, similar_users
 from engine.explain.titles import item_titles
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector, clip_to_scale
@@ -44,11 +49,15 @@ class ExplanationBundle:
     shapley
         Presence/absence Shapley values of the ratings, when requested.
     knn
-        ``KNNBaseline``'s exact split, when a KNN model is given.
+        ``KNNBaseline``'s exact split, when a KNN model is given (possibly with no terms:
+        then ``knn_reason`` says why and the prediction is the baseline ``b_ui``).
     similar_users, similar_items
         Neighbour tables (see ``engine.explain.neighbours``).
     notes
-        Sentences the analyst must see (already rated, fallback, no refit...).
+        Sentences the analyst must see (already rated, fallback, no refit, a KNN split
+        without neighbours...).
+    knn_reason
+        Why the ``knn`` view has no neighbour term, else ``None``.
     """
 
     user_id: str
@@ -66,15 +75,21 @@ class ExplanationBundle:
     notes: list[str] = field(default_factory=list)
     fidelity: dict[str, float] = field(default_factory=dict)
     source: str = "model"
+    knn_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: each additive view as ``{base_value, values, prediction}``."""
+        """JSON-ready: each additive view as ``{base_value, values, prediction}``.
+
+        The ``knn`` view also carries ``reason`` (``None`` unless it has no terms).
+        """
         views = {
             name: view_to_dict(view)
             for name, view in (("factors", self.factors), ("history", self.history),
                                ("shapley", self.shapley), ("knn", self.knn))
             if view is not None
         }  # fmt: skip
+        if "knn" in views:
+            views["knn"]["reason"] = self.knn_reason
         return {
             "user_id": self.user_id,
             "item_id": self.item_id,
@@ -134,7 +149,12 @@ def explain_prediction(
     ------
     UnknownUserError, UnknownItemError
         Ids the model was not trained on (and no ``vector`` given for the user).
+    ConfigError
+        ``permutations`` or ``n`` is not an integer >= 1 (checked whether or not the
+        Shapley view or the counterfactual is asked for).
     """
+    permutations = check_permutations(permutations)
+    n = check_list_length(n)
     inter = model.interactions
     item = int(inter.item_index([item_id])[0])
     if item < 0 or inter.counts_per_item()[item] == 0:
@@ -186,6 +206,10 @@ def explain_prediction(
     values = shapley_history(model, vector, item, titles, permutations=permutations, seed=seed) \
         if shapley else None  # fmt: skip
     knn_view = knn_split(knn, user, item, titles) if knn is not None and user >= 0 else None
+    knn_reason = None
+    if knn_view is not None and len(knn_view.values) == 0:
+        knn_reason = NO_KNN_NEIGHBOUR
+        notes.append(f"KNNBaseline: {NO_KNN_NEIGHBOUR} (b_ui = {knn_view.base_values:.3f}).")
     contributions = history.values[: len(vector.items)]
     fidelity = {
         "factors_gap": abs(factors.base_values + factors.values.sum() - prediction),
@@ -213,4 +237,5 @@ def explain_prediction(
         else None,
         notes=notes,
         fidelity={k: float(v) for k, v in fidelity.items()},
+        knn_reason=knn_reason,
     )

@@ -19,10 +19,12 @@ Tran et al., SIGIR 2021, which also searches guided by influence).
 from __future__ import annotations
 
 import itertools
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.errors import ConfigError
 from engine.model.svd import TrainedModel, UserVector
 
 MAX_SIZE = 10
@@ -45,6 +47,15 @@ class Counterfactual:
     new_prediction: float | None = None
     method: str = ""
     refolds: int = 0
+
+
+def check_list_length(n: object) -> int:
+    """Return the top-N length ``n`` if it is an integer >= 1, else raise ``ConfigError``."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ConfigError(
+            f"n={n!r} is not allowed: the top-N list length n must be an integer >= 1 (default 10)."
+        )
+    return int(n)
 
 
 def rank_of(
@@ -74,7 +85,13 @@ def find_counterfactual(
 
     ``contributions`` are the exact history split's values, aligned with
     ``vector.items`` (they order the candidates).
+
+    Raises
+    ------
+    ConfigError
+        ``n`` is not an integer >= 1.
     """
+    n = check_list_length(n)
     rank, _ = rank_of(model, vector, item)
     if item in set(vector.items.tolist()):
         return Counterfactual(False, "The user already rated this item; it is not recommended.")

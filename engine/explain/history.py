@@ -26,18 +26,35 @@ ratings alone; the split is then over the fold-in solution and the difference
 
 from __future__ import annotations
 
+import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shap
 from threadpoolctl import threadpool_limits
 
+from engine.errors import ConfigError
+from engine.explain.additive import additive_view
 from engine.explain.titles import titles_for
 from engine.model.svd import TrainedModel, UserVector
 
 EXACT_MAX = 10
 DEFAULT_PERMUTATIONS = 10
 RESIDUAL_FEATURE = "not explained by ratings (SGD user vector vs exact refit)"
+
+
+def check_permutations(permutations: object) -> int:
+    """Return ``permutations`` if it is an integer >= 1, else raise ``ConfigError``."""
+    if (
+        isinstance(permutations, bool)
+        or not isinstance(permutations, numbers.Integral)
+        or permutations < 1
+    ):
+        raise ConfigError(
+            f"permutations={permutations!r} is not allowed: permutations must be an integer "
+            f">= 1 (default {DEFAULT_PERMUTATIONS})."
+        )
+    return int(permutations)
 
 
 def _design(model: TrainedModel, items: np.ndarray, ratings: np.ndarray):
@@ -81,7 +98,7 @@ def linear_history(
         values = np.append(values, residual)
         names.append(RESIDUAL_FEATURE)
         data = np.append(data, np.nan)
-    return shap.Explanation(values=values, base_values=float(base), data=data, feature_names=names)
+    return additive_view(values, float(base), data, names)
 
 
 class RefoldValue:
@@ -204,15 +221,19 @@ def shapley_history(
     (``max_evals = permutations * (2n + 1)``) seeded by ``seed``. numpy's global RNG,
     which shap reseeds, is restored afterwards. ``base_values + values.sum()`` equals
     the refolded prediction with all ratings.
+
+    Raises
+    ------
+    ConfigError
+        ``permutations`` is not an integer >= 1.
     """
+    check_permutations(permutations)
     items, ratings = vector.items, vector.ratings
     game = RefoldValue(model, vector, item)
     n = len(items)
     names = titles_for(model.interactions.item_ids[items], titles)
     if n == 0:
-        return shap.Explanation(
-            values=np.zeros(0), base_values=float(game.base), data=np.zeros(0), feature_names=[]
-        )
+        return additive_view(np.zeros(0), float(game.base), None, [])
     masker = shap.maskers.Independent(np.zeros((1, n)), max_samples=1)
     state = np.random.get_state()
     try:

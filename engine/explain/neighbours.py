@@ -5,7 +5,9 @@ in [-1, 1] (higher = more alike): user factors :math:`p_u` for users, item facto
 :math:`q_i` for items. It describes the SVD's own notion of "alike"; with few ratings a
 user's vector is shrunk towards zero, so similarities of sparse users are less reliable.
 For the ``KNNBaseline`` comparator, ``knn_split`` gives its exact additive split
-:math:`\hat r_{ui} = b_{ui} + \sum_j w_j (r_{uj} - b_{uj})`.
+:math:`\hat r_{ui} = b_{ui} + \sum_j w_j (r_{uj} - b_{uj})`. When none of the user's rated
+items is positively similar to the target, the sum is empty and the estimate is the
+baseline :math:`b_{ui} = \mu + b_u + b_i` (``NO_KNN_NEIGHBOUR`` says so).
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ import numpy as np
 import pandas as pd
 import shap
 
+from engine.explain.additive import additive_view
 from engine.explain.titles import titles_for
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector
 
 N_NEIGHBOURS = 10
+#: Why a ``knn_split`` has no neighbour term.
+NO_KNN_NEIGHBOUR = (
+    "none of the user's rated items is positively similar to this item; the prediction is "
+    "the baseline"
+)
 
 
 def _cosine(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -77,14 +85,16 @@ def knn_split(
     """``KNNBaseline``'s estimate as ``base = b_ui`` plus ``w_j (r_uj - b_uj)`` per neighbour.
 
     ``base_values + values.sum()`` equals ``knn.predict_pairs`` for the pair (unclipped).
+    With no positively similar rated item the view has no terms (``data`` is ``None``)
+    and the estimate is ``b_ui`` (see ``NO_KNN_NEIGHBOUR``).
     """
     items, weights, deviation = knn.neighbours(user, item)
     ids = knn.interactions.item_ids[items]
-    return shap.Explanation(
-        values=weights * deviation,
-        base_values=float(knn.mu + knn.bu[user] + knn.bi[item]),
-        data=deviation,
-        feature_names=titles_for(ids, titles),
+    return additive_view(
+        weights * deviation,
+        float(knn.mu + knn.bu[user] + knn.bi[item]),
+        deviation,
+        titles_for(ids, titles),
     )
 
 

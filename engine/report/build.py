@@ -32,7 +32,7 @@ from engine.model.svd import TrainedModel
 from engine.recommend import recommend_all
 from engine.report.findings import Finding, findings, headline
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -105,9 +105,13 @@ class Report:
         The load report without example rows: files, row counts, rejected by reason,
         duplicate policy, scale, attribute coverage, warnings.
     model
-        ``config`` (the SVD settings), ``evaluation`` (folds, seed, k, threshold).
+        ``config`` (the SVD settings), ``evaluation`` (folds, seed, k,
+        ``relevance_threshold`` with its ``threshold_source`` ("given" or "scale") and
+        ``relevance_rule`` in words, models, skipped models, ``notes`` such as folds
+        whose ranking metrics are undefined).
     accuracy
-        ``model, metric, mean, std`` over folds for every model (out-of-fold).
+        ``model, metric, mean, std`` over folds for every model (out-of-fold); NaN where
+        undefined (null in JSON, "n/a" with the reason in HTML).
     tradeoff
         ``grouping, model, overall_rmse, max_gap`` per user attribute (accuracy vs fairness).
     metrics
@@ -263,7 +267,7 @@ def _accuracy(evaluation: Evaluation) -> pd.DataFrame:
 def _tradeoff(data: RatingData, evaluation: Evaluation, result: AuditResult) -> pd.DataFrame:
     if data.users is None:
         return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
-    audited = result.metrics["grouping"].unique()
+    audited = result.attribute_groupings.get("user", {})  # column -> grouping name
     attributes = [c for c in data.users.columns if c in audited]
     groups, _ = user_attribute_groups(
         data.users, data.ratings["user_id"].unique(), attributes, result.config.max_groups
@@ -271,7 +275,7 @@ def _tradeoff(data: RatingData, evaluation: Evaluation, result: AuditResult) -> 
     frames = []
     for attribute in attributes:
         table = accuracy_by_model(evaluation, groups[attribute], result.config.min_group_size)
-        frames.append(table.assign(grouping=attribute))
+        frames.append(table.assign(grouping=audited[attribute]))
     if not frames:
         return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
     return pd.concat(frames, ignore_index=True)[["grouping", "model", "overall_rmse", "max_gap"]]
@@ -324,8 +328,11 @@ def _evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
         "seed": settings.seed,
         "k": settings.k,
         "relevance_threshold": settings.threshold,
+        "threshold_source": evaluation.threshold_source,
+        "relevance_rule": evaluation.relevance_rule,
         "models": list(settings.models),
         "skipped": dict(evaluation.skipped),
+        "notes": list(evaluation.notes),
     }
 
 

@@ -32,11 +32,13 @@ def neutralise_formula(value: object) -> object:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready Python values: numpy scalars unwrapped, NaN and NA as ``None``."""
+    """JSON-ready Python values: numpy scalars and arrays unwrapped, NaN, inf and NA as ``None``."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

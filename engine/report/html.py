@@ -46,9 +46,13 @@ _DATA_KEYS = ("x", "y", "text", "customdata", "name")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
 
 
+#: What a missing or undefined value (None, NaN) shows; each table says why nearby.
+NOT_AVAILABLE = "n/a"
+
+
 def _cell(value: Any, kind: str) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "&mdash;"
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return NOT_AVAILABLE
     if kind == "p":
         if value == 0:
             return "&lt; 1e-300"
@@ -231,17 +235,47 @@ def _dataset(report: Report, chart: _Charts) -> str:
     return "".join(parts)
 
 
+def relevance_sentence(evaluation: dict[str, Any]) -> str:
+    """Return the relevance rule and where its threshold came from.
+
+    For example ``relevant = rating >= 8, the top quarter of the 1-10 scale``, from
+    ``Report.model["evaluation"]``.
+    """
+    rule = evaluation.get("relevance_rule")
+    return rule or f"relevant = rating >= {evaluation['relevance_threshold']:g}"
+
+
+def accuracy_table(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Mean over folds per ``model`` x ``metric``, and why any cell of it is n/a.
+
+    A model with no ``rmse`` row ranks items without predicting ratings, so its RMSE and
+    MAE are n/a; other n/a cells are explained by the evaluation's notes.
+    """
+    wide = accuracy.pivot_table(index="model", columns="metric", values="mean", sort=False,
+                                dropna=False).reset_index()  # fmt: skip
+    rated = set(accuracy.loc[accuracy["metric"] == "rmse", "model"])
+    reasons = [
+        f"{model} ranks items without predicting ratings, so its RMSE and MAE are n/a."
+        for model in wide["model"]
+        if model not in rated and "rmse" in wide
+    ]
+    return wide, reasons
+
+
 def _model(report: Report, chart: _Charts) -> str:
     config, evaluation = report.model["config"], report.model["evaluation"]
-    accuracy = report.accuracy.pivot_table(index="model", columns="metric", values="mean",
-                                           sort=False).reset_index()  # fmt: skip
+    accuracy, reasons = accuracy_table(report.accuracy)
+    reasons += list(evaluation.get("notes", []))
     parts = [
         _pairs([(k, v) for k, v in config.items()]),
         f"<p>{evaluation['folds']}-fold cross-validation (seed {evaluation['seed']}), paired "
-        f"folds for every model; top-N metrics at k = {evaluation['k']}, relevant = rating "
-        f"&ge; {evaluation['relevance_threshold']:g}. Mean over folds:</p>",
+        f"folds for every model; top-N metrics at k = {evaluation['k']}, "
+        f"{escape(relevance_sentence(evaluation))}. Mean over folds:</p>",
         table(accuracy),
     ]
+    if reasons:
+        items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+        parts.append(f"<p class='meta'>Why a value is {NOT_AVAILABLE}:</p><ul>{items}</ul>")
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
         fig = charts.model_group_gaps(rows)
         fig.update_layout(title=f"Accuracy vs fairness by {grouping} (lower-left is better)")
