@@ -148,7 +148,7 @@ def test_report_page_without_chromium_offers_html_and_says_how_to_get_the_pdf(mo
     at.switch_page("views/report.py").run()
     assert not at.exception, at.exception
     assert at.button(key="build_pdf").proto.disabled
-    assert any("apt-get install -y chromium" in c.value for c in at.caption)
+    assert any("apt-get update && apt-get install -y chromium" in c.value for c in at.caption)
     assert "download_html" in {b.key for b in at.get("download_button")}
 
 

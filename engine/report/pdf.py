@@ -25,9 +25,9 @@ from engine.errors import EngineError
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = (
-    "install Chromium (Debian/Ubuntu: apt-get install -y chromium) or set REPORT_CHROMIUM "
-    "to a Chromium or Chrome executable; the HTML report works without it and prints to "
-    "PDF from any browser"
+    "install Chromium (Debian/Ubuntu, as root: apt-get update && apt-get install -y "
+    "chromium) or set REPORT_CHROMIUM to a Chromium or Chrome executable; the HTML report "
+    "works without it and prints to PDF from any browser"
 )
 TIMEOUT_S = 180
 #: Environment variables pointed into the temporary folder (name -> sub-folder).

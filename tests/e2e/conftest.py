@@ -77,7 +77,10 @@ def server():
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium "
+            "(apt-get update && apt-get install -y chromium)"
+        )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield browser

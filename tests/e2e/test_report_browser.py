@@ -68,7 +68,7 @@ def test_hostile_strings_execute_nothing_and_show_as_text(offline_page):
 
 def test_pdf_has_pages_and_the_summary_text(hostile_report):
     if find_chromium() is None:
-        pytest.skip("no Chromium to print with (apt-get install -y chromium)")
+        pytest.skip("no Chromium to print with (apt-get update && apt-get install -y chromium)")
     pypdf = pytest.importorskip("pypdf", reason="pypdf reads the PDF back")
     report = hostile_report[-1]
     pdf = render_pdf(render_html(report))
