@@ -226,11 +226,12 @@ def test_groups_banding_capping_missing_and_derived():
                                                "56+", "Under 18"]  # fmt: skip
     assert groups["city"].nunique() == 8 and "other" in set(groups["city"])
     assert any("city: 21 values" in n for n in notes)
-    assert "flat" not in groups  # one value: nothing to compare (auto mode skips it)
+    flat = "User attribute 'flat' has one value (x) for all users: nothing to compare, left out."
+    assert "flat" not in groups and flat in notes  # one value: left out, with a note
     assert (groups["gender"] == "unknown").sum() == 7
     assert any("7 users have no value" in n for n in notes)
     _, notes = user_attribute_groups(users, users.index.to_numpy(), ["flat"], 5)
-    assert any("single value" in n for n in notes)
+    assert flat in notes
     sizes = pd.Series(np.arange(1, 41), index=[f"u{i:02d}" for i in range(40)])
     assert activity_groups(sizes).value_counts()["active"] == 2  # 5% of 40
     assert set(activity_groups(sizes).index[activity_groups(sizes) == "active"]) == {"u39", "u38"}

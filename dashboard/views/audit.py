@@ -9,7 +9,7 @@ from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, charts
 from engine.audit import METRICS
 from engine.audit.groups import user_attribute_groups
-from engine.audit.run import accuracy_by_model
+from engine.audit.run import NO_INTERVAL, accuracy_by_model
 
 
 def render() -> None:
@@ -54,6 +54,9 @@ def render() -> None:
     result, _ = found
     for note in result.notes:
         st.caption(note)
+    if result.config.bootstrap == 0:  # no interval: say so instead of an empty cell
+        for column in ("ci_low", "ci_high"):
+            NUMBERS[column] = st.column_config.TextColumn()
 
     flagged = result.flagged()
     st.subheader(f"Flagged disparities ({len(flagged)})")
@@ -81,20 +84,25 @@ def render() -> None:
     selected = rows[(rows["metric"] == metric) & (rows["grouping"] == grouping)]
     st.plotly_chart(charts.group_metric(selected, f"{metric} by {grouping}"), key="group_chart")
 
-    def grey_insufficient(row):
-        return ["color: #999999" if row["status"] == "insufficient data" else "" for _ in row]
+    def grey_untested(row):
+        grey = row["status"] in ("insufficient data", "not tested", "no recommendations")
+        return ["color: #999999" if grey else "" for _ in row]
 
+    shown = selected[["group", "n_users", "n_ratings", "value", "ci_low", "ci_high", "ratio",
+                      "p_value", "p_adjusted", "status", "direction"]]  # fmt: skip
+    if result.config.bootstrap == 0:
+        shown = shown.astype({"ci_low": object, "ci_high": object})
+        shown.loc[:, ["ci_low", "ci_high"]] = NO_INTERVAL
     st.dataframe(
-        selected[["group", "n_users", "n_ratings", "value", "ci_low", "ci_high", "ratio",
-                  "p_value", "p_adjusted", "status", "direction"]].style.apply(grey_insufficient,
-                                                                             axis=1),
+        shown.style.apply(grey_untested, axis=1),
         hide_index=True, key="group_table", column_config=NUMBERS,
     )  # fmt: skip
     _, better, definition = METRICS[metric]
     with st.expander(f"Definition of {metric}"):
         st.markdown(f"{definition}. **{better.capitalize()} is better.** Confidence intervals: "
                     "bootstrap over users; p-values: permutation of group labels vs the reference "
-                    "group; Holm-corrected over the whole audit.")  # fmt: skip
+                    "group; Holm-corrected over the whole audit. Status 'not tested': no p-value "
+                    "(tests or bootstrap off, or a reference value of 0).")  # fmt: skip
 
     st.subheader("Accuracy vs fairness across models")
     if data.users is not None and chosen_users:

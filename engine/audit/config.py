@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
+
+#: Largest seed numpy's generators accept from a 32-bit integer.
+MAX_SEED = 2**32 - 1
+#: Fewer bootstrap replicates or label permutations than this get a note: the 95%
+#: percentile interval and the permutation p-values are coarse below it.
+ADVISED_RESAMPLES = 100
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)
@@ -16,18 +36,23 @@ class AuditConfig:
     user_attributes, item_attributes
         Attribute columns to group by; ``None`` takes every suitable column (2 to 1,000
         values). Derived groups (activity, popularity propensity, item popularity) are
-        always included.
+        always included; an attribute with the name of a derived grouping is audited as
+        ``"<name> (user attribute)"`` / ``"<name> (item attribute)"``.
     k
         Length of the top-N lists audited, >= 1 (capped at the catalogue size).
     threshold
-        A held-out rating >= threshold is relevant (top-N utility, PopREO).
+        A held-out rating >= threshold is relevant (PopREO), in rating units. ``None``
+        (default) takes it from the data's scale (``RatingScale.relevance_threshold``,
+        the top quarter: 4 on 1-5, 8 on 1-10, 75 on 0-100); ``run_audit`` resolves it
+        once and the result's ``config.threshold`` is the number used.
     min_group_size
         Groups with fewer users are "insufficient data": never flagged or ranked.
     bootstrap
-        Bootstrap replicates (resampling users) for confidence intervals.
+        Bootstrap replicates (resampling users) for confidence intervals; 0 = no
+        intervals (and no p-value for exposure rows, which comes from the bootstrap).
     permutations
         Label permutations per significance test; the smallest possible p-value is
-        ``1 / (permutations + 1)``, which must survive the Holm correction.
+        ``1 / (permutations + 1)``, which must survive the Holm correction; 0 = no test.
     alpha
         Family-wise significance level after Holm's correction.
     band
@@ -40,13 +65,13 @@ class AuditConfig:
     explanations
         Also audit explanation support and deletion fidelity by user group.
     seed
-        Seed of every resampling.
+        Seed of every resampling, an integer in ``[0, 2**32 - 1]``.
     """
 
     user_attributes: tuple[str, ...] | None = None
     item_attributes: tuple[str, ...] | None = None
     k: int = 10
-    threshold: float = 4.0
+    threshold: float | None = None
     min_group_size: int = 30
     bootstrap: int = 200
     permutations: int = 2000
@@ -58,22 +83,42 @@ class AuditConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        checks = {
-            "k": (self.k >= 1, "an integer >= 1"),
-            "min_group_size": (self.min_group_size >= 1, "an integer >= 1 (default 30)"),
-            "bootstrap": (self.bootstrap >= 0, ">= 0 (default 200)"),
-            "permutations": (self.permutations >= 0, ">= 0 (default 2000)"),
-            "alpha": (0 < self.alpha < 1, "in (0, 1), e.g. 0.05"),
-            "max_groups": (self.max_groups >= 2, "an integer >= 2"),
-            "yao_min_ratings": (self.yao_min_ratings >= 1, "an integer >= 1"),
+        integers = {
+            "k": (1, "an integer >= 1 (default 10)"),
+            "min_group_size": (1, "an integer >= 1 (default 30)"),
+            "bootstrap": (0, "an integer >= 0 (default 200; 0 = no intervals)"),
+            "permutations": (0, "an integer >= 0 (default 2000; 0 = no tests)"),
+            "max_groups": (2, "an integer >= 2 (default 12)"),
+            "yao_min_ratings": (1, "an integer >= 1 (default 5)"),
         }
-        for name, (ok, allowed) in checks.items():
-            if not ok:
-                raise ConfigError(
-                    f"AuditConfig.{name}={getattr(self, name)!r} is not allowed: use {allowed}."
-                )
-        low, high = self.band
-        if not 0 < low < 1 < high:
+        for name, (lowest, allowed) in integers.items():
+            value = getattr(self, name)
+            if not _is_int(value) or value < lowest:
+                raise ConfigError(f"AuditConfig.{name}={value!r} is not allowed: use {allowed}.")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(
-                f"AuditConfig.band={self.band!r} must satisfy 0 < low < 1 < high, e.g. (0.8, 1.25)."
+                f"AuditConfig.seed={self.seed!r} is not allowed: use an integer in "
+                f"[0, {MAX_SEED}] (default 0)."
+            )
+        if not (_is_real(self.alpha) and 0 < self.alpha < 1):
+            raise ConfigError(
+                f"AuditConfig.alpha={self.alpha!r} is not allowed: use a number in (0, 1), "
+                "e.g. 0.05."
+            )
+        if self.threshold is not None and not _is_real(self.threshold):
+            raise ConfigError(
+                f"AuditConfig.threshold={self.threshold!r} is not allowed: use a finite "
+                "rating, or None to take it from the data's scale (the top quarter)."
+            )
+        band = self.band
+        if isinstance(band, list):  # e.g. read from JSON; kept hashable
+            object.__setattr__(self, "band", band := tuple(band))
+        if not (
+            isinstance(band, tuple)
+            and len(band) == 2
+            and all(_is_real(b) for b in band)
+            and 0 < band[0] < 1 < band[1]
+        ):
+            raise ConfigError(
+                f"AuditConfig.band={band!r} must satisfy 0 < low < 1 < high, e.g. (0.8, 1.25)."
             )

@@ -3,8 +3,10 @@
 User groupings:
 
 * any user attribute; numeric ages become bands ``AGE_BANDS`` (MovieLens 1M's bands);
-  other numeric attributes are split at their quartiles; missing values form their own
-  ``"unknown"`` group; beyond ``max_groups`` values, the smallest are merged into ``"other"``;
+  other numeric attributes with more than 12 values are split at the quartiles of their
+  finite values; ``inf`` and ``-inf`` form their own groups ``"inf"`` / ``"-inf"``;
+  missing values form their own ``"unknown"`` group; beyond ``max_groups`` values, the
+  smallest are merged into ``"other"``;
 * ``activity``: the 5% of users with the most ratings (``active``) vs the rest (Li et al.,
   "User-oriented fairness in recommendation", WWW 2021);
 * ``popularity propensity``: users ranked by the mean popularity of the items they rated,
@@ -13,10 +15,18 @@ User groupings:
 
 Item groupings are boolean membership tables (items x groups), so multi-valued attributes
 such as genres are explicit: an item belongs to every genre it has. Derived:
-``popularity``: the short head (most-rated items holding 80% of ratings) vs the long tail.
+``item popularity``: the short head (most-rated items holding 80% of ratings) vs the long
+tail.
+
+Nothing is dropped silently: an attribute without two values, one with more than 1,000
+values (unless chosen by name), a missing table, values merged into ``"other"``, non-finite
+numbers and an attribute renamed because a derived grouping (or another attribute) has its
+name (``grouping_name``: ``"activity (user attribute)"``) each get a note.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -31,6 +41,12 @@ ACTIVITY = "activity"
 PROPENSITY = "popularity propensity"
 ITEM_POPULARITY = "item popularity"
 SHORT_HEAD, LONG_TAIL = "short head", "long tail"
+#: Names of the derived groupings; an attribute of the same name is renamed (``grouping_name``).
+DERIVED = (ACTIVITY, PROPENSITY, ITEM_POPULARITY)
+#: Numeric attributes with more distinct values than this are banded.
+MAX_RAW_NUMBERS = 12
+#: Attributes not chosen by name are left out (with a note) beyond this many values.
+MAX_AUTO_VALUES = 1000
 
 
 def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]]:
@@ -47,23 +63,102 @@ def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]
     ]
 
 
-def _banded(values: pd.Series, is_age: bool) -> pd.Series:
+def grouping_name(column: str, kind: str, reserved: Collection[str] = DERIVED) -> str:
+    """Return the name under which attribute ``column`` is audited.
+
+    The column's own name, unless ``reserved`` holds it (by default ``DERIVED``, the
+    derived groupings' names): then ``"<column> (<kind> attribute)"``, suffixed again
+    until it is free, so an attribute never replaces a derived grouping or another
+    attribute of the same name.
+    """
+    name = column
+    while name in reserved:
+        name = f"{name} ({kind} attribute)"
+    return name
+
+
+def attribute_names(
+    columns: Collection[str], kind: str, reserved: Collection[str] = ()
+) -> dict[str, str]:
+    """Map each attribute column to its grouping name (``grouping_name``).
+
+    A column is renamed when ``reserved`` (or another column) holds its name, so no two
+    groupings share a name and no attribute hides a derived grouping.
+    """
+    return {
+        c: grouping_name(c, kind, {*reserved, *(other for other in columns if other != c)})
+        for c in columns
+    }
+
+
+def _quartile_bands(numbers: pd.Series) -> pd.Series:
+    """Quartile intervals of finite ``numbers``; each value itself with under 3 edges."""
+    edges = np.unique(np.quantile(numbers.to_numpy(float), [0, 0.25, 0.5, 0.75, 1]))
+    if len(edges) < 3:
+        return numbers.map(lambda v: f"{v:g}").astype(object)
+    return pd.cut(numbers, bins=edges, include_lowest=True).astype("str").astype(object)
+
+
+def _age_bands(numbers: pd.Series) -> pd.Series:
+    """``AGE_BANDS`` labels of finite ``numbers``; ``unknown`` outside ``[0, 200)``."""
+    bins = [low for low, _, _ in AGE_BANDS] + [AGE_BANDS[-1][1]]
+    labels = [label for _, _, label in AGE_BANDS]
+    out = pd.cut(numbers, bins=bins, right=False, labels=labels).astype(object)
+    return out.where(out.notna(), UNKNOWN)
+
+
+def _decades(numbers: pd.Series) -> pd.Series:
+    """``"1990s"`` style labels of finite ``numbers``."""
+    return (numbers // 10 * 10).map(lambda v: f"{int(v)}s").astype(object)
+
+
+def _numeric_labels(
+    values: pd.Series, name: str, kind: str, is_age: bool, notes: list[str]
+) -> pd.Series:
+    """Band numeric attribute values, computed on the finite values only.
+
+    User ages fall in ``AGE_BANDS``, other user numbers in quartiles, item numbers (years)
+    in decades. Missing values are ``unknown``; ``inf`` and ``-inf`` form their own groups ``"inf"``
+    and ``"-inf"`` (a note says how many); ages outside ``[0, 200)`` are ``unknown`` (noted).
+    """
     numbers = values.astype("float64")
-    if is_age:
-        bins = [low for low, _, _ in AGE_BANDS] + [AGE_BANDS[-1][1]]
-        labels = [label for _, _, label in AGE_BANDS]
-        out = pd.cut(numbers, bins=bins, right=False, labels=labels).astype("object")
-    else:
-        edges = np.unique(np.nanquantile(numbers, [0, 0.25, 0.5, 0.75, 1]))
-        if len(edges) < 3:
-            return numbers.map(lambda v: UNKNOWN if pd.isna(v) else f"{v:g}")
-        out = pd.cut(numbers, bins=edges, include_lowest=True).astype("str").astype("object")
-    return out.where(numbers.notna(), UNKNOWN)
+    finite = np.isfinite(numbers)
+    labels = pd.Series(UNKNOWN, index=values.index, dtype=object, name=name)
+    if finite.any():
+        if kind != "user":
+            banded = _decades(numbers[finite])
+        elif is_age:
+            banded = _age_bands(numbers[finite])
+            outside = int((banded == UNKNOWN).sum())
+            if outside:
+                notes.append(
+                    f"{name}: {outside:,} {kind}s have an age outside 0-199 and join the "
+                    f"group '{UNKNOWN}'."
+                )
+        else:
+            banded = _quartile_bands(numbers[finite])
+        labels[finite] = banded
+    labels[numbers == np.inf] = "inf"
+    labels[numbers == -np.inf] = "-inf"
+    _note_non_finite(numbers, name, kind, int(finite.sum()), True, notes)
+    return labels
 
 
-def _decades(values: pd.Series) -> pd.Series:
-    decade = values.astype("float64") // 10 * 10
-    return decade.map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}s")
+def _note_non_finite(
+    numbers: pd.Series, name: str, kind: str, n_finite: int, banded: bool, notes: list[str]
+) -> None:
+    counts = {"inf": int((numbers == np.inf).sum()), "-inf": int((numbers == -np.inf).sum())}
+    counts = {label: n for label, n in counts.items() if n}
+    if not counts:
+        return
+    total = sum(counts.values())
+    groups = " and ".join(f"'{label}'" for label in counts)
+    detail = ", ".join(f"{n:,} {label}" for label, n in counts.items())
+    bands = f"; the bands use the {n_finite:,} finite values" if banded else ""
+    notes.append(
+        f"{name}: {total:,} {kind}s have a non-finite value ({detail}); they form the "
+        f"group{'s' if len(counts) > 1 else ''} {groups}{bands}."
+    )
 
 
 def _chosen(
@@ -89,27 +184,45 @@ def _attribute_labels(
     auto: bool,
     max_groups: int,
     notes: list[str],
+    column: str | None = None,
 ) -> pd.Series | None:
     """Return one group label per user or item, or ``None`` (with a note) without groups.
 
-    Numbers are banded (user ages in ``AGE_BANDS``, other user numbers in quartiles, item
-    numbers such as years by decade); missing values are ``unknown``; groups beyond
-    ``max_groups`` are capped.
+    Numbers with more than ``MAX_RAW_NUMBERS`` values (and user ages) are banded (see
+    ``_numeric_labels``); missing values are ``unknown``; groups beyond ``max_groups``
+    are capped. Left out, each with a note: an attribute without any value, with one
+    value, or (``auto``, attributes not chosen by name) with more than ``MAX_AUTO_VALUES``.
     """
-    distinct = values.nunique(dropna=True)
-    if auto and not 2 <= distinct <= 1000:
+    column = name if column is None else column
+    what = f"{kind.capitalize()} attribute {column!r}"
+    distinct = int(values.nunique(dropna=True))
+    missing = int(values.isna().sum())
+    if distinct == 0:
+        notes.append(f"{what} has no value for any {kind}: nothing to compare, left out.")
         return None
-    if distinct < 2:
-        notes.append(f"{kind.capitalize()} attribute {name!r} has a single value; there is "
-                     "nothing to compare.")  # fmt: skip
+    if distinct == 1:
+        only = values.dropna().iloc[0]
+        scope = (
+            f"all {kind}s" if not missing else f"all {kind}s with a value ({missing:,} have none)"
+        )
+        notes.append(f"{what} has one value ({only}) for {scope}: nothing to compare, left out.")
         return None
-    is_age = kind == "user" and name.lower().replace("_", "") == "age"
-    if pd.api.types.is_numeric_dtype(values) and (is_age or distinct > 12):
-        labels = _banded(values, is_age) if kind == "user" else _decades(values)
+    if auto and distinct > MAX_AUTO_VALUES:
+        notes.append(
+            f"{what} has {distinct:,} distinct values (more than {MAX_AUTO_VALUES:,}, like an "
+            f"identifier): left out; choose it by name to audit its {max_groups - 1} largest "
+            "values (numbers in bands)."
+        )
+        return None
+    is_age = kind == "user" and column.lower().replace("_", "") == "age"
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and (is_age or distinct > MAX_RAW_NUMBERS):
+        labels = _numeric_labels(values, name, kind, is_age, notes)
     else:
         labels = values.astype("object").where(values.notna(), UNKNOWN).astype(str)
+        if numeric:
+            _note_non_finite(values.astype("float64"), name, kind, 0, False, notes)
     labels.name = name
-    missing = int(values.isna().sum())
     if missing:
         notes.append(f"{name}: {missing:,} {kind}s have no value and form the group 'unknown'.")
     labels, capped = cap_groups(labels, max_groups)
@@ -122,10 +235,14 @@ def user_attribute_groups(
     user_ids: np.ndarray,
     attributes: list[str] | None,
     max_groups: int,
+    reserved: Collection[str] = (),
 ) -> tuple[dict[str, pd.Series], list[str]]:
     """One label Series (index ``user_id``) per chosen user attribute, and notes.
 
-    ``attributes=None`` takes every attribute column with 2 to 1,000 distinct values.
+    ``attributes=None`` takes every attribute column with 2 to 1,000 distinct values;
+    every attribute left out gets a note. The result is keyed by grouping name: the
+    column's, or ``grouping_name(column, "user", reserved)`` when ``reserved`` holds it
+    (with a note).
     """
     notes: list[str] = []
     if users is None:
@@ -133,12 +250,26 @@ def user_attribute_groups(
             notes.append("No user attribute table was loaded; only derived groups are audited.")
         return {}, notes
     out = {}
-    for name in _chosen(users, attributes, "user", notes):
-        values = users[name].reindex(pd.Index(user_ids, dtype="str"))
-        labels = _attribute_labels(values, name, "user", attributes is None, max_groups, notes)
+    names = attribute_names(list(users.columns), "user", reserved)
+    for column in _chosen(users, attributes, "user", notes):
+        name = names[column]
+        values = users[column].reindex(pd.Index(user_ids, dtype="str"))
+        labels = _attribute_labels(
+            values, name, "user", attributes is None, max_groups, notes, column
+        )
         if labels is not None:
+            _note_renamed(column, name, "User", notes)
             out[name] = labels
     return out, notes
+
+
+def _note_renamed(column: str, name: str, kind: str, notes: list[str]) -> None:
+    if name != column:
+        clash = "a derived grouping" if column in DERIVED else "another attribute or grouping"
+        notes.append(
+            f"{kind} attribute {column!r} is audited as {name!r}: {clash} has the name "
+            f"{column!r}, and both are kept."
+        )
 
 
 def activity_groups(profile_sizes: pd.Series, share: float = 0.05) -> pd.Series:
@@ -176,28 +307,35 @@ def item_attribute_groups(
     item_ids: np.ndarray,
     attributes: list[str] | None,
     max_groups: int,
+    reserved: Collection[str] = (),
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Membership tables (index ``item_id``, one boolean column per group) per item attribute.
 
     ``genres`` (tuples) give one column per genre; numeric ``year`` becomes decades; other
     categorical columns one column per value. ``attributes=None`` takes ``genres``,
-    ``year`` and categorical columns with 2 to 1,000 values (titles excluded).
+    ``year`` and categorical columns with 2 to 1,000 values (titles excluded). Every
+    attribute left out gets a note; names in ``reserved`` are renamed as in
+    ``user_attribute_groups``.
     """
     notes: list[str] = []
     if items is None:
+        if attributes:
+            notes.append("No item attribute table was loaded; only item popularity is audited.")
         return {}, notes
     table = items.reindex(pd.Index(item_ids, dtype="str"))
     out = {}
-    for name in _chosen(table, attributes, "item", notes, exclude=("title",)):
-        values = table[name]
-        if name == "genres":
-            genres = values.map(lambda g: g if isinstance(g, tuple) else ())
-            names = sorted({g for gs in genres for g in gs})
-            frame = pd.DataFrame({g: genres.map(lambda gs, g=g: g in gs) for g in names})
-            frame[UNKNOWN] = genres.map(len) == 0
-            frame = frame.loc[:, frame.any()]
+    names = attribute_names(list(table.columns), "item", reserved)
+    for column in _chosen(table, attributes, "item", notes, exclude=("title",)):
+        name = names[column]
+        values = table[column]
+        if column == "genres":
+            frame = _genre_membership(values, notes)
+            if frame is None:
+                continue
         else:
-            labels = _attribute_labels(values, name, "item", attributes is None, max_groups, notes)
+            labels = _attribute_labels(
+                values, name, "item", attributes is None, max_groups, notes, column
+            )
             if labels is None:
                 continue
             frame = pd.get_dummies(labels).astype(bool)
@@ -210,5 +348,29 @@ def item_attribute_groups(
             )
             frame = frame[kept].assign(**{OTHER: frame.drop(columns=kept).any(axis=1)})
         frame.index.name = "item_id"
+        _note_renamed(column, name, "Item", notes)
         out[name] = frame
     return out, notes
+
+
+def _genre_membership(values: pd.Series, notes: list[str]) -> pd.DataFrame | None:
+    """Return one column per genre (and ``unknown`` for items without one).
+
+    ``None``, with a note, when fewer than two groups remain.
+    """
+    genres = values.map(lambda g: g if isinstance(g, tuple) else ())
+    names = sorted({g for gs in genres for g in gs})
+    frame = pd.DataFrame(
+        {g: genres.map(lambda gs, g=g: g in gs) for g in names}, index=values.index
+    )
+    frame[UNKNOWN] = genres.map(len) == 0
+    frame = frame.loc[:, frame.any()]
+    if not names:
+        notes.append("Item attribute 'genres' has no genre for any item: nothing to compare, "
+                     "left out.")  # fmt: skip
+        return None
+    if frame.shape[1] < 2:
+        notes.append(f"Item attribute 'genres' has one value ({names[0]}) for all items: "
+                     "nothing to compare, left out.")  # fmt: skip
+        return None
+    return frame

@@ -144,7 +144,10 @@ def genre_distribution(pairs: pd.DataFrame, genres: pd.Series) -> pd.DataFrame:
     exploded = pairs[["user_id", "item_id"]].assign(
         genre=genres.reindex(pairs["item_id"]).to_numpy()
     )
-    exploded = exploded[exploded["genre"].map(lambda g: isinstance(g, tuple) and len(g) > 0)]
+    has_genre = exploded["genre"].map(lambda g: isinstance(g, tuple) and len(g) > 0)
+    exploded = exploded[has_genre.astype(bool)]
+    if exploded.empty:
+        return pd.DataFrame(index=pd.Index([], name="user_id", dtype=object), dtype=float)
     exploded["weight"] = 1 / exploded["genre"].map(len)
     exploded = exploded.explode("genre")
     table = exploded.pivot_table(

@@ -6,7 +6,11 @@ A group metric is a ratio of sums over the group's users,
 :math:`f = \sqrt{\cdot}`; a mean of per-user values has :math:`b_u = 1`. Users are the
 unit of resampling, because one user's ratings are correlated:
 
-* confidence interval: percentile bootstrap over the group's users (``bootstrap`` reps);
+* confidence interval: percentile bootstrap over the group's users (``bootstrap`` reps;
+  none with 0 reps). A percentile interval need not contain the point estimate: when
+  the resampled values are skewed or shifted against it (a ratio of sums, the square
+  root of RMSE, a group dominated by a few heavy users) or there are few replicates,
+  the estimate can lie just outside; it is reported as is, never stretched to cover it;
 * p-value of the difference to the reference group: permutation of the group labels among
   the users of both groups, ``p = (1 + #{|d*| >= |d|}) / (1 + permutations)`` (two-sided).
   When no permuted difference reaches the observed one, that count only says
@@ -46,7 +50,11 @@ def bootstrap_ci(
     rng: np.random.Generator,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``ratio_of_sums`` resampling users with replacement."""
+    """Percentile bootstrap interval of ``ratio_of_sums`` resampling users with replacement.
+
+    ``(nan, nan)`` without users or with ``reps`` = 0 (no bootstrap, no interval); see the
+    module docstring for why the interval may not contain the point estimate.
+    """
     n = len(a)
     if n == 0 or reps == 0:
         return float("nan"), float("nan")

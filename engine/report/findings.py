@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from engine.audit.config import AuditConfig
+from engine.audit.rows import NO_INTERVAL, deviation
 
 #: How each audited metric is named in a sentence.
 METRIC_NAMES: dict[str, str] = {
@@ -70,10 +70,12 @@ def _number(value: float) -> str:
 
 def _sentence(row: pd.Series, reference_value: float, catalogue: float) -> str:
     name = METRIC_NAMES.get(row["metric"], row["metric"])
-    stats = (
-        f"95% CI {_number(row['ci_low'])} to {_number(row['ci_high'])}, Holm-adjusted "
-        f"{format_p(row['p_adjusted'])}"
+    interval = (
+        f"95% CI {_number(row['ci_low'])} to {_number(row['ci_high'])}"
+        if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"])
+        else NO_INTERVAL
     )
+    stats = f"{interval}, Holm-adjusted {format_p(row['p_adjusted'])}"
     if row["family"] == "exposure":
         return (
             f"{row['grouping']} = {row['group']} receives {row['value']:.1%} of the "
@@ -109,8 +111,7 @@ def findings(metrics: pd.DataFrame) -> list[Finding]:
     reference = metrics[metrics["status"] == "reference"].set_index(["metric", "grouping"])
     catalogue = catalogue_shares(metrics)
     flagged["kind_order"] = flagged["direction"].map({k: i for i, k in enumerate(KINDS)})
-    with np.errstate(divide="ignore"):
-        flagged["distance"] = -np.abs(np.log(flagged["ratio"].astype(float)))
+    flagged["distance"] = -deviation(flagged["ratio"])  # |log ratio|, inf for ratio <= 0
     flagged = flagged.sort_values(["kind_order", "distance", "metric", "grouping", "group"])
     out = []
     for _, row in flagged.iterrows():

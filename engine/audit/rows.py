@@ -1,0 +1,212 @@
+"""Rows of the audit's metric table: one per (metric, grouping, group), and the flags.
+
+User groups (``group_rows``): a ratio-of-sums value per group with a bootstrap interval,
+the ratio to the reference group and a permutation p-value. Item groups
+(``exposure_rows``): exposure and interaction shares vs the catalogue share. ``flag``
+marks rows outside the band and significant after Holm's correction. The statistics are
+in ``engine.audit.stats``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.audit import measures
+from engine.audit.config import AuditConfig
+from engine.audit.stats import bootstrap_ci, normal_tail, permutation_p, ratio_of_sums
+
+#: name -> (family, better, definition). ``better`` is "lower" or "higher".
+METRICS: dict[str, tuple[str, str, str]] = {
+    "rmse": ("accuracy", "lower", "RMSE of out-of-fold predictions: sqrt(sum sq. error / n)"),
+    "mae": ("accuracy", "lower", "MAE of out-of-fold predictions: sum |error| / n"),
+    "ndcg": ("top-N utility", "higher", "mean NDCG@k over users with a relevant held-out item"),
+    "recall": ("top-N utility", "higher", "mean Recall@k over users with a relevant item"),
+    "arp": ("popularity", "lower", "mean number of ratings of the recommended items"),
+    "aplt": ("popularity", "higher", "share of recommended items in the long tail"),
+    "aclt": ("popularity", "higher", "number of recommended items in the long tail"),
+    "novelty": ("popularity", "higher", "mean -log2(popularity / n_users) of recommended items"),
+    "miscalibration": ("calibration", "lower",
+                       "Steck C_KL(history genres || smoothed list genres), alpha 0.01, bits"),
+    "explanation_support": ("explanations", "higher",
+                            "share of top-1 recommendations resting on >= 3 of the user's "
+                            "ratings (each adding >= 0.01 stars in the exact split)"),
+    "deletion_fidelity": ("explanations", "higher",
+                          "prediction drop after deleting the 3 most positive ratings of the "
+                          "top-1 recommendation and refolding"),
+    "exposure_share": ("exposure", "higher",
+                       "position-weighted (1/log2(1+rank)) share of recommendations; ratio "
+                       "is to the group's catalogue share"),
+    "interaction_share": ("exposure", "higher",
+                          "share of all ratings (exposure before the model); ratio is to the "
+                          "group's catalogue share"),
+}  # fmt: skip
+ROW_COLUMNS = [
+    "family", "metric", "grouping", "group", "n_users", "n_ratings", "value", "ci_low",
+    "ci_high", "reference_group", "ratio", "p_value", "p_adjusted", "flag", "direction",
+    "status", "better", "definition",
+]  # fmt: skip
+#: Row statuses: compared with the reference (``ok``, ``flagged``), the ``reference``
+#: itself, too small (``insufficient data``), large enough but without a p-value
+#: (``not tested``: permutations = 0, bootstrap = 0 for exposure rows, or a reference
+#: value of 0 that leaves no ratio), and exposure rows when no list holds any item
+#: (``no recommendations``).
+STATUSES = ("reference", "ok", "flagged", "insufficient data", "not tested",
+            "no recommendations")  # fmt: skip
+#: How a missing interval reads when the bootstrap is off.
+NO_INTERVAL = "no interval (bootstrap off)"
+
+
+def deviation(ratio: pd.Series) -> np.ndarray:
+    """``|log ratio|`` per row: ``inf`` for a ratio <= 0, NaN for a missing ratio."""
+    r = ratio.to_numpy(float)
+    positive = np.isfinite(r) & (r > 0)
+    out = np.where(np.isnan(r), np.nan, np.inf)
+    out[positive] = np.abs(np.log(r[positive]))
+    return out
+
+
+def group_rows(
+    metric: str,
+    grouping: str,
+    labels: pd.Series,
+    parts: tuple[pd.Series, pd.Series, Any],
+    profile_sizes: pd.Series,
+    config: AuditConfig,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Return one row per group of ``labels`` for ``metric`` (see ``AuditResult.metrics``).
+
+    Every group of the grouping gets a row, also one without any user with a value for
+    this metric (``n_users`` 0, "insufficient data"). The reference is the largest group
+    with at least ``min_group_size`` users; a group compared with it gets a ratio (when
+    the reference value is positive) and a permutation p-value (``not tested`` without).
+    """
+    a_all, b_all, transform = parts
+    family, better, definition = METRICS[metric]
+    present = labels.reindex(a_all.index).dropna()
+    sizes = present.value_counts()
+    eligible = sizes[sizes >= config.min_group_size]
+    reference = eligible.index[0] if len(eligible) else None
+    ref_users = present.index[present == reference] if reference is not None else None
+    rows = []
+    ref_value = np.nan
+    if reference is not None:
+        ref_value = ratio_of_sums(a_all[ref_users].to_numpy(float),
+                                  b_all[ref_users].to_numpy(float), transform)  # fmt: skip
+    for group in sorted(set(labels.dropna()) | set(sizes.index), key=str):
+        users = present.index[present == group]
+        a, b = a_all[users].to_numpy(float), b_all[users].to_numpy(float)
+        value = ratio_of_sums(a, b, transform)
+        row = {
+            "family": family, "metric": metric, "grouping": grouping, "group": str(group),
+            "n_users": len(users), "n_ratings": int(profile_sizes.reindex(users).sum()),
+            "value": value, "ci_low": np.nan, "ci_high": np.nan,
+            "reference_group": None if reference is None else str(reference), "ratio": np.nan,
+            "p_value": np.nan, "p_adjusted": np.nan, "flag": False, "direction": "",
+            "status": "ok", "better": better, "definition": definition,
+        }  # fmt: skip
+        if len(users) < config.min_group_size:
+            row["status"] = "insufficient data"
+            rows.append(row)
+            continue
+        row["ci_low"], row["ci_high"] = bootstrap_ci(a, b, transform, config.bootstrap, rng)
+        if group == reference:
+            row["status"], row["ratio"] = "reference", 1.0
+        elif np.isfinite(ref_value) and ref_value > 0:
+            row["ratio"] = value / ref_value
+            row["p_value"] = permutation_p(
+                a, b, a_all[ref_users].to_numpy(float), b_all[ref_users].to_numpy(float),
+                transform, config.permutations, rng,
+            )  # fmt: skip
+        if row["status"] == "ok" and not np.isfinite(row["p_value"]):
+            row["status"] = "not tested"
+        rows.append(row)
+    return rows
+
+
+def exposure_rows(
+    grouping: str,
+    membership: pd.DataFrame,
+    lists: pd.DataFrame,
+    ratings: pd.DataFrame,
+    config: AuditConfig,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Exposure in recommendations and in interactions per item group vs catalogue share.
+
+    ``exposure_share``: position-weighted share of the top-k lists; ``interaction_share``:
+    share of the ratings (the exposure users gave the items before the model). Both are
+    compared with the group's catalogue share (ratio). A group without items is
+    ``insufficient data`` (no share to compare with). A group that no list reaches has
+    a real share of 0 (ratio 0: under-exposed when significant). CIs bootstrap users
+    (``config.bootstrap`` replicates, none when 0); the p-value is the normal tail of the
+    bootstrap distribution around the catalogue share, so without a bootstrap the rows
+    are ``not tested``. When no list holds any item, the ``exposure_share`` rows have no
+    value and the status ``no recommendations``.
+    """
+    rows = []
+    sources = {
+        "exposure_share": (lists["user_id"], lists["item_id"],
+                           measures.position_weights(lists["rank"])),
+        "interaction_share": (ratings["user_id"], ratings["item_id"], np.ones(len(ratings))),
+    }  # fmt: skip
+    for metric, (user_col, item_col, weights) in sources.items():
+        family, better, definition = METRICS[metric]
+        total_by_user, by_group = measures.weight_by_user(user_col, item_col, weights, membership)
+        total = float(total_by_user.sum())
+        n = len(total_by_user)
+        idx = rng.integers(0, n, size=(config.bootstrap, n)) if config.bootstrap and total else None
+        for group in membership.columns:
+            members = membership.index[membership[group]]
+            catalogue = float(membership[group].mean())
+            raters = ratings.loc[ratings["item_id"].isin(members), "user_id"]
+            row = {
+                "family": family, "metric": metric, "grouping": grouping, "group": str(group),
+                "n_users": int(raters.nunique()), "n_ratings": len(raters),
+                "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "reference_group": "catalogue share", "ratio": np.nan, "p_value": np.nan,
+                "p_adjusted": np.nan, "flag": False, "direction": "", "status": "ok",
+                "better": better, "definition": f"{definition}; catalogue share {catalogue:.3f}",
+            }  # fmt: skip
+            rows.append(row)
+            if catalogue == 0:
+                row["status"] = "insufficient data"  # an item group without items
+                continue
+            if not total:
+                row["status"] = "no recommendations"
+                continue
+            by_user = by_group[group].to_numpy()
+            share = float(by_user.sum()) / total
+            row["value"] = share
+            row["ratio"] = share / catalogue if catalogue > 0 else np.nan
+            if idx is None:
+                row["status"] = "not tested"
+                continue
+            boot = by_user[idx].sum(axis=1) / total_by_user[idx].sum(axis=1)
+            row["ci_low"], row["ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+            row["p_value"] = normal_tail(share - catalogue, float(boot.std()))
+    return rows
+
+
+def flag(table: pd.DataFrame, config: AuditConfig) -> None:
+    """Set ``flag``, ``direction`` and the ``flagged`` status in place.
+
+    A row is flagged when its status is ``ok``, its ratio leaves ``config.band`` and its
+    Holm-adjusted p-value is below ``config.alpha``; ``direction`` is ``worse`` /
+    ``better`` (by the metric's better direction) or ``under-`` / ``over-exposed``.
+    """
+    low, high = config.band
+    testable = table["status"] == "ok"
+    outside = (table["ratio"] < low) | (table["ratio"] > high)
+    significant = table["p_adjusted"] < config.alpha
+    table["flag"] = testable & outside & significant
+    worse_high = table["better"] == "lower"
+    higher = table["ratio"] > 1
+    direction = np.where(higher == worse_high, "worse", "better")
+    exposure = table["family"] == "exposure"
+    direction = np.where(exposure, np.where(higher, "over-exposed", "under-exposed"), direction)
+    table["direction"] = np.where(table["flag"], direction, "")
+    table.loc[table["flag"], "status"] = "flagged"
