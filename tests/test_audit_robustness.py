@@ -174,7 +174,7 @@ def test_every_left_out_attribute_gets_a_note():
 
     item_ids = ["a", "b", "c"]
     for genres, note in (
-        ([(), (), ()], "Item attribute 'genres' has no genre for any item"),
+        ([(), (), ()], "Item attribute 'genres' has no value for any item"),
         ([("Drama",)] * 3, "Item attribute 'genres' has one value (Drama) for all items"),
     ):
         items = pd.DataFrame({"genres": genres}, index=pd.Index(item_ids, name="item_id"))
@@ -182,6 +182,17 @@ def test_every_left_out_attribute_gets_a_note():
         assert membership == {} and any(n.startswith(note) for n in notes), notes
     _, notes = item_attribute_groups(None, np.array(item_ids), ["provider"], 12)
     assert notes == ["No item attribute table was loaded; only item popularity is audited."]
+
+
+def test_any_tuple_valued_item_column_is_multi_valued_membership():
+    item_ids = np.array(["a", "b", "c", "d"])
+    tags = [("kids", "music"), ("music",), (), ("kids",)]
+    items = pd.DataFrame({"tags": tags}, index=pd.Index(item_ids, name="item_id"))
+    membership, _ = item_attribute_groups(items, item_ids, None, 12)
+    table = membership["tags"]
+    assert table["kids"].tolist() == [True, False, False, True]
+    assert table["music"].tolist() == [True, True, False, False]
+    assert table["unknown"].tolist() == [False, False, True, False]
 
 
 def test_group_without_any_user_for_a_metric_keeps_its_row():

@@ -311,8 +311,8 @@ def item_attribute_groups(
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Membership tables (index ``item_id``, one boolean column per group) per item attribute.
 
-    ``genres`` (tuples) give one column per genre; numeric ``year`` becomes decades; other
-    categorical columns one column per value. ``attributes=None`` takes ``genres``,
+    ``genres`` and any other multi-valued (tuple) column give one column per value;
+    numeric ``year`` becomes decades; other categorical columns one column per value. ``attributes=None`` takes ``genres``,
     ``year`` and categorical columns with 2 to 1,000 values (titles excluded). Every
     attribute left out gets a note; names in ``reserved`` are renamed as in
     ``user_attribute_groups``.
@@ -328,8 +328,8 @@ def item_attribute_groups(
     for column in _chosen(table, attributes, "item", notes, exclude=("title",)):
         name = names[column]
         values = table[column]
-        if column == "genres":
-            frame = _genre_membership(values, notes)
+        if column == "genres" or is_multi_valued(values):
+            frame = _membership(values, column, notes)
             if frame is None:
                 continue
         else:
@@ -353,9 +353,16 @@ def item_attribute_groups(
     return out, notes
 
 
-def _genre_membership(values: pd.Series, notes: list[str]) -> pd.DataFrame | None:
-    """Return one column per genre (and ``unknown`` for items without one).
+def is_multi_valued(values: pd.Series) -> bool:
+    """Return True when every present value is a tuple (``genres``, list columns of Parquet)."""
+    present = values.dropna()
+    return bool(len(present)) and bool(present.map(lambda v: isinstance(v, tuple)).all())
 
+
+def _membership(values: pd.Series, column: str, notes: list[str]) -> pd.DataFrame | None:
+    """Return one column per value of a multi-valued attribute (and ``unknown`` for none).
+
+    An item belongs to every value it has (an Action|Comedy film is in both groups).
     ``None``, with a note, when fewer than two groups remain.
     """
     genres = values.map(lambda g: g if isinstance(g, tuple) else ())
@@ -366,11 +373,11 @@ def _genre_membership(values: pd.Series, notes: list[str]) -> pd.DataFrame | Non
     frame[UNKNOWN] = genres.map(len) == 0
     frame = frame.loc[:, frame.any()]
     if not names:
-        notes.append("Item attribute 'genres' has no genre for any item: nothing to compare, "
-                     "left out.")  # fmt: skip
+        notes.append(f"Item attribute {column!r} has no value for any item: nothing to "
+                     "compare, left out.")  # fmt: skip
         return None
     if frame.shape[1] < 2:
-        notes.append(f"Item attribute 'genres' has one value ({names[0]}) for all items: "
+        notes.append(f"Item attribute {column!r} has one value ({names[0]}) for all items: "
                      "nothing to compare, left out.")  # fmt: skip
         return None
     return frame
