@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,25 @@ def test_a_zip_passed_as_the_rating_file_is_read_as_an_archive():
     archive = DataFile("html_titles.zip", (CORPUS / "html_titles.zip").read_bytes())
     data = load_dataset(ratings=archive)
     assert data.items is not None and data.items["title"].str.contains("<script>").any()
+
+
+LOADABLE = [name for name in FILES if "kept" in MANIFEST[name]]
+
+
+@pytest.mark.parametrize("name", LOADABLE)
+def test_every_loadable_corpus_file_survives_the_whole_pipeline(name, tmp_path, capsys):
+    """Train, 3-fold evaluation, audit and report: exit 0, strict JSON, nothing on stderr."""
+    args = ["audit", str(CORPUS / name), "--out", str(tmp_path), "--format", "json,csv",
+            "--bootstrap", "20", "--min-group-size", "5"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code = main(args)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    json.loads((tmp_path / "report.json").read_text(), parse_constant=_refuse_constant)
+    assert json.loads(captured.out)["written"]
+
+
+def _refuse_constant(name: str) -> None:
+    raise AssertionError(f"{name} in report.json")

@@ -114,7 +114,35 @@ def round_two() -> dict[str, tuple[bytes, dict]]:
     jsonl = "".join(json.dumps(r) + "\n" for r in records[:50]) + "{not json\n"
     jsonl += "".join(json.dumps(r) + "\n" for r in records[50:])
     warned_kept = {"kept": n}
+    thumbs = [f"{u},{i},{1 if r > 2 else -1}" for u, i, r in rows]
+    one_each = [f"u{k},i{k % 30},{k % 5 + 1}" for k in range(90)]
+    user_ids = sorted({u for u, _, _ in rows}, key=lambda u: int(u[1:]))
+    users_named = "user_id,activity,popularity propensity,gender\n" + "".join(
+        f"{u},{'high' if k % 3 else 'low'},{'mainstream' if k % 2 else 'niche'},{'FM'[k % 2]}\n"
+        for k, u in enumerate(user_ids)
+    )
+    ages = [str(18 + k) for k in range(len(user_ids))]
+    ages[0], ages[1] = "inf", "-inf"
+    users_inf = "user_id,age\n" + "".join(f"{u},{a}\n" for u, a in zip(user_ids, ages, strict=True))
+    users_one_value = "user_id,country,gender\n" + "".join(
+        f"{u},NZ,{'FM'[k % 2]}\n" for k, u in enumerate(user_ids)
+    )
+    ratings_csv = csv("user_id,item_id,rating", plain)
     return {
+        "thumbs_up_down.csv": (csv("user_id,item_id,rating", thumbs), warned_kept),
+        "one_rating_per_user.csv": (csv("user_id,item_id,rating", one_each), {"kept": 90}),
+        "users_named_like_derived_groups.zip": (
+            _zip({"ratings.csv": ratings_csv, "users.csv": users_named}),
+            warned_kept,
+        ),
+        "users_infinite_age.zip": (
+            _zip({"ratings.csv": ratings_csv, "users.csv": users_inf}),
+            warned_kept,
+        ),
+        "users_single_valued_attribute.zip": (
+            _zip({"ratings.csv": ratings_csv, "users.csv": users_one_value}),
+            warned_kept,
+        ),
         "dates_out_of_range.csv": (
             csv("user_id,item_id,rating,date", dated),
             {**warned_kept, "warning": "lie outside 1900-2100 (e.g. '9999-12-31', '0001-01-01')"},
