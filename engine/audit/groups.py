@@ -313,8 +313,9 @@ def item_attribute_groups(
 
     ``genres`` and any other multi-valued (tuple) column give one column per value;
     numeric ``year`` becomes decades; other categorical columns one column per value.
-    ``attributes=None`` takes ``genres``, ``year`` and categorical columns with 2 to 1,000 values (titles excluded). Every
-    attribute left out gets a note; names in ``reserved`` are renamed as in
+    ``attributes=None`` takes ``genres``, ``year`` and categorical columns with 2 to 1,000
+    values (titles excluded). Every attribute left out gets a note; names in ``reserved``
+    are renamed as in
     ``user_attribute_groups``.
     """
     notes: list[str] = []
