@@ -72,7 +72,7 @@ def render() -> None:
     st.caption(
         f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
         f"with {result.relevance_rule}, over every item the user did not rate in the training "
-        "fold. Popularity ranks only (no RMSE: n/a). Definitions: engine/metrics.py."
+        "fold. Popularity ranks only (no RMSE). Definitions: engine/metrics.py."
     )
     for note in result.notes:
         st.warning(note)
