@@ -122,6 +122,11 @@ def _parse_columns(text: str | None) -> ColumnMapping | None:
                 f"--columns entry {part!r} is not FIELD=COLUMN with FIELD one of user, item, "
                 "rating, timestamp: write e.g. --columns user=uid,item=movie,rating=stars."
             )
+        if key.strip() in fields:
+            raise ArgumentError(
+                f"--columns gives the {key.strip()} field twice ({fields[key.strip()]!r} and "
+                f"{value.strip()!r}): give each field one column."
+            )
         fields[key.strip()] = value.strip()
     return ColumnMapping(**fields)
 
@@ -150,6 +155,11 @@ def load_inputs(args: argparse.Namespace) -> RatingData:
     """Load the dataset named by the INPUTS arguments."""
     if args.path is None and args.ratings is None:
         raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
+    if args.path is not None and args.ratings is not None and not Path(args.path).is_dir():
+        raise ArgumentError(
+            f"Both {args.path} and --ratings {args.ratings} were given as the rating file: "
+            "pass one of them (a folder or archive may come with --ratings to replace its own)."
+        )
     options = LoadOptions(
         scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows,
         delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
@@ -212,12 +222,15 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
         if titles is not None and row.item_id in titles.index:
             entry["title"] = titles[row.item_id]
         entries.append(entry)  # fmt: skip
-    return {
+    out = {
         "user_id": args.user,
         "model": model.config.__dict__,
         "source": recs["source"].iat[0] if len(recs) else None,
         "recommendations": entries,
     }
+    if not entries:
+        out["reason"] = "the user has rated every item the model knows: nothing is left to rank"
+    return out
 
 
 def _explain(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,6 +273,22 @@ def check_writable_folder(folder: Path) -> None:
         ) from e
 
 
+def _check_attributes(data: RatingData, config: AuditConfig) -> None:
+    """Refuse ``--user-attrs``/``--item-attrs`` naming no attribute of the data, before training."""
+    for kind, chosen, table in (
+        ("user", config.user_attributes, data.users),
+        ("item", config.item_attributes, data.items),
+    ):
+        available = [] if table is None else [str(c) for c in table.columns]
+        missing = [name for name in chosen or () if name not in available]
+        if missing:
+            raise ArgumentError(
+                f"--{kind}-attrs names {', '.join(map(repr, missing))}, which the {kind} "
+                f"attributes of {data.name} do not have (they are: "
+                f"{', '.join(available) or f'none; load {kind} attributes with --{kind}s'})."
+            )
+
+
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
     formats = parse_formats(args.format)
     check_writable_folder(args.out)
@@ -272,15 +301,19 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     config = _model_config(args)
     data = load_inputs(args)
+    _check_attributes(data, audit_config)
     model = train(data, config)
     evaluation = evaluate(data, config, settings)
     result = run_audit(data, model, evaluation, audit_config)
     report = build_report(data, model, evaluation, result)
-    written = write_report(report, args.out, [f for f in formats if f != "pdf"])
+    others = [f for f in formats if f != "pdf"]
+    written = write_report(report, args.out, others) if others else []
     if "pdf" in formats:
         try:
             written += write_report(report, args.out, ["pdf"])
         except ChromiumNotFound as exc:
+            if not written:
+                raise
             raise ChromiumNotFound(
                 f"{', '.join(p.name for p in written)} written to {args.out}, but not the "
                 f"PDF: {exc}"

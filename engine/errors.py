@@ -18,3 +18,12 @@ class DataError(EngineError):
 
 class ConfigError(EngineError):
     """A configuration value outside its allowed range."""
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """Return an exception's message on one line, at most ``limit`` characters.
+
+    For quoting a library's error inside one of the engine's one-sentence messages.
+    """
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -406,6 +406,12 @@ def evaluate(
         )
     threshold, source, rule, notes = resolve_threshold(evaluation.threshold, data.scale)
     evaluation = replace(evaluation, threshold=threshold)
+    if evaluation.k > data.n_items:  # as the audit does: a list cannot be longer than that
+        notes.append(
+            f"k = {evaluation.k} exceeds the catalogue of {data.n_items:,} items; "
+            f"k = {data.n_items} used."
+        )
+        evaluation = replace(evaluation, k=data.n_items)
     fold_of = assign_folds(len(ratings), evaluation.folds, evaluation.seed)
     scale = (data.scale.low, data.scale.high)
     catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)

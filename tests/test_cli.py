@@ -233,3 +233,37 @@ def test_json_safe_turns_non_finite_numbers_into_null():
 
     safe = json_safe({"a": float("nan"), "b": [float("-inf"), 1.5], "c": (2, "x")})
     assert json.dumps(safe, allow_nan=False) == '{"a": null, "b": [null, 1.5], "c": [2, "x"]}'
+
+
+def test_pdf_alone_without_chromium_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REPORT_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    args = ["audit", str(EUROPEAN), "--out", str(tmp_path / "out"), "--format", "pdf",
+            "--bootstrap", "0"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Chromium" in err and "Unknown report format" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--user-attrs", "shoe_size"], "--user-attrs names 'shoe_size', which the user"),
+        (["--item-attrs", "genres"], "none; load item attributes with --items"),
+    ],
+)
+def test_audit_refuses_unknown_attributes_before_training(extra, fragment, tmp_path, capsys,
+                                                          monkeypatch):  # fmt: skip
+    def no_training(*_args, **_kwargs):
+        raise AssertionError("trained before the attributes were checked")
+
+    monkeypatch.setattr("engine.cli.train", no_training)
+    assert main(["audit", str(EUROPEAN), "--out", str(tmp_path), *extra]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_two_rating_files_and_a_field_given_twice_are_refused(capsys):
+    assert main(["profile", str(EUROPEAN), "--ratings", str(EUROPEAN)]) == 2
+    assert "were given as the rating file" in capsys.readouterr().err
+    assert main(["profile", str(EUROPEAN), "--columns", "user=user,user=item"]) == 2
+    assert "gives the user field twice" in capsys.readouterr().err

@@ -214,3 +214,20 @@ def test_the_same_column_for_two_fields_is_refused():
             CORPUS / "one_half_star.csv",
             mapping=ColumnMapping(user="user_id", item="user_id"),
         )
+
+
+def test_whole_float_ids_lose_their_point_even_beside_a_fraction():
+    ids = set(load("float_ids.parquet").ratings["item_id"])
+    assert "1.5" in ids and "11" in ids and "11.0" not in ids
+
+
+def test_binary_parquet_ids_are_decoded_and_invalid_bytes_kept_escaped():
+    data = load("binary_ids.parquet")
+    assert set(data.ratings["user_id"]) <= {f"u{k}" for k in range(1, 41)}
+    assert data.ratings["item_id"].str.startswith("\\xffi").all()
+
+
+def test_a_trailing_delimiter_does_not_shift_the_columns():
+    data = load("trailing_delimiter.csv")
+    assert data.ratings["user_id"].str.startswith("u").all()
+    assert data.ratings["rating"].between(1, 5).all()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from engine.data.types import DataFile, LoadOptions
-from engine.errors import DataError
+from engine.errors import DataError, one_line
 
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
@@ -54,9 +54,9 @@ class Archive:
                                 f"({limit:,} bytes): the archive looks corrupted or hostile; "
                                 "re-create it or upload the files unpacked."
                             )
-            except (zipfile.BadZipFile, EOFError, OSError) as e:
+            except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as e:
                 raise DataError(
-                    f"{label} cannot be decompressed ({e}): the archive is truncated or "
+                    f"{label} cannot be decompressed ({one_line(e)}): the archive is truncated or "
                     "corrupted; download or zip it again."
                 ) from e
             content = buf.getvalue()
@@ -152,7 +152,7 @@ def open_zip(file: DataFile, options: LoadOptions) -> Archive:
         infos = zf.infolist()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         raise DataError(
-            f"{file.name} is not a readable zip archive ({e}): it may be truncated; "
+            f"{file.name} is not a readable zip archive ({one_line(e)}): it may be truncated; "
             "download or zip it again."
         ) from e
     members: dict[str, int] = {}
@@ -165,6 +165,11 @@ def open_zip(file: DataFile, options: LoadOptions) -> Archive:
             )
         if info.is_dir():
             continue
+        if info.flag_bits & 0x1:
+            raise DataError(
+                f"{file.name} entry {info.filename!r} is encrypted (password-protected): unzip "
+                "it with its password and load the files, or zip them again without one."
+            )
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > 1_000_000 and ratio > options.max_compression_ratio:

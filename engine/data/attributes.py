@@ -162,10 +162,17 @@ def item_attributes(
         out["title"] = frame[title].astype("str").str.strip()
     if genres:
         out["genres"] = split_genres(frame[genres])
-    if year:
-        out["year"] = year_from(frame[year], _YEAR)
-    elif date:
-        out["year"] = year_from(frame[date], _YEAR)
+    source = year or date
+    if source:
+        out["year"] = year_from(frame[source], _YEAR)
+        given = frame[source].astype("str").str.strip().mask(frame[source].isna(), "")
+        lost = (given != "") & (given != "nan") & out["year"].isna()
+        if lost.any():
+            examples = ", ".join(repr(v) for v in dict.fromkeys(given[lost].head(20)))
+            warnings.append(
+                f"{int(lost.sum()):,} values of column {source} in {name} hold no year between "
+                f"1800 and 2100 (e.g. {examples[:120]}) and were left missing."
+            )
     elif title:
         out["year"] = year_from(frame[title], _TITLE_YEAR)
     used = {id_column, title, genres, year, date}

@@ -38,7 +38,7 @@ from engine.data.types import (
     Source,
 )
 from engine.data.validate import validate_ratings
-from engine.errors import DataError
+from engine.errors import DataError, one_line
 
 GROUND_TRUTH_FILE = "ground_truth.json"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -75,7 +75,8 @@ def _gunzip(file: DataFile, options: LoadOptions) -> DataFile:
         content = inflater.decompress(file.content, options.max_archive_bytes + 1)
     except zlib.error as e:
         raise DataError(
-            f"{file.name} is not a readable gzip file ({e}): compress it again or upload it "
+            f"{file.name} is not a readable gzip file ({one_line(e)}): compress it again or "
+            "upload it "
             "uncompressed."
         ) from e
     if len(content) > options.max_archive_bytes or inflater.unconsumed_tail:
@@ -210,6 +211,10 @@ def load_dataset(
             ratings = _member(archive, _RATING_STEMS, "ratings", warnings)
         raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES, options)
         warnings += raw.notes
+        if options.sheet is not None and raw.format != "excel":
+            warnings.append(
+                f"The sheet {options.sheet!r} was not used: {raw.name} is not an Excel workbook."
+            )
         columns, detection = detect_columns(raw.frame, mapping, raw.name, warnings)
         if archive is not None:
             users = users or _optional_member(archive, _USER_STEMS, "users", warnings)

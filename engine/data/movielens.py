@@ -24,7 +24,7 @@ import pandas as pd
 from engine.data.archive import Archive
 from engine.data.tables import RawTable, read_text_table
 from engine.data.types import DataFile
-from engine.errors import DataError
+from engine.errors import DataError, one_line
 
 ML100K_GENRES = (
     "unknown",
@@ -122,7 +122,8 @@ def _pipe_table(file: DataFile, sep: str, names: list[str]) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, ValueError) as e:
         raise DataError(
-            f"{file.name} does not have the MovieLens layout ({e}): use the original file."
+            f"{file.name} does not have the MovieLens layout ({one_line(e)}): use the original "
+            "file."
         ) from e
 
 

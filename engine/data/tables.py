@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from engine.data.types import DELIMITERS, DataFile, LoadOptions
-from engine.errors import DataError
+from engine.errors import DataError, one_line
 
 PARQUET_MAGIC = b"PAR1"
 SNIFF_LINES = 200
@@ -279,12 +279,13 @@ def read_text_table(
                 keep_default_na=False,
                 skip_blank_lines=True,
                 on_bad_lines="warn",
+                index_col=False,  # a trailing delimiter must not shift the columns
                 engine="c",
                 quoting=csv.QUOTE_MINIMAL if delimiter not in ("::", " ") else csv.QUOTE_NONE,
             )
         except (pd.errors.ParserError, ValueError) as e:
             raise DataError(
-                f"{file.name} could not be parsed as a table ({str(e).strip()}): check that "
+                f"{file.name} could not be parsed as a table ({one_line(e)}): check that "
                 "quotes are balanced and every row has the same fields."
             ) from e
     malformed = [
@@ -292,6 +293,13 @@ def read_text_table(
         for w in caught
         for m in _BAD_LINE.finditer(str(w.message))
     ]
+    notes = []
+    if any("loss of data with index_col=False" in str(w.message) for w in caught):
+        extra = sum(1 for row in sample_rows[1 if header else 0 :] if len(row) == width + 1)
+        notes.append(
+            f"Rows of {file.name} have one field more than its header (e.g. {extra:,} of the "
+            "first lines; a delimiter at the end of each line?): that last field was ignored."
+        )
     if header:
         frame.columns = [str(c).strip() for c in frame.columns]
         if len(frame) == 0 and not malformed:
@@ -299,7 +307,7 @@ def read_text_table(
                 f"{file.name} holds only a header ({', '.join(frame.columns)}) and no data rows: "
                 "export the file again with its rows."
             )
-    return RawTable(frame, file.name, "text", encoding, delimiter, bool(header), malformed)
+    return RawTable(frame, file.name, "text", encoding, delimiter, bool(header), malformed, notes)
 
 
 def check_table_limits(file: DataFile, options: LoadOptions) -> None:
@@ -343,8 +351,8 @@ def read_parquet_table(file: DataFile) -> RawTable:
         frame = pd.read_parquet(io.BytesIO(file.content))
     except Exception as e:  # pyarrow raises many types for corrupt files
         raise DataError(
-            f"{file.name} is not a readable Parquet file ({type(e).__name__}: {e}): "
-            "write it again or export it as CSV."
+            f"{file.name} is not a readable Parquet file ({type(e).__name__}: "
+            f"{one_line(e)}): write it again or export it as CSV."
         ) from e
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
@@ -431,7 +439,8 @@ def read_json_table(file: DataFile, options: LoadOptions) -> RawTable:
                 document = pd.DataFrame(document).to_dict("records")
             except ValueError as e:
                 raise DataError(
-                    f"{file.name} is a JSON object that is not a table ({e}): export an array "
+                    f"{file.name} is a JSON object that is not a table ({one_line(e)}): export "
+                    "an array "
                     "of records, one object per rating."
                 ) from e
     if not isinstance(document, list):
@@ -480,14 +489,15 @@ def read_excel_table(
     try:
         book = openpyxl.load_workbook(io.BytesIO(file.content), read_only=True, data_only=True)
         sheets = list(book.sheetnames)
-        book.close()
+        visible = [name for name in sheets if book[name].sheet_state == "visible"] or sheets
     except Exception as e:  # openpyxl raises many types for damaged workbooks
         raise DataError(
-            f"{file.name} is not a readable Excel workbook ({type(e).__name__}: {e}): open "
-            "it in a spreadsheet program and save it again, or save the sheet as CSV."
+            f"{file.name} is not a readable Excel workbook ({type(e).__name__}: "
+            f"{one_line(e)}): open it in a spreadsheet program and save it again, or save the "
+            "sheet as CSV."
         ) from e
     notes: list[str] = []
-    if options.sheet is not None:
+    if options.sheet is not None and role == "ratings":
         if options.sheet not in sheets:
             raise DataError(
                 f"{file.name} has no sheet named {options.sheet!r} (sheets: "
@@ -496,29 +506,26 @@ def read_excel_table(
         sheet = options.sheet
     else:
         wanted = _ROLE_SHEETS.get(role, ())
-        sheet = next((s for s in sheets if normalise_name(s) in wanted), sheets[0])
+        sheet = next((s for s in visible if normalise_name(s) in wanted), visible[0])
         if len(sheets) > 1:
             notes.append(
                 f"{file.name} has {len(sheets)} sheets ({', '.join(sheets)}); the sheet "
-                f"{sheet!r} was read (choose another with --sheet)."
+                f"{sheet!r} was read as the {role} (choose another with --sheet)."
             )
     try:
-        cells = pd.read_excel(io.BytesIO(file.content), sheet_name=sheet, header=None,
-                              engine="openpyxl")  # fmt: skip
+        cells = _sheet_cells(book[sheet], file.name, sheet, options)
+    except DataError:
+        raise
     except Exception as e:
         raise DataError(
-            f"{file.name} sheet {sheet!r} could not be read ({type(e).__name__}: {e}): save the "
-            "sheet as CSV and load that."
+            f"{file.name} sheet {sheet!r} could not be read ({type(e).__name__}: "
+            f"{one_line(e)}): save the sheet as CSV and load that."
         ) from e
+    finally:
+        book.close()
     cells = cells.dropna(how="all").dropna(axis=1, how="all").reset_index(drop=True)
     if cells.empty:
         raise DataError(f"{file.name} sheet {sheet!r} is empty: choose the sheet with the ratings.")
-    if len(cells) > options.max_rows + 1 or cells.shape[1] > options.max_columns:
-        raise DataError(
-            f"{file.name} sheet {sheet!r} has {len(cells):,} rows and {cells.shape[1]:,} "
-            f"columns, over the limits of {options.max_rows:,} rows and {options.max_columns:,} "
-            "columns: export a smaller sheet, or raise LoadOptions(max_rows=...)."
-        )
     text = cells.head(SNIFF_LINES).astype("str").where(cells.head(SNIFF_LINES).notna(), "")
     header = detect_header(text.values.tolist(), known_names)
     if header:
@@ -536,6 +543,30 @@ def read_excel_table(
         frame.columns = [f"column_{j + 1}" for j in range(cells.shape[1])]
     frame = frame.infer_objects()
     return RawTable(frame, f"{file.name} (sheet {sheet})", "excel", header=header, notes=notes)
+
+
+def _sheet_cells(sheet: object, name: str, title: str, options: LoadOptions) -> pd.DataFrame:
+    """Stream a read-only worksheet's values, refusing a sheet past the row/column limits.
+
+    The declared dimensions are checked first (a 19 KB workbook can declare a cell at
+    XFD1048576, whose full grid would not fit in memory); rows are then read one at a time,
+    bounded by the limits whatever the declaration said.
+    """
+    rows_declared, cols_declared = sheet.max_row or 0, sheet.max_column or 0
+    too_big = DataError(
+        f"{name} sheet {title!r} spans {max(rows_declared, 1):,} rows and "
+        f"{max(cols_declared, 1):,} columns, over the limits of {options.max_rows:,} rows and "
+        f"{options.max_columns:,} columns (is a stray cell far from the table?): clear it or "
+        "export the table as CSV, or raise LoadOptions(max_rows=...)."
+    )
+    if rows_declared > options.max_rows + 1 or cols_declared > options.max_columns:
+        raise too_big
+    rows = []
+    for row in sheet.iter_rows(max_col=options.max_columns + 1, values_only=True):
+        rows.append(row)
+        if len(rows) > options.max_rows + 1 or len(row) > options.max_columns:
+            raise too_big
+    return pd.DataFrame(rows)
 
 
 def read_table(

@@ -38,6 +38,7 @@ ROW_REASONS: tuple[str, ...] = (
 )
 _EPS = 1e-9
 _DECIMAL_COMMA = r"[-+]?\d+,\d+"
+_THOUSANDS = r"[-+]?\d{1,3}(,\d{3})+"
 _DECIMAL_POINT = r"[-+]?\d*\.\d+"
 #: Below this share of half-step ratings, the half-steps that set a 0.5 step are pointed out.
 HALF_STEP_NOTICE_SHARE = 0.05
@@ -60,10 +61,13 @@ def ids_as_strings(values: pd.Series) -> pd.Series:
     Text stays exactly as written (``"001"`` is not ``"1"``); integer columns
     become their decimal digits; float columns holding whole numbers lose ``.0``.
     """
+    values = decoded(values)
     if pd.api.types.is_float_dtype(values):
         finite = values.dropna()
         if (finite == np.floor(finite)).all():
             values = values.astype("Int64")
+        else:  # whole numbers keep no ".0" even beside a 1.5: "1" matches "1" elsewhere
+            return values.map(_float_id, na_action="ignore").astype("str").mask(values.isna())
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("Int64")
     out = (
@@ -72,6 +76,19 @@ def ids_as_strings(values: pd.Series) -> pd.Series:
         else (values.str.strip())
     )
     return out.mask(values.isna() | (out == "") | out.isin(["<NA>", "nan"]))
+
+
+def _float_id(value: float) -> str:
+    return str(int(value)) if np.isfinite(value) and value == int(value) else repr(float(value))
+
+
+def decoded(values: pd.Series) -> pd.Series:
+    """Decode ``bytes`` cells (Parquet binary columns) as UTF-8, invalid bytes escaped."""
+    if values.dtype != object or not values.map(lambda v: isinstance(v, bytes)).any():
+        return values
+    return values.map(
+        lambda v: v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
+    )
 
 
 def numbers_from_text(text: pd.Series) -> pd.Series:
@@ -92,7 +109,7 @@ def ratings_as_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
     With ``decimal=","`` a comma between digits is read as the decimal mark (``3,5`` is 3.5).
     """
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        text = values.astype("str").str.strip()
+        text = decoded(values).astype("str").str.strip()
         if decimal == ",":
             text = text.str.replace(",", ".", regex=False)
         values = numbers_from_text(text)
@@ -108,12 +125,13 @@ def decimal_mark(values: pd.Series, given: str | None) -> tuple[str, int, int]:
     """
     if pd.api.types.is_numeric_dtype(values):
         return given or ".", 0, 0
-    text = values.astype("str").str.strip()
-    n_comma = int(text.str.fullmatch(_DECIMAL_COMMA).sum())
-    n_point = int(text.str.fullmatch(_DECIMAL_POINT).sum())
+    text = decoded(values).astype("str").str.strip()
+    commas = text.str.fullmatch(_DECIMAL_COMMA)
+    n_comma, n_point = int(commas.sum()), int(text.str.fullmatch(_DECIMAL_POINT).sum())
     if given is not None:
         return given, n_comma, n_point
-    return ("," if n_comma and not n_point else "."), n_comma, n_point
+    thousands = bool(n_comma) and bool(text[commas].str.fullmatch(_THOUSANDS).all())
+    return ("," if n_comma and not n_point and not thousands else "."), n_comma, n_point
 
 
 def detect_scale(values: np.ndarray, options: LoadOptions) -> RatingScale:
@@ -195,9 +213,10 @@ def validate_ratings(
         )
     elif n_comma:
         warnings.append(
-            f"{n_comma:,} ratings in {raw.name} are written with a decimal comma (e.g. 3,5) and "
-            f"{n_point:,} with a decimal point: the comma ones were rejected as non-numeric; "
-            "pass the decimal mark explicitly (CLI: --decimal ,) if commas are decimals."
+            f"{n_comma:,} ratings in {raw.name} hold a comma ({n_point:,} a decimal point): "
+            "neither a clear decimal comma (3,5) nor a thousands separator (1,000) can be "
+            "assumed, so they were rejected as non-numeric; pass the decimal mark explicitly "
+            "(CLI: --decimal ,) if commas are decimals."
         )
     if "timestamp" in columns:
         parsed = parse_timestamps(frame[columns["timestamp"]])
@@ -220,7 +239,13 @@ def validate_ratings(
         raise DataError(
             f"{raw.name} has no row with a user id, an item id and a numeric rating "
             f"(columns used: {columns['user']}, {columns['item']}, {columns['rating']}): "
-            "check the column mapping and that ratings are numbers."
+            "check the column mapping and that ratings are numbers"
+            + (
+                f" ({n_comma:,} ratings hold a comma, such as 1,000 or 3,5: pass the decimal "
+                "mark, CLI --decimal ,, if commas are decimals)."
+                if n_comma
+                else "."
+            )
         )
     scale = detect_scale(numbers[valid], options)
     warnings += _half_step_notes(numbers[valid], scale, raw.name)
@@ -228,6 +253,12 @@ def validate_ratings(
     reject(outside & valid, "out_of_scale")
 
     valid = reason == 0
+    if not valid.any():
+        raise DataError(
+            f"All {int((reason == ROW_REASONS.index('out_of_scale') + 1).sum()):,} numeric "
+            f"ratings in {raw.name} lie outside the rating scale {scale.low:g}-{scale.high:g}: "
+            "give the scale the ratings use (CLI: --scale LOW,HIGH), or leave it out to detect it."
+        )
     idx = np.flatnonzero(valid)
     user_codes, user_uniques = pd.factorize(user.to_numpy()[idx], sort=True)
     item_codes, item_uniques = pd.factorize(item.to_numpy()[idx], sort=True)

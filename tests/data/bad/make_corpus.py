@@ -17,6 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 GOOD = "user_id,item_id,rating\n" + "".join(
@@ -36,13 +38,19 @@ def _zip(entries: dict[str, bytes | str], compress: bool = True) -> bytes:
     return buffer.getvalue()
 
 
+def _parquet_table(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
 def _parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
 
 
-def _xlsx(frame: pd.DataFrame, extra_sheet: bool = False) -> bytes:
+def _xlsx(frame: pd.DataFrame, extra_sheet: bool = False, stray_cell: bool = False) -> bytes:
     """An Excel workbook whose bytes do not depend on the time it was written."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
@@ -50,6 +58,8 @@ def _xlsx(frame: pd.DataFrame, extra_sheet: bool = False) -> bytes:
             notes = pd.DataFrame({"note": ["exported by hand"]})
             notes.to_excel(writer, sheet_name="notes", index=False)
         frame.to_excel(writer, sheet_name="ratings", index=False)
+        if stray_cell:  # one value at the sheet's last cell: a 1,048,576 x 16,384 grid
+            writer.book["ratings"]["XFD1048576"] = "x"
     with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as book:
         entries = {name: book.read(name) for name in book.namelist()}
     stamp = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)")
@@ -57,6 +67,17 @@ def _xlsx(frame: pd.DataFrame, extra_sheet: bool = False) -> bytes:
         rb"\g<1>2026-01-01T00:00:00Z\g<3>", entries["docProps/core.xml"]
     )
     return _zip(entries)
+
+
+def _encrypted(content: bytes) -> bytes:
+    """Set the 'encrypted' flag of every entry (what a password-protected zip declares)."""
+    data = bytearray(content)
+    for magic, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(magic)
+        while start >= 0:
+            data[start + offset] |= 1
+            start = data.find(magic, start + 4)
+    return bytes(data)
 
 
 def _rows(n: int, seed: int, users: int = 40, items: int = 60) -> list[tuple[str, str, int]]:
@@ -128,7 +149,41 @@ def round_two() -> dict[str, tuple[bytes, dict]]:
         f"{u},NZ,{'FM'[k % 2]}\n" for k, u in enumerate(user_ids)
     )
     ratings_csv = csv("user_id,item_id,rating", plain)
+    trailing = [line + "," for line in plain]
+    thousands = [f'{u},{i},"{r},000"' for u, i, r in rows]
+    binary = pa.table(
+        {
+            "user_id": pa.array([u.encode() for u, _, _ in rows], pa.binary()),
+            "item_id": pa.array([b"\xff" + i.encode() for _, i, _ in rows], pa.binary()),
+            "rating": pa.array([r for _, _, r in rows]),
+        }
+    )
+    float_ids = frame.assign(item_id=[float(i[1:]) for i in frame["item_id"]])
+    float_ids.loc[0, "item_id"] = 1.5
+    twice = pa.Table.from_arrays(
+        [pa.array(frame[c]) for c in ("user_id", "item_id", "rating", "rating")],
+        names=["user_id", "item_id", "rating", "rating"],
+    )
     return {
+        "trailing_delimiter.csv": (
+            csv("user_id,item_id,rating", trailing),
+            {**warned_kept, "warning": "one field more than its header"},
+        ),
+        "thousands_separators.csv": (
+            csv("user_id,item_id,rating", thousands),
+            {"error": "120 ratings hold a comma, such as 1,000 or 3,5"},
+        ),
+        "stray_cell.xlsx": (_xlsx(frame, stray_cell=True), {"error": "is a stray cell far"}),
+        "encrypted.zip": (
+            _encrypted(_zip({"ratings.csv": ratings_csv})),
+            {"error": "is encrypted (password-protected)"},
+        ),
+        "binary_ids.parquet": (_parquet_table(binary), warned_kept),
+        "float_ids.parquet": (_parquet(float_ids), warned_kept),
+        "duplicate_columns.parquet": (
+            _parquet_table(twice),
+            {"error": "not a readable Parquet file (ArrowInvalid: Multiple matches"},
+        ),
         "thumbs_up_down.csv": (csv("user_id,item_id,rating", thumbs), warned_kept),
         "one_rating_per_user.csv": (csv("user_id,item_id,rating", one_each), {"kept": 90}),
         "users_named_like_derived_groups.zip": (
