@@ -562,7 +562,8 @@ def _sheet_cells(sheet: object, name: str, title: str, options: LoadOptions) -> 
     if rows_declared > options.max_rows + 1 or cols_declared > options.max_columns:
         raise too_big
     rows = []
-    for row in sheet.iter_rows(max_col=options.max_columns + 1, values_only=True):
+    bounds = {"max_col": cols_declared} if cols_declared else {}
+    for row in sheet.iter_rows(values_only=True, **bounds):
         rows.append(row)
         if len(rows) > options.max_rows + 1 or len(row) > options.max_columns:
             raise too_big
