@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.audit import AuditConfig, run_audit
+from engine.checks import MAX_SEED
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
@@ -30,7 +31,6 @@ from engine.report.write import FORMATS, parse_formats
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
-MAX_SEED = 2**32 - 1
 #: Names the CLI accepts for ``--delimiter``.
 DELIMITER_NAMES: dict[str, str] = {
     ",": ",", "comma": ",", ";": ";", "semicolon": ";", "tab": "\t", "\\t": "\t",

@@ -18,7 +18,6 @@ and MAE do not depend on the threshold and are always computed.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from engine.checks import check_seed, is_finite_number
 from engine.data.types import RatingData
 from engine.errors import ConfigError, DataError
 from engine.metrics import (
@@ -50,8 +50,6 @@ from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 #: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
 LIST_METRICS: tuple[str, ...] = (*RANKING_METRICS, "coverage")
-#: Largest seed numpy's generators accept from a 32-bit integer.
-MAX_SEED = 2**32 - 1
 _USER_RANKING_COLUMNS = ["user_id", "n_relevant", *RANKING_METRICS]
 _TOP_LIST_COLUMNS = ["user_id", "rank", "item_id"]
 
@@ -88,20 +86,8 @@ class EvaluationConfig:
             raise ConfigError(f"folds={self.folds} is too few: use at least 2 (default 5).")
         if self.k < 1:
             raise ConfigError(f"k={self.k} must be at least 1 (default 10).")
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, numbers.Integral)
-            or not 0 <= self.seed <= MAX_SEED
-        ):
-            raise ConfigError(
-                f"EvaluationConfig.seed={self.seed!r} is not allowed: use an integer in "
-                f"[0, {MAX_SEED}] (default 0)."
-            )
-        if self.threshold is not None and (
-            isinstance(self.threshold, bool)
-            or not isinstance(self.threshold, numbers.Real)
-            or not math.isfinite(self.threshold)
-        ):
+        check_seed("EvaluationConfig", self.seed)
+        if self.threshold is not None and not is_finite_number(self.threshold):
             raise ConfigError(
                 f"EvaluationConfig.threshold={self.threshold!r} is not allowed: use a finite "
                 "rating, or None to take it from the data's scale (the top quarter)."

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
+from engine.checks import check_seed, is_finite_number, is_int
 from engine.errors import ConfigError
 
-#: Largest seed numpy's generators accept from a 32-bit integer.
-MAX_SEED = 2**32 - 1
 #: Fewer bootstrap replicates or label permutations than this get a note: the 95%
 #: percentile interval and the permutation p-values are coarse below it.
 ADVISED_RESAMPLES = 100
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))  # type: ignore[arg-type]
-    )
 
 
 @dataclass(frozen=True)
@@ -93,19 +78,15 @@ class AuditConfig:
         }
         for name, (lowest, allowed) in integers.items():
             value = getattr(self, name)
-            if not _is_int(value) or value < lowest:
+            if not is_int(value) or value < lowest:
                 raise ConfigError(f"AuditConfig.{name}={value!r} is not allowed: use {allowed}.")
-        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(
-                f"AuditConfig.seed={self.seed!r} is not allowed: use an integer in "
-                f"[0, {MAX_SEED}] (default 0)."
-            )
-        if not (_is_real(self.alpha) and 0 < self.alpha < 1):
+        check_seed("AuditConfig", self.seed)
+        if not (is_finite_number(self.alpha) and 0 < self.alpha < 1):
             raise ConfigError(
                 f"AuditConfig.alpha={self.alpha!r} is not allowed: use a number in (0, 1), "
                 "e.g. 0.05."
             )
-        if self.threshold is not None and not _is_real(self.threshold):
+        if self.threshold is not None and not is_finite_number(self.threshold):
             raise ConfigError(
                 f"AuditConfig.threshold={self.threshold!r} is not allowed: use a finite "
                 "rating, or None to take it from the data's scale (the top quarter)."
@@ -116,7 +97,7 @@ class AuditConfig:
         if not (
             isinstance(band, tuple)
             and len(band) == 2
-            and all(_is_real(b) for b in band)
+            and all(is_finite_number(b) for b in band)
             and 0 < band[0] < 1 < band[1]
         ):
             raise ConfigError(

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Literal, TypeAlias
 
+from engine.checks import check_seed, is_finite_number, is_int
 from engine.errors import ConfigError
 
 PresetName: TypeAlias = Literal["default", "tuned"]
-
-#: Largest seed numpy's legacy ``RandomState`` (Surprise's ``random_state``) accepts.
-MAX_SEED = 2**32 - 1
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite_number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an integer beyond the float range
-        return False
 
 
 @dataclass(frozen=True)
@@ -69,13 +53,12 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         kinds = {
-            "n_factors": (_is_int, "an integer"),
-            "n_epochs": (_is_int, "an integer"),
-            "seed": (_is_int, "an integer"),
-            "lr_all": (_is_finite_number, "a finite number"),
-            "reg_all": (_is_finite_number, "a finite number"),
-            "init_std_dev": (_is_finite_number, "a finite number"),
-            "refit_lambda": (_is_finite_number, "a finite number"),
+            "n_factors": (is_int, "an integer"),
+            "n_epochs": (is_int, "an integer"),
+            "lr_all": (is_finite_number, "a finite number"),
+            "reg_all": (is_finite_number, "a finite number"),
+            "init_std_dev": (is_finite_number, "a finite number"),
+            "refit_lambda": (is_finite_number, "a finite number"),
             "refit_users": (lambda v: isinstance(v, bool), "true or false"),
             "preset": (lambda v: isinstance(v, str), "a string"),
         }
@@ -91,13 +74,13 @@ class ModelConfig:
             "reg_all": (self.reg_all >= 0, "a value >= 0, e.g. 0.02"),
             "init_std_dev": (self.init_std_dev >= 0, "a value >= 0, e.g. 0.1"),
             "refit_lambda": (self.refit_lambda > 0, "a value > 0, e.g. 0.1"),
-            "seed": (0 <= self.seed <= MAX_SEED, f"an integer in [0, {MAX_SEED}] (2**32 - 1)"),
         }
         for name, (ok, allowed) in checks.items():
             if not ok:
                 raise ConfigError(
                     f"ModelConfig.{name}={getattr(self, name)!r} is not allowed: use {allowed}."
                 )
+        check_seed("ModelConfig", self.seed)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> ModelConfig:

@@ -1,0 +1,35 @@
+"""Value checks shared by the settings objects (``ModelConfig``, ``EvaluationConfig``, ...)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from engine.errors import ConfigError
+
+#: Largest seed numpy (``default_rng`` and the legacy ``RandomState`` Surprise uses) accepts.
+MAX_SEED = 2**32 - 1
+
+
+def is_int(value: object) -> bool:
+    """Return True for an integer that is not a bool (numpy integers included)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_finite_number(value: object) -> bool:
+    """Return True for a finite real number that is not a bool (NaN, inf and huge ints fail)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
+def check_seed(owner: str, seed: object) -> None:
+    """Raise ``ConfigError`` unless ``seed`` is an integer in ``[0, MAX_SEED]``."""
+    if not is_int(seed) or not 0 <= seed <= MAX_SEED:  # type: ignore[operator]
+        raise ConfigError(
+            f"{owner}.seed={seed!r} is not allowed: use an integer in [0, {MAX_SEED}] "
+            "(2**32 - 1; default 0)."
+        )
