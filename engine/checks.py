@@ -33,3 +33,19 @@ def check_seed(owner: str, seed: object) -> None:
             f"{owner}.seed={seed!r} is not allowed: use an integer in [0, {MAX_SEED}] "
             "(2**32 - 1; default 0)."
         )
+
+
+def check_count(
+    name: str, value: object, default: int, lowest: int = 1, what: str | None = None
+) -> int:
+    """Return ``value`` as an int if it is an integer >= ``lowest``, else raise ``ConfigError``.
+
+    For counts such as Shapley permutations or a top-N length; the message names the
+    argument (``what`` describes it), the allowed range and the default.
+    """
+    if not is_int(value) or value < lowest:  # type: ignore[operator]
+        raise ConfigError(
+            f"{name}={value!r} is not allowed: {what or name} must be an integer >= {lowest} "
+            f"(default {default})."
+        )
+    return int(value)  # type: ignore[call-overload]

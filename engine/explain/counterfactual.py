@@ -19,12 +19,11 @@ Tran et al., SIGIR 2021, which also searches guided by influence).
 from __future__ import annotations
 
 import itertools
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.errors import ConfigError
+from engine.checks import check_count
 from engine.model.svd import TrainedModel, UserVector
 
 MAX_SIZE = 10
@@ -51,11 +50,7 @@ class Counterfactual:
 
 def check_list_length(n: object) -> int:
     """Return the top-N length ``n`` if it is an integer >= 1, else raise ``ConfigError``."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ConfigError(
-            f"n={n!r} is not allowed: the top-N list length n must be an integer >= 1 (default 10)."
-        )
-    return int(n)
+    return check_count("n", n, 10, what="the top-N list length n")
 
 
 def rank_of(

@@ -26,14 +26,13 @@ ratings alone; the split is then over the fold-in solution and the difference
 
 from __future__ import annotations
 
-import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shap
 from threadpoolctl import threadpool_limits
 
-from engine.errors import ConfigError
+from engine.checks import check_count
 from engine.explain.additive import additive_view
 from engine.explain.titles import titles_for
 from engine.model.svd import TrainedModel, UserVector
@@ -45,16 +44,7 @@ RESIDUAL_FEATURE = "not explained by ratings (SGD user vector vs exact refit)"
 
 def check_permutations(permutations: object) -> int:
     """Return ``permutations`` if it is an integer >= 1, else raise ``ConfigError``."""
-    if (
-        isinstance(permutations, bool)
-        or not isinstance(permutations, numbers.Integral)
-        or permutations < 1
-    ):
-        raise ConfigError(
-            f"permutations={permutations!r} is not allowed: permutations must be an integer "
-            f">= 1 (default {DEFAULT_PERMUTATIONS})."
-        )
-    return int(permutations)
+    return check_count("permutations", permutations, DEFAULT_PERMUTATIONS)
 
 
 def _design(model: TrainedModel, items: np.ndarray, ratings: np.ndarray):
