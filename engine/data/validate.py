@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.tables import RawTable
-from engine.data.timestamps import parse_timestamps, timestamp_notes
+from engine.data.timestamps import numbers_from_text, parse_timestamps, timestamp_notes
 from engine.data.types import MAX_EXAMPLES, LoadOptions, RatingScale
 from engine.errors import DataError
 
@@ -89,18 +89,6 @@ def decoded(values: pd.Series) -> pd.Series:
     return values.map(
         lambda v: v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
     )
-
-
-def numbers_from_text(text: pd.Series) -> pd.Series:
-    """Parse stripped text as float64, ``NaN`` where it is not a number.
-
-    The direct cast is ~8x faster than ``pd.to_numeric`` and succeeds on clean
-    columns; any bad cell makes it fail, and the tolerant parser takes over.
-    """
-    try:
-        return text.astype("float64")
-    except (ValueError, TypeError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def ratings_as_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
