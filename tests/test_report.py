@@ -304,7 +304,7 @@ def test_undefined_ranking_metrics_are_null_in_json_and_n_a_with_the_reason_in_h
     html = render_html(report)
     section = html[html.index('<section id="model">') : html.index('<section id="audit">')]
     assert '<td class="num">n/a</td>' in section and "&mdash;" not in section
-    assert "Why a value is n/a:" in section
+    assert "Notes on these figures (why a value is n/a" in section
     assert "no held-out rating &gt;= 6 in any of the 2 folds" in section
     assert (
         "Popularity ranks items without predicting ratings, so its RMSE and MAE are n/a." in section
