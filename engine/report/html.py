@@ -275,7 +275,8 @@ def _model(report: Report, chart: _Charts) -> str:
     ]
     if reasons:
         items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
-        parts.append(f"<p class='meta'>Notes on these figures (why a value is {NOT_AVAILABLE}, what was adjusted):</p><ul>{items}</ul>")
+        heading = f"Notes on these figures (why a value is {NOT_AVAILABLE}, what was adjusted):"
+        parts.append(f"<p class='meta'>{heading}</p><ul>{items}</ul>")
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
         fig = charts.model_group_gaps(rows)
         fig.update_layout(title=f"Accuracy vs fairness by {grouping} (lower-left is better)")
