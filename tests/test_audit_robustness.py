@@ -83,7 +83,7 @@ def test_infinite_values_form_their_own_groups_and_quartiles_use_finite_values()
         "income: 2 users have a non-finite value (1 inf, 1 -inf); they form the groups "
         "'inf' and '-inf'; the bands use the 18 finite values." in notes
     )
-    assert "income: 1 users have no value and form the group 'unknown'." in notes
+    assert "income: 1 user has no value and form the group 'unknown'." in notes
 
 
 def test_infinite_ages_and_item_years_do_not_vanish():

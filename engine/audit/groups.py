@@ -224,7 +224,8 @@ def _attribute_labels(
             _note_non_finite(values.astype("float64"), name, kind, 0, False, notes)
     labels.name = name
     if missing:
-        notes.append(f"{name}: {missing:,} {kind}s have no value and form the group 'unknown'.")
+        many = f"{missing:,} {kind}s have" if missing != 1 else f"1 {kind} has"
+        notes.append(f"{name}: {many} no value and form the group 'unknown'.")
     labels, capped = cap_groups(labels, max_groups)
     notes += capped
     return labels
