@@ -15,6 +15,7 @@ from engine import ConfigError, DataFile, load_dataset
 from engine.audit import AuditConfig, run_audit
 from engine.audit.groups import item_attribute_groups, user_attribute_groups
 from engine.audit.rows import NO_INTERVAL, deviation, group_rows
+from engine.audit.specs import REGISTRY
 from engine.audit.stats import identity
 from engine.evaluate import EvaluationConfig, evaluate
 from engine.model import ModelConfig, train
@@ -198,7 +199,7 @@ def test_any_tuple_valued_item_column_is_multi_valued_membership():
 def test_group_without_any_user_for_a_metric_keeps_its_row():
     labels = pd.Series({"u1": "a", "u2": "a", "u3": "b"})
     parts = (pd.Series({"u1": 1.0, "u2": 3.0}), pd.Series({"u1": 1.0, "u2": 1.0}), identity)
-    rows = group_rows("ndcg", "g", labels, parts, pd.Series({"u1": 5, "u2": 7, "u3": 9}),
+    rows = group_rows(REGISTRY["ndcg"], "g", labels, parts, pd.Series({"u1": 5, "u2": 7, "u3": 9}),
                        AuditConfig(**QUICK), np.random.default_rng(0))  # fmt: skip
     by_group = {r["group"]: r for r in rows}
     assert by_group["a"]["value"] == 2.0 and by_group["a"]["status"] == "reference"

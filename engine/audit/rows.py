@@ -2,13 +2,15 @@
 
 User groups (``group_rows``): a ratio-of-sums value per group with a bootstrap interval,
 the ratio to the reference group and a permutation p-value. Item groups
-(``exposure_rows``): exposure and interaction shares vs the catalogue share. ``flag``
-marks rows outside the band and significant after Holm's correction. The statistics are
-in ``engine.audit.stats``.
+(``exposure_rows``): each item-group metric's share (exposure, interactions) vs the
+catalogue share. ``flag`` marks rows outside the band and significant after Holm's
+correction. Each row's ``family``, ``better`` and ``definition`` come from the metric's
+``MetricSpec`` (``engine.audit.registry``); the statistics are in ``engine.audit.stats``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -16,33 +18,9 @@ import pandas as pd
 
 from engine.audit import measures
 from engine.audit.config import AuditConfig
+from engine.audit.registry import Events, MetricSpec, Parts
 from engine.audit.stats import bootstrap_ci, normal_tail, permutation_p, ratio_of_sums
 
-#: name -> (family, better, definition). ``better`` is "lower" or "higher".
-METRICS: dict[str, tuple[str, str, str]] = {
-    "rmse": ("accuracy", "lower", "RMSE of out-of-fold predictions: sqrt(sum sq. error / n)"),
-    "mae": ("accuracy", "lower", "MAE of out-of-fold predictions: sum |error| / n"),
-    "ndcg": ("top-N utility", "higher", "mean NDCG@k over users with a relevant held-out item"),
-    "recall": ("top-N utility", "higher", "mean Recall@k over users with a relevant item"),
-    "arp": ("popularity", "lower", "mean number of ratings of the recommended items"),
-    "aplt": ("popularity", "higher", "share of recommended items in the long tail"),
-    "aclt": ("popularity", "higher", "number of recommended items in the long tail"),
-    "novelty": ("popularity", "higher", "mean -log2(popularity / n_users) of recommended items"),
-    "miscalibration": ("calibration", "lower",
-                       "Steck C_KL(history genres || smoothed list genres), alpha 0.01, bits"),
-    "explanation_support": ("explanations", "higher",
-                            "share of top-1 recommendations resting on >= 3 of the user's "
-                            "ratings (each adding >= 0.01 stars in the exact split)"),
-    "deletion_fidelity": ("explanations", "higher",
-                          "prediction drop after deleting the 3 most positive ratings of the "
-                          "top-1 recommendation and refolding"),
-    "exposure_share": ("exposure", "higher",
-                       "position-weighted (1/log2(1+rank)) share of recommendations; ratio "
-                       "is to the group's catalogue share"),
-    "interaction_share": ("exposure", "higher",
-                          "share of all ratings (exposure before the model); ratio is to the "
-                          "group's catalogue share"),
-}  # fmt: skip
 ROW_COLUMNS = [
     "family", "metric", "grouping", "group", "n_users", "n_ratings", "value", "ci_low",
     "ci_high", "reference_group", "ratio", "p_value", "p_adjusted", "flag", "direction",
@@ -69,15 +47,15 @@ def deviation(ratio: pd.Series) -> np.ndarray:
 
 
 def group_rows(
-    metric: str,
+    spec: MetricSpec,
     grouping: str,
     labels: pd.Series,
-    parts: tuple[pd.Series, pd.Series, Any],
+    parts: Parts | tuple[pd.Series, pd.Series, Any],
     profile_sizes: pd.Series,
     config: AuditConfig,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """Return one row per group of ``labels`` for ``metric`` (see ``AuditResult.metrics``).
+    """Return one row per group of ``labels`` for ``spec`` (see ``AuditResult.metrics``).
 
     Every group of the grouping gets a row, also one without any user with a value for
     this metric (``n_users`` 0, "insufficient data"). The reference is the largest group
@@ -85,7 +63,7 @@ def group_rows(
     the reference value is positive) and a permutation p-value (``not tested`` without).
     """
     a_all, b_all, transform = parts
-    family, better, definition = METRICS[metric]
+    metric, family, better, definition = spec.key, spec.family, spec.better, spec.definition
     present = labels.reindex(a_all.index).dropna()
     sizes = present.value_counts()
     eligible = sizes[sizes >= config.min_group_size]
@@ -130,31 +108,28 @@ def group_rows(
 def exposure_rows(
     grouping: str,
     membership: pd.DataFrame,
-    lists: pd.DataFrame,
+    events: list[tuple[MetricSpec, Events]],
     ratings: pd.DataFrame,
     config: AuditConfig,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """Exposure in recommendations and in interactions per item group vs catalogue share.
+    """Each item-group metric's share per item group vs the group's catalogue share.
 
-    ``exposure_share``: position-weighted share of the top-k lists; ``interaction_share``:
-    share of the ratings (the exposure users gave the items before the model). Both are
-    compared with the group's catalogue share (ratio). A group without items is
-    ``insufficient data`` (no share to compare with). A group that no list reaches has
-    a real share of 0 (ratio 0: under-exposed when significant). CIs bootstrap users
-    (``config.bootstrap`` replicates, none when 0); the p-value is the normal tail of the
-    bootstrap distribution around the catalogue share, so without a bootstrap the rows
-    are ``not tested``. When no list holds any item, the ``exposure_share`` rows have no
-    value and the status ``no recommendations``.
+    ``events`` holds each item-group spec with its weighted (user, item) events, e.g.
+    ``exposure_share``: the top-k lists weighted by position; ``interaction_share``: the
+    ratings (the exposure users gave the items before the model). A group's value is its
+    share of the total weight, compared with its catalogue share (ratio). A group without
+    items is ``insufficient data`` (no share to compare with). A group that no event
+    reaches has a real share of 0 (ratio 0: under-exposed when significant). CIs bootstrap
+    users (``config.bootstrap`` replicates, none when 0); the p-value is the normal tail of
+    the bootstrap distribution around the catalogue share, so without a bootstrap the rows
+    are ``not tested``. When no event has any weight (no list holds any item), the rows
+    have no value and the status ``no recommendations``. ``n_users`` and ``n_ratings``
+    count the raters of the group's items.
     """
     rows = []
-    sources = {
-        "exposure_share": (lists["user_id"], lists["item_id"],
-                           measures.position_weights(lists["rank"])),
-        "interaction_share": (ratings["user_id"], ratings["item_id"], np.ones(len(ratings))),
-    }  # fmt: skip
-    for metric, (user_col, item_col, weights) in sources.items():
-        family, better, definition = METRICS[metric]
+    for spec, (user_col, item_col, weights) in events:
+        metric, family, better, definition = spec.key, spec.family, spec.better, spec.definition
         total_by_user, by_group = measures.weight_by_user(user_col, item_col, weights, membership)
         total = float(total_by_user.sum())
         n = len(total_by_user)
@@ -191,12 +166,13 @@ def exposure_rows(
     return rows
 
 
-def flag(table: pd.DataFrame, config: AuditConfig) -> None:
+def flag(table: pd.DataFrame, config: AuditConfig, item_metrics: Collection[str]) -> None:
     """Set ``flag``, ``direction`` and the ``flagged`` status in place.
 
     A row is flagged when its status is ``ok``, its ratio leaves ``config.band`` and its
     Holm-adjusted p-value is below ``config.alpha``; ``direction`` is ``worse`` /
-    ``better`` (by the metric's better direction) or ``under-`` / ``over-exposed``.
+    ``better`` (by the metric's better direction) or, for the ``item_metrics`` (the keys of
+    item-group specs), ``under-`` / ``over-exposed``.
     """
     low, high = config.band
     testable = table["status"] == "ok"
@@ -206,7 +182,7 @@ def flag(table: pd.DataFrame, config: AuditConfig) -> None:
     worse_high = table["better"] == "lower"
     higher = table["ratio"] > 1
     direction = np.where(higher == worse_high, "worse", "better")
-    exposure = table["family"] == "exposure"
+    exposure = table["metric"].isin(list(item_metrics))
     direction = np.where(exposure, np.where(higher, "over-exposed", "under-exposed"), direction)
     table["direction"] = np.where(table["flag"], direction, "")
     table.loc[table["flag"], "status"] = "flagged"

@@ -6,6 +6,9 @@ utility its out-of-fold lists (``Evaluation.user_ranking``); popularity, calibra
 exposure and explanation measures use the top-``k`` lists of the model trained on all
 data (what users would see). Statistics are in ``engine.audit.stats``; the tables besides
 the metric rows (Yao & Huang, delta-GAP, bias disparity, catalogue) in ``engine.audit.tables``.
+The metrics audited are the specs of a ``Registry`` (``engine.audit.specs.REGISTRY``): each
+declares its inputs, built once per audit, and its compute function; this module only
+loops over them.
 """
 
 from __future__ import annotations
@@ -17,23 +20,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.audit import measures, tables
+from engine.audit import tables
 from engine.audit.config import ADVISED_RESAMPLES, AuditConfig
 from engine.audit.groups import (
     ACTIVITY,
     DERIVED,
     ITEM_POPULARITY,
-    LONG_TAIL,
     PROPENSITY,
     activity_groups,
     attribute_names,
     item_attribute_groups,
-    item_popularity_groups,
     propensity_groups,
     user_attribute_groups,
 )
+from engine.audit.registry import AuditSources, Registry, audited
 from engine.audit.rows import (
-    METRICS,
     NO_INTERVAL,
     ROW_COLUMNS,
     STATUSES,
@@ -42,20 +43,21 @@ from engine.audit.rows import (
     flag,
     group_rows,
 )
+from engine.audit.specs import REGISTRY
 from engine.audit.stats import holm, identity, permutation_p
 from engine.audit.tables import accuracy_by_model
 from engine.data.types import RatingData
+from engine.errors import ConfigError
 from engine.evaluate import Evaluation, ThresholdSource, resolve_threshold
-from engine.explain.history import linear_history
 from engine.model.svd import Progress, TrainedModel
-from engine.recommend import recommend_all
 
 log = logging.getLogger(__name__)
 
-SUPPORT_MIN_RATINGS = 3
-SUPPORT_MIN_CONTRIBUTION = 0.01
+#: Inputs ``run_audit`` reads itself (besides the metrics'): a registry must declare them.
+AUDIT_INPUTS = ("lists", "ratings", "popularity", "popularity_groups", "profile", "oof")
+#: Columns a given ``lists`` frame must have (``recommend_all``'s output has them all).
+LIST_COLUMNS = ("user_id", "rank", "item_id")
 __all__ = [
-    "METRICS",
     "NO_INTERVAL",
     "ROW_COLUMNS",
     "STATUSES",
@@ -111,6 +113,16 @@ class AuditResult:
         ``{"user": {column: grouping}, "item": {column: grouping}}``: the grouping name each
         audited attribute has in ``metrics`` (the column's own name unless it names a
         derived grouping or another attribute, see ``groups.grouping_name``).
+    lists
+        The top-``k`` lists audited (``recommend_all(model, k)`` with ``k`` =
+        ``min(config.k, number of items)``): ``user_id, rank, item_id, prediction,
+        raw_prediction, source``, one row per recommended item. The popularity,
+        calibration, exposure and explanation measures come from them, and the report's
+        most recommended items are counted in them (never recomputed). ``None`` only for a
+        result built by hand.
+    registry
+        The ``Registry`` of metric specs that was audited (``engine.audit.specs.REGISTRY``
+        by default): the report's definitions and findings read its specs.
     """
 
     config: AuditConfig
@@ -124,6 +136,8 @@ class AuditResult:
     threshold_source: ThresholdSource = "given"
     relevance_rule: str = ""
     attribute_groupings: dict[str, dict[str, str]] = field(default_factory=dict)
+    lists: pd.DataFrame | None = field(default=None, repr=False)
+    registry: Registry = field(default=REGISTRY, repr=False)
 
     def flagged(self) -> pd.DataFrame:
         """Return the flagged rows, largest deviation from the band first.
@@ -134,101 +148,6 @@ class AuditResult:
         rows = self.metrics[self.metrics["flag"]].copy()
         rows["distance"] = deviation(rows["ratio"])
         return rows.sort_values("distance", ascending=False, kind="stable").drop(columns="distance")
-
-
-def _per_user_inputs(
-    data: RatingData,
-    model: TrainedModel,
-    evaluation: Evaluation,
-    lists: pd.DataFrame,
-    config: AuditConfig,
-    popularity: pd.Series,
-    long_tail: pd.Series,
-    notes: list[str],
-) -> dict[str, tuple[pd.Series, pd.Series, Any]]:
-    """``metric -> (a_u, b_u, transform)`` for ratio-of-sums group statistics.
-
-    List measures cover the users with a list; miscalibration those of them whose rated
-    items have a genre (the others are counted in a note). A metric no user has a value
-    for is left out with a note.
-    """
-    out: dict[str, tuple[pd.Series, pd.Series, Any]] = {}
-    oof = evaluation.predictions[evaluation.predictions["model"] == "SVD"]
-    error = oof["prediction"] - oof["rating"]
-    by_user = pd.DataFrame({"user_id": oof["user_id"], "se": error**2, "ae": error.abs()})
-    sums = by_user.groupby("user_id").agg(se=("se", "sum"), ae=("ae", "sum"), n=("se", "size"))
-    out["rmse"] = (sums["se"], sums["n"].astype(float), np.sqrt)
-    out["mae"] = (sums["ae"], sums["n"].astype(float), identity)
-    ranking = evaluation.user_ranking[evaluation.user_ranking["model"] == "SVD"]
-    per_user = ranking.groupby("user_id")[["ndcg", "recall"]].mean()
-    for name in ("ndcg", "recall"):
-        out[name] = (per_user[name], pd.Series(1.0, index=per_user.index), identity)
-    n_users = data.n_users
-    for name, values in (
-        ("arp", measures.arp(lists, popularity)),
-        ("aplt", measures.aplt(lists, long_tail)),
-        ("aclt", measures.aclt(lists, long_tail)),
-        ("novelty", measures.novelty(lists, popularity, n_users)),
-    ):
-        out[name] = (values, pd.Series(1.0, index=values.index), identity)
-    if data.items is not None and "genres" in data.items:
-        listed = pd.unique(lists["user_id"])
-        history = data.ratings.loc[data.ratings["user_id"].isin(listed), ["user_id", "item_id"]]
-        values = measures.miscalibration(history, lists, data.items["genres"]).dropna()
-        out["miscalibration"] = (values, pd.Series(1.0, index=values.index), identity)
-        without = len(listed) - len(values)
-        if without and len(values):
-            notes.append(
-                f"miscalibration: {without:,} users with a list have rated no item with a "
-                "genre and are left out of it."
-            )
-    if config.explanations:
-        support, fidelity = _explanation_measures(model, lists)
-        out["explanation_support"] = (support, pd.Series(1.0, index=support.index), identity)
-        out["deletion_fidelity"] = (fidelity, pd.Series(1.0, index=fidelity.index), identity)
-    empty = [m for m, (values, _, _) in out.items() if values.empty]
-    reasons = {m: _NO_LIST if lists.empty and m in _LIST_METRICS else _NO_VALUE[m] for m in empty}
-    for reason in dict.fromkeys(reasons.values()):
-        names = [m for m in empty if reasons[m] == reason]
-        verb = "is" if len(names) == 1 else "are"
-        notes.append(f"{', '.join(names)} {verb} not audited by group: {reason}.")
-    return {m: parts for m, parts in out.items() if m not in empty}
-
-
-_NO_LIST = "no user has a recommendation (every user rated every item)"
-_LIST_METRICS = ("arp", "aplt", "aclt", "novelty", "miscalibration", "explanation_support",
-                 "deletion_fidelity")  # fmt: skip
-_NO_VALUE = {
-    "rmse": "there is no out-of-fold prediction",
-    "mae": "there is no out-of-fold prediction",
-    "ndcg": "no user has a relevant held-out item in the evaluation",
-    "recall": "no user has a relevant held-out item in the evaluation",
-    **dict.fromkeys(_LIST_METRICS, _NO_LIST),
-    "miscalibration": "no user with a recommendation has rated an item with a genre",
-}
-
-
-def _explanation_measures(model: TrainedModel, lists: pd.DataFrame) -> tuple[pd.Series, ...]:
-    """Per user, for the top-1 recommendation: support (0/1) and deletion fidelity (stars)."""
-    top1 = lists[lists["rank"] == 1]
-    users = model.interactions.user_index(top1["user_id"].to_numpy())
-    items = model.interactions.item_index(top1["item_id"].to_numpy())
-    ids = model.interactions.item_ids
-    support, fidelity = [], []
-    for user, item in zip(users, items, strict=True):
-        vector = model.user_vector(user)
-        values = linear_history(model, vector, item).values[: len(vector.items)]
-        support.append(float((values >= SUPPORT_MIN_CONTRIBUTION).sum() >= SUPPORT_MIN_RATINGS))
-        drop = np.argsort(-values, kind="stable")[:SUPPORT_MIN_RATINGS]
-        drop = drop[values[drop] > 0]
-        keep = np.ones(len(vector.items), bool)
-        keep[drop] = False
-        refolded = model.fold_in(ids[vector.items[keep]], vector.ratings[keep])
-        fidelity.append(
-            float(model.score_vector(vector)[item] - model.score_vector(refolded)[item])
-        )
-    index = pd.Index(top1["user_id"].to_numpy(), name="user_id")
-    return pd.Series(support, index=index), pd.Series(fidelity, index=index)
 
 
 def _hints(
@@ -283,8 +202,17 @@ def run_audit(
     config: AuditConfig | None = None,
     *,
     progress: Progress | None = None,
+    registry: Registry = REGISTRY,
+    lists: pd.DataFrame | None = None,
 ) -> AuditResult:
     """Audit ``model`` (trained on ``data``) with its ``evaluation`` (see module docstring).
+
+    Every spec of ``registry`` (default: the audit's ``REGISTRY``) is audited: user-group
+    specs by every user grouping, item-group specs by every item grouping; each shared
+    input a spec names is built once for the whole audit. ``lists`` are the top-``k``
+    lists to audit when the caller already has them (exactly ``recommend_all(model, k)``
+    with ``k = min(config.k, number of items)``); they are computed otherwise, and kept in
+    the result either way.
 
     The relevance threshold is resolved once here: ``config.threshold=None`` takes
     ``data.scale.relevance_threshold()``; the result's ``config.threshold`` is the number
@@ -294,6 +222,12 @@ def run_audit(
     metrics without values and settings that switch statistics off.
     """
     config = config or AuditConfig()
+    missing = [name for name in AUDIT_INPUTS if name not in registry.inputs]
+    if missing:
+        raise ConfigError(
+            f"The metric registry does not declare the inputs {', '.join(missing)} that the "
+            "audit needs: build it over engine.audit.specs.SHARED_INPUTS."
+        )
     threshold, source, rule, notes = resolve_threshold(config.threshold, data.scale)
     config = replace(config, threshold=threshold)
     notes = [f"Relevance threshold (PopREO): {rule}.", *notes]
@@ -312,16 +246,14 @@ def run_audit(
         notes.append(
             f"k = {config.k} exceeds the catalogue of {inter.n_items} items; k = {k} used."
         )
+    given = {} if lists is None else {"lists": _checked_lists(lists, k)}
+    store = registry.store(AuditSources(data, model, evaluation, config, k), notes, given)
     if progress:
         progress(0.0, "recommending for every user")
-    lists = recommend_all(model, k)
-    ratings = data.ratings
-    popularity = ratings["item_id"].value_counts()
-    popularity_groups = item_popularity_groups(popularity)
-    long_tail = popularity_groups[LONG_TAIL]
-    profile = ratings.assign(pop=popularity.reindex(ratings["item_id"]).to_numpy()).groupby(
-        "user_id").agg(n_ratings=("rating", "size"), mean_rating=("rating", "mean"),
-                       mean_popularity=("pop", "mean"))  # fmt: skip
+    lists = store["lists"]
+    ratings = store["ratings"]
+    popularity = store["popularity"]
+    profile = store["profile"]
     unlisted = len(profile.index.difference(pd.Index(pd.unique(lists["user_id"]))))
     if unlisted:
         notes.append(
@@ -342,24 +274,21 @@ def run_audit(
         config.max_groups, reserved={*DERIVED, *user_groupings},
     )  # fmt: skip
     notes += item_notes
-    item_groupings[ITEM_POPULARITY] = popularity_groups
+    item_groupings[ITEM_POPULARITY] = store["popularity_groups"]
     names = _attribute_groupings(data, user_groupings, item_groupings)
 
     if progress:
         progress(0.2, "per-user measures")
-    parts = _per_user_inputs(data, model, evaluation, lists, config, popularity, long_tail,
-                             notes)  # fmt: skip
-    if data.items is None or "genres" not in data.items:
-        notes.append("No item genres: calibration is not audited.")
+    parts, events = audited(registry, store)
     rows: list[dict[str, Any]] = []
     for n, (grouping, labels) in enumerate(user_groupings.items()):
         if progress:
             progress(0.3 + 0.5 * n / len(user_groupings), f"user groups: {grouping}")
         for metric, metric_parts in parts.items():
-            rows += group_rows(metric, grouping, labels, metric_parts, profile["n_ratings"],
-                               config, rng)  # fmt: skip
-    for grouping, membership in item_groupings.items():
-        rows += exposure_rows(grouping, membership, lists, ratings, config, rng)
+            rows += group_rows(registry[metric], grouping, labels, metric_parts,
+                               profile["n_ratings"], config, rng)  # fmt: skip
+    for grouping, membership in item_groupings.items() if events else ():
+        rows += exposure_rows(grouping, membership, events, ratings, config, rng)
         empty = [str(g) for g in membership.columns if not membership[g].any()]
         if empty:
             notes.append(
@@ -368,15 +297,15 @@ def run_audit(
             )
     table = pd.DataFrame(rows, columns=ROW_COLUMNS)
     table["p_adjusted"] = holm(table["p_value"].to_numpy())
-    flag(table, config)
+    flag(table, config, [spec.key for spec, _ in events])
     notes += _size_notes(table, list(user_groupings), config.min_group_size)
-    if len(lists) == 0:
+    if len(lists) == 0 and events:
         notes.append(
             "No list holds any item, so exposure shares have no value (status 'no "
             "recommendations'); interaction shares are still compared."
         )
 
-    oof = evaluation.predictions[evaluation.predictions["model"] == "SVD"]
+    oof = store["oof"]
     yao = pd.DataFrame(
         [r for g, labels in user_groupings.items()
          for r in tables.yao_rows(g, labels, oof, config.yao_min_ratings, notes)],
@@ -388,9 +317,23 @@ def run_audit(
     hints = _hints(table[table["flag"]], user_groupings, profile, config, rng)
     if progress:
         progress(1.0, "audit done")
-    return AuditResult(config, table, catalogue, yao, gap, disparity, hints, notes,
-                       threshold_source=source, relevance_rule=rule,
-                       attribute_groupings=names)  # fmt: skip
+    return AuditResult(
+        config=config, metrics=table, catalogue=catalogue, yao=yao, delta_gap=gap,
+        bias_disparity=disparity, hints=hints, notes=notes, threshold_source=source,
+        relevance_rule=rule, attribute_groupings=names, lists=lists, registry=registry,
+    )  # fmt: skip
+
+
+def _checked_lists(lists: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Refuse given lists that cannot be ``recommend_all(model, k)``'s output."""
+    missing = [c for c in LIST_COLUMNS if c not in lists]
+    if missing or (len(lists) and lists["rank"].max() > k):
+        raise ConfigError(
+            f"The lists given to run_audit must be recommend_all(model, {k}) output (columns "
+            f"{', '.join(LIST_COLUMNS)}, ranks 1 to {k}): "
+            + (f"{', '.join(missing)} missing." if missing else "a rank exceeds k.")
+        )
+    return lists
 
 
 def _settings_notes(config: AuditConfig) -> list[str]:

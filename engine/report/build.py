@@ -22,17 +22,18 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.groups import user_attribute_groups
-from engine.audit.run import METRICS, AuditResult, accuracy_by_model
+from engine.audit.registry import Registry
+from engine.audit.run import AuditResult, accuracy_by_model
+from engine.audit.specs import REGISTRY
 from engine.data.profile import DatasetProfile, dataset_profile
 from engine.data.types import RatingData
 from engine.errors import ConfigError
 from engine.evaluate import Evaluation
 from engine.explain.titles import item_titles, titles_for
 from engine.model.svd import TrainedModel
-from engine.recommend import recommend_all
 from engine.report.findings import Finding, findings, headline
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -69,20 +70,39 @@ CONVENTIONS = [
     "Groups with fewer users than the minimum group size are 'insufficient data': they are "
     "never flagged or ranked, and the report withholds their values.",
 ]
-REFERENCES = [
+#: References of what no metric spec declares: groupings, the audit's other tables, Holm.
+GENERAL_REFERENCES = [
     "Abdollahpouri et al. (2019), The unfairness of popularity bias in recommendation "
     "(popularity propensity groups, delta-GAP).",
-    "Abdollahpouri, Burke, Mobasher (2019), Managing popularity bias in recommender "
-    "systems with personalized re-ranking (ARP, APLT, ACLT).",
-    "Steck (2018), Calibrated recommendations (miscalibration, KL with alpha = 0.01).",
     "Yao and Huang (2017), Beyond parity: fairness objectives for collaborative filtering.",
     "Zhu, Wang, Caverlee (2020), Measuring and mitigating item under-recommendation bias "
     "(RSP, REO).",
     "Li et al. (2021), User-oriented fairness in recommendation (UGF, active vs inactive).",
     "Tsintzou, Pitoura, Tsaparas (2019), Bias disparity in recommendation systems.",
-    "Singh and Joachims (2018), Fairness of exposure in rankings (position weights).",
     "Holm (1979), A simple sequentially rejective multiple test procedure.",
 ]
+
+
+def references(definitions: dict[str, dict[str, Any]]) -> list[str]:
+    """List the report's references: those the metric ``definitions`` cite, then the general.
+
+    Each cited reference appears once, with the keys of the metrics citing it in brackets;
+    ``GENERAL_REFERENCES`` follow.
+    """
+    cited: dict[str, list[str]] = {}
+    for key, definition in definitions.items():
+        for reference in definition["references"]:
+            cited.setdefault(reference, []).append(key)
+    return [f"{r} [{', '.join(keys)}]." for r, keys in cited.items()] + GENERAL_REFERENCES
+
+
+def definitions(registry: Registry) -> dict[str, dict[str, Any]]:
+    """Describe every spec of ``registry``: ``metric -> MetricSpec.describe()``."""
+    return {spec.key: spec.describe() for spec in registry}
+
+
+#: The references of a report on the audit's own metrics (``REGISTRY``).
+REFERENCES = references(definitions(REGISTRY))
 
 
 @dataclass(frozen=True)
@@ -126,7 +146,8 @@ class Report:
     notes
         The audit's notes (merged groups, skipped families).
     definitions
-        ``metric -> {family, better, definition}``.
+        ``metric -> {family, level, better, name, definition, formula, references}`` for
+        every metric spec of the audit's registry (``MetricSpec.describe``).
     limitations
         Sentences on what the report cannot show.
     audit_config
@@ -154,7 +175,7 @@ class Report:
     top_items: pd.DataFrame
     hints: list[dict[str, Any]]
     notes: list[str]
-    definitions: dict[str, dict[str, str]]
+    definitions: dict[str, dict[str, Any]]
     limitations: list[str]
     audit_config: dict[str, Any]
     provenance: dict[str, Any]
@@ -196,7 +217,7 @@ def build_report(
         title=f"Fairness report: {data.name}",
         sections=chosen,
         headline=headline(metrics, accuracy, result.config),
-        findings=findings(metrics),
+        findings=findings(metrics, result.registry),
         dataset=profile.to_dict(),
         load=_load_summary(data),
         model={"config": asdict(model.config), "evaluation": _evaluation_settings(evaluation)},
@@ -207,13 +228,10 @@ def build_report(
         yao=_withhold_by_size(result.yao, minimum),
         delta_gap=_withhold_by_size(result.delta_gap, minimum),
         bias_disparity=_withhold_bias_disparity(result.bias_disparity, result.metrics, minimum),
-        top_items=most_recommended(data, model, result.config.k),
+        top_items=most_recommended(data, _audited_lists(result)),
         hints=result.hints,
         notes=list(result.notes),
-        definitions={
-            name: {"family": family, "better": better, "definition": definition}
-            for name, (family, better, definition) in METRICS.items()
-        },
+        definitions=definitions(result.registry),
         limitations=_limitations(data, result),
         audit_config=asdict(result.config),
         provenance=provenance(data, model, evaluation, created),
@@ -281,14 +299,23 @@ def _tradeoff(data: RatingData, evaluation: Evaluation, result: AuditResult) -> 
     return pd.concat(frames, ignore_index=True)[["grouping", "model", "overall_rmse", "max_gap"]]
 
 
-def most_recommended(data: RatingData, model: TrainedModel, k: int) -> pd.DataFrame:
-    """Return the ``TOP_ITEMS`` items that appear most often in all users' top-``k`` lists.
+def _audited_lists(result: AuditResult) -> pd.DataFrame:
+    if result.lists is None:
+        raise ConfigError(
+            "This audit result carries no top-k lists (AuditResult.lists), so the report "
+            "cannot count the most recommended items: run the audit with run_audit."
+        )
+    return result.lists
 
+
+def most_recommended(data: RatingData, lists: pd.DataFrame) -> pd.DataFrame:
+    """Return the ``TOP_ITEMS`` items that appear most often in the audited top-k ``lists``.
+
+    ``lists`` are ``AuditResult.lists`` (the lists the audit measured, not recomputed).
     Columns ``title`` (the id where there is none), ``recommendations`` (number of
     lists), ``share`` (of all list slots), ``ratings`` (how often the item was rated).
     Ties go to the item id.
     """
-    lists = recommend_all(model, k)
     counts = lists.groupby("item_id").size().rename("recommendations").reset_index()
     counts = counts.sort_values(["recommendations", "item_id"], ascending=[False, True])
     top = counts.head(TOP_ITEMS).copy()

@@ -2,7 +2,9 @@
 
 Order (most actionable first): user groups served *worse*, item groups *under-exposed*,
 item groups *over-exposed*, user groups served *better*; within each, the largest
-deviation from parity (``|log ratio|``) first.
+deviation from parity (``|log ratio|``) first. How a metric is named, which direction is
+better and whether it is a user-group or an item-group (share) metric come from its
+``MetricSpec`` (``engine.audit.specs.REGISTRY`` unless another registry is given).
 """
 
 from __future__ import annotations
@@ -12,24 +14,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.audit.config import AuditConfig
+from engine.audit.registry import MetricSpec, Registry
 from engine.audit.rows import NO_INTERVAL, deviation
+from engine.audit.specs import REGISTRY
 
-#: How each audited metric is named in a sentence.
-METRIC_NAMES: dict[str, str] = {
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "ndcg": "NDCG@k",
-    "recall": "Recall@k",
-    "arp": "average popularity of recommended items (ARP)",
-    "aplt": "long-tail share of recommendations (APLT)",
-    "aclt": "long-tail items per list (ACLT)",
-    "novelty": "novelty of recommendations",
-    "miscalibration": "genre miscalibration",
-    "explanation_support": "explanation support",
-    "deletion_fidelity": "explanation deletion fidelity",
-    "exposure_share": "recommendation exposure",
-    "interaction_share": "share of all ratings",
-}
 KINDS = {
     "worse": "User groups served worse",
     "under-exposed": "Item groups under-exposed",
@@ -68,15 +56,22 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def _sentence(row: pd.Series, reference_value: float, catalogue: float) -> str:
-    name = METRIC_NAMES.get(row["metric"], row["metric"])
+def _item_level(metrics: pd.DataFrame, registry: Registry) -> pd.Series:
+    """Rows of item-group metrics (shares compared with the catalogue share)."""
+    return metrics["metric"].isin([s.key for s in registry.at_level("item group")])
+
+
+def _sentence(
+    row: pd.Series, reference_value: float, catalogue: float, spec: MetricSpec | None
+) -> str:
+    name = spec.display_name if spec else row["metric"]
     interval = (
         f"95% CI {_number(row['ci_low'])} to {_number(row['ci_high'])}"
         if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"])
         else NO_INTERVAL
     )
     stats = f"{interval}, Holm-adjusted {format_p(row['p_adjusted'])}"
-    if row["family"] == "exposure":
+    if spec is not None and spec.level == "item group":
         return (
             f"{row['grouping']} = {row['group']} receives {row['value']:.1%} of the "
             f"{name}, {row['ratio']:.2f} times its {catalogue:.1%} share of the catalogue "
@@ -90,26 +85,29 @@ def _sentence(row: pd.Series, reference_value: float, catalogue: float) -> str:
     )
 
 
-def catalogue_shares(metrics: pd.DataFrame) -> pd.Series:
-    """Catalogue share of each item group, ``value / ratio`` of its exposure rows.
+def catalogue_shares(metrics: pd.DataFrame, registry: Registry = REGISTRY) -> pd.Series:
+    """Catalogue share of each item group, ``value / ratio`` of its item-group metric rows.
 
-    Indexed by ``(grouping, group)``; taken from any exposure row with a positive ratio
-    (a group that is never recommended still has its interaction-share row).
+    Indexed by ``(grouping, group)``; taken from any such row with a positive ratio (a
+    group that is never recommended still has its interaction-share row).
     """
-    rows = metrics[(metrics["family"] == "exposure") & (metrics["ratio"] > 0)]
+    rows = metrics[_item_level(metrics, registry) & (metrics["ratio"] > 0)]
     shares = rows["value"] / rows["ratio"]
     index = pd.MultiIndex.from_arrays([rows["grouping"], rows["group"]])
     shares = pd.Series(shares.to_numpy(), index=index)
     return shares[~shares.index.duplicated()]
 
 
-def findings(metrics: pd.DataFrame) -> list[Finding]:
-    """Return a ``Finding`` per flagged row of the audit's metric table, in reading order."""
+def findings(metrics: pd.DataFrame, registry: Registry = REGISTRY) -> list[Finding]:
+    """Return a ``Finding`` per flagged row of the audit's metric table, in reading order.
+
+    ``registry`` holds the specs of the audited metrics (``AuditResult.registry``).
+    """
     flagged = metrics[metrics["flag"].astype(bool)].copy()
     if flagged.empty:
         return []
     reference = metrics[metrics["status"] == "reference"].set_index(["metric", "grouping"])
-    catalogue = catalogue_shares(metrics)
+    catalogue = catalogue_shares(metrics, registry)
     flagged["kind_order"] = flagged["direction"].map({k: i for i, k in enumerate(KINDS)})
     flagged["distance"] = -deviation(flagged["ratio"])  # |log ratio|, inf for ratio <= 0
     flagged = flagged.sort_values(["kind_order", "distance", "metric", "grouping", "group"])
@@ -122,7 +120,8 @@ def findings(metrics: pd.DataFrame) -> list[Finding]:
             Finding(
                 kind=row["direction"], family=row["family"], metric=row["metric"],
                 grouping=row["grouping"], group=row["group"], ratio=float(row["ratio"]),
-                p_adjusted=float(row["p_adjusted"]), sentence=_sentence(row, ref_value, share),
+                p_adjusted=float(row["p_adjusted"]),
+                sentence=_sentence(row, ref_value, share, registry.get(row["metric"])),
             )
         )  # fmt: skip
     return out

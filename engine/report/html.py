@@ -23,8 +23,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine import charts
-from engine.report.build import CONVENTIONS, REFERENCES, SECTIONS, Report
-from engine.report.findings import KINDS, METRIC_NAMES
+from engine.report.build import CONVENTIONS, SECTIONS, Report, references
+from engine.report.findings import KINDS
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -180,7 +180,7 @@ def _summary(report: Report, chart: _Charts) -> str:
     if report.hints:
         items = "".join(
             f"<li><strong>{escape(h['grouping'])} = {escape(str(h['group']))}</strong> "
-            f"({escape(METRIC_NAMES.get(h['metric'], h['metric']))}): "
+            f"({escape(_name(report, h['metric']))}): "
             f"{escape('; '.join(h['sentences']))}</li>"
             for h in report.hints
         )
@@ -364,11 +364,18 @@ def _insufficient(report: Report, chart: _Charts) -> str:
     )
 
 
+def _name(report: Report, metric: str) -> str:
+    """How ``metric`` is named in sentences (its definition's ``name``, else the key)."""
+    return report.definitions.get(metric, {}).get("name", metric)
+
+
 def _definitions(report: Report, chart: _Charts) -> str:
     frame = pd.DataFrame(
-        [{"metric": k, **v} for k, v in report.definitions.items()],
-        columns=["metric", "family", "better", "definition"],
-    )
+        [{"metric": k, **v, "references": "; ".join(v["references"])}
+         for k, v in report.definitions.items()],
+        columns=["metric", "name", "family", "level", "better", "definition", "formula",
+                 "references"],
+    )  # fmt: skip
     config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
                     for k, v in report.audit_config.items())  # fmt: skip
     return (
@@ -378,7 +385,7 @@ def _definitions(report: Report, chart: _Charts) -> str:
         + "</ul><h3>Audit settings</h3>"
         + config
         + "<h3>References</h3><ul>"
-        + "".join(f"<li>{escape(r)}</li>" for r in REFERENCES)
+        + "".join(f"<li>{escape(r)}</li>" for r in references(report.definitions))
         + "</ul>"
     )
 
