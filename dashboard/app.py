@@ -12,7 +12,8 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard.components import page_failed  # noqa: E402
+from dashboard import state  # noqa: E402
+from dashboard.components import page_failed, session_sidebar  # noqa: E402
 from dashboard.routes import PAGES  # noqa: E402
 
 # A local favicon: with none, the browser fetches the page's Material icon from Google's font
@@ -26,6 +27,8 @@ pages = [
 ]
 page = st.navigation(pages)
 try:
+    state.keep_session_in_url()
+    session_sidebar()
     page.run()
 except Exception as error:  # a failing page must not take the others down (st.stop passes)
     page_failed(page.title, error)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import streamlit as st
 
+from dashboard import sessions, state
 from engine import EngineError, RatingData
+from engine.analysis import AnalysisSettings
+from engine.progress import describe_time_left, time_left
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,19 +41,51 @@ def pick_user(data: RatingData, key: str) -> str:
 
 
 def run_with_progress(label: str, work: Callable[[Callable[[float, str], None]], object]) -> None:
-    """Run ``work(progress)`` inside a status box with a progress bar.
+    """Run ``work(progress)`` in a status box with a progress bar, time left and Cancel.
 
+    Cancel asks Streamlit for a rerun, which stops the running script at its next progress
+    update: the step is abandoned and keeps nothing (a stage is stored only when complete).
     An engine error becomes one readable message and stops the page; nothing is lost.
     """
     with st.status(label, expanded=True) as status:
-        bar = st.progress(0.0)
+        st.button("Cancel", key="cancel_work", on_click=_cancelled, args=(label,))
+        bar = st.progress(0.0, text="starting")
+        started = time.monotonic()
+
+        def progress(fraction: float, message: str) -> None:
+            left = describe_time_left(time_left(time.monotonic() - started, fraction))
+            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{message} · {left}")
+
         try:
-            work(lambda fraction, message: bar.progress(fraction, text=message))
+            work(progress)
         except EngineError as error:
             status.update(label="Failed", state="error")
             st.error(str(error))
             st.stop()
-        status.update(label="Done", state="complete")
+        status.update(label=f"Done in {time.monotonic() - started:.1f} s", state="complete")
+
+
+def _cancelled(label: str) -> None:
+    st.session_state["cancelled"] = label
+
+
+def show_cancelled() -> None:
+    """Say once that a long step was cancelled (and that it kept nothing)."""
+    label = st.session_state.pop("cancelled", None)
+    if label:
+        st.info(f"Cancelled: {label.rstrip('.')} was stopped and kept nothing.")
+
+
+def settings_caption(settings: AnalysisSettings) -> str:
+    """Return the model and evaluation settings in words (not a Python repr)."""
+    m, e = settings.model, settings.evaluation
+    refit = f"exact user refit, lambda {m.refit_lambda:g}" if m.refit_users else "SGD user factors"
+    return (
+        f"SVD preset **{m.preset}**: {m.n_factors} factors, {m.n_epochs} epochs, learning "
+        f"rate {m.lr_all:g}, regularisation {m.reg_all:g}, {refit}, seed {m.seed}. "
+        f"Evaluation: {e.folds}-fold (seed {e.seed}), top-{settings.ranking.k} lists, "
+        f"compared with {', '.join(x for x in e.models if x != 'SVD') or 'nothing'}."
+    )
 
 
 def page_failed(title: str, error: Exception) -> None:
@@ -68,3 +104,26 @@ def page_failed(title: str, error: Exception) -> None:
         "Your data and results are kept and the other pages still work; reload this page, "
         "or report the problem with the server log."
     )
+
+
+def session_sidebar() -> None:
+    """Show where the session's work is kept, and a "Forget my data" button (sidebar)."""
+    text = state.notice()
+    if text:
+        st.warning(text)
+    if st.session_state.pop("forgotten", False):
+        st.success("Your data and results were deleted from this server.")
+    show_cancelled()
+    with st.sidebar:
+        if not state.has_saved_work():
+            st.caption("Nothing of yours is kept on this server.")
+            return
+        limits = sessions.SessionLimits.from_environment()
+        st.caption(
+            f"Your data and results are {limits.describe()}, so a refresh keeps them; anyone "
+            "with this page's address can open them."
+        )
+        if st.button("Forget my data", key="forget_my_data", icon=":material/delete:"):
+            state.forget_my_data()
+            st.session_state["forgotten"] = True
+            st.rerun()

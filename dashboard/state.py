@@ -1,187 +1,342 @@
-"""Per-session data, models and results (no layout, no maths).
+"""Per-session analysis (no layout, no maths): one ``engine.analysis.Analysis`` per session.
 
-Everything an analyst loads or computes lives in the session's ``SessionStore`` (in
-``st.session_state``), keyed by the dataset fingerprint and the configuration, so one
-browser session never sees another's upload (``st.cache_*`` would share results across
-sessions). Only the bundled synthetic sample, which holds no user data, is cached for all
-sessions. ``dashboard.janitor`` releases the stores of closed sessions.
+The session's ``SessionStore`` (in ``st.session_state``) holds its ``Analysis``: the data
+(the analyst's upload, a saved analysis, or the starting dataset) with the current
+settings. The Model and Bias audit pages change the settings, which makes a new
+``Analysis`` that keeps every stage the change does not touch; every page reads the same
+object, so a report can only pair an audit with the model and evaluation it was computed
+from. The starting analysis (the bundled synthetic sample, or the saved analysis named by
+``streamlit run dashboard/app.py -- --analysis DIR``) holds no analyst's data and is
+shared by all sessions: its stages are computed once per server.
+
+Work is kept across a refresh: once a session uploads data or computes a stage, it is
+saved under the session's token (``dashboard.sessions``), which the URL carries as
+``?session=TOKEN``; a new browser session with that URL restores it. ``dashboard.janitor``
+releases the in-memory stores of closed sessions.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
 
-from dashboard import janitor
+from dashboard import janitor, sessions
 from engine import (
     AuditConfig,
     AuditResult,
     DatasetProfile,
+    EngineError,
     Evaluation,
-    EvaluationConfig,
-    ModelConfig,
     RatingData,
     TrainedModel,
     dataset_profile,
-    evaluate,
     load_dataset,
-    run_audit,
-    train,
 )
+from engine.analysis import Analysis, AnalysisSettings
 from engine.explain import factor_labels, item_titles
-from engine.report import Report, build_report, render
+from engine.model.svd import Progress
+from engine.report import Report, render
 from engine.report.write import zip_files
+from engine.saved import open_analysis, save_analysis, zip_analysis
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 T = TypeVar("T")
+_LOGGER = logging.getLogger(__name__)
 
 
-@st.cache_resource(show_spinner="Loading the sample dataset...")
+def _server_arguments(argv: list[str]) -> argparse.Namespace:
+    """Arguments after ``--`` in ``streamlit run dashboard/app.py -- --analysis DIR``."""
+    parser = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False)
+    parser.add_argument("--analysis", type=Path, default=None)
+    known, _ = parser.parse_known_args(argv)
+    return known
+
+
+@st.cache_resource(show_spinner="Opening the starting dataset...")
+def starting_analysis() -> Analysis:
+    """Return the analysis every new session starts from (shared: it holds no analyst's data).
+
+    The saved analysis named by ``--analysis DIR`` when the server was started with one,
+    else the bundled synthetic sample with default settings.
+    """
+    folder = _server_arguments(sys.argv[1:]).analysis
+    if folder is not None:
+        return open_analysis(folder)
+    return Analysis(load_dataset(SAMPLE_DIR))
+
+
 def sample_dataset() -> RatingData:
-    """Load the bundled synthetic sample (shared by all sessions: it holds no user data)."""
-    return load_dataset(SAMPLE_DIR)
+    """Return the starting dataset (the sample unless the server opened a saved analysis)."""
+    return starting_analysis().data
 
 
 @dataclass
 class SessionStore:
-    """What one browser session loaded (``data``; ``None`` = the sample) and computed."""
+    """One browser session's analysis (``None``: the starting one), token and extras."""
 
-    data: RatingData | None = None
-    results: dict[tuple, Any] = field(default_factory=dict)
+    analysis: Analysis | None = None
+    token: str | None = None
+    notice: str | None = None
+    extras: dict[tuple, Any] = field(default_factory=dict)
 
     def release(self) -> None:
-        """Drop the upload and every result (the janitor calls this for closed sessions)."""
-        self.data, self.results = None, {}
+        """Drop the analysis and every result (the janitor calls this for closed sessions)."""
+        self.analysis, self.extras = None, {}
 
 
 def _store() -> SessionStore:
     store = st.session_state.get("store")
     if store is None:
         store = st.session_state["store"] = SessionStore()
+        _restore(store)
     janitor.track(store)
     return store
 
 
+def _restore(store: SessionStore) -> None:
+    """Take back the work saved under the URL's ``session`` token, if any."""
+    token = st.query_params.get("session")
+    if token is None:
+        return
+    if not sessions.is_token(token):
+        store.notice = "The link's session id is not valid, so nothing was restored."
+        del st.query_params["session"]
+        return
+    limits = sessions.SessionLimits.from_environment()
+    try:
+        restored = sessions.restore_work(token, limits)
+    except EngineError as error:
+        store.notice = f"The work saved for this link could not be opened: {error}"
+        restored = None
+    if restored is None:
+        store.notice = store.notice or (
+            "No work is saved for this link any more (work is "
+            f"{limits.describe()}); you start again from the sample."
+        )
+        del st.query_params["session"]
+        return
+    store.analysis, store.token = restored, token
+
+
+def keep_session_in_url() -> None:
+    """Put the session's token back in the URL (page navigation clears query parameters)."""
+    token = _store().token
+    if token is not None and st.query_params.get("session") != token:
+        st.query_params["session"] = token
+
+
+def notice() -> str | None:
+    """Return a sentence about restoring this session's work to show once, else ``None``."""
+    store = _store()
+    text, store.notice = store.notice, None
+    return text
+
+
+def analysis() -> Analysis:
+    """Return the session's analysis: its data with the current settings."""
+    return _store().analysis or starting_analysis()
+
+
 def current_data() -> RatingData:
-    """Return the session's dataset: the analyst's upload, else the sample."""
-    return _store().data or sample_dataset()
+    """Return the session's dataset: the analyst's upload, else the starting dataset."""
+    return analysis().data
 
 
 def has_upload() -> bool:
-    """Whether the session works on an upload rather than the sample."""
-    return _store().data is not None
+    """Whether the session works on its own data rather than the starting dataset."""
+    current = _store().analysis
+    return current is not None and current.data is not starting_analysis().data
+
+
+def has_saved_work() -> bool:
+    """Whether this session keeps work on the server (it has a token)."""
+    return _store().token is not None
 
 
 def set_data(data: RatingData | None) -> None:
-    """Make ``data`` (``None``: the sample) the session's dataset; drop earlier results."""
+    """Make ``data`` (``None``: the starting dataset) the session's; keep the settings."""
     store = _store()
-    store.data, store.results = data, {}
+    start = starting_analysis()
+    if data is None:
+        store.analysis = start.with_settings(analysis().settings)
+        if store.analysis is start:
+            store.analysis = None
+    else:
+        store.analysis = Analysis(data, analysis().settings)
+    store.extras = {}
+    _save(store)
+
+
+def open_saved(path: str | Path) -> Analysis:
+    """Open a saved analysis (folder or zip) as the session's analysis."""
+    store = _store()
+    store.analysis, store.extras = open_analysis(path), {}
+    store.notice = " ".join(store.analysis.notes) or None
+    _save(store)
+    return store.analysis
+
+
+def settings() -> AnalysisSettings:
+    """Return the session's current settings."""
+    return analysis().settings
+
+
+def set_settings(new: AnalysisSettings) -> None:
+    """Switch to ``new`` settings, keeping every stage they do not change."""
+    store = _store()
+    current = analysis()
+    if new == current.settings:
+        return
+    start = starting_analysis()
+    if current.data is start.data and new == start.settings:
+        store.analysis = None
+    else:
+        store.analysis = current.with_settings(new)
+        _save(store)
+
+
+def _computed(compute: Callable[[Analysis], T]) -> T:
+    """Compute a stage of the session's analysis, then save the session's work."""
+    store = _store()
+    current = analysis()
+    before = current.computed()
+    value = compute(current)
+    if current.computed() != before:
+        _save(store)
+    return value
+
+
+def _save(store: SessionStore) -> None:
+    """Save the session's work under its token (creating one); never fails the page.
+
+    Work that cannot be kept (over the size cap, a disk error) loses its token, so the URL
+    never promises a restore that would not come; the page says why.
+    """
+    if store.analysis is None:
+        return
+    limits = sessions.SessionLimits.from_environment()
+    store.token = store.token or sessions.new_token()
+    try:
+        sessions.save_work(store.token, store.analysis, limits)
+    except (sessions.SessionTooLarge, OSError, EngineError) as error:
+        if not isinstance(error, sessions.SessionTooLarge):
+            _LOGGER.warning("could not keep the session's work: %s", error)
+        store.notice = (
+            str(error)
+            if isinstance(error, sessions.SessionTooLarge)
+            else f"This session's work could not be kept on the server ({error}): a refresh "
+            "will lose it."
+        )
+        store.token = None
+        if "session" in st.query_params:
+            del st.query_params["session"]
+        return
+    keep_session_in_url()
+
+
+def forget_my_data() -> bool:
+    """Delete the session's saved work and upload; return whether anything was saved."""
+    store = _store()
+    existed = False
+    if store.token is not None:
+        existed = sessions.forget(store.token, sessions.SessionLimits.from_environment())
+    store.analysis, store.token, store.extras = None, None, {}
+    if "session" in st.query_params:
+        del st.query_params["session"]
+    return existed
+
+
+def trained_model(data: RatingData | None = None) -> TrainedModel:
+    """Return the SVD of the session's analysis (trained once; ``data`` must be its data)."""
+    _check_data(data)
+    return _computed(lambda a: a.model)
+
+
+def _check_data(data: RatingData | None) -> None:
+    if data is not None and data is not current_data():
+        raise EngineError("The dataset changed while the page was drawn: reload the page.")
+
+
+def evaluation(progress: Progress | None = None) -> Evaluation:
+    """Return the K-fold evaluation of the session's analysis (computed once)."""
+    return _computed(lambda a: a.evaluation(progress=progress))
+
+
+def has_evaluation() -> bool:
+    """Whether the session's analysis has its evaluation."""
+    return analysis().result("evaluation") is not None
+
+
+def audit(progress: Progress | None = None) -> AuditResult:
+    """Return the audit of the session's analysis (training and evaluating first if needed)."""
+    return _computed(lambda a: a.audit(progress=progress))
+
+
+def current_audit() -> tuple[AuditResult, RatingData] | None:
+    """Return the audit of the current settings if it is computed, with its data."""
+    current = analysis()
+    result = current.result("audit")
+    return None if result is None else (result, current.data)
+
+
+def audit_settings(config: AuditConfig) -> None:
+    """Use ``config`` for the audit (``k`` and threshold stay the shared ranking settings)."""
+    set_settings(replace(settings(), audit=config))
 
 
 def _memo(key: tuple, compute: Callable[[], T]) -> T:
-    results = _store().results
-    if key not in results:
-        results[key] = compute()
-    return results[key]
+    extras = _store().extras
+    if key not in extras:
+        extras[key] = compute()
+    return extras[key]
 
 
-def model_config() -> ModelConfig:
-    """Return the session's model settings (the Model page changes them)."""
-    return st.session_state.get("model_config", ModelConfig())
+def report(sections: tuple[str, ...]) -> Report:
+    """Return the report of the session's audit showing ``sections``."""
+    return _computed(lambda a: a.report(sections))
 
 
-def trained_model(data: RatingData, config: ModelConfig | None = None) -> TrainedModel:
-    """Return the SVD trained on ``data`` with ``config`` (trained once per session)."""
-    config = config or model_config()
-    return _memo(("model", data.fingerprint, config), lambda: train(data, config))
-
-
-def evaluation(
-    data: RatingData,
-    config: ModelConfig | None = None,
-    settings: EvaluationConfig | None = None,
-    progress: Callable[[float, str], None] | None = None,
-) -> Evaluation:
-    """Return the K-fold evaluation of SVD and the comparators (once per session)."""
-    config, settings = config or model_config(), settings or EvaluationConfig()
-    return _memo(
-        _evaluation_key(data, config, settings),
-        lambda: evaluate(data, config, settings, progress=progress),
-    )
-
-
-def has_evaluation(data: RatingData) -> bool:
-    """Whether this session already evaluated the current model settings."""
-    key = _evaluation_key(data, model_config(), EvaluationConfig())
-    return key in _store().results
-
-
-def _evaluation_key(data: RatingData, config: ModelConfig, settings: EvaluationConfig) -> tuple:
-    return ("evaluation", data.fingerprint, config, settings)
-
-
-def audit(
-    data: RatingData, config: AuditConfig, progress: Callable[[float, str], None] | None = None
-) -> AuditResult:
-    """Return the audit of the session's model with ``config`` (once per session)."""
-    model = trained_model(data)
-    result = evaluation(data, progress=progress)
-    return _memo(
-        ("audit", data.fingerprint, model_config(), config),
-        lambda: run_audit(data, model, result, config, progress=progress),
-    )
-
-
-def last_audit() -> tuple[AuditResult, RatingData] | None:
-    """Return the most recent audit of the current dataset in this session, if any."""
-    data = current_data()
-    for key, value in reversed(_store().results.items()):
-        if key[0] == "audit" and key[1] == data.fingerprint:
-            return value, data
-    return None
-
-
-def report(data: RatingData, result: AuditResult, sections: tuple[str, ...]) -> Report:
-    """Return the fairness report of ``result`` showing ``sections`` (once per session)."""
-    model, evaluated = trained_model(data), evaluation(data)
-    return _memo(
-        ("report", data.fingerprint, model_config(), result.config, sections),
-        lambda: build_report(data, model, evaluated, result, sections),
-    )
-
-
-def report_files(
-    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
-) -> dict[str, bytes]:
-    """Return ``{file name: bytes}`` of the report in ``formats`` (rendered once per session)."""
-    key = _report_files_key(data, result, sections, formats)
-    return _memo(key, lambda: render(report(data, result, sections), formats))
-
-
-def report_zip(
-    data: RatingData, result: AuditResult, sections: tuple[str, ...], files: dict[str, bytes]
-) -> bytes:
-    """Return the zip of the rendered ``files`` (built once per session and file set)."""
-    key = ("report zip", data.fingerprint, model_config(), result.config, sections, tuple(files))
-    return _memo(key, lambda: zip_files(files))
+def report_files(sections: tuple[str, ...], formats: tuple[str, ...]) -> dict[str, bytes]:
+    """``{file name: bytes}`` of the report in ``formats`` (rendered once per session)."""
+    key = _report_key(sections, formats)
+    return _memo(key, lambda: render(report(sections), formats))
 
 
 def rendered_report_files(
-    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
+    sections: tuple[str, ...], formats: tuple[str, ...]
 ) -> dict[str, bytes] | None:
     """Return what ``report_files`` already rendered for these arguments, else ``None``."""
-    key = _report_files_key(data, result, sections, formats)
-    return _store().results.get(key)
+    return _store().extras.get(_report_key(sections, formats))
 
 
-def _report_files_key(
-    data: RatingData, result: AuditResult, sections: tuple[str, ...], formats: tuple[str, ...]
-) -> tuple:
-    return ("report files", data.fingerprint, model_config(), result.config, sections, formats)
+def report_zip(sections: tuple[str, ...], files: dict[str, bytes]) -> bytes:
+    """Return the zip of the rendered ``files`` (built once per session and file set)."""
+    key = ("report zip", *_report_key(sections, tuple(files)))
+    return _memo(key, lambda: zip_files(files))
+
+
+def _report_key(sections: tuple[str, ...], formats: tuple[str, ...]) -> tuple:
+    return ("report files", analysis().key("audit"), sections, formats)
+
+
+def analysis_zip() -> bytes:
+    """Return the session's whole analysis as a zip (the Data page and the CLI open it)."""
+    current = analysis()
+    key = ("analysis zip", *(current.key(s) for s in current.computed()))
+    return _memo(key, lambda: _zip_of(current))
+
+
+def _zip_of(current: Analysis) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="analysis-") as folder:
+        return zip_analysis(save_analysis(current, Path(folder) / "analysis"))
 
 
 def profile(data: RatingData) -> DatasetProfile:

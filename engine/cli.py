@@ -17,17 +17,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.audit import AuditConfig, run_audit
+from engine.analysis import DEFAULT_MODELS, Analysis, AnalysisSettings, RankingConfig
+from engine.audit import AuditConfig
 from engine.checks import MAX_SEED
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
-from engine.evaluate import MODEL_NAMES, EvaluationConfig, evaluate
+from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.explain import explain_prediction, factor_labels, item_titles
-from engine.model import PRESETS, ModelConfig, train
+from engine.model import PRESETS, ModelConfig
 from engine.model.comparators import train_knn_baseline
 from engine.recommend import UnknownUserError, recommend
-from engine.report import ChromiumNotFound, build_report, write_report
-from engine.report.write import FORMATS, parse_formats
+from engine.report import ChromiumNotFound, Report, render
+from engine.report.write import FORMATS, parse_formats, write_files
+from engine.saved import open_analysis, save_analysis
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 
 EXIT_BAD_INPUT = 2
@@ -190,13 +192,14 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    evaluation = EvaluationConfig(
-        folds=args.folds, k=args.k, threshold=args.threshold, seed=args.seed,
-        models=tuple(m.strip() for m in args.models.split(",")),
+    settings = AnalysisSettings(
+        model=_model_config(args),
+        ranking=RankingConfig(k=args.k, threshold=args.threshold),
+        evaluation=EvaluationConfig(folds=args.folds, seed=args.seed,
+                                    models=tuple(m.strip() for m in args.models.split(","))),
     )  # fmt: skip
-    config = _model_config(args)
     data = load_inputs(args)
-    result = evaluate(data, config, evaluation)
+    result = Analysis(data, settings).evaluation()
     return {"dataset": data.name, "fingerprint": data.fingerprint, **result.to_dict()}
 
 
@@ -208,7 +211,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
             f"User {args.user!r} has no rating in {data.name} ({data.n_users:,} users): check "
             "the id (ids are exact strings, '001' is not '1')."
         )
-    model = train(data, config)
+    model = Analysis(data, AnalysisSettings(model=config)).model
     recs = recommend(model, args.user, args.n)
     titles = data.items["title"] if data.items is not None and "title" in data.items else None
     entries = []
@@ -236,7 +239,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
 def _explain(args: argparse.Namespace) -> dict[str, Any]:
     config = _model_config(args)
     data = load_inputs(args)
-    model = train(data, config)
+    model = Analysis(data, AnalysisSettings(model=config)).model
     labels = factor_labels(model, data.items, item_titles(data))
     knn = train_knn_baseline(data.ratings, model.scale) if args.knn else None
     bundle = explain_prediction(
@@ -289,45 +292,137 @@ def _check_attributes(data: RatingData, config: AuditConfig) -> None:
             )
 
 
-def _audit(args: argparse.Namespace) -> dict[str, Any]:
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
+    """Return the settings of ``audit``/``run`` (one k, threshold and seed for all stages)."""
+    return AnalysisSettings(
+        model=_model_config(args),
+        ranking=RankingConfig(k=args.k, threshold=args.threshold),
+        evaluation=EvaluationConfig(seed=args.seed, models=_names(args.models) or ()),
+        audit=AuditConfig(
+            user_attributes=_names(args.user_attrs), item_attributes=_names(args.item_attrs),
+            min_group_size=args.min_group_size, seed=args.seed, bootstrap=args.bootstrap,
+        ),
+    )  # fmt: skip
+
+
+def _analysis(args: argparse.Namespace) -> tuple[Analysis, list[str]]:
+    """Check ``--out`` and ``--format``, load the inputs and return the analysis to run."""
     formats = parse_formats(args.format)
     check_writable_folder(args.out)
-    models = tuple(dict.fromkeys(("SVD", *(_names(args.models) or ()))))
-    settings = EvaluationConfig(k=args.k, seed=args.seed, models=models, threshold=args.threshold)
-    audit_config = AuditConfig(
-        user_attributes=_names(args.user_attrs), item_attributes=_names(args.item_attrs),
-        min_group_size=args.min_group_size, seed=args.seed, k=args.k,
-        bootstrap=args.bootstrap, threshold=args.threshold,
-    )  # fmt: skip
-    config = _model_config(args)
+    settings = _settings(args)
     data = load_inputs(args)
-    _check_attributes(data, audit_config)
-    model = train(data, config)
-    evaluation = evaluate(data, config, settings)
-    result = run_audit(data, model, evaluation, audit_config)
-    report = build_report(data, model, evaluation, result)
+    _check_attributes(data, settings.audit)
+    return Analysis(data, settings), formats
+
+
+def _render(report: Report, formats: list[str]) -> tuple[dict[str, bytes], ChromiumNotFound | None]:
+    """Render ``formats``; a PDF that cannot be made leaves the others and its error."""
     others = [f for f in formats if f != "pdf"]
-    written = write_report(report, args.out, others) if others else []
+    files = render(report, others) if others else {}
     if "pdf" in formats:
         try:
-            written += write_report(report, args.out, ["pdf"])
+            files |= render(report, ["pdf"])
         except ChromiumNotFound as exc:
-            if not written:
+            if not files:
                 raise
-            raise ChromiumNotFound(
-                f"{', '.join(p.name for p in written)} written to {args.out}, but not the "
-                f"PDF: {exc}"
-            ) from exc
+            return files, exc
+    return files, None
+
+
+def _missing_pdf(written: list[Path], folder: Path, exc: ChromiumNotFound) -> ChromiumNotFound:
+    return ChromiumNotFound(
+        f"{', '.join(p.name for p in written)} written to {folder}, but not the PDF: {exc}"
+    )
+
+
+def _summary(analysis: Analysis, report: Report, written: list[Path]) -> dict[str, Any]:
     return {
         "written": [str(p) for p in written],
         "headline": report.headline,
         "findings": [f.sentence for f in report.findings],
-        "notes": result.notes,
+        "notes": analysis.audit().notes,
     }
+
+
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
+    analysis, formats = _analysis(args)
+    report = analysis.report()
+    files, pdf_error = _render(report, formats)
+    written = write_files(files, args.out)
+    if pdf_error is not None:
+        raise _missing_pdf(written, args.out, pdf_error)
+    return _summary(analysis, report, written)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    analysis, formats = _analysis(args)
+    report = analysis.report()
+    files, pdf_error = _render(report, formats)
+    folder = save_analysis(analysis, args.out, report_files=files)
+    written = [folder / "report" / name for name in files]  # save_analysis puts them there
+    if pdf_error is not None:
+        raise _missing_pdf(written, folder, pdf_error)
+    return {"analysis": str(folder), **_summary(analysis, report, written)}
+
+
+def _report(args: argparse.Namespace) -> dict[str, Any]:
+    formats = parse_formats(args.format)
+    check_writable_folder(args.out)
+    analysis = open_analysis(args.analysis)
+    missing = [s for s in ("model", "evaluation", "audit") if s not in analysis.computed()]
+    report = analysis.report()
+    files, pdf_error = _render(report, formats)
+    written = write_files(files, args.out)
+    if pdf_error is not None:
+        raise _missing_pdf(written, args.out, pdf_error)
+    out = _summary(analysis, report, written)
+    if missing:
+        out["recomputed"] = missing
+    return out
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
     return None if not text else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _add_formats(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        default="html,json,csv",
+        help=f"comma-separated subset of {','.join(FORMATS)} (default html,json,csv; pdf "
+        "needs Chromium): " + ", ".join(FORMATS.values()),
+    )
+
+
+def _add_analysis_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Options of ``audit`` and ``run``: model, ranking, evaluation, audit and output."""
+    _add_model_options(parser)
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    _add_formats(parser)
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help=f"models compared in the report, subset of {','.join(MODEL_NAMES)}; SVD is "
+        "always included; KNNBaseline is left out by default because its top-N scoring "
+        "takes about 4x the rest of the report on the sample",
+    )
+    parser.add_argument("--user-attrs", help="user attributes to group by (default: all)")
+    parser.add_argument("--item-attrs", help="item attributes to group by (default: all)")
+    parser.add_argument(
+        "--min-group-size",
+        type=_int_at_least(1),
+        default=30,
+        help="smaller groups are 'insufficient data' (default 30)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=_int_at_least(0),
+        default=200,
+        help="bootstrap replicates over users (default 200; 0 = no confidence intervals)",
+    )
+    parser.add_argument("-k", type=_int_at_least(1), default=10,
+                        help="top-N length (default 10)")  # fmt: skip
+    _add_threshold(parser)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -417,39 +512,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.set_defaults(run=_explain)
     audit_cmd = commands.add_parser("audit", help="bias and fairness audit by user/item group")
     add_inputs(audit_cmd)
-    _add_model_options(audit_cmd)
-    audit_cmd.add_argument("--out", type=Path, required=True, help="folder for the report")
-    audit_cmd.add_argument(
-        "--format",
-        default="html,json,csv",
-        help=f"comma-separated subset of {','.join(FORMATS)} (default html,json,csv; pdf "
-        "needs Chromium): " + ", ".join(FORMATS.values()),
-    )
-    audit_cmd.add_argument(
-        "--models",
-        default="SVD,BaselineOnly,Popularity",
-        help=f"models compared in the report, subset of {','.join(MODEL_NAMES)}; SVD is "
-        "always included; KNNBaseline is left out by default because its top-N scoring "
-        "takes about 4x the rest of the report on the sample",
-    )
-    audit_cmd.add_argument("--user-attrs", help="user attributes to group by (default: all)")
-    audit_cmd.add_argument("--item-attrs", help="item attributes to group by (default: all)")
-    audit_cmd.add_argument(
-        "--min-group-size",
-        type=_int_at_least(1),
-        default=30,
-        help="smaller groups are 'insufficient data' (default 30)",
-    )
-    audit_cmd.add_argument(
-        "--bootstrap",
-        type=_int_at_least(0),
-        default=200,
-        help="bootstrap replicates over users (default 200; 0 = no confidence intervals)",
-    )
-    audit_cmd.add_argument("-k", type=_int_at_least(1), default=10,
-                           help="top-N length (default 10)")  # fmt: skip
-    _add_threshold(audit_cmd)
+    _add_analysis_options(audit_cmd, "folder for the report")
     audit_cmd.set_defaults(run=_audit)
+    run_cmd = commands.add_parser(
+        "run", help="the whole analysis (model, evaluation, audit, report) saved to a folder"
+    )
+    add_inputs(run_cmd)
+    _add_analysis_options(run_cmd, "folder for the saved analysis (report files in report/)")
+    run_cmd.set_defaults(run=_run)
+    report_cmd = commands.add_parser(
+        "report", help="render the report of a saved analysis again, without retraining"
+    )
+    report_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip")
+    report_cmd.add_argument("--out", type=Path, required=True, help="folder for the report")
+    _add_formats(report_cmd)
+    report_cmd.set_defaults(run=_report)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=DEFAULT_SEED,

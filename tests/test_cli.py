@@ -257,7 +257,7 @@ def test_audit_refuses_unknown_attributes_before_training(extra, fragment, tmp_p
     def no_training(*_args, **_kwargs):
         raise AssertionError("trained before the attributes were checked")
 
-    monkeypatch.setattr("engine.cli.train", no_training)
+    monkeypatch.setattr("engine.analysis.train", no_training)
     assert main(["audit", str(EUROPEAN), "--out", str(tmp_path), *extra]) == 2
     assert fragment in capsys.readouterr().err
 

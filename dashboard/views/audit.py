@@ -7,7 +7,6 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, charts
-from engine.audit import METRICS
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
 
@@ -28,8 +27,12 @@ def render() -> None:
         "Item attributes", item_attrs, default=item_attrs, key="audit_items"
     )
     min_size = c3.number_input("Minimum group size", 2, 10_000, 30, key="min_group")
-    config = AuditConfig(user_attributes=tuple(chosen_users), item_attributes=tuple(chosen_items),
-                         min_group_size=int(min_size))  # fmt: skip
+    # Every attribute chosen = the default (None: every suitable one), as the CLI sends it.
+    config = AuditConfig(
+        user_attributes=None if chosen_users == user_attrs else tuple(chosen_users),
+        item_attributes=None if chosen_items == item_attrs else tuple(chosen_items),
+        min_group_size=int(min_size),
+    )
     NUMBERS = {
         "value": st.column_config.NumberColumn(format="%.4f"),
         "ratio": st.column_config.NumberColumn(format="%.3f"),
@@ -42,14 +45,15 @@ def render() -> None:
                "blockbuster) and item popularity (short head / long tail).")  # fmt: skip
 
     if st.button("Run the audit", key="run_audit", type="primary"):
+        state.audit_settings(config)
         run_with_progress(
             "Auditing (training and 5-fold evaluation first if needed)...",
-            lambda progress: state.audit(data, config, progress=progress),
+            lambda progress: state.audit(progress=progress),
         )
 
-    found = state.last_audit()
+    found = state.current_audit()
     if found is None:
-        st.info("Run the audit to see disparities by group.")
+        st.info("Run the audit to see disparities by group (for the current model settings).")
         st.stop()
     result, _ = found
     for note in result.notes:
@@ -97,21 +101,19 @@ def render() -> None:
         shown.style.apply(grey_untested, axis=1),
         hide_index=True, key="group_table", column_config=NUMBERS,
     )  # fmt: skip
-    _, better, definition = METRICS[metric]
     with st.expander(f"Definition of {metric}"):
-        st.markdown(f"{definition}. **{better.capitalize()} is better.** Confidence intervals: "
-                    "bootstrap over users; p-values: permutation of group labels vs the reference "
-                    "group; Holm-corrected over the whole audit. Status 'not tested': no p-value "
-                    "(tests or bootstrap off, or a reference value of 0).")  # fmt: skip
+        st.markdown(result.registry[metric].help_text())  # the metric's declaration
+        st.markdown("Confidence intervals: bootstrap over users; p-values: permutation of group "
+                    "labels vs the reference group; Holm-corrected over the whole audit. Status "
+                    "'not tested': no p-value (tests or bootstrap off, or a reference value of "
+                    "0).")  # fmt: skip
 
     st.subheader("Accuracy vs fairness across models")
     if data.users is not None and chosen_users:
         attribute = st.selectbox("Compare models by", chosen_users, key="fairness_attr")
         groups, _ = user_attribute_groups(data.users, data.ratings["user_id"].unique(),
                                           [attribute], config.max_groups)  # fmt: skip
-        comparison = accuracy_by_model(
-            state.evaluation(data), groups[attribute], config.min_group_size
-        )
+        comparison = accuracy_by_model(state.evaluation(), groups[attribute], config.min_group_size)
         st.plotly_chart(charts.model_group_gaps(comparison), key="fairness_chart")
         st.dataframe(comparison, hide_index=True, key="fairness_table")
     else:

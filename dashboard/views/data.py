@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -41,6 +44,38 @@ def reading_options() -> LoadOptions | None:
     except EngineError as error:
         st.error(str(error))
         return None
+
+
+def saved_analyses() -> None:
+    """Open a saved analysis (zip), or download the session's analysis as one."""
+    with st.expander("Saved analyses", expanded=False):
+        st.markdown(
+            "A saved analysis holds the data, the settings, the trained model, the evaluation, "
+            "the audit and the report files (made here or by `python -m engine run`). Opening "
+            "one needs no retraining; every file is checked first."
+        )
+        upload = st.file_uploader("Open a saved analysis (.zip)", type=["zip"],
+                                  key="upload_analysis")  # fmt: skip
+        if upload is not None and st.button("Open", key="open_analysis"):
+            with tempfile.TemporaryDirectory(prefix="analysis-upload-") as folder:
+                path = Path(folder) / "analysis.zip"
+                path.write_bytes(upload.getvalue())
+                try:
+                    with st.spinner("Checking and opening the saved analysis..."):
+                        opened = state.open_saved(path)
+                except EngineError as error:
+                    st.error(f"{upload.name}: {error}")
+                else:
+                    st.success(
+                        f"Opened {upload.name}: {', '.join(opened.computed()) or 'data only'}."
+                    )
+                    st.rerun()
+        done = state.analysis().computed()
+        if st.toggle("Prepare this analysis for download", key="prepare_analysis"):
+            st.download_button(
+                f"analysis.zip ({', '.join(['data', *done])})", state.analysis_zip(),
+                "analysis.zip", "application/zip", key="download_analysis", on_click="ignore",
+            )  # fmt: skip
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
@@ -110,6 +145,7 @@ def render() -> None:
         if state.has_upload() and st.button("Back to the sample", key="reset"):
             state.set_data(None)
             st.rerun()
+    saved_analyses()
 
     profile = state.profile(data)
     cols = st.columns(5)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, run_with_progress
+from dashboard.components import dataset_caption, run_with_progress, settings_caption
 from engine import EngineError, ModelConfig
+from engine.evaluate import MODEL_NAMES
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
 
@@ -18,7 +21,8 @@ def render() -> None:
     data = state.current_data()
     dataset_caption(data)
 
-    current = state.model_config()
+    settings = state.settings()
+    current = settings.model
     preset = st.radio(
         "Preset", [*PRESETS, "custom"], horizontal=True, key="preset",
         index=[*PRESETS, "custom"].index(current.preset if current.preset in PRESETS else "custom"),
@@ -44,23 +48,28 @@ def render() -> None:
     except EngineError as error:
         st.error(str(error))
         st.stop()
-    st.session_state["model_config"] = config
-    st.caption(f"Settings: {config}")
+    comparators = st.multiselect(
+        "Compared with", [m for m in MODEL_NAMES if m != "SVD"],
+        default=[m for m in settings.evaluation.models if m != "SVD"], key="comparators",
+        help="Evaluated on the same folds as the SVD. KNNBaseline is off by default: its "
+        "item-item similarity and all-items top-N scoring take the longest.",
+    )  # fmt: skip
+    models = ("SVD", *comparators)
+    new = replace(settings, model=config, evaluation=replace(settings.evaluation, models=models))
+    state.set_settings(new)
+    st.caption(settings_caption(new))
 
     if st.button("Train and evaluate (5-fold, SVD and comparators)", key="train", type="primary"):
         run_with_progress(
             "Training and evaluating...",
-            lambda progress: (
-                state.trained_model(data, config),
-                state.evaluation(data, config, progress=progress),
-            ),
+            lambda progress: (state.trained_model(), state.evaluation(progress=progress)),
         )
 
-    if not state.has_evaluation(data):
+    if not state.has_evaluation():
         st.info("Train the model to see its accuracy next to the comparators.")
         st.stop()
 
-    result = state.evaluation(data, config)
+    result = state.evaluation()
     summary = result.summary()
     columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
     table = pd.DataFrame(

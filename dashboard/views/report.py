@@ -17,9 +17,10 @@ def render() -> None:
     st.title("Report")
     data = state.current_data()
     dataset_caption(data)
-    found = state.last_audit()
+    found = state.current_audit()
     if found is None:
-        st.info("Run the audit on the Bias audit page first; the report presents its results.")
+        st.info("Run the audit on the Bias audit page first (with the current model and audit "
+                "settings); the report presents its results.")  # fmt: skip
         st.stop()
     result, data = found
 
@@ -32,8 +33,8 @@ def render() -> None:
         st.warning("Choose at least one section.")
         st.stop()
     sections = tuple(s for s in SECTIONS if s in chosen)
-    report = state.report(data, result, sections)
-    files = state.report_files(data, result, sections, ("html", "json", "csv"))
+    report = state.report(sections)
+    files = state.report_files(sections, ("html", "json", "csv"))
 
     st.markdown(
         f"**{len(report.findings)} flagged disparities.** " + " ".join(report.headline[:2])
@@ -46,7 +47,7 @@ def render() -> None:
         column.download_button(file, files[file], file, MEDIA_TYPES[file], key=f"download_{name}",
                                on_click="ignore")  # fmt: skip
 
-    built = state.rendered_report_files(data, result, sections, ("pdf",))
+    built = state.rendered_report_files(sections, ("pdf",))
     pdf = built[FORMATS["pdf"]] if built else None
     if pdf is None:
         if find_chromium() is None:
@@ -55,7 +56,7 @@ def render() -> None:
         elif c4.button("Build report.pdf", key="build_pdf"):
             with st.spinner("Printing the report with headless Chromium..."):
                 try:
-                    state.report_files(data, result, sections, ("pdf",))
+                    state.report_files(sections, ("pdf",))
                 except EngineError as error:
                     st.error(str(error))
                 else:
@@ -64,7 +65,7 @@ def render() -> None:
         c4.download_button(FORMATS["pdf"], pdf, FORMATS["pdf"], MEDIA_TYPES[FORMATS["pdf"]],
                            key="download_pdf", on_click="ignore")  # fmt: skip
 
-    archive = state.report_zip(data, result, sections, {**files, **(built or {})})
+    archive = state.report_zip(sections, {**files, **(built or {})})
     label = "All four formats (zip)" if pdf else "HTML, JSON and CSV (zip; build the PDF to add it)"
     st.download_button(label, archive, "fairness-report.zip", "application/zip",
                        key="download_zip", on_click="ignore")  # fmt: skip

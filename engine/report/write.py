@@ -62,10 +62,15 @@ def render(report: Report, formats: str | Iterable[str]) -> dict[str, bytes]:
 
 def write_report(report: Report, folder: str | Path, formats: str | Iterable[str]) -> list[Path]:
     """Write the chosen formats into ``folder`` (created if needed); return the paths."""
+    return write_files(render(report, formats), folder)
+
+
+def write_files(files: dict[str, bytes], folder: str | Path) -> list[Path]:
+    """Write ``{file name: bytes}`` into ``folder`` (created if needed); return the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, content in render(report, formats).items():
+    for name, content in files.items():
         path = folder / name
         path.write_bytes(content)
         paths.append(path)
