@@ -13,7 +13,10 @@ r"""Comparators trained on the same folds as the SVD engine.
 
   where :math:`N^k_u(i)` are the ``k`` items rated by ``u`` most similar to ``i`` and only
   positive similarities :math:`s^+` count (Surprise's rule); with none, :math:`\hat r = b_{ui}`.
-  Computed here in numpy, all items of a user at once; equal to Surprise's ``estimate``.
+  The baselines are Surprise's ALS fit; the similarity :math:`s_{ij}` is Surprise's
+  ``pearson_baseline`` (shrinkage 100) computed by :func:`engine.model.similarity.pearson_baseline`
+  (one fused sparse product, not Surprise's Python-level loop) directly in our item order.
+  Scoring is numpy, all items of a user at once; equal to Surprise's ``estimate``.
 * ``PopularityModel``: ranks items by their number of training ratings (ties by item id).
   It predicts no rating, so only ranking metrics apply to it.
 """
@@ -29,6 +32,7 @@ from surprise import BaselineOnly, KNNBaseline
 from engine.errors import ConfigError
 from engine.model.base import check_finite, surprise_order, surprise_trainset
 from engine.model.interactions import Interactions
+from engine.model.similarity import pearson_baseline
 
 KNN_K = 40
 KNN_MIN_K = 1
@@ -176,52 +180,101 @@ def _baseline_arrays(algo, trainset, interactions: Interactions):
     users, items = surprise_order(trainset, interactions.user_ids, interactions.item_ids[present])
     bi = np.zeros(interactions.n_items)
     bi[present] = algo.bi[items]
-    return float(trainset.global_mean), algo.bu[users].copy(), bi, present, items
+    return float(trainset.global_mean), algo.bu[users].copy(), bi
+
+
+def _fit_baselines(
+    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None
+) -> tuple[float, np.ndarray, np.ndarray, Interactions]:
+    """Surprise's ALS baselines ``(mu, b_u, b_i)`` in our user and item order.
+
+    ``BaselineOnly`` with its default options runs the same ``baseline_als`` as
+    ``KNNBaseline.compute_baselines`` with its default ``bsl_options``.
+    """
+    trainset = surprise_trainset(ratings, scale)
+    algo = BaselineOnly(verbose=False)
+    algo.fit(trainset)
+    check_finite("BaselineOnly", "check the ratings for extreme values", algo.bu, algo.bi)
+    interactions = Interactions.from_frame(ratings, item_ids)
+    return *_baseline_arrays(algo, trainset, interactions), interactions
 
 
 def train_baseline(
     ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
 ) -> BaselineModel:
     """Fit Surprise ``BaselineOnly`` (default ALS options)."""
-    trainset = surprise_trainset(ratings, scale)
-    algo = BaselineOnly(verbose=False)
-    algo.fit(trainset)
-    check_finite("BaselineOnly", "check the ratings for extreme values", algo.bu, algo.bi)
-    interactions = Interactions.from_frame(ratings, item_ids)
-    mu, bu, bi, _, _ = _baseline_arrays(algo, trainset, interactions)
+    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids)
     return BaselineModel(mu, bu, bi, interactions, scale)
 
 
 def train_knn_baseline(
     ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
 ) -> KNNBaselineModel:
-    """Fit Surprise ``KNNBaseline`` (item-based, ``pearson_baseline``, k=40, min_k=1).
+    """Fit Surprise's ``KNNBaseline`` (item-based, ``pearson_baseline``, k=40, min_k=1).
+
+    The ALS baselines come from Surprise; the similarity from
+    :func:`~engine.model.similarity.pearson_baseline`, computed in our item order so
+    that the ``n_items x n_items`` matrix is the only one of its size (Surprise's fit
+    allocates five, and a reordered copy would be a sixth). Items without training
+    ratings have an all-zero row and column. Equal to Surprise's ``KNNBaseline`` to
+    rounding (``tests/test_comparators.py``).
 
     Raises
     ------
     ConfigError
         More than ``KNN_MAX_ITEMS`` items: the dense similarity matrix would not fit.
     """
-    interactions = Interactions.from_frame(ratings, item_ids)
-    if interactions.n_items > KNN_MAX_ITEMS:
-        gib = interactions.n_items**2 * 8 / 2**30
+    n_items = len(item_ids) if item_ids is not None else ratings["item_id"].nunique()
+    if n_items > KNN_MAX_ITEMS:
+        gib = n_items**2 * 8 / 2**30
         raise ConfigError(
-            f"KNNBaseline needs a {interactions.n_items:,} x {interactions.n_items:,} item "
+            f"KNNBaseline needs a {n_items:,} x {n_items:,} item "
             f"similarity matrix ({gib:.1f} GiB), over the limit of {KNN_MAX_ITEMS:,} items: "
             "leave KNNBaseline out of the comparison for this dataset."
         )
-    trainset = surprise_trainset(ratings, scale)
-    algo = KNNBaseline(
-        k=KNN_K,
-        min_k=KNN_MIN_K,
-        sim_options={"name": "pearson_baseline", "user_based": False},
-        verbose=False,
-    )
-    algo.fit(trainset)
-    mu, bu, bi, present, items = _baseline_arrays(algo, trainset, interactions)
-    sim = np.zeros((interactions.n_items, interactions.n_items))
-    sim[np.ix_(present, present)] = algo.sim[np.ix_(items, items)]
+    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids)
+    rows = interactions.rows()
+    sim = pearson_baseline(interactions.items, rows, interactions.ratings, mu, bi, bu)
     return KNNBaselineModel(mu, bu, bi, interactions, scale, sim=sim)
+
+
+class FastKNNBaseline(KNNBaseline):
+    """Surprise's ``KNNBaseline`` whose ``pearson_baseline`` similarity is ours.
+
+    Only ``compute_similarities`` changes: for ``name="pearson_baseline"`` (user- or
+    item-based, any ``shrinkage`` and ``min_support``) it returns
+    :func:`~engine.model.similarity.pearson_baseline` on the trainset's inner ids, the
+    same matrix as Surprise's to rounding, except where a denominator is zero: Surprise
+    raises ``ZeroDivisionError`` there, this gives 0. Fitting, ``sim`` and ``estimate``
+    are otherwise Surprise's; other similarities use Surprise's code.
+    """
+
+    def compute_similarities(self) -> np.ndarray:
+        """Return the similarity matrix over Surprise inner ids (see the class docstring)."""
+        if self.sim_options.get("name", "msd").lower() != "pearson_baseline":
+            return super().compute_similarities()
+        bu, bi = self.compute_baselines()
+        users, items, ratings = _trainset_arrays(self.trainset)
+        if self.sim_options["user_based"]:
+            x, y, bx, by = users, items, bu, bi
+        else:
+            x, y, bx, by = items, users, bi, bu
+        return pearson_baseline(
+            x, y, ratings, self.trainset.global_mean, bx, by,
+            shrinkage=self.sim_options.get("shrinkage", 100),
+            min_support=self.sim_options.get("min_support", 1),
+        )  # fmt: skip
+
+
+def _trainset_arrays(trainset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inner user ids, inner item ids and ratings of a Surprise ``Trainset``."""
+    n = trainset.n_ratings
+    users = np.empty(n, dtype=np.int64)
+    items = np.empty(n, dtype=np.int64)
+    ratings = np.empty(n)
+    for k, (u, i, r) in enumerate(trainset.all_ratings()):
+        users[k], items[k], ratings[k] = u, i, r
+    return users, items, ratings
 
 
 def train_popularity(
