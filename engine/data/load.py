@@ -103,7 +103,7 @@ def _table_file(file: DataFile, options: LoadOptions) -> DataFile:
     return file
 
 
-def _fingerprint(
+def fingerprint_of(
     ratings: pd.DataFrame, users: pd.DataFrame | None, items: pd.DataFrame | None
 ) -> str:
     """SHA-256 over the canonical ratings and attribute tables (order is canonical)."""
@@ -270,7 +270,7 @@ def load_dataset(
         users=user_table,
         items=item_table,
         scale=checked.scale,
-        fingerprint=_fingerprint(checked.ratings, user_table, item_table),
+        fingerprint=fingerprint_of(checked.ratings, user_table, item_table),
         report=report,
         name=name,
         synthetic=source is not None and _is_synthetic(source),

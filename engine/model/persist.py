@@ -184,7 +184,7 @@ def _show(value: object) -> str:
     return f"{text} ({kind[type(value)]})" if type(value) in kind else text
 
 
-def _json_depth(text: str) -> int:
+def json_depth(text: str) -> int:
     """Deepest nesting of ``[`` and ``{`` outside strings, without parsing (no recursion)."""
     skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
     steps = (skeleton == ord("[")).astype(np.int64) + (skeleton == ord("{"))
@@ -207,7 +207,7 @@ def _read_meta(meta_path: Path) -> object:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _refuse(meta_path, "is not UTF-8 text") from e
-    depth = _json_depth(text)
+    depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         raise _refuse(meta_path, f"nests {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}")
     try:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.data.load import _fingerprint as fingerprint_of
+from engine.data.load import fingerprint_of
 from engine.data.types import (
     DUPLICATE_POLICIES,
     REJECT_REASONS,

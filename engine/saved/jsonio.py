@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.model.persist import MAX_JSON_DEPTH
-from engine.model.persist import _json_depth as json_depth
+from engine.model.persist import MAX_JSON_DEPTH, json_depth
 from engine.saved.errors import SavedAnalysisError, refuse
 
 #: Largest JSON file of a saved analysis read, in bytes (a manifest is a few KB).
