@@ -54,6 +54,17 @@ def test_the_sample_keeps_nothing_and_gets_no_token(kept):
     assert any("Nothing of yours is kept" in c.value for c in at.sidebar.caption)
 
 
+def test_visiting_every_page_with_default_settings_keeps_nothing(kept):
+    from dashboard.routes import PAGES
+
+    at = new_session()
+    for route in PAGES:
+        at.switch_page(route.path).run()
+        assert not at.exception, at.exception
+    assert "session" not in at.query_params  # default settings: the shared sample analysis
+    assert not kept.exists() or not any(kept.iterdir())
+
+
 def test_an_upload_is_kept_under_a_token_and_a_refresh_restores_it(kept):
     first = upload(new_session())
     assert users(first) == "12"
