@@ -12,6 +12,17 @@ namespace from its last run is otherwise kept with the session, holding its data
 model), and glibc is told to keep large blocks in their own mappings (see
 ``_configure_allocator``). Measured with five concurrent sessions in
 ``tests/e2e/test_concurrency.py``.
+
+The allocator tuning changes the whole server process. Set the environment variable
+``RECSYS_ALLOCATOR_TUNING=0`` (or ``false``, ``no``, ``off``) before ``streamlit run`` to
+leave glibc's defaults alone, e.g. to compare memory with and without it, or where
+another component of the process tunes ``mallopt`` itself; the janitor still releases
+closed sessions' stores and trims the heap.
+
+Streamlit internals used (``tests/test_janitor.py`` pins each, so an upgrade that changes
+one fails there): ``Runtime.exists()``, ``Runtime.instance().is_active_session(id)``
+(true only while the session's websocket is connected), ``get_script_run_ctx()`` and its
+``session_id``, and the ``server.disconnectedSessionTTL`` option.
 """
 
 from __future__ import annotations
@@ -20,9 +31,10 @@ import contextlib
 import ctypes
 import gc
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +58,9 @@ class _Entry:
     inactive_since: float | None = None
 
 
+#: Environment variable that switches the allocator tuning off (``0``, ``false``, ``no``, ``off``).
+ALLOCATOR_TUNING_ENV = "RECSYS_ALLOCATOR_TUNING"
+_OFF = frozenset({"0", "false", "no", "off"})
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters (malloc.h)
 _MMAP_THRESHOLD_BYTES = 128 * 1024
 _ARENA_MAX = 4
@@ -115,19 +130,36 @@ def _loop() -> None:
             _LOGGER.exception("session janitor: sweep failed")
 
 
-def _configure_allocator() -> None:
-    """Make glibc return large blocks to the OS when they are freed.
+def allocator_tuning_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``_configure_allocator`` may tune glibc (``RECSYS_ALLOCATOR_TUNING``).
+
+    On unless the variable is ``0``, ``false``, ``no`` or ``off`` (any case, spaces
+    ignored); ``environ`` defaults to ``os.environ``.
+    """
+    value = (os.environ if environ is None else environ).get(ALLOCATOR_TUNING_ENV, "1")
+    return value.strip().lower() not in _OFF
+
+
+def _configure_allocator() -> bool:
+    """Make glibc return large blocks to the OS when they are freed; return whether it did.
 
     glibc raises its mmap threshold dynamically (up to 32 MiB) after large blocks are
     freed, so later numpy arrays and Arrow buffers land in its heaps, where freed space
     mostly stays resident; a fixed threshold keeps blocks over 128 KiB in their own
     mappings, which ``free`` unmaps. Fewer arenas also limit fragmentation across the
-    script threads. No effect where the C library is not glibc.
+    script threads. Skipped when ``RECSYS_ALLOCATOR_TUNING=0`` (see the module
+    docstring); no effect where the C library is not glibc.
     """
-    with contextlib.suppress(OSError, AttributeError):
+    if not allocator_tuning_enabled():
+        _LOGGER.info("session janitor: allocator tuning off (%s)", ALLOCATOR_TUNING_ENV)
+        return False
+    try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
         libc.mallopt(_M_ARENA_MAX, _ARENA_MAX)
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return True
 
 
 def _start() -> None:

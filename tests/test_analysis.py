@@ -58,7 +58,7 @@ def test_settings_round_trip_through_json_and_refuse_unknown_fields():
     assert AnalysisSettings.from_dict(s.to_dict()).digest() == s.digest()
     broken = s.to_dict()
     broken["audit"]["colour"] = "red"
-    with pytest.raises(ConfigError, match="unknown field.*colour"):
+    with pytest.raises(ConfigError, match=r"unknown field.*colour"):
         AnalysisSettings.from_dict(broken)
     broken = s.to_dict()
     broken["model"]["n_factors"] = -1

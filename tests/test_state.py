@@ -148,7 +148,8 @@ def _settings_script():
 def test_new_settings_keep_the_stages_they_do_not_touch(kept):
     at = AppTest.from_function(_settings_script, default_timeout=180).run()
     assert not at.exception, at.exception
-    assert [m.value for m in at.markdown] == ["kept model: True", "computed after a model change: []"]
+    shown = [m.value for m in at.markdown]
+    assert shown == ["kept model: True", "computed after a model change: []"]
     assert at.query_params["session"]  # changed settings on the sample are kept too
 
 

@@ -1,4 +1,13 @@
-"""Fixtures for browser tests: a `streamlit run` server on a free port and Debian's Chromium."""
+"""Fixtures for browser tests: a `streamlit run` server on a free port and Debian's Chromium.
+
+Tests wait for conditions, never for a fixed time. ``open_app`` loads a page and waits for
+its first script run; ``run(page, action)`` does an action and waits for the script run it
+caused to end, read from the app's websocket (the server's ``script_finished`` message,
+not a run cut short by ``st.rerun()``), because the page's own "running" state can skip a
+short run entirely (React batches the two updates); Playwright's ``expect`` /
+``wait_for`` wait for what a run shows; ``wait_until`` polls a condition outside the
+browser (server health, memory).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +18,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from google.protobuf.message import DecodeError
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
@@ -21,6 +35,26 @@ BROWSER_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Return ``condition()``'s first truthy value, polling every ``interval`` seconds.
+
+    Fails the test after ``timeout`` seconds, naming ``what`` was awaited.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)  # the poll interval of a condition, not a fixed wait
+    return value
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
+    except OSError:
+        return False
 
 
 def free_port() -> int:
@@ -49,15 +83,7 @@ def streamlit_server(log_name: str, env: dict[str, str] | None = None):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not become healthy; see {log_path}")
+        wait_until(lambda: _healthy(url), 60, f"streamlit's health check (log: {log_path})")
         yield url, process
     finally:
         process.terminate()
@@ -73,9 +99,14 @@ def server():
         yield url
 
 
+#: How long ``expect`` waits for what a finished run shows (Playwright's default is 5 s).
+EXPECT_TIMEOUT_MS = 30_000
+
+
 @pytest.fixture(scope="session")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    sync_api.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"{CHROMIUM} not found: install Debian's chromium "
@@ -88,11 +119,81 @@ def browser():
 
 
 def wait_ready(page, timeout: float = 180_000) -> None:
-    """Wait until the script has finished running (twice, to outlast reruns)."""
-    page.wait_for_timeout(300)
+    """Wait until the script is not running: after ``page.goto``, its first run has ended.
+
+    After an action, use ``run`` instead: the app is still "not running" in the moment
+    before the rerun the action asked for starts.
+    """
     page.wait_for_selector(READY, timeout=timeout)
-    page.wait_for_timeout(500)
-    page.wait_for_selector(READY, timeout=timeout)
+
+
+#: The websocket of each page opened by ``open_app`` / ``reload_app`` (read by ``run``).
+_SOCKETS: dict[object, object] = {}
+
+
+def _is_app_socket(ws) -> bool:
+    return "_stcore/stream" in ws.url
+
+
+def _run_ended(payload: str | bytes) -> bool:
+    """Whether a frame from the server ends a script run (not one cut short for a rerun)."""
+    if isinstance(payload, str):
+        return False
+    message = ForwardMsg()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError:
+        return False
+    return (
+        message.WhichOneof("type") == "script_finished"
+        and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+    )
+
+
+def open_app(page, url: str, timeout: float = 180_000):
+    """Go to ``url``, keep the app's websocket for ``run``, wait for the first run; return page."""
+    with page.expect_websocket(_is_app_socket, timeout=timeout) as socket_info:
+        page.goto(url)
+    _SOCKETS[page] = socket_info.value
+    wait_ready(page, timeout)
+    return page
+
+
+def reload_app(page, timeout: float = 180_000) -> None:
+    """Reload the page (a new websocket, a new browser session) and wait for its first run."""
+    with page.expect_websocket(_is_app_socket, timeout=timeout) as socket_info:
+        page.reload()
+    _SOCKETS[page] = socket_info.value
+    wait_ready(page, timeout)
+
+
+@contextlib.contextmanager
+def runs_of(pages, timeout: float = 180_000):
+    """Wait, on leaving the block, until each page's app ended the script run the block caused.
+
+    For actions on several pages at once; ``run`` is the one-page form. Pages must have
+    been opened with ``open_app``. On leaving, each page is also painted after its run.
+    """
+    missing = [page for page in pages if page not in _SOCKETS]
+    assert not missing, "open pages with open_app() so their script runs can be followed"
+    with contextlib.ExitStack() as waits:
+        for page in pages:
+            waits.enter_context(
+                _SOCKETS[page].expect_event("framereceived", predicate=_run_ended, timeout=timeout)
+            )
+        yield
+    for page in pages:
+        wait_ready(page, timeout)
+        page.evaluate(_PAINTED)
+
+
+def run(page, action: Callable[[], object], timeout: float = 180_000) -> None:
+    """Do ``action()`` and wait until the script run it caused has ended and been painted.
+
+    A run that calls ``st.rerun()`` counts once it has run again to its end.
+    """
+    with runs_of([page], timeout):
+        action()
 
 
 def shot(page, name: str) -> None:
@@ -100,12 +201,13 @@ def shot(page, name: str) -> None:
 
 
 #: Records every change of the app's script state with the page's clock (``performance.now``).
-OBSERVE_SCRIPT_STATE = """() => { window.__states = [];
+#: Idempotent: a second call keeps the first observer and its record.
+OBSERVE_SCRIPT_STATE = """() => { if (window.__states) return; window.__states = [];
   const app = document.querySelector("[data-testid='stApp']");
   new MutationObserver(() => window.__states.push(
       [app.getAttribute('data-test-script-state'), performance.now()]))
     .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }"""
-_RERUN_DONE = """(t0) => { let ran = false;
+RERUN_DONE = """(t0) => { let ran = false;
   for (const [state, t] of window.__states) { if (t < t0) continue;
     if (state === 'running') ran = true; if (ran && state === 'notRunning') return true; }
   return false; }"""
@@ -113,35 +215,47 @@ _PAINTED = """() => new Promise(done => requestAnimationFrame(() => requestAnima
   () => done(performance.now()))))"""
 
 
-def timed_rerun(page, action, timeout: float = 60_000) -> float:
-    """Seconds from ``action()`` to the rerun it starts being finished and painted.
+def timed_rerun(page, action: Callable[[], object], timeout: float = 180_000) -> float:
+    """Do ``action()``, wait for the rerun it starts to finish and be painted; return seconds.
 
-    Needs ``page.evaluate(OBSERVE_SCRIPT_STATE)`` once after the page loaded. The clock is
-    the page's own; "painted" is two animation frames after the script state returned to
-    ``notRunning``, so the new elements are on screen.
+    For timing (``tests/benchmarks``): the clock is the page's own; "painted" is two
+    animation frames after the script state returned to ``notRunning``, so the new
+    elements are on screen. Installs the script-state observer (``OBSERVE_SCRIPT_STATE``)
+    if the page has none. It sees only runs long enough for the page to show "running"
+    (React can batch a very short run away) and ends at the first run of a script that
+    calls ``st.rerun()``; tests wait with ``run`` instead.
     """
+    page.evaluate(OBSERVE_SCRIPT_STATE)
     start = page.evaluate("performance.now()")
     action()
-    page.wait_for_function(_RERUN_DONE, arg=start, timeout=timeout)
+    page.wait_for_function(RERUN_DONE, arg=start, timeout=timeout)
     return (page.evaluate(_PAINTED) - start) / 1000
+
+
+#: Resolves once the element's box is the same for 5 animation frames in a row.
+_STILL = """(el) => new Promise(done => { let last = '', same = 0;
+  const frame = () => { const r = el.getBoundingClientRect();
+    const box = [r.x, r.y, r.width, r.height].join();
+    same = box === last && r.width > 0 ? same + 1 : 0; last = box;
+    if (same >= 5) done(true); else requestAnimationFrame(frame); };
+  requestAnimationFrame(frame); })"""
 
 
 def type_into_grid_cell(page, grid, row: int, right: int, text: str) -> None:
     """Select a cell of a ``st.data_editor`` grid and type ``text`` into it (not committed).
 
-    Glide's grid is a canvas: click the first data column of ``row`` (0-based; rows and the
-    header are 35 px, the row-marker column of a dynamic editor ~36 px), move ``right``
-    columns with the arrow key, then type and wait for the overlay editor to hold the text.
-    Press Enter to commit.
+    Glide's grid is a canvas: wait until it stops moving (expanders animate open), click
+    the first data column of ``row`` (0-based; rows and the header are 35 px, the
+    row-marker column of a dynamic editor ~36 px), wait until the grid has the keyboard
+    focus, move ``right`` columns with the arrow key, then type and wait for the overlay
+    editor to hold the text. Press Enter to commit.
     """
-    box = None
-    for _ in range(50):  # wait until the grid stops moving (expanders animate open)
-        page.wait_for_timeout(100)
-        previous, box = box, grid.bounding_box()
-        if box and previous == box:
-            break
+    grid.evaluate(_STILL)
+    box = grid.bounding_box()
     page.mouse.click(box["x"] + 60, box["y"] + 35 + 17 + 35 * row)
-    page.wait_for_timeout(300)  # the grid takes focus and selects the cell
+    page.wait_for_function(
+        "(el) => el.contains(document.activeElement)", arg=grid.element_handle(), timeout=10_000
+    )
     for _ in range(right):
         page.keyboard.press("ArrowRight")
     page.keyboard.type(text)

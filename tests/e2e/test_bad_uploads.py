@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.data.bad.make_corpus import GOOD, GOOD_ROWS
-from tests.e2e.conftest import shot, wait_ready
+from tests.e2e.conftest import open_app, run, shot
+
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 #: A representative subset: refused while previewing, and refused only when loading.
@@ -19,42 +23,41 @@ SUBSET = {
 
 
 def put_file(page, name: str, content: bytes) -> None:
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
-        {"name": name, "mimeType": "application/octet-stream", "buffer": content}
-    )
-    wait_ready(page)
+    """Upload ``name``; click Load when the preview offers it (a refused file offers none)."""
+    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    file = {"name": name, "mimeType": "application/octet-stream", "buffer": content}
+    run(page, lambda: dropzone.set_input_files(file))
     load = page.get_by_role("button", name="Load", exact=True)
     if load.count():
-        load.click()
-        wait_ready(page)
+        run(page, load.click)
+
+
+def metric(page, label: str):
+    box = page.locator("[data-testid='stMetric']").filter(has_text=label).first
+    return box.locator("[data-testid='stMetricValue']")
 
 
 def test_bad_uploads_each_say_one_thing_and_a_good_upload_still_works(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(server)
-    wait_ready(page)
+    open_app(page, server)
     page.get_by_text("Load your own rating data").click()
     for name, fragment in SUBSET.items():
         put_file(page, name, (CORPUS / name).read_bytes())
         alert = page.locator("[data-testid='stAlertContentError']").filter(has_text=fragment)
-        assert alert.count() == 1, name
-        assert name.removesuffix(".gz") in alert.inner_text()
-        assert page.locator("[data-testid='stException']").count() == 0
-        assert page.get_by_text("Synthetic sample data").is_visible()  # still on the sample
+        expect(alert).to_have_count(1)
+        expect(alert).to_contain_text(name.removesuffix(".gz"))
+        expect(page.locator("[data-testid='stException']")).to_have_count(0)
+        expect(page.get_by_text("Synthetic sample data")).to_be_visible()  # still on the sample
     shot(page, "06_bad_upload")
     put_file(page, "html_titles.zip", (CORPUS / "html_titles.zip").read_bytes())
-    users = page.locator("[data-testid='stMetric']").filter(has_text="Users").first
-    assert users.locator("[data-testid='stMetricValue']").inner_text() == "8"
-    page.get_by_role("link", name="Recommendations").click()
-    wait_ready(page)
-    page.get_by_text("Because you rated").first.wait_for()  # titles with markup were rendered
-    page.get_by_role("link", name="Data").click()
-    wait_ready(page)
+    expect(metric(page, "Users")).to_have_text("8")
+    run(page, page.get_by_role("link", name="Recommendations").click)
+    expect(page.get_by_text("Because you rated").first).to_be_visible()  # markup titles shown
+    run(page, page.get_by_role("link", name="Data").click)
     page.get_by_text("Load your own rating data").click()
     put_file(page, "good.csv", GOOD.encode())
-    ratings = page.locator("[data-testid='stMetric']").filter(has_text="Ratings").first
-    assert ratings.locator("[data-testid='stMetricValue']").inner_text() == str(GOOD_ROWS)
+    expect(metric(page, "Ratings")).to_have_text(f"{GOOD_ROWS:,}")
     assert dialogs == []
     page.close()

@@ -7,10 +7,14 @@ import time
 from pathlib import Path
 
 from engine.synth import SynthConfig, generate
-from tests.e2e.conftest import READY, streamlit_server, wait_ready
+from tests.e2e.conftest import open_app, run, runs_of, streamlit_server, wait_until
 
 SESSIONS = 5
 TTL_S = 5  # server.disconnectedSessionTTL for this test (default 120 s)
+#: A closed session's store is released within this many seconds (``dashboard.janitor``:
+#: stamped inactive at one sweep, released at the first sweep after ``TTL_S`` more; sweeps
+#: run every ``max(1, min(10, TTL_S / 2))`` s).
+RELEASED_WITHIN_S = TTL_S + 2 * max(1.0, min(10.0, TTL_S / 2)) + 1
 
 
 def upload_csv(k: int) -> tuple[bytes, int]:
@@ -27,10 +31,19 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def settle(pid: int, seconds: float) -> float:
-    """Wait ``seconds``, then return the server's resident memory in MiB."""
-    time.sleep(seconds)
-    return rss_mib(pid)
+def settled_rss(pid: int, not_before: float, within_mib: float = 2.0, samples: int = 5) -> float:
+    """The server's resident memory in MiB once ``time.monotonic()`` has passed ``not_before``
+    and ``samples`` readings in a row (0.2 s apart) lie within ``within_mib`` of each other."""
+    readings: list[float] = []
+
+    def steady() -> float | None:
+        readings.append(rss_mib(pid))
+        recent = readings[-samples:]
+        settled = len(recent) == samples and max(recent) - min(recent) <= within_mib
+        return recent[-1] if settled and time.monotonic() >= not_before else None
+
+    timeout = max(0.0, not_before - time.monotonic()) + 60
+    return wait_until(steady, timeout, "the server's memory to settle")
 
 
 def metric(page, label: str) -> str:
@@ -42,51 +55,43 @@ def test_five_sessions_at_once_stay_isolated_and_memory_is_released(browser):
     env = {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(TTL_S)}
     with streamlit_server("server_concurrency.log", env) as (url, process):
         warm = browser.new_context()  # imports, the shared sample and one trained model
-        page = warm.new_page()
-        page.goto(f"{url}/recommendations")
-        wait_ready(page)
-        warm.close()
-        baseline = settle(process.pid, TTL_S + 10)
+        open_app(warm.new_page(), f"{url}/recommendations")
+        warm.close()  # its store is released by the janitor: measure after that
+        baseline = settled_rss(process.pid, not_before=time.monotonic() + RELEASED_WITHIN_S)
 
         uploads = [upload_csv(k) for k in range(SESSIONS)]
         contexts = [browser.new_context(viewport={"width": 1400, "height": 1000})
                     for _ in range(SESSIONS)]  # fmt: skip
-        pages = [c.new_page() for c in contexts]
+        pages = [open_app(c.new_page(), url) for c in contexts]
         for page in pages:
-            page.goto(url)
-        for page in pages:
-            wait_ready(page)
             page.get_by_text("Load your own rating data").click()
         started = time.perf_counter()
-        for k, page in enumerate(pages):  # every upload in flight before waiting on any
-            page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
-                {"name": f"analyst{k}.csv", "mimeType": "text/csv", "buffer": uploads[k][0]}
-            )
+        with runs_of(pages, timeout=300_000):  # every upload in flight before waiting on any
+            for k, page in enumerate(pages):
+                page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+                    {"name": f"analyst{k}.csv", "mimeType": "text/csv", "buffer": uploads[k][0]}
+                )
+        with runs_of(pages, timeout=300_000):
+            for page in pages:
+                page.get_by_role("button", name="Load", exact=True).click()
+        with runs_of(pages, timeout=300_000):
+            for page in pages:  # all five train at the same time
+                page.get_by_role("link", name="Recommendations").click()
         for page in pages:
-            wait_ready(page)
-        for page in pages:
-            page.get_by_role("button", name="Load", exact=True).click()
-        for page in pages:
-            wait_ready(page)
-        for page in pages:  # all five train at the same time
-            page.get_by_role("link", name="Recommendations").click()
-        for page in pages:
-            page.wait_for_selector(READY, timeout=300_000)
-            page.get_by_text("Because you rated").first.wait_for(timeout=300_000)
+            page.get_by_text("Because you rated").first.wait_for()
         elapsed = time.perf_counter() - started
         peak = rss_mib(process.pid)
         for k, page in enumerate(pages):
             user = page.locator("[data-testid='stSelectbox']").filter(has_text="User").first
             assert user.locator("input").input_value().startswith(f"s{k}-"), k
-            page.get_by_role("link", name="Data").click()
-            wait_ready(page)
+            run(page, page.get_by_role("link", name="Data").click)
             assert metric(page, "Users") == f"{uploads[k][1]:,}"
             others = [f"s{j}-" for j in range(SESSIONS) if j != k]
             assert not any(page.get_by_text(prefix).count() for prefix in others)
         for context in contexts:
             context.close()
         # The janitor releases a closed session's store once its TTL has passed.
-        after = settle(process.pid, TTL_S + 15)
+        after = settled_rss(process.pid, not_before=time.monotonic() + RELEASED_WITHIN_S)
     print(f"5 sessions: {elapsed:.1f} s; server RSS baseline {baseline:.0f} MiB, "
           f"peak {peak:.0f} MiB, after close {after:.0f} MiB")  # fmt: skip
     assert peak > baseline

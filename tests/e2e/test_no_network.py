@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT, SAMPLE_DIR
-from tests.e2e.conftest import shot, streamlit_server, wait_ready
+from tests.e2e.conftest import open_app, run, shot, streamlit_server
 
 NETGUARD = ROOT / "tests" / "netguard"
 
@@ -53,13 +53,10 @@ def test_dashboard_server_and_browser_stay_on_the_machine(browser, tmp_path):
         context.route("**/*", route)
         page = context.new_page()
         for path in ("", "/model", "/user", "/recommendations", "/audit"):
-            page.goto(f"{url}{path}")
-            wait_ready(page)
-        page.get_by_role("button", name="Run the audit").click()
-        wait_ready(page, timeout=400_000)
-        assert page.get_by_text("Flagged disparities").is_visible()
-        page.get_by_role("link", name="Report").click()
-        wait_ready(page)
+            open_app(page, f"{url}{path}")
+        run(page, page.get_by_role("button", name="Run the audit").click, timeout=400_000)
+        page.get_by_text("Flagged disparities").wait_for()
+        run(page, page.get_by_role("link", name="Report").click)
         shot(page, "07_no_network_report")
         context.close()
     assert outside == []

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import shot, streamlit_server, timed_rerun, wait_ready
+from tests.e2e.conftest import open_app, reload_app, run, shot, streamlit_server
 from tests.e2e.test_browser import LONG, csv_bytes, metric_value, upload
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -23,36 +23,31 @@ def kept_server(tmp_path_factory):
 def test_a_refresh_keeps_the_upload_and_the_trained_model(kept_server, browser):
     url, folder = kept_server
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.goto(url)
-    wait_ready(page)
+    page = open_app(context.new_page(), url)
     upload(page, "mine.csv", csv_bytes(15, "p"))
     expect(metric_value(page, "Users")).to_have_text("15")
     expect(page).to_have_url(re.compile("session="))
-    timed_rerun(page, page.get_by_role("link", name="Model").click)
+    run(page, page.get_by_role("link", name="Model").click)
     # Page navigation clears query parameters; the app puts the session back.
     expect(page).to_have_url(re.compile("session="))
     train = page.get_by_role("button", name="Train and evaluate (5-fold, SVD and comparators)")
-    timed_rerun(page, train.click, timeout=LONG)
+    run(page, train.click, timeout=LONG)
     page.get_by_text("Cross-validated metrics").wait_for()
 
-    page.reload()
-    wait_ready(page)
+    reload_app(page)
     page.get_by_text("Cross-validated metrics").wait_for()  # no retraining button needed
     expect(page.get_by_text("Train the model to see its accuracy")).to_have_count(0)
-    timed_rerun(page, page.get_by_role("link", name="Data").click)
+    run(page, page.get_by_role("link", name="Data").click)
     expect(metric_value(page, "Users")).to_have_text("15")
     expect(page.get_by_text("Synthetic sample data")).to_have_count(0)
     shot(page, "refresh_kept")
 
-    stranger = browser.new_context().new_page()
-    stranger.goto(url)
-    wait_ready(stranger)
+    stranger = open_app(browser.new_context().new_page(), url)
     expect(metric_value(stranger, "Users")).to_have_text("1,000")  # another session: the sample
     stranger.context.close()
 
     # Forgetting ends with st.rerun(): the second run shows the sample again.
-    timed_rerun(page, page.get_by_role("button", name="Forget my data").click)
+    run(page, page.get_by_role("button", name="Forget my data").click)
     expect(metric_value(page, "Users")).to_have_text("1,000")
     expect(page).not_to_have_url(re.compile("session="))
     assert not any(p.is_dir() for p in folder.iterdir())

@@ -11,6 +11,13 @@ from engine.report import find_chromium, render_html, render_pdf
 from tests.conftest import HOSTILE_PROVIDER, XSS_TITLES
 from tests.e2e.conftest import ARTIFACTS
 
+#: True once the report has charts and every one has been drawn by plotly.
+ALL_CHARTS_DRAWN = """() => { const charts = [...document.querySelectorAll('div.chart')];
+  return charts.length > 0 && charts.every(d => d.querySelector('.main-svg')); }"""
+#: Where a scroll by ``dy`` pixels ends (the bottom of the document at most).
+SCROLL_TARGET = """(dy) => Math.min(window.scrollY + dy,
+  document.documentElement.scrollHeight - window.innerHeight)"""
+
 
 @pytest.fixture(scope="module")
 def report_file(hostile_report, tmp_path_factory):
@@ -37,8 +44,7 @@ def offline_page(browser, report_file):
     page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
     page.on("pageerror", lambda e: seen["errors"].append(str(e)))
     page.goto(report_file.as_uri())
-    page.wait_for_function("document.querySelectorAll('div.chart .main-svg').length > 0")
-    page.wait_for_timeout(1000)
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=60_000)
     yield page, seen
     page.screenshot(path=str(ARTIFACTS / "report_offline.png"))
     context.close()
@@ -58,8 +64,10 @@ def test_report_opens_offline_with_every_chart_drawn(offline_page):
 
 def test_hostile_strings_execute_nothing_and_show_as_text(offline_page):
     page, seen = offline_page
+    target = page.evaluate(SCROLL_TARGET, 20_000)
     page.mouse.wheel(0, 20_000)  # scroll through, drawing everything lazily drawn
-    page.wait_for_timeout(500)
+    page.wait_for_function("(y) => window.scrollY >= y - 1", arg=target, timeout=30_000)
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
     assert seen["dialogs"] == []
     assert page.evaluate("document.querySelectorAll('img, svg[onload]').length") == 0
     assert page.get_by_text(f"{XSS_TITLES[0]} #", exact=False).count() > 0
