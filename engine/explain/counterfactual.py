@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.checks import check_count
+from engine.model import ridge
 from engine.model.svd import TrainedModel, UserVector
 
 MAX_SIZE = 10
@@ -141,36 +142,27 @@ def find_counterfactual(
 class _RemovalRanks:
     """Rank and score of the target after removing each of many rating sets, in one batch.
 
-    For a drop set ``D`` the refold solves ``(G - sum_D x_j x_j^T + lambda (n - |D|) I)
-    theta = b - sum_D x_j y_j`` (``G = X^T X``, ``b = X^T y`` of all the user's ratings),
-    exactly ``TrainedModel.fold_in`` on the remaining ratings.
+    For a drop set ``D`` the refold is ``theta`` of the ridge problem on the remaining
+    ratings (``engine.model.ridge.SubsetRidge`` on the masks "all but ``D``"), exactly
+    ``TrainedModel.fold_in`` on them; removing every rating gives ``theta = 0``.
     """
 
     def __init__(self, model: TrainedModel, vector: UserVector, item: int):
         self.model, self.vector, self.item = model, vector, item
-        Q = model.Q[vector.items]
-        self.X = np.column_stack([np.ones(len(Q)), Q])
-        self.y = vector.ratings - model.mu - model.bi[vector.items]
-        self.G, self.b = self.X.T @ self.X, self.X.T @ self.y
+        X = ridge.design(model.Q, vector.items)
+        y = ridge.residuals(model.mu, model.bi, vector.items, vector.ratings)
+        self.subsets = ridge.SubsetRidge(X, y, model.config.refit_lambda)
         eligible = model.interactions.counts_per_item() > 0
         eligible[vector.items] = False
         self.eligible = eligible
         self.refolds = 0
 
     def __call__(self, drops: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-        model, d = self.model, self.X.shape[1]
-        systems = np.repeat(self.G[None], len(drops), axis=0)
-        rhs = np.repeat(self.b[None], len(drops), axis=0)
+        model = self.model
+        keep = np.ones((len(drops), len(self.vector.items)), bool)
         for row, drop in enumerate(drops):
-            Xd = self.X[list(drop)]
-            systems[row] -= Xd.T @ Xd
-            rhs[row] -= Xd.T @ self.y[list(drop)]
-            remaining = len(self.X) - len(drop)
-            if remaining == 0:  # nothing left: theta = 0, the no-history prediction
-                systems[row], rhs[row] = np.eye(d), 0.0
-            else:
-                systems[row][np.diag_indices(d)] += model.config.refit_lambda * remaining
-        theta = np.linalg.solve(systems, rhs[..., None])[..., 0]
+            keep[row, list(drop)] = False
+        theta = self.subsets.thetas(keep)
         scores = model.mu + theta[:, :1] + model.bi[None, :] + theta[:, 1:] @ model.Q.T
         target = scores[:, self.item]
         index = np.arange(scores.shape[1])

@@ -30,7 +30,7 @@ class ModelConfig:
         Standard deviation of the initial factors (Surprise ``init_std_dev``), >= 0.
     refit_users
         Replace Surprise's SGD user side ``(b_u, p_u)`` by the exact ridge solution on
-        the user's ratings (see ``engine.model.refit``); makes every prediction an exact
+        the user's ratings (see ``engine.model.ridge``); makes every prediction an exact
         linear function of the user's own ratings. On by default.
     refit_lambda
         Ridge strength of the refit, per rating: ``A_u = X^T X + lambda * n_u * I``, > 0.

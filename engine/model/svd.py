@@ -24,7 +24,8 @@ from engine.data.types import RatingData
 from engine.model.base import check_finite, surprise_order, surprise_trainset
 from engine.model.config import ModelConfig
 from engine.model.interactions import Interactions
-from engine.model.refit import refit_all_users, ridge_user_side
+from engine.model.refit import refit_all_users
+from engine.model.ridge import fit_user
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +86,19 @@ class TrainedModel:
     def fold_in(self, item_ids: list[str] | np.ndarray, ratings: np.ndarray) -> UserVector:
         """Solve the user side for a new or edited rating list, without retraining.
 
+        The same ridge solve as the refit (``engine.model.ridge.fit_user``), so a
+        training user's own ratings give back their refit ``(b_u, p_u)``.
         Ratings of items unknown to the model cannot inform the solve; they are
         returned in ``UserVector.unknown_items`` rather than silently dropped.
         """
         idx = self.interactions.item_index(item_ids)
         ratings = np.asarray(ratings, dtype=np.float64)
         known = idx >= 0
-        bu, pu = ridge_user_side(
+        theta = fit_user(
             self.mu, self.bi, self.Q, idx[known], ratings[known], self.config.refit_lambda
         )
         unknown = [str(i) for i in np.asarray(item_ids, dtype=object)[~known]]
-        return UserVector(bu, pu, idx[known], ratings[known], unknown)
+        return UserVector(float(theta[0]), theta[1:], idx[known], ratings[known], unknown)
 
     def score_vector(self, vector: UserVector) -> np.ndarray:
         """All-item unclipped scores for a folded-in user."""
