@@ -361,7 +361,8 @@ def check_stage(analysis: Analysis, stage: str, value: Any) -> None:
             problems.append("the evaluation used another dataset")
         if value.config != settings.model:
             problems.append("the evaluation used other model settings")
-        wanted = settings.evaluation
+        # The evaluation caps k at the catalogue and resolves a threshold of None.
+        wanted = replace(settings.evaluation, k=min(settings.evaluation.k, data.n_items))
         if replace(value.evaluation, threshold=wanted.threshold) != wanted or (
             wanted.threshold is not None and value.evaluation.threshold != wanted.threshold
         ):

@@ -158,3 +158,11 @@ def test_the_report_rests_on_this_analysis_and_sections_are_a_view(data):
     assert short.metrics is report.metrics  # a view, not a rebuild
     with pytest.raises(ConfigError, match="Unknown or no report sections"):
         with_sections(report, ("nonsense",))
+
+
+def test_k_beyond_the_catalogue_is_capped_and_the_evaluation_still_belongs(data):
+    analysis = Analysis(data, settings(ranking=RankingConfig(k=data.n_items + 5)))
+    assert analysis.evaluation().evaluation.k == data.n_items
+    unrated = data.n_items - data.ratings.groupby("user_id").size()
+    listed = analysis.lists.groupby("user_id").size()
+    assert listed.to_dict() == unrated[unrated > 0].to_dict()  # every unrated item, ranked
