@@ -52,3 +52,22 @@ def test_a_refresh_keeps_the_upload_and_the_trained_model(kept_server, browser):
     expect(page).not_to_have_url(re.compile("session="))
     assert not any(p.is_dir() for p in folder.iterdir())
     context.close()
+
+
+def test_cancel_stops_a_long_step_and_keeps_nothing_of_it(kept_server, browser):
+    url, _ = kept_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = open_app(context.new_page(), f"{url}/model")
+    page.get_by_text("Advanced settings").click()
+    seed = page.get_by_label("Seed")
+    seed.fill("777")  # settings no other test uses: this session trains now
+    run(page, lambda: seed.press("Enter"))
+    page.get_by_role("button", name="Train and evaluate").click()
+    progress = page.get_by_text(re.compile(r"fold \d+/\d+: .* · (about .* left|estimating)"))
+    progress.first.wait_for(timeout=LONG)  # the evaluation is under way, with time left
+    run(page, page.get_by_role("button", name="Cancel").click, timeout=LONG)
+    expect(
+        page.get_by_text(re.compile("Cancelled: .* was stopped and kept nothing"))
+    ).to_be_visible()
+    expect(page.get_by_text("Train the model to see its accuracy")).to_be_visible()
+    context.close()
