@@ -515,3 +515,153 @@ CASES: dict[str, tuple[Callable[[], tuple], str, str | None, int]] = {
     "report CLI, sample, 4 formats (default models)": (report_cli_sample, "", None, 1),
     "report CLI, sample, 4 formats (+ KNNBaseline)": (report_cli_sample_knn, "", None, 1),
 }
+
+
+# --- KNNBaseline's pearson_baseline similarity: Surprise's loop vs our fused sparse product ---
+
+#: MovieLens latest-small's shape (users, items, ratings) for the synthetic similarity case.
+LATEST_SMALL_SHAPE = (610, 9_724, 100_836)
+
+
+def latest_small_like(seed: int = 2018) -> pd.DataFrame:
+    """Ratings shaped like MovieLens latest-small: 610 users, all 9,724 items, 100,836 ratings.
+
+    Users rate at least 20 items, with log-normal (sigma 1) activity on top (the largest
+    about 3,300, latest-small's 2,698); item popularity is Zipf (exponent 0.9) and every
+    item is rated at least once; ratings are half stars 0.5-5 from user and item biases
+    plus noise.
+    """
+    n_users, n_items, n = LATEST_SMALL_SHAPE
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0.0, 1.0, n_users)
+    counts = 20 + rng.multinomial(n - 20 * n_users, weights / weights.sum())
+    popularity = rng.permutation(1.0 / np.arange(1, n_items + 1) ** 0.9)
+    popularity /= popularity.sum()
+    first = rng.choice(n_users, n_items, p=counts / counts.sum())  # who rates each item first
+    users, items = [first], [np.arange(n_items)]
+    for user in range(n_users):
+        own = np.flatnonzero(first == user)
+        quota = max(counts[user] - len(own), 0)
+        draw = rng.choice(n_items, min(quota + len(own), n_items), replace=False, p=popularity)
+        draw = draw[~np.isin(draw, own)][:quota]
+        users.append(np.full(len(draw), user))
+        items.append(draw)
+    user, item = np.concatenate(users), np.concatenate(items)
+    bu, bi = rng.normal(0, 0.4, n_users), rng.normal(0, 0.5, n_items)
+    raw = 3.5 + bu[user] + bi[item] + rng.normal(0, 0.8, len(user))
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in user],
+            "item_id": [f"i{i}" for i in item],
+            "rating": np.clip(np.round(raw * 2) / 2, 0.5, 5.0),
+        }
+    )
+
+
+#: Set up once per case process, reused by the repeats.
+_SIMILARITY_INPUTS: dict[str, dict] = {}
+_FIRST_CALL: list[float] = []
+
+
+def _similarity_inputs(source: str) -> dict:
+    """Trainset, its (user, item, rating) arrays and Surprise's ALS baselines (not timed).
+
+    ``source`` is ``"ml-100k"`` or ``"synthetic"`` (``latest_small_like``). The
+    baselines are ``BaselineOnly``'s, the same ALS fit as ``KNNBaseline``'s.
+    """
+    if source in _SIMILARITY_INPUTS:
+        return _SIMILARITY_INPUTS[source]
+    from surprise import BaselineOnly
+
+    from engine import load_dataset
+    from engine.model.base import surprise_trainset
+
+    if source == "ml-100k":
+        trainset = surprise_trainset(load_dataset(ML100K).ratings, (1.0, 5.0))
+    else:
+        trainset = surprise_trainset(latest_small_like(), (0.5, 5.0))
+    baselines = BaselineOnly(verbose=False).fit(trainset)
+    u, i, r = (np.array(c) for c in zip(*trainset.all_ratings(), strict=True))
+    _SIMILARITY_INPUTS[source] = {
+        "trainset": trainset, "users": u, "items": i, "ratings": r,
+        "bu": baselines.bu, "bi": baselines.bi,
+    }  # fmt: skip
+    return _SIMILARITY_INPUTS[source]
+
+
+def _ours(inputs: dict) -> np.ndarray:
+    from engine.model.similarity import pearson_baseline
+
+    return pearson_baseline(
+        inputs["items"], inputs["users"], inputs["ratings"],
+        inputs["trainset"].global_mean, inputs["bi"], inputs["bu"],
+    )  # fmt: skip
+
+
+def _warm_up() -> float:
+    """Seconds of our first call in this process (numba import and cache load or compile)."""
+    from engine.model.similarity import pearson_baseline
+
+    if not _FIRST_CALL:
+        start = time.perf_counter()
+        pearson_baseline([0, 1], [0, 0], np.ones(2), 1.0, np.zeros(2), np.zeros(1))
+        _FIRST_CALL.append(time.perf_counter() - start)
+    return _FIRST_CALL[0]
+
+
+def _surprise_similarity(source: str) -> tuple[int, str, float]:
+    """Surprise's ``similarities.pearson_baseline`` (timed), then ours on the same input."""
+    from surprise import similarities
+
+    inputs = _similarity_inputs(source)
+    trainset = inputs["trainset"]
+    start = time.perf_counter()
+    theirs = similarities.pearson_baseline(
+        trainset.n_items, trainset.ur, 1, trainset.global_mean, inputs["bi"], inputs["bu"], 100
+    )
+    seconds = time.perf_counter() - start
+    first = _warm_up()
+    start = time.perf_counter()
+    ours = _ours(inputs)
+    ours_seconds = time.perf_counter() - start
+    gap = float(np.abs(ours - theirs).max())
+    return (
+        trainset.n_ratings,
+        (
+            f"{trainset.n_users:,} users x {trainset.n_items:,} items; Surprise {seconds:.2f} s, "
+            f"ours {ours_seconds:.3f} s in the same process ({seconds / ours_seconds:.1f}x); "
+            f"max abs(ours - Surprise) = {gap:.1e}; ours' first call in a process adds "
+            f"{first:.2f} s (numba)"
+        ),
+        seconds,
+    )
+
+
+def _our_similarity(source: str) -> tuple[int, str, float]:
+    """Our ``pearson_baseline`` alone (timed after the one-time numba warm-up)."""
+    inputs = _similarity_inputs(source)
+    first = _warm_up()
+    start = time.perf_counter()
+    sim = _ours(inputs)
+    seconds = time.perf_counter() - start
+    return (
+        inputs["trainset"].n_ratings,
+        f"{sim.shape[0]:,}^2 float64 = {sim.nbytes / 2**20:.0f} MiB; first call +{first:.2f} s",
+        seconds,
+    )
+
+
+SURPRISE_SIM_100K = "pearson_baseline sim ml-100k, Surprise"
+SURPRISE_SIM_SYNTH = "pearson_baseline sim latest-small-like synthetic, Surprise"
+CASES.update(
+    {
+        SURPRISE_SIM_100K: (lambda: _surprise_similarity("ml-100k"), "ml100k", None, 3),
+        "pearson_baseline sim ml-100k, ours": (
+            lambda: _our_similarity("ml-100k"), "ml100k", SURPRISE_SIM_100K, 5,
+        ),
+        SURPRISE_SIM_SYNTH: (lambda: _surprise_similarity("synthetic"), "", None, 3),
+        "pearson_baseline sim latest-small-like synthetic, ours": (
+            lambda: _our_similarity("synthetic"), "", SURPRISE_SIM_SYNTH, 3,
+        ),
+    }
+)  # fmt: skip
