@@ -6,12 +6,16 @@ none computes a metric of its own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import shap
 
 from engine.data.profile import SHORT_HEAD_SHARE, DatasetProfile
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
 
@@ -86,6 +90,8 @@ def long_tail_curve(profile: DatasetProfile) -> go.Figure:
 
 
 def _require_explanation(view: object, chart: str) -> shap.Explanation:
+    import shap
+
     if not isinstance(view, shap.Explanation):
         raise TypeError(
             f"The {chart} requires a shap.Explanation (from engine.explain), got "

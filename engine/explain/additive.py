@@ -10,9 +10,12 @@ in that case; ``view_to_dict`` and the charts accept it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import shap
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 
 def additive_view(
@@ -26,6 +29,8 @@ def additive_view(
     ``base_value + values.sum()`` is the prediction the view explains; with no terms it
     is ``base_value`` alone, and ``data`` is ``None``.
     """
+    import shap
+
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return shap.Explanation(

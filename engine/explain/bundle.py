@@ -7,11 +7,10 @@ the same unclipped prediction; ``fidelity`` records the gap of each (should be ~
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import shap
 
 from engine.data.types import RatingData
 from engine.errors import EngineError
@@ -28,6 +27,9 @@ from engine.explain.titles import item_titles
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector, clip_to_scale
 from engine.recommend import SOURCE_FALLBACK, UnknownUserError
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 
 class UnknownItemError(EngineError):

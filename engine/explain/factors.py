@@ -22,10 +22,14 @@ the trained basis (``engine.explain.labels``), not a property of the data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import shap
 
 from engine.model.svd import TrainedModel, UserVector
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 USER_BIAS = "user bias (vs average user)"
 
@@ -54,6 +58,8 @@ def factor_explanation(
         ``values`` = ``[phi_b, phi_1..phi_k]``; ``base_values``; ``data`` = ``[b_u, p_u]``;
         ``feature_names`` from ``factor_names``.
     """
+    import shap
+
     mean, _ = background(model)
     z = np.concatenate([[vector.bu], vector.pu])
     coef = np.concatenate([[1.0], model.Q[item]])
@@ -68,6 +74,8 @@ def factor_explanation(
 
 def shap_linear_explanation(model: TrainedModel, vector: UserVector, item: int) -> shap.Explanation:
     """Compute the same values with ``shap.LinearExplainer`` (checks the closed form)."""
+    import shap
+
     mean, cov = background(model)
     coef = np.concatenate([[1.0], model.Q[item]])
     intercept = model.mu + model.bi[item]

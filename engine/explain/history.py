@@ -26,14 +26,18 @@ ratings alone; the split is then over the fold-in solution and the difference
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import shap
 
 from engine.checks import check_count
 from engine.explain.additive import additive_view
 from engine.explain.titles import titles_for
 from engine.model import ridge
 from engine.model.svd import TrainedModel, UserVector
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 EXACT_MAX = 10
 DEFAULT_PERMUTATIONS = 10
@@ -131,6 +135,8 @@ def shapley_history(
     names = titles_for(model.interactions.item_ids[items], titles)
     if n == 0:
         return additive_view(np.zeros(0), float(game.base), None, [])
+    import shap
+
     masker = shap.maskers.Independent(np.zeros((1, n)), max_samples=1)
     state = np.random.get_state()
     try:

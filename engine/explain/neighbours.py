@@ -12,14 +12,18 @@ baseline :math:`b_{ui} = \mu + b_u + b_i` (``NO_KNN_NEIGHBOUR`` says so).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import shap
 
 from engine.explain.additive import additive_view
 from engine.explain.titles import titles_for
 from engine.model.comparators import KNNBaselineModel
 from engine.model.svd import TrainedModel, UserVector
+
+if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
+    import shap
 
 N_NEIGHBOURS = 10
 #: Why a ``knn_split`` has no neighbour term.
