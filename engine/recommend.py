@@ -34,7 +34,9 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     Ties are broken by the lower column index; ``-inf`` (and NaN) marks excluded columns,
     which are returned only when a row has fewer than ``k`` finite scores (callers drop
     them).
-    Runs in linear time per row (partition), plus a sort of the ``k`` chosen.
+    Runs in linear time per row (partition), plus a sort of the ``k`` chosen: only the
+    columns scoring at least the row's ``k``-th highest value are gathered, every one
+    above it and, among those equal to it, the lowest columns up to ``k``.
     """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
@@ -42,15 +44,18 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
         scores = np.where(np.isnan(scores), -np.inf, scores)
     if k == 0:
         return np.empty((n_rows, 0), dtype=np.int64)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
-    above = scores > kth[:, None]
-    equal = scores == kth[:, None]
-    need = k - above.sum(axis=1)
-    chosen = above | (equal & (np.cumsum(equal, axis=1) <= need[:, None]))
-    _, cols = np.nonzero(chosen)
-    picked = cols.reshape(n_rows, k)
-    values = np.take_along_axis(scores, picked, axis=1)
-    order = np.lexsort((picked, -values), axis=1)
+    kth = np.partition(scores, n_cols - k, axis=1)[:, n_cols - k]
+    rows, cols = np.nonzero(scores >= kth[:, None])  # row-major: columns ascend in a row
+    values = scores[rows, cols]
+    equal = values == kth[rows]
+    # rank (1, 2, ...) of each tied column among its row's ties, in column order
+    tied = np.cumsum(equal)
+    first = np.searchsorted(rows, np.arange(n_rows))
+    tie_rank = tied - np.concatenate(([0], tied))[first][rows]
+    need = k - np.bincount(rows[~equal], minlength=n_rows)
+    keep = ~equal | (tie_rank <= need[rows])
+    picked = cols[keep].reshape(n_rows, k)
+    order = np.lexsort((picked, -values[keep].reshape(n_rows, k)), axis=1)
     return np.take_along_axis(picked, order, axis=1)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +17,7 @@ from engine import ConfigError, DataError, DataFile, load_dataset
 from engine.evaluate import LIST_METRICS, EvaluationConfig, assign_folds, evaluate
 from engine.model import ModelConfig, train_svd
 from engine.model.base import surprise_trainset
+from engine.recommend import top_k_indices
 from engine.synth import SynthConfig, generate, write_dataset
 
 SMALL = ModelConfig(n_factors=8, n_epochs=15, refit_users=False)
@@ -235,3 +238,41 @@ def test_seed_must_be_an_integer_in_the_32_bit_range(seed):
 def test_threshold_must_be_a_finite_number_or_none(threshold):
     with pytest.raises(ConfigError, match=r"EvaluationConfig\.threshold=.* use a finite rating"):
         EvaluationConfig(threshold=threshold)
+
+
+def test_evaluation_ids_keep_the_data_id_dtype(data, result):
+    # evaluate() reads ids as Python objects internally (speed); its tables must not show it
+    for table in (result.predictions, result.user_ranking, result.top_lists):
+        assert table["user_id"].dtype == data.ratings["user_id"].dtype
+    for table in (result.predictions, result.top_lists):
+        assert table["item_id"].dtype == data.ratings["item_id"].dtype
+
+
+def _top_k_by_full_sort(scores: np.ndarray, k: int) -> np.ndarray:
+    """Reference: sort each row by (score descending, column ascending); NaN is -inf."""
+    clean = np.where(np.isnan(scores), -np.inf, scores)
+    columns = np.broadcast_to(np.arange(clean.shape[1]), clean.shape)
+    return np.lexsort((columns, -clean), axis=1)[:, : min(k, clean.shape[1])]
+
+
+def test_top_k_equals_a_full_sort_with_ties_by_column():
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        shape = (int(rng.integers(1, 6)), int(rng.integers(1, 25)))
+        scores = rng.integers(0, 3 + trial % 4, size=shape).astype(float)  # many ties
+        scores[rng.random(shape) < 0.3] = -np.inf
+        scores[rng.random(shape) < 0.1] = np.nan
+        for k in (1, 2, 5, 30):
+            np.testing.assert_array_equal(
+                top_k_indices(scores, k), _top_k_by_full_sort(scores, k), err_msg=f"k={k}"
+            )
+    assert top_k_indices(np.zeros((2, 3)), 0).shape == (2, 0)
+
+
+def test_evaluating_does_not_import_shap():
+    code = (
+        "import sys, engine, engine.analysis, engine.evaluate; "
+        "print(any(m == 'shap' or m.startswith('shap.') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

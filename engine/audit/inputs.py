@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.groups import LONG_TAIL, item_popularity_groups
-from engine.explain.history import linear_history
 from engine.metrics import RANKING_METRICS
 from engine.recommend import recommend_all
 
@@ -121,6 +120,9 @@ def explanations(sources: AuditSources, needs: Needs) -> pd.DataFrame | None:
     """
     if not sources.config.explanations:
         return None
+    # Imported here: engine.explain loads shap, which only this input needs.
+    from engine.explain.history import linear_history
+
     trained, top1 = needs["model"], needs["lists"]
     top1 = top1[top1["rank"] == 1]
     users = trained.interactions.user_index(top1["user_id"].to_numpy())

@@ -81,14 +81,23 @@ def permutation_p(
         return float("nan")
     a = np.concatenate([a_group, a_ref])
     b = np.concatenate([b_group, b_ref])
+    a_total, b_total = a.sum(), b.sum()
+    # Mean-type metrics have b = 1 for every user: a group's sum of b is its size, exactly
+    # (sums of small integers are exact in any order), so it needs no gather.
+    unit = bool((b == 1).all())
     n_group, extreme, done = len(a_group), 0, 0
     null_sum, null_sq = 0.0, 0.0
+    labels = np.arange(len(a))
+    order = np.empty((min(_CHUNK, permutations), len(a)), dtype=labels.dtype)
     while done < permutations:
         reps = min(_CHUNK, permutations - done)
-        order = rng.permuted(np.tile(np.arange(len(a)), (reps, 1)), axis=1)
-        in_group = order[:, :n_group]
-        a_g, b_g = a[in_group].sum(axis=1), b[in_group].sum(axis=1)
-        a_r, b_r = a.sum() - a_g, b.sum() - b_g
+        block = order[:reps]
+        block[:] = labels
+        rng.permuted(block, axis=1, out=block)  # the same draws as permuted(np.tile(...))
+        in_group = block[:, :n_group]
+        a_g = a[in_group].sum(axis=1)
+        b_g = np.full(reps, float(n_group)) if unit else b[in_group].sum(axis=1)
+        a_r, b_r = a_total - a_g, b_total - b_g
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = transform(a_g / b_g) - transform(a_r / b_r)
         extreme += int((np.abs(diff) >= abs(observed) - 1e-12).sum())

@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine.audit import measures
 from engine.audit.groups import ACTIVITY, ITEM_POPULARITY
+from engine.audit.rows import object_ids
 from engine.data.types import RatingData
 from engine.evaluate import Evaluation
 
@@ -40,7 +41,11 @@ def yao_rows(
     (no "rest" to compare with) gets no row and a note; ``n_items`` = 0 (values NaN) when
     no item qualifies.
     """
-    frame = oof.assign(group=labels.reindex(oof["user_id"]).to_numpy())
+    # Items as codes in id order (factorize with sort; a missing id stays missing): the
+    # same groups, in the same order, as grouping by the ids, without hashing strings.
+    codes, _ = pd.factorize(oof["item_id"], sort=True)
+    items = np.where(codes >= 0, codes, np.nan)
+    frame = oof.assign(group=labels.reindex(oof["user_id"]).to_numpy(), item_id=items)
     rows, alone = [], []
     for group in sorted(frame["group"].dropna().unique(), key=str):
         inside = frame["group"] == group
@@ -110,6 +115,7 @@ def bias_disparity(
     if categories is None:
         return pd.DataFrame()
     frames = []
+    ratings, lists = object_ids(ratings), object_ids(lists)
     for grouping, labels in user_groupings.items():
         frame = measures.bias_disparity(labels, ratings, lists, categories)
         frames.append(frame.assign(grouping=grouping))
@@ -139,13 +145,14 @@ def catalogue(
         ("gini_exposure", "", gini,
          "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
     ]  # fmt: skip
-    oof_lists = evaluation.top_lists[evaluation.top_lists["model"] == "SVD"]
+    oof_lists = object_ids(evaluation.top_lists[evaluation.top_lists["model"] == "SVD"])
     fold_of = evaluation.predictions[evaluation.predictions["model"] == "SVD"]
-    relevant = fold_of[fold_of["rating"] >= threshold][["fold", "user_id", "item_id"]]
+    relevant = object_ids(fold_of[fold_of["rating"] >= threshold][["fold", "user_id", "item_id"]])
+    listed, rated = object_ids(lists), object_ids(data.ratings)
     for grouping, membership in item_groupings.items():
         rows.append((
             "pop_rsp" if grouping == ITEM_POPULARITY else "rsp", grouping,
-            measures.rsp(lists, membership, data.ratings),
+            measures.rsp(listed, membership, rated),
             "std/mean over item groups of recommended share of candidate items (0 = parity)",
         ))  # fmt: skip
         reo_by_fold = np.array([
@@ -180,9 +187,9 @@ def accuracy_by_model(
     for model, frame in evaluation.predictions.groupby("model", sort=False):
         error = (frame["prediction"] - frame["rating"]) ** 2
         groups = labels.reindex(frame["user_id"]).to_numpy()
-        table = pd.DataFrame(
-            {"group": groups, "se": error.to_numpy(), "user": frame["user_id"].to_numpy()}
-        )
+        codes, _ = pd.factorize(frame["user_id"])  # counted, never shown; -1 is a missing id
+        users = np.where(codes >= 0, codes, np.nan)
+        table = pd.DataFrame({"group": groups, "se": error.to_numpy(), "user": users})
         stats = table.groupby("group").agg(mse=("se", "mean"), users=("user", "nunique"))
         stats = stats[stats["users"] >= min_users]
         rmse = np.sqrt(stats["mse"])

@@ -1,17 +1,49 @@
-"""Explanations of predictions: latent factors, past ratings, neighbours, counterfactuals."""
+"""Explanations of predictions: latent factors, past ratings, neighbours, counterfactuals.
 
-from engine.explain.bundle import (
-    ExplanationBundle,
-    UnknownItemError,
-    explain_prediction,
-    view_to_dict,
-)
-from engine.explain.counterfactual import Counterfactual, find_counterfactual
-from engine.explain.factors import factor_explanation
-from engine.explain.history import RefoldValue, linear_history, shapley_history
-from engine.explain.labels import factor_labels, rotate, varimax
-from engine.explain.neighbours import knn_split, similar_items, similar_users
-from engine.explain.titles import item_titles, titles_for
+Every name is imported on first use (PEP 562 ``__getattr__``), so importing one module of
+the package (``engine.explain.titles`` for the report) does not load shap with the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.explain.bundle import (
+        ExplanationBundle,
+        UnknownItemError,
+        explain_prediction,
+        view_to_dict,
+    )
+    from engine.explain.counterfactual import Counterfactual, find_counterfactual
+    from engine.explain.factors import factor_explanation
+    from engine.explain.history import RefoldValue, linear_history, shapley_history
+    from engine.explain.labels import factor_labels, rotate, varimax
+    from engine.explain.neighbours import knn_split, similar_items, similar_users
+    from engine.explain.titles import item_titles, titles_for
+
+#: Each public name and the module (under ``engine.explain``) that defines it.
+_SOURCES: dict[str, str] = {
+    "Counterfactual": "counterfactual",
+    "ExplanationBundle": "bundle",
+    "RefoldValue": "history",
+    "UnknownItemError": "bundle",
+    "explain_prediction": "bundle",
+    "factor_explanation": "factors",
+    "factor_labels": "labels",
+    "find_counterfactual": "counterfactual",
+    "item_titles": "titles",
+    "knn_split": "neighbours",
+    "linear_history": "history",
+    "rotate": "labels",
+    "shapley_history": "history",
+    "similar_items": "neighbours",
+    "similar_users": "neighbours",
+    "titles_for": "titles",
+    "varimax": "labels",
+    "view_to_dict": "bundle",
+}
 
 __all__ = [
     "Counterfactual",
@@ -33,3 +65,16 @@ __all__ = [
     "varimax",
     "view_to_dict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use and keep it in the package."""
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'engine.explain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.explain.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

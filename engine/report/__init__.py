@@ -3,14 +3,42 @@
 ``build_report`` gathers the audit and its context; ``render_html`` / ``render_pdf`` /
 ``render_json`` / ``render_csv`` turn it into bytes; ``write_report`` writes the chosen
 formats into a folder (``report.html``, ``report.pdf``, ``report.json``, ``metrics.csv``).
+
+Every name is imported on first use (PEP 562 ``__getattr__``): building a report or
+writing its JSON does not load the HTML renderer's plotly and shap.
 """
 
-from engine.report.build import SECTIONS, Report, build_report
-from engine.report.findings import Finding
-from engine.report.formats import SCHEMA_PATH, neutralise_formula, render_csv, render_json
-from engine.report.html import render_html
-from engine.report.pdf import ChromiumNotFound, find_chromium, render_pdf
-from engine.report.write import FORMATS, render, write_report
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.report.build import SECTIONS, Report, build_report
+    from engine.report.findings import Finding
+    from engine.report.formats import SCHEMA_PATH, neutralise_formula, render_csv, render_json
+    from engine.report.html import render_html
+    from engine.report.pdf import ChromiumNotFound, find_chromium, render_pdf
+    from engine.report.write import FORMATS, render, write_report
+
+#: Each public name and the module (under ``engine.report``) that defines it.
+_SOURCES: dict[str, str] = {
+    "FORMATS": "write",
+    "SCHEMA_PATH": "formats",
+    "SECTIONS": "build",
+    "ChromiumNotFound": "pdf",
+    "Finding": "findings",
+    "Report": "build",
+    "build_report": "build",
+    "find_chromium": "pdf",
+    "neutralise_formula": "formats",
+    "render": "write",
+    "render_csv": "formats",
+    "render_html": "html",
+    "render_json": "formats",
+    "render_pdf": "pdf",
+    "write_report": "write",
+}
 
 __all__ = [
     "FORMATS",
@@ -29,3 +57,16 @@ __all__ = [
     "render_pdf",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use and keep it in the package."""
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'engine.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.report.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -665,3 +665,90 @@ CASES.update(
         ),
     }
 )  # fmt: skip
+
+
+# --- Speed targets of the default pipeline (issue #13 item 7) ---
+
+
+def _blas_threads() -> int:
+    """Threads of numpy's BLAS here (a child process gets the same): the exact refit's
+    many small solves are much slower with two or more when other work shares the CPUs."""
+    import numpy
+    from threadpoolctl import threadpool_info
+
+    numpy_libs = Path(numpy.__file__).parent.parent / "numpy.libs"
+    return next(
+        (i["num_threads"] for i in threadpool_info()
+         if i["user_api"] == "blas" and Path(i["filepath"]).parent == numpy_libs),
+        0,
+    )  # fmt: skip
+
+
+def audit_cli_json_sample() -> tuple[int, str, float]:
+    """``python -m engine audit sample_data --format json`` in a fresh process: start-up,
+    imports, load, train, 5-fold evaluation of SVD, BaselineOnly and Popularity, audit
+    (200 bootstrap, 2,000 permutations) and the JSON report. Timed: wall clock of the
+    child; the notes add its CPU time (user + sys), less disturbed by other load."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "engine", "audit", "sample_data", "--out", out,
+             "--format", "json"],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        size = (Path(out) / "report.json").stat().st_size
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (
+        1,
+        f"wall {seconds:.1f} s, CPU {cpu:.1f} s (user + sys); report.json "
+        f"{size / 1e6:.2f} MB; child peak RSS {after.ru_maxrss / 1024:.0f} MiB; "
+        f"BLAS threads {_blas_threads()} (target <= 20 s on 2 cores)",
+        seconds,
+    )
+
+
+def evaluate_latest_small_like() -> tuple[int, str, float]:
+    """Train + 5-fold evaluation of SVD, BaselineOnly and Popularity on ``latest_small_like``
+    (610 users x 9,724 items, 100,836 ratings): all-items top-10 lists per fold. Loading is
+    not timed; the notes add the CPU time of the timed part."""
+    from engine import DataFile, load_dataset
+    from engine.evaluate import EvaluationConfig, evaluate
+    from engine.model import train
+
+    csv = latest_small_like().to_csv(index=False).encode()
+    data = load_dataset(DataFile("ratings.csv", csv))
+    start, cpu = time.perf_counter(), time.process_time()
+    train(data)
+    fit = time.perf_counter() - start
+    result = evaluate(data, evaluation=EvaluationConfig(models=("SVD", "BaselineOnly",
+                                                                  "Popularity")))  # fmt: skip
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    models = result.to_dict()["models"]
+    rmse = ", ".join(f"{m} {models[m]['rmse']['mean']:.4f}" for m in ("SVD", "BaselineOnly"))
+    ndcg = ", ".join(f"{m} {v['ndcg']['mean']:.4f}" for m, v in models.items())
+    return (
+        data.n_ratings,
+        f"{data.n_users:,} users x {data.n_items:,} items; train {fit:.1f} s + 5-fold "
+        f"{seconds - fit:.1f} s, CPU {cpu:.1f} s; RMSE {rmse}; NDCG@10 {ndcg}; "
+        f"BLAS threads {_blas_threads()} (target <= 60 s)",
+        seconds,
+    )
+
+
+CASES.update(
+    {
+        "audit CLI json, sample": (audit_cli_json_sample, "", None, 1),
+        "train + 5-fold SVD/BaselineOnly/Popularity, 100k x 10k": (
+            evaluate_latest_small_like, "", None, 1,
+        ),
+    }
+)  # fmt: skip
