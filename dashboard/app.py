@@ -14,12 +14,13 @@ import streamlit as st  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from dashboard import state  # noqa: E402
-from dashboard.components import blas_threads, page_failed, session_sidebar  # noqa: E402
+from dashboard.components import page_failed, session_sidebar  # noqa: E402
 from dashboard.routes import PAGES  # noqa: E402
+from engine.checks import blas_threads  # noqa: E402
 
 # One BLAS thread per numpy call: sessions run side by side, and on a 2-core machine numpy's
 # default threads fought each other (a what-if edit's p95 went from 139 ms to 518 ms).
-# RECSYS_BLAS_THREADS raises it on a machine where one analyst has many cores.
+# RECSYS_BLAS_THREADS raises it (engine.checks.blas_threads; the CLI uses the same).
 threadpool_limits(limits=blas_threads())
 
 # A local favicon: with none, the browser fetches the page's Material icon from Google's font

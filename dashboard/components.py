@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 
@@ -15,15 +14,6 @@ from engine.analysis import AnalysisSettings
 from engine.progress import describe_time_left, time_left
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def blas_threads() -> int:
-    """Return the BLAS threads per numpy call: ``RECSYS_BLAS_THREADS`` (default 1)."""
-    text = os.environ.get("RECSYS_BLAS_THREADS", "1")
-    if not text.isdigit() or int(text) < 1:
-        _LOGGER.warning("RECSYS_BLAS_THREADS=%r is not a whole number >= 1; using 1", text)
-        return 1
-    return int(text)
 
 
 def dataset_caption(data: RatingData) -> None:

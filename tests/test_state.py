@@ -187,7 +187,7 @@ def test_the_dashboard_and_the_cli_write_the_same_report(kept, tmp_path):
 
 @pytest.mark.parametrize(("value", "threads"), [(None, 1), ("3", 3), ("0", 1), ("many", 1)])
 def test_blas_threads_come_from_the_environment(monkeypatch, value, threads):
-    from dashboard.components import blas_threads
+    from engine.checks import blas_threads
 
     if value is None:
         monkeypatch.delenv("RECSYS_BLAS_THREADS", raising=False)
