@@ -6,8 +6,9 @@ the package (``engine.explain.titles`` for the report) does not load shap with t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from engine.explain.bundle import (
@@ -67,14 +68,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use and keep it in the package."""
-    if name not in _SOURCES:
-        raise AttributeError(f"module 'engine.explain' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"engine.explain.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

@@ -29,6 +29,7 @@ import math
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -184,6 +185,27 @@ def _show(value: object) -> str:
     return f"{text} ({kind[type(value)]})" if type(value) in kind else text
 
 
+def bounded_json_text(
+    raw: bytes, max_bytes: int, refuse: Callable[[str], Exception], too_large: str
+) -> str:
+    """Return JSON ``raw`` as text after checking its size, encoding and nesting depth.
+
+    Checked before any parsing, so a huge or deeply nested file costs no parser time.
+    ``refuse(problem)`` builds the exception for a problem such as ``"is not UTF-8 text"``;
+    ``too_large`` ends the size sentence (e.g. ``"not a model description"``).
+    """
+    if len(raw) > max_bytes:
+        raise refuse(f"is over {max_bytes:,} bytes, {too_large}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse("is not UTF-8 text") from e
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise refuse(f"nests {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    return text
+
+
 def json_depth(text: str) -> int:
     """Deepest nesting of ``[`` and ``{`` outside strings, without parsing (no recursion)."""
     skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
@@ -201,15 +223,9 @@ def _read_meta(meta_path: Path) -> object:
         raise ModelFileError(f"Model file {meta_path} does not exist: {FIX}.") from e
     except OSError as e:
         raise _refuse(meta_path, f"cannot be read ({e.strerror or e})") from e
-    if len(raw) > MAX_JSON_BYTES:
-        raise _refuse(meta_path, f"is over {MAX_JSON_BYTES:,} bytes, not a model description")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _refuse(meta_path, "is not UTF-8 text") from e
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise _refuse(meta_path, f"nests {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    text = bounded_json_text(
+        raw, MAX_JSON_BYTES, lambda problem: _refuse(meta_path, problem), "not a model description"
+    )
     try:
         return json.loads(text)
     except RecursionError as e:

@@ -14,22 +14,6 @@ from engine.model.interactions import Interactions
 from engine.model.ridge import fit_user
 
 
-def ridge_user_side(
-    mu: float,
-    bi: np.ndarray,
-    Q: np.ndarray,
-    items: np.ndarray,
-    ratings: np.ndarray,
-    lam: float,
-) -> tuple[float, np.ndarray]:
-    """Solve one user's ``(b_u, p_u)`` (``engine.model.ridge.fit_user``, split in two).
-
-    ``(0, 0)`` when ``items`` is empty.
-    """
-    theta = fit_user(mu, bi, Q, items, ratings, lam)
-    return float(theta[0]), theta[1:]
-
-
 def refit_all_users(
     mu: float, bi: np.ndarray, Q: np.ndarray, interactions: Interactions, lam: float
 ) -> tuple[np.ndarray, np.ndarray]:

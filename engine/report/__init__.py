@@ -10,8 +10,9 @@ writing its JSON does not load the HTML renderer's plotly and shap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from engine.report.build import SECTIONS, Report, build_report
@@ -59,14 +60,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use and keep it in the package."""
-    if name not in _SOURCES:
-        raise AttributeError(f"module 'engine.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"engine.report.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

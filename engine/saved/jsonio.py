@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.model.persist import MAX_JSON_DEPTH, json_depth
+from engine.model.persist import bounded_json_text
 from engine.saved.errors import SavedAnalysisError, refuse
 
 #: Largest JSON file of a saved analysis read, in bytes (a manifest is a few KB).
@@ -83,15 +83,9 @@ def loads(raw: bytes, file: object) -> Any:
         Over ``MAX_JSON_BYTES``, not UTF-8, nested deeper than ``MAX_JSON_DEPTH``, or not
         strict JSON (``NaN`` and ``Infinity`` literals are refused).
     """
-    if len(raw) > MAX_JSON_BYTES:
-        raise refuse(file, f"is over {MAX_JSON_BYTES:,} bytes, too large for a saved analysis")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise refuse(file, "is not UTF-8 text") from e
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise refuse(file, f"nests {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    text = bounded_json_text(
+        raw, MAX_JSON_BYTES, lambda problem: refuse(file, problem), "too large for a saved analysis"
+    )
     try:
         return _revive(json.loads(text, parse_constant=_no_constant))
     except RecursionError as e:
