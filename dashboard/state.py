@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import janitor, sessions
@@ -46,6 +47,7 @@ from engine.model.svd import Progress
 from engine.report import Report, render
 from engine.report.write import zip_files
 from engine.saved import open_analysis, save_analysis, zip_analysis
+from engine.whatif import before_vector, full_ranking
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 T = TypeVar("T")
@@ -71,11 +73,6 @@ def starting_analysis() -> Analysis:
     if folder is not None:
         return open_analysis(folder)
     return Analysis(load_dataset(SAMPLE_DIR))
-
-
-def sample_dataset() -> RatingData:
-    """Return the starting dataset (the sample unless the server opened a saved analysis)."""
-    return starting_analysis().data
 
 
 @dataclass
@@ -349,4 +346,18 @@ def labels(data: RatingData, model: TrainedModel) -> list[str]:
     return _memo(
         ("labels", data.fingerprint, model.config),
         lambda: list(factor_labels(model, data.items, item_titles(data))["label"]),
+    )
+
+
+def ranking_before_edit(user_id: str) -> pd.DataFrame:
+    """Return the user's full ranking before any what-if edit (refolded once per user).
+
+    ``engine.whatif.full_ranking`` of ``before_vector``: the same for every edit of this
+    user with this model, so an edit only ranks the edited vector.
+    """
+    model = trained_model()
+    user = int(model.interactions.user_index([user_id])[0])
+    return _memo(
+        ("whatif ranking before", analysis().key("model"), user_id),
+        lambda: full_ranking(model, before_vector(model, user), user_id),
     )

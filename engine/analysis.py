@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -53,7 +53,6 @@ from engine.report.build import SECTIONS
 
 #: Bump when a stage's computation changes its results, so stored stages are recomputed.
 CODE_VERSION = "1"
-Stage = Literal["model", "evaluation", "lists", "audit", "report"]
 #: Every stage, in the order they are computed, with the stages each rests on.
 STAGES: dict[str, tuple[str, ...]] = {
     "model": ("data",),

@@ -344,14 +344,19 @@ def _summary(analysis: Analysis, report: Report, written: list[Path]) -> dict[st
     }
 
 
+def _write_report(report: Report, formats: list[str], folder: Path) -> list[Path]:
+    """Render and write ``formats`` into ``folder``; a missing PDF fails after the others."""
+    files, pdf_error = _render(report, formats)
+    written = write_files(files, folder)
+    if pdf_error is not None:
+        raise _missing_pdf(written, folder, pdf_error)
+    return written
+
+
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
     analysis, formats = _analysis(args)
     report = analysis.report()
-    files, pdf_error = _render(report, formats)
-    written = write_files(files, args.out)
-    if pdf_error is not None:
-        raise _missing_pdf(written, args.out, pdf_error)
-    return _summary(analysis, report, written)
+    return _summary(analysis, report, _write_report(report, formats, args.out))
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -371,11 +376,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     analysis = open_analysis(args.analysis)
     missing = [s for s in ("model", "evaluation", "audit") if s not in analysis.computed()]
     report = analysis.report()
-    files, pdf_error = _render(report, formats)
-    written = write_files(files, args.out)
-    if pdf_error is not None:
-        raise _missing_pdf(written, args.out, pdf_error)
-    out = _summary(analysis, report, written)
+    out = _summary(analysis, report, _write_report(report, formats, args.out))
     if missing:
         out["recomputed"] = missing
     return out

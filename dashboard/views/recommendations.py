@@ -19,7 +19,6 @@ from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
 from engine.whatif import (
     RankChange,
     WhatIf,
-    before_vector,
     compare_rankings,
     compare_ratings,
     counterfactual_for,
@@ -77,10 +76,7 @@ def _recommendations(user_id: str, n: int) -> None:
     change = compare_ratings(history, edited, known_items(model), (data.scale.low, data.scale.high))
     if change.edited:
         vector = model.fold_in(change.item_ids, change.ratings)
-        before = state._memo(  # the same for every edit of this user: refolded once
-            ("whatif ranking before", data.fingerprint, model.config, user_id),
-            lambda: full_ranking(model, before_vector(model, user), user_id),
-        )
+        before = state.ranking_before_edit(user_id)
         moved = compare_rankings(before, full_ranking(model, vector, user_id), n)
         recs = moved.top
     else:
