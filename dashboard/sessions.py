@@ -32,10 +32,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.saved import open_analysis, save_analysis
-
 from engine.analysis import Analysis
 from engine.errors import EngineError
+from engine.saved import open_analysis, save_analysis
 
 _LOGGER = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
