@@ -52,7 +52,7 @@ from engine.report import Report, build_report
 from engine.report.build import SECTIONS
 
 #: Bump when a stage's computation changes its results, so stored stages are recomputed.
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 #: Every stage, in the order they are computed, with the stages each rests on.
 STAGES: dict[str, tuple[str, ...]] = {
     "model": ("data",),

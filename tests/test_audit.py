@@ -19,7 +19,14 @@ from engine.audit.groups import (
     propensity_groups,
     user_attribute_groups,
 )
-from engine.audit.stats import bootstrap_ci, holm, identity, normal_tail, permutation_p
+from engine.audit.stats import (
+    bootstrap_ci,
+    holm,
+    identity,
+    is_floor,
+    normal_tail,
+    permutation_p,
+)
 from engine.evaluate import EvaluationConfig, evaluate
 from engine.model import ModelConfig, train
 from engine.synth import MINORITY_AGE_BAND, UNDER_EXPOSED_PROVIDER
@@ -53,16 +60,34 @@ def test_planted_minority_is_flagged_worse_in_accuracy_with_every_seed(audits):
             assert r["ratio"] > 1.25
 
 
-def test_planted_provider_is_flagged_under_exposed_with_every_seed(audits):
+def test_planted_provider_is_shown_under_exposed_by_the_data_with_every_seed(audits):
+    # The planted effect is in the ratings (interaction share), not in the model: it is
+    # context (scope "data"), found significant and under-exposed, and never flagged.
     for result in audits:
         r = row(result, "interaction_share", "provider", UNDER_EXPOSED_PROVIDER)
-        assert r["flag"] and r["direction"] == "under-exposed"
+        assert r["scope"] == "data" and r["tier"] == "context" and not r["flag"]
+        assert r["direction"] == "under-exposed" and r["p_adjusted"] < 0.05
+        assert r["ratio"] < 0.8
 
 
 def test_control_attributes_are_never_flagged(audits):
     for result in audits:
         controls = result.metrics[result.metrics["grouping"].isin(["region", "gender"])]
         assert not controls["flag"].any(), controls[controls["flag"]].to_dict("records")
+        assert (controls["tier"] != "flagged").all()
+
+
+def test_data_rows_are_context_and_popularity_shares_are_by_definition(audits):
+    for result in audits:
+        m = result.metrics
+        data = m[m["scope"] == "data"]
+        assert set(data["metric"]) == {"interaction_share"}
+        assert (data["tier"] == "context").all() and not data["flag"].any()
+        tautology = data[data["grouping"] == "item popularity"]
+        assert set(tautology["group"]) == {"short head", "long tail"}
+        assert (tautology["status"] == "by definition").all()
+        assert tautology["p_value"].isna().all() and tautology["severity"].isna().all()
+        assert (m["flag"] == (m["tier"] == "flagged")).all()
 
 
 def test_tiny_group_is_insufficient_data_and_never_ranked(audits):
@@ -92,7 +117,11 @@ def test_group_accuracy_equals_fairlearn_metricframe(pipeline, audits):
 
 def test_every_row_carries_counts_ci_and_adjusted_p(audits):
     m = audits[0].metrics
-    assert (m["n_users"] >= 0).all()
+    users = m["n_raters"].isna()
+    assert (m.loc[users, "n_users"] >= 0).all() and m.loc[users, "n_items"].isna().all()
+    items = m[~users]
+    assert items["n_users"].isna().all() and (items["n_items"] >= 0).all()
+    assert (m["n_ratings"] >= 0).all()
     tested = m[m["status"].isin(["ok", "flagged"]) & (m["family"] != "exposure")]
     assert tested["p_adjusted"].notna().all()
     assert (tested["p_adjusted"] >= tested["p_value"] - 1e-12).all()
@@ -209,7 +238,8 @@ def test_permutation_and_bootstrap_behave():
     assert p_null > 0.05
     shifted = permutation_p(same[:100] + 2, np.ones(100), same[100:], np.ones(100), identity,
                             500, rng)  # fmt: skip
-    assert shifted < 1e-6  # beyond the permutation resolution: normal tail
+    assert shifted == 1 / 501 and is_floor(shifted, 500)  # the floor, an honest bound
+    assert not is_floor(p_null, 500)
     low, high = bootstrap_ci(same, np.ones(200), identity, 500, rng)
     assert low < same.mean() < high
     assert normal_tail(1.96, 1.0) == pytest.approx(0.05, abs=1e-3)

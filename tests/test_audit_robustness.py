@@ -215,7 +215,8 @@ def test_bootstrap_off_gives_no_interval_anywhere(toy):
     m = result.metrics
     assert m["ci_low"].isna().all() and m["ci_high"].isna().all()
     exposure = m[m["family"] == "exposure"]
-    assert (exposure["status"] == "not tested").all() and exposure["p_value"].isna().all()
+    assert set(exposure["status"]) <= {"not tested", "by definition", "insufficient data"}
+    assert "not tested" in set(exposure["status"]) and exposure["p_value"].isna().all()
     assert any(NO_INTERVAL in n for n in result.notes)
 
 
@@ -224,7 +225,8 @@ def test_exposure_interval_uses_the_configured_number_of_replicates(toy):
     result = _audit(data, model, evaluation, bootstrap=1)
     exposure = result.metrics[result.metrics["family"] == "exposure"]
     # One replicate: both percentiles are that replicate (two would usually differ).
-    assert (exposure["ci_low"] == exposure["ci_high"]).all()
+    tested = exposure[exposure["status"] != "by definition"]
+    assert len(tested) and (tested["ci_low"] == tested["ci_high"]).all()
     assert any("Only 1 bootstrap replicate:" in n for n in result.notes)
 
 
@@ -237,7 +239,7 @@ def test_finding_without_interval_says_so():
     reference = {**row, "group": "b", "value": 0.8, "ratio": 1.0, "flag": False,
                  "status": "reference", "direction": ""}  # fmt: skip
     (finding,) = findings(pd.DataFrame([row, reference]))
-    assert f"{NO_INTERVAL}, Holm-adjusted p = 0.0020" in finding.sentence
+    assert f"{NO_INTERVAL}, Holm-adjusted p = 0.002" in finding.sentence
     assert "nan" not in finding.sentence
 
 
@@ -319,11 +321,16 @@ def test_item_group_no_list_reaches_has_exposure_zero_and_is_under_exposed(toy):
     assert never  # k = 1 leaves some items out of every list
     provider = ["hidden" if i in never else "shown" for i in items]
     data = dataclasses.replace(data, items=_items(data, provider=provider))
-    result = _audit(data, model, evaluation, k=1)
+    result = _audit(data, model, evaluation, k=1, bootstrap=200)
     hidden = _rows(result, "exposure_share", "provider").loc["hidden"]
     assert hidden["value"] == 0.0 and hidden["ratio"] == 0.0
-    assert hidden["ci_low"] == 0.0 and hidden["ci_high"] == 0.0
-    assert hidden["status"] == "flagged" and hidden["direction"] == "under-exposed"
+    # Every bootstrap replicate is 0: p is the bootstrap's bound 1 / (B + 1) (not p = 0);
+    # "shown" holds every list (share 1 in every replicate: no variation, not tested), so
+    # the family has this one test: Holm leaves 1 / 201 < 0.05: flagged, under-exposed.
+    assert hidden["p_value"] == 1 / 201 and hidden["p_is_bound"]
+    assert hidden["p_method"] == "bootstrap" and hidden["p_adjusted"] == 1 / 201
+    assert hidden["flag"] and hidden["tier"] == "flagged"
+    assert hidden["direction"] == "under-exposed"
     off = _audit(data, model, evaluation, k=1, bootstrap=0)
     hidden = _rows(off, "exposure_share", "provider").loc["hidden"]
     assert hidden["value"] == 0.0 and hidden["status"] == "not tested"
@@ -368,6 +375,7 @@ def test_permutations_off_leaves_user_groups_untested(toy):
     data, model, evaluation = toy
     result = _audit(data, model, evaluation, permutations=0)
     user_rows = result.metrics[result.metrics["family"] != "exposure"]
-    assert set(user_rows["status"]) <= {"reference", "insufficient data", "not tested"}
+    assert set(user_rows["status"]) <= {"reference", "insufficient data", "not tested",
+                                        "no variation"}  # fmt: skip
     assert user_rows["p_value"].isna().all() and not user_rows["flag"].any()
     assert any("Significance tests are off (permutations = 0)" in n for n in result.notes)

@@ -31,18 +31,28 @@ class AuditConfig:
         the top quarter: 4 on 1-5, 8 on 1-10, 75 on 0-100); ``run_audit`` resolves it
         once and the result's ``config.threshold`` is the number used.
     min_group_size
-        Groups with fewer users are "insufficient data": never flagged or ranked.
+        User groups with fewer users with a value, and item groups with fewer raters
+        (distinct users who rated their items), are "insufficient data": never tested,
+        flagged or ranked.
     bootstrap
         Bootstrap replicates (resampling users) for confidence intervals; 0 = no
-        intervals (and no p-value for exposure rows, which comes from the bootstrap).
+        intervals (and no p-value for item-group rows, whose normal-approximation test
+        comes from the bootstrap). An item group whose replicates are all equal (e.g.
+        never recommended) has no interval and no test ("no variation").
     permutations
-        Label permutations per significance test; the smallest possible p-value is
-        ``1 / (permutations + 1)``, which must survive the Holm correction; 0 = no test.
+        Label permutations per significance test of a user group; the smallest possible
+        p-value is ``1 / (permutations + 1)`` (then reported as that bound, "< 0.0005"
+        for 2,000); 0 = no test.
     alpha
-        Family-wise significance level after Holm's correction.
+        Family-wise significance level after Holm's correction. A family is one
+        question, one metric by one grouping (e.g. "does RMSE differ across the gender
+        groups?"): a finding then does not depend on how many other attributes or
+        metrics were ticked, as it would if the correction ran over every row.
     band
         A ratio to the reference group inside ``[low, high]`` is not a disparity (the
-        "four-fifths" rule and its inverse); outside it *and* significant is flagged.
+        "four-fifths" rule and its inverse). A model-scope row that is significant is
+        "flagged" outside the band and "notable" inside it; data-scope rows (properties
+        of the ratings) are context and never flagged.
     max_groups
         Most groups shown per attribute; the smallest others are merged into "other".
     yao_min_ratings

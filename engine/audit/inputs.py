@@ -17,16 +17,17 @@ import pandas as pd
 
 from engine.audit.groups import LONG_TAIL, item_popularity_groups
 from engine.metrics import RANKING_METRICS
+from engine.model import ridge
 from engine.recommend import recommend_all
 
 if TYPE_CHECKING:
     from engine.audit.registry import AuditSources
     from engine.model.svd import TrainedModel
 
-#: The top-1 recommendation "rests on" the user's history when at least this many of
-#: their ratings each add at least ``SUPPORT_MIN_CONTRIBUTION`` stars to it.
-SUPPORT_MIN_RATINGS = 3
-SUPPORT_MIN_CONTRIBUTION = 0.01
+#: Explanation support is the share of a recommendation's history effect held by this
+#: many ratings (those with the largest |contribution|); deletion fidelity deletes the
+#: (up to) this many most positive ones.
+SUPPORT_TOP_RATINGS = 3
 #: The rated model in ``Evaluation.predictions`` and ``Evaluation.user_ranking`` audited.
 AUDITED_MODEL = "SVD"
 
@@ -108,38 +109,79 @@ def model(sources: AuditSources, needs: Needs) -> TrainedModel:
     return sources.model
 
 
-def explanations(sources: AuditSources, needs: Needs) -> pd.DataFrame | None:
-    """Per user with a list: ``support`` and ``fidelity`` of the top-1 recommendation.
+def history_contributions(trained: TrainedModel, user: int, items: np.ndarray) -> np.ndarray:
+    """Exact linear split of ``items``' predictions over ``user``'s ratings.
 
-    Index ``user_id``; ``support`` is 0/1, ``fidelity`` in stars; ``None`` when
-    ``AuditConfig.explanations`` is off.
-    ``support`` is 1 when at least ``SUPPORT_MIN_RATINGS`` of the user's ratings each add
-    at least ``SUPPORT_MIN_CONTRIBUTION`` stars in the exact linear split
-    (``linear_history``); ``fidelity`` is the prediction minus the prediction after deleting
-    the (up to) ``SUPPORT_MIN_RATINGS`` most positive ratings and refolding the user.
+    Returns ``C`` of shape ``(n_ratings, len(items))``: ``C[j, t]`` is the term of the
+    user's rating ``j`` in the prediction of ``items[t]`` (the ridge fold-in split
+    ``c_j = w_j (r_uj - mu - b_j)``, ``w_j = x_j^T A^-1 x_i``), the same values as
+    ``engine.explain.history.linear_history`` for each item, for the whole list at once.
+    """
+    vector = trained.user_vector(user)
+    X = ridge.design(trained.Q, vector.items)
+    if len(X) == 0:
+        return np.zeros((0, len(items)))
+    targets = ridge.design(trained.Q, np.asarray(items)).T  # columns x_i = [1, q_i]
+    weights = X @ np.linalg.solve(ridge.ridge_matrix(X, trained.config.refit_lambda), targets)
+    y = ridge.residuals(trained.mu, trained.bi, vector.items, vector.ratings)
+    return weights * y[:, None]
+
+
+def top_share(contributions: np.ndarray, top: int = SUPPORT_TOP_RATINGS) -> np.ndarray:
+    r"""Share of the history effect held by the ``top`` ratings, per column.
+
+    :math:`s = \sum_{j \in \mathrm{top}} |c_j| / \sum_j |c_j|` over one recommendation's
+    contributions ``c_j`` (a column of ``contributions``), ``top`` = the ratings with the
+    largest ``|c_j|``. Range [0, 1] (at least ``min(top, n) / n``; 1 with ``top`` or fewer
+    ratings); higher = the explanation rests on few ratings and is easier to read.
+    Scale-free: it does not depend on the rating scale or the size of the effect. NaN
+    for a column without any effect (all ``c_j`` = 0, or no rating).
+    """
+    magnitude = np.abs(np.asarray(contributions, float))
+    total = magnitude.sum(axis=0)
+    held = -np.sort(-magnitude, axis=0)[:top].sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, held / total, np.nan)
+
+
+def explanations(sources: AuditSources, needs: Needs) -> pd.DataFrame | None:
+    """Per user with a list: explanation ``support`` and ``fidelity``.
+
+    Index ``user_id``; ``None`` when ``AuditConfig.explanations`` is off.
+    ``support`` (in [0, 1], higher = easier to read) is the mean over the user's top-k
+    list of ``top_share``: the share of each recommendation's history effect
+    (``sum_j |c_j|`` in the exact linear split, ``history_contributions``) held by the
+    ``SUPPORT_TOP_RATINGS`` ratings with the largest ``|c_j|`` (NaN when no list item has
+    any effect). ``fidelity`` (stars) is the top-1 prediction minus the prediction after
+    deleting the (up to) ``SUPPORT_TOP_RATINGS`` most positive ratings and refolding the
+    user.
     """
     if not sources.config.explanations:
         return None
-    # Imported here: engine.explain loads shap, which only this input needs.
-    from engine.explain.history import linear_history
-
-    trained, top1 = needs["model"], needs["lists"]
-    top1 = top1[top1["rank"] == 1]
-    users = trained.interactions.user_index(top1["user_id"].to_numpy())
-    items = trained.interactions.item_index(top1["item_id"].to_numpy())
+    trained, listed = needs["model"], needs["lists"]
+    listed = listed.sort_values(["user_id", "rank"], kind="stable")
+    user_ids = pd.unique(listed["user_id"])
+    if not len(user_ids):
+        return pd.DataFrame({"support": [], "fidelity": []},
+                            index=pd.Index([], name="user_id", dtype=object))  # fmt: skip
+    users = trained.interactions.user_index(user_ids)
+    per_user = listed.groupby("user_id", sort=False)["item_id"]
     ids = trained.interactions.item_ids
     support, fidelity = [], []
-    for user, item in zip(users, items, strict=True):
+    for user, (_, list_items) in zip(users, per_user, strict=True):
+        items = trained.interactions.item_index(list_items.to_numpy())
+        contributions = history_contributions(trained, user, items)
+        shares = top_share(contributions)
+        support.append(float(np.nanmean(shares)) if np.isfinite(shares).any() else np.nan)
         vector = trained.user_vector(user)
-        values = linear_history(trained, vector, item).values[: len(vector.items)]
-        support.append(float((values >= SUPPORT_MIN_CONTRIBUTION).sum() >= SUPPORT_MIN_RATINGS))
-        drop = np.argsort(-values, kind="stable")[:SUPPORT_MIN_RATINGS]
+        values = contributions[:, 0]  # the top-1 recommendation
+        drop = np.argsort(-values, kind="stable")[:SUPPORT_TOP_RATINGS]
         drop = drop[values[drop] > 0]
         keep = np.ones(len(vector.items), bool)
         keep[drop] = False
         refolded = trained.fold_in(ids[vector.items[keep]], vector.ratings[keep])
         fidelity.append(
-            float(trained.score_vector(vector)[item] - trained.score_vector(refolded)[item])
+            float(trained.score_vector(vector)[items[0]] - trained.score_vector(refolded)[items[0]])
         )
-    index = pd.Index(top1["user_id"].to_numpy(), name="user_id")
+    index = pd.Index(user_ids, name="user_id")
     return pd.DataFrame({"support": support, "fidelity": fidelity}, index=index)

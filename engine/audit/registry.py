@@ -54,8 +54,13 @@ if TYPE_CHECKING:
 
 Level = Literal["user group", "item group"]
 Better = Literal["higher", "lower"]
+Scope = Literal["model", "data"]
 LEVELS: tuple[str, ...] = ("user group", "item group")
 BETTER: tuple[str, ...] = ("higher", "lower")
+#: What a metric describes: ``"model"``, what the recommender does (accuracy, utility,
+#: popularity, calibration, explanations, exposure), or ``"data"``, a property of the
+#: ratings themselves (interaction share), reported as context and never flagged.
+SCOPES: tuple[str, ...] = ("model", "data")
 #: Metric families, in the order the report shows them (the report schema lists the same).
 FAMILIES: tuple[str, ...] = ("accuracy", "top-N utility", "popularity", "calibration",
                              "explanations", "exposure")  # fmt: skip
@@ -157,6 +162,10 @@ class MetricSpec:
     compute
         ``compute(view) -> Parts`` (user group) or ``Events`` (item group); ``view``
         holds only the declared ``inputs`` and can add a note (``InputView.note``).
+    scope
+        ``"model"`` (default; what the recommender does: its rows can be flagged or
+        notable) or ``"data"`` (a property of the ratings, not of the model: its rows are
+        context, never flagged); see ``SCOPES``.
     """
 
     key: str
@@ -170,12 +179,14 @@ class MetricSpec:
     inputs: tuple[str, ...]
     no_value: str
     compute: Callable[[InputView], Parts | Events] = field(repr=False)
+    scope: Scope = "model"
 
     def __post_init__(self) -> None:
         owner = f"Metric {self.key!r}"
         if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
             raise RegistryError(f"{owner}: the key must be lower_snake_case.")
-        for name, allowed in (("family", FAMILIES), ("level", LEVELS), ("better", BETTER)):
+        checked = (("family", FAMILIES), ("level", LEVELS), ("better", BETTER), ("scope", SCOPES))
+        for name, allowed in checked:
             if getattr(self, name) not in allowed:
                 raise RegistryError(
                     f"{owner}: {name} {getattr(self, name)!r} is not one of {', '.join(allowed)}."

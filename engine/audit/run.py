@@ -38,13 +38,16 @@ from engine.audit.rows import (
     NO_INTERVAL,
     ROW_COLUMNS,
     STATUSES,
+    TIERS,
+    adjust,
+    classify,
     deviation,
     exposure_rows,
-    flag,
+    frame,
     group_rows,
 )
 from engine.audit.specs import REGISTRY
-from engine.audit.stats import holm, identity, permutation_p
+from engine.audit.stats import format_p_value, identity, is_floor, permutation_p
 from engine.audit.tables import accuracy_by_model
 from engine.data.types import RatingData
 from engine.errors import ConfigError
@@ -55,12 +58,16 @@ log = logging.getLogger(__name__)
 
 #: Inputs ``run_audit`` reads itself (besides the metrics'): a registry must declare them.
 AUDIT_INPUTS = ("lists", "ratings", "popularity", "popularity_groups", "profile", "oof")
+#: Item-group metrics true by construction for a grouping: the short head and long tail
+#: are defined by their interaction share, so comparing it is no finding.
+BY_DEFINITION: dict[str, tuple[str, ...]] = {ITEM_POPULARITY: ("interaction_share",)}
 #: Columns a given ``lists`` frame must have (``recommend_all``'s output has them all).
 LIST_COLUMNS = ("user_id", "rank", "item_id")
 __all__ = [
     "NO_INTERVAL",
     "ROW_COLUMNS",
     "STATUSES",
+    "TIERS",
     "AuditResult",
     "accuracy_by_model",
     "deviation",
@@ -78,11 +85,20 @@ class AuditResult:
         The settings used, with ``threshold`` resolved to the number applied (never
         ``None``); ``threshold_source`` says where it came from.
     metrics
-        One row per (metric, grouping, group) with ``ROW_COLUMNS``: ``n_users``,
-        ``n_ratings``, ``value`` with its 95% percentile-bootstrap interval (NaN when
-        ``config.bootstrap`` is 0: ``NO_INTERVAL``), the ``reference_group`` and ``ratio``
-        to it, permutation ``p_value`` and Holm-``p_adjusted``, ``flag``, ``direction``
-        (``worse``/``better``/``under-exposed``...) and ``status`` (one of ``STATUSES``).
+        One row per (metric, grouping, group) with ``ROW_COLUMNS``: ``scope`` (``model``:
+        what the recommender does; ``data``: a property of the ratings, context only),
+        the sizes ``n_users`` (user groups), ``n_items`` and ``n_raters`` (item groups)
+        and ``n_ratings`` (``Int64``, ``<NA>`` where a count does not apply, see
+        ``engine.audit.rows.COUNT_COLUMNS``), ``value`` with its 95% percentile-bootstrap
+        interval (NaN when ``config.bootstrap`` is 0: ``NO_INTERVAL``, or without
+        variation), the ``reference_group`` and ``ratio`` to it, ``p_value`` with its
+        ``p_method`` (``permutation``, ``normal approximation``, ``bootstrap`` or ``""``) and
+        ``p_is_bound`` (a p at its floor ``1 / (1 + permutations or bootstrap)``: an upper
+        bound), ``p_adjusted`` (Holm within one metric by one grouping), ``flag`` (tier
+        ``flagged``), ``tier`` (``TIERS``), ``direction``
+        (``worse``/``better``/``under-exposed``...), ``severity`` (``|log ratio|`` x
+        users or raters affected) and ``status`` (one of ``STATUSES``). The conventions
+        are in ``engine.audit.rows``; display p-values with ``stats.format_p_value``.
         A percentile interval is the 2.5% and 97.5% quantiles of the resampled values;
         it need not contain the point estimate when the resampled distribution is skewed
         or shifted (a ratio of sums, the square root in RMSE, a group dominated by a few
@@ -100,7 +116,9 @@ class AuditResult:
     bias_disparity
         ``grouping, user_group, category, b_input, b_recommended, bias_disparity``.
     hints
-        Root-cause hints for flagged user groups: ``grouping, group, metric, sentences``.
+        Root-cause hints, one per flagged or notable user-group row (its ``grouping,
+        group, metric``), with ``tier`` and ``sentences``: the profile traits that differ
+        between the group and the other users (the same for every metric of the group).
     notes
         Sentences about what was merged, renamed, left out, skipped or assumed, and the
         relevance threshold used.
@@ -149,50 +167,75 @@ class AuditResult:
         rows["distance"] = deviation(rows["ratio"])
         return rows.sort_values("distance", ascending=False, kind="stable").drop(columns="distance")
 
+    def notable(self) -> pd.DataFrame:
+        """Return the notable rows (significant, inside the band), most severe first."""
+        rows = self.metrics[self.metrics["tier"] == "notable"]
+        return rows.sort_values("severity", ascending=False, kind="stable")
+
 
 def _hints(
-    flagged: pd.DataFrame,
+    findings: pd.DataFrame,
     user_groupings: dict[str, pd.Series],
     profile: pd.DataFrame,
     config: AuditConfig,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """For each flagged user group: which profile traits differ from the other users."""
+    """For each flagged or notable user-group row: which profile traits differ.
+
+    One hint per row, naming that row's metric; the traits of a group are tested once
+    and shared by its rows.
+    """
     traits = {
         "profile size": ("n_ratings", "ratings per user"),
         "mean item popularity": ("mean_popularity", "ratings of the items they rated"),
         "mean rating": ("mean_rating", "stars"),
     }
-    hints, seen = [], set()
-    for row in flagged.itertuples():
-        key = (row.grouping, row.group)
-        if row.grouping not in user_groupings or key in seen:
+    hints, tested = [], {}
+    for row in findings.itertuples():
+        if row.grouping not in user_groupings:
             continue
-        seen.add(key)
-        labels = user_groupings[row.grouping].reindex(profile.index)
-        inside = labels == row.group
-        sentences = []
-        for trait, (column, unit) in traits.items():
-            a_in, a_out = (
-                profile.loc[inside, column].to_numpy(),
-                profile.loc[~inside, column].to_numpy(),
+        key = (row.grouping, row.group)
+        if key not in tested:
+            tested[key] = _trait_sentences(
+                user_groupings[row.grouping], row.group, profile, traits, config, rng
             )
-            p = permutation_p(a_in, np.ones(len(a_in)), a_out, np.ones(len(a_out)), identity,
-                              config.permutations, rng)  # fmt: skip
-            if p < config.alpha:
-                sentences.append(
-                    f"{trait}: mean {a_in.mean():.2f} vs {a_out.mean():.2f} {unit} for the other "
-                    f"users (permutation p = {p:.4f}, not corrected)"
-                )
         hints.append(
             {
                 "grouping": row.grouping,
                 "group": row.group,
                 "metric": row.metric,
-                "sentences": sentences or ["no profile trait differs significantly"],
+                "tier": row.tier,
+                "sentences": tested[key] or ["no profile trait differs significantly"],
             }
         )
     return hints
+
+
+def _trait_sentences(
+    labels: pd.Series,
+    group: str,
+    profile: pd.DataFrame,
+    traits: dict[str, tuple[str, str]],
+    config: AuditConfig,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Sentences on the profile traits where ``group`` differs (uncorrected permutation)."""
+    inside = (labels.reindex(profile.index) == group).to_numpy()
+    sentences = []
+    for trait, (column, unit) in traits.items():
+        a_in, a_out = (
+            profile.loc[inside, column].to_numpy(),
+            profile.loc[~inside, column].to_numpy(),
+        )
+        p = permutation_p(a_in, np.ones(len(a_in)), a_out, np.ones(len(a_out)), identity,
+                          config.permutations, rng)  # fmt: skip
+        if p < config.alpha:
+            shown = format_p_value(p, is_floor(p, config.permutations))
+            sentences.append(
+                f"{trait}: mean {a_in.mean():.2f} vs {a_out.mean():.2f} {unit} for the other "
+                f"users (permutation p {'= ' if shown[0] != '<' else ''}{shown}, not corrected)"
+            )
+    return sentences
 
 
 def run_audit(
@@ -288,17 +331,18 @@ def run_audit(
             rows += group_rows(registry[metric], grouping, labels, metric_parts,
                                profile["n_ratings"], config, rng)  # fmt: skip
     for grouping, membership in item_groupings.items() if events else ():
-        rows += exposure_rows(grouping, membership, events, ratings, config, rng)
+        rows += exposure_rows(grouping, membership, events, ratings, config, rng,
+                              BY_DEFINITION.get(grouping, ()))  # fmt: skip
         empty = [str(g) for g in membership.columns if not membership[g].any()]
         if empty:
             notes.append(
                 f"{grouping}: {_quoted(empty)} {'holds' if len(empty) == 1 else 'hold'} no "
                 "item; its exposure rows are insufficient data."
             )
-    table = pd.DataFrame(rows, columns=ROW_COLUMNS)
-    table["p_adjusted"] = holm(table["p_value"].to_numpy())
-    flag(table, config, [spec.key for spec, _ in events])
-    notes += _size_notes(table, list(user_groupings), config.min_group_size)
+    table = frame(rows)
+    adjust(table)
+    classify(table, config, [spec.key for spec, _ in events])
+    notes += _size_notes(table, list(user_groupings), list(item_groupings), config.min_group_size)
     if len(lists) == 0 and events:
         notes.append(
             "No list holds any item, so exposure shares have no value (status 'no "
@@ -314,7 +358,8 @@ def run_audit(
     gap = tables.delta_gap(user_groupings[PROPENSITY], lists, ratings, popularity)
     disparity = tables.bias_disparity(user_groupings, item_groupings, ratings, lists)
     catalogue = tables.catalogue(data, lists, item_groupings, evaluation, table, threshold)
-    hints = _hints(table[table["flag"]], user_groupings, profile, config, rng)
+    findings = table[table["tier"].isin(["flagged", "notable"])]
+    hints = _hints(findings, user_groupings, profile, config, rng)
     if progress:
         progress(1.0, "audit done")
     return AuditResult(
@@ -359,20 +404,27 @@ def _settings_notes(config: AuditConfig) -> list[str]:
         notes.append(
             f"Only {config.permutations} label permutation"
             f"{'s' if config.permutations > 1 else ''}: a p-value is at least "
-            f"1/{config.permutations + 1} = {1 / (config.permutations + 1):.3g} unless no "
-            "permuted difference reaches the observed one (then the normal tail is used); "
-            f"use at least {ADVISED_RESAMPLES} (default 2000)."
+            f"1/{config.permutations + 1} = {1 / (config.permutations + 1):.3g} (shown as a "
+            "bound when no permuted difference reaches the observed one); use at least "
+            f"{ADVISED_RESAMPLES} (default 2000)."
         )
     return notes
 
 
-def _size_notes(table: pd.DataFrame, groupings: list[str], minimum: int) -> list[str]:
-    """Name the user groupings with no group, or a single one, of at least ``minimum`` users."""
-    compared = table[table["grouping"].isin(groupings)
-                     & (table["status"] != "insufficient data")]  # fmt: skip
+def _size_notes(
+    table: pd.DataFrame, user_groupings: list[str], item_groupings: list[str], minimum: int
+) -> list[str]:
+    """Name the groupings whose groups fall short of ``minimum`` users (or raters).
+
+    User groupings with no group, or a single one, of at least ``minimum`` users (nothing
+    or nobody to compare with); user and item groupings with some groups below it (those
+    rows are insufficient data: user groups count their users, item groups their raters).
+    """
+    insufficient = table["status"] == "insufficient data"
+    compared = table[table["grouping"].isin(user_groupings) & ~insufficient]
     eligible = compared.groupby("grouping")["group"].nunique()
-    none = [g for g in groupings if g not in eligible.index]
-    single = [g for g in groupings if eligible.get(g, 0) == 1]
+    none = [g for g in user_groupings if g not in eligible.index]
+    single = [g for g in user_groupings if eligible.get(g, 0) == 1]
     notes = []
     if none:
         notes.append(
@@ -384,6 +436,27 @@ def _size_notes(table: pd.DataFrame, groupings: list[str], minimum: int) -> list
             f"In {_quoted(single)} only one group has at least {minimum} users: it is the "
             "reference and no other group is compared with it."
         )
+    sized = table[table["grouping"].isin(item_groupings) & ~insufficient]
+    rowed, sized_names = set(table["grouping"]), set(sized["grouping"])
+    empty = [g for g in item_groupings if g in rowed and g not in sized_names]
+    if empty:
+        notes.append(
+            f"No group of {_quoted(empty)} has items rated by at least {minimum} users (the "
+            "minimum group size): all its rows are insufficient data and nothing is compared."
+        )
+    for kind, groupings, unit in (("user", user_groupings, "users with a value"),
+                                  ("item", item_groupings, "raters")):  # fmt: skip
+        small = table[insufficient & table["grouping"].isin(groupings)]
+        small = small[~small["grouping"].isin([*none, *empty])]
+        counts = small.groupby("grouping", sort=False)["group"].unique()
+        for grouping, groups in counts.items():
+            names = sorted(str(g) for g in groups)
+            notes.append(
+                f"{grouping}: {len(names)} {kind} group{'s' if len(names) > 1 else ''} "
+                f"({_quoted(names[:5])}{', ...' if len(names) > 5 else ''}) "
+                f"{'have' if len(names) > 1 else 'has'} fewer than {minimum} {unit} for at "
+                "least one metric: insufficient data, never flagged."
+            )
     return notes
 
 

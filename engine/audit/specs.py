@@ -48,8 +48,9 @@ SHARED_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("genres", "each item's genres", inputs.genres,
               unavailable_note="No item genres: calibration is not audited."),
     InputSpec("model", "the model trained on all data", inputs.model),
-    InputSpec("explanations", "per-user support and deletion fidelity of the top-1 "
-              "recommendation's exact explanation (None when explanations are off)",
+    InputSpec("explanations", "per-user explanation support over the top-k list and "
+              "deletion fidelity of the top-1 recommendation, from the exact linear split "
+              "(None when explanations are off)",
               inputs.explanations, needs=("model", "lists")),
 )  # fmt: skip
 
@@ -100,7 +101,7 @@ def _miscalibration(x: InputView) -> Parts:
 
 
 def _support(x: InputView) -> Parts:
-    return per_user_mean(x["explanations"]["support"])
+    return per_user_mean(x["explanations"]["support"].dropna())
 
 
 def _fidelity(x: InputView) -> Parts:
@@ -128,7 +129,7 @@ _HU = ("Hu, Koren, Volinsky (2008), Collaborative filtering for implicit feedbac
        "(explanations as a linear function of the user's past ratings)")  # fmt: skip
 _LIST = "L_u = u's top-k list, phi(i) = number of ratings of item i"
 _LONG_TAIL = "LT = the long tail, the items outside the short head (most rated items holding 80%"
-_N, _C = inputs.SUPPORT_MIN_RATINGS, inputs.SUPPORT_MIN_CONTRIBUTION
+_N = inputs.SUPPORT_TOP_RATINGS
 
 REGISTRY = Registry(SHARED_INPUTS)
 
@@ -214,10 +215,12 @@ REGISTRY.register(MetricSpec(
 REGISTRY.register(MetricSpec(
     key="explanation_support", family="explanations", level="user group", better="higher",
     display_name="explanation support",
-    definition=f"share of top-1 recommendations resting on >= {_N} of the user's ratings "
-               f"(each adding >= {_C} stars in the exact split)",
-    formula=f"Support(G) = mean_{{u in G}} 1[ #{{j : c_j >= {_C}}} >= {_N} ], c_j = the "
-            "term of u's rating j in the exact linear split of u's top-1 prediction",
+    definition=f"share of each recommendation's history effect held by its {_N} "
+               "most influential ratings, averaged over the top-k list (0-1, scale-free)",
+    formula=f"Support(G) = mean_{{u in G}} mean_{{i in L_u}} sum_{{j in top{_N}}} |c_j(i)| "
+            "/ sum_j |c_j(i)|, c_j(i) = the term of u's rating j in the exact linear split "
+            f"of u's prediction for i, top{_N} = the {_N} ratings with the largest |c_j(i)|; "
+            "higher = the explanation rests on fewer ratings (easier to read)",
     references=(_HU,), inputs=("explanations",), no_value=NO_LIST, compute=_support,
 ))  # fmt: skip
 REGISTRY.register(MetricSpec(
@@ -248,5 +251,5 @@ REGISTRY.register(MetricSpec(
                "catalogue share",
     formula="S(g) = #{ratings of items in g} / #{ratings}; ratio = S(g) / (|g| / |I|)",
     references=(_SINGH,), inputs=("ratings",), no_value="there is no rating",
-    compute=_interactions,
+    compute=_interactions, scope="data",
 ))  # fmt: skip

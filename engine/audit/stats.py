@@ -10,14 +10,23 @@ unit of resampling, because one user's ratings are correlated:
   none with 0 reps). A percentile interval need not contain the point estimate: when
   the resampled values are skewed or shifted against it (a ratio of sums, the square
   root of RMSE, a group dominated by a few heavy users) or there are few replicates,
-  the estimate can lie just outside; it is reported as is, never stretched to cover it;
+  the estimate can lie just outside; it is reported as is, never stretched to cover it.
+  A bootstrap distribution without variance (``no_variation``: every user of the group
+  has the same value) cannot feed a normal approximation: item-group rows then get no
+  interval and no test (status ``"no variation"``, never p = 0);
 * p-value of the difference to the reference group: permutation of the group labels among
-  the users of both groups, ``p = (1 + #{|d*| >= |d|}) / (1 + permutations)`` (two-sided).
-  When no permuted difference reaches the observed one, that count only says
-  ``p < 1 / (1 + permutations)``, too coarse to survive a correction over many tests;
-  the p-value is then the normal tail of the permutation distribution,
-  ``erfc(|d| / (sd* sqrt 2))``;
-* Holm's step-down correction over all tests of the audit (``holm``).
+  the users of both groups, ``p = (1 + #{|d*| >= |d|}) / (1 + permutations)`` (two-sided,
+  Phipson and Smyth 2010). It is never below ``1 / (1 + permutations)``: when no permuted
+  difference reaches the observed one the p-value *is* that floor and only says the
+  true p is at most it (``is_floor``; shown ``"< 0.0005"`` for 2,000 permutations by
+  ``format_p_value``);
+* item-group shares are tested with a normal approximation, the two-sided normal tail of
+  the bootstrap distribution around the catalogue share (``normal_tail``); such p-values
+  are kept as computed but never displayed below ``P_DISPLAY_FLOOR`` (1e-6), where the
+  normal tail is not to be trusted;
+* Holm's step-down correction (``holm``) within one family of tests, chosen by the caller
+  (the audit corrects over the groups of one metric by one grouping,
+  ``engine.audit.rows.adjust``).
 """
 
 from __future__ import annotations
@@ -42,6 +51,50 @@ def ratio_of_sums(a: np.ndarray, b: np.ndarray, transform: Transform = identity)
     return float(transform(np.array(a.sum() / total))) if total > 0 else float("nan")
 
 
+def bootstrap_values(
+    a: np.ndarray,
+    b: np.ndarray,
+    transform: Transform,
+    reps: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``reps`` bootstrap replicates of ``ratio_of_sums`` resampling users with replacement.
+
+    Empty without users or with ``reps`` = 0 (no bootstrap).
+    """
+    n = len(a)
+    if n == 0 or reps == 0:
+        return np.empty(0)
+    idx = rng.integers(0, n, size=(reps, n))
+    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(transform(num / den), float)
+
+
+def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap ``values``; ``(nan, nan)`` when there are none."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def no_variation(values: np.ndarray) -> bool:
+    """Whether bootstrap ``values`` (two or more replicates) are all equal, up to rounding.
+
+    Such a distribution has no spread to build an interval or a test from: every
+    resample of the group gives the same value (e.g. every user of the group has 0).
+    False with fewer than two replicates, which cannot show a spread either way.
+    """
+    finite = values[np.isfinite(values)]
+    if len(values) < 2:
+        return False
+    if len(finite) < 2:
+        return len(finite) == 0
+    return float(np.ptp(finite)) <= 1e-12 * max(1.0, float(np.abs(finite).max()))
+
+
 def bootstrap_ci(
     a: np.ndarray,
     b: np.ndarray,
@@ -55,15 +108,7 @@ def bootstrap_ci(
     ``(nan, nan)`` without users or with ``reps`` = 0 (no bootstrap, no interval); see the
     module docstring for why the interval may not contain the point estimate.
     """
-    n = len(a)
-    if n == 0 or reps == 0:
-        return float("nan"), float("nan")
-    idx = rng.integers(0, n, size=(reps, n))
-    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = transform(num / den)
-    low, high = np.nanquantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    return percentile_ci(bootstrap_values(a, b, transform, reps, rng), level)
 
 
 def permutation_p(
@@ -75,7 +120,12 @@ def permutation_p(
     permutations: int,
     rng: np.random.Generator,
 ) -> float:
-    """Two-sided permutation p-value of ``m(group) - m(reference)`` (labels shuffled)."""
+    """Two-sided permutation p-value of ``m(group) - m(reference)`` (labels shuffled).
+
+    ``p = (1 + #{|d*| >= |d|}) / (1 + permutations)``, in ``[1 / (1 + permutations), 1]``;
+    NaN when the observed difference is not finite or ``permutations`` is 0. At the floor
+    (no permuted difference reached ``|d|``) the value is an upper bound (``is_floor``).
+    """
     observed = ratio_of_sums(a_group, b_group, transform) - ratio_of_sums(a_ref, b_ref, transform)
     if not np.isfinite(observed) or permutations == 0:
         return float("nan")
@@ -86,7 +136,6 @@ def permutation_p(
     # (sums of small integers are exact in any order), so it needs no gather.
     unit = bool((b == 1).all())
     n_group, extreme, done = len(a_group), 0, 0
-    null_sum, null_sq = 0.0, 0.0
     labels = np.arange(len(a))
     order = np.empty((min(_CHUNK, permutations), len(a)), dtype=labels.dtype)
     while done < permutations:
@@ -101,20 +150,63 @@ def permutation_p(
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = transform(a_g / b_g) - transform(a_r / b_r)
         extreme += int((np.abs(diff) >= abs(observed) - 1e-12).sum())
-        finite = diff[np.isfinite(diff)]
-        null_sum, null_sq = null_sum + finite.sum(), null_sq + (finite**2).sum()
         done += reps
-    if extreme == 0:
-        sd = math.sqrt(max(null_sq / permutations - (null_sum / permutations) ** 2, 0.0))
-        return normal_tail(observed, sd)
     return (1 + extreme) / (1 + permutations)
 
 
+def is_floor(p: float, permutations: int) -> bool:
+    """Whether a permutation ``p`` is its floor ``1 / (1 + permutations)`` (an upper bound)."""
+    return bool(permutations > 0 and math.isfinite(p) and p * (1 + permutations) < 1 + 1e-9)
+
+
 def normal_tail(difference: float, sd: float) -> float:
-    """Two-sided normal p-value ``erfc(|d| / (sd sqrt 2))`` (0 when ``sd`` is 0 and d != 0)."""
-    if sd == 0:
-        return 0.0 if difference else 1.0
+    """Two-sided normal p-value ``erfc(|d| / (sd sqrt 2))``; NaN when ``sd`` is 0.
+
+    A zero spread gives no test (the audit's status ``"no variation"``), never p = 0.
+    """
+    if not sd > 0:
+        return float("nan")
     return math.erfc(abs(difference) / (sd * math.sqrt(2)))
+
+
+P_DISPLAY_FLOOR = 1e-6
+"""Smallest p-value displayed as a number: below it a normal-approximation p is written
+``"< 1e-6"`` (its tail is not accurate that far out)."""
+
+
+def format_p_value(p: float, is_bound: bool = False) -> str:
+    """Display text of a p-value.
+
+    Rule: NaN (no test) -> ``""``; ``is_bound`` (a permutation p at its floor
+    ``1 / (1 + permutations)``, which only says the true p is at most that) -> ``"< "`` and
+    the bound rounded *up* to 2 significant figures (``"< 0.0005"`` for 1/2001); a value
+    below ``P_DISPLAY_FLOOR`` -> ``"< 1e-6"``; otherwise 2 significant figures, in plain
+    decimal from 1e-4 up (``"0.31"``, ``"0.012"``, ``"0.00031"``) and in scientific
+    notation below (``"3.0e-05"``).
+
+    Examples
+    --------
+    >>> format_p_value(1 / 2001, True), format_p_value(3e-4), format_p_value(1e-9)
+    ('< 0.0005', '0.0003', '< 1e-6')
+    """
+    if p is None or not math.isfinite(p):
+        return ""
+    if is_bound:
+        return "< " + _two_significant(p, up=True)
+    if p < P_DISPLAY_FLOOR:
+        return "< 1e-6"
+    return _two_significant(p)
+
+
+def _two_significant(p: float, up: bool = False) -> str:
+    """``p`` (> 0) with 2 significant figures, rounded up with ``up``; see ``format_p_value``."""
+    if p <= 0:
+        return "0"
+    scale = 10.0 ** (math.floor(math.log10(p)) - 1)
+    value = math.ceil(p / scale - 1e-9) * scale if up else round(p / scale) * scale
+    if value >= 1e-4:
+        return f"{value:.10f}".rstrip("0").rstrip(".")
+    return f"{value:.1e}"
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:

@@ -27,6 +27,8 @@ import pandas as pd
 
 from engine.analysis import Analysis
 from engine.audit import AuditResult
+from engine.audit.registry import SCOPES
+from engine.audit.rows import P_METHODS, STATUSES, TIERS
 from engine.evaluate import Evaluation
 from engine.model import TrainedModel
 from engine.model.interactions import Interactions
@@ -78,13 +80,27 @@ _SPECS: dict[str, dict[str, TableSpec]] = {
     "audit": {
         "metrics": TableSpec(
             {
+                "family": "str",
                 "metric": "str",
+                "scope": "str",
                 "grouping": "str",
                 "group": "str",
+                "n_users": "Int64",
+                "n_items": "Int64",
+                "n_raters": "Int64",
+                "n_ratings": "Int64",
                 "value": "float64",
+                "ratio": "float64",
+                "p_value": "float64",
+                "p_method": "str",
+                "p_is_bound": "bool",
+                "p_adjusted": "float64",
                 "flag": "bool",
+                "tier": "str",
+                "severity": "float64",
+                "status": "str",
             },
-            present=("metric", "grouping"),
+            present=("metric", "scope", "grouping", "p_method", "tier", "status"),
         ),
     },
 }
@@ -261,3 +277,20 @@ def _check_audit(value: AuditResult, source: Source, analysis: Analysis) -> None
         for column in ("p_value", "p_adjusted"):
             if column in frame and len(frame):
                 check_range(frame[column].dropna(), 0, 1, where)
+        if name == "metrics" and len(frame):
+            _check_audit_rows(frame, where)
+
+
+#: The metric table's labelled columns and the values each may hold.
+_AUDIT_LABELS = {"scope": SCOPES, "tier": TIERS, "p_method": P_METHODS, "status": STATUSES}
+
+
+def _check_audit_rows(frame: pd.DataFrame, where: object) -> None:
+    """Refuse audit rows with an unknown label, a flag off its tier, or a negative severity."""
+    for column, allowed in _AUDIT_LABELS.items():
+        unknown = sorted(set(frame[column].astype(object)) - set(allowed), key=str)
+        if unknown:
+            raise refuse(where, f"holds {column} {unknown[0]!r}, which is not one of {allowed}")
+    if (frame["flag"] != (frame["tier"] == "flagged")).any():
+        raise refuse(where, "holds a flag that disagrees with its tier")
+    check_range(frame["severity"].dropna(), 0, np.inf, where)
