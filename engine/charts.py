@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from engine.data.profile import SHORT_HEAD_SHARE, DatasetProfile
+from engine.text import literal_plotly
 
 if TYPE_CHECKING:  # shap takes ~2 s to import: loaded where first used
     import shap
@@ -100,25 +101,32 @@ def _require_explanation(view: object, chart: str) -> shap.Explanation:
     return view
 
 
-def factor_waterfall(view: shap.Explanation, top: int = 8) -> go.Figure:
-    """Waterfall from the base value through the user bias and the largest factors.
+def factor_waterfall(view: shap.Explanation, share: float = 0.8, top: int = 15) -> go.Figure:
+    r"""Waterfall from the base value through the user bias and the largest factors.
 
-    The ``top`` largest absolute factor terms are shown (the user-bias term always);
-    the rest are summed into one "other factors" step, so the bars still end exactly at
-    the prediction.
+    The user-bias term is always shown; factor terms are taken by decreasing ``|value|``
+    until they hold ``share`` of the factors' total size :math:`\sum_k |\phi_k|`, at most
+    ``top`` of them (``engine.explain.reading.select_by_coverage``). The rest are summed
+    into one "other" step whose label states how many factors it holds and their share of
+    that total size, so the bars still end exactly at the prediction and the reader sees
+    how much the shown factors leave out.
     """
+    from engine.explain.reading import select_by_coverage
+    from engine.text import literal_plotly
+
     view = _require_explanation(view, "factor waterfall")
     values = np.asarray(view.values, float)
     names = list(view.feature_names)
-    factor_order = 1 + np.argsort(-np.abs(values[1:]), kind="stable")
-    shown = [0, *factor_order[:top]]
-    rest = values[factor_order[top:]].sum()
-    labels = ["average prediction", *[names[j] for j in shown]]
+    chosen, left_out = select_by_coverage(values[1:], share, top)
+    shown = [0, *(1 + chosen)]
+    rest_mask = np.ones(len(values), bool)
+    rest_mask[shown] = False
+    labels = ["average prediction", *[literal_plotly(names[j]) for j in shown]]
     steps = [float(view.base_values), *[float(values[j]) for j in shown]]
     measures = ["absolute", *["relative"] * len(shown)]
-    if len(factor_order) > top:
-        labels.append(f"other {len(factor_order) - top} factors")
-        steps.append(float(rest))
+    if rest_mask.any():
+        labels.append(f"other {int(rest_mask.sum())} factors ({left_out:.0%} of the factors' size)")
+        steps.append(float(values[rest_mask].sum()))
         measures.append("relative")
     labels.append("prediction")
     steps.append(float(view.base_values + values.sum()))
@@ -135,8 +143,9 @@ def factor_waterfall(view: shap.Explanation, top: int = 8) -> go.Figure:
     fig.update_layout(
         title="Why this prediction: user bias and latent factors",
         xaxis_title="predicted rating (unclipped)",
-        **_LAYOUT,
+        **{**_LAYOUT, "height": max(_LAYOUT["height"], 90 + 20 * len(labels))},
     )
+    fig.update_yaxes(dtick=1)  # every row labelled: plotly skips labels on a crowded axis
     running = np.cumsum(steps[:-1])  # where each bar ends; zoom on them, not on 0
     low, high = float(running.min()), float(running.max())
     pad = max(0.05, 0.15 * (high - low))
@@ -145,73 +154,186 @@ def factor_waterfall(view: shap.Explanation, top: int = 8) -> go.Figure:
     return fig
 
 
-def history_bars(view: shap.Explanation, top: int = 12, title: str | None = None) -> go.Figure:
+def history_bars(
+    view: shap.Explanation,
+    top: int = 12,
+    title: str | None = None,
+    *,
+    reading: pd.DataFrame | None = None,
+    highlight: list[str] | tuple[str, ...] = (),
+) -> go.Figure:
     """Signed horizontal bars of the ``top`` largest contributions of past ratings.
 
-    Positive bars pushed the prediction up, negative ones down; the caption states how
-    much the omitted ratings add up to, so nothing is hidden.
+    Positive bars pushed the prediction up, negative ones down; the title states how
+    much the omitted ratings add up to, so nothing is hidden. With ``reading``
+    (``engine.explain.reading.history_reading``, aligned with the view's first values)
+    each bar is labelled ``"<title>, rated <r>"`` and its hover says why it pushes.
+    ``highlight`` item ids (e.g. a counterfactual's ratings) are always shown, outlined
+    in black and marked with a star. Bars: ``engine.explain.reading.select_shown``.
     """
+    from engine.explain.reading import select_shown
+    from engine.text import literal_plotly
+
     view = _require_explanation(view, "history bar chart")
     values = np.asarray(view.values, float)
-    order = np.argsort(-np.abs(values), kind="stable")[:top][::-1]
-    names = [str(view.feature_names[j]) for j in order]
-    data = view.data if view.data is not None else np.full(len(values), np.nan)
+    names = [str(f) for f in view.feature_names]
+    notes = [""] * len(values)
+    marked = np.zeros(len(values), bool)
+    if reading is not None:
+        m = len(reading)
+        names[:m] = [str(x) for x in reading["label"]]
+        notes[:m] = [str(x) for x in reading["direction"]]
+        marked[:m] = reading["item_id"].astype(str).isin([str(h) for h in highlight])
+    order = select_shown(values, top, np.flatnonzero(marked))[::-1]
+    labels = [("★ " if marked[j] else "") + literal_plotly(names[j]) for j in order]
     rest = values.sum() - values[order].sum()
     fig = go.Figure(
         go.Bar(
             x=values[order],
-            y=names,
+            y=labels,
             orientation="h",
             marker_color=np.where(values[order] >= 0, "#2a9d8f", "#e76f51"),
-            customdata=np.asarray(data, float)[order],
-            hovertemplate="%{y} (rated %{customdata}): %{x:+.3f}<extra></extra>",
+            marker_line_color=np.where(marked[order], "#000000", "rgba(0,0,0,0)"),
+            marker_line_width=np.where(marked[order], 3, 0),
+            customdata=[literal_plotly(notes[j]) for j in order],
+            hovertemplate="%{x:+.3f}: %{customdata}<extra></extra>",
         )
     )
     omitted = len(values) - len(order)
     caption = f"; {omitted} more ratings add {rest:+.3f}" if omitted else ""
     fig.update_layout(
         title=title or f"Because you rated ... (base {float(view.base_values):.2f}{caption})",
-        xaxis_title="contribution to the prediction", **_LAYOUT,
+        xaxis_title="contribution to the prediction",
+        **{**_LAYOUT, "height": max(_LAYOUT["height"], 90 + 20 * len(labels))},
     )  # fmt: skip
+    fig.update_yaxes(automargin=True, dtick=1)  # every bar labelled, even on a crowded axis
     return fig
 
 
 def shares_vs_population(frame: pd.DataFrame, key: str, title: str) -> go.Figure:
-    """Draw grouped bars of ``user_share`` vs ``population_share`` per ``key`` value."""
+    """Draw grouped bars of ``user_share`` vs ``population_share`` per ``key`` value.
+
+    The ``key`` values are data text, shown literally (``engine.text.literal_plotly``).
+    """
+    x = [literal_plotly(v) for v in frame[key]]
     fig = go.Figure(
         [
-            go.Bar(name="this user", x=frame[key].astype(str), y=frame["user_share"]),
-            go.Bar(name="all users", x=frame[key].astype(str), y=frame["population_share"]),
+            go.Bar(name="this user", x=x, y=frame["user_share"]),
+            go.Bar(name="all users", x=x, y=frame["population_share"]),
         ]
     )
     fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **_LAYOUT)
     return fig
 
 
-def group_metric(rows: pd.DataFrame, title: str) -> go.Figure:
-    """Bars of one metric by group with 95% CIs; insufficient-data groups grey, flagged red.
+#: Colours of the audit's charts: a row's tier, and an item group's direction.
+TIER_COLOURS = {
+    "flagged": "#d62828", "notable": "#f4a261", "reference": "#264653",
+    "insufficient data": "#bbbbbb", "other": "#2a9d8f", "context": "#8d99ae",
+}  # fmt: skip
+DIRECTION_COLOURS = {
+    "under-exposed (below catalogue share)": "#e76f51",
+    "over-exposed (above catalogue share)": "#457b9d",
+    "no value": "#bbbbbb",
+}
+#: Catalogue shares of a grouping summing above this are overlapping groups (noted).
+OVERLAP_TOLERANCE = 1.01
 
-    ``rows`` are ``AuditResult.metrics`` rows of one (metric, grouping).
-    """
-    base = np.where(rows["status"] == "reference", "#264653", "#2a9d8f")
-    colours = np.where(
-        rows["status"] == "insufficient data", "#bbbbbb", np.where(rows["flag"], "#d62828", base)
+
+def _row_tier(rows: pd.DataFrame) -> np.ndarray:
+    """Legend category of each audit row: its tier, else reference / insufficient / other."""
+    tier = rows["tier"].fillna("") if "tier" in rows else pd.Series("", index=rows.index)
+    tier = np.where(rows["flag"].astype(bool), "flagged", tier.to_numpy(str))
+    return np.select(
+        [tier != "", rows["status"] == "reference", rows["status"] == "insufficient data"],
+        [tier, "reference", "insufficient data"],
+        "other",
     )
-    fig = go.Figure(
-        go.Bar(
-            x=rows["group"].astype(str),
-            y=rows["value"],
-            marker_color=colours,
+
+
+def group_metric(
+    rows: pd.DataFrame,
+    title: str,
+    catalogue: pd.Series | None = None,
+    interaction: pd.DataFrame | None = None,
+) -> go.Figure:
+    """Bars of one metric by group with 95% CIs, coloured by what the row is.
+
+    ``rows`` are ``AuditResult.metrics`` rows of one (metric, grouping); group names are
+    data text, shown literally. User-group rows are coloured by tier (flagged, notable,
+    reference, insufficient data, other; one legend entry each). Item-group share rows
+    (``reference_group`` "catalogue share") are measured against each group's catalogue
+    share: the bars are coloured by direction (under / over the catalogue share), the
+    catalogue share is drawn as a marker on each bar (``catalogue``: group -> share, else
+    ``value / ratio``), the ``interaction`` rows (the same groups' interaction share in
+    the ratings), when given, as a second marker; and where the catalogue shares add up
+    to more than 1 (an item in several groups, e.g. genres) a note says so.
+    """
+    item = bool(len(rows)) and bool((rows["reference_group"] == "catalogue share").all())
+    groups = [literal_plotly(g) for g in rows["group"]]
+    if item:
+        below = rows["ratio"] < 1
+        names = list(DIRECTION_COLOURS)
+        category = np.where(rows["value"].isna(), names[2], np.where(below, names[0], names[1]))
+        colours = DIRECTION_COLOURS
+    else:
+        category, colours = _row_tier(rows), TIER_COLOURS
+    count = "n_raters" if item and "n_raters" in rows else "n_users"
+    who = "raters" if count == "n_raters" else "users"
+    fig = go.Figure()
+    for name, colour in colours.items():
+        chosen = np.asarray(category == name)
+        if not chosen.any():
+            continue
+        part = rows[chosen]
+        fig.add_trace(go.Bar(
+            x=[g for g, c in zip(groups, chosen, strict=True) if c], y=part["value"],
+            name=name, marker_color=colour,
             error_y={"type": "data", "symmetric": False,
-                     "array": (rows["ci_high"] - rows["value"]).clip(lower=0),
-                     "arrayminus": (rows["value"] - rows["ci_low"]).clip(lower=0)},
-            customdata=np.stack([rows["n_users"], rows["status"]], axis=1),
-            hovertemplate="%{x}: %{y:.4f} (%{customdata[0]} users, %{customdata[1]})"
+                     "array": (part["ci_high"] - part["value"]).clip(lower=0),
+                     "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)},
+            customdata=np.stack([part[count].astype("Float64").fillna(0).astype(int),
+                                 part["status"]], axis=1),
+            hovertemplate="%{x}: %{y:.4g} (%{customdata[0]:,} " + who + ", %{customdata[1]})"
             "<extra></extra>",
-        )
-    )  # fmt: skip
-    fig.update_layout(title=title, **_LAYOUT)
+        ))  # fmt: skip
+    layout = {**_LAYOUT, "barmode": "overlay", "legend": {"orientation": "h", "y": -0.25}}
+    if item:
+        shares = _catalogue_shares(rows, catalogue)
+        fig.add_trace(go.Scatter(
+            x=groups, y=shares, mode="markers", name="catalogue share",
+            marker={"symbol": "line-ew-open", "size": 28, "color": "#000000",
+                    "line": {"width": 3}},
+            hovertemplate="%{x}: catalogue share %{y:.1%}<extra></extra>",
+        ))  # fmt: skip
+        if interaction is not None and len(interaction):
+            by_group = interaction.set_index(interaction["group"].astype(str))["value"]
+            fig.add_trace(go.Scatter(
+                x=groups, y=by_group.reindex(rows["group"].astype(str)).to_numpy(),
+                mode="markers", name="interaction share (ratings)",
+                marker={"symbol": "diamond-open", "size": 10, "color": "#6d597a"},
+                hovertemplate="%{x}: interaction share %{y:.1%}<extra></extra>",
+            ))  # fmt: skip
+        total = float(np.nansum(shares))
+        if total > OVERLAP_TOLERANCE:
+            fig.add_annotation(
+                text=f"Groups overlap (an item can be in several): catalogue shares add up "
+                f"to {total:.2f}, so the shares do not add up to 100%.",
+                xref="paper", yref="paper", x=0, y=1.0, showarrow=False, xanchor="left",
+                yanchor="bottom", font={"size": 11, "color": "#555555"},
+            )  # fmt: skip
+        layout["yaxis_tickformat"] = ".0%"
+        layout["margin"] = {**_LAYOUT["margin"], "t": 60}
+    fig.update_layout(title=title, **layout)
     return fig
+
+
+def _catalogue_shares(rows: pd.DataFrame, catalogue: pd.Series | None) -> np.ndarray:
+    """Each row's catalogue share: from ``catalogue`` (group -> share), else value / ratio."""
+    if catalogue is not None:
+        return catalogue.reindex(rows["group"].astype(str)).to_numpy(float)
+    ratio = rows["ratio"].where(rows["ratio"] > 0)
+    return (rows["value"] / ratio).to_numpy(float)
 
 
 def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
@@ -219,8 +341,9 @@ def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=frame["overall_rmse"], y=frame["max_gap"], mode="markers+text",
-            text=frame["model"], textposition="top center", marker={"size": 12},
-            hovertemplate="%{text}: RMSE %{x:.4f}, largest group gap %{y:.4f}<extra></extra>",
+            text=[literal_plotly(m) for m in frame["model"]], textposition="top center",
+            marker={"size": 12},
+            hovertemplate="%{text}: RMSE %{x:.4g}, largest group gap %{y:.3g}<extra></extra>",
         )
     )  # fmt: skip
     fig.update_layout(title="Accuracy vs fairness (lower-left is better)",
@@ -233,21 +356,31 @@ def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str
     """Dot plot of each group's ratio to its reference (log axis), no-disparity band shaded.
 
     ``rows`` are ``AuditResult.metrics`` rows; reference rows and rows without a positive
-    ratio (insufficient data, nothing recommended) are left out. Flagged rows are red.
+    ratio (insufficient data, nothing recommended) are left out. Dots are coloured by tier
+    (flagged red, notable orange, data context grey-blue, the rest green; one legend entry
+    each); labels are data text, shown literally.
     """
     rows = rows[(rows["status"] != "reference") & rows["ratio"].notna() & (rows["ratio"] > 0)]
-    labels = rows["metric"] + " · " + rows["grouping"] + " = " + rows["group"].astype(str)
-    fig = go.Figure(
-        go.Scatter(
-            x=rows["ratio"], y=labels, mode="markers",
-            marker={"size": 9, "color": np.where(rows["flag"], "#d62828", "#2a9d8f")},
-            customdata=rows["reference_group"],
-            hovertemplate="%{y}: %{x:.3f} x %{customdata}<extra></extra>",
-        )
-    )  # fmt: skip
+    labels = np.array([
+        literal_plotly(f"{m} · {g} = {v}")
+        for m, g, v in zip(rows["metric"], rows["grouping"], rows["group"], strict=True)
+    ], dtype=object)  # fmt: skip
+    category = _row_tier(rows)
+    fig = go.Figure()
+    for name in ("flagged", "notable", "context", "other", "insufficient data"):
+        chosen = category == name
+        if not chosen.any():
+            continue
+        fig.add_trace(go.Scatter(
+            x=rows["ratio"][chosen], y=labels[chosen], mode="markers", name=name,
+            marker={"size": 9, "color": TIER_COLOURS[name]},
+            customdata=[literal_plotly(r) for r in rows["reference_group"][chosen]],
+            hovertemplate="%{y}: %{x:.2f} x %{customdata}<extra></extra>",
+        ))  # fmt: skip
     fig.add_vrect(x0=band[0], x1=band[1], fillcolor="#999999", opacity=0.15, line_width=0)
     fig.add_vline(x=1, line_color="#264653", line_width=1)
     fig.update_xaxes(type="log", title="ratio to reference (log scale; shaded = no disparity)")
-    fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_layout(title=title, **{**_LAYOUT, "height": 90 + 18 * len(rows)})
+    fig.update_yaxes(autorange="reversed", automargin=True, categoryorder="array",
+                     categoryarray=list(labels))  # fmt: skip
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 120 + 18 * len(rows)})
     return fig

@@ -23,7 +23,7 @@ from engine.checks import MAX_SEED
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
-from engine.explain import explain_prediction, factor_labels, item_titles
+from engine.explain import explain_prediction, factor_labels, item_titles, reading_summary
 from engine.model import PRESETS, ModelConfig
 from engine.model.comparators import train_knn_baseline
 from engine.recommend import UnknownUserError, recommend
@@ -247,7 +247,13 @@ def _explain(args: argparse.Namespace) -> dict[str, Any]:
         permutations=args.permutations, seed=args.seed, factor_labels=list(labels["label"]),
         n=args.n,
     )  # fmt: skip
-    return {"model": model.config.__dict__, **bundle.to_dict()}
+    out = {"model": model.config.__dict__, **bundle.to_dict()}
+    if bundle.history is not None:  # what a reader needs beside it (engine.explain.summary)
+        inter = model.interactions
+        vector = model.user_vector(int(inter.user_index([args.user])[0]))
+        item = int(inter.item_index([args.item])[0])
+        out["reading"] = reading_summary(model, vector, item, data, bundle.shapley)
+    return out
 
 
 def check_writable_folder(folder: Path) -> None:
@@ -338,8 +344,13 @@ def _missing_pdf(written: list[Path], folder: Path, exc: ChromiumNotFound) -> Ch
 def _summary(analysis: Analysis, report: Report, written: list[Path]) -> dict[str, Any]:
     return {
         "written": [str(p) for p in written],
+        "executive_summary": [
+            {"headline": i.headline, "check_next": i.check_next, "kind": i.kind}
+            for i in report.summary
+        ],
         "headline": report.headline,
         "findings": [f.sentence for f in report.findings],
+        "notable": [f.sentence for f in report.notable],
         "notes": analysis.audit().notes,
     }
 

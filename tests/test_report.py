@@ -154,7 +154,7 @@ def test_sections_choose_what_the_html_shows(hostile_report):
     html = PLOTLY_JS.sub("", render_html(report))
     assert 'id="summary"' in html and 'id="provenance"' in html and 'id="audit"' not in html
     assert len(json.loads(render_json(report))["metrics"]) == len(result.metrics)
-    with pytest.raises(ConfigError, match="choose from summary, dataset"):
+    with pytest.raises(ConfigError, match="choose from summary, data, dataset"):
         build_report(data, model, evaluation, result, sections=["appendix"])
 
 
@@ -192,13 +192,14 @@ def test_findings_state_the_numbers_in_plain_sentences():
     assert worse.kind == "worse" and under.kind == "under-exposed"
     assert worse.sentence == (
         "RMSE is worse for age = old: 1.2 vs 0.9 for young (ratio 1.33; lower is better; "
-        "95% CI 1.1 to 1.3, Holm-adjusted p < 0.0001; 40 users)."
+        "95% CI 1.1 to 1.3, Holm-adjusted p = 4.0e-05; 40 users)."
     )
     assert under.sentence == (
         "provider = indie receives 0.0% of the recommendation exposure, 0.00 times its 20.0% "
-        "share of the catalogue (under-exposed; 95% CI 0 to 0, Holm-adjusted p = 0.0030)."
+        "share of the catalogue (under-exposed; 95% CI 0 to 0, Holm-adjusted p = 0.003)."
     )
-    assert format_p(0.04) == "p = 0.0400" and format_p(1e-9) == "p < 0.0001"
+    assert format_p(0.04) == "p = 0.04" and format_p(1e-9) == "p < 1e-6"
+    assert format_p(1 / 2001, is_bound=True) == "p < 0.0005" and format_p(np.nan) == "p n/a"
 
 
 def test_findings_put_user_harms_before_exposure_and_benefits(hostile_report):
@@ -214,7 +215,7 @@ def test_findings_put_user_harms_before_exposure_and_benefits(hostile_report):
 def test_report_survives_an_audit_without_flags(hostile_report):
     data, model, evaluation, result, _ = hostile_report
     calm = result.metrics.assign(flag=False, status=result.metrics["status"].replace(
-        {"flagged": "ok"}))  # fmt: skip
+        {"flagged": "ok"}), tier=result.metrics["tier"].replace({"flagged": ""}))  # fmt: skip
     report = build_report(data, model, evaluation, replace(result, metrics=calm, hints=[]))
     assert report.findings == []
     assert "No disparity is flagged." in render_html(report)
@@ -231,6 +232,11 @@ def test_cli_audit_writes_the_chosen_formats(tmp_path, capsys):
         "metrics.csv", "report.html", "report.json"]  # fmt: skip
     assert any(s.startswith("RMSE is worse for age_band = 55+") for s in out["findings"])
     document = json.loads((tmp_path / "report.json").read_text())
+    # the terminal opens with the report's executive summary, the same items in order
+    assert [i["headline"] for i in out["executive_summary"]] == [
+        i["headline"] for i in document["executive_summary"]]  # fmt: skip
+    assert 1 <= len(out["executive_summary"]) <= 7
+    assert all(i["check_next"] for i in out["executive_summary"])
     assert next(m["model"] for m in document["accuracy"]) == "SVD"
     assert {"BaselineOnly", "KNNBaseline"}.isdisjoint(m["model"] for m in document["accuracy"])
 
@@ -334,3 +340,57 @@ def test_pdf_printing_leaves_nothing_in_home_or_the_temporary_folder(tmp_path, m
     assert pdf.startswith(b"%PDF-")
     assert list(home.rglob("*")) == []  # no ~/.config/chromium, ~/.cache, ~/.pki
     assert list(scratch.rglob("*")) == []  # the temporary profile and files are removed
+
+
+SCRIPTS = re.compile(r"<script.*?</script>", re.S)
+
+
+def test_report_opens_with_an_executive_summary_ranked_by_severity(hostile_report, rendered):
+    report = hostile_report[-1]
+    assert 1 <= len(report.summary) <= 7
+    severities = [i.severity for i in report.summary]
+    assert severities == sorted(severities, reverse=True)
+    assert all(i.check_next and i.kind in ("flagged", "notable", "evaluation")
+               for i in report.summary)  # fmt: skip
+    document = json.loads(rendered["json"])
+    assert document["schema_version"] == "2.3"
+    assert [i["headline"] for i in document["executive_summary"]] == [
+        i.headline for i in report.summary
+    ]
+    html = SCRIPTS.sub("", rendered["html"])
+    summary = html.index("<h3>Executive summary</h3>")
+    assert summary < html.index('<ol class="executive">') < html.index("<h3>About this audit</h3>")
+    assert html.index("<h3>About this audit</h3>") < html.index('<section id="data">')
+    assert html.index('<section id="data">') < html.index('<section id="dataset">')
+    assert "Check next:" in html[summary : html.index("<h3>About this audit</h3>")]
+
+
+def test_data_rows_are_context_and_never_counted_as_flags(hostile_report, rendered):
+    report = hostile_report[-1]
+    data = report.metrics[report.metrics["scope"] == "data"]
+    assert len(data) and not data["flag"].any() and set(data["tier"]) <= {"context", ""}
+    assert {f.metric for f in report.findings + report.notable}.isdisjoint(data["metric"])
+    model = report.metrics[report.metrics["scope"] == "model"]
+    assert f"{int(model['flag'].sum())} rows are flagged" in " ".join(report.headline)
+    assert f"{len(report.notable)} more" in " ".join(report.headline)
+    document = json.loads(rendered["json"])
+    assert {"scope", "tier", "severity", "p_method", "p_is_bound", "n_raters"} <= set(
+        document["metrics"][0]
+    )
+    assert len(document["notable"]) == len(report.notable)
+    assert 'id="data"><h2>What the data shows</h2>' in rendered["html"]
+
+
+def test_html_writes_p_values_only_as_the_test_can_give_them(rendered):
+    text = SCRIPTS.sub("", rendered["html"])
+    exponents = [int(e) for e in re.findall(r"\de-(\d+)", text)]
+    assert all(e <= 6 for e in exponents)  # never "1e-300": below 1e-6 reads "< 1e-6"
+    assert "&lt; 1e-300" not in text
+
+
+def test_insufficient_groups_are_counted_in_a_sentence_and_listed_folded(rendered, hostile_report):
+    report = hostile_report[-1]
+    assert report.insufficient_note.startswith("1 group is below the minimum size of 30 users")
+    html = rendered["html"]
+    section = html[html.index('<section id="insufficient">') :]
+    assert section.index(report.insufficient_note[:40]) < section.index("<details>")

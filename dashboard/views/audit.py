@@ -1,4 +1,4 @@
-"""Bias audit page: choose groupings, run the audit, read flags, definitions and hints."""
+"""Bias audit page: run the audit, read its executive summary, tiers, data context and tables."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, charts
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
+from engine.report import display_rows, read_audit
+from engine.text import literal_markdown, literal_plotly
+
+#: Columns the lists of flagged, notable and data rows leave out (the tier says the status).
+LISTED = ("status",)
 
 
 def render() -> None:
@@ -34,13 +39,14 @@ def render() -> None:
         min_group_size=int(min_size),
     )
     NUMBERS = {
-        "value": st.column_config.NumberColumn(format="%.4f"),
-        "ratio": st.column_config.NumberColumn(format="%.3f"),
-        "ci_low": st.column_config.NumberColumn(format="%.4f"),
-        "ci_high": st.column_config.NumberColumn(format="%.4f"),
-        "p_value": st.column_config.NumberColumn(format="%.2e"),
-        "p_adjusted": st.column_config.NumberColumn(format="%.2e"),
-    }
+        "value": st.column_config.NumberColumn(format="%.4g"),
+        "ratio": st.column_config.NumberColumn(format="%.2f"),
+        "ci_low": st.column_config.NumberColumn(format="%.4g"),
+        "ci_high": st.column_config.NumberColumn(format="%.4g"),
+        "severity": st.column_config.NumberColumn(format="%.1f"),
+        **{c: st.column_config.NumberColumn(format="localized")
+           for c in ("n_users", "n_items", "n_raters", "n_ratings")},
+    }  # fmt: skip
     st.caption("Also audited: activity (top 5% vs rest), popularity propensity (niche / diverse / "
                "blockbuster) and item popularity (short head / long tail).")  # fmt: skip
 
@@ -56,44 +62,79 @@ def render() -> None:
         st.info("Run the audit to see disparities by group (for the current model settings).")
         st.stop()
     result, _ = found
+    reading = read_audit(result, state.evaluation(), data.n_users)
     for note in result.notes:
-        st.caption(note)
+        st.caption(literal_markdown(note))
     if result.config.bootstrap == 0:  # no interval: say so instead of an empty cell
         for column in ("ci_low", "ci_high"):
             NUMBERS[column] = st.column_config.TextColumn()
 
-    flagged = result.flagged()
-    st.subheader(f"Flagged disparities ({len(flagged)})")
+    st.subheader("Executive summary")
+    st.caption("The most severe findings about the recommender (size of the gap x users "
+               "affected), at most 7; the detail follows below.")  # fmt: skip
+    if not reading.summary:
+        st.markdown("No disparity of the recommender is flagged or notable, and no baseline "
+                    "ranks better than SVD.")  # fmt: skip
+    for number, item in enumerate(reading.summary, start=1):
+        with st.container(border=True, key=f"summary_item_{number}"):
+            st.markdown(f"**{number}. {literal_markdown(item.headline)}** "
+                        f"`{item.kind}`")  # fmt: skip
+            st.caption(literal_markdown(item.detail))
+            st.markdown(f"*Check next:* {literal_markdown(item.check_next)}.")
+
+    low, high = result.config.band
+    st.subheader(f"Flagged disparities ({len(reading.flagged)})")
     st.caption(
-        "Flagged = ratio to the reference group outside [0.8, 1.25] and significant after Holm's "
-        "correction (alpha 0.05). The 0.8 rule is a flag, not a verdict."
+        f"Flagged = a row about the recommender whose ratio to the reference group is outside "
+        f"[{low}, {high}] and significant after Holm's correction (alpha {result.config.alpha}), "
+        "most severe first. The 0.8 rule is a flag, not a verdict."
     )
-    st.dataframe(
-        flagged[["family", "metric", "grouping", "group", "direction", "value", "ratio",
-                 "p_adjusted", "n_users"]],
-        hide_index=True, key="flagged_table", column_config=NUMBERS,
-    )  # fmt: skip
+    st.dataframe(display_rows(reading.flagged, LISTED), hide_index=True, key="flagged_table",
+                 column_config=NUMBERS)  # fmt: skip
+    st.subheader(f"Notable ({len(reading.notable)})")
+    st.caption(f"Significant after correction but inside [{low}, {high}]: too small to flag, too "
+               "consistent to ignore.")  # fmt: skip
+    st.dataframe(display_rows(reading.notable, LISTED), hide_index=True, key="notable_table",
+                 column_config=NUMBERS)  # fmt: skip
+
+    st.subheader("What the data shows")
+    st.caption("Properties of the ratings themselves, before any model (who rated what): "
+               "context for the findings above, never flagged.")  # fmt: skip
+    for sentence in reading.context:
+        st.markdown(f"- {literal_markdown(sentence)}")
     if result.hints:
-        with st.expander("Root-cause hints for flagged user groups"):
+        with st.expander("Profile differences of flagged user groups (root-cause hints)"):
             for hint in result.hints:
-                st.markdown(f"**{hint['grouping']} = {hint['group']}** ({hint['metric']}): "
-                            + "; ".join(hint["sentences"]))  # fmt: skip
+                st.markdown(f"**{literal_markdown(hint['grouping'])} = "
+                            f"{literal_markdown(hint['group'])}** "
+                            f"({literal_markdown(hint['metric'])}): "
+                            + literal_markdown("; ".join(hint["sentences"])))  # fmt: skip
+    with st.expander(f"Data rows ({len(reading.data)})"):
+        st.dataframe(display_rows(reading.data, LISTED), hide_index=True, key="data_table",
+                     column_config=NUMBERS)  # fmt: skip
 
     st.subheader("By metric and group")
-    metrics = result.metrics
+    metrics = reading.metrics
     family = st.selectbox("Family", sorted(metrics["family"].unique()), key="audit_family")
     rows = metrics[metrics["family"] == family]
     metric = st.selectbox("Metric", sorted(rows["metric"].unique()), key="audit_metric")
     grouping = st.selectbox("Grouping", sorted(rows["grouping"].unique()), key="audit_grouping")
     selected = rows[(rows["metric"] == metric) & (rows["grouping"] == grouping)]
-    st.plotly_chart(charts.group_metric(selected, f"{metric} by {grouping}"), key="group_chart")
+    interaction = metrics[(metrics["scope"] == "data") & (metrics["grouping"] == grouping)]
+    shares = reading.catalogue.get(grouping) if grouping in reading.catalogue.index else None
+    title = literal_plotly(f"{metric} by {grouping}")
+    st.plotly_chart(
+        charts.group_metric(selected, title, shares, interaction if metric != "interaction_share"
+                            and len(interaction) else None),
+        key="group_chart",
+    )  # fmt: skip
 
     def grey_untested(row):
-        grey = row["status"] in ("insufficient data", "not tested", "no recommendations")
+        grey = row["status"] in ("insufficient data", "not tested", "no recommendations",
+                                 "no variation", "by definition")  # fmt: skip
         return ["color: #999999" if grey else "" for _ in row]
 
-    shown = selected[["group", "n_users", "n_ratings", "value", "ci_low", "ci_high", "ratio",
-                      "p_value", "p_adjusted", "status", "direction"]]  # fmt: skip
+    shown = display_rows(selected)
     if result.config.bootstrap == 0:
         shown = shown.astype({"ci_low": object, "ci_high": object})
         shown.loc[:, ["ci_low", "ci_high"]] = NO_INTERVAL
@@ -101,12 +142,23 @@ def render() -> None:
         shown.style.apply(grey_untested, axis=1),
         hide_index=True, key="group_table", column_config=NUMBERS,
     )  # fmt: skip
-    with st.expander(f"Definition of {metric}"):
+    with st.expander(f"Definition of {literal_markdown(metric)}"):
         st.markdown(result.registry[metric].help_text())  # the metric's declaration
         st.markdown("Confidence intervals: bootstrap over users; p-values: permutation of group "
-                    "labels vs the reference group; Holm-corrected over the whole audit. Status "
+                    "labels vs the reference group (item groups: normal approximation around the "
+                    "catalogue share); Holm-corrected within each metric and grouping. Status "
                     "'not tested': no p-value (tests or bootstrap off, or a reference value of "
-                    "0).")  # fmt: skip
+                    "0); 'no variation': every resample gave the same value, so there is no "
+                    "interval or p-value (except an item group no list reaches: its share is 0 "
+                    "in every resample, so the bootstrap gives p < 1/(B+1)); 'by definition': "
+                    "true by construction (the long tail's share of ratings).")  # fmt: skip
+
+    st.subheader("Groups below the minimum size")
+    st.caption(literal_markdown(reading.insufficient_note))
+    if len(reading.insufficient):
+        with st.expander(f"The {len(reading.insufficient):,} groups"):
+            st.dataframe(reading.insufficient, hide_index=True, key="insufficient_table",
+                         column_config=NUMBERS)  # fmt: skip
 
     st.subheader("Accuracy vs fairness across models")
     if data.users is not None and chosen_users:

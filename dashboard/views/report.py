@@ -10,6 +10,7 @@ from engine import EngineError
 from engine.report import SECTIONS, find_chromium
 from engine.report.pdf import INSTALL_HINT
 from engine.report.write import FORMATS, MEDIA_TYPES
+from engine.text import literal_markdown
 
 
 def render() -> None:
@@ -37,7 +38,9 @@ def render() -> None:
     files = state.report_files(sections, ("html", "json", "csv"))
 
     st.markdown(
-        f"**{len(report.findings)} flagged disparities.** " + " ".join(report.headline[:2])
+        f"**{len(report.findings)} flagged and {len(report.notable)} notable findings about the "
+        f"recommender; the executive summary opens the report with the {len(report.summary)} "
+        "most severe.** " + literal_markdown(" ".join(report.headline[:2]))
         + " The report holds aggregates only: no user ids, no individual ratings; groups below "
         f"{result.config.min_group_size} users are listed without their values."
     )  # fmt: skip

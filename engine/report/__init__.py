@@ -20,19 +20,26 @@ if TYPE_CHECKING:
     from engine.report.formats import SCHEMA_PATH, neutralise_formula, render_csv, render_json
     from engine.report.html import render_html
     from engine.report.pdf import ChromiumNotFound, find_chromium, render_pdf
+    from engine.report.reading import AuditReading, display_rows, read_audit
+    from engine.report.summary import SummaryItem, executive_summary
     from engine.report.write import FORMATS, render, write_report
 
 #: Each public name and the module (under ``engine.report``) that defines it.
 _SOURCES: dict[str, str] = {
+    "AuditReading": "reading",
     "FORMATS": "write",
     "SCHEMA_PATH": "formats",
     "SECTIONS": "build",
     "ChromiumNotFound": "pdf",
     "Finding": "findings",
     "Report": "build",
+    "SummaryItem": "summary",
     "build_report": "build",
+    "display_rows": "reading",
+    "executive_summary": "summary",
     "find_chromium": "pdf",
     "neutralise_formula": "formats",
+    "read_audit": "reading",
     "render": "write",
     "render_csv": "formats",
     "render_html": "html",
@@ -45,12 +52,17 @@ __all__ = [
     "FORMATS",
     "SCHEMA_PATH",
     "SECTIONS",
+    "AuditReading",
     "ChromiumNotFound",
     "Finding",
     "Report",
+    "SummaryItem",
     "build_report",
+    "display_rows",
+    "executive_summary",
     "find_chromium",
     "neutralise_formula",
+    "read_audit",
     "render",
     "render_csv",
     "render_html",

@@ -32,11 +32,19 @@ from engine.evaluate import Evaluation
 from engine.explain.titles import item_titles, titles_for
 from engine.model.svd import TrainedModel
 from engine.report.findings import Finding, findings, headline
+from engine.report.summary import (
+    SummaryItem,
+    data_context,
+    executive_summary,
+    insufficient_summary,
+)
+from engine.report.tiers import with_tiers
 
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
+    "data": "What the data shows",
     "dataset": "Dataset and load report",
     "model": "Model and accuracy",
     "audit": "Audit by metric family",
@@ -48,11 +56,12 @@ SECTIONS: dict[str, str] = {
 }
 #: Columns of ``Report.metrics`` (the audit's rows without the repeated definition text).
 METRIC_COLUMNS = [
-    "family", "metric", "grouping", "group", "n_users", "n_ratings", "value", "ci_low",
-    "ci_high", "reference_group", "ratio", "p_value", "p_adjusted", "flag", "direction",
-    "status", "better",
+    "family", "metric", "scope", "grouping", "group", "n_users", "n_items", "n_raters",
+    "n_ratings", "value", "ci_low", "ci_high", "reference_group", "ratio", "p_value",
+    "p_method", "p_is_bound", "p_adjusted", "flag", "tier", "direction", "severity", "status",
+    "better",
 ]  # fmt: skip
-_WITHHELD = ["value", "ci_low", "ci_high", "ratio", "p_value", "p_adjusted"]
+_WITHHELD = ["value", "ci_low", "ci_high", "ratio", "p_value", "p_adjusted", "severity"]
 #: Metrics excluded from the accuracy table because they differ run to run (wall time).
 _UNREPRODUCIBLE = {"fit_seconds"}
 TOP_ITEMS = 10
@@ -63,10 +72,21 @@ CONVENTIONS = [
     "p-values come from permuting group labels between a group and the reference group "
     "(the largest group); exposure rows use the normal tail of the bootstrap distribution "
     "around the catalogue share.",
-    "p-values are adjusted with Holm's step-down method over every test in the audit.",
-    "A row is flagged when its ratio to the reference leaves the band and it is "
-    "significant after correction. The band's lower edge is the 'four-fifths' rule; a flag "
-    "is a prompt to look, not a verdict.",
+    "p-values are adjusted with Holm's step-down method within each question 'does this "
+    "metric differ across the groups of this grouping?' (one metric, one grouping); every "
+    "row keeps its raw p-value too. A permutation p-value at its floor 1/(1 + permutations) "
+    "is shown as a bound ('< 0.0005'); a normal-approximation p-value is never shown below "
+    "1e-6.",
+    "Rows about the recommender (accuracy, top-N utility, popularity, calibration, exposure, "
+    "explanations) are 'flagged' when their ratio to the reference leaves the band and they "
+    "are significant after correction, 'notable' when significant but inside the band. The "
+    "band's lower edge is the 'four-fifths' rule; a flag is a prompt to look, not a verdict.",
+    "Rows about the data (the interaction share of item groups: what users rated, before "
+    "any model) are context: shown in 'What the data shows', never flagged.",
+    "Severity = |log ratio| x users affected (a group's users; for an item group, the users "
+    "who rated its items). The executive summary (at most 7 items) takes the most severe "
+    "finding of each metric family first, then the most severe of the rest (at most 2 per "
+    "family before any third), and shows them largest first.",
     "Groups with fewer users than the minimum group size are 'insufficient data': they are "
     "never flagged or ranked, and the report withholds their values.",
 ]
@@ -116,9 +136,21 @@ class Report:
     sections
         Keys of ``SECTIONS`` that the HTML and PDF show.
     headline
-        Sentences with the audit's totals and the model's accuracy.
+        Sentences with the audit's totals (rows about the recommender; data rows apart)
+        and the model's accuracy.
+    summary
+        The executive summary: at most 7 ``SummaryItem`` s about the recommender, the most
+        severe (``|log ratio| x users affected``) first (``engine.report.summary``).
     findings
-        Flagged disparities as ``Finding`` s, user groups served worse first.
+        Flagged disparities of the recommender as ``Finding`` s, user groups served worse
+        first.
+    notable
+        Notable rows (significant after correction, inside the band) as ``Finding`` s.
+    context
+        What the data shows: sentences on data-scope rows (interaction share), which are
+        properties of the ratings, not of the recommender.
+    insufficient_note
+        One sentence: how many groups are below the minimum size, per grouping.
     dataset
         ``DatasetProfile.to_dict()`` (aggregates: counts, histogram, distribution summaries).
     load
@@ -161,7 +193,11 @@ class Report:
     title: str
     sections: tuple[str, ...]
     headline: list[str]
+    summary: list[SummaryItem]
     findings: list[Finding]
+    notable: list[Finding]
+    context: list[str]
+    insufficient_note: str
     dataset: dict[str, Any]
     load: dict[str, Any]
     model: dict[str, Any]
@@ -183,9 +219,13 @@ class Report:
 
     @property
     def insufficient(self) -> pd.DataFrame:
-        """``grouping, group, n_users`` of every group below the minimum size."""
+        """``grouping, group, n_users, n_raters`` of every group below the minimum size.
+
+        ``n_users`` counts a user group's users, ``n_raters`` an item group's raters.
+        """
         rows = self.metrics[self.metrics["status"] == "insufficient data"]
-        return rows[["grouping", "group", "n_users"]].drop_duplicates().reset_index(drop=True)
+        columns = ["grouping", "group", "n_users", "n_raters"]
+        return rows[columns].drop_duplicates(["grouping", "group"]).reset_index(drop=True)
 
 
 def build_report(
@@ -210,14 +250,27 @@ def build_report(
             f"{', '.join(SECTIONS)}."
         )
     minimum = result.config.min_group_size
-    metrics = withhold_small_groups(result.metrics[METRIC_COLUMNS], minimum)
-    accuracy = _accuracy(evaluation)
+    items = [spec.key for spec in result.registry.at_level("item group")]
+    tiered = with_tiers(result.metrics, result.config, items)
+    metrics = withhold_small_groups(tiered[METRIC_COLUMNS], minimum)
+    accuracy = model_accuracy(evaluation)
     profile = dataset_profile(data)
     return Report(
         title=f"Fairness report: {data.name}",
         sections=chosen,
         headline=headline(metrics, accuracy, result.config),
+        summary=executive_summary(
+            metrics,
+            accuracy,
+            result.config,
+            data.n_users,
+            result.registry,
+            k=evaluation.evaluation.k,
+        ),
         findings=findings(metrics, result.registry),
+        notable=findings(metrics, result.registry, tier="notable"),
+        context=data_context(metrics, result.config, result.registry),
+        insufficient_note=insufficient_summary(metrics, minimum),
         dataset=profile.to_dict(),
         load=_load_summary(data),
         model={"config": asdict(model.config), "evaluation": _evaluation_settings(evaluation)},
@@ -243,8 +296,11 @@ def withhold_small_groups(metrics: pd.DataFrame, minimum: int) -> pd.DataFrame:
     """Blank every value of rows whose group has fewer than ``minimum`` users."""
     out = metrics.reset_index(drop=True).copy()
     small = out["status"] == "insufficient data"
-    out[_WITHHELD] = out[_WITHHELD].astype(float)
-    out.loc[small, _WITHHELD] = np.nan
+    withheld = [c for c in _WITHHELD if c in out]
+    out[withheld] = out[withheld].astype(float)
+    out.loc[small, withheld] = np.nan
+    if "tier" in out:
+        out.loc[small, "tier"] = ""
     return out
 
 
@@ -273,7 +329,12 @@ def _withhold_bias_disparity(
     return out
 
 
-def _accuracy(evaluation: Evaluation) -> pd.DataFrame:
+def model_accuracy(evaluation: Evaluation) -> pd.DataFrame:
+    """Mean and std over the folds of every evaluated metric: ``model, metric, mean, std``.
+
+    Wall-time metrics (``fit_seconds``) are left out, so the table is reproducible; models
+    keep the evaluation's order.
+    """
     metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_UNREPRODUCIBLE)]
     table = metrics.groupby(["model", "metric"], sort=False)["value"].agg(["mean", "std"])
     table = table.reset_index()

@@ -23,8 +23,11 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine import charts
+from engine.audit.stats import format_p_value
 from engine.report.build import CONVENTIONS, SECTIONS, Report, references
-from engine.report.findings import KINDS
+from engine.report.findings import KINDS, Finding, catalogue_shares
+from engine.report.numbers import count_text, percent_text, ratio_text, value_text
+from engine.text import literal_plotly
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -38,6 +41,8 @@ tr.flagged td{background:#fde8e8}tr.insufficient td{color:#888}tr.reference td{f
 .meta{color:#555}.badge{display:inline-block;padding:1px 8px;border-radius:10px;
  background:#f4a261;color:#000;font-size:.8em}.chart{width:100%;margin:.5em 0 1em}
 .finding{margin:.3em 0}ul.kind{margin-top:.2em}
+ol.executive{padding-left:1.4em}ol.executive li{margin:.5em 0}.check{color:#264653}
+tr.notable td{background:#fff4e5}
 @media print{body{max-width:none;padding:0}h2{break-after:avoid}
  .chart,table,tr{break-inside:avoid}a{color:inherit;text-decoration:none}}
 """
@@ -53,18 +58,20 @@ NOT_AVAILABLE = "n/a"
 def _cell(value: Any, kind: str) -> str:
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
         return NOT_AVAILABLE
+    if value is pd.NA:
+        return NOT_AVAILABLE
     if kind == "p":
-        if value == 0:
-            return "&lt; 1e-300"
-        return f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
+        return escape(format_p_value(float(value)))
     if kind == "pct":
-        return f"{value:.1%}"
+        return percent_text(value)
     if kind == "int":
-        return f"{int(value):,}"
+        return count_text(value)
+    if kind == "ratio":
+        return ratio_text(value)
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else ""
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return value_text(value)
     return escape(str(value))
 
 
@@ -92,8 +99,9 @@ def table(
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
+    return value is pd.NA or (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
     )
 
 
@@ -116,10 +124,15 @@ class _Charts:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, fig: go.Figure) -> str:
+    def __call__(self, fig: go.Figure, literal: bool = False) -> str:
+        """Return the chart's placeholder and script.
+
+        ``literal``: the chart builder already wrote its data text with
+        ``engine.text.literal_plotly``, so it is not escaped twice.
+        """
         self.count += 1
         spec = json.loads(pio.to_json(fig, validate=False))
-        for trace in spec.get("data", []):
+        for trace in spec.get("data", []) if not literal else []:
             for key in _DATA_KEYS:
                 if key in trace:
                     trace[key] = _entities(trace[key])
@@ -169,14 +182,85 @@ def _header(report: Report) -> str:
 
 
 def _summary(report: Report, chart: _Charts) -> str:
-    parts = ["".join(f"<p>{escape(s)}</p>" for s in report.headline)]
+    band = report.audit_config["band"]
+    parts = [executive_summary_html(report)]
+    parts.append(
+        "<h3>About this audit</h3>" + "".join(f"<p>{escape(s)}</p>" for s in report.headline)
+    )
     if not report.findings:
         parts.append("<p><strong>No disparity is flagged.</strong></p>")
     for kind, label in KINDS.items():
         chosen = [f for f in report.findings if f.kind == kind]
         if chosen:
-            items = "".join(f'<li class="finding">{escape(f.sentence)}</li>' for f in chosen)
-            parts.append(f"<h3>{escape(label)} ({len(chosen)})</h3><ul class='kind'>{items}</ul>")
+            parts.append(
+                f"<h3>{escape(label)}: flagged ({len(chosen)})</h3>{_findings_list(chosen)}"
+            )
+    if report.notable:
+        parts.append(
+            f"<h3>Notable: significant, inside [{band[0]}, {band[1]}] ({len(report.notable)})</h3>"
+            "<p class='meta'>Gaps that survive Holm's correction but stay inside the band: too "
+            "small to flag, too consistent to ignore. Largest first.</p>"
+            + _findings_list(sorted(report.notable, key=lambda f: -_severity(f)))
+        )
+    return "".join(parts)
+
+
+def _severity(finding: Finding) -> float:
+    return finding.severity if np.isfinite(finding.severity) else float("inf")
+
+
+def _findings_list(chosen: list[Finding]) -> str:
+    items = "".join(f'<li class="finding">{escape(f.sentence)}</li>' for f in chosen)
+    return f"<ul class='kind'>{items}</ul>"
+
+
+def executive_summary_html(report: Report) -> str:
+    """Return the executive summary: heading, numbered items (headline, detail, check next)."""
+    if not report.summary:
+        return (
+            "<h3>Executive summary</h3><p><strong>No disparity of the recommender is flagged or "
+            "notable, and no baseline ranks better than SVD.</strong> The detail follows.</p>"
+        )
+    items = "".join(
+        f"<li><strong>{escape(i.headline)}</strong> {escape(i.detail)}"
+        f'<br><span class="check"><em>Check next:</em> {escape(i.check_next)}.</span></li>'
+        for i in report.summary
+    )
+    more = (
+        len(report.findings)
+        + len(report.notable)
+        - sum(len(i.metrics) for i in report.summary if i.kind != "evaluation")
+    )
+    tail = f"<p class='meta'>{more} more findings follow in the detail.</p>" if more > 0 else ""
+    return (
+        f"<h3>Executive summary</h3><p class='meta'>The {len(report.summary)} most severe findings "
+        "about the recommender (size of the gap x users affected), in plain words.</p>"
+        f'<ol class="executive">{items}</ol>{tail}'
+    )
+
+
+def _data(report: Report, chart: _Charts) -> str:
+    rows = report.metrics[report.metrics["scope"] != "model"]
+    parts = [
+        "<p>These numbers describe the ratings themselves, before any model: who rated what, "
+        "and how much. They explain where a disparity may come from, but they are not "
+        "disparities of the recommender and are never flagged.</p>"
+    ]
+    if report.context:
+        parts.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in report.context) + "</ul>")
+    elif len(rows):
+        parts.append("<p>No item group's share of the ratings leaves the band.</p>")
+    catalogue = catalogue_shares(report.metrics)
+    for grouping, part in rows.groupby("grouping", sort=False):
+        for metric, selected in part.groupby("metric", sort=False):
+            shares = (
+                catalogue.xs(grouping, level=0)
+                if grouping in catalogue.index.get_level_values(0)
+                else None
+            )
+            title = f"{_name(report, metric)} by {grouping} vs the catalogue share"
+            fig = charts.group_metric(selected, literal_plotly(title), shares)
+            parts.append(chart(fig, literal=True))
     if report.hints:
         items = "".join(
             f"<li><strong>{escape(h['grouping'])} = {escape(str(h['group']))}</strong> "
@@ -185,9 +269,12 @@ def _summary(report: Report, chart: _Charts) -> str:
             for h in report.hints
         )
         parts.append(
-            "<h3>Root-cause hints for flagged user groups</h3><p class='meta'>Differences "
-            f"between the group's data and everyone else's (not proven causes).</p><ul>{items}</ul>"
+            "<h3>Profile differences of flagged user groups (root-cause hints)</h3><p "
+            "class='meta'>How the group's own ratings differ from everyone else's (not proven "
+            f"causes).</p><ul>{items}</ul>"
         )
+    if len(rows):
+        parts.append("<h3>Data rows</h3>" + _metric_rows(rows))
     return "".join(parts)
 
 
@@ -279,8 +366,9 @@ def _model(report: Report, chart: _Charts) -> str:
         parts.append(f"<p class='meta'>{heading}</p><ul>{items}</ul>")
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
         fig = charts.model_group_gaps(rows)
-        fig.update_layout(title=f"Accuracy vs fairness by {grouping} (lower-left is better)")
-        parts.append(chart(fig))
+        title = literal_plotly(f"Accuracy vs fairness by {grouping} (lower-left is better)")
+        fig.update_layout(title=title)
+        parts.append(chart(fig, literal=True))
         parts.append(table(rows))
     return "".join(parts)
 
@@ -288,25 +376,42 @@ def _model(report: Report, chart: _Charts) -> str:
 def _metric_rows(rows: pd.DataFrame) -> str:
     shown = {
         "metric": "metric", "grouping": "grouping", "group": "group", "n_users": "users",
-        "n_ratings": "ratings", "value": "value", "ci_low": "CI low", "ci_high": "CI high",
-        "ratio": "ratio", "p_adjusted": "adjusted p", "status": "status",
-        "direction": "direction",
+        "n_items": "items", "n_raters": "raters", "n_ratings": "ratings", "value": "value",
+        "ci_low": "CI low", "ci_high": "CI high", "ratio": "ratio", "p_shown": "adjusted p",
+        "p_method": "test", "tier": "tier", "status": "status", "direction": "direction",
     }  # fmt: skip
+    frame = rows.assign(p_shown=[
+        format_p_value(float(p), bool(b)) or NOT_AVAILABLE
+        for p, b in zip(rows["p_adjusted"], rows["p_is_bound"], strict=True)
+    ])  # fmt: skip
+    for column in ("n_users", "n_items", "n_raters"):
+        if frame[column].isna().all():
+            shown.pop(column)
     return table(
-        rows,
+        frame,
         shown,
-        kinds={"n_users": "int", "n_ratings": "int", "p_adjusted": "p"},
-        row_class=lambda r: {
-            "flagged": "flagged",
-            "insufficient data": "insufficient",
-            "reference": "reference",
-        }.get(r["status"], ""),
+        kinds={
+            "n_users": "int",
+            "n_items": "int",
+            "n_raters": "int",
+            "n_ratings": "int",
+            "ratio": "ratio",
+        },
+        row_class=lambda r: (
+            {
+                "flagged": "flagged",
+                "notable": "notable",
+            }.get(r["tier"], "")
+            or {"insufficient data": "insufficient", "reference": "reference"}.get(r["status"], "")
+        ),
     )
 
 
 def _family(report: Report, chart: _Charts, family: str) -> str:
-    rows = report.metrics[report.metrics["family"] == family]
+    every = report.metrics[report.metrics["family"] == family]
+    rows = every[every["scope"] == "model"]
     band = report.audit_config["band"]
+    title = literal_plotly(f"{family}: ratio to reference")
     parts = [
         "<ul>"
         + "".join(
@@ -315,12 +420,24 @@ def _family(report: Report, chart: _Charts, family: str) -> str:
             for m in rows["metric"].unique()
         )
         + "</ul>",
-        chart(charts.disparity_overview(rows, band, f"{family}: ratio to reference")),
+        chart(charts.disparity_overview(rows, band, title), literal=True),
     ]
-    flagged = rows[rows["flag"].astype(bool)][["metric", "grouping"]].drop_duplicates()
-    for metric, grouping in flagged.itertuples(index=False):
+    catalogue = catalogue_shares(report.metrics)
+    shown = rows["tier"].isin(["flagged", "notable"]) | (
+        rows["reference_group"] == "catalogue share"
+    )
+    for metric, grouping in (
+        rows[shown][["metric", "grouping"]].drop_duplicates().itertuples(index=False)
+    ):
         selected = rows[(rows["metric"] == metric) & (rows["grouping"] == grouping)]
-        parts.append(chart(charts.group_metric(selected, f"{metric} by {grouping} (95% CI)")))
+        data_rows = every[(every["scope"] != "model") & (every["grouping"] == grouping)]
+        level = catalogue.index.get_level_values(0)
+        shares = catalogue.xs(grouping, level=0) if grouping in level else None
+        fig = charts.group_metric(
+            selected, literal_plotly(f"{metric} by {grouping} (95% CI)"), shares,
+            data_rows if len(data_rows) else None,
+        )  # fmt: skip
+        parts.append(chart(fig, literal=True))
     parts.append(_metric_rows(rows))
     return "".join(parts)
 
@@ -356,11 +473,9 @@ def _insufficient(report: Report, chart: _Charts) -> str:
     groups = report.insufficient
     if groups.empty:
         return "<p>Every group has enough users.</p>"
-    minimum = report.audit_config["min_group_size"]
     return (
-        f"<p>These groups have fewer than {minimum} users. They are never flagged or "
-        "ranked, and their values are withheld from this report.</p>"
-        + table(groups, kinds={"n_users": "int"})
+        f"<p>{escape(report.insufficient_note)}</p><details><summary>The {len(groups):,} groups"
+        "</summary>" + table(groups, kinds={"n_users": "int", "n_raters": "int"}) + "</details>"
     )
 
 
@@ -406,6 +521,7 @@ def _provenance(report: Report, chart: _Charts) -> str:
 
 _SECTION_RENDERERS: dict[str, Callable[[Report, _Charts], str]] = {
     "summary": _summary,
+    "data": _data,
     "dataset": _dataset,
     "model": _model,
     "audit": _audit,

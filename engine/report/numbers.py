@@ -1,0 +1,61 @@
+"""How the report and the Bias audit page write numbers: one precision per kind of number.
+
+- ratios (to a reference group or to a catalogue share): 2 decimals, ``1.07``;
+- metric values (RMSE, NDCG, shares as fractions): at most 4 significant figures, ``0.975``,
+  ``0.04123``; from 10 000 up, whole numbers with thousands separators;
+- shares shown as percentages: 1 decimal, ``12.5%``;
+- counts: thousands separators, ``1,682``;
+- p-values: ``engine.audit.stats.format_p_value`` (only what the stated test can give).
+
+Missing values (None, NaN, ``pd.NA``) are written as ``""`` here; callers that need a
+visible placeholder (the HTML tables' "n/a") add it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+
+def missing(value: Any) -> bool:
+    """Whether ``value`` is None, NaN or ``pd.NA`` (a missing number)."""
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def ratio_text(value: Any) -> str:
+    """Write a ratio with 2 decimals (``1.07``); ``""`` when missing."""
+    return "" if missing(value) else f"{float(value):.2f}"
+
+
+def value_text(value: Any) -> str:
+    """Write a metric value with at most 4 significant figures (``0.975``, ``0.9089``).
+
+    ``""`` when missing.
+
+    From 10 000 up, a whole number with thousands separators (``12,345``).
+    """
+    if missing(value):
+        return ""
+    number = float(value)
+    if math.isinf(number):
+        return "infinite" if number > 0 else "-infinite"
+    if abs(number) >= 1e4:
+        return f"{number:,.0f}"
+    return f"{number:.4g}"
+
+
+def percent_text(value: Any) -> str:
+    """Write a fraction as a percentage, 1 decimal (``0.125`` -> ``12.5%``); ``""`` if missing."""
+    return "" if missing(value) else f"{float(value):.1%}"
+
+
+def count_text(value: Any) -> str:
+    """Write a count with thousands separators (``1,682``); ``""`` when missing."""
+    return "" if missing(value) else f"{int(value):,}"

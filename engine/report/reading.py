@@ -1,0 +1,119 @@
+"""The audit as a reader meets it: summary, tiers, data context, in one object for the page.
+
+``read_audit`` gives the Bias audit page what the report's first pages say, without
+building the whole report (no dataset profile, no model comparison): the audit table
+with its tier columns, the executive summary, the flagged and notable rows, the
+data-scope rows with their sentences, and the insufficient-data sentence.
+``display_rows`` turns audit rows into a table for reading (p-values as text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from engine.audit.run import AuditResult
+from engine.audit.stats import format_p_value
+from engine.evaluate import Evaluation
+from engine.report.build import model_accuracy
+from engine.report.findings import catalogue_shares
+from engine.report.summary import (
+    SummaryItem,
+    data_context,
+    executive_summary,
+    insufficient_summary,
+)
+from engine.report.tiers import with_tiers
+
+#: Columns of ``display_rows``, in order (``p_value`` and ``p_adjusted`` as text).
+DISPLAY_COLUMNS = [
+    "tier", "family", "metric", "grouping", "group", "direction", "n_users", "n_items",
+    "n_raters", "n_ratings", "value", "ci_low", "ci_high", "reference_group", "ratio",
+    "p_value", "p_adjusted", "p_method", "severity", "status",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditReading:
+    """What a reader of one audit sees first.
+
+    Attributes
+    ----------
+    metrics
+        The audit table with every tier column (``engine.report.tiers.with_tiers``).
+    summary
+        The executive summary (at most 7 ``SummaryItem`` s, most severe first).
+    flagged, notable
+        Model-scope rows of each tier, most severe first.
+    data
+        Data-scope rows (properties of the ratings), most severe first.
+    context
+        Sentences on the data rows outside the band ("What the data shows").
+    insufficient
+        ``grouping, group, n_users, n_raters`` of every group below the minimum size.
+    insufficient_note
+        One sentence counting them per grouping.
+    catalogue
+        Catalogue share of each item group, indexed by ``(grouping, group)``.
+    """
+
+    metrics: pd.DataFrame
+    summary: list[SummaryItem]
+    flagged: pd.DataFrame
+    notable: pd.DataFrame
+    data: pd.DataFrame
+    context: list[str]
+    insufficient: pd.DataFrame
+    insufficient_note: str
+    catalogue: pd.Series = field(repr=False)
+
+
+def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> AuditReading:
+    """Return the ``AuditReading`` of ``result`` (``evaluation``: the audited model's folds).
+
+    ``n_users`` is the dataset's number of users (affected by an evaluation finding).
+    """
+    items = [spec.key for spec in result.registry.at_level("item group")]
+    metrics = with_tiers(result.metrics, result.config, items)
+    model = metrics[metrics["scope"] == "model"]
+
+    def ranked(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows.sort_values("severity", ascending=False, kind="stable", na_position="last")
+
+    small = metrics[metrics["status"] == "insufficient data"]
+    return AuditReading(
+        metrics=metrics,
+        summary=executive_summary(
+            metrics,
+            model_accuracy(evaluation),
+            result.config,
+            n_users,
+            result.registry,
+            k=evaluation.evaluation.k,
+        ),
+        flagged=ranked(model[model["tier"] == "flagged"]),
+        notable=ranked(model[model["tier"] == "notable"]),
+        data=ranked(metrics[metrics["scope"] != "model"]),
+        context=data_context(metrics, result.config, result.registry),
+        insufficient=small[["grouping", "group", "n_users", "n_raters"]]
+        .drop_duplicates(["grouping", "group"])
+        .reset_index(drop=True),
+        insufficient_note=insufficient_summary(metrics, result.config.min_group_size),
+        catalogue=catalogue_shares(metrics, result.registry),
+    )
+
+
+def display_rows(rows: pd.DataFrame, drop: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Audit rows for reading: ``DISPLAY_COLUMNS`` but ``drop``, p-values as text.
+
+    p-values are written by ``engine.audit.stats.format_p_value`` (a bound as "< 0.0005").
+    """
+    bound = rows["p_is_bound"].astype(bool)
+    shown = rows.assign(
+        p_value=[format_p_value(float(p), b) for p, b in zip(rows["p_value"], bound, strict=True)],
+        p_adjusted=[format_p_value(float(p), b)
+                    for p, b in zip(rows["p_adjusted"], bound, strict=True)],
+    )  # fmt: skip
+    columns = [c for c in DISPLAY_COLUMNS if c in shown and c not in drop]
+    return shown[columns].reset_index(drop=True)

@@ -1,0 +1,246 @@
+"""Executive summary, tiers and the exposure chart, on hand-built audit tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import AuditConfig, charts
+from engine.report.findings import findings, headline
+from engine.report.numbers import count_text, ratio_text, value_text
+from engine.report.summary import (
+    MAX_ITEMS,
+    SummaryItem,
+    data_context,
+    executive_summary,
+    insufficient_summary,
+)
+from engine.report.tiers import with_tiers
+
+CONFIG = AuditConfig()
+NO_ACCURACY = pd.DataFrame(columns=["model", "metric", "mean", "std"])
+
+
+def row(**given) -> dict:
+    """One audit row with the audit's columns; ``given`` overrides the defaults."""
+    base = {
+        "family": "accuracy", "metric": "rmse", "scope": "model", "grouping": "gender",
+        "group": "F", "n_users": 300, "n_items": pd.NA, "n_raters": pd.NA, "n_ratings": 3000,
+        "value": 1.0, "ci_low": 0.9, "ci_high": 1.1, "reference_group": "M", "ratio": 1.0,
+        "p_value": 0.01, "p_method": "permutation", "p_is_bound": False, "p_adjusted": 0.01,
+        "flag": False, "tier": "", "direction": "", "severity": np.nan, "status": "ok",
+        "better": "lower", "definition": "",
+    }  # fmt: skip
+    out = {**base, **given}
+    if out["tier"] in ("flagged", "notable", "context") and pd.isna(out["severity"]):
+        n = out["n_users"] if pd.isna(out["n_raters"]) else out["n_raters"]
+        out["severity"] = abs(math.log(out["ratio"])) * n
+    out["flag"] = out["tier"] == "flagged"
+    if out["flag"]:
+        out["status"] = "flagged"
+    return out
+
+
+def reference(metric: str = "rmse", grouping: str = "gender", value: float = 0.9, **given):
+    return row(metric=metric, grouping=grouping, group="M", value=value, ratio=1.0,
+               status="reference", p_value=np.nan, p_adjusted=np.nan, **given)  # fmt: skip
+
+
+def exposure(group: str, value: float, catalogue: float, tier: str = "flagged", **given):
+    ratio = value / catalogue
+    fields = dict(family="exposure", metric="exposure_share", grouping="genres", group=group,
+                  n_users=pd.NA, n_items=50, n_raters=900, value=value, ratio=ratio,
+                  reference_group="catalogue share", better="higher", tier=tier,
+                  p_method="normal approximation",
+                  direction="over-exposed" if ratio > 1 else "under-exposed")  # fmt: skip
+    return row(**{**fields, **given})
+
+
+def table(*rows: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    for column in ("n_users", "n_items", "n_raters", "n_ratings"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def test_summary_ranks_by_gap_times_users_affected():
+    metrics = table(
+        reference(),
+        row(group="small", n_users=40, value=1.35, ratio=1.5, tier="flagged", direction="worse"),
+        row(group="F", n_users=300, value=0.99, ratio=1.1, tier="notable", direction="worse"),
+        reference("ndcg", "age", 0.2, better="higher", family="top-N utility"),
+        row(family="top-N utility", metric="ndcg", grouping="age", group="old", n_users=500,
+            value=0.1, ratio=0.5, better="higher", tier="flagged", direction="worse"),
+    )  # fmt: skip
+    items = executive_summary(metrics, NO_ACCURACY, CONFIG, n_users=1000)
+    assert [i.group for i in items] == ["old", "F", "small"]  # 347 > 28.6 > 16.2
+    assert [i.kind for i in items] == ["flagged", "notable", "flagged"]
+    severities = [i.severity for i in items]
+    assert severities == sorted(severities, reverse=True)
+    assert severities[0] == pytest.approx(math.log(2) * 500)
+    women = items[1]
+    assert women.headline == (
+        "RMSE is worse for gender = F (300 users): 0.99 vs 0.9 for M, 10% higher (lower is better)."
+    )
+    assert women.detail.startswith("Notable: ratio 1.10 is inside [0.8, 1.25]")
+    assert women.check_next.startswith("check whether these users have fewer ratings")
+
+
+def test_summary_keeps_at_most_seven_items_and_gives_every_family_a_place():
+    rows = [reference()]
+    for i in range(12):  # twelve large popularity gaps, one per grouping
+        rows.append(reference("arp", f"attribute {i}", 1.0, family="popularity"))
+        rows.append(row(family="popularity", metric="arp", grouping=f"attribute {i}",
+                        group="g", n_users=900, value=3.0, ratio=3.0, tier="flagged",
+                        direction="worse"))  # fmt: skip
+    rows.append(row(group="F", value=0.975, ratio=1.075, tier="notable", direction="worse"))
+    metrics = table(*rows)
+    items = executive_summary(metrics, NO_ACCURACY, CONFIG, n_users=1000)
+    assert len(items) == MAX_ITEMS
+    families = [i.family for i in items]
+    assert families[-1] == "accuracy"  # a small accuracy gap is not pushed out ...
+    assert families.count("popularity") == MAX_ITEMS - 1  # ... nor kept from filling the rest
+    assert executive_summary(metrics, NO_ACCURACY, CONFIG, 1000, limit=3)[0].family == "popularity"
+
+
+def test_item_groups_in_one_direction_make_one_item():
+    metrics = table(
+        exposure("Drama", 0.40, 0.2), exposure("Comedy", 0.30, 0.2),
+        exposure("Horror", 0.01, 0.05), exposure("War", 0.02, 0.04, tier="notable"),
+        {**exposure("long tail", 0.06, 0.68), "grouping": "item popularity"},
+    )  # fmt: skip
+    items = executive_summary(metrics, NO_ACCURACY, CONFIG, n_users=1000)
+    assert len(items) == 2
+    under = next(i for i in items if "under-exposed" in i.headline)
+    assert under.headline == (
+        "3 item groups get less recommendation exposure than their share of the catalogue "
+        "(under-exposed): item popularity = long tail (6.0% vs 68.0%), genres = Horror (1.0% "
+        "vs 5.0%), genres = War (2.0% vs 4.0%)."
+    )
+    assert under.metrics == ("exposure_share",) * 3
+    assert "genres = War 0.50 (notable)" in under.detail
+
+
+def test_data_rows_are_context_never_summary_flags_or_headline_counts():
+    data_row = exposure("Drama", 0.6, 0.2, tier="context", metric="interaction_share",
+                        scope="data", direction="over-exposed")  # fmt: skip
+    data_row.update(flag=False, status="ok")
+    metrics = table(reference(), data_row, row(value=1.2, ratio=1.33, tier="flagged",
+                                               direction="worse"))  # fmt: skip
+    items = executive_summary(metrics, NO_ACCURACY, CONFIG, n_users=1000)
+    assert [i.family for i in items] == ["accuracy"]
+    assert [f.metric for f in findings(metrics)] == ["rmse"]
+    said = " ".join(headline(metrics, NO_ACCURACY, CONFIG))
+    assert "1 row is flagged" in said and "0 more are notable" in said
+    assert "1 rows describe the ratings themselves" in said
+    (context,) = data_context(metrics, CONFIG)
+    assert context.startswith("Items with genres = Drama get 60.0% of all ratings but make up")
+    assert "before any model" in context
+
+
+def test_notable_rows_become_findings_of_their_own_tier():
+    metrics = table(reference(), row(value=0.975, ratio=1.075, tier="notable", direction="worse"))
+    assert findings(metrics) == []
+    (notable,) = findings(metrics, tier="notable")
+    assert notable.tier == "notable" and notable.severity == pytest.approx(300 * math.log(1.075))
+
+
+@pytest.mark.parametrize(
+    ("p", "bound", "shown"),
+    [(1 / 2001, True, "adjusted p < 0.0005, permutation"), (1e-12, False, "adjusted p < 1e-6"),
+     (0.0123, False, "adjusted p = 0.012")],
+)  # fmt: skip
+def test_summary_writes_p_values_as_the_test_can_give_them(p, bound, shown):
+    metrics = table(reference(), row(value=1.2, ratio=1.33, tier="flagged", direction="worse",
+                                     p_adjusted=p, p_is_bound=bound))  # fmt: skip
+    (item,) = executive_summary(metrics, NO_ACCURACY, CONFIG, n_users=1000)
+    assert shown in item.detail
+    assert "e-1" not in item.detail and "e-0" not in item.detail.replace("e-06", "")
+
+
+def test_a_popularity_baseline_that_ranks_better_is_a_finding_about_the_recommender():
+    accuracy = pd.DataFrame(
+        [("SVD", "ndcg", 0.05, 0.01), ("Popularity", "ndcg", 0.10, 0.01),
+         ("SVD", "recall", 0.04, 0.01), ("Popularity", "recall", 0.03, 0.01)],
+        columns=["model", "metric", "mean", "std"],
+    )  # fmt: skip
+    metrics = table(reference(), row(value=0.975, ratio=1.075, tier="notable", direction="worse"))
+    items = executive_summary(metrics, accuracy, CONFIG, n_users=943)
+    first = items[0]
+    assert first.kind == "evaluation" and first.severity == pytest.approx(943 * math.log(2))
+    assert first.headline.startswith("The popularity baseline ranks better than SVD: NDCG@k 0.1")
+    assert first.check_next.startswith("check the model settings")
+    tie = accuracy.assign(mean=[0.1, 0.05, 0.04, 0.03])
+    assert all(i.kind != "evaluation" for i in executive_summary(metrics, tie, CONFIG, 943))
+
+
+def test_insufficient_groups_are_summarised_per_grouping():
+    small = [row(grouping="zip", group=f"{i:05d}", n_users=3, status="insufficient data",
+                 value=np.nan, ratio=np.nan) for i in range(40)]  # fmt: skip
+    sentence = insufficient_summary(table(reference(), *small), 30)
+    assert sentence.startswith("40 groups are below the minimum size of 30 users: 40 of zip ")
+    assert "(holding 120 users)" in sentence
+
+
+def test_older_tables_get_their_tiers_derived():
+    old = table(reference(), row(value=1.2, ratio=1.33, p_adjusted=0.001, flag=True,
+                                 status="flagged", direction="worse"))  # fmt: skip
+    old = old.drop(columns=["scope", "tier", "severity", "p_method", "p_is_bound", "n_items",
+                            "n_raters"])  # fmt: skip
+    tiered = with_tiers(old, CONFIG)
+    assert list(tiered["tier"]) == ["", "flagged"] and list(tiered["scope"]) == ["model"] * 2
+    assert tiered["severity"].iloc[1] == pytest.approx(300 * math.log(1.33))
+
+
+def test_numbers_have_one_precision_per_kind():
+    assert ratio_text(1.0749) == "1.07" and value_text(0.97512) == "0.9751"
+    assert value_text(123456.7) == "123,457" and count_text(1682) == "1,682"
+    assert ratio_text(np.nan) == value_text(None) == count_text(pd.NA) == ""
+
+
+def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
+    rows = table(exposure("Drama", 0.5, 0.4), exposure("Horror", 0.01, 0.05),
+                 exposure("Comedy", 0.3, 0.3, tier=""))  # fmt: skip
+    fig = charts.group_metric(rows, "exposure by genres")
+    names = [t.name for t in fig.data]
+    assert "catalogue share" in names
+    assert {"under-exposed (below catalogue share)", "over-exposed (above catalogue share)"} <= set(
+        names
+    )
+    colours = {t.marker.color for t in fig.data if t.type == "bar"}
+    assert {charts.DIRECTION_COLOURS[n] for n in names if n in charts.DIRECTION_COLOURS} == colours
+    catalogue = next(t for t in fig.data if t.name == "catalogue share")
+    assert list(catalogue.y) == pytest.approx([0.4, 0.05, 0.3])
+    assert fig.layout.showlegend is not False
+    # Genre shares overlap (they add up to 0.75 here: no note); past 1 the chart says so.
+    assert not fig.layout.annotations
+    overlapping = table(exposure("Drama", 0.5, 0.6), exposure("Comedy", 0.6, 0.7))
+    (note,) = charts.group_metric(overlapping, "exposure").layout.annotations
+    assert "Groups overlap" in note.text and "1.30" in note.text
+
+
+def test_interaction_share_is_drawn_next_to_the_exposure():
+    rows = table(exposure("Drama", 0.5, 0.4), exposure("<b>Horror</b>", 0.01, 0.05))
+    data_rows = rows.assign(metric="interaction_share", scope="data", value=[0.45, 0.02])
+    fig = charts.group_metric(rows, "exposure", interaction=data_rows)
+    (trace,) = [t for t in fig.data if t.name == "interaction share (ratings)"]
+    assert list(trace.y) == pytest.approx([0.45, 0.02])
+    assert "&lt;b&gt;Horror&lt;/b&gt;" in trace.x  # data text shown literally
+
+
+def test_disparity_overview_colours_by_tier_with_a_legend():
+    metrics = table(reference(), row(group="F", value=1.2, ratio=1.33, tier="flagged",
+                                     direction="worse"),
+                    row(group="X", value=0.95, ratio=1.05, tier="notable", direction="worse"),
+                    row(group="Y", value=0.9, ratio=1.0, tier=""))  # fmt: skip
+    fig = charts.disparity_overview(metrics, CONFIG.band, "accuracy")
+    assert [t.name for t in fig.data] == ["flagged", "notable", "other"]
+    assert fig.data[0].marker.color == charts.TIER_COLOURS["flagged"]
+
+
+def test_summary_item_is_a_plain_record():
+    item = SummaryItem("h", "d", "check x", 1.0, "flagged")
+    assert (item.family, item.metrics) == ("", ())
