@@ -7,6 +7,7 @@ the user hundreds of times, so it runs only when the analyst asks for it.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -14,8 +15,12 @@ from dashboard import state
 from dashboard.components import dataset_caption, page_failed, pick_user
 from engine import EngineError, RatingData, charts, explain_prediction
 from engine.explain import Counterfactual, item_titles, titles_for
+from engine.explain.faithfulness import describe_agreement, faithfulness_check, rank_agreement
+from engine.explain.reading import coverage, history_reading, select_shown, surprising
+from engine.explain.rollup import UNKNOWN, attribute_rollup, describe_group, rollup_attributes
 from engine.model.svd import TrainedModel, UserVector
 from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
+from engine.text import literal_markdown
 from engine.whatif import (
     RankChange,
     WhatIf,
@@ -27,6 +32,12 @@ from engine.whatif import (
 )
 
 TITLE = "Recommendations"
+#: Bars in the "because you rated" chart (plus any counterfactual rating beyond them).
+TOP_BARS = 12
+SHAPLEY_HOVER = (
+    "Shapley value: the prediction's average change when this rating joins the others "
+    "(each subset refolded)"
+)
 
 
 def render() -> None:
@@ -156,16 +167,55 @@ def _explanations(
         st.info(note)
     if bundle.factors is None:
         return
+    item = int(model.interactions.item_index([choice])[0])
     gaps = max(bundle.fidelity.values())
     st.caption(f"Predicted {bundle.prediction:.3f} (shown {bundle.shown_prediction:.2f}); "
                f"every view below adds up to it (largest gap {gaps:.1e}).")  # fmt: skip
-    left, right = st.columns(2)
-    left.plotly_chart(charts.factor_waterfall(bundle.factors), key="waterfall")
-    right.plotly_chart(charts.history_bars(bundle.history), key="history_bars")
-    if bundle.shapley is not None:
-        title = "What if you had not rated it (Shapley values of refolding)"
-        st.plotly_chart(charts.history_bars(bundle.shapley, title=title), key="shapley_bars")
-    _counterfactual(model, vector, (data.fingerprint, user_id, choice, n), titles)
+    charts_area = st.container()  # filled after the counterfactual, whose ratings it marks
+    cf = _counterfactual(model, vector, (data.fingerprint, user_id, choice, n), titles)
+    reading = history_reading(model, vector, item, titles)
+    highlight = cf.removed if cf is not None and cf.found else []
+    with charts_area:
+        left, right = st.columns(2)
+        left.plotly_chart(charts.factor_waterfall(bundle.factors), key="waterfall")
+        right.plotly_chart(
+            charts.history_bars(bundle.history, top=TOP_BARS, reading=reading,
+                                highlight=highlight),
+            key="history_bars",
+        )  # fmt: skip
+        shown = select_shown(
+            reading["contribution"].to_numpy(), TOP_BARS,
+            np.flatnonzero(reading["item_id"].isin(highlight)),
+        )  # fmt: skip
+        right.caption(coverage(reading["contribution"].to_numpy(), shown).describe())
+        against = surprising(reading, shown)
+        if against:
+            right.caption(
+                "Bars that push against their rating: "
+                + " ".join(literal_markdown(line) for line in against)
+            )
+        st.caption(
+            "Each bar is weight x residual: the residual is your rating minus what the model "
+            "expects from an average user; the weight says whether, in your fitted taste, the "
+            "rated item is like (+) or unlike (-) this one. Hover a bar for its reading."
+        )
+        with st.expander("Read each bar (rating, expected, residual, weight, direction)"):
+            st.dataframe(
+                reading.iloc[shown][["title", "rating", "expected", "residual", "weight",
+                                     "contribution", "direction"]],
+                hide_index=True, key="explain_reading",
+            )  # fmt: skip
+        _rollup(data, reading)
+        _faithfulness(model, vector, item, reading, titles)
+        if bundle.shapley is not None:
+            title = "What if you had not rated it (Shapley values of refolding)"
+            shapley_reading = reading.assign(direction=SHAPLEY_HOVER)
+            st.plotly_chart(
+                charts.history_bars(bundle.shapley, TOP_BARS, title, reading=shapley_reading),
+                key="shapley_bars",
+            )
+            rho = rank_agreement(reading["contribution"].to_numpy(), bundle.shapley.values)
+            st.caption(describe_agreement(rho, len(reading)))
     a, b = st.columns(2)
     a.markdown("**Similar users who rated it**")
     a.dataframe(bundle.similar_users, hide_index=True, key="explain_users")
@@ -174,13 +224,45 @@ def _explanations(
     st.caption("Similarities: cosine of latent factors (1 = alike).")
 
 
+def _rollup(data: RatingData, reading: pd.DataFrame) -> None:
+    """Show the exact split summed by an item attribute the analyst picks."""
+    attributes = rollup_attributes(data.items)
+    if not attributes:
+        return
+    attribute = st.selectbox("Sum the history effect by", attributes, key="explain_rollup")
+    table = attribute_rollup(reading["item_id"], reading["contribution"], data.items, attribute)
+    if len(table):
+        top = table.iloc[0]
+        st.markdown(
+            f"By {literal_markdown(attribute)}: {literal_markdown(describe_group(top, attribute))}"
+            f" (of {reading['contribution'].sum():+.3f} in all; an item in several genres "
+            "counts an equal share in each, items without the attribute are "
+            f"'{literal_markdown(UNKNOWN)}')."
+        )
+    st.dataframe(table, hide_index=True, key="explain_rollup_table")
+
+
+def _faithfulness(
+    model: TrainedModel, vector: UserVector, item: int, reading: pd.DataFrame,
+    titles: dict[str, str],
+) -> None:  # fmt: skip
+    """Remove the 3 most credited ratings (and 3 random ones), refold, show the change."""
+    check = faithfulness_check(model, vector, item, reading["contribution"].to_numpy())
+    removed = ", ".join(literal_markdown(titles.get(i, i)) for i in check.top.removed)
+    st.markdown(
+        f"**Faithfulness check:** {literal_markdown(check.describe())}"
+        + (f" Removed: {removed}." if removed else "")
+    )
+
+
 def _counterfactual(
     model: TrainedModel, vector: UserVector, about: tuple, titles: dict[str, str]
-) -> None:
+) -> Counterfactual | None:
     """Offer the counterfactual search; show its result until the question changes.
 
     ``about`` is ``(dataset fingerprint, user id, item id, n)``; with the user's vector it
-    identifies the question, so an edit or another item asks for a new search.
+    identifies the question, so an edit or another item asks for a new search. Returns
+    the result (``None`` until asked), so the history chart can mark its ratings.
     """
     question = (*about, vector.bu, vector.pu.tobytes())
     found = st.session_state.get("recs_counterfactual")
@@ -188,17 +270,19 @@ def _counterfactual(
         slot = st.empty()
         if not slot.button("Find a counterfactual (which ratings, removed, drop it from the "
                            "list?)", key="find_counterfactual"):  # fmt: skip
-            return
+            return None
         slot.empty()  # asked: the answer replaces the button
         with st.spinner("Refolding without sets of the most influential ratings..."):
             found = (question, counterfactual_for(model, vector, about[2], about[3]))
         st.session_state["recs_counterfactual"] = found
     cf: Counterfactual = found[1]
     if cf.found:
-        removed = ", ".join(titles.get(i, i) for i in cf.removed)
-        st.success(f"Counterfactual: {cf.message} Removed: {removed} ({cf.method}).")
+        removed = ", ".join(literal_markdown(titles.get(i, i)) for i in cf.removed)
+        st.success(f"Counterfactual: {literal_markdown(cf.message)} Removed: {removed}. "
+                   f"Search: {cf.method}. Marked ★ in the chart above.")  # fmt: skip
     else:
-        st.info(f"Counterfactual: {cf.message}")
+        st.info(f"Counterfactual: {literal_markdown(cf.message)}")
+    return cf
 
 
 render()
