@@ -1,4 +1,4 @@
-"""Data text shown literally: escaping for Streamlit markdown and for plotly labels.
+r"""Data text shown literally: escaping for Streamlit markdown and for plotly labels.
 
 Titles, group names, column names and ids come from the analyst's files and may contain
 characters that a renderer treats as markup: ``*x*`` becomes italics and ``${7*7}`` opens
@@ -11,6 +11,14 @@ is exactly what the file holds. Data text never goes into a plotly
   allows escaping any of them, so the text renders verbatim), newlines and tabs as spaces.
 - ``literal_plotly``: ``&``, ``<`` and ``>`` as HTML entities (plotly renders entities but
   not escaped tags), newlines and tabs as spaces.
+
+Checked in Chromium with Streamlit 1.67: Streamlit's markdown honours every CommonMark
+backslash escape, including before its own syntax (``\:smile\:`` and ``\:red\[x\]``
+stay text, ``\$`` opens no maths), in ``st.markdown``, ``st.caption``, the alerts and
+metric labels. Inside a code span backslashes are literal, so escaped text is never put
+between backticks. Select box options and ``st.dataframe`` cells are plain text already:
+they take the raw value. Chart titles are bold in Streamlit's plotly theme; that is the
+theme, not markup.
 """
 
 from __future__ import annotations

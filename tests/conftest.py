@@ -43,6 +43,13 @@ FORMULA_PROVIDER = "=cmd|' /C calc'!A0"
 HOSTILE_GENDER = "<svg/onload=alert('gender')>"
 HOSTILE_COLUMN = "region\"><script>alert('col')</script>"
 HOSTILE_FOLDER = "data<img src=x onerror=alert('name')>"
+#: Markup a renderer would interpret (Streamlit markdown, LaTeX, colour directives, plotly
+#: tags): shown anywhere, each must read exactly as written (``engine.text``).
+MARKUP_TITLES = ("{{7*7}} ${7*7}", "*x*", "<b>x</b>", "_y_", "`code`", "[link](http://x)",
+                 ":red[x]")  # fmt: skip
+#: Group values made of markup: a provider (item group) and a region (user group).
+MARKUP_PROVIDER = "*x* <b>x</b> :red[x]"
+MARKUP_REGION = "_y_ `code` {{7*7}} ${7*7}"
 #: Every user id in the fixture starts with this; no report may contain it.
 SECRET_USER = "SECRETUSER-"
 REPORT_CREATED = "2026-01-02T03:04:05+00:00"
@@ -50,6 +57,9 @@ REPORT_CREATED = "2026-01-02T03:04:05+00:00"
 
 def hostile_sample(folder: Path) -> Path:
     """Write the sample with hostile strings and tracer user ids into ``folder``/HOSTILE_FOLDER.
+
+    Titles cycle through ``XSS_TITLES`` and ``MARKUP_TITLES`` (``"<title> #<n>"``); the
+    providers and regions hold the ``HOSTILE_*`` / ``MARKUP_*`` group values.
 
     One extra row has a non-numeric rating, so the load report holds an example row
     (with a tracer user id) that the report must not copy.
@@ -66,11 +76,14 @@ def hostile_sample(folder: Path) -> Path:
     bad = {"user_id": SECRET_USER + "REJECTED", "item_id": "i0001", "rating": "abc",
            "timestamp": "1483096888"}  # fmt: skip
     ratings = pd.concat([ratings, pd.DataFrame([bad])], ignore_index=True)
-    items["title"] = [f"{XSS_TITLES[i % 2]} #{i}" for i in range(len(items))]
+    titles = (*XSS_TITLES, *MARKUP_TITLES)
+    items["title"] = [f"{titles[i % len(titles)]} #{i}" for i in range(len(items))]
     items["provider"] = items["provider"].replace(
-        {"Indie Collective": HOSTILE_PROVIDER, "Redwood Films": FORMULA_PROVIDER}
-    )
+        {"Indie Collective": HOSTILE_PROVIDER, "Redwood Films": FORMULA_PROVIDER,
+         "Bluefin Studios": MARKUP_PROVIDER}
+    )  # fmt: skip
     users["gender"] = users["gender"].replace({"F": HOSTILE_GENDER})
+    users["region"] = users["region"].replace({"North": MARKUP_REGION})
     users = users.rename(columns={"region": HOSTILE_COLUMN})
     ratings.to_csv(out / "ratings.csv", index=False)
     users.to_csv(out / "users.csv", index=False)

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import sessions
+from engine.text import literal_markdown
 from tests.conftest import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -104,7 +105,8 @@ def test_forget_my_data_deletes_the_work_on_the_server(kept):
 def test_work_over_the_size_cap_is_not_kept_and_the_page_says_so(kept, monkeypatch):
     monkeypatch.setenv("RECSYS_SESSION_MAX_MB", "0.001")
     at = upload(new_session())
-    assert any("more than the 0.001 MB kept per session" in w.value for w in at.warning)
+    said = literal_markdown("more than the 0.001 MB kept per session")  # shown literally
+    assert any(said in w.value for w in at.warning)
     assert "session" not in at.query_params  # the URL promises no restore
     assert not any((kept / d / "manifest.json").exists() for d in os.listdir(kept))
 

@@ -11,7 +11,6 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import dataset_caption
 from engine import (
-    REJECT_REASONS,
     ColumnMapping,
     DataFile,
     EngineError,
@@ -19,7 +18,8 @@ from engine import (
     charts,
     load_dataset,
 )
-from engine.data import preview_ratings
+from engine.data import files_table, preview_ratings, rejected_table
+from engine.text import literal_markdown
 
 #: Delimiter choices of the reading options: label -> ``LoadOptions.delimiter``.
 DELIMITER_CHOICES: dict[str, str | None] = {
@@ -42,7 +42,7 @@ def reading_options() -> LoadOptions | None:
             sheet=sheet.strip() or None,
         )
     except EngineError as error:
-        st.error(str(error))
+        st.error(literal_markdown(error))
         return None
 
 
@@ -64,11 +64,11 @@ def saved_analyses() -> None:
                     with st.spinner("Checking and opening the saved analysis..."):
                         opened = state.open_saved(path)
                 except EngineError as error:
-                    st.error(f"{upload.name}: {error}")
+                    st.error(literal_markdown(f"{upload.name}: {error}"))
                 else:
-                    st.success(
+                    st.success(literal_markdown(
                         f"Opened {upload.name}: {', '.join(opened.computed()) or 'data only'}."
-                    )
+                    ))  # fmt: skip
                     st.rerun()
         done = state.analysis().computed()
         if st.toggle("Prepare this analysis for download", key="prepare_analysis"):
@@ -105,7 +105,7 @@ def render() -> None:
             try:
                 preview = preview_ratings(upload, options)
             except EngineError as error:
-                st.error(str(error))
+                st.error(literal_markdown(error))
                 preview = None
             mapping = None
             if preview is not None and not preview.archive:
@@ -137,10 +137,11 @@ def render() -> None:
                                 ratings=upload, mapping=mapping, options=options, **extras
                             )
                 except EngineError as error:
-                    st.error(str(error))
+                    st.error(literal_markdown(error))
                 else:
                     state.set_data(loaded)
-                    st.success(f"Loaded {loaded.name}: {loaded.report.summary()}.")
+                    loaded_text = f"Loaded {loaded.name}: {loaded.report.summary()}."
+                    st.success(literal_markdown(loaded_text))
                     st.rerun()
         if state.has_upload() and st.button("Back to the sample", key="reset"):
             state.set_data(None)
@@ -170,42 +171,15 @@ def render() -> None:
 
     st.subheader("Load report")
     report = data.report
-    st.write(report.summary())
+    st.markdown(literal_markdown(report.summary()))
     if report.rejected:
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "reason": REJECT_REASONS[r],
-                        "rows": n,
-                        "examples": str(report.examples.get(r, [])),
-                    }
-                    for r, n in report.rejected.items()
-                ]
-            ),
-            hide_index=True,
-            key="rejected_table",
-        )
+            rejected_table(report), hide_index=True, key="rejected_table",
+            column_config={"rows": st.column_config.NumberColumn(format="localized")},
+        )  # fmt: skip
     for sentence in report.warnings:
-        st.warning(sentence)
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "role": f.role,
-                    "file": f.name,
-                    "format": f.format,
-                    "encoding": f.encoding,
-                    "delimiter": repr(f.delimiter) if f.delimiter else None,
-                    "header": f.header,
-                    "columns": ", ".join(f"{k}={v}" for k, v in f.columns.items()),
-                }
-                for f in report.files
-            ]
-        ),
-        hide_index=True,
-        key="files_table",
-    )
+        st.warning(literal_markdown(sentence))
+    st.dataframe(files_table(report), hide_index=True, key="files_table")
     if report.attribute_coverage:
         st.caption(
             "Attribute coverage: "
@@ -217,11 +191,13 @@ def render() -> None:
     st.subheader("Attributes")
     a, b = st.columns(2)
     with a:
-        st.markdown("**Users**: " + (", ".join(profile.user_attributes) or "none"))
+        names = literal_markdown(", ".join(profile.user_attributes))
+        st.markdown(f"**Users**: {names or 'none'}")
         if data.users is not None:
             st.dataframe(_shown(data.users.head(20)), key="users_preview")
     with b:
-        st.markdown("**Items**: " + (", ".join(profile.item_attributes) or "none"))
+        names = literal_markdown(", ".join(profile.item_attributes))
+        st.markdown(f"**Items**: {names or 'none'}")
         if data.items is not None:
             st.dataframe(_shown(data.items.head(20)), key="items_preview")
 

@@ -11,8 +11,10 @@ from dashboard import state
 from dashboard.components import dataset_caption, run_with_progress, settings_caption
 from engine import EngineError, ModelConfig
 from engine.evaluate import MODEL_NAMES
+from engine.evaluation_reading import comparator_wins
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
+from engine.text import literal_markdown
 
 
 def render() -> None:
@@ -46,7 +48,7 @@ def render() -> None:
     try:
         config = ModelConfig.from_preset(preset if preset in PRESETS else "default", **fields)
     except EngineError as error:
-        st.error(str(error))
+        st.error(literal_markdown(error))
         st.stop()
     comparators = st.multiselect(
         "Compared with", [m for m in MODEL_NAMES if m != "SVD"],
@@ -78,24 +80,30 @@ def render() -> None:
     )
     st.subheader(f"Cross-validated metrics ({result.evaluation.folds} folds, paired)")
     st.dataframe(table, key="metrics_table")
+    for sentence in comparator_wins(result.fold_metrics, result.evaluation.k):
+        st.info(literal_markdown(sentence))
     st.caption(
         f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
         f"with {result.relevance_rule}, over every item the user did not rate in the training "
         "fold. Popularity ranks only (no RMSE). Definitions: engine/metrics.py."
     )
     for note in result.notes:
-        st.warning(note)
+        st.warning(literal_markdown(note))
     if result.skipped:
         for model, reason in result.skipped.items():
-            st.warning(f"{model} was skipped: {reason}.")
+            st.warning(literal_markdown(f"{model} was skipped: {reason}."))
 
 
 def _mean_std(summary: pd.DataFrame, model: str, metric: str) -> str:
-    """``mean ± std`` over folds; ``n/a`` where undefined (the page's notes say why)."""
+    """``mean ± std`` over folds; ``n/a`` where undefined (the page's notes say why).
+
+    Metrics with 4 decimals, ``fit_seconds`` with 2.
+    """
     if (metric, "mean") not in summary.columns or pd.isna(summary.loc[model, (metric, "mean")]):
         return "n/a"
     mean, std = summary.loc[model, (metric, "mean")], summary.loc[model, (metric, "std")]
-    return f"{mean:.4f} ± {std:.4f}" if pd.notna(std) else f"{mean:.4f} ± n/a"
+    digits = 2 if metric == "fit_seconds" else 4
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f} ± n/a"
 
 
 render()

@@ -10,6 +10,11 @@ from engine import charts
 from engine.data.profile import user_profile
 from engine.explain.labels import latent_tastes
 from engine.explain.neighbours import most_similar_users
+from engine.text import literal_markdown
+
+#: Number formats of the tables: factor values and similarities 3 decimals, z-scores 2.
+DECIMALS_3 = st.column_config.NumberColumn(format="%.3f")
+DECIMALS_2 = st.column_config.NumberColumn(format="%.2f")
 
 
 def render() -> None:
@@ -25,7 +30,8 @@ def render() -> None:
     cols[1].metric("Mean rating", f"{profile.ratings['rating'].mean():.2f}")
     cols[2].metric("Population mean", f"{data.ratings['rating'].mean():.2f}")
     if profile.attributes:
-        st.markdown(" · ".join(f"**{k}**: {v}" for k, v in profile.attributes.items()))
+        st.markdown(" · ".join(f"**{literal_markdown(k)}**: {literal_markdown(v)}"
+                               for k, v in profile.attributes.items()))  # fmt: skip
 
     left, right = st.columns(2)
     left.plotly_chart(
@@ -46,8 +52,10 @@ def render() -> None:
         "deviations). Factors are only defined up to rotation; labels name the item attributes "
         "each correlates with."
     )
-    st.dataframe(latent_tastes(model, vector.pu, state.labels(data, model)), hide_index=True,
-                 key="latent_tastes")  # fmt: skip
+    st.dataframe(
+        latent_tastes(model, vector.pu, state.labels(data, model)), hide_index=True,
+        key="latent_tastes", column_config={"value": DECIMALS_3, "z": DECIMALS_2},
+    )  # fmt: skip
 
     st.subheader("Ratings")
     st.dataframe(profile.ratings, hide_index=True, key="user_ratings")
@@ -55,7 +63,7 @@ def render() -> None:
     st.subheader("Most similar users")
     st.caption("Cosine similarity of latent user factors (1 = same tastes).")
     st.dataframe(most_similar_users(model, vector, 10, exclude_user=user), hide_index=True,
-                 key="similar_users")  # fmt: skip
+                 key="similar_users", column_config={"similarity": DECIMALS_3})  # fmt: skip
 
 
 render()
