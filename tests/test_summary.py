@@ -244,3 +244,25 @@ def test_disparity_overview_colours_by_tier_with_a_legend():
 def test_summary_item_is_a_plain_record():
     item = SummaryItem("h", "d", "check x", 1.0, "flagged")
     assert (item.family, item.metrics) == ("", ())
+
+
+def test_problems_take_the_places_before_groups_served_better():
+    # Seven families each with a small "worse" row, and one family whose most severe row is a
+    # group served *better* (the mirror of its reference served worse): the better one,
+    # though the most severe, is the one left out of the seven places.
+    rows = [reference("ndcg", "age", 0.2, better="higher", family="top-N utility"),
+            row(family="top-N utility", metric="ndcg", grouping="age", group="young",
+                n_users=900, value=0.4, ratio=2.0, better="higher", tier="flagged",
+                direction="better")]  # fmt: skip
+    for number in range(7):
+        family, metric = f"family {number}", f"metric{number}"
+        rows += [reference(metric, "gender", 1.0, family=family),
+                 row(family=family, metric=metric, group="F", n_users=100, value=1.1,
+                     ratio=1.1, tier="notable", direction="worse")]  # fmt: skip
+    items = executive_summary(table(*rows), NO_ACCURACY, CONFIG, n_users=1000)
+    assert len(items) == MAX_ITEMS
+    assert all(i.direction == "worse" for i in items)
+    assert "young" not in {i.group for i in items}
+    # with one problem fewer, the better item takes the free place
+    fewer = executive_summary(table(*rows[:-2]), NO_ACCURACY, CONFIG, n_users=1000)
+    assert fewer[0].group == "young" and fewer[0].direction == "better"

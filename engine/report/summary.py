@@ -93,6 +93,10 @@ class SummaryItem:
         ``"flagged"``, ``"notable"`` (disparities of the recommender) or ``"evaluation"``.
     family, grouping, group, metrics
         Where the item comes from (``""`` / ``()`` for an evaluation fact).
+    direction
+        ``"worse"``, ``"better"`` (a user group vs the reference), ``"under-exposed"``,
+        ``"over-exposed"`` (item groups vs their catalogue share); an evaluation fact is
+        ``"worse"`` (the audited model ranks worse than a baseline).
     """
 
     headline: str
@@ -104,6 +108,12 @@ class SummaryItem:
     grouping: str = ""
     group: str = ""
     metrics: tuple[str, ...] = ()
+    direction: str = "worse"
+
+    @property
+    def is_problem(self) -> bool:
+        """True unless a group is served *better* (the mirror of its reference served worse)."""
+        return self.direction != "better"
 
 
 def executive_summary(
@@ -135,10 +145,13 @@ def ranked_items(
 ) -> list[SummaryItem]:
     """Every summary candidate, in the summary's order (``executive_summary`` keeps the first).
 
-    The first ``MAX_ITEMS`` places go to the most severe item of each family (so that a
-    few large exposure gaps cannot hide every gap in how users are served), then to the
-    most severe of the rest with at most ``MAX_PER_FAMILY`` per family, then to any; the
-    chosen items are shown most severe first, the others follow.
+    Problems come first: a group served worse, an item group under- or over-exposed, a
+    baseline that ranks better (``SummaryItem.is_problem``); a group served *better* is the
+    mirror of its reference served worse, so it only fills places the problems leave.
+    Within each, the first ``MAX_ITEMS`` places go to the most severe item of each family
+    (so that a few large exposure gaps cannot hide every gap in how users are served), then
+    to the most severe of the rest with at most ``MAX_PER_FAMILY`` per family, then to any;
+    the chosen items are shown most severe first, the others follow.
     """
     items = [
         _list_length(item, config.k)  # "NDCG@k" reads "NDCG@10", as the evaluation's item
@@ -148,12 +161,16 @@ def ranked_items(
     items = sorted(items, key=lambda i: (-_finite(i.severity), order.get(i.kind, 9), i.headline))
     chosen: list[SummaryItem] = []
     per_family: dict[str, int] = {}
-    for cap in (1, MAX_PER_FAMILY, MAX_ITEMS):
-        for item in items:
-            family = item.family or item.kind
-            if len(chosen) < MAX_ITEMS and item not in chosen and per_family.get(family, 0) < cap:
-                chosen.append(item)
-                per_family[family] = per_family.get(family, 0) + 1
+    for problems in (True, False):
+        for cap in (1, MAX_PER_FAMILY, MAX_ITEMS):
+            for item in items:
+                family = item.family or item.kind
+                if (
+                    len(chosen) < MAX_ITEMS and item.is_problem == problems
+                    and item not in chosen and per_family.get(family, 0) < cap
+                ):  # fmt: skip
+                    chosen.append(item)
+                    per_family[family] = per_family.get(family, 0) + 1
     chosen.sort(key=items.index)
     return chosen + [item for item in items if item not in chosen]
 
@@ -223,6 +240,7 @@ def disparity_items(
                 grouping=", ".join(dict.fromkeys(str(g) for g in part["grouping"])),
                 group=", ".join(dict.fromkeys(str(g) for g in part["group"])),
                 metrics=tuple(str(m) for m in part["metric"]),
+                direction=str(lead["direction"]),
             )
         )
     return out
