@@ -234,6 +234,9 @@ TIER_COLOURS = {
 DIRECTION_COLOURS = {
     "under-exposed (below catalogue share)": "#e76f51",
     "over-exposed (above catalogue share)": "#457b9d",
+    "rated less (below catalogue share)": "#e76f51",
+    "rated more (above catalogue share)": "#457b9d",
+    "inside the band or not significant": "#a8dadc",
     "no value": "#bbbbbb",
 }
 #: Catalogue shares of a grouping summing above this are overlapping groups (noted).
@@ -251,6 +254,24 @@ def _row_tier(rows: pd.DataFrame) -> np.ndarray:
     )
 
 
+def _share_direction(rows: pd.DataFrame) -> np.ndarray:
+    """Legend category of each item-group share row (a key of ``DIRECTION_COLOURS``).
+
+    A model row (exposure) is under- or over-exposed only when it is flagged or notable; a
+    data row (the ratings' share) is "rated less" or "rated more" only when the audit gave
+    it a direction (outside the band and significant); every other row with a value is
+    "inside the band or not significant".
+    """
+    names = list(DIRECTION_COLOURS)
+    data = (rows["scope"] == "data").to_numpy() if "scope" in rows else np.zeros(len(rows), bool)
+    tier = rows["tier"].fillna("") if "tier" in rows else pd.Series("", index=rows.index)
+    direction = rows["direction"].fillna("") if "direction" in rows else tier
+    directed = np.where(data, direction != "", tier.isin(["flagged", "notable"]))
+    below = (rows["ratio"] < 1).to_numpy()
+    side = np.where(data, np.where(below, names[2], names[3]), np.where(below, names[0], names[1]))
+    return np.where(rows["value"].isna(), names[5], np.where(directed, side, names[4]))
+
+
 def group_metric(
     rows: pd.DataFrame,
     title: str,
@@ -263,7 +284,8 @@ def group_metric(
     data text, shown literally. User-group rows are coloured by tier (flagged, notable,
     reference, insufficient data, other; one legend entry each). Item-group share rows
     (``reference_group`` "catalogue share") are measured against each group's catalogue
-    share: the bars are coloured by direction (under / over the catalogue share), the
+    share: the bars are coloured by direction (under / over the catalogue share, when the
+    row is flagged or notable; "rated less / more" for the ratings' own share), the
     catalogue share is drawn as a marker on each bar (``catalogue``: group -> share, else
     ``value / ratio``), the ``interaction`` rows (the same groups' interaction share in
     the ratings), when given, as a second marker; and where the catalogue shares add up
@@ -272,10 +294,7 @@ def group_metric(
     item = bool(len(rows)) and bool((rows["reference_group"] == "catalogue share").all())
     groups = [literal_plotly(g) for g in rows["group"]]
     if item:
-        below = rows["ratio"] < 1
-        names = list(DIRECTION_COLOURS)
-        category = np.where(rows["value"].isna(), names[2], np.where(below, names[0], names[1]))
-        colours = DIRECTION_COLOURS
+        category, colours = _share_direction(rows), DIRECTION_COLOURS
     else:
         category, colours = _row_tier(rows), TIER_COLOURS
     count = "n_raters" if item and "n_raters" in rows else "n_users"

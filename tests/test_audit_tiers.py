@@ -233,7 +233,7 @@ def test_tiers_flagged_notable_context_and_severity_by_hand():
     assert t.loc["X", "status"] == "ok" and t.loc["X", "direction"] == "worse"
     assert t.loc["Y", "tier"] == "" and t.loc["M", "tier"] == ""
     assert t.loc["S", "tier"] == "context" and not t.loc["S", "flag"]
-    assert t.loc["S", "direction"] == "under-exposed"  # the data shows it, never flagged
+    assert t.loc["S", "direction"] == "rated less"  # the data shows it (no exposure), never flagged
     assert t.loc["T", "tier"] == "context" and t.loc["T", "direction"] == ""
     assert t.loc["U", "tier"] == "" and not t.loc["U", "flag"]  # too few raters
     # severity = |log ratio| x users (user groups) or raters (item groups).

@@ -266,3 +266,36 @@ def test_problems_take_the_places_before_groups_served_better():
     # with one problem fewer, the better item takes the free place
     fewer = executive_summary(table(*rows[:-2]), NO_ACCURACY, CONFIG, n_users=1000)
     assert fewer[0].group == "young" and fewer[0].direction == "better"
+
+
+def test_ratings_share_rows_read_as_ratings_and_get_a_direction_only_when_the_audit_gave_one():
+    # Children's at parity in the ratings (ratio 0.99, p = 1): no direction, neutral colour;
+    # Sci-Fi rated twice its catalogue share (significant): "rated more", never "exposed".
+    parity = exposure(
+        "Children's",
+        0.0723,
+        0.073,
+        tier="context",
+        scope="data",
+        metric="interaction_share",
+        direction="",
+        p_value=1.0,
+        p_adjusted=1.0,
+    )
+    more = exposure(
+        "Sci-Fi",
+        0.12,
+        0.06,
+        tier="context",
+        scope="data",
+        metric="interaction_share",
+        direction="rated more",
+        p_adjusted=1e-9,
+    )
+    rows = with_tiers(table(parity, more), CONFIG, ["interaction_share"])
+    assert list(rows["direction"]) == ["", "rated more"]  # the filler adds none to context
+    bars = [t for t in charts.group_metric(rows, "ratings").data if t.type == "bar"]
+    names = {t.name: list(t.x) for t in bars}
+    assert names == {"rated more (above catalogue share)": ["Sci-Fi"],
+                     "inside the band or not significant": ["Children's"]}  # fmt: skip
+    assert not any("exposed" in line for line in data_context(rows, CONFIG))

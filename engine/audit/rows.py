@@ -350,7 +350,8 @@ def classify(table: pd.DataFrame, config: AuditConfig, item_metrics: Collection[
     ``notable``; data-scope rows with a value (not insufficient data) are ``context``, and
     no data-scope row is ever flagged. ``direction`` is
     ``worse`` / ``better`` (by the metric's better direction) or, for the
-    ``item_metrics`` (the keys of item-group specs), ``under-`` / ``over-exposed``; it is
+    ``item_metrics`` (the keys of item-group specs), ``under-`` / ``over-exposed`` (data
+    rows: ``rated less`` / ``rated more``, the ratings' share of the group); it is
     filled for flagged and notable rows and for data rows that are outside the band and
     significant ("the data shows..."), empty otherwise.
     """
@@ -369,6 +370,8 @@ def classify(table: pd.DataFrame, config: AuditConfig, item_metrics: Collection[
     direction = np.where(higher == worse_high, "worse", "better")
     exposure = table["metric"].isin(list(item_metrics))
     direction = np.where(exposure, np.where(higher, "over-exposed", "under-exposed"), direction)
+    rated = np.where(higher, "rated more", "rated less")  # the ratings' own share: no exposure
+    direction = np.where(exposure & data, rated, direction)
     shown = flagged | notable | (data & significant & outside)
     table["direction"] = np.where(shown, direction, "")
     item = table["n_raters"].notna()

@@ -369,10 +369,11 @@ def data_context(
 ) -> list[str]:
     """Sentences on what the ratings themselves show (``tier == "context"`` rows).
 
-    Rows whose ratio leaves the band, the most severe first, at most ``limit``; a final
-    sentence counts the rest.
+    Rows whose ratio leaves the band and that the audit found significant (they have a
+    ``direction``), the most severe first, at most ``limit``; a final sentence counts the
+    rest.
     """
-    rows = metrics[metrics["tier"] == "context"]
+    rows = metrics[(metrics["tier"] == "context") & (metrics["direction"].fillna("") != "")]
     low, high = config.band
     outside = rows[(rows["ratio"] < low) | (rows["ratio"] > high)]
     outside = outside.assign(_rank=outside["severity"].fillna(-1.0))
@@ -390,7 +391,7 @@ def data_context(
         )
     if len(outside) > limit:
         out.append(f"{len(outside) - limit} more item groups are outside [{low}, {high}] in "
-                   "the data; see the table.")  # fmt: skip
+                   "the data (significantly); see the table.")  # fmt: skip
     return out
 
 

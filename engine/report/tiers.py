@@ -65,7 +65,10 @@ def with_tiers(
         out["severity"] = np.where(out["p_adjusted"].notna(), severity, np.nan)
     directions = _directions(out, item)
     empty = out["direction"].fillna("") == ""
-    out["direction"] = np.where(empty & out["tier"].isin(TIERS), directions, out["direction"])
+    # a direction for the rows a reader acts on; data rows keep the audit's own (only
+    # outside the band and significant), never one derived from a ratio alone
+    chosen = empty & out["tier"].isin(["flagged", "notable"])
+    out["direction"] = np.where(chosen, directions, out["direction"])
     return out
 
 
