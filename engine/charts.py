@@ -371,15 +371,25 @@ def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+#: Ticks of a ratio axis (log scale): the band's edges and round ratios.
+RATIO_TICKS = (0.05, 0.1, 0.2, 0.5, 0.8, 1, 1.25, 2, 5, 10, 20)
+
+
 def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str) -> go.Figure:
     """Dot plot of each group's ratio to its reference (log axis), no-disparity band shaded.
 
-    ``rows`` are ``AuditResult.metrics`` rows; reference rows and rows without a positive
-    ratio (insufficient data, nothing recommended) are left out. Dots are coloured by tier
+    ``rows`` are ``AuditResult.metrics`` rows; reference rows and rows without a ratio
+    (insufficient data) are left out; a ratio of 0 (a group no list reaches) is drawn as a
+    triangle at the axis' left edge, labelled 0. Ticks are round ratios and the band's
+    edges (``RATIO_TICKS``), never plotly's minor digits. Dots are coloured by tier
     (flagged red, notable orange, data context grey-blue, the rest green; one legend entry
     each); labels are data text, shown literally.
     """
-    rows = rows[(rows["status"] != "reference") & rows["ratio"].notna() & (rows["ratio"] > 0)]
+    rows = rows[(rows["status"] != "reference") & rows["ratio"].notna() & (rows["ratio"] >= 0)]
+    positive = rows["ratio"][rows["ratio"] > 0]
+    # a log axis cannot show 0: a ratio of 0 (never recommended) is drawn at the left edge
+    edge = min(0.05, float(positive.min()) / 2) if len(positive) else 0.05
+    zero = rows["ratio"] == 0
     labels = np.array([
         literal_plotly(f"{m} · {g} = {v}")
         for m, g, v in zip(rows["metric"], rows["grouping"], rows["group"], strict=True)
@@ -391,14 +401,22 @@ def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str
         if not chosen.any():
             continue
         fig.add_trace(go.Scatter(
-            x=rows["ratio"][chosen], y=labels[chosen], mode="markers", name=name,
-            marker={"size": 9, "color": TIER_COLOURS[name]},
-            customdata=[literal_plotly(r) for r in rows["reference_group"][chosen]],
-            hovertemplate="%{y}: %{x:.2f} x %{customdata}<extra></extra>",
+            x=rows["ratio"][chosen].where(~zero[chosen], edge), y=labels[chosen],
+            mode="markers", name=name,
+            marker={"size": 9, "color": TIER_COLOURS[name],
+                    "symbol": np.where(zero[chosen], "triangle-left", "circle")},
+            customdata=np.stack([[literal_plotly(r) for r in rows["reference_group"][chosen]],
+                                 rows["ratio"][chosen].round(2).astype(str)], axis=1),
+            hovertemplate="%{y}: %{customdata[1]} x %{customdata[0]}<extra></extra>",
         ))  # fmt: skip
     fig.add_vrect(x0=band[0], x1=band[1], fillcolor="#999999", opacity=0.15, line_width=0)
     fig.add_vline(x=1, line_color="#264653", line_width=1)
-    fig.update_xaxes(type="log", title="ratio to reference (log scale; shaded = no disparity)")
+    ticks = [t for t in RATIO_TICKS if not zero.any() or t > edge] + [edge] * bool(zero.any())
+    fig.update_xaxes(
+        type="log", title="ratio to reference (log scale; shaded = no disparity"
+        + ("; ◀ = ratio 0, drawn at the left edge)" if zero.any() else ")"),
+        tickvals=ticks, ticktext=["0" if t == edge and zero.any() else f"{t:g}" for t in ticks],
+    )  # fmt: skip
     fig.update_yaxes(autorange="reversed", automargin=True, categoryorder="array",
                      categoryarray=list(labels))  # fmt: skip
     fig.update_layout(title=title, **{**_LAYOUT, "height": 120 + 18 * len(rows)})

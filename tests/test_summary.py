@@ -299,3 +299,14 @@ def test_ratings_share_rows_read_as_ratings_and_get_a_direction_only_when_the_au
     assert names == {"rated more (above catalogue share)": ["Sci-Fi"],
                      "inside the band or not significant": ["Children's"]}  # fmt: skip
     assert not any("exposed" in line for line in data_context(rows, CONFIG))
+
+
+def test_ratio_chart_draws_a_zero_ratio_at_its_edge_with_round_ticks():
+    rows = table(exposure("never", 0.0, 0.02, severity=99.0), exposure("Drama", 0.6, 0.4),
+                 exposure("Comedy", 0.3, 0.3, tier=""))  # fmt: skip
+    fig = charts.disparity_overview(rows, CONFIG.band, "exposure")
+    drawn = {y: x for t in fig.data for x, y in zip(t.x, t.y, strict=True)}
+    assert drawn["exposure_share · genres = never"] == 0.05  # not dropped: at the edge
+    axis = fig.layout.xaxis
+    assert dict(zip(axis.tickvals, axis.ticktext, strict=True))[0.05] == "0"
+    assert {0.8, 1, 1.25} <= set(axis.tickvals) and len(set(axis.tickvals)) == len(axis.tickvals)

@@ -44,9 +44,7 @@ def render() -> None:
         "ci_low": st.column_config.NumberColumn(format="%.4g"),
         "ci_high": st.column_config.NumberColumn(format="%.4g"),
         "severity": st.column_config.NumberColumn(format="%.1f"),
-        **{c: st.column_config.NumberColumn(format="localized")
-           for c in ("n_users", "n_items", "n_raters", "n_ratings")},
-    }  # fmt: skip
+    }  # sizes come as text ("1,682", "—" where a size does not apply): display_rows
     st.caption("Also audited: activity (top 5% vs rest), popularity propensity (niche / diverse / "
                "blockbuster) and item popularity (short head / long tail).")  # fmt: skip
 

@@ -133,8 +133,10 @@ def find_counterfactual(
             )  # fmt: skip
     return Counterfactual(
         False,
-        f"No set of at most {MAX_SIZE} ratings removes the item from the top {n}: the "
-        "recommendation does not hinge on a few ratings.",
+        f"The search (every set of up to {EXHAUSTIVE_SIZE} of the {CANDIDATES} most positive "
+        f"ratings, then the top {EXHAUSTIVE_SIZE + 1} to {MAX_SIZE} together) found no set "
+        f"that removes the item from the top {n}: the recommendation does not hinge on its "
+        "few most credited ratings.",
         refolds=evaluate.refolds,
     )
 

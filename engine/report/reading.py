@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from engine.audit.rows import COUNT_COLUMNS
 from engine.audit.run import AuditResult
 from engine.audit.stats import format_p_value
 from engine.evaluate import Evaluation
 from engine.report.build import model_accuracy
 from engine.report.findings import catalogue_shares
+from engine.report.numbers import count_text
 from engine.report.summary import (
     SummaryItem,
     data_context,
@@ -96,9 +98,11 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
         notable=ranked(model[model["tier"] == "notable"]),
         data=ranked(metrics[metrics["scope"] != "model"]),
         context=data_context(metrics, result.config, result.registry),
-        insufficient=small[["grouping", "group", "n_users", "n_raters"]]
-        .drop_duplicates(["grouping", "group"])
-        .reset_index(drop=True),
+        insufficient=_sizes_as_text(
+            small[["grouping", "group", "n_users", "n_raters"]]
+            .drop_duplicates(["grouping", "group"])
+            .reset_index(drop=True)
+        ),
         insufficient_note=insufficient_summary(metrics, result.config.min_group_size),
         catalogue=catalogue_shares(metrics, result.registry),
     )
@@ -107,13 +111,21 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
 def display_rows(rows: pd.DataFrame, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     """Audit rows for reading: ``DISPLAY_COLUMNS`` but ``drop``, p-values as text.
 
-    p-values are written by ``engine.audit.stats.format_p_value`` (a bound as "< 0.0005").
+    p-values are written by ``engine.audit.stats.format_p_value`` (a bound as "< 0.0005");
+    the size columns as text, "—" where a size does not apply (``n_users`` of an item
+    group, ``n_items`` and ``n_raters`` of a user group), never a bare "None".
     """
     bound = rows["p_is_bound"].astype(bool)
-    shown = rows.assign(
+    shown = _sizes_as_text(rows).assign(
         p_value=[format_p_value(float(p), b) for p, b in zip(rows["p_value"], bound, strict=True)],
         p_adjusted=[format_p_value(float(p), b)
                     for p, b in zip(rows["p_adjusted"], bound, strict=True)],
     )  # fmt: skip
     columns = [c for c in DISPLAY_COLUMNS if c in shown and c not in drop]
     return shown[columns].reset_index(drop=True)
+
+
+def _sizes_as_text(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with its size columns as text: "1,682", or "—" where a size does not apply."""
+    sizes = {c: [count_text(v) or "—" for v in rows[c]] for c in COUNT_COLUMNS if c in rows}
+    return rows.assign(**sizes)

@@ -59,8 +59,10 @@ CHECK_NEXT: dict[tuple[str, str | None], str] = {
     "lists (delta-GAP, bias disparity): the model may amplify or flatten their taste",
     ("calibration", None): "compare the genre mix of these users' ratings with their lists "
     "(bias disparity table)",
-    ("explanations", None): "check how many ratings these users have: explanations rest on "
-    "a user's own history",
+    ("explanations", None): "compare these users' profile sizes with the reference group's "
+    "(root-cause hints): support is the share held by the 3 largest ratings, so it falls as a "
+    "history grows, and fidelity moves with it; a gap that profile size explains is about "
+    "reading the explanation, not about the model",
     ("exposure", "under-exposed"): "check how often these items are rated (interaction share "
     "in What the data shows) and where the model ranks them; re-ranking for exposure is one "
     "remedy",
