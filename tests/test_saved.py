@@ -163,7 +163,8 @@ def test_round_trip_gives_every_stage_back_exactly(analysis, saved, report_files
 
 def test_manifest_records_versions_settings_and_every_file(analysis, saved):
     manifest = read_manifest(saved)
-    assert manifest["schema_version"] == SCHEMA_VERSION == "1"
+    assert manifest["schema_version"] == SCHEMA_VERSION == "2"
+    assert manifest["derived_from"] is None
     assert set(manifest["versions"]) == {"python", "numpy", "pandas", "pyarrow", "scikit-surprise"}
     assert manifest["tool"]["name"] and manifest["tool"]["version"]
     assert manifest["settings"] == analysis.settings.to_dict()
@@ -225,15 +226,15 @@ def test_an_older_schema_is_migrated(copy):
     opened = read_saved(copy)
     assert opened.analysis.computed() == ["model", "evaluation", "lists", "audit"]
     assert opened.notes == [
-        "The analysis was saved with schema version 0; it was migrated to version 1 on opening."
+        "The analysis was saved with schema version 0; it was migrated to version 2 on opening."
     ]
 
 
 def test_a_newer_schema_is_refused(copy):
-    write_manifest(copy, {**read_manifest(copy), "schema_version": "2"})
+    write_manifest(copy, {**read_manifest(copy), "schema_version": "3"})
     message = refused(copy)
     assert (
-        "manifest.json was written with schema version 2, newer than this tool reads (1)" in message
+        "manifest.json was written with schema version 3, newer than this tool reads (2)" in message
     )
     assert message.endswith("update the tool to open it.")
 

@@ -151,6 +151,7 @@ def load_dataset(
     items: Source | None = None,
     mapping: ColumnMapping | None = None,
     options: LoadOptions | None = None,
+    batch: bool = False,
 ) -> RatingData:
     """Load rating data and optional attributes into a validated ``RatingData``.
 
@@ -167,6 +168,9 @@ def load_dataset(
         Columns of the rating file to use, overriding detection.
     options
         Scale, duplicate policy and archive limits.
+    batch
+        Read a batch of new ratings for a saved analysis (``engine.update``): the same
+        checks, but one rating, user, item or value is enough (see ``validate_ratings``).
 
     Raises
     ------
@@ -226,7 +230,7 @@ def load_dataset(
             "rating or timestamp and were not used; map them explicitly if one of them is."
         )
 
-    checked = validate_ratings(raw, columns, options)
+    checked = validate_ratings(raw, columns, options, batch=batch)
     warnings += checked.warnings
     coverage: dict[str, int] = {}
     for role, given in (("users", users), ("items", items)):

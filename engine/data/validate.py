@@ -177,15 +177,19 @@ def _pick_duplicates(
 
 
 def validate_ratings(
-    raw: RawTable, columns: dict[str, str], options: LoadOptions
+    raw: RawTable, columns: dict[str, str], options: LoadOptions, *, batch: bool = False
 ) -> ValidatedRatings:
     """Type, check and de-duplicate the rating rows of ``raw``.
+
+    ``batch=True`` reads a batch of new ratings for a saved analysis (``engine.update``):
+    every row check is the same, but one rating, one user, one item or one value is
+    enough, since the batch is added to data that already holds the rest.
 
     Raises
     ------
     DataError
-        No row survives, fewer than two users or items remain, or every kept
-        rating has the same value (implicit feedback, which SVD cannot learn from).
+        No row survives, or (unless ``batch``) fewer than two users or items remain, or
+        every kept rating has the same value (implicit feedback, which SVD cannot learn from).
     """
     frame = raw.frame
     n = len(frame)
@@ -270,7 +274,7 @@ def validate_ratings(
         }
     )
     rejected, examples = _tally(reason, raw, columns)
-    _refuse_unlearnable(ratings, raw.name)
+    _refuse_unlearnable(ratings, raw.name, batch=batch)
     for kind, uniques in (("user", user_uniques), ("item", item_uniques)):
         groups = lookalike_ids(np.asarray(uniques, dtype=object))
         if groups:
@@ -354,12 +358,14 @@ def _plain(value: object) -> object:
     return value if isinstance(value, (int, float, str)) else str(value)
 
 
-def _refuse_unlearnable(ratings: pd.DataFrame, name: str) -> None:
+def _refuse_unlearnable(ratings: pd.DataFrame, name: str, *, batch: bool = False) -> None:
     if ratings.empty:
         raise DataError(
             f"{name} has no usable rating left after validation: see the rejected rows "
             "in the load report and fix the rating scale or column mapping."
         )
+    if batch:
+        return
     values = ratings["rating"].to_numpy()
     if np.all(values == values[0]):
         raise DataError(

@@ -97,6 +97,23 @@ def fit_user(
     return solve(design(Q, items), residuals(mu, bi, items, ratings), lam)
 
 
+def fit_item(
+    mu: float,
+    bu: np.ndarray,
+    P: np.ndarray,
+    users: np.ndarray,
+    ratings: np.ndarray,
+    lam: float,
+) -> np.ndarray:
+    """One item's ``[b_i, q_i]`` with the user side fixed: the mirror image of ``fit_user``.
+
+    ``z_u = [1, p_u]``, ``y_u = r_ui - mu - b_u`` over the ``n_i`` users who rated the item,
+    ``B_i = Z^T Z + lam * n_i * I``, ``[b_i, q_i] = B_i^-1 Z^T y`` (zeros for no rater):
+    the same solve as ``fit_user`` with the roles of users and items swapped.
+    """
+    return solve(design(P, users), residuals(mu, bu, users, ratings), lam)
+
+
 def split_weights(X: np.ndarray, x: np.ndarray, lam: float) -> np.ndarray:
     """Exact-split weights ``w_j = x_j^T A^-1 x``, one per row of ``X``.
 

@@ -10,6 +10,9 @@ Fields (schema version ``SCHEMA_VERSION``)::
     settings          AnalysisSettings.to_dict(); settings_digest its SHA-256
     stages            {stage: {"key", "rests_on": {upstream stage: key},
                                "files": {path: {"sha256", "bytes", "table"?}}}}
+    derived_from      null, or {"by": "update", "data", "model"}: the data fingerprint and
+                      model key of the analysis this one was updated from (``engine.update``)
+                      (schema 2; a schema 1 manifest is migrated with null)
 
 ``data`` is always a stage (its key is the dataset fingerprint, it rests on nothing);
 ``table`` is the schema record of a Parquet file (``tables.encode_table``). Paths are
@@ -33,7 +36,7 @@ from engine.saved.errors import refuse
 from engine.saved.tables import check_record
 
 FORMAT = "recsys-audit-analysis"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 NAME = "manifest.json"
 TOOL = "recsys-audit-dashboard"
 #: Packages whose versions the manifest records (besides python).
@@ -71,7 +74,10 @@ _FIELDS = {
     "settings",
     "settings_digest",
     "stages",
+    "derived_from",
 }
+#: How an analysis may have been derived from another one (``derived_from["by"]``).
+DERIVATIONS = ("update",)
 
 
 def tool_version() -> str:
@@ -98,8 +104,16 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def build(settings: AnalysisSettings, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Return a manifest for ``stages`` (already in the ``stages`` field's shape)."""
+def build(
+    settings: AnalysisSettings,
+    stages: dict[str, dict[str, Any]],
+    derived_from: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return a manifest for ``stages`` (already in the ``stages`` field's shape).
+
+    ``derived_from``: ``{"by": "update", "data": fingerprint, "model": key}`` of the
+    analysis this one was derived from, or ``None``.
+    """
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -109,6 +123,7 @@ def build(settings: AnalysisSettings, stages: dict[str, dict[str, Any]]) -> dict
         "settings": settings.to_dict(),
         "settings_digest": settings.digest(),
         "stages": stages,
+        "derived_from": derived_from,
     }
 
 
@@ -121,8 +136,13 @@ def _from_0(manifest: dict[str, Any]) -> dict[str, Any]:
     return {**manifest, "schema_version": "1", "settings_digest": digest}
 
 
+def _from_1(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Migrate schema 1, which had no ``derived_from``: the analysis was derived from none."""
+    return {**manifest, "schema_version": "2", "derived_from": manifest.get("derived_from")}
+
+
 #: ``version -> function`` turning a manifest of that schema version into the next one.
-MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"0": _from_0}
+MIGRATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"0": _from_0, "1": _from_1}
 
 
 def migrate(manifest: object, file: object) -> tuple[dict[str, Any], list[str]]:
@@ -245,6 +265,17 @@ def check(manifest: dict[str, Any], file: object) -> AnalysisSettings:
         raise refuse(file, f"has stages other than {', '.join(ALL_STAGES)}, or no data")
     for stage, entry in stages.items():
         _check_stage(stage, entry, file)
+    derived = manifest["derived_from"]
+    if derived is not None and not (
+        isinstance(derived, dict)
+        and set(derived) == {"by", "data", "model"}
+        and derived["by"] in DERIVATIONS
+        and _hex(derived["data"])
+        and _hex(derived["model"])
+    ):
+        raise refuse(
+            file, "has a derived_from entry that is not null or {by: update, data, model keys}"
+        )
     try:
         settings = AnalysisSettings.from_dict(manifest["settings"])
     except ConfigError as e:

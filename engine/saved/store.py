@@ -147,7 +147,11 @@ def _replace(scratch: Path, folder: Path) -> None:
 
 
 def save_analysis(
-    analysis: Analysis, folder: str | Path, *, report_files: dict[str, bytes] | None = None
+    analysis: Analysis,
+    folder: str | Path,
+    *,
+    report_files: dict[str, bytes] | None = None,
+    derived_from: dict[str, str] | None = None,
 ) -> Path:
     """Write the analysis's computed stages (the data always) and ``report_files`` to ``folder``.
 
@@ -164,6 +168,9 @@ def save_analysis(
     report_files
         Rendered report files (``engine.report.render``'s ``{file name: bytes}``), written
         under ``report/``; plain file names only.
+    derived_from
+        ``{"by": "update", "data": fingerprint, "model": model key}`` of the analysis this
+        one was derived from (``python -m engine update``), recorded in the manifest.
 
     Returns
     -------
@@ -198,7 +205,8 @@ def save_analysis(
     scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
     try:
         stages = {stage: _stage_entry(analysis, stage, f, scratch) for stage, f in files.items()}
-        _write(scratch / manifest.NAME, jsonio.dumps(manifest.build(analysis.settings, stages)))
+        built = manifest.build(analysis.settings, stages, derived_from)
+        _write(scratch / manifest.NAME, jsonio.dumps(built))
         _replace(scratch, folder)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
