@@ -88,7 +88,7 @@ def settings_caption(settings: AnalysisSettings) -> str:
     return (
         f"SVD preset **{m.preset}**: {m.n_factors} factors, {m.n_epochs} epochs, learning "
         f"rate {m.lr_all:g}, regularisation {m.reg_all:g}, {refit}, seed {m.seed}. "
-        f"Evaluation: {e.folds}-fold (seed {e.seed}), top-{settings.ranking.k} lists, "
+        f"Evaluation: {e.label()}, top-{settings.ranking.k} lists, "
         f"compared with {', '.join(x for x in e.models if x != 'SVD') or 'nothing'}."
     )
 

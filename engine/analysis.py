@@ -125,8 +125,17 @@ class AnalysisSettings:
         object.__setattr__(self, "audit", replace(self.audit, **shared))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as JSON-ready nested dictionaries (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        """Return the settings as JSON-ready nested dictionaries (tuples become lists).
+
+        The evaluation holds only the protocol settings its ``split`` uses
+        (``EvaluationConfig.protocol_fields``): a K-fold evaluation's dictionary, digest and
+        stage keys are those of analyses saved before the time protocols existed.
+        """
+        values = asdict(self)
+        for name in ("split", "test_share", "last_n", "windows"):
+            del values["evaluation"][name]
+        values["evaluation"].update(self.evaluation.protocol_fields())
+        return json.loads(json.dumps(values))
 
     @classmethod
     def from_dict(cls, values: object) -> AnalysisSettings:

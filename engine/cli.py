@@ -26,11 +26,13 @@ from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.explain import explain_prediction, factor_labels, item_titles, reading_summary
 from engine.model import PRESETS, ModelConfig
 from engine.model.comparators import train_knn_baseline
+from engine.protocols import SPLITS, require_times
 from engine.recommend import UnknownUserError, recommend
 from engine.report import ChromiumNotFound, Report, render
 from engine.report.write import FORMATS, parse_formats, write_files
 from engine.saved import open_analysis, save_analysis
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
+from engine.update import update_analysis
 
 EXIT_BAD_INPUT = 2
 #: Names the CLI accepts for ``--delimiter``.
@@ -84,6 +86,11 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratings", help="rating file (CSV/TSV/Parquet/...)")
     parser.add_argument("--users", help="user attribute file")
     parser.add_argument("--items", help="item attribute file")
+    add_load_options(parser)
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """Add how a rating file is read: columns, scale, duplicates, limits, delimiter, sheet."""
     parser.add_argument(
         "--columns",
         help="explicit rating columns, e.g. user=uid,item=movie,rating=stars,timestamp=ts",
@@ -191,12 +198,47 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
     )
 
 
+#: The ``evaluate`` options of each time protocol (``engine.protocols``).
+_PROTOCOL_OPTIONS = {"test_share": ("temporal", "rolling"), "last_n": ("last-n",),
+                     "windows": ("rolling",)}  # fmt: skip
+
+
+def _protocol(args: argparse.Namespace) -> dict[str, Any]:
+    """Return ``split`` and its parameters; refuse a parameter the chosen split does not use."""
+    chosen: dict[str, Any] = {"split": args.split}
+    for name, splits in _PROTOCOL_OPTIONS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if args.split not in splits:
+            option = "--" + name.replace("_", "-")
+            raise ArgumentError(
+                f"{option} applies to --split {' or '.join(splits)} only, not "
+                f"{args.split}: drop {option} or change --split."
+            )
+        chosen[name] = value
+    if args.split != "kfold" and getattr(args, "folds", None) is not None:
+        raise ArgumentError(
+            f"--folds applies to --split kfold only, not {args.split}: drop --folds or use "
+            "--split kfold."
+        )
+    return chosen
+
+
+def _share(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share strictly between 0 and 1")
+    return value
+
+
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     settings = AnalysisSettings(
         model=_model_config(args),
         ranking=RankingConfig(k=args.k, threshold=args.threshold),
-        evaluation=EvaluationConfig(folds=args.folds, seed=args.seed,
-                                    models=tuple(m.strip() for m in args.models.split(","))),
+        evaluation=EvaluationConfig(folds=args.folds or 5, seed=args.seed,
+                                    models=tuple(m.strip() for m in args.models.split(",")),
+                                    **_protocol(args)),
     )  # fmt: skip
     data = load_inputs(args)
     result = Analysis(data, settings).evaluation()
@@ -303,7 +345,8 @@ def _settings(args: argparse.Namespace) -> AnalysisSettings:
     return AnalysisSettings(
         model=_model_config(args),
         ranking=RankingConfig(k=args.k, threshold=args.threshold),
-        evaluation=EvaluationConfig(seed=args.seed, models=_names(args.models) or ()),
+        evaluation=EvaluationConfig(seed=args.seed, models=_names(args.models) or (),
+                                    **_protocol(args)),
         audit=AuditConfig(
             user_attributes=_names(args.user_attrs), item_attributes=_names(args.item_attrs),
             min_group_size=args.min_group_size, seed=args.seed, bootstrap=args.bootstrap,
@@ -318,6 +361,7 @@ def _analysis(args: argparse.Namespace) -> tuple[Analysis, list[str]]:
     settings = _settings(args)
     data = load_inputs(args)
     _check_attributes(data, settings.audit)
+    require_times(data.ratings, settings.evaluation.split, data.name)
     return Analysis(data, settings), formats
 
 
@@ -393,6 +437,50 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _update(args: argparse.Namespace) -> dict[str, Any]:
+    """``update DIR --ratings NEW --out DIR2``: see ``engine.update`` and the README."""
+    if args.out.resolve() == args.analysis.resolve():
+        raise ArgumentError(
+            f"--out {args.out} is the analysis being updated: write the update to another "
+            "folder, so the original stays as it was."
+        )
+    check_writable_folder(args.out.parent if not args.out.exists() else args.out)
+    analysis = open_analysis(args.analysis)
+    scale = analysis.data.scale
+    given = _parse_scale(args.scale)
+    if given is not None and given != (scale.low, scale.high):
+        raise ArgumentError(
+            f"--scale {args.scale} differs from the saved analysis's scale "
+            f"{scale.low:g}-{scale.high:g}: new ratings are checked against the saved scale, "
+            "so leave --scale out."
+        )
+    options = LoadOptions(
+        scale=(scale.low, scale.high), duplicates=args.duplicates, max_rows=args.max_rows,
+        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
+    )  # fmt: skip
+    batch = load_dataset(
+        ratings=args.ratings, mapping=_parse_columns(args.columns), options=options, batch=True
+    )
+    had = [s for s in ("evaluation", "lists", "audit", "report") if s in analysis.computed()]
+    updated, record = update_analysis(analysis, batch, refresh_items=args.refresh_items)
+    derived = {"by": "update", "data": analysis.data.fingerprint,
+               "model": analysis.key("model")}  # fmt: skip
+    folder = save_analysis(updated, args.out, derived_from=derived)
+    (folder / "update.json").write_text(
+        json.dumps(json_safe(record.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n",
+        encoding="utf-8",
+    )
+    out = {"analysis": str(folder), "update": str(folder / "update.json"), **record.to_dict()}
+    out["not_carried_over"] = had
+    out["notes"] = [*record.notes, *(
+        ["The saved evaluation, lists, audit and report rest on the old data: they are not "
+         "carried over, and are computed on demand from the updated analysis (e.g. "
+         "python -m engine report)."] if had else []
+    )]  # fmt: skip
+    return out
+
+
 def _names(text: str | None) -> tuple[str, ...] | None:
     return None if not text else tuple(n.strip() for n in text.split(",") if n.strip())
 
@@ -406,9 +494,28 @@ def _add_formats(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """Add the evaluation protocol options (``engine.protocols``): ``--split`` and its own."""
+    parser.add_argument(
+        "--split", choices=SPLITS, default="kfold",
+        help="evaluation protocol: kfold (default; random folds), temporal (train before a "
+        "cut, test after), last-n (each user's latest ratings tested) or rolling (expanding "
+        "windows over time); the time protocols need timestamps",
+    )  # fmt: skip
+    parser.add_argument(
+        "--test-share", type=_share, default=None,
+        help="temporal and rolling: share of the time span held out at its end (default 0.2)",
+    )  # fmt: skip
+    parser.add_argument("--last-n", type=_int_at_least(1), default=None,
+                        help="last-n: ratings tested per user (default 1)")  # fmt: skip
+    parser.add_argument("--windows", type=_int_at_least(1), default=None,
+                        help="rolling: number of windows (default 3)")  # fmt: skip
+
+
 def _add_analysis_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     """Options of ``audit`` and ``run``: model, ranking, evaluation, audit and output."""
     _add_model_options(parser)
+    _add_protocol_options(parser)
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     _add_formats(parser)
     parser.add_argument(
@@ -478,8 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_inputs(evaluate_cmd)
     _add_model_options(evaluate_cmd)
-    evaluate_cmd.add_argument("--folds", type=_int_at_least(2), default=5,
-                              help="number of folds (default 5)")  # fmt: skip
+    evaluate_cmd.add_argument("--folds", type=_int_at_least(2), default=None,
+                              help="number of folds of --split kfold (default 5)")  # fmt: skip
+    _add_protocol_options(evaluate_cmd)
     evaluate_cmd.add_argument("-k", type=_int_at_least(1), default=10,
                               help="top-N list length (default 10)")  # fmt: skip
     _add_threshold(evaluate_cmd)
@@ -539,6 +647,20 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("--out", type=Path, required=True, help="folder for the report")
     _add_formats(report_cmd)
     report_cmd.set_defaults(run=_report)
+    update_cmd = commands.add_parser(
+        "update", help="add new ratings to a saved analysis: touched users refit, no retraining"
+    )
+    update_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip")
+    update_cmd.add_argument("--ratings", required=True, help="file of new ratings")
+    update_cmd.add_argument("--out", type=Path, required=True,
+                            help="folder for the updated analysis (with update.json)")  # fmt: skip
+    update_cmd.add_argument(
+        "--refresh-items",
+        action="store_true",
+        help="also refresh the touched items by the mirror ridge step (and refit their users)",
+    )
+    add_load_options(update_cmd)
+    update_cmd.set_defaults(run=_update)
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=DEFAULT_SEED,

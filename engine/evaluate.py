@@ -1,11 +1,14 @@
-"""K-fold evaluation of the SVD engine and its comparators on the same folds.
+"""Evaluation of the SVD engine and its comparators on the same splits.
 
-Every rating is held out exactly once, so the out-of-fold predictions cover the whole
-dataset (the audit computes group metrics from them). Folds are assigned by a seeded
-permutation: ``fold[perm[j]] = j mod K``. All models see the same folds, so their
-differences are paired. Top-N lists rank, for each user with held-out ratings, every
-item known to the training fold that the user did not rate in it. Definitions of the
-metrics are in ``engine.metrics``.
+By default (``split="kfold"``) every rating is held out exactly once, so the out-of-fold
+predictions cover the whole dataset (the audit computes group metrics from them). Folds
+are assigned by a seeded permutation: ``fold[perm[j]] = j mod K``. The time-aware
+protocols (``temporal``, ``last-n``, ``rolling``; defined in ``engine.protocols``) hold out
+later ratings instead and never train on a rating later than their cut; their held-out
+predictions and lists have the same form, with the split (window) index as ``fold``. All
+models see the same splits, so their differences are paired. Top-N lists rank, for each
+user with held-out ratings, every item known to the training part that the user did not
+rate in it. Definitions of the metrics are in ``engine.metrics``.
 
 A held-out rating is relevant when it is ``>= threshold``; by default the threshold comes
 from the data's rating scale (``RatingScale.relevance_threshold``: the top quarter of the
@@ -45,13 +48,27 @@ from engine.model.comparators import (
 )
 from engine.model.config import ModelConfig
 from engine.model.svd import Progress, clip_to_scale, train_svd
+from engine.protocols import (
+    SPLIT_COLUMNS,
+    SplitName,
+    check_protocol,
+    describe_protocol,
+    make_splits,
+    n_splits,
+    protocol_label,
+    split_table,
+)
+from engine.protocols import assign_folds as assign_folds  # re-exported: K-fold assignment
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 #: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
 LIST_METRICS: tuple[str, ...] = (*RANKING_METRICS, "coverage")
-_USER_RANKING_COLUMNS = ["user_id", "n_relevant", *RANKING_METRICS]
-_TOP_LIST_COLUMNS = ["user_id", "rank", "item_id"]
+#: The protocol parameters each split uses.
+_PROTOCOL_FIELDS: dict[str, tuple[str, ...]] = {
+    "kfold": (), "temporal": ("test_share",), "last-n": ("last_n",),
+    "rolling": ("test_share", "windows"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,22 @@ class EvaluationConfig:
         allowed; the evaluation then notes that no (or every) rating is relevant.
     models
         Which of ``MODEL_NAMES`` to evaluate (the SVD engine is always first).
+    split
+        The protocol (``engine.protocols``): ``"kfold"`` (default; ``folds`` and ``seed``),
+        ``"temporal"`` (train before a cut, test after; ``test_share``), ``"last-n"``
+        (each user's ``last_n`` latest ratings tested) or ``"rolling"`` (``windows``
+        expanding-window splits over the last ``test_share`` of time). The time protocols
+        need a timestamp for the ratings.
+    test_share
+        ``temporal`` and ``rolling``: the share of the time *span* (not of the ratings) held
+        out at its end, strictly between 0 and 1 (default 0.2).
+    last_n
+        ``last-n``: how many of each user's latest ratings are tested, >= 1 (default 1).
+    windows
+        ``rolling``: the number of windows W, >= 1 (default 3).
+
+    A protocol parameter the chosen ``split`` does not use is reset to its default, so two
+    settings that evaluate the same way are equal.
     """
 
     folds: int = 5
@@ -80,6 +113,10 @@ class EvaluationConfig:
     k: int = 10
     threshold: float | None = None
     models: tuple[str, ...] = MODEL_NAMES
+    split: SplitName = "kfold"
+    test_share: float = 0.2
+    last_n: int = 1
+    windows: int = 3
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -98,6 +135,35 @@ class EvaluationConfig:
                 f"Unknown model(s) {', '.join(sorted(unknown))}: choose from "
                 f"{', '.join(MODEL_NAMES)}."
             )
+        check_protocol(self.split, self.test_share, self.last_n, self.windows)
+        used = _PROTOCOL_FIELDS[self.split]
+        for name, default in (("test_share", 0.2), ("last_n", 1), ("windows", 3)):
+            if name not in used:  # unused: equal configs evaluate equally and hash equally
+                object.__setattr__(self, name, default)
+
+    @property
+    def n_splits(self) -> int:
+        """Number of train/test splits (the ``fold`` values ``0..n-1``): K, 1, 1 or W."""
+        return n_splits(self.split, self.folds, self.windows)
+
+    def label(self) -> str:
+        """Return the protocol in a few words (``engine.protocols.protocol_label``)."""
+        return protocol_label(
+            self.split, folds=self.folds, seed=self.seed, test_share=self.test_share,
+            last_n=self.last_n, windows=self.windows,
+        )  # fmt: skip
+
+    def protocol_fields(self) -> dict[str, object]:
+        """Return the protocol settings the chosen ``split`` uses (none for ``kfold``).
+
+        ``AnalysisSettings`` hashes these instead of all four, so a K-fold evaluation's
+        settings (and stage key) are the same as before the time protocols existed, and
+        an unused parameter (``windows`` of a temporal split) changes no key.
+        """
+        if self.split == "kfold":
+            return {}
+        used = _PROTOCOL_FIELDS[self.split]
+        return {"split": self.split, **{name: getattr(self, name) for name in used}}
 
 
 @dataclass(frozen=True)
@@ -136,6 +202,14 @@ class Evaluation:
         Sentences a reader of the metrics must see: folds where the ranking metrics are
         undefined and why (``"no held-out rating >= 6 in fold 2"``), a threshold outside
         the scale.
+    splits
+        One row per split (``engine.protocols.split_table``): ``fold, n_train, n_test,
+        n_unused, test_start, test_end, train_latest, n_test_users, n_train_only_users,
+        n_cold_users, n_cold_items, n_cold_ratings`` (times in epoch seconds, NaN where
+        not a window of time).
+    protocol
+        The protocol in words with its sizes and cold-start counts
+        (``engine.protocols.describe_protocol``).
     """
 
     config: ModelConfig
@@ -150,6 +224,8 @@ class Evaluation:
     threshold_source: ThresholdSource = "given"
     relevance_rule: str = ""
     notes: list[str] = field(default_factory=list)
+    splits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SPLIT_COLUMNS))
+    protocol: str = ""
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds: index ``model``, columns ``(metric, stat)``.
@@ -167,6 +243,10 @@ class Evaluation:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary: per model, each metric's mean, std and per-fold values.
 
+        Also the protocol (``split``, its parameters, ``protocol`` in words), ``folds`` =
+        the number of splits, and ``splits`` (``split_table``'s rows, with the cold-start
+        counts).
+
         Undefined values (a metric NaN in a fold; a mean over no defined fold; a standard
         deviation over fewer than two) are ``None``, so the result is strict JSON.
         """
@@ -182,7 +262,10 @@ class Evaluation:
                 }
             out[str(model)] = metrics
         return {
-            "folds": self.evaluation.folds,
+            "split": self.evaluation.split,
+            "protocol": self.protocol,
+            **self.evaluation.protocol_fields(),
+            "folds": self.evaluation.n_splits,
             "seed": self.evaluation.seed,
             "k": self.evaluation.k,
             "relevance_threshold": self.evaluation.threshold,
@@ -193,6 +276,10 @@ class Evaluation:
             "models": out,
             "skipped": self.skipped,
             "notes": list(self.notes),
+            "splits": [
+                {k: _json_number(v) if isinstance(v, float) else v for k, v in row.items()}
+                for row in self.splits.to_dict("records")
+            ],
         }
 
 
@@ -244,14 +331,6 @@ def _ranking_notes(reasons: dict[int, tuple[str, str]], folds: int, threshold: f
         "their means are over the other folds."
         for fold, (_, sentence) in sorted(reasons.items())
     ]
-
-
-def assign_folds(n_ratings: int, folds: int, seed: int) -> np.ndarray:
-    """Fold id (0..K-1) of each rating: ``fold[perm[j]] = j mod K`` for a seeded permutation."""
-    perm = np.random.default_rng(seed).permutation(n_ratings)
-    fold = np.empty(n_ratings, dtype=np.int64)
-    fold[perm] = np.arange(n_ratings) % folds
-    return fold
 
 
 def _object_ids(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -328,9 +407,12 @@ def _ranking(
     users = inter.user_index(relevant["user_id"].unique())
     users = users[users >= 0]
     if len(users) == 0:
+        # Typed, so that concatenating an empty split keeps each column's dtype.
+        ids = pd.Series([], dtype=object)
+        metrics = {m: pd.Series([], dtype="float64") for m in RANKING_METRICS}
         return (
-            pd.DataFrame(columns=_USER_RANKING_COLUMNS),
-            pd.DataFrame(columns=_TOP_LIST_COLUMNS),
+            pd.DataFrame({"user_id": ids, "n_relevant": pd.Series([], dtype="int64"), **metrics}),
+            pd.DataFrame({"user_id": ids, "rank": pd.Series([], dtype="int64"), "item_id": ids}),
             float("nan"),
         )
     rel_items = inter.item_index(relevant["item_id"].to_numpy())
@@ -380,7 +462,7 @@ def evaluate(
     progress: Progress | None = None,
     max_block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> Evaluation:
-    """Cross-validate the SVD engine and the comparators on the same K folds.
+    """Evaluate the SVD engine and the comparators on the same splits (``evaluation.split``).
 
     The relevance threshold is resolved once here (``resolve_threshold``): the returned
     ``Evaluation.evaluation.threshold`` is the number used. A fold where no user with a
@@ -390,15 +472,17 @@ def evaluate(
     Raises
     ------
     DataError
-        Fewer ratings than folds.
+        Fewer ratings than folds; a time protocol with no rating before its cut or in a
+        window.
     ConfigError
-        An invalid setting, or a model that cannot run on this data (the message says
-        which; e.g. KNNBaseline on a catalogue too large for its similarity matrix).
+        An invalid setting, a time protocol on data without timestamps, or a model that
+        cannot run on this data (the message says which; e.g. KNNBaseline on a catalogue
+        too large for its similarity matrix).
     """
     config = config or ModelConfig()
     evaluation = evaluation or EvaluationConfig()
     ratings = data.ratings
-    if len(ratings) < evaluation.folds:
+    if evaluation.split == "kfold" and len(ratings) < evaluation.folds:
         raise DataError(
             f"{data.name} has {len(ratings)} ratings, fewer than the {evaluation.folds} folds: "
             "use fewer folds or more data."
@@ -411,7 +495,11 @@ def evaluate(
             f"k = {data.n_items} used."
         )
         evaluation = replace(evaluation, k=data.n_items)
-    fold_of = assign_folds(len(ratings), evaluation.folds, evaluation.seed)
+    parts = make_splits(
+        ratings, evaluation.split, folds=evaluation.folds, seed=evaluation.seed,
+        test_share=evaluation.test_share, last_n=evaluation.last_n, windows=evaluation.windows,
+        name=data.name,
+    )  # fmt: skip
     ratings = _object_ids(ratings)
     scale = (data.scale.low, data.scale.high)
     catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)
@@ -427,16 +515,17 @@ def evaluate(
         )
     predictions, metrics, per_user, top_lists = [], [], [], []
     undefined: dict[int, tuple[str, str]] = {}
-    steps = evaluation.folds * len(names)
-    for fold in range(evaluation.folds):
-        train, test = ratings[fold_of != fold], ratings[fold_of == fold]
+    steps = len(parts) * len(names)
+    unit = {"kfold": "fold", "rolling": "window"}.get(evaluation.split, "split")
+    for part in parts:
+        fold, train, test = part.fold, ratings[part.train], ratings[part.test]
         reason = _undefined_ranking_reason(train, test, threshold, fold)
         if reason is not None:
             undefined[fold] = reason
         for position, name in enumerate(names):
             if progress:
                 done = (fold * len(names) + position) / steps
-                progress(done, f"fold {fold + 1}/{evaluation.folds}: training {name}")
+                progress(done, f"{unit} {fold + 1}/{len(parts)}: training {name}")
             start = time.perf_counter()
             model = trainers[name](train, scale, catalogue)
             fit_seconds = time.perf_counter() - start
@@ -457,6 +546,7 @@ def evaluate(
             metrics += [(name, fold, metric, value) for metric, value in rows.items()]
     if progress:
         progress(1.0, "evaluation done")
+    table = split_table(ratings, parts)
     return Evaluation(
         config=config,
         evaluation=evaluation,
@@ -469,5 +559,10 @@ def evaluate(
         skipped=skipped,
         threshold_source=source,
         relevance_rule=rule,
-        notes=notes + _ranking_notes(undefined, evaluation.folds, threshold),
-    )
+        notes=notes + _ranking_notes(undefined, len(parts), threshold),
+        splits=table,
+        protocol=describe_protocol(
+            evaluation.split, table, folds=evaluation.folds, seed=evaluation.seed,
+            test_share=evaluation.test_share, last_n=evaluation.last_n,
+        ),
+    )  # fmt: skip

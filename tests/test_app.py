@@ -205,6 +205,18 @@ def test_bad_upload_shows_the_engine_message_and_keeps_the_sample(sample):
 # --- Model -----------------------------------------------------------------------------
 
 
+def test_model_page_evaluates_a_temporal_split_and_states_it():
+    at = page("views/model.py")
+    at.selectbox(key="split").set_value("temporal").run()
+    assert_ok(at)
+    assert at.slider(key="test_share").value == 0.2
+    assert any("temporal split, the last 20% of the time span" in c.value for c in at.caption)
+    at.button(key="train").click().run(timeout=AUDIT_TIMEOUT)
+    assert_ok(at)
+    assert frame_with(at, "rmse", "ndcg").index[0] == "SVD"
+    assert any(c.value.startswith("Temporal split") and "UTC" in c.value for c in at.caption)
+
+
 def test_model_page_trains_and_shows_a_row_per_model():
     at = page("views/model.py")
     at.button(key="train").click().run(timeout=AUDIT_TIMEOUT)
@@ -301,7 +313,10 @@ def test_audit_and_report_pages_run_the_audit_and_offer_downloads(sample):
         and set(f.value["grouping"]) == {"age_band"} and f.value["metric"].nunique() == 1
     ]  # fmt: skip
     assert set(by_group["group"]) == set(sample.users["age_band"].unique())
-    assert by_group["n_users"].sum() == sample.n_users
+    assert by_group["n_users"].str.replace(",", "").astype(int).sum() == sample.n_users
+    sizes = by_group[["n_users", "n_items", "n_raters", "n_ratings"]]
+    assert not sizes.isna().any().any()  # "—" where a size does not apply, never None
+    assert set(by_group["n_raters"]) == {"—"}  # a user grouping has no raters column value
     at.switch_page("views/report.py").run()
     assert_ok(at)
     keys = {b.key for b in at.get("download_button")}

@@ -10,10 +10,11 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import dataset_caption, run_with_progress, settings_caption
 from engine import EngineError, ModelConfig
-from engine.evaluate import MODEL_NAMES
+from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.evaluation_reading import comparator_wins
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
+from engine.protocols import SPLIT_NAMES, SPLITS, require_times
 from engine.text import literal_markdown
 
 
@@ -57,11 +58,19 @@ def render() -> None:
         "item-item similarity and all-items top-N scoring take the longest.",
     )  # fmt: skip
     models = ("SVD", *comparators)
-    new = replace(settings, model=config, evaluation=replace(settings.evaluation, models=models))
+    protocol = _protocol_choice(settings.evaluation)
+    try:
+        require_times(data.ratings, protocol["split"], data.name)
+        evaluation = replace(settings.evaluation, models=models, **protocol)
+    except EngineError as error:
+        st.error(literal_markdown(error))
+        st.stop()
+    new = replace(settings, model=config, evaluation=evaluation)
     state.set_settings(new)
     st.caption(settings_caption(new))
 
-    if st.button("Train and evaluate (5-fold, SVD and comparators)", key="train", type="primary"):
+    if st.button(f"Train and evaluate ({evaluation.label()}, SVD and comparators)", key="train",
+                 type="primary"):  # fmt: skip
         run_with_progress(
             "Training and evaluating...",
             lambda progress: (state.trained_model(), state.evaluation(progress=progress)),
@@ -78,8 +87,9 @@ def render() -> None:
         {metric: [_mean_std(summary, m, metric) for m in summary.index] for metric in columns},
         index=summary.index,
     )
-    st.subheader(f"Cross-validated metrics ({result.evaluation.folds} folds, paired)")
+    st.subheader(f"Held-out metrics ({result.evaluation.label()}, paired)")
     st.dataframe(table, key="metrics_table")
+    st.caption(literal_markdown(result.protocol))
     for sentence in comparator_wins(result.fold_metrics, result.evaluation.k):
         st.info(literal_markdown(sentence))
     st.caption(
@@ -92,6 +102,32 @@ def render() -> None:
     if result.skipped:
         for model, reason in result.skipped.items():
             st.warning(literal_markdown(f"{model} was skipped: {reason}."))
+
+
+def _protocol_choice(current: EvaluationConfig) -> dict[str, object]:
+    """Lay out the protocol selector and its parameters; return them for ``EvaluationConfig``."""
+    c1, c2 = st.columns(2)
+    split = c1.selectbox(
+        "Evaluation protocol", SPLITS, index=SPLITS.index(current.split), key="split",
+        format_func=SPLIT_NAMES.__getitem__,
+        help="K-fold ignores time; the others never train on a rating later than their cut "
+        "and need timestamps. Definitions: engine/protocols.py.",
+    )  # fmt: skip
+    chosen: dict[str, object] = {"split": split}
+    if split in ("temporal", "rolling"):
+        chosen["test_share"] = c2.slider(
+            "Share of the time span tested", 0.05, 0.5, float(current.test_share), step=0.05,
+            key="test_share",
+        )  # fmt: skip
+    if split == "last-n":
+        chosen["last_n"] = int(c2.number_input(
+            "Latest ratings tested per user", 1, 100, current.last_n, key="last_n"
+        ))  # fmt: skip
+    if split == "rolling":
+        chosen["windows"] = int(
+            c2.number_input("Windows", 1, 20, current.windows, key="windows")
+        )  # fmt: skip
+    return chosen
 
 
 def _mean_std(summary: pd.DataFrame, model: str, metric: str) -> str:

@@ -157,9 +157,10 @@ class Report:
         The load report without example rows: files, row counts, rejected by reason,
         duplicate policy, scale, attribute coverage, warnings.
     model
-        ``config`` (the SVD settings), ``evaluation`` (folds, seed, k,
-        ``relevance_threshold`` with its ``threshold_source`` ("given" or "scale") and
-        ``relevance_rule`` in words, models, skipped models, ``notes`` such as folds
+        ``config`` (the SVD settings), ``evaluation`` (``split``, the protocol and its
+        parameters, ``protocol`` in words, ``cold_start`` counts, folds = the number of
+        splits, seed, k, ``relevance_threshold`` with its ``threshold_source`` ("given"
+        or "scale") and ``relevance_rule`` in words, models, skipped models, ``notes`` such as folds
         whose ranking metrics are undefined).
     accuracy
         ``model, metric, mean, std`` over folds for every model (out-of-fold); NaN where
@@ -183,7 +184,8 @@ class Report:
     limitations
         Sentences on what the report cannot show.
     audit_config
-        The ``AuditConfig`` used, as a dictionary.
+        The ``AuditConfig`` used, as a dictionary, plus ``audited_attributes``: ``{"user":
+        [...], "item": [...]}``, the attribute columns audited (what ``None`` resolved to).
     provenance
         Dataset fingerprint and size, model settings and seed, package versions, ``created``.
     profile
@@ -286,7 +288,10 @@ def build_report(
         notes=list(result.notes),
         definitions=definitions(result.registry),
         limitations=_limitations(data, result),
-        audit_config=asdict(result.config),
+        audit_config={
+            **asdict(result.config),  # None attributes = every suitable one; these were:
+            "audited_attributes": {k: list(v) for k, v in result.attribute_groupings.items()},
+        },
         provenance=provenance(data, model, evaluation, created),
         profile=profile,
     )
@@ -411,8 +416,15 @@ def _load_summary(data: RatingData) -> dict[str, Any]:
 
 def _evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
     settings = evaluation.evaluation
+    splits = evaluation.splits
     return {
-        "folds": settings.folds,
+        "split": settings.split,
+        "protocol": evaluation.protocol,
+        **settings.protocol_fields(),
+        "cold_start": {
+            name: int(splits[f"n_cold_{name}"].sum()) for name in ("users", "items", "ratings")
+        },
+        "folds": settings.n_splits,
         "seed": settings.seed,
         "k": settings.k,
         "relevance_threshold": settings.threshold,

@@ -349,15 +349,28 @@ def accuracy_table(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return wide, reasons
 
 
+def _protocol_sentence(evaluation: dict[str, Any]) -> str:
+    """Return the evaluation protocol, top-N setting and relevance rule as one paragraph."""
+    ranking = f"top-N metrics at k = {evaluation['k']}, {escape(relevance_sentence(evaluation))}"
+    if evaluation.get("split", "kfold") == "kfold":
+        return (
+            f"<p>{evaluation['folds']}-fold cross-validation (seed {evaluation['seed']}), "
+            f"paired folds for every model; {ranking}. Mean over folds:</p>"
+        )
+    over = "Mean over the windows" if evaluation["folds"] > 1 else "Figures of the split"
+    return (
+        f"<p>Evaluation: {escape(evaluation['protocol'])} Every model is trained and tested "
+        f"on the same split(s); {ranking}. {over}:</p>"
+    )
+
+
 def _model(report: Report, chart: _Charts) -> str:
     config, evaluation = report.model["config"], report.model["evaluation"]
     accuracy, reasons = accuracy_table(report.accuracy)
     reasons += list(evaluation.get("notes", []))
     parts = [
         _pairs([(k, v) for k, v in config.items()]),
-        f"<p>{evaluation['folds']}-fold cross-validation (seed {evaluation['seed']}), paired "
-        f"folds for every model; top-N metrics at k = {evaluation['k']}, "
-        f"{escape(relevance_sentence(evaluation))}. Mean over folds:</p>",
+        _protocol_sentence(evaluation),
         table(accuracy),
     ]
     if reasons:
@@ -484,6 +497,19 @@ def _name(report: Report, metric: str) -> str:
     return report.definitions.get(metric, {}).get("name", metric)
 
 
+def _audited_attributes(report: Report) -> dict:
+    """Return the audit settings; ``None`` attributes (every suitable one) named as audited."""
+    config = dict(report.audit_config)
+    audited = config.pop("audited_attributes", None) or {}
+    for kind in ("user", "item"):
+        if config.get(f"{kind}_attributes") is None:
+            names = list(audited.get(kind, {}))
+            config[f"{kind}_attributes"] = (
+                f"every suitable one: {', '.join(names)}" if names else "none suitable"
+            )
+    return config
+
+
 def _definitions(report: Report, chart: _Charts) -> str:
     frame = pd.DataFrame(
         [{"metric": k, **v, "references": "; ".join(v["references"])}
@@ -492,7 +518,7 @@ def _definitions(report: Report, chart: _Charts) -> str:
                  "references"],
     )  # fmt: skip
     config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
-                    for k, v in report.audit_config.items())  # fmt: skip
+                    for k, v in _audited_attributes(report).items())  # fmt: skip
     return (
         table(frame)
         + "<h3>Conventions</h3><ul>"

@@ -6,7 +6,8 @@
   dataset's scale.
 * ``evaluation`` and ``audit``: every DataFrame field as ``<stage>/<field>.parquet``, the
   other fields in ``<stage>/fields.json`` (``records``). The evaluation's tables must name
-  only the dataset's users and items, evaluated models and folds ``0..K-1``, with finite
+  only the dataset's users and items, evaluated models and folds ``0..n-1``
+  (``EvaluationConfig.n_splits``), with finite
   predictions inside the scale and ranks ``1..k``; every audit table naming users, items,
   folds or ranks is held to the same rules.
 * ``lists``: ``lists/lists.parquet`` with exactly ``recommend_all``'s columns; users and
@@ -250,7 +251,7 @@ def _check_evaluation(value: Evaluation, source: Source, analysis: Analysis) -> 
         unknown = sorted(set(frame["model"].unique()) - set(config.models))
         if unknown:
             raise refuse(where, f"holds the model {unknown[0]!r}, which was not evaluated")
-        _check_ids_folds_ranks(frame, where, users, items, config.folds, config.k)
+        _check_ids_folds_ranks(frame, where, users, items, config.n_splits, config.k)
     predictions = value.predictions
     where = source.where("evaluation/predictions.parquet")
     for column in ("rating", "prediction"):
@@ -264,7 +265,7 @@ def _check_audit(value: AuditResult, source: Source, analysis: Analysis) -> None
         users = users.union(data.users.index)
     if data.items is not None:
         items = items.union(data.items.index)
-    folds = analysis.settings.evaluation.folds
+    folds = analysis.settings.evaluation.n_splits
     frames = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     for name, frame in frames.items():
         if not isinstance(frame, pd.DataFrame) or frame is analysis.result("lists"):
