@@ -1,0 +1,19 @@
+"""Version comparison (offline A/B): two models scored on the same future window."""
+
+from engine.compare.paired import paired_bootstrap_ci, paired_difference, paired_permutation_p
+from engine.compare.run import (
+    OVERALL,
+    ROW_COLUMNS,
+    VERDICTS,
+    CompareError,
+    Comparison,
+    compare_analyses,
+    compare_models,
+    summary_sentences,
+)
+
+__all__ = [
+    "OVERALL", "ROW_COLUMNS", "VERDICTS", "CompareError", "Comparison", "compare_analyses",
+    "compare_models", "paired_bootstrap_ci", "paired_difference", "paired_permutation_p",
+    "summary_sentences",
+]  # fmt: skip
