@@ -358,9 +358,16 @@ def _trainers(config: ModelConfig) -> dict[str, Trainer]:
     }
 
 
-def _held_out_predictions(
+def held_out_predictions(
     model: Recommender, test: pd.DataFrame, fold: int
 ) -> tuple[pd.DataFrame, float, float]:
+    """Predict the held-out ratings ``test`` (``user_id, item_id, rating``) with ``model``.
+
+    Returns the ``Evaluation.predictions`` rows of this split (``fold`` = its index; a user
+    or item the model has no training rating for is predicted by its fallback and marked
+    ``was_impossible`` with the ``reason``), and the split's RMSE and MAE on the clipped
+    predictions.
+    """
     users = model.interactions.user_index(test["user_id"].to_numpy())
     items = model.interactions.item_index(test["item_id"].to_numpy())
     known_item = items >= 0
@@ -390,7 +397,7 @@ def _held_out_predictions(
     return frame, rmse(clipped, ratings), mae(clipped, ratings)
 
 
-def _ranking(
+def held_out_ranking(
     model: Recommender,
     test: pd.DataFrame,
     k: int,
@@ -531,10 +538,12 @@ def evaluate(
             fit_seconds = time.perf_counter() - start
             rows = {"fit_seconds": fit_seconds}
             if model.predicts_ratings:
-                frame, fold_rmse, fold_mae = _held_out_predictions(model, test, fold)
+                frame, fold_rmse, fold_mae = held_out_predictions(model, test, fold)
                 predictions.append(frame)
                 rows |= {"rmse": fold_rmse, "mae": fold_mae}
-            users, lists, coverage = _ranking(model, test, evaluation.k, threshold, max_block_bytes)
+            users, lists, coverage = held_out_ranking(
+                model, test, evaluation.k, threshold, max_block_bytes
+            )
             lists.insert(0, "fold", fold)
             lists.insert(0, "model", name)
             top_lists.append(lists)

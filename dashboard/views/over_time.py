@@ -1,0 +1,88 @@
+"""Over time page: data, model quality and fairness per calendar window, with drift flags."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import dataset_caption, run_with_progress
+from engine import charts
+from engine.monitor import MonitorConfig, Monitoring, has_times, monitor
+from engine.monitor_windows import WINDOW_KINDS
+from engine.text import literal_markdown
+
+#: Session key of the latest monitoring: ``(fingerprint, window, Monitoring)``.
+RESULT_KEY = "monitoring_result"
+
+
+def _result(fingerprint: str, window: str) -> Monitoring | None:
+    stored = st.session_state.get(RESULT_KEY)
+    if stored and stored[0] == fingerprint and stored[1] == window:
+        return stored[2]
+    return None
+
+
+def render() -> None:
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    st.title("Over time")
+    data = state.current_data()
+    dataset_caption(data)
+    if not has_times(data):
+        st.info("These ratings have no timestamps, so they cannot be followed over time: "
+                "load a timestamp column on the Data page.")  # fmt: skip
+        st.stop()
+    c1, c2 = st.columns([1, 3])
+    window = c1.selectbox("Window", WINDOW_KINDS, index=1, key="monitor_window",
+                          help="Calendar windows in UTC (weeks start on Monday).")  # fmt: skip
+    c2.caption(
+        "Each window is predicted by an SVD trained on every rating before it starts. Changes "
+        "vs the previous window and vs the baseline (the first window with a model) are "
+        "flagged when the ratio leaves [0.8, 1.25] and is significant after Holm's "
+        "correction (permutation test over users); windows with fewer than 100 ratings or "
+        "30 active users are insufficient data."
+    )
+    if st.button("Run the monitoring", key="run_monitor", type="primary"):
+
+        def work(progress) -> None:  # type: ignore[no-untyped-def]
+            result = monitor(data, window, MonitorConfig(), progress=progress)
+            st.session_state[RESULT_KEY] = (data.fingerprint, window, result)
+
+        run_with_progress("Monitoring over time", work)
+    result = _result(data.fingerprint, window)
+    if result is None:
+        st.info("Run the monitoring to see the data, model quality and fairness per window.")
+        return
+    _show(result)
+
+
+def _show(result: Monitoring) -> None:
+    baseline = result.windows["label"].iloc[result.baseline]
+    small = result.windows.loc[result.windows["status"] != "ok", "label"].tolist()
+    st.caption(
+        f"{len(result.windows)} windows ({literal_markdown(result.window)}); baseline "
+        f"{literal_markdown(baseline)}; insufficient data: "
+        f"{literal_markdown(', '.join(small)) if small else 'none'}."
+    )
+    st.subheader("Flagged changes")
+    if result.sentences:
+        for sentence in result.sentences:
+            st.markdown("- " + literal_markdown(sentence))
+    else:
+        st.success("No change between windows is flagged.")
+    st.plotly_chart(charts.monitor_volume(result.data, result.windows), key="monitor_volume")
+    groupings = ["all", *sorted(set(result.values["grouping"]) - {"all"})]
+    grouping = st.selectbox("Group users by", groupings, key="monitor_grouping")
+    for quantity in ("rating_mean", "rmse", "ndcg"):
+        st.plotly_chart(charts.monitor_series(result.values, result.changes, quantity, grouping),
+                        key=f"monitor_{quantity}")  # fmt: skip
+    if len(result.exposure):
+        st.plotly_chart(charts.monitor_exposure(result.exposure), key="monitor_exposure")
+    with st.expander("Tables"):
+        st.dataframe(result.quality, hide_index=True)
+        st.dataframe(result.changes.drop(columns="sentence"), hide_index=True)
+        st.dataframe(result.fairness, hide_index=True)
+    for note in result.notes:
+        st.caption(literal_markdown(note))
+
+
+render()

@@ -1,0 +1,408 @@
+"""Monitoring over time: data, model quality and fairness per calendar window, and drift.
+
+``monitor(data, window, config)`` cuts the rating time into calendar windows
+(``engine.monitor_windows``) and computes, per window ``w``:
+
+Data (``Monitoring.data``)
+    ``n_ratings``; ``n_users`` (active users: with a rating in ``w``); ``new_users`` /
+    ``new_items`` (whose first rating in the whole data falls in ``w``); ``rating_mean``;
+    ``gini`` (Gini coefficient of the window's item rating counts over the items rated in
+    ``w``, in ``[0, 1)``, 0 = every item rated equally often; higher = more concentrated);
+    ``short_head_share`` (share of the items rated in ``w`` that hold 80% of its ratings,
+    ``engine.data.profile.short_head_size``; in ``(0, 1]``, lower = more concentrated);
+    the rating distribution (``Monitoring.distribution``: share of each rating value).
+Model quality (``Monitoring.quality``), windows ``w >= 1``
+    Rolling origin with an expanding window (as ``engine.protocols``' ``rolling``): an SVD
+    with ``config.model`` (seeded) is trained on every rating with ``t < start_w`` and
+    tested on the ratings of ``w``. ``train_latest`` records the latest training time
+    (always ``< start_w``). RMSE is over the test ratings whose user and item have a
+    training rating (``engine.metrics``; lower is better); the others are cold start,
+    counted apart (``n_cold_ratings``). NDCG@k (``engine.metrics``; binary relevance,
+    rating >= threshold; higher is better) is over the users of ``w`` with a relevant
+    rating in ``w`` and a training rating; each list ranks the items known to training
+    that the user had not rated before ``w``.
+Fairness (``Monitoring.fairness``, ``Monitoring.exposure``)
+    Per user attribute, each group's RMSE and NDCG@k ratio to the reference group (the
+    group with most users in that window); per provider (the item attribute ``provider``,
+    else the first item attribute) the position-weighted exposure share of the window's
+    lists (weights ``1 / log2(1 + rank)``, ``engine.audit.measures``) vs the provider's
+    share of the catalogue known to training.
+
+Per-window values with intervals (``Monitoring.values``) and their changes between windows
+(``Monitoring.changes``) are defined in ``engine.monitor_changes``.
+
+Conventions: a window with fewer than ``min_ratings`` ratings or fewer than
+``min_group_size`` active users is "insufficient data" (its data row is kept; no model,
+no test); the first window has no earlier ratings and no model quality. Ratings without a
+time take no part. Derived audit groups (activity, popularity propensity) are not
+monitored: they would be redefined in every window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.audit.groups import item_attribute_groups, user_attribute_groups
+from engine.audit.measures import position_weights
+from engine.audit.rows import object_ids
+from engine.checks import check_seed, is_finite_number, is_int
+from engine.data.types import RatingData
+from engine.errors import ConfigError
+from engine.evaluate import held_out_predictions, held_out_ranking
+from engine.metrics import resolve_threshold
+from engine.model.config import ModelConfig
+from engine.model.svd import Progress, train_svd
+from engine.monitor_changes import QUANTITIES, change_table, value_table
+from engine.monitor_data import INSUFFICIENT, data_table, distribution, window_status
+from engine.monitor_windows import assign_windows, check_window, make_windows, resolve_baseline
+from engine.recommend import DEFAULT_BLOCK_BYTES
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """How to monitor.
+
+    Parameters
+    ----------
+    k
+        Length of the top-N lists (NDCG@k, exposure), >= 1.
+    threshold
+        A rating >= threshold is relevant; ``None`` takes the top quarter of the scale.
+    min_ratings
+        A window with fewer ratings is "insufficient data" (default 100).
+    min_group_size
+        A window with fewer active users, and a group with fewer users in a window, is
+        "insufficient data" (default 30, as the audit).
+    bootstrap
+        Bootstrap replicates over users for intervals (0 = none).
+    permutations
+        Label permutations per test (0 = no tests); the smallest p is ``1 / (B + 1)``.
+    alpha, band
+        A change is flagged when its ratio leaves ``band`` and its Holm-adjusted p is below
+        ``alpha`` (the audit's rule, ``engine.audit.config.AuditConfig``).
+    baseline
+        The baseline window, by label (``"1998-03"``) or index; ``None`` = the first
+        window with model quality.
+    user_attributes
+        User attributes to group by; ``None`` = every suitable one.
+    model
+        The SVD settings each window's model is trained with (seeded).
+    seed
+        Seed of every resampling.
+    """
+
+    k: int = 10
+    threshold: float | None = None
+    min_ratings: int = 100
+    min_group_size: int = 30
+    bootstrap: int = 200
+    permutations: int = 1000
+    alpha: float = 0.05
+    band: tuple[float, float] = (0.8, 1.25)
+    baseline: str | int | None = None
+    user_attributes: tuple[str, ...] | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        lowest = {"k": 1, "min_ratings": 1, "min_group_size": 1, "bootstrap": 0,
+                  "permutations": 0}  # fmt: skip
+        for name, low in lowest.items():
+            value = getattr(self, name)
+            if not is_int(value) or value < low:
+                raise ConfigError(
+                    f"MonitorConfig.{name}={value!r} is not allowed: use a whole number >= {low}."
+                )
+        check_seed("MonitorConfig", self.seed)
+        if not (is_finite_number(self.alpha) and 0 < self.alpha < 1):
+            raise ConfigError(f"MonitorConfig.alpha={self.alpha!r} must be in (0, 1), e.g. 0.05.")
+        low, high = self.band
+        if not (0 < low < 1 < high):
+            raise ConfigError(f"MonitorConfig.band={self.band!r} must satisfy 0 < low < 1 < high.")
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Monitoring tables (tidy DataFrames; times in epoch seconds, UTC).
+
+    Attributes
+    ----------
+    window
+        The window specification used (``"month"``, ``"30d"``, ...).
+    windows
+        ``window, label, start, end, status`` (``"ok"`` | ``"insufficient data"``),
+        ``reason`` (why insufficient, else ``""``).
+    data
+        ``window, label, n_ratings, n_users, new_users, new_items, rating_mean, gini,
+        short_head_share`` (module docstring).
+    distribution
+        ``window, label, rating, share``.
+    quality
+        ``window, label, n_train, train_latest, n_test, n_cold_ratings, n_cold_users,
+        n_users_ranked, rmse, ndcg, fit_seconds`` for windows with a model.
+    values
+        ``engine.monitor_changes.VALUE_COLUMNS``: each monitored quantity per window and
+        group with its bootstrap interval.
+    fairness
+        ``window, label, quantity, grouping, group, n_users, value, reference_group,
+        reference_value, ratio, outside_band, status`` (no ratio where the group or the
+        reference is insufficient data).
+    exposure
+        ``window, label, grouping, group, exposure_share, catalogue_share, ratio``.
+    changes
+        ``engine.monitor_changes.CHANGE_COLUMNS``: each change vs the previous window and
+        vs the baseline, with CI, p, Holm-adjusted p, tier and sentence.
+    baseline
+        The baseline window's index.
+    sentences
+        The flagged changes in words, most severe first.
+    notes
+        What a reader must know (ratings without time, attributes left out).
+    """
+
+    window: str
+    config: MonitorConfig
+    windows: pd.DataFrame
+    data: pd.DataFrame
+    distribution: pd.DataFrame
+    quality: pd.DataFrame
+    values: pd.DataFrame
+    fairness: pd.DataFrame
+    exposure: pd.DataFrame
+    changes: pd.DataFrame
+    baseline: int
+    sentences: list[str]
+    notes: list[str]
+
+    def tidy(self) -> pd.DataFrame:
+        """All per-window quantities as one long table (``monitor.csv``).
+
+        Columns ``table, window, label, grouping, group, quantity, value, ci_low, ci_high,
+        status``: the data table's columns (``table`` "data"), the monitored values
+        ("values"), fairness ratios ("fairness") and exposure shares ("exposure").
+        """
+        parts = []
+        data = self.data.melt(["window", "label"], var_name="quantity", value_name="value")
+        parts.append(data.assign(table="data", grouping="all", group="all"))
+        parts.append(self.values.assign(table="values"))
+        fair = self.fairness.assign(table="fairness", quantity=self.fairness["quantity"] + " ratio",
+                                    value=self.fairness["ratio"])  # fmt: skip
+        parts.append(fair)
+        for name in ("exposure_share", "catalogue_share"):
+            parts.append(self.exposure.assign(table="exposure", quantity=name,
+                                              value=self.exposure[name]))  # fmt: skip
+        columns = ["table", "window", "label", "grouping", "group", "quantity", "value",
+                   "ci_low", "ci_high", "status"]  # fmt: skip
+        return pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: settings, every table as records, the sentences and notes."""
+        tables = ("windows", "data", "distribution", "quality", "values", "fairness",
+                  "exposure", "changes")  # fmt: skip
+        config = {k: v for k, v in self.config.__dict__.items() if k != "model"}
+        return {
+            "window": self.window,
+            "settings": {**config, "model": self.config.model.__dict__},
+            "baseline": str(self.windows["label"].iloc[self.baseline]),
+            "flagged": list(self.sentences),
+            "notes": list(self.notes),
+            **{name: getattr(self, name).to_dict("records") for name in tables},
+        }
+
+
+def has_times(data: RatingData) -> bool:
+    """Whether any rating of ``data`` has a time (monitoring needs them)."""
+    return bool(data.ratings["timestamp"].notna().any()) if "timestamp" in data.ratings else False
+
+
+def _user_groups(data: RatingData, config: MonitorConfig) -> tuple[dict[str, pd.Series], list[str]]:
+    users = np.sort(data.ratings["user_id"].unique())
+    attributes = list(config.user_attributes) if config.user_attributes is not None else None
+    return user_attribute_groups(data.users, users, attributes, 12)
+
+
+def _provider(data: RatingData, catalogue: np.ndarray) -> tuple[str, pd.DataFrame] | None:
+    """``(name, membership)`` of ``provider``, else the first item attribute; None without."""
+    chosen = ["provider"] if data.items is not None and "provider" in data.items else None
+    groups, _ = item_attribute_groups(data.items, catalogue, chosen, 12)
+    if not groups:
+        return None
+    name = next(iter(groups))
+    return name, groups[name].fillna(False).astype(bool)
+
+
+def _exposure(lists: pd.DataFrame, membership: pd.DataFrame, known: np.ndarray) -> pd.DataFrame:
+    """Exposure share of each item group in ``lists`` vs its share of the ``known`` items."""
+    weights = position_weights(lists["rank"])
+    member = membership.reindex(lists["item_id"].astype(str)).fillna(False).to_numpy(float)
+    exposure = (weights[:, None] * member).sum(axis=0) / weights.sum()
+    catalogue = membership.reindex(known.astype(str)).fillna(False).to_numpy(float).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = exposure / catalogue
+    return pd.DataFrame({"group": membership.columns.astype(str), "exposure_share": exposure,
+                         "catalogue_share": catalogue, "ratio": ratio})  # fmt: skip
+
+
+def _fairness(values: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
+    """Each user group's RMSE / NDCG ratio to the group with most users in the window.
+
+    Groups (or references) that are "insufficient data" keep their row, without a ratio.
+    """
+    rows = []
+    grouped = values[(values["grouping"] != "all") & (values["quantity"] != "rating_mean")]
+    for (w, label, q, grouping), part in grouped.groupby(
+        ["window", "label", "quantity", "grouping"], sort=True
+    ):
+        ref = part.sort_values(["n_users", "group"], ascending=[False, True]).iloc[0]
+        for row in part.itertuples():
+            usable = row.status == "ok" and ref.status == "ok" and ref.value > 0
+            ratio = row.value / ref.value if usable else math.nan
+            rows.append({
+                "window": w, "label": label, "quantity": q, "grouping": grouping,
+                "group": row.group, "n_users": row.n_users, "value": row.value,
+                "reference_group": ref.group, "reference_value": ref.value, "ratio": ratio,
+                "outside_band": bool(np.isfinite(ratio) and not band[0] <= ratio <= band[1]),
+                "status": "ok" if usable else INSUFFICIENT,
+            })  # fmt: skip
+    columns = ["window", "label", "quantity", "grouping", "group", "n_users", "value",
+               "reference_group", "reference_value", "ratio", "outside_band", "status"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _window_model(
+    train: pd.DataFrame, test: pd.DataFrame, w: int, scale: tuple[float, float],
+    catalogue: np.ndarray, config: MonitorConfig, k: int, threshold: float,
+) -> tuple[list[pd.DataFrame], dict[str, Any], pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Train on ``train`` (ratings before window ``w``) and test window ``w``.
+
+    Returns the per-user units (``rmse``: summed squared errors and counts of known
+    ratings; ``ndcg``: NDCG@k, count 1), the quality row, the top-k lists and the items
+    known to training.
+    """
+    started = time.perf_counter()
+    model = train_svd(train, scale, config.model, item_ids=catalogue)
+    fit_seconds = time.perf_counter() - started
+    frame, _, _ = held_out_predictions(model, test, w)
+    known = frame[~frame["was_impossible"]]
+    err = known.assign(sq=(known["prediction"] - known["rating"]) ** 2).groupby("user_id")
+    per_user, lists, _ = held_out_ranking(model, test, k, threshold, DEFAULT_BLOCK_BYTES)
+    units = [
+        pd.DataFrame({"window": w, "quantity": "rmse", "user_id": err["sq"].sum().index,
+                      "a": err["sq"].sum().to_numpy(), "b": err.size().to_numpy(float)}),
+        pd.DataFrame({"window": w, "quantity": "ndcg", "user_id": per_user["user_id"],
+                      "a": per_user["ndcg"].to_numpy(float), "b": np.ones(len(per_user))}),
+    ]  # fmt: skip
+    cold_users = ~test["user_id"].isin(set(train["user_id"]))
+    row = {
+        "window": w, "n_train": len(train),
+        "train_latest": float(train["timestamp"].astype("float64").max()),
+        "n_test": len(test), "n_cold_ratings": int(frame["was_impossible"].sum()),
+        "n_cold_users": int(test.loc[cold_users, "user_id"].nunique()),
+        "n_users_ranked": len(per_user),
+        "rmse": math.sqrt(float(units[0]["a"].sum()) / len(known)) if len(known) else math.nan,
+        "ndcg": float(per_user["ndcg"].mean()) if len(per_user) else math.nan,
+        "fit_seconds": fit_seconds,
+    }  # fmt: skip
+    trained = catalogue[model.interactions.counts_per_item() > 0]
+    return units, row, lists, trained
+
+
+def monitor(
+    data: RatingData,
+    window: str = "month",
+    config: MonitorConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Monitoring:
+    """Monitor ``data`` per calendar ``window`` (module docstring for every definition).
+
+    Raises
+    ------
+    ConfigError
+        An unknown window or baseline, data without any timestamp, or no window with
+        enough ratings and earlier ratings to train a model on.
+    """
+    config = config or MonitorConfig()
+    window = check_window(window)
+    ratings = object_ids(data.ratings)
+    times = ratings["timestamp"].to_numpy("float64", na_value=np.nan)
+    if np.isnan(times).all():
+        raise ConfigError(
+            f"Monitoring over time needs a time for each rating, and {data.name} has none: "
+            "load a timestamp column (--columns timestamp=NAME)."
+        )
+    notes = []
+    untimed = int(np.isnan(times).sum())
+    if untimed:
+        notes.append(f"{untimed:,} ratings have no time and take no part in monitoring.")
+    threshold, _, rule, threshold_notes = resolve_threshold(config.threshold, data.scale)
+    notes += threshold_notes
+    windows = make_windows(times, window)
+    of = assign_windows(times, windows)
+    table = data_table(ratings, windows, of)
+    status, reason = window_status(table, config.min_ratings, config.min_group_size)
+    windows = windows.assign(status=status, reason=reason)
+    groupings, group_notes = _user_groups(data, config)
+    notes += group_notes
+    catalogue = np.sort(np.asarray(pd.unique(ratings["item_id"]), dtype=object))
+    provider = _provider(data, catalogue)
+    scale = (data.scale.low, data.scale.high)
+    k = min(config.k, len(catalogue))
+    units, quality, exposure = [], [], []
+    for w in windows["window"]:
+        test = ratings[of == w]
+        by_user = test.groupby("user_id")["rating"]
+        units.append(pd.DataFrame({"window": w, "quantity": "rating_mean",
+                                   "user_id": by_user.sum().index, "a": by_user.sum().to_numpy(),
+                                   "b": by_user.size().to_numpy(float)}))  # fmt: skip
+        train = ratings[np.isfinite(times) & (times < windows["start"].iloc[w])]
+        if train.empty or status[w] != "ok":
+            continue
+        if progress:
+            progress(w / len(windows), f"window {w + 1}/{len(windows)}: training SVD")
+        parts, row, lists, known = _window_model(train, test, int(w), scale, catalogue,
+                                                 config, k, threshold)  # fmt: skip
+        units += parts
+        quality.append(row)
+        if provider is not None and len(lists):
+            shares = _exposure(lists, provider[1], known)
+            exposure.append(shares.assign(window=int(w), grouping=provider[0]))
+    if progress:
+        progress(0.95, "testing changes between windows")
+    labels = windows.set_index("window")["label"]
+    quality_columns = ["window", "label", "n_train", "train_latest", "n_test", "n_cold_ratings",
+                       "n_cold_users", "n_users_ranked", "rmse", "ndcg", "fit_seconds"]  # fmt: skip
+    quality_frame = pd.DataFrame(quality, columns=[c for c in quality_columns if c != "label"])
+    quality_frame.insert(1, "label", labels.reindex(quality_frame["window"]).to_numpy())
+    testable = [int(w) for w in quality_frame["window"]]
+    baseline = resolve_baseline(config.baseline, windows, testable)
+    unit_frame = pd.concat(units, ignore_index=True)
+    values = value_table(unit_frame, groupings, windows, config)
+    changes = change_table(unit_frame, groupings, windows, values, baseline, config)
+    exposure_frame = (
+        pd.concat(exposure, ignore_index=True)
+        if exposure
+        else pd.DataFrame(
+            columns=["window", "grouping", "group", "exposure_share", "catalogue_share", "ratio"]
+        )
+    )
+    exposure_frame.insert(1, "label", labels.reindex(exposure_frame["window"]).to_numpy())
+    exposure_frame = exposure_frame[["window", "label", "grouping", "group", "exposure_share",
+                                     "catalogue_share", "ratio"]]  # fmt: skip
+    flagged = changes[changes["tier"] == "flagged"].sort_values("severity", ascending=False)
+    notes.append(f"Relevance for NDCG@{k}: {rule}. Quantities monitored: "
+                 + ", ".join(QUANTITIES.values()) + ".")  # fmt: skip
+    if progress:
+        progress(1.0, "monitoring done")
+    return Monitoring(
+        window=window, config=config, windows=windows, data=table,
+        distribution=distribution(ratings, windows, of), quality=quality_frame, values=values,
+        fairness=_fairness(values, config.band), exposure=exposure_frame, changes=changes,
+        baseline=baseline, sentences=flagged["sentence"].tolist(), notes=notes,
+    )  # fmt: skip

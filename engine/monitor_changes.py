@@ -1,0 +1,221 @@
+r"""Monitored quantities per window and group, and the tests of their changes (drift).
+
+Quantities (``QUANTITIES``), each a ratio of sums over the users of a window and group
+(``engine.audit.stats``), :math:`m = f(\sum_u a_u / \sum_u b_u)`:
+
+* ``rating_mean`` (scope data): :math:`a_u` = the user's summed ratings in the window,
+  :math:`b_u` = their number; in rating units, neither direction is better;
+* ``rmse`` (scope model): :math:`a_u` = the user's summed squared errors on known
+  (non-cold-start) test ratings, :math:`b_u` = their number, :math:`f = \sqrt{\cdot}`;
+  lower is better;
+* ``ndcg`` (scope model): :math:`a_u` = the user's NDCG@k, :math:`b_u = 1`; in [0, 1],
+  higher is better.
+
+Values (``value_table``): per (window, quantity, grouping, group), with a 95% percentile
+bootstrap interval resampling the group's users (``bootstrap`` replicates). Grouping
+``"all"`` is every user of the window; the others are user attributes.
+
+Changes (``change_table``), conventions:
+
+* each window ``w`` is compared with the previous window ``w - 1`` (``comparison``
+  "previous") and each window after the baseline with the baseline ("baseline");
+* difference ``d = m(w) - m(other)`` with a 95% interval from independent user bootstraps
+  of the two windows; ratio ``m(w) / m(other)``;
+* p-value: two-sided permutation test, unpaired: the users of the two windows are pooled
+  and the window labels shuffled (``engine.audit.stats.permutation_p``; a user active in
+  both windows counts as two units, so the test treats the windows as independent
+  samples of users); ``p >= 1 / (permutations + 1)``;
+* Holm's correction within one family (quantity, grouping, comparison): one question "did
+  quantity Q of the groups of attribute A change between windows?", across windows and
+  groups;
+* tier ``"flagged"`` when the ratio leaves ``band`` and the adjusted p is below ``alpha``
+  (the audit's rule; here for data and model quantities alike, since data drift is what
+  monitoring is for), ``"notable"`` when significant inside the band, else ``""``;
+* status ``"insufficient data"`` when either window is insufficient or the group has
+  fewer than ``min_group_size`` users in either window; ``"not tested"`` without
+  permutations or with no finite ratio;
+* ``severity = min(|log ratio|, log 100) x n_users`` (users of window ``w``), the audit's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from engine.audit.stats import (
+    bootstrap_values,
+    format_p_value,
+    holm,
+    identity,
+    is_floor,
+    percentile_ci,
+    permutation_p,
+    ratio_of_sums,
+)
+from engine.monitor_data import INSUFFICIENT as _INSUFFICIENT
+
+#: Monitored quantities and their names in sentences.
+QUANTITIES: dict[str, str] = {"rating_mean": "Rating mean", "rmse": "RMSE", "ndcg": "NDCG@k"}
+SCOPES: dict[str, str] = {"rating_mean": "data", "rmse": "model", "ndcg": "model"}
+VALUE_COLUMNS = ["window", "label", "scope", "quantity", "grouping", "group", "n_users",
+                 "value", "ci_low", "ci_high", "status"]  # fmt: skip
+CHANGE_COLUMNS = [
+    "quantity", "scope", "grouping", "group", "comparison", "window", "label", "other_window",
+    "other_label", "n_users", "other_n_users", "value", "other_value", "difference", "ci_low",
+    "ci_high", "ratio", "p_value", "p_is_bound", "p_adjusted", "status", "tier", "severity",
+    "sentence",
+]  # fmt: skip
+
+
+class _Settings(Protocol):
+    min_group_size: int
+    bootstrap: int
+    permutations: int
+    alpha: float
+    band: tuple[float, float]
+    seed: int
+
+
+def _transform(quantity: str) -> Any:
+    return np.sqrt if quantity == "rmse" else identity
+
+
+def _members(units: pd.DataFrame, groupings: dict[str, pd.Series]) -> dict[tuple, pd.DataFrame]:
+    """Each (window, quantity, grouping, group)'s user rows (``a``, ``b``)."""
+    out: dict[tuple, pd.DataFrame] = {}
+    for (w, q), part in units.groupby(["window", "quantity"], sort=True):
+        out[(int(w), q, "all", "all")] = part
+        for name, labels in groupings.items():
+            label = labels.reindex(part["user_id"].astype(str)).to_numpy()
+            for group in sorted({str(x) for x in label if isinstance(x, str)}):
+                out[(int(w), q, name, group)] = part[label == group]
+    return out
+
+
+def value_table(
+    units: pd.DataFrame,
+    groupings: dict[str, pd.Series],
+    windows: pd.DataFrame,
+    config: _Settings,
+) -> pd.DataFrame:
+    """Each quantity per window and group with its bootstrap interval (module docstring)."""
+    rng = np.random.default_rng(config.seed)
+    labels, status = windows["label"].to_numpy(), windows["status"].to_numpy()
+    rows = []
+    for (w, q, grouping, group), part in _members(units, groupings).items():
+        a, b = part["a"].to_numpy(float), part["b"].to_numpy(float)
+        boot = bootstrap_values(a, b, _transform(q), config.bootstrap, rng)
+        low, high = percentile_ci(boot)
+        small = status[w] != "ok" or len(part) < config.min_group_size
+        rows.append({
+            "window": w, "label": labels[w], "scope": SCOPES[q], "quantity": q,
+            "grouping": grouping, "group": group, "n_users": len(part),
+            "value": ratio_of_sums(a, b, _transform(q)), "ci_low": low, "ci_high": high,
+            "status": _INSUFFICIENT if small else "ok",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
+
+
+def _number(quantity: str, value: float) -> str:
+    return f"{value:.3f}" if quantity == "ndcg" else f"{value:.2f}"
+
+
+def sentence(row: dict[str, Any]) -> str:
+    """Return a change in words: "RMSE for gender = F rose from 0.93 to 1.05 in 1998-03 (...)"."""
+    q = row["quantity"]
+    who = "" if row["grouping"] == "all" else f" for {row['grouping']} = {row['group']}"
+    verb = "rose" if row["difference"] > 0 else "fell" if row["difference"] < 0 else "stayed"
+    against = ("the previous window" if row["comparison"] == "previous"
+               else f"the baseline window {row['other_label']}")  # fmt: skip
+    p = format_p_value(row["p_value"], row["p_is_bound"])
+    p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
+    return (
+        f"{QUANTITIES[q]}{who} {verb} from {_number(q, row['other_value'])} to "
+        f"{_number(q, row['value'])} in {row['label']} (ratio {row['ratio']:.2f} vs {against}; "
+        f"{p_text}, Holm-adjusted {format_p_value(row['p_adjusted'])}): {row['tier'] or 'ok'}"
+    )
+
+
+def _compare(
+    key: tuple, other: int, comparison: str, members: dict[tuple, pd.DataFrame],
+    values: dict[tuple, dict[str, Any]], config: _Settings, rng: np.random.Generator,
+) -> dict[str, Any] | None:  # fmt: skip
+    w, q, grouping, group = key
+    other_key = (other, q, grouping, group)
+    if other_key not in values:
+        return None
+    mine, theirs = values[key], values[other_key]
+    row: dict[str, Any] = {
+        "quantity": q, "scope": SCOPES[q], "grouping": grouping, "group": group,
+        "comparison": comparison, "window": w, "label": mine["label"], "other_window": other,
+        "other_label": theirs["label"], "n_users": mine["n_users"],
+        "other_n_users": theirs["n_users"], "value": mine["value"],
+        "other_value": theirs["value"], "difference": mine["value"] - theirs["value"],
+        "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "p_is_bound": False,
+        "p_adjusted": math.nan, "status": "ok", "tier": "", "severity": math.nan, "sentence": "",
+    }  # fmt: skip
+    row["ratio"] = mine["value"] / theirs["value"] if theirs["value"] else math.nan
+    if _INSUFFICIENT in (mine["status"], theirs["status"]):
+        row["status"] = _INSUFFICIENT
+        return row
+    f = _transform(q)
+    a1, b1 = members[key]["a"].to_numpy(float), members[key]["b"].to_numpy(float)
+    a0, b0 = members[other_key]["a"].to_numpy(float), members[other_key]["b"].to_numpy(float)
+    diff = bootstrap_values(a1, b1, f, config.bootstrap, rng) - bootstrap_values(
+        a0, b0, f, config.bootstrap, rng
+    )
+    row["ci_low"], row["ci_high"] = percentile_ci(diff)
+    if config.permutations == 0 or not np.isfinite(row["ratio"]):
+        row["status"] = "not tested"
+        return row
+    row["p_value"] = permutation_p(a1, b1, a0, b0, f, config.permutations, rng)
+    row["p_is_bound"] = is_floor(row["p_value"], config.permutations)
+    return row
+
+
+def change_table(
+    units: pd.DataFrame,
+    groupings: dict[str, pd.Series],
+    windows: pd.DataFrame,
+    values: pd.DataFrame,
+    baseline: int,
+    config: _Settings,
+) -> pd.DataFrame:
+    """Return the changes vs the previous window and vs ``baseline`` (module docstring)."""
+    rng = np.random.default_rng([config.seed, 1])
+    members = _members(units, groupings)
+    by_key = {(r["window"], r["quantity"], r["grouping"], r["group"]): r
+              for r in values.to_dict("records")}  # fmt: skip
+    rows = []
+    for key in sorted(by_key):
+        w = key[0]
+        for comparison, other in (("previous", w - 1), ("baseline", baseline)):
+            if other < 0 or (comparison == "baseline" and w <= baseline):
+                continue
+            row = _compare(key, other, comparison, members, by_key, config, rng)
+            if row is not None:
+                rows.append(row)
+    table = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+    if table.empty:
+        return table
+    low, high = config.band
+    for _, index in table.groupby(["quantity", "grouping", "comparison"]).groups.items():
+        table.loc[index, "p_adjusted"] = holm(table.loc[index, "p_value"].to_numpy(float))
+    significant = table["p_adjusted"] < config.alpha
+    ratio = table["ratio"].to_numpy(float)
+    outside = np.isfinite(ratio) & ((ratio < low) | (ratio > high))
+    table["tier"] = np.where(significant & outside, "flagged",
+                             np.where(significant, "notable", ""))  # fmt: skip
+    table.loc[table["tier"] == "flagged", "status"] = "flagged"
+    positive = np.where(np.isfinite(ratio) & (ratio > 0), ratio, np.nan)
+    gap = np.minimum(np.abs(np.log(positive)), math.log(100.0))
+    gap = np.where(np.isfinite(ratio) & (ratio <= 0), math.log(100.0), gap)
+    table["severity"] = np.where(table["tier"] != "", gap * table["n_users"], np.nan)
+    table["sentence"] = [
+        sentence(r) if r["status"] not in (_INSUFFICIENT, "not tested") else ""
+        for r in table.to_dict("records")
+    ]
+    return table
