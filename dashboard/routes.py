@@ -20,5 +20,7 @@ PAGES: tuple[Route, ...] = (
     Route("views/user.py", "User profile", ":material/person:"),
     Route("views/recommendations.py", "Recommendations", ":material/recommend:"),
     Route("views/audit.py", "Bias audit", ":material/balance:"),
+    Route("views/over_time.py", "Over time", ":material/timeline:"),
     Route("views/report.py", "Report", ":material/description:"),
+    Route("views/compare.py", "Compare versions", ":material/compare_arrows:"),
 )

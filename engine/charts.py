@@ -421,3 +421,133 @@ def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str
                      categoryarray=list(labels))  # fmt: skip
     fig.update_layout(title=title, **{**_LAYOUT, "height": 120 + 18 * len(rows)})
     return fig
+
+
+def version_differences(rows: pd.DataFrame, metric: str) -> go.Figure:
+    """Paired differences B - A of one metric per group, with their 95% intervals.
+
+    ``rows``: ``engine.compare.Comparison.rows``; groups with "insufficient data" (no
+    interval) are left out; a dashed line marks no change. Labels are shown literally.
+    """
+    chosen = rows[(rows["metric"] == metric) & (rows["verdict"] != "insufficient data")]
+    labels = [
+        literal_plotly(g if grouping == g else f"{grouping} = {g}")
+        for grouping, g in zip(chosen["grouping"], chosen["group"], strict=True)
+    ]
+    difference = chosen["difference"].to_numpy(float)
+    fig = go.Figure(
+        go.Scatter(
+            x=difference, y=labels, mode="markers",
+            error_x={"type": "data", "symmetric": False,
+                     "array": chosen["ci_high"].to_numpy(float) - difference,
+                     "arrayminus": difference - chosen["ci_low"].to_numpy(float)},
+            text=chosen["verdict"].map(literal_plotly), hovertemplate="%{y}: %{x:+.4f} (%{text})",
+            name="",
+        )
+    )  # fmt: skip
+    fig.add_vline(x=0, line_dash="dash", line_color="grey")
+    fig.update_layout(
+        title=literal_plotly(f"{metric}: B - A per group (95% interval)"),
+        xaxis_title="difference B - A", yaxis={"autorange": "reversed"},
+        height=max(300, 28 * len(labels) + 120), margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )  # fmt: skip
+    return fig
+
+
+# --- Monitoring over time (engine.monitor) ------------------------------------------------
+
+#: Names of the monitored quantities on chart axes.
+_MONITOR_AXES = {"rating_mean": "mean rating", "rmse": "RMSE (lower is better)",
+                 "ndcg": "NDCG@k (higher is better)"}  # fmt: skip
+
+
+def monitor_volume(data: pd.DataFrame, windows: pd.DataFrame) -> go.Figure:
+    """Ratings per window (bars; grey = insufficient data) and active / new users (lines).
+
+    ``data`` and ``windows`` are ``Monitoring.data`` and ``Monitoring.windows``.
+    """
+    labels = [literal_plotly(x) for x in data["label"]]
+    ok = windows["status"].to_numpy() == "ok"
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=labels, y=data["n_ratings"], name="ratings",
+                         marker={"color": np.where(ok, "#2a9d8f", "#bbbbbb")}))  # fmt: skip
+    for column, name in (("n_users", "active users"), ("new_users", "new users"),
+                         ("new_items", "new items")):  # fmt: skip
+        fig.add_trace(go.Scatter(x=labels, y=data[column], name=name, mode="lines+markers",
+                                 yaxis="y2"))  # fmt: skip
+    fig.update_layout(
+        title="Data volume per window (grey bars: insufficient data)",
+        yaxis={"title": "ratings"},
+        yaxis2={"title": "users / items", "overlaying": "y", "side": "right"},
+        **_LAYOUT,
+    )
+    return fig
+
+
+def monitor_series(
+    values: pd.DataFrame, changes: pd.DataFrame, quantity: str, grouping: str = "all"
+) -> go.Figure:
+    """One line per group of ``grouping``: the quantity per window with its 95% interval.
+
+    ``values`` and ``changes`` are ``Monitoring.values`` and ``Monitoring.changes``. A
+    window where a change of that group is flagged (vs the previous window or the
+    baseline) gets a red X; insufficient-data values are drawn hollow.
+    """
+    rows = values[(values["quantity"] == quantity) & (values["grouping"] == grouping)]
+    flagged = changes[(changes["tier"] == "flagged") & (changes["quantity"] == quantity)
+                      & (changes["grouping"] == grouping)]  # fmt: skip
+    fig = go.Figure()
+    for group, part in rows.groupby("group", sort=True):
+        part = part.sort_values("window")
+        name = literal_plotly(group if grouping != "all" else "all users")
+        small = part["status"].to_numpy() != "ok"
+        fig.add_trace(go.Scatter(
+            x=[literal_plotly(x) for x in part["label"]], y=part["value"], name=name,
+            mode="lines+markers",
+            marker={"symbol": np.where(small, "circle-open", "circle"), "size": 8},
+            error_y={"type": "data", "symmetric": False,
+                     "array": (part["ci_high"] - part["value"]).clip(lower=0),
+                     "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)},
+        ))  # fmt: skip
+        marks = part[part["window"].isin(flagged.loc[flagged["group"] == group, "window"])]
+        if len(marks):
+            fig.add_trace(go.Scatter(
+                x=[literal_plotly(x) for x in marks["label"]], y=marks["value"],
+                mode="markers", name=f"flagged change ({name})",
+                marker={"symbol": "x", "size": 14, "color": "#d62828"},
+            ))  # fmt: skip
+    who = "" if grouping == "all" else f" by {literal_plotly(grouping)}"
+    fig.update_layout(
+        title=f"{_MONITOR_AXES.get(quantity, quantity)}{who} per window (95% CI; red X = flagged)",
+        yaxis={"title": _MONITOR_AXES.get(quantity, quantity)}, **_LAYOUT,
+    )  # fmt: skip
+    return fig
+
+
+def monitor_exposure(exposure: pd.DataFrame) -> go.Figure:
+    """Exposure share of each provider per window (solid) and its catalogue share (dotted).
+
+    ``exposure`` is ``Monitoring.exposure``; group names are data text, shown literally.
+    """
+    fig = go.Figure()
+    for group, part in exposure.groupby("group", sort=True):
+        part = part.sort_values("window")
+        x = [literal_plotly(v) for v in part["label"]]
+        line = fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["exposure_share"],
+                mode="lines+markers",
+                name=literal_plotly(group),
+                legendgroup=str(group),
+            )
+        )
+        colour = line.data[-1].line.color
+        fig.add_trace(go.Scatter(x=x, y=part["catalogue_share"], mode="lines",
+                                 name=f"{literal_plotly(group)} (catalogue)",
+                                 legendgroup=str(group), showlegend=False,
+                                 line={"dash": "dot", "color": colour}))  # fmt: skip
+    grouping = literal_plotly(exposure["grouping"].iloc[0]) if len(exposure) else "provider"
+    fig.update_layout(title=f"Exposure share per {grouping} (dotted: catalogue share)",
+                      yaxis={"title": "share", "tickformat": ".0%"}, **_LAYOUT)  # fmt: skip
+    return fig

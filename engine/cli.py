@@ -9,6 +9,7 @@ unusable input gives one sentence on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 from engine.analysis import DEFAULT_MODELS, Analysis, AnalysisSettings, RankingConfig
 from engine.audit import AuditConfig
 from engine.checks import MAX_SEED
+from engine.compare import compare_analyses
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
@@ -232,6 +234,15 @@ def _share(text: str) -> float:
     return value
 
 
+def _window(text: str) -> str:
+    from engine.monitor_windows import check_window
+
+    try:
+        return check_window(text)
+    except EngineError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     settings = AnalysisSettings(
         model=_model_config(args),
@@ -362,6 +373,14 @@ def _analysis(args: argparse.Namespace) -> tuple[Analysis, list[str]]:
     data = load_inputs(args)
     _check_attributes(data, settings.audit)
     require_times(data.ratings, settings.evaluation.split, data.name)
+    if args.over_time is not None:
+        from engine.monitor import has_times
+
+        if not has_times(data):
+            raise ArgumentError(
+                f"--over-time needs a time for each rating, and {data.name} has none: load a "
+                "timestamp column (--columns timestamp=NAME) or leave --over-time out."
+            )
     return Analysis(data, settings), formats
 
 
@@ -408,15 +427,30 @@ def _write_report(report: Report, formats: list[str], folder: Path) -> list[Path
     return written
 
 
+def _with_over_time(analysis: Analysis, report: Report, args: argparse.Namespace) -> Report:
+    """``report`` with the "Over time" section when ``--over-time WINDOW`` was given."""
+    if args.over_time is None:
+        return report
+    from engine.monitor import MonitorConfig, monitor
+
+    settings = analysis.settings
+    config = MonitorConfig(
+        k=settings.ranking.k, threshold=settings.ranking.threshold,
+        min_group_size=settings.audit.min_group_size, bootstrap=settings.audit.bootstrap,
+        model=settings.model, seed=settings.audit.seed,
+    )  # fmt: skip
+    return dataclasses.replace(report, monitoring=monitor(analysis.data, args.over_time, config))
+
+
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
     analysis, formats = _analysis(args)
-    report = analysis.report()
+    report = _with_over_time(analysis, analysis.report(), args)
     return _summary(analysis, report, _write_report(report, formats, args.out))
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     analysis, formats = _analysis(args)
-    report = analysis.report()
+    report = _with_over_time(analysis, analysis.report(), args)
     files, pdf_error = _render(report, formats)
     folder = save_analysis(analysis, args.out, report_files=files)
     written = [folder / "report" / name for name in files]  # save_analysis puts them there
@@ -481,6 +515,35 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _compare(args: argparse.Namespace) -> dict[str, Any]:
+    """``compare DIR_A DIR_B --window FILE``: see ``engine.compare`` and the README."""
+    if args.out is not None:
+        check_writable_folder(args.out.parent if not args.out.exists() else args.out)
+    analysis_a, analysis_b = open_analysis(args.analysis_a), open_analysis(args.analysis_b)
+    scale = analysis_a.data.scale
+    window = load_dataset(
+        ratings=args.window, mapping=_parse_columns(args.columns),
+        options=LoadOptions(scale=(scale.low, scale.high), delimiter=_parse_delimiter(
+            args.delimiter)), batch=True,
+    )  # fmt: skip
+    config = AuditConfig(
+        k=args.k, threshold=args.threshold, min_group_size=args.min_group_size,
+        bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
+    )  # fmt: skip
+    comparison = compare_analyses(analysis_a, analysis_b, window, config)
+    out = {"a": str(args.analysis_a), "b": str(args.analysis_b), "window": str(args.window),
+           **comparison.to_dict()}  # fmt: skip
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "comparison.json").write_text(
+            json.dumps(json_safe(out), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
+        comparison.rows.to_csv(args.out / "comparison.csv", index=False)
+        out["written"] = [str(args.out / "comparison.json"), str(args.out / "comparison.csv")]
+    return out
+
+
 def _names(text: str | None) -> tuple[str, ...] | None:
     return None if not text else tuple(n.strip() for n in text.split(",") if n.strip())
 
@@ -528,6 +591,11 @@ def _add_analysis_options(parser: argparse.ArgumentParser, out_help: str) -> Non
     parser.add_argument("--user-attrs", help="user attributes to group by (default: all)")
     parser.add_argument("--item-attrs", help="item attributes to group by (default: all)")
     parser.add_argument(
+        "--over-time", type=_window, default=None, metavar="WINDOW",
+        help="add the 'Over time' section (month|week|quarter|year|Nd) to the HTML/PDF "
+        "report: the monitoring of 'monitor' with this analysis's settings",
+    )  # fmt: skip
+    parser.add_argument(
         "--min-group-size",
         type=_int_at_least(1),
         default=30,
@@ -565,6 +633,43 @@ def _add_threshold(parser: argparse.ArgumentParser) -> None:
         help="a held-out rating >= this is relevant (default: the top quarter of the rating "
         "scale, rounded up to its step: 4 on 1-5, 8 on 1-10, 75 on 0-100)",
     )
+
+
+def _monitor(args: argparse.Namespace) -> dict[str, Any]:
+    """``monitor INPUTS --window month --out DIR``: see ``engine.monitor`` and the README."""
+    from engine.monitor import MonitorConfig, monitor
+    from engine.monitor_windows import check_window
+    from engine.report import neutralise_formula
+
+    window = check_window(args.window)
+    config = MonitorConfig(
+        k=args.k, threshold=args.threshold, min_ratings=args.min_ratings,
+        min_group_size=args.min_group_size, bootstrap=args.bootstrap,
+        permutations=args.permutations, baseline=args.baseline,
+        user_attributes=_names(args.user_attrs), model=_model_config(args), seed=args.seed,
+    )  # fmt: skip
+    check_writable_folder(args.out)
+    data = load_inputs(args)
+    result = monitor(data, window, config)
+    (args.out / "monitor.json").write_text(
+        json.dumps(json_safe({"dataset": data.name, "fingerprint": data.fingerprint,
+                              **result.to_dict()}), indent=2, ensure_ascii=False,
+                   allow_nan=False) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    result.tidy().astype(object).map(neutralise_formula).to_csv(
+        args.out / "monitor.csv", index=False
+    )
+    changes = result.changes
+    return {
+        "dataset": data.name, "window": window, "windows": len(result.windows),
+        "insufficient": result.windows.loc[result.windows["status"] != "ok", "label"].tolist(),
+        "baseline": str(result.windows["label"].iloc[result.baseline]),
+        "n_changes_tested": int(changes["p_value"].notna().sum()),
+        "n_flagged": len(result.sentences), "n_notable": int((changes["tier"] == "notable").sum()),
+        "flagged": result.sentences, "notes": result.notes,
+        "written": [str(args.out / "monitor.json"), str(args.out / "monitor.csv")],
+    }  # fmt: skip
 
 
 def _synth(args: argparse.Namespace) -> dict[str, Any]:
@@ -661,6 +766,95 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_load_options(update_cmd)
     update_cmd.set_defaults(run=_update)
+    compare_cmd = commands.add_parser(
+        "compare", help="score two saved analyses (e.g. before and after update) on one window"
+    )
+    compare_cmd.add_argument("analysis_a", type=Path, help="saved analysis A (folder or .zip)")
+    compare_cmd.add_argument("analysis_b", type=Path, help="saved analysis B (folder or .zip)")
+    compare_cmd.add_argument(
+        "--window", required=True, help="file of ratings given after both versions' training data"
+    )
+    compare_cmd.add_argument(
+        "--out", type=Path, default=None, help="folder for comparison.json and comparison.csv"
+    )
+    compare_cmd.add_argument(
+        "-k", "--k", type=_int_at_least(1), default=10, help="top-N length (default 10)"
+    )
+    compare_cmd.add_argument(
+        "--permutations",
+        type=_int_at_least(0),
+        default=2000,
+        help="paired permutations per test (default 2000; 0 = no tests)",
+    )
+    compare_cmd.add_argument(
+        "--bootstrap",
+        type=_int_at_least(0),
+        default=200,
+        help="paired bootstrap replicates (default 200; 0 = no intervals)",
+    )
+    compare_cmd.add_argument(
+        "--min-group-size",
+        type=_int_at_least(1),
+        default=30,
+        help="smaller user groups are 'insufficient data' (default 30)",
+    )
+    compare_cmd.add_argument(
+        "--seed",
+        type=_int_at_least(0, MAX_SEED),
+        default=0,
+        help="seed of the resampling (default 0)",
+    )
+    compare_cmd.add_argument("--columns", help="column mapping of the window file")
+    compare_cmd.add_argument("--delimiter", help="delimiter of the window file")
+    _add_threshold(compare_cmd)
+    compare_cmd.set_defaults(run=_compare)
+    monitor_cmd = commands.add_parser(
+        "monitor", help="data, model quality and fairness per time window, with drift flags"
+    )
+    add_inputs(monitor_cmd)
+    _add_model_options(monitor_cmd)
+    monitor_cmd.add_argument(
+        "--window", default="month", help="week, month, quarter, year or Nd (N days; default month)"
+    )
+    monitor_cmd.add_argument(
+        "--out", type=Path, required=True, help="folder for monitor.json and monitor.csv"
+    )
+    monitor_cmd.add_argument(
+        "--baseline",
+        default=None,
+        help="baseline window label (e.g. 1998-01) or index "
+        "(default: the first window with model quality)",
+    )
+    monitor_cmd.add_argument(
+        "-k", "--k", type=_int_at_least(1), default=10, help="top-N length (default 10)"
+    )
+    _add_threshold(monitor_cmd)
+    monitor_cmd.add_argument("--user-attrs", help="user attributes to group by (default: all)")
+    monitor_cmd.add_argument(
+        "--min-ratings",
+        type=_int_at_least(1),
+        default=100,
+        help="windows with fewer ratings are 'insufficient data' (100)",
+    )
+    monitor_cmd.add_argument(
+        "--min-group-size",
+        type=_int_at_least(1),
+        default=30,
+        help="windows and groups with fewer users are 'insufficient data' (default 30)",
+    )
+    monitor_cmd.add_argument(
+        "--bootstrap",
+        type=_int_at_least(0),
+        default=200,
+        help="bootstrap replicates over users (default 200)",
+    )
+    monitor_cmd.add_argument(
+        "--permutations",
+        type=_int_at_least(0),
+        default=1000,
+        help="permutations per test (default 1000; 0 = no tests)",
+    )
+    monitor_cmd.set_defaults(run=_monitor)  # fmt: skip
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
     synth.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=DEFAULT_SEED,

@@ -131,13 +131,26 @@ def asks_for_an_audit_first(at: AppTest, sample) -> None:
     assert not at.get("download_button")
 
 
+def asks_to_run_the_monitoring(at: AppTest, sample) -> None:
+    assert at.button(key="run_monitor") is not None
+    assert any("Run the monitoring" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def asks_for_version_b(at: AppTest, sample) -> None:
+    assert any("Upload version B" in i.value for i in at.info)
+    assert not at.button  # nothing to compare yet
+
+
 ON_OPENING: dict[str, Callable[[AppTest, object], None]] = {
     "views/data.py": shows_the_profile,
     "views/model.py": offers_training,
     "views/user.py": shows_the_users_ratings,
     "views/recommendations.py": lists_n_unrated_items,
     "views/audit.py": asks_to_run_the_audit,
+    "views/over_time.py": asks_to_run_the_monitoring,
     "views/report.py": asks_for_an_audit_first,
+    "views/compare.py": asks_for_version_b,
 }
 
 

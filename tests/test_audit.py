@@ -66,7 +66,7 @@ def test_planted_provider_is_shown_under_exposed_by_the_data_with_every_seed(aud
     for result in audits:
         r = row(result, "interaction_share", "provider", UNDER_EXPOSED_PROVIDER)
         assert r["scope"] == "data" and r["tier"] == "context" and not r["flag"]
-        assert r["direction"] == "under-exposed" and r["p_adjusted"] < 0.05
+        assert r["direction"] == "rated less" and r["p_adjusted"] < 0.05
         assert r["ratio"] < 0.8
 
 

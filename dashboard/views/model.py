@@ -93,9 +93,10 @@ def render() -> None:
     for sentence in comparator_wins(result.fold_metrics, result.evaluation.k):
         st.info(literal_markdown(sentence))
     st.caption(
-        f"Accuracy on clipped out-of-fold predictions; top-N metrics at k = {result.evaluation.k} "
-        f"with {result.relevance_rule}, over every item the user did not rate in the training "
-        "fold. Popularity ranks only (no RMSE). Definitions: engine/metrics.py."
+        f"Accuracy on clipped held-out predictions (each rating predicted by a model that did "
+        f"not train on it); top-N metrics at k = {result.evaluation.k} with "
+        f"{result.relevance_rule}, over every item the user did not rate in the training part. "
+        "Popularity ranks only (no RMSE). Definitions: engine/metrics.py."
     )
     for note in result.notes:
         st.warning(literal_markdown(note))

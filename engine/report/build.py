@@ -16,7 +16,7 @@ import platform
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from engine.report.summary import (
     insufficient_summary,
 )
 from engine.report.tiers import with_tiers
+
+if TYPE_CHECKING:  # the monitor trains models: imported only by the callers that use it
+    from engine.monitor import Monitoring
 
 SCHEMA_VERSION = "2.3"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
@@ -190,6 +193,10 @@ class Report:
         Dataset fingerprint and size, model settings and seed, package versions, ``created``.
     profile
         The ``DatasetProfile`` behind ``dataset`` (for the HTML charts; not serialised).
+    monitoring
+        An ``engine.monitor.Monitoring`` for the HTML/PDF "Over time" section (``audit``
+        and ``run`` with ``--over-time WINDOW``), else ``None``; not serialised (the JSON
+        and CSV of a monitoring are ``monitor``'s own files).
     """
 
     title: str
@@ -218,6 +225,7 @@ class Report:
     audit_config: dict[str, Any]
     provenance: dict[str, Any]
     profile: DatasetProfile | None = field(default=None, repr=False, compare=False)
+    monitoring: Monitoring | None = field(default=None, repr=False, compare=False)
 
     @property
     def insufficient(self) -> pd.DataFrame:

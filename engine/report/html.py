@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,11 @@ from engine.audit.stats import format_p_value
 from engine.report.build import CONVENTIONS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
 from engine.report.numbers import count_text, percent_text, ratio_text, value_text
+from engine.report.over_time import over_time_section
 from engine.text import literal_plotly
+
+if TYPE_CHECKING:
+    from engine.monitor import Monitoring
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -146,14 +150,21 @@ class _Charts:
         )
 
 
-def render_html(report: Report) -> str:
-    """Return the report as a complete HTML document (UTF-8 text)."""
+def render_html(report: Report, monitoring: Monitoring | None = None) -> str:
+    """Return the report as a complete HTML document (UTF-8 text).
+
+    ``monitoring`` (``engine.monitor.Monitoring``; default ``report.monitoring``), when
+    there is one, adds the "Over time" section at the end (``engine.report.over_time``).
+    """
+    monitoring = monitoring if monitoring is not None else report.monitoring
     chart = _Charts()
     body = [_header(report)]
     for key in report.sections:
         body.append(f'<section id="{key}"><h2>{escape(SECTIONS[key])}</h2>')
         body.append(_SECTION_RENDERERS[key](report, chart))
         body.append("</section>")
+    if monitoring is not None:
+        body.append(over_time_section(monitoring, chart))
     template = pio.templates["plotly_white"].to_plotly_json()
     template_json = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return (

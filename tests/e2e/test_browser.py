@@ -129,7 +129,7 @@ def test_closing_the_browser_mid_training_leaves_the_server_healthy(server, brow
     page = open_app(context.new_page(), f"{server}/model")
     # A seed no other test uses, so this session's model is trained now (not reused).
     page.get_by_text("Advanced settings").click()
-    seed = page.get_by_label("Seed")
+    seed = page.get_by_role("spinbutton", name="Seed")
     seed.fill("4242")
     run(page, lambda: seed.press("Enter"))
     page.get_by_role("button", name="Train and evaluate").click()

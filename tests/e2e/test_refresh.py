@@ -30,12 +30,14 @@ def test_a_refresh_keeps_the_upload_and_the_trained_model(kept_server, browser):
     run(page, page.get_by_role("link", name="Model").click)
     # Page navigation clears query parameters; the app puts the session back.
     expect(page).to_have_url(re.compile("session="))
-    train = page.get_by_role("button", name="Train and evaluate (5-fold, SVD and comparators)")
+    train = page.get_by_role(
+        "button", name="Train and evaluate (5-fold (seed 0), SVD and comparators)"
+    )
     run(page, train.click, timeout=LONG)
-    page.get_by_text("Cross-validated metrics").wait_for()
+    page.get_by_text("Held-out metrics (5-fold").wait_for()
 
     reload_app(page)
-    page.get_by_text("Cross-validated metrics").wait_for()  # no retraining button needed
+    page.get_by_text("Held-out metrics (5-fold").wait_for()  # no retraining button needed
     expect(page.get_by_text("Train the model to see its accuracy")).to_have_count(0)
     run(page, page.get_by_role("link", name="Data").click)
     expect(metric_value(page, "Users")).to_have_text("15")
@@ -59,7 +61,7 @@ def test_cancel_stops_a_long_step_and_keeps_nothing_of_it(kept_server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = open_app(context.new_page(), f"{url}/model")
     page.get_by_text("Advanced settings").click()
-    seed = page.get_by_label("Seed")
+    seed = page.get_by_role("spinbutton", name="Seed")
     seed.fill("777")  # settings no other test uses: this session trains now
     run(page, lambda: seed.press("Enter"))
     page.get_by_role("button", name="Train and evaluate").click()
