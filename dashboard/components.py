@@ -9,10 +9,17 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import sessions, state
-from engine import EngineError, RatingData
+from engine import EngineError, LoadOptions, RatingData
 from engine.analysis import AnalysisSettings
 from engine.progress import describe_time_left, time_left
 from engine.text import literal_markdown
+
+#: Reading options of an uploaded file (Data page, update batch): label -> ``LoadOptions``.
+DELIMITER_CHOICES: dict[str, str | None] = {
+    "detect": None, "comma ,": ",", "semicolon ;": ";", "tab": "\t", "pipe |": "|",
+    "double colon ::": "::", "blanks": " ",
+}  # fmt: skip
+DECIMAL_CHOICES: dict[str, str | None] = {"detect": None, "point 3.5": ".", "comma 3,5": ","}
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -133,3 +140,23 @@ def session_sidebar() -> None:
             state.forget_my_data()
             st.session_state["forgotten"] = True
             st.rerun()
+
+
+def reading_options(key: str, **fixed: object) -> LoadOptions | None:
+    """Delimiter, decimal mark and Excel sheet chosen by the analyst (``None`` if invalid).
+
+    ``key`` prefixes the widgets' keys (one set per upload); ``fixed`` are further
+    ``LoadOptions`` fields (e.g. the scale a batch must share with the dataset).
+    """
+    cols = st.columns(3)
+    delimiter = cols[0].selectbox("Delimiter", list(DELIMITER_CHOICES), key=f"{key}_delimiter")
+    decimal = cols[1].selectbox("Decimal mark", list(DECIMAL_CHOICES), key=f"{key}_decimal")
+    sheet = cols[2].text_input("Excel sheet (blank: ratings or first)", key=f"{key}_sheet")
+    try:
+        return LoadOptions(
+            delimiter=DELIMITER_CHOICES[delimiter], decimal=DECIMAL_CHOICES[decimal],
+            sheet=sheet.strip() or None, **fixed,
+        )  # fmt: skip
+    except EngineError as error:
+        st.error(literal_markdown(error))
+        return None

@@ -47,6 +47,7 @@ from engine.model.svd import Progress
 from engine.report import Report, render
 from engine.report.write import zip_files
 from engine.saved import open_analysis, save_analysis, zip_analysis
+from engine.update import UpdateRecord
 from engine.whatif import before_vector, full_ranking
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -179,6 +180,34 @@ def open_saved(path: str | Path) -> Analysis:
     store.notice = " ".join(store.analysis.notes) or None
     _save(store)
     return store.analysis
+
+
+def adopt_update(updated: Analysis, record: UpdateRecord) -> None:
+    """Make ``updated`` the session's analysis, so every page uses the updated model.
+
+    ``updated`` and ``record`` come from ``engine.update.update_analysis`` of the session's
+    analysis; the record is kept to show. Saved like any other work, so a refresh keeps the
+    updated data and model (the record itself is shown until the data changes or the
+    session ends).
+
+    Raises
+    ------
+    EngineError
+        The session's data changed while the update ran (it was not derived from it).
+    """
+    if record.source_fingerprint != current_data().fingerprint:
+        raise EngineError("The dataset changed while the update ran: reload the page.")
+    store = _store()
+    store.analysis, store.extras = updated, {("update record",): record}
+    _save(store)
+
+
+def last_update() -> UpdateRecord | None:
+    """Return the record of the update that made the session's current data, else ``None``."""
+    record = _store().extras.get(("update record",))
+    if record is None or record.fingerprint != current_data().fingerprint:
+        return None
+    return record
 
 
 def settings() -> AnalysisSettings:

@@ -9,41 +9,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption
+from dashboard.components import dataset_caption, reading_options
 from engine import (
     ColumnMapping,
     DataFile,
     EngineError,
-    LoadOptions,
     charts,
     load_dataset,
 )
 from engine.data import files_table, preview_ratings, rejected_table
 from engine.text import literal_markdown
-
-#: Delimiter choices of the reading options: label -> ``LoadOptions.delimiter``.
-DELIMITER_CHOICES: dict[str, str | None] = {
-    "detect": None, "comma ,": ",", "semicolon ;": ";", "tab": "\t", "pipe |": "|",
-    "double colon ::": "::", "blanks": " ",
-}  # fmt: skip
-DECIMAL_CHOICES: dict[str, str | None] = {"detect": None, "point 3.5": ".", "comma 3,5": ","}
-
-
-def reading_options() -> LoadOptions | None:
-    """Delimiter, decimal mark and Excel sheet chosen by the analyst (``None`` if invalid)."""
-    cols = st.columns(3)
-    delimiter = cols[0].selectbox("Delimiter", list(DELIMITER_CHOICES), key="read_delimiter")
-    decimal = cols[1].selectbox("Decimal mark", list(DECIMAL_CHOICES), key="read_decimal")
-    sheet = cols[2].text_input("Excel sheet (blank: ratings or first)", key="read_sheet")
-    try:
-        return LoadOptions(
-            delimiter=DELIMITER_CHOICES[delimiter],
-            decimal=DECIMAL_CHOICES[decimal],
-            sheet=sheet.strip() or None,
-        )
-    except EngineError as error:
-        st.error(literal_markdown(error))
-        return None
 
 
 def saved_analyses() -> None:
@@ -96,7 +71,7 @@ def render() -> None:
             "JSON or JSON lines, gzip) or a zip archive (MovieLens 100K/1M/latest, or a zip "
             "with `ratings.*`, `users.*`, `items.*`). User and item attribute files are optional."
         )
-        options = reading_options()
+        options = reading_options("read")
         ratings_file = st.file_uploader("Ratings", key="upload_ratings")
         users_file = st.file_uploader("User attributes (optional)", key="upload_users")
         items_file = st.file_uploader("Item attributes (optional)", key="upload_items")

@@ -8,14 +8,30 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, run_with_progress, settings_caption
-from engine import EngineError, ModelConfig
+from dashboard.components import (
+    dataset_caption,
+    reading_options,
+    run_with_progress,
+    settings_caption,
+)
+from engine import (
+    ColumnMapping,
+    DataFile,
+    EngineError,
+    LoadOptions,
+    ModelConfig,
+    RatingData,
+    load_dataset,
+)
+from engine.data import REJECT_REASONS, preview_ratings
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.evaluation_reading import comparator_wins
+from engine.explain.titles import item_titles, titles_for
 from engine.metrics import RANKING_METRICS
 from engine.model import PRESETS
 from engine.protocols import SPLIT_NAMES, SPLITS, require_times
 from engine.text import literal_markdown
+from engine.update import UpdateRecord, update_analysis
 
 
 def render() -> None:
@@ -76,10 +92,15 @@ def render() -> None:
             lambda progress: (state.trained_model(), state.evaluation(progress=progress)),
         )
 
-    if not state.has_evaluation():
+    if state.has_evaluation():
+        _evaluation_section()
+    else:
         st.info("Train the model to see its accuracy next to the comparators.")
-        st.stop()
+    _update_section(data)
 
+
+def _evaluation_section() -> None:
+    """Show the held-out metrics of every model, the protocol and the comparators' wins."""
     result = state.evaluation()
     summary = result.summary()
     columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
@@ -103,6 +124,122 @@ def render() -> None:
     if result.skipped:
         for model, reason in result.skipped.items():
             st.warning(literal_markdown(f"{model} was skipped: {reason}."))
+
+
+def _update_section(data: RatingData) -> None:
+    """Add a batch of new ratings to the session's model without retraining (engine.update)."""
+    st.subheader("Update with new ratings")
+    st.markdown(
+        "Add a batch of new ratings without retraining (as `python -m engine update`): every "
+        "user with a new rating is refit exactly on their whole history, new users are folded "
+        "in, and a rating of a pair already rated replaces the old one. The item side is kept "
+        "as trained unless touched items are refreshed. The file is read like an upload on the "
+        f"Data page and checked against this dataset's scale ({data.scale.describe()})."
+    )
+    record = state.last_update()
+    if record is not None:
+        _update_record(record, data)
+    chosen = _batch_upload(data)
+    refresh = st.checkbox(
+        "Refresh touched items", key="update_refresh_items",
+        help="Give every item with a new rating a new bias and factors (ridge step with the "
+        "users fixed), then refit their users once more. Slower, usually more accurate.",
+    )  # fmt: skip
+    if chosen is None or not st.button("Update the model", key="run_update", type="primary"):
+        return
+    upload, mapping, options = chosen
+    try:
+        with st.spinner("Loading and validating the new ratings..."):
+            batch = load_dataset(ratings=upload, mapping=mapping, options=options, batch=True)
+    except EngineError as error:
+        st.error(literal_markdown(error))
+        return
+
+    def work(progress) -> None:
+        progress(0.0, "training the model on the current data (once)")
+        state.trained_model()
+        progress(0.5, "merging the batch and refitting touched users")
+        updated, update = update_analysis(state.analysis(), batch, refresh_items=refresh)
+        state.adopt_update(updated, update)
+
+    run_with_progress("Updating the model with the new ratings...", work)
+    st.rerun()
+
+
+def _batch_upload(data: RatingData) -> tuple[DataFile, ColumnMapping | None, LoadOptions] | None:
+    """Upload and map a batch of new ratings; return what to load it with, else ``None``."""
+    options = reading_options("update", scale=(data.scale.low, data.scale.high))
+    file = st.file_uploader("New ratings", key="update_ratings")
+    if file is None or options is None:
+        return None
+    upload = DataFile(file.name, file.getvalue())
+    try:
+        preview = preview_ratings(upload, options)
+    except EngineError as error:
+        st.error(literal_markdown(error))
+        return None
+    mapping = None
+    if not preview.archive:
+        st.markdown("**Columns** (detected choice pre-selected)")
+        chosen = {}
+        for col, name in zip(st.columns(4), ("user", "item", "rating", "timestamp"), strict=True):
+            choices = ["(none)", *preview.columns] if name == "timestamp" else preview.columns
+            default = preview.detected.get(name, choices[0])
+            chosen[name] = col.selectbox(
+                name, choices, index=choices.index(default), key=f"update_map_{name}"
+            )
+        mapping = ColumnMapping(**{f: c for f, c in chosen.items() if c != "(none)"})
+    return upload, mapping, options
+
+
+def _update_record(record: UpdateRecord, data: RatingData) -> None:
+    """Show what the last update changed: counts, rejected rows, largest prediction changes."""
+    refreshed = "touched items refreshed" if record.refresh_items else "item side kept"
+    st.success(literal_markdown(
+        f"Updated with {record.batch['name']} ({refreshed}, {record.seconds['total']:.2f} s, "
+        "no retraining): every page now uses the updated model."
+    ))  # fmt: skip
+    counts = {
+        "Ratings added": record.ratings_added,
+        "Ratings replaced": record.ratings_replaced,
+        "Rows rejected": record.ratings_rejected,
+        "Users refit": record.users_refit,
+        "New users": record.new_users,
+        "Users refit for refreshed items": record.users_refit_for_items,
+        "Items refreshed": record.items_refreshed,
+        "New items without an item side": record.new_items_without_item_side,
+    }
+    for col, (label, value) in zip(st.columns(4) + st.columns(4), counts.items(), strict=True):
+        col.metric(label, f"{value:,}")
+    st.caption(
+        f"{record.ratings_replaced_changed:,} of the replaced ratings changed value; "
+        f"{record.items_touched:,} items have a new rating, {record.new_items:,} of them new "
+        "to the model."
+    )
+    if record.batch["rejected"]:
+        st.dataframe(
+            pd.DataFrame({"reason": [REJECT_REASONS[r] for r in record.batch["rejected"]],
+                          "rows": list(record.batch["rejected"].values())}),
+            hide_index=True, key="update_rejected",
+        )  # fmt: skip
+    st.info(
+        "The evaluation and the audit are not carried over: they rest on the old data, and "
+        "are recomputed on demand for the new data (Train and evaluate above, Run the audit "
+        "on the Bias audit page). The evaluation is then a K-fold retrain on the merged data: "
+        "it measures the method, not this updated model."
+    )
+    if record.largest_changes:
+        changes = pd.DataFrame(record.largest_changes)
+        changes.insert(2, "title", titles_for(changes["item_id"], item_titles(data)))
+        st.markdown("**Largest prediction changes** (one row per touched existing user)")
+        st.dataframe(changes, hide_index=True, key="update_changes")
+        st.caption(
+            f"Unclipped predictions before and after, over the items the old model knew; the "
+            f"largest change is {record.max_abs_change:.3f}, the median of each user's largest "
+            f"{record.median_abs_change:.3f}."
+        )
+    for note in record.notes:
+        st.caption(literal_markdown(note))
 
 
 def _protocol_choice(current: EvaluationConfig) -> dict[str, object]:
