@@ -28,6 +28,28 @@ Planted effects (see ``sample_data/README.md`` and ``ground_truth.json``):
 4. **Controls**: ``region`` and ``gender`` carry no effect at all (drawn independently
    of everything else); ``gender`` has a tiny third category (``X``, about 1.5%) to
    exercise minimum-group-size rules.
+
+Planted over time (``ground_truth.json`` key ``over_time``), drawn from a second generator
+(``default_rng([seed, 1])``) so that users, items and which items each user rates are the
+same as without them:
+
+5. **Time span**: ratings fall in ``START`` .. ``END`` (24 months, 2022-2023). Users of the
+   ``regular`` cohort join in the first ``EARLY_JOIN_DAYS`` days, except a share
+   ``TRICKLE_SHARE`` of them who join at a uniform time up to ``TRICKLE_LAST_DAYS`` days
+   before ``END``; each user's first rating is at their join time, the others uniform
+   between it and ``END``.
+6. **Late cohort**: ``LATE_SHARE`` of the users (``users.csv`` column ``cohort = late``) join
+   in the first ``LATE_JOIN_DAYS`` days of month ``LATE_JOINS``; their ratings in their
+   first ``LATE_UNSETTLED_MONTHS`` months carry extra noise (``LATE_EXTRA_NOISE`` stars,
+   added before rounding), so a model serves them worse until they have settled.
+7. **Decaying provider**: from ``DECAY_FROM`` on, a rating of a ``DECAYING_PROVIDER`` item
+   drawn at time ``t`` stays there with probability ``exp(-(t - DECAY_FROM) / DECAY_DAYS)``;
+   otherwise it moves to a uniform time between the user's join and ``DECAY_FROM``. Only
+   users who joined ``DECAY_MIN_DAYS`` or more days before ``DECAY_FROM`` are thinned (so
+   the moved ratings spread over months instead of piling up just before it); the others
+   keep theirs. The ratings are the same; the provider's share of each later month's
+   ratings decays and levels off near 40% of its earlier level.
+8. **Time control**: ``region`` (and ``gender``) have no time structure at all.
 """
 
 from __future__ import annotations
@@ -78,8 +100,28 @@ MINORITY_SELECTION = 0.0
 GENDERS = ("M", "F", "X")
 GENDER_SHARES = (0.585, 0.40, 0.015)
 REGIONS = ("North", "South", "East", "West")
-START = 1_420_070_400  # 2015-01-01 UTC
+START = 1_640_995_200  # 2022-01-01 UTC
 END = 1_704_067_200  # 2024-01-01 UTC
+_DAY = 86_400
+EARLY_JOIN_DAYS = 90
+TRICKLE_SHARE = 0.4
+TRICKLE_LAST_DAYS = 30
+LATE_SHARE = 0.10
+LATE_JOINS = "2023-01"
+LATE_JOIN_DAYS = 21
+LATE_UNSETTLED_MONTHS = 2
+LATE_EXTRA_NOISE = 1.5
+DECAYING_PROVIDER = "Redwood Films"
+DECAY_FROM = "2023-07"
+DECAY_DAYS = 60.0
+DECAY_MIN_DAYS = 120
+
+
+def _month_start(label: str, months: int = 0) -> int:
+    """Epoch seconds (UTC) of the first instant of month ``label`` plus ``months``."""
+    stamp = pd.Timestamp(f"{label}-01", tz="UTC") + pd.DateOffset(months=months)
+    return int(stamp.timestamp())
+
 
 _ADJECTIVES = (
     "Silent",
@@ -201,7 +243,7 @@ class SyntheticDataset:
     """Generated tables and the ground truth behind them.
 
     ``ratings``: ``user_id, item_id, rating, timestamp`` (sorted by user then time);
-    ``users``: ``user_id, gender, age_band, region``;
+    ``users``: ``user_id, gender, age_band, region, cohort``;
     ``items``: ``item_id, title, genres`` (``|``-separated), ``year, provider``;
     ``ground_truth``: the JSON-ready description of what was planted.
     """
@@ -286,21 +328,27 @@ def generate(config: SynthConfig | None = None) -> SyntheticDataset:
         chosen = np.sort(np.argpartition(-keys[u], counts[u])[: counts[u]])
         score = mu + user_bias[u] + item_bias[chosen] + affinity[u, chosen]
         noisy = score + rng.normal(0.0, config.noise, chosen.size)
-        stars = np.clip(np.round(noisy), 1, 5).astype(int)
+        # Draws kept from the first version so that the later users' ratings stay the same;
+        # the times themselves come from ``_times``.
         span = rng.exponential(120 * 86400)
-        start = rng.integers(START, END - int(span) - 1) if span < END - START - 1 else START
-        stamps = np.sort(start + rng.integers(0, int(span) + 1, chosen.size))
+        _ = rng.integers(START, END - int(span) - 1) if span < END - START - 1 else START
+        rng.integers(0, int(span) + 1, chosen.size)
         order = rng.permutation(chosen.size)
-        rows.append((np.full(chosen.size, u), chosen[order], stars[order], stamps))
+        rows.append((np.full(chosen.size, u), chosen[order], noisy[order]))
 
     user_idx = np.concatenate([r[0] for r in rows])
     item_idx = np.concatenate([r[1] for r in rows])
+    late, stamps, noisy = _times(
+        config, user_idx, item_idx, provider, np.concatenate([r[2] for r in rows])
+    )
+    stars = np.clip(np.round(noisy), 1, 5).astype(int)
+    order = np.lexsort((stamps, user_idx))
     ratings = pd.DataFrame(
         {
-            "user_id": [f"u{u + 1:04d}" for u in user_idx],
-            "item_id": [f"i{i + 1:04d}" for i in item_idx],
-            "rating": np.concatenate([r[2] for r in rows]),
-            "timestamp": np.concatenate([r[3] for r in rows]),
+            "user_id": [f"u{u + 1:04d}" for u in user_idx[order]],
+            "item_id": [f"i{i + 1:04d}" for i in item_idx[order]],
+            "rating": stars[order],
+            "timestamp": stamps[order],
         }
     )
     users = pd.DataFrame(
@@ -309,6 +357,7 @@ def generate(config: SynthConfig | None = None) -> SyntheticDataset:
             "gender": np.array(GENDERS)[gender],
             "age_band": np.array(AGE_BANDS)[age],
             "region": np.array(REGIONS)[region],
+            "cohort": np.where(late, "late", "regular"),
         }
     )
     items = pd.DataFrame(
@@ -322,6 +371,47 @@ def generate(config: SynthConfig | None = None) -> SyntheticDataset:
     )
     truth = _ground_truth(config, ratings, users, items, item_bias, popularity)
     return SyntheticDataset(ratings, users, items, truth)
+
+
+def _times(
+    config: SynthConfig,
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    provider: np.ndarray,
+    noisy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cohorts, rating times and the late cohort's extra noise (module docstring, 5-7).
+
+    Returns ``late`` (per user), ``stamps`` and ``noisy`` (per rating, in ``rows`` order).
+    """
+    rng = np.random.default_rng([config.seed, 1])
+    n_u = config.n_users
+    late = rng.random(n_u) < LATE_SHARE
+    joins_late = _month_start(LATE_JOINS)
+    join = np.where(
+        late,
+        joins_late + rng.integers(0, LATE_JOIN_DAYS * _DAY, n_u),
+        np.where(
+            rng.random(n_u) < TRICKLE_SHARE,
+            START + rng.integers(0, END - START - TRICKLE_LAST_DAYS * _DAY, n_u),
+            START + rng.integers(0, EARLY_JOIN_DAYS * _DAY, n_u),
+        ),
+    )
+    first = join[user_idx]
+    stamps = first + np.floor(rng.random(user_idx.size) * (END - first)).astype(np.int64)
+    opens = np.r_[0, np.flatnonzero(np.diff(user_idx)) + 1]  # each user's first row
+    stamps[opens] = first[opens]  # a user's first rating is at their join time
+    decay_from = _month_start(DECAY_FROM)
+    decaying = provider[item_idx] == PROVIDERS.index(DECAYING_PROVIDER)
+    after = np.maximum(stamps - decay_from, 0) / (DECAY_DAYS * _DAY)
+    stays = rng.random(user_idx.size) < np.exp(-after)
+    move = decaying & (stamps >= decay_from) & (first < decay_from - DECAY_MIN_DAYS * _DAY) & ~stays
+    earlier = first + np.floor(rng.random(user_idx.size) * (decay_from - first)).astype(np.int64)
+    stamps = np.where(move, earlier, stamps)
+    settled = _month_start(LATE_JOINS, LATE_UNSETTLED_MONTHS)
+    unsettled = late[user_idx] & (stamps < settled)
+    extra = rng.normal(0.0, LATE_EXTRA_NOISE, user_idx.size)
+    return late, stamps.astype(np.int64), np.where(unsettled, noisy + extra, noisy)
 
 
 def _share(mask: pd.Series) -> float:
@@ -421,12 +511,72 @@ def _ground_truth(
                 "(about 1.5% of users) is below a 30-user minimum group size.",
             },
         ],
+        "over_time": _over_time(ratings, users, items),
         "counts": {
             "users": int(users.shape[0]),
             "items": int(items.shape[0]),
             "ratings": int(ratings.shape[0]),
             "rated_items": int(ratings["item_id"].nunique()),
         },
+    }
+
+
+def _over_time(ratings: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame) -> dict[str, Any]:
+    """Describe the effects planted over time (module docstring, 5-8) and their sizes."""
+    month = pd.to_datetime(ratings["timestamp"], unit="s").dt.strftime("%Y-%m")
+    late_users = set(users.loc[users["cohort"] == "late", "user_id"])
+    late = ratings["user_id"].isin(late_users)
+    settled = pd.Timestamp(f"{LATE_JOINS}-01") + pd.DateOffset(months=LATE_UNSETTLED_MONTHS)
+    decaying = ratings["item_id"].isin(set(items.loc[items["provider"] == DECAYING_PROVIDER,
+                                                     "item_id"]))  # fmt: skip
+    share = decaying.groupby(month).mean()
+    return {
+        "window": "month",
+        "start": pd.Timestamp(START, unit="s").strftime("%Y-%m-%d"),
+        "end": pd.Timestamp(END, unit="s").strftime("%Y-%m-%d"),
+        "early_join_days": EARLY_JOIN_DAYS,
+        "trickle_share": TRICKLE_SHARE,
+        "trickle_last_days": TRICKLE_LAST_DAYS,
+        "late_cohort": {
+            "attribute": "cohort",
+            "group": "late",
+            "reference": "regular",
+            "user_share_planted": LATE_SHARE,
+            "joins": LATE_JOINS,
+            "join_days": LATE_JOIN_DAYS,
+            "unsettled_months": LATE_UNSETTLED_MONTHS,
+            "settled": settled.strftime("%Y-%m"),
+            "extra_noise": LATE_EXTRA_NOISE,
+            "description": f"Users of cohort 'late' have no rating before {LATE_JOINS} and join "
+            f"in its first {LATE_JOIN_DAYS} days; their ratings before "
+            f"{settled.strftime('%Y-%m')} carry extra noise (sd {LATE_EXTRA_NOISE:g} stars, "
+            "before rounding). Monitoring by month: their RMSE is cold start in "
+            f"{LATE_JOINS}, well above the regular cohort's in the next month, and falls "
+            f"(flagged) in {settled.strftime('%Y-%m')}.",
+            "realised": {
+                "users": len(late_users),
+                "ratings": int(late.sum()),
+                "unsettled_ratings": int((late & (month < settled.strftime("%Y-%m"))).sum()),
+            },
+        },
+        "provider_decay": {
+            "attribute": "provider",
+            "group": DECAYING_PROVIDER,
+            "from": DECAY_FROM,
+            "decay_days": DECAY_DAYS,
+            "thinned_users_joined_days_before": DECAY_MIN_DAYS,
+            "description": f"From {DECAY_FROM} on, a rating of a {DECAYING_PROVIDER} item "
+            f"stays at its drawn time t with probability exp(-(t - {DECAY_FROM}) / "
+            f"{DECAY_DAYS:g} days), else moves to before {DECAY_FROM} (users who joined "
+            f"{DECAY_MIN_DAYS} days or more before it): the same ratings, but "
+            "the provider's share of each later month's ratings decays.",
+            "realised": {
+                "rating_share_by_month": {m: round(float(v), 6) for m, v in share.items()}
+            },
+        },
+        "controls": ["region", "gender"],
+        "control_description": "region and gender have no time structure: no change over "
+        "time should be flagged for them.",
     }
 
 

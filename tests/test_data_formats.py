@@ -248,7 +248,7 @@ def test_sample_data_is_labelled_synthetic_and_matches_ground_truth():
     assert data.n_users == truth["counts"]["users"]
     assert data.n_ratings == truth["counts"]["ratings"]
     assert data.n_items == truth["counts"]["rated_items"]
-    assert set(data.users.columns) == {"gender", "age_band", "region"}
+    assert set(data.users.columns) == {"gender", "age_band", "region", "cohort"}
     assert {"title", "genres", "year", "provider"} <= set(data.items.columns)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from tests.benchmarks.cases import CASES, ML100K, ROOT
 
 #: First scored update month per dataset: the months before it are the initial training set.
-START = {"ml-100k": "1997-12", "sample": "2022-01"}
+START = {"ml-100k": "1997-12", "sample": "2022-07"}
 
 
 def _month(ratings: pd.DataFrame) -> pd.Series:
