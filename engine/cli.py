@@ -595,21 +595,25 @@ def _add_analysis_options(parser: argparse.ArgumentParser, out_help: str) -> Non
         help="add the 'Over time' section (month|week|quarter|year|Nd) to the HTML/PDF "
         "report: the monitoring of 'monitor' with this analysis's settings",
     )  # fmt: skip
-    parser.add_argument(
-        "--min-group-size",
-        type=_int_at_least(1),
-        default=30,
-        help="smaller groups are 'insufficient data' (default 30)",
-    )
-    parser.add_argument(
-        "--bootstrap",
-        type=_int_at_least(0),
-        default=200,
-        help="bootstrap replicates over users (default 200; 0 = no confidence intervals)",
-    )
+    _add_statistics(parser)
     parser.add_argument("-k", type=_int_at_least(1), default=10,
                         help="top-N length (default 10)")  # fmt: skip
     _add_threshold(parser)
+
+
+def _add_statistics(parser: argparse.ArgumentParser, permutations: int | None = None) -> None:
+    """``--min-group-size`` and ``--bootstrap`` (and ``--permutations`` with its default)."""
+    parser.add_argument("--min-group-size", type=_int_at_least(1), default=30,
+                        help="smaller groups are 'insufficient data' (default 30)")  # fmt: skip
+    parser.add_argument(
+        "--bootstrap", type=_int_at_least(0), default=200,
+        help="bootstrap replicates over users (default 200; 0 = no confidence intervals)",
+    )  # fmt: skip
+    if permutations is not None:
+        parser.add_argument(
+            "--permutations", type=_int_at_least(0), default=permutations,
+            help=f"permutations per test (default {permutations}; 0 = no tests)",
+        )  # fmt: skip
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -780,24 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument(
         "-k", "--k", type=_int_at_least(1), default=10, help="top-N length (default 10)"
     )
-    compare_cmd.add_argument(
-        "--permutations",
-        type=_int_at_least(0),
-        default=2000,
-        help="paired permutations per test (default 2000; 0 = no tests)",
-    )
-    compare_cmd.add_argument(
-        "--bootstrap",
-        type=_int_at_least(0),
-        default=200,
-        help="paired bootstrap replicates (default 200; 0 = no intervals)",
-    )
-    compare_cmd.add_argument(
-        "--min-group-size",
-        type=_int_at_least(1),
-        default=30,
-        help="smaller user groups are 'insufficient data' (default 30)",
-    )
+    _add_statistics(compare_cmd, permutations=2000)
     compare_cmd.add_argument(
         "--seed",
         type=_int_at_least(0, MAX_SEED),
@@ -836,24 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=100,
         help="windows with fewer ratings are 'insufficient data' (100)",
     )
-    monitor_cmd.add_argument(
-        "--min-group-size",
-        type=_int_at_least(1),
-        default=30,
-        help="windows and groups with fewer users are 'insufficient data' (default 30)",
-    )
-    monitor_cmd.add_argument(
-        "--bootstrap",
-        type=_int_at_least(0),
-        default=200,
-        help="bootstrap replicates over users (default 200)",
-    )
-    monitor_cmd.add_argument(
-        "--permutations",
-        type=_int_at_least(0),
-        default=1000,
-        help="permutations per test (default 1000; 0 = no tests)",
-    )
+    _add_statistics(monitor_cmd, permutations=1000)
     monitor_cmd.set_defaults(run=_monitor)  # fmt: skip
     synth = commands.add_parser("synth", help="generate the synthetic sample dataset")
     synth.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder")
