@@ -8,6 +8,7 @@ the engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -387,3 +388,13 @@ def test_assert_ok_fails_on_a_page_failure_message(monkeypatch):
     assert not at.exception
     with pytest.raises(AssertionError, match=PAGE_FAILED):
         assert_ok(at)
+
+
+def test_the_two_starting_points_of_the_explanation_charts_are_named_with_their_values():
+    at = page("views/recommendations.py")
+    assert_ok(at)
+    (line,) = [c.value for c in at.caption if c.value.startswith("Two starting points")]
+    (predicted,) = [c.value for c in at.caption if c.value.startswith("Predicted ")]
+    waterfall, history, end = (float(x) for x in re.findall(r"\d+\.\d{3}", line))
+    assert end == float(re.match(r"Predicted (\d+\.\d{3})", predicted).group(1))
+    assert waterfall != history  # two different bases, both named

@@ -199,6 +199,13 @@ def _explanations(
             "expects from an average user; the weight says whether, in your fitted taste, the "
             "rated item is like (+) or unlike (-) this one. Hover a bar for its reading."
         )
+        st.caption(
+            f"Two starting points, one prediction: the factor chart starts at the average "
+            f"user's prediction for this item ({float(bundle.factors.base_values):.3f}), the "
+            f"history chart at the prediction with no ratings at all "
+            f"({float(bundle.history.base_values):.3f} = mu + b_i); both end at "
+            f"{bundle.prediction:.3f}."
+        )
         with st.expander("Read each bar (rating, expected, residual, weight, direction)"):
             st.dataframe(
                 reading.iloc[shown][["title", "rating", "expected", "residual", "weight",
