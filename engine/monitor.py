@@ -87,8 +87,9 @@ class MonitorConfig:
         A change is flagged when its ratio leaves ``band`` and its Holm-adjusted p is below
         ``alpha`` (the audit's rule, ``engine.audit.config.AuditConfig``).
     baseline
-        The baseline window, by label (``"1998-03"``) or index; ``None`` = the first
-        window with model quality.
+        The baseline window, by label (``"1998-03"``) or index; ``None`` = the first window
+        whose test ratings are at most half cold start (``WARM_SHARE``; else the first window
+        with a model), so that a warm-up window of new users is not the yardstick.
     user_attributes
         User attributes to group by; ``None`` = every suitable one.
     model
@@ -313,6 +314,37 @@ def _window_model(
     return units, row, lists, trained
 
 
+#: The default baseline is the first window where at most this share of the test ratings
+#: is cold start (user or item without an earlier rating).
+WARM_SHARE = 0.5
+
+
+def _warm_baseline(quality: pd.DataFrame) -> tuple[str, str]:
+    """Return the default baseline window's label and the sentence that says why.
+
+    The first windows after the data starts are a warm-up: most of their users and items are
+    new, so their RMSE rests on few warm ratings, and every later window would look better
+    for every group. The baseline is the first window whose cold-start share of test ratings
+    is at most ``WARM_SHARE``; when none is, the first window with a model, and the sentence
+    says that every window is mostly cold start.
+    """
+    cold = (quality["n_cold_ratings"] / quality["n_test"].clip(lower=1)).to_numpy(float)
+    warm = np.flatnonzero(cold <= WARM_SHARE)
+    row = int(warm[0]) if len(warm) else 0
+    label = str(quality["label"].iloc[row])
+    if len(warm):
+        return label, (
+            f"Baseline window {label} ({cold[row]:.0%} of its test ratings cold start): the "
+            f"first window where at most {WARM_SHARE:.0%} are; earlier windows are a warm-up "
+            "whose users are mostly new. Set --baseline to choose another."
+        )
+    return label, (
+        f"Baseline window {label}, the first with a model: every window has more than "
+        f"{WARM_SHARE:.0%} of its test ratings cold start (its users mostly new), so changes "
+        "against any baseline rest on few warm ratings. Set --baseline to choose another."
+    )
+
+
 def monitor(
     data: RatingData,
     window: str = "month",
@@ -381,7 +413,11 @@ def monitor(
     quality_frame = pd.DataFrame(quality, columns=[c for c in quality_columns if c != "label"])
     quality_frame.insert(1, "label", labels.reindex(quality_frame["window"]).to_numpy())
     testable = [int(w) for w in quality_frame["window"]]
-    baseline = resolve_baseline(config.baseline, windows, testable)
+    chosen = config.baseline
+    if chosen is None and len(quality_frame):
+        chosen, sentence = _warm_baseline(quality_frame)
+        notes.append(sentence)
+    baseline = resolve_baseline(chosen, windows, testable)
     unit_frame = pd.concat(units, ignore_index=True)
     values = value_table(unit_frame, groupings, windows, config)
     changes = change_table(unit_frame, groupings, windows, values, baseline, config)

@@ -306,3 +306,15 @@ def test_report_gets_an_over_time_section_when_a_monitoring_is_given(shifted):
         assert f"<li>{escape(sentence)}</li>" in section
     assert section.count('class="chart"') == 4  # volume, rating mean, RMSE, NDCG
     assert "Model quality per window" in section and "2020-03" in section
+
+
+def test_the_default_baseline_skips_the_warm_up_windows_of_mostly_new_users():
+    from engine.monitor import _warm_baseline
+
+    quality = pd.DataFrame({"label": ["m1", "m2", "m3", "m4"], "n_test": [100, 100, 50, 80],
+                            "n_cold_ratings": [90, 60, 20, 16]})  # fmt: skip
+    label, sentence = _warm_baseline(quality)  # cold shares 0.9, 0.6, 0.4, 0.2
+    assert label == "m3" and sentence.startswith("Baseline window m3 (40% of its test ratings")
+    cold = quality.assign(n_cold_ratings=[90, 70, 45, 60])  # 0.9, 0.7, 0.9, 0.75: none warm
+    label, sentence = _warm_baseline(cold)
+    assert label == "m1" and "every window has more than 50%" in sentence
