@@ -18,7 +18,6 @@ from engine.report.summary import (
     executive_summary,
     insufficient_summary,
 )
-from engine.report.tiers import with_tiers
 
 CONFIG = AuditConfig()
 NO_ACCURACY = pd.DataFrame(columns=["model", "metric", "mean", "std"])
@@ -185,16 +184,6 @@ def test_insufficient_groups_are_summarised_per_grouping():
     assert "(holding 120 users)" in sentence
 
 
-def test_older_tables_get_their_tiers_derived():
-    old = table(reference(), row(value=1.2, ratio=1.33, p_adjusted=0.001, flag=True,
-                                 status="flagged", direction="worse"))  # fmt: skip
-    old = old.drop(columns=["scope", "tier", "severity", "p_method", "p_is_bound", "n_items",
-                            "n_raters"])  # fmt: skip
-    tiered = with_tiers(old, CONFIG)
-    assert list(tiered["tier"]) == ["", "flagged"] and list(tiered["scope"]) == ["model"] * 2
-    assert tiered["severity"].iloc[1] == pytest.approx(300 * math.log(1.33))
-
-
 def test_numbers_have_one_precision_per_kind():
     assert ratio_text(1.0749) == "1.07" and value_text(0.97512) == "0.9751"
     assert value_text(123456.7) == "123,457" and count_text(1682) == "1,682"
@@ -268,7 +257,7 @@ def test_problems_take_the_places_before_groups_served_better():
     assert fewer[0].group == "young" and fewer[0].direction == "better"
 
 
-def test_ratings_share_rows_read_as_ratings_and_get_a_direction_only_when_the_audit_gave_one():
+def test_ratings_share_rows_read_as_ratings_and_are_coloured_only_when_the_audit_gave_a_direction():
     # Children's at parity in the ratings (ratio 0.99, p = 1): no direction, neutral colour;
     # Sci-Fi rated twice its catalogue share (significant): "rated more", never "exposed".
     parity = exposure(
@@ -292,8 +281,7 @@ def test_ratings_share_rows_read_as_ratings_and_get_a_direction_only_when_the_au
         direction="rated more",
         p_adjusted=1e-9,
     )
-    rows = with_tiers(table(parity, more), CONFIG, ["interaction_share"])
-    assert list(rows["direction"]) == ["", "rated more"]  # the filler adds none to context
+    rows = table(parity, more)
     bars = [t for t in charts.group_metric(rows, "ratings").data if t.type == "bar"]
     names = {t.name: list(t.x) for t in bars}
     assert names == {"rated more (above catalogue share)": ["Sci-Fi"],

@@ -38,7 +38,6 @@ from engine.report.summary import (
     executive_summary,
     insufficient_summary,
 )
-from engine.report.tiers import with_tiers
 
 if TYPE_CHECKING:  # the monitor trains models: imported only by the callers that use it
     from engine.monitor import Monitoring
@@ -260,9 +259,7 @@ def build_report(
             f"{', '.join(SECTIONS)}."
         )
     minimum = result.config.min_group_size
-    items = [spec.key for spec in result.registry.at_level("item group")]
-    tiered = with_tiers(result.metrics, result.config, items)
-    metrics = withhold_small_groups(tiered[METRIC_COLUMNS], minimum)
+    metrics = withhold_small_groups(result.metrics[METRIC_COLUMNS], minimum)
     accuracy = model_accuracy(evaluation)
     profile = dataset_profile(data)
     return Report(

@@ -26,7 +26,6 @@ from engine.report.summary import (
     executive_summary,
     insufficient_summary,
 )
-from engine.report.tiers import with_tiers
 
 #: Columns of ``display_rows``, in order (``p_value`` and ``p_adjusted`` as text).
 DISPLAY_COLUMNS = [
@@ -43,7 +42,7 @@ class AuditReading:
     Attributes
     ----------
     metrics
-        The audit table with every tier column (``engine.report.tiers.with_tiers``).
+        The audit table (``AuditResult.metrics``, with its scope, tier and severity).
     summary
         The executive summary (at most 7 ``SummaryItem`` s, most severe first).
     flagged, notable
@@ -76,8 +75,7 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
 
     ``n_users`` is the dataset's number of users (affected by an evaluation finding).
     """
-    items = [spec.key for spec in result.registry.at_level("item group")]
-    metrics = with_tiers(result.metrics, result.config, items)
+    metrics = result.metrics
     model = metrics[metrics["scope"] == "model"]
 
     def ranked(rows: pd.DataFrame) -> pd.DataFrame:

@@ -129,7 +129,7 @@ def executive_summary(
 ) -> list[SummaryItem]:
     """Return at most ``limit`` summary items, the most severe first.
 
-    ``metrics`` is the audit table with its tier columns (``engine.report.tiers.with_tiers``);
+    ``metrics`` is the audit table with its tier columns (``AuditResult.metrics``);
     ``accuracy`` is ``model, metric, mean, std`` over the folds (``Report.accuracy``);
     ``n_users`` the dataset's users (affected by an evaluation fact); ``k`` the length of
     the evaluated lists (named in "NDCG@10"; "@k" when not given).
