@@ -477,8 +477,14 @@ def monitor_volume(data: pd.DataFrame, windows: pd.DataFrame) -> go.Figure:
                                  yaxis="y2"))  # fmt: skip
     fig.update_layout(
         title="Data volume per window (grey bars: insufficient data)",
-        yaxis={"title": "ratings"},
-        yaxis2={"title": "users / items", "overlaying": "y", "side": "right"},
+        yaxis={"title": "ratings", "rangemode": "tozero"},
+        yaxis2={
+            "title": "users / items",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },  # counts: never below 0
         **_LAYOUT,
     )
     return fig

@@ -36,7 +36,8 @@ def render() -> None:
                           help="Calendar windows in UTC (weeks start on Monday).")  # fmt: skip
     c2.caption(
         "Each window is predicted by an SVD trained on every rating before it starts. Changes "
-        "vs the previous window and vs the baseline (the first window with a model) are "
+        "vs the previous window and vs the baseline (the first window whose test ratings "
+        "are at most half cold start; see the note under the results) are "
         "flagged when the ratio leaves [0.8, 1.25] and is significant after Holm's "
         "correction (permutation test over users); windows with fewer than 100 ratings or "
         "30 active users are insufficient data."
