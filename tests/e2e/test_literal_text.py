@@ -173,7 +173,9 @@ def test_column_mapping_offers_the_files_column_names_literally(server, browser)
     content = ",".join(names) + "\n" + "\n".join(rows) + "\n"
     file = {"name": "mapped.csv", "mimeType": "text/csv", "buffer": content.encode()}
     run(page, lambda: dropzone.set_input_files(file))
-    page.locator(".st-key-map_user [role='combobox']").click()  # react-aria ComboBox
+    mapping = page.locator(".st-key-map_user [role='combobox']")
+    expect(mapping).to_be_visible(timeout=LONG)  # the preview can take a while when busy
+    mapping.click()  # react-aria ComboBox
     page.keyboard.press("ArrowDown")  # opens the whole list (typing would filter it)
     expect(page.get_by_role("option").first).to_be_visible()
     assert set(names) <= set(page.get_by_role("option").all_text_contents())
