@@ -213,9 +213,11 @@ def history_bars(
 def shares_vs_population(frame: pd.DataFrame, key: str, title: str) -> go.Figure:
     """Draw grouped bars of ``user_share`` vs ``population_share`` per ``key`` value.
 
-    The ``key`` values are data text, shown literally (``engine.text.literal_plotly``).
+    The ``key`` values are data text, shown literally (``engine.text.literal_plotly``), on a
+    category axis: rating values ``4.0`` read "4", and plotly does not turn them into a
+    numeric axis with ticks between the values.
     """
-    x = [literal_plotly(v) for v in frame[key]]
+    x = [literal_plotly(f"{v:g}" if isinstance(v, float) else v) for v in frame[key]]
     fig = go.Figure(
         [
             go.Bar(name="this user", x=x, y=frame["user_share"]),
@@ -223,6 +225,7 @@ def shares_vs_population(frame: pd.DataFrame, key: str, title: str) -> go.Figure
         ]
     )
     fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **_LAYOUT)
+    fig.update_xaxes(type="category")
     return fig
 
 

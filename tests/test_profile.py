@@ -61,3 +61,19 @@ def test_charts_plot_the_profile_numbers(profile):
     assert curve.layout.shapes[0].x1 == pytest.approx(3.5)  # short head band ends after item 3
     activity = charts.activity_distribution(profile)
     assert sorted(activity.data[0].x) == [1, 2, 3, 4]
+
+
+def test_user_profile_shows_dates_and_rating_values_as_categories():
+    from engine.data.profile import user_profile
+
+    text = "user,item,rating,timestamp\nu1,a,4,978307200\nu1,b,2.5,978480000\nu2,a,1,978393600\n"
+    data = load_dataset(DataFile("toy.csv", text.encode()))
+    mine = user_profile(data, "u1")
+    # Newest first, as UTC datetimes: 978480000 s is 2001-01-03 00:00 UTC.
+    assert list(mine.ratings["rated_at"]) == [
+        pd.Timestamp("2001-01-03", tz="UTC"), pd.Timestamp("2001-01-01", tz="UTC")
+    ]  # fmt: skip
+    figure = charts.shares_vs_population(mine.histogram, "rating", "Ratings given")
+    assert list(figure.data[0].x) == ["1", "2.5", "4"]
+    assert figure.layout.xaxis.type == "category"
+    assert list(figure.data[0].y) == [0, 0.5, 0.5]

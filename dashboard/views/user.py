@@ -58,7 +58,11 @@ def render() -> None:
     )  # fmt: skip
 
     st.subheader("Ratings")
-    st.dataframe(profile.ratings, hide_index=True, key="user_ratings")
+    st.dataframe(
+        profile.ratings, hide_index=True, key="user_ratings",
+        column_config={"rated_at": st.column_config.DatetimeColumn(
+            "rated at (UTC)", format="YYYY-MM-DD HH:mm", timezone="UTC")},
+    )  # fmt: skip
 
     st.subheader("Most similar users")
     st.caption("Cosine similarity of latent user factors (1 = same tastes).")

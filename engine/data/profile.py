@@ -138,7 +138,8 @@ def dataset_profile(data: RatingData) -> DatasetProfile:
 class UserProfile:
     """One user's ratings and tastes next to the population's.
 
-    ``ratings``: ``item_id, title, rating, timestamp`` (newest first); ``histogram``:
+    ``ratings``: ``item_id, title, rating, rated_at`` (newest first; ``rated_at`` is the
+    rating's time as a UTC datetime, missing when the data has none); ``histogram``:
     ``rating, user_share, population_share``; ``genres``: ``genre, user_share,
     population_share`` (each rated item spreads weight 1 over its genres; empty without
     genres); ``attributes``: the user's attribute values.
@@ -171,9 +172,9 @@ def user_profile(data: RatingData, user_id: str) -> UserProfile:
             if titles is not None
             else ratings["item_id"].to_numpy(),
             "rating": ratings["rating"].to_numpy(),
-            "timestamp": ratings["timestamp"].to_numpy(),
+            "rated_at": pd.to_datetime(ratings["timestamp"].to_numpy(), unit="s", utc=True),
         }
-    ).sort_values("timestamp", ascending=False, na_position="last", ignore_index=True)
+    ).sort_values("rated_at", ascending=False, na_position="last", ignore_index=True)
     values = sorted(data.ratings["rating"].unique())
     histogram = pd.DataFrame(
         {
