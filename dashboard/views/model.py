@@ -108,8 +108,15 @@ def _evaluation_section() -> None:
         {metric: [_mean_std(summary, m, metric) for m in summary.index] for metric in columns},
         index=summary.index,
     )
-    st.subheader(f"Held-out metrics ({result.evaluation.label()}, paired)")
-    st.dataframe(table, key="metrics_table")
+    st.subheader(f"Held-out metrics, {result.evaluation.label()}, paired")
+    st.dataframe(
+        table, key="metrics_table",
+        column_config={"coverage": st.column_config.TextColumn(
+            "coverage (held-out lists)",
+            help="Share of the catalogue in the held-out top-N lists of the users ranked in a "
+            "test part, mean over parts. The Bias audit's catalogue coverage counts the final "
+            "model's lists for every user, so it is a different, usually higher, figure.")},
+    )  # fmt: skip
     st.caption(literal_markdown(result.protocol))
     for sentence in comparator_wins(result.fold_metrics, result.evaluation.k):
         st.info(literal_markdown(sentence))
@@ -117,7 +124,9 @@ def _evaluation_section() -> None:
         f"Accuracy on clipped held-out predictions (each rating predicted by a model that did "
         f"not train on it); top-N metrics at k = {result.evaluation.k} with "
         f"{result.relevance_rule}, over every item the user did not rate in the training part. "
-        "Popularity ranks only (no RMSE). Definitions: engine/metrics.py."
+        "Popularity ranks only (no RMSE). Coverage here is of the held-out lists (users with "
+        "a relevant test rating), not the Bias audit's coverage of every user's final list. "
+        "Definitions: engine/metrics.py."
     )
     for note in result.notes:
         st.warning(literal_markdown(note))

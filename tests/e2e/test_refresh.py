@@ -34,10 +34,10 @@ def test_a_refresh_keeps_the_upload_and_the_trained_model(kept_server, browser):
         "button", name="Train and evaluate (5-fold (seed 0), SVD and comparators)"
     )
     run(page, train.click, timeout=LONG)
-    page.get_by_text("Held-out metrics (5-fold").wait_for()
+    page.get_by_text("Held-out metrics, 5-fold").wait_for()
 
     reload_app(page)
-    page.get_by_text("Held-out metrics (5-fold").wait_for()  # no retraining button needed
+    page.get_by_text("Held-out metrics, 5-fold").wait_for()  # no retraining button needed
     expect(page.get_by_text("Train the model to see its accuracy")).to_have_count(0)
     run(page, page.get_by_role("link", name="Data").click)
     expect(metric_value(page, "Users")).to_have_text("15")
