@@ -298,3 +298,23 @@ def test_ratio_chart_draws_a_zero_ratio_at_its_edge_with_round_ticks():
     axis = fig.layout.xaxis
     assert dict(zip(axis.tickvals, axis.ticktext, strict=True))[0.05] == "0"
     assert {0.8, 1, 1.25} <= set(axis.tickvals) and len(set(axis.tickvals)) == len(axis.tickvals)
+
+
+def test_hints_by_group_says_each_groups_profile_differences_once():
+    from engine.report.reading import hints_by_group
+
+    said = ["they rated fewer items"]
+
+    def hint(grouping, group, metric, sentences=said):
+        return {"grouping": grouping, "group": group, "metric": metric, "tier": "notable",
+                "sentences": sentences}  # fmt: skip
+
+    hints = [
+        hint("gender", "F", "rmse"), hint("age", "55+", "ndcg", ["they rate higher"]),
+        hint("gender", "F", "mae"), hint("gender", "F", "rmse"),
+    ]  # fmt: skip
+    merged = hints_by_group(hints)
+    assert [(h.grouping, h.group, h.metrics) for h in merged] == [
+        ("gender", "F", ("rmse", "mae")), ("age", "55+", ("ndcg",))
+    ]  # fmt: skip
+    assert merged[0].sentences == tuple(said)

@@ -5,6 +5,7 @@ building the whole report (no dataset profile, no model comparison): the audit t
 with its tier columns, the executive summary, the flagged and notable rows, the
 data-scope rows with their sentences, and the insufficient-data sentence.
 ``display_rows`` turns audit rows into a table for reading (p-values as text).
+``hints_by_group`` gives one root-cause line per group, however many of its rows are flagged.
 """
 
 from __future__ import annotations
@@ -127,3 +128,32 @@ def _sizes_as_text(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with its size columns as text: "1,682", or "—" where a size does not apply."""
     sizes = {c: [count_text(v) or "—" for v in rows[c]] for c in COUNT_COLUMNS if c in rows}
     return rows.assign(**sizes)
+
+
+@dataclass(frozen=True)
+class GroupHint:
+    """The root-cause hint of one user group: its profile differences, said once.
+
+    ``metrics`` are the keys of the group's flagged or notable rows, in the audit's order;
+    ``sentences`` are the group's profile differences (the same for each of its rows).
+    """
+
+    grouping: str
+    group: str
+    metrics: tuple[str, ...]
+    sentences: tuple[str, ...]
+
+
+def hints_by_group(hints: list[dict]) -> list[GroupHint]:
+    """Merge ``AuditResult.hints`` (one per flagged or notable row) into one per group.
+
+    The audit tests a group's profile traits once and gives every row of the group the same
+    sentences; a reader needs them once, with the metrics they may explain.
+    """
+    merged: dict[tuple[str, str], GroupHint] = {}
+    for hint in hints:
+        key = (str(hint["grouping"]), str(hint["group"]))
+        seen = merged.get(key)
+        metrics = (*seen.metrics, hint["metric"]) if seen else (hint["metric"],)
+        merged[key] = GroupHint(*key, tuple(dict.fromkeys(metrics)), tuple(hint["sentences"]))
+    return list(merged.values())
