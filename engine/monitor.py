@@ -21,12 +21,15 @@ Model quality (``Monitoring.quality``), windows ``w >= 1``
     rating >= threshold; higher is better) is over the users of ``w`` with a relevant
     rating in ``w`` and a training rating; each list ranks the items known to training
     that the user had not rated before ``w``.
-Fairness (``Monitoring.fairness``, ``Monitoring.exposure``)
-    Per user attribute, each group's RMSE and NDCG@k ratio to the reference group (the
-    group with most users in that window); per provider (the item attribute ``provider``,
-    else the first item attribute) the position-weighted exposure share of the window's
-    lists (weights ``1 / log2(1 + rank)``, ``engine.audit.measures``) vs the provider's
-    share of the catalogue known to training.
+Fairness (``Monitoring.fairness``, ``gap_changes``, ``exposure``; ``engine.monitor_fairness``)
+    Per user attribute and window, each group's RMSE and NDCG@k ratio to the reference
+    group (the group with most users in that window), tested as the audit does, and
+    whether that gap changed vs the previous and the baseline window; per provider (the
+    item attribute ``provider``, else the first item attribute) the position-weighted
+    exposure share of the window's lists (weights ``1 / log2(1 + rank)``) and the share of
+    the window's ratings, both monitored quantities with tested changes
+    (``engine.monitor_changes``), the exposure share beside the provider's share of the
+    catalogue known to training.
 
 Per-window values with intervals (``Monitoring.values``) and their changes between windows
 (``Monitoring.changes``) are defined in ``engine.monitor_changes``.
@@ -48,8 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.audit.groups import item_attribute_groups, user_attribute_groups
-from engine.audit.measures import position_weights
+from engine.audit.groups import user_attribute_groups
 from engine.audit.rows import object_ids
 from engine.checks import check_seed, is_finite_number, is_int
 from engine.data.types import RatingData
@@ -59,7 +61,17 @@ from engine.metrics import resolve_threshold
 from engine.model.config import ModelConfig
 from engine.model.svd import Progress, train_svd
 from engine.monitor_changes import QUANTITIES, change_table, value_table
-from engine.monitor_data import INSUFFICIENT, data_table, distribution, window_status
+from engine.monitor_data import data_table, distribution, window_status
+from engine.monitor_fairness import (
+    EXPOSURE_COLUMNS,
+    catalogue_shares,
+    exposure_table,
+    gap_change_table,
+    gap_table,
+    list_units,
+    provider,
+    provider_units,
+)
 from engine.monitor_windows import assign_windows, check_window, make_windows, resolve_baseline
 from engine.recommend import DEFAULT_BLOCK_BYTES
 
@@ -151,18 +163,25 @@ class Monitoring:
         ``engine.monitor_changes.VALUE_COLUMNS``: each monitored quantity per window and
         group with its bootstrap interval.
     fairness
-        ``window, label, quantity, grouping, group, n_users, value, reference_group,
-        reference_value, ratio, outside_band, status`` (no ratio where the group or the
-        reference is insufficient data).
+        ``engine.monitor_fairness.GAP_COLUMNS``: each user group's RMSE / NDCG@k ratio to the
+        reference group per window, with CI, p, Holm-adjusted p, tier and sentence (no
+        ratio where the group or the reference is insufficient data).
+    gap_changes
+        ``engine.monitor_fairness.GAP_CHANGE_COLUMNS``: whether each gap changed vs the
+        previous and the baseline window.
     exposure
-        ``window, label, grouping, group, exposure_share, catalogue_share, ratio``.
+        ``window, label, grouping, group, exposure_share, catalogue_share, ratio``: the
+        provider exposure share (tested in ``values`` / ``changes`` as ``exposure``) beside
+        its catalogue share.
     changes
         ``engine.monitor_changes.CHANGE_COLUMNS``: each change vs the previous window and
         vs the baseline, with CI, p, Holm-adjusted p, tier and sentence.
     baseline
         The baseline window's index.
     sentences
-        The flagged changes in words, most severe first.
+        The flagged changes (of ``changes`` and ``gap_changes``) in words, most severe first.
+    gap_sentences
+        The flagged gaps of ``fairness`` in words, most severe first.
     notes
         What a reader must know (ratings without time, attributes left out).
     """
@@ -175,10 +194,12 @@ class Monitoring:
     quality: pd.DataFrame
     values: pd.DataFrame
     fairness: pd.DataFrame
+    gap_changes: pd.DataFrame
     exposure: pd.DataFrame
     changes: pd.DataFrame
     baseline: int
     sentences: list[str]
+    gap_sentences: list[str]
     notes: list[str]
 
     def tidy(self) -> pd.DataFrame:
@@ -205,13 +226,14 @@ class Monitoring:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: settings, every table as records, the sentences and notes."""
         tables = ("windows", "data", "distribution", "quality", "values", "fairness",
-                  "exposure", "changes")  # fmt: skip
+                  "gap_changes", "exposure", "changes")  # fmt: skip
         config = {k: v for k, v in self.config.__dict__.items() if k != "model"}
         return {
             "window": self.window,
             "settings": {**config, "model": self.config.model.__dict__},
             "baseline": str(self.windows["label"].iloc[self.baseline]),
             "flagged": list(self.sentences),
+            "flagged_gaps": list(self.gap_sentences),
             "notes": list(self.notes),
             **{name: getattr(self, name).to_dict("records") for name in tables},
         }
@@ -226,54 +248,6 @@ def _user_groups(data: RatingData, config: MonitorConfig) -> tuple[dict[str, pd.
     users = np.sort(data.ratings["user_id"].unique())
     attributes = list(config.user_attributes) if config.user_attributes is not None else None
     return user_attribute_groups(data.users, users, attributes, 12)
-
-
-def _provider(data: RatingData, catalogue: np.ndarray) -> tuple[str, pd.DataFrame] | None:
-    """``(name, membership)`` of ``provider``, else the first item attribute; None without."""
-    chosen = ["provider"] if data.items is not None and "provider" in data.items else None
-    groups, _ = item_attribute_groups(data.items, catalogue, chosen, 12)
-    if not groups:
-        return None
-    name = next(iter(groups))
-    return name, groups[name].fillna(False).astype(bool)
-
-
-def _exposure(lists: pd.DataFrame, membership: pd.DataFrame, known: np.ndarray) -> pd.DataFrame:
-    """Exposure share of each item group in ``lists`` vs its share of the ``known`` items."""
-    weights = position_weights(lists["rank"])
-    member = membership.reindex(lists["item_id"].astype(str)).fillna(False).to_numpy(float)
-    exposure = (weights[:, None] * member).sum(axis=0) / weights.sum()
-    catalogue = membership.reindex(known.astype(str)).fillna(False).to_numpy(float).mean(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = exposure / catalogue
-    return pd.DataFrame({"group": membership.columns.astype(str), "exposure_share": exposure,
-                         "catalogue_share": catalogue, "ratio": ratio})  # fmt: skip
-
-
-def _fairness(values: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
-    """Each user group's RMSE / NDCG ratio to the group with most users in the window.
-
-    Groups (or references) that are "insufficient data" keep their row, without a ratio.
-    """
-    rows = []
-    grouped = values[(values["grouping"] != "all") & (values["quantity"] != "rating_mean")]
-    for (w, label, q, grouping), part in grouped.groupby(
-        ["window", "label", "quantity", "grouping"], sort=True
-    ):
-        ref = part.sort_values(["n_users", "group"], ascending=[False, True]).iloc[0]
-        for row in part.itertuples():
-            usable = row.status == "ok" and ref.status == "ok" and ref.value > 0
-            ratio = row.value / ref.value if usable else math.nan
-            rows.append({
-                "window": w, "label": label, "quantity": q, "grouping": grouping,
-                "group": row.group, "n_users": row.n_users, "value": row.value,
-                "reference_group": ref.group, "reference_value": ref.value, "ratio": ratio,
-                "outside_band": bool(np.isfinite(ratio) and not band[0] <= ratio <= band[1]),
-                "status": "ok" if usable else INSUFFICIENT,
-            })  # fmt: skip
-    columns = ["window", "label", "quantity", "grouping", "group", "n_users", "value",
-               "reference_group", "reference_value", "ratio", "outside_band", "status"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
 
 
 def _window_model(
@@ -383,16 +357,19 @@ def monitor(
     groupings, group_notes = _user_groups(data, config)
     notes += group_notes
     catalogue = np.sort(np.asarray(pd.unique(ratings["item_id"]), dtype=object))
-    provider = _provider(data, catalogue)
+    items = provider(data, catalogue)
     scale = (data.scale.low, data.scale.high)
     k = min(config.k, len(catalogue))
-    units, quality, exposure = [], [], []
+    units, quality, shares = [], [], {}
     for w in windows["window"]:
         test = ratings[of == w]
         by_user = test.groupby("user_id")["rating"]
         units.append(pd.DataFrame({"window": w, "quantity": "rating_mean",
                                    "user_id": by_user.sum().index, "a": by_user.sum().to_numpy(),
                                    "b": by_user.size().to_numpy(float)}))  # fmt: skip
+        if items is not None and len(test):
+            units.append(provider_units(test, np.ones(len(test)), items[1], items[0], int(w),
+                                        "rating_share"))  # fmt: skip
         train = ratings[np.isfinite(times) & (times < windows["start"].iloc[w])]
         if train.empty or status[w] != "ok":
             continue
@@ -402,9 +379,10 @@ def monitor(
                                                  config, k, threshold)  # fmt: skip
         units += parts
         quality.append(row)
-        if provider is not None and len(lists):
-            shares = _exposure(lists, provider[1], known)
-            exposure.append(shares.assign(window=int(w), grouping=provider[0]))
+        if items is not None and len(lists):
+            units.append(list_units(lists, items[1], items[0], int(w)))
+            for group, share in catalogue_shares(items[1], known).items():
+                shares[(int(w), group)] = float(share)
     if progress:
         progress(0.95, "testing changes between windows")
     labels = windows.set_index("window")["label"]
@@ -420,25 +398,29 @@ def monitor(
     baseline = resolve_baseline(chosen, windows, testable)
     unit_frame = pd.concat(units, ignore_index=True)
     values = value_table(unit_frame, groupings, windows, config)
-    changes = change_table(unit_frame, groupings, windows, values, baseline, config)
-    exposure_frame = (
-        pd.concat(exposure, ignore_index=True)
-        if exposure
-        else pd.DataFrame(
-            columns=["window", "grouping", "group", "exposure_share", "catalogue_share", "ratio"]
-        )
+    context = {(w, "exposure", items[0], g): f"catalogue share {share:.3f}"
+               for (w, g), share in shares.items()} if items else {}  # fmt: skip
+    changes = change_table(unit_frame, groupings, windows, values, baseline, config, context)
+    exposure_frame = exposure_table(values, shares)[EXPOSURE_COLUMNS]
+    gaps, replicates = gap_table(unit_frame, groupings, windows, config)
+    gap_changes = gap_change_table(gaps, replicates, baseline, config)
+    flagged = pd.concat(
+        [changes[changes["tier"] == "flagged"], gap_changes[gap_changes["tier"] == "flagged"]]
     )
-    exposure_frame.insert(1, "label", labels.reindex(exposure_frame["window"]).to_numpy())
-    exposure_frame = exposure_frame[["window", "label", "grouping", "group", "exposure_share",
-                                     "catalogue_share", "ratio"]]  # fmt: skip
-    flagged = changes[changes["tier"] == "flagged"].sort_values("severity", ascending=False)
+    flagged = flagged.sort_values("severity", ascending=False, kind="stable")
+    flagged_gaps = gaps[gaps["tier"] == "flagged"].sort_values("severity", ascending=False,
+                                                                kind="stable")  # fmt: skip
+    monitored = [name for q, name in QUANTITIES.items() if q in set(unit_frame["quantity"])]
     notes.append(f"Relevance for NDCG@{k}: {rule}. Quantities monitored: "
-                 + ", ".join(QUANTITIES.values()) + ".")  # fmt: skip
+                 + ", ".join(monitored) + ".")  # fmt: skip
+    if items is not None:
+        notes.append(f"Exposure share and share of ratings are per {items[0]} (item attribute).")
     if progress:
         progress(1.0, "monitoring done")
     return Monitoring(
         window=window, config=config, windows=windows, data=table,
         distribution=distribution(ratings, windows, of), quality=quality_frame, values=values,
-        fairness=_fairness(values, config.band), exposure=exposure_frame, changes=changes,
-        baseline=baseline, sentences=flagged["sentence"].tolist(), notes=notes,
+        fairness=gaps, gap_changes=gap_changes, exposure=exposure_frame, changes=changes,
+        baseline=baseline, sentences=flagged["sentence"].tolist(),
+        gap_sentences=flagged_gaps["sentence"].tolist(), notes=notes,
     )  # fmt: skip

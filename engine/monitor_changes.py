@@ -9,11 +9,25 @@ Quantities (``QUANTITIES``), each a ratio of sums over the users of a window and
   (non-cold-start) test ratings, :math:`b_u` = their number, :math:`f = \sqrt{\cdot}`;
   lower is better;
 * ``ndcg`` (scope model): :math:`a_u` = the user's NDCG@k, :math:`b_u = 1`; in [0, 1],
-  higher is better.
+  higher is better;
+* ``exposure`` (scope model), per item group ``g`` of the provider attribute: the
+  position-weighted exposure share of ``g`` in the window's top-k lists, :math:`a_u` =
+  the user's summed position weights :math:`1 / \log_2(1 + r)` on items of ``g``,
+  :math:`b_u` = the summed weights of the user's whole list; in [0, 1]; neither direction
+  is better (a share moves with the catalogue); the provider's share of the catalogue
+  known to training is its reference, shown beside it as context (``Monitoring.exposure``)
+  and in the sentence, not tested;
+* ``rating_share`` (scope data), per item group ``g``: the share of the window's ratings
+  that are of items of ``g``, :math:`a_u` = the user's ratings of ``g`` in the window,
+  :math:`b_u` = all the user's ratings in the window; in [0, 1]; neither direction is
+  better (what the users consumed; ``exposure`` is what the model served).
 
 Values (``value_table``): per (window, quantity, grouping, group), with a 95% percentile
 bootstrap interval resampling the group's users (``bootstrap`` replicates). Grouping
-``"all"`` is every user of the window; the others are user attributes.
+``"all"`` is every user of the window; the others are user attributes. For the item-group
+quantities (``ITEM_QUANTITIES``) the grouping is the item attribute and every user of the
+window with a list (``exposure``) or a rating (``rating_share``) is a unit of every group:
+the units carry their ``grouping`` and ``group``, and ``n_users`` counts those users.
 
 Changes (``change_table``), conventions:
 
@@ -24,13 +38,21 @@ Changes (``change_table``), conventions:
 * p-value: two-sided permutation test, unpaired: the users of the two windows are pooled
   and the window labels shuffled (``engine.audit.stats.permutation_p``; a user active in
   both windows counts as two units, so the test treats the windows as independent
-  samples of users); ``p >= 1 / (permutations + 1)``;
+  samples of users); ``p >= 1 / (permutations + 1)``. The item-group shares
+  (``ITEM_QUANTITIES``) are tested as the audit tests item-group shares: the two-sided
+  normal tail of the bootstrap distribution of ``d`` (``normal_tail(d, sd(d*))``,
+  ``p_method`` "normal approximation"; none without bootstrap replicates). Their families
+  hold windows x providers (about 90 tests for 2 years by month and 4 providers), where
+  a permutation p's floor ``1 / (B + 1)`` times the family size would leave even a halved
+  exposure share unflagged at 1,000 permutations;
 * Holm's correction within one family (quantity, grouping, comparison): one question "did
   quantity Q of the groups of attribute A change between windows?", across windows and
   groups;
 * tier ``"flagged"`` when the ratio leaves ``band`` and the adjusted p is below ``alpha``
   (the audit's rule; here for data and model quantities alike, since data drift is what
-  monitoring is for), ``"notable"`` when significant inside the band, else ``""``;
+  monitoring is for), ``"notable"`` when significant inside the band, else ``""``. A
+  share that was 0 in the other window has no ratio and is not tested (its rise shows in
+  the values); a share that falls to 0 has ratio 0, outside any band;
 * status ``"insufficient data"`` when either window is insufficient or the group has
   fewer than ``min_group_size`` users in either window; ``"not tested"`` without
   permutations or with no finite ratio;
@@ -51,6 +73,7 @@ from engine.audit.stats import (
     holm,
     identity,
     is_floor,
+    normal_tail,
     percentile_ci,
     permutation_p,
     ratio_of_sums,
@@ -58,15 +81,24 @@ from engine.audit.stats import (
 from engine.monitor_data import INSUFFICIENT as _INSUFFICIENT
 
 #: Monitored quantities and their names in sentences.
-QUANTITIES: dict[str, str] = {"rating_mean": "Rating mean", "rmse": "RMSE", "ndcg": "NDCG@k"}
-SCOPES: dict[str, str] = {"rating_mean": "data", "rmse": "model", "ndcg": "model"}
+QUANTITIES: dict[str, str] = {
+    "rating_mean": "Rating mean",
+    "rmse": "RMSE",
+    "ndcg": "NDCG@k",
+    "exposure": "Exposure share",
+    "rating_share": "Share of ratings",
+}
+SCOPES: dict[str, str] = {"rating_mean": "data", "rmse": "model", "ndcg": "model",
+                          "exposure": "model", "rating_share": "data"}  # fmt: skip
+#: Quantities per item group (their units carry ``grouping`` and ``group``).
+ITEM_QUANTITIES: tuple[str, ...] = ("exposure", "rating_share")
 VALUE_COLUMNS = ["window", "label", "scope", "quantity", "grouping", "group", "n_users",
                  "value", "ci_low", "ci_high", "status"]  # fmt: skip
 CHANGE_COLUMNS = [
     "quantity", "scope", "grouping", "group", "comparison", "window", "label", "other_window",
     "other_label", "n_users", "other_n_users", "value", "other_value", "difference", "ci_low",
-    "ci_high", "ratio", "p_value", "p_is_bound", "p_adjusted", "status", "tier", "severity",
-    "sentence",
+    "ci_high", "ratio", "p_value", "p_method", "p_is_bound", "p_adjusted", "status", "tier",
+    "severity", "sentence",
 ]  # fmt: skip
 
 
@@ -84,9 +116,18 @@ def _transform(quantity: str) -> Any:
 
 
 def _members(units: pd.DataFrame, groupings: dict[str, pd.Series]) -> dict[tuple, pd.DataFrame]:
-    """Each (window, quantity, grouping, group)'s user rows (``a``, ``b``)."""
+    """Each (window, quantity, grouping, group)'s user rows (``a``, ``b``).
+
+    Units with a ``grouping`` (the item-group quantities) are keyed by it as they are; the
+    others are split by every user attribute of ``groupings`` (and ``"all"``).
+    """
     out: dict[tuple, pd.DataFrame] = {}
-    for (w, q), part in units.groupby(["window", "quantity"], sort=True):
+    item = units["grouping"].notna() if "grouping" in units else np.zeros(len(units), bool)
+    if item.any():
+        keys = ["window", "quantity", "grouping", "group"]
+        for (w, q, grouping, group), part in units[item].groupby(keys, sort=True):
+            out[(int(w), q, str(grouping), str(group))] = part
+    for (w, q), part in units[~item].groupby(["window", "quantity"], sort=True):
         out[(int(w), q, "all", "all")] = part
         for name, labels in groupings.items():
             label = labels.reindex(part["user_id"].astype(str)).to_numpy()
@@ -120,7 +161,7 @@ def value_table(
 
 
 def _number(quantity: str, value: float) -> str:
-    return f"{value:.3f}" if quantity == "ndcg" else f"{value:.2f}"
+    return f"{value:.3f}" if quantity in ("ndcg", *ITEM_QUANTITIES) else f"{value:.2f}"
 
 
 def sentence(row: dict[str, Any]) -> str:
@@ -132,9 +173,11 @@ def sentence(row: dict[str, Any]) -> str:
                else f"the baseline window {row['other_label']}")  # fmt: skip
     p = format_p_value(row["p_value"], row["p_is_bound"])
     p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
+    context = f"{row['context']}; " if row.get("context") else ""
     return (
         f"{QUANTITIES[q]}{who} {verb} from {_number(q, row['other_value'])} to "
-        f"{_number(q, row['value'])} in {row['label']} (ratio {row['ratio']:.2f} vs {against}; "
+        f"{_number(q, row['value'])} in {row['label']} ({context}ratio {row['ratio']:.2f} vs "
+        f"{against}; "
         f"{p_text}, Holm-adjusted {format_p_value(row['p_adjusted'])}): {row['tier'] or 'ok'}"
     )
 
@@ -154,7 +197,8 @@ def _compare(
         "other_label": theirs["label"], "n_users": mine["n_users"],
         "other_n_users": theirs["n_users"], "value": mine["value"],
         "other_value": theirs["value"], "difference": mine["value"] - theirs["value"],
-        "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "p_is_bound": False,
+        "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "p_method": "",
+        "p_is_bound": False,
         "p_adjusted": math.nan, "status": "ok", "tier": "", "severity": math.nan, "sentence": "",
     }  # fmt: skip
     row["ratio"] = mine["value"] / theirs["value"] if theirs["value"] else math.nan
@@ -168,9 +212,17 @@ def _compare(
         a0, b0, f, config.bootstrap, rng
     )
     row["ci_low"], row["ci_high"] = percentile_ci(diff)
+    if q in ITEM_QUANTITIES and np.isfinite(row["ratio"]):
+        finite = diff[np.isfinite(diff)]
+        sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+        row["p_value"], row["p_method"] = normal_tail(row["difference"], sd), "normal approximation"
+        if not np.isfinite(row["p_value"]):
+            row["status"] = "not tested"
+        return row
     if config.permutations == 0 or not np.isfinite(row["ratio"]):
         row["status"] = "not tested"
         return row
+    row["p_method"] = "permutation"
     row["p_value"] = permutation_p(a1, b1, a0, b0, f, config.permutations, rng)
     row["p_is_bound"] = is_floor(row["p_value"], config.permutations)
     return row
@@ -183,8 +235,13 @@ def change_table(
     values: pd.DataFrame,
     baseline: int,
     config: _Settings,
+    context: dict[tuple, str] | None = None,
 ) -> pd.DataFrame:
-    """Return the changes vs the previous window and vs ``baseline`` (module docstring)."""
+    """Return the changes vs the previous window and vs ``baseline`` (module docstring).
+
+    ``context`` maps a (window, quantity, grouping, group) to a few words shown in its
+    sentence before the ratio (the catalogue share beside an exposure share).
+    """
     rng = np.random.default_rng([config.seed, 1])
     members = _members(units, groupings)
     by_key = {(r["window"], r["quantity"], r["grouping"], r["group"]): r
@@ -214,8 +271,11 @@ def change_table(
     gap = np.minimum(np.abs(np.log(positive)), math.log(100.0))
     gap = np.where(np.isfinite(ratio) & (ratio <= 0), math.log(100.0), gap)
     table["severity"] = np.where(table["tier"] != "", gap * table["n_users"], np.nan)
+    context = context or {}
     table["sentence"] = [
-        sentence(r) if r["status"] not in (_INSUFFICIENT, "not tested") else ""
+        sentence({**r, "context": context.get((r["window"], r["quantity"], r["grouping"],
+                                               r["group"]))})
+        if r["status"] not in (_INSUFFICIENT, "not tested") else ""
         for r in table.to_dict("records")
-    ]
+    ]  # fmt: skip
     return table

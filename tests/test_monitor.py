@@ -62,13 +62,19 @@ def toy_ratings(shift: bool, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]
     return pd.concat([frame, late], ignore_index=True), users
 
 
-def write_toy(folder: Path, shift: bool, timestamps: bool = True) -> Path:
+def write_toy(folder: Path, shift: bool, timestamps: bool = True, providers: bool = False) -> Path:
+    """The toy as CSV files; ``providers`` adds items.csv (even items "Even Co", odd "Odd Co")."""
     ratings, users = toy_ratings(shift)
     if not timestamps:
         ratings = ratings.drop(columns="timestamp")
     folder.mkdir(parents=True, exist_ok=True)
     ratings.to_csv(folder / "ratings.csv", index=False)
     users.to_csv(folder / "users.csv", index=False)
+    if providers:
+        items = sorted(ratings["item_id"].unique())
+        pd.DataFrame({"item_id": items, "provider": ["Even Co" if int(i[1:]) % 2 == 0
+                                                     else "Odd Co" for i in items]}).to_csv(
+            folder / "items.csv", index=False)  # fmt: skip
     return folder
 
 
@@ -211,8 +217,11 @@ def test_cli_monitor_writes_json_and_csv_and_prints_flagged_sentences(tmp_path):
     summary = json.loads(done.stdout)
     assert summary["baseline"] == "2020-02" and summary["insufficient"] == ["2020-05"]
     assert any("gender = F" in s and "2020-03" in s for s in summary["flagged"])
+    assert summary["flagged_exposure"] == []  # the toy has no item attribute
+    assert any(s.startswith("RMSE of gender = M was") for s in summary["flagged_gaps"])
     saved = json.loads((out / "monitor.json").read_text(encoding="utf-8"))
     assert saved["flagged"] == summary["flagged"]
+    assert saved["flagged_gaps"] == summary["flagged_gaps"] and saved["gap_changes"]
     assert {r["label"] for r in saved["quality"]} == {"2020-02", "2020-03", "2020-04"}
     tidy = pd.read_csv(out / "monitor.csv")
     assert {"data", "values", "fairness"} <= set(tidy["table"])
@@ -257,7 +266,7 @@ def test_over_time_page_runs_the_monitoring_and_marks_the_flags(tmp_path):
 
     from dashboard import state
 
-    data = load_dataset(write_toy(tmp_path / "toy", shift=True))
+    data = load_dataset(write_toy(tmp_path / "toy", shift=True, providers=True))
     expected = monitor(data, "month", MonitorConfig())
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
     at.switch_page("views/over_time.py")
@@ -271,14 +280,22 @@ def test_over_time_page_runs_the_monitoring_and_marks_the_flags(tmp_path):
         assert not at.exception and not at.error, [e.value for e in at.error]
         shown = [m.value for m in at.markdown]
         assert expected.sentences  # the toy's drop is flagged by the engine ...
-        for text in expected.sentences:  # ... and every flagged sentence is on the page
+        for text in expected.sentences + expected.gap_sentences:  # ... every flag is shown
             assert "- " + literal_markdown(text) in shown
         charts = at.get("plotly_chart")
-        assert len(charts) == 4  # volume, rating mean, RMSE, NDCG (the toy has no provider)
+        # volume, rating mean, RMSE, NDCG, exposure share and share of ratings per provider
+        assert len(charts) == 6
+        titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts]
+        assert titles[4].startswith("Exposure share in the top-k lists per provider")
+        exposure = json.loads(charts[4].proto.spec)["data"]
+        assert {"Even Co", "Odd Co", "Even Co (catalogue share)"} <= {t["name"] for t in exposure}
         at.selectbox(key="monitor_grouping").set_value("gender").run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
         figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        assert len(figures) == 8  # + the RMSE and NDCG@k gaps by gender
         names = [t.get("name", "") for f in figures for t in f["data"]]
         assert "flagged change (F)" in names  # the red X on the women's line
+        assert expected.gap_sentences and "flagged gap (M)" in names  # men vs women (reference)
     finally:
         state.current_data = original
 
@@ -295,16 +312,24 @@ def test_report_gets_an_over_time_section_when_a_monitoring_is_given(shifted):
     _, result = shifted
     dataset = {"synthetic": False, "fingerprint": "f" * 16, "users": 1, "items": 1,
                "rows_kept": 1}  # fmt: skip
-    report = SimpleNamespace(title="<b>toy</b>", sections=(), monitoring=None,
-                             provenance={"created": "2026-11-29", "dataset": dataset})  # fmt: skip
+
+    class Report(SimpleNamespace):  # other optional report parts: absent (None)
+        def __getattr__(self, name: str) -> None:
+            return None
+
+    report = Report(title="<b>toy</b>", sections=(), monitoring=None,
+                    provenance={"created": "2026-11-29", "dataset": dataset})  # fmt: skip
     plain = render_html(report)  # type: ignore[arg-type]
     assert 'id="over_time"' not in plain
     page = render_html(report, result)  # type: ignore[arg-type]
     section = page[page.index('<section id="over_time">') :]
     assert "<h2>Over time</h2>" in section
-    for sentence in result.sentences:
+    for sentence in result.sentences + result.gap_sentences:
         assert f"<li>{escape(sentence)}</li>" in section
-    assert section.count('class="chart"') == 4  # volume, rating mean, RMSE, NDCG
+    assert any(s.startswith("RMSE of gender = M was") for s in result.gap_sentences)
+    # volume, rating mean, RMSE, NDCG; the gender gaps (RMSE, NDCG): the toy has no provider
+    assert section.count('class="chart"') == 6
+    assert "Fairness gaps per window" in section and "ratio to the reference by gender" in page
     assert "Model quality per window" in section and "2020-03" in section
 
 

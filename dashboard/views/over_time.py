@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption, run_with_progress
-from engine import charts
+from engine import charts, monitor_charts
 from engine.monitor import MonitorConfig, Monitoring, has_times, monitor
 from engine.monitor_windows import WINDOW_KINDS
 from engine.text import literal_markdown
@@ -76,14 +76,57 @@ def _show(result: Monitoring) -> None:
     for quantity in ("rating_mean", "rmse", "ndcg"):
         st.plotly_chart(charts.monitor_series(result.values, result.changes, quantity, grouping),
                         key=f"monitor_{quantity}")  # fmt: skip
-    if len(result.exposure):
-        st.plotly_chart(charts.monitor_exposure(result.exposure), key="monitor_exposure")
+    _providers(result)
+    _gaps(result, grouping)
     with st.expander("Tables"):
         st.dataframe(result.quality, hide_index=True)
         st.dataframe(result.changes.drop(columns="sentence"), hide_index=True)
-        st.dataframe(result.fairness, hide_index=True)
+        st.dataframe(result.fairness.drop(columns="sentence"), hide_index=True)
+        st.dataframe(result.gap_changes.drop(columns="sentence"), hide_index=True)
     for note in result.notes:
         st.caption(literal_markdown(note))
+
+
+def _providers(result: Monitoring) -> None:
+    """Exposure share (vs catalogue share) and share of ratings per provider, flags marked."""
+    shares = result.values[result.values["quantity"].isin(["exposure", "rating_share"])]
+    if shares.empty:
+        return
+    st.subheader(f"Per {literal_markdown(shares['grouping'].iloc[0])}")
+    st.caption(
+        "Exposure share: the provider's share of the position-weighted exposure "
+        "(1 / log2(1 + rank)) in the window's top-k lists; the dotted line is its share of the "
+        "catalogue known to the model (served in proportion to the catalogue when they "
+        "meet). Share of ratings: what the users rated that window. A change of either is "
+        "flagged like the others (ratio outside the band and significant after Holm)."
+    )
+    for quantity in ("exposure", "rating_share"):
+        if (shares["quantity"] == quantity).any():
+            figure = monitor_charts.provider_shares(result.values, result.changes,
+                                                    result.exposure, quantity)  # fmt: skip
+            st.plotly_chart(figure, key=f"monitor_{quantity}")
+
+
+def _gaps(result: Monitoring, grouping: str) -> None:
+    """Fairness gaps per window for the chosen user grouping, and the flagged ones."""
+    st.subheader("Fairness gaps per window")
+    if result.gap_sentences:
+        for sentence in result.gap_sentences:
+            st.markdown("- " + literal_markdown(sentence))
+    else:
+        st.success("No gap between user groups is flagged in any window.")
+    if grouping == "all":
+        st.caption("Choose a user grouping above to see its gaps per window.")
+        return
+    st.caption(
+        "Each group's RMSE and NDCG@k divided by the reference group's (the group with most "
+        "users in that window), tested as the audit does: user bootstrap interval, "
+        "permutation test, Holm over the windows and groups of one attribute."
+    )
+    for quantity in ("rmse", "ndcg"):
+        figure = monitor_charts.fairness_gaps(result.fairness, quantity, grouping,
+                                              result.config.band)  # fmt: skip
+        st.plotly_chart(figure, key=f"monitor_gap_{quantity}")
 
 
 render()

@@ -2,8 +2,12 @@
 
 ``engine.report.html.render_html(report, monitoring)`` appends it when a monitoring is
 given. It holds aggregates only: per-window counts, values with intervals, the flagged
-changes in words, and the charts of the Over time page (``engine.charts.monitor_*``). Every
-data string is escaped with ``html.escape``; chart labels are already literal.
+changes in words (provider exposure and gap changes among them), the flagged fairness gaps
+per window, and the charts of the Over time page (``engine.charts.monitor_*``;
+``engine.monitor_charts``: provider exposure share vs catalogue share and share of ratings
+per window; each group's RMSE / NDCG@k ratio to the reference, for the user attributes
+with a flagged gap or gap change). Every data string is escaped with ``html.escape``; chart
+labels are already literal.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine import charts
+from engine import charts, monitor_charts
 
 if TYPE_CHECKING:
     from engine.monitor import Monitoring
@@ -56,10 +60,14 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
         f"{escape(labels.iloc[-1])}; baseline {escape(labels.iloc[m.baseline])}; insufficient "
         f"data: {escape(', '.join(small)) if small else 'none'}. Each window is predicted by "
         "an SVD trained on every rating before it starts. The rating mean, RMSE and NDCG@k, "
-        "for all users and per user group, are compared with the previous window and with "
+        "for all users and per user group, and each provider's exposure share in the top-k "
+        "lists and share of ratings, are compared with the previous window and with "
         f"the baseline: {tested:,} changes tested; a change is flagged when its ratio leaves "
         f"[{band[0]:g}, {band[1]:g}] and it is significant after Holm's correction "
-        "(unpaired permutation test over users).</p>"
+        "(unpaired permutation test over users; provider shares: normal approximation of "
+        "the user bootstrap). In each window, each user group's RMSE and NDCG@k are "
+        "compared with the largest group's, as the audit does, and a change of that gap "
+        "is tested too.</p>"
     )
     flagged = (
         "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in m.sentences) + "</ul>"
@@ -69,11 +77,25 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
     figures: list[go.Figure] = [charts.monitor_volume(m.data, m.windows)]
     figures += [charts.monitor_series(m.values, m.changes, q) for q in ("rating_mean", "rmse",
                                                                         "ndcg")]  # fmt: skip
-    if len(m.exposure):
-        figures.append(charts.monitor_exposure(m.exposure))
+    for quantity in ("exposure", "rating_share"):
+        if (m.values["quantity"] == quantity).any():
+            figures.append(monitor_charts.provider_shares(m.values, m.changes, m.exposure,
+                                                          quantity))  # fmt: skip
+    gaps = (
+        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in m.gap_sentences) + "</ul>"
+        if m.gap_sentences
+        else "<p>No gap between user groups is flagged in any window.</p>"
+    )
+    shown = set(m.fairness.loc[m.fairness["tier"] == "flagged", "grouping"])
+    if len(m.gap_changes):
+        shown |= set(m.gap_changes.loc[m.gap_changes["tier"] == "flagged", "grouping"])
+    gap_figures = [monitor_charts.fairness_gaps(m.fairness, q, g, band)
+                   for g in sorted(shown) for q in ("rmse", "ndcg")]  # fmt: skip
     notes = "".join(f'<p class="meta">{escape(n)}</p>' for n in m.notes)
     return (
         '<section id="over_time"><h2>Over time</h2>' + intro + "<h3>Flagged changes</h3>"
         + flagged + "".join(chart(f, literal=True) for f in figures)
+        + "<h3>Fairness gaps per window</h3>" + gaps
+        + "".join(chart(f, literal=True) for f in gap_figures)
         + "<h3>Model quality per window</h3>" + _table(m.quality, _QUALITY) + notes + "</section>"
     )  # fmt: skip
