@@ -8,7 +8,9 @@ side kept as trained; with ``refresh_items`` the touched items get the mirror-im
 step and every user of a refreshed item is refit). ``update_analysis`` wraps the result
 in a new ``Analysis`` whose model stage is the updated model; the old evaluation, lists,
 audit and report rest on other data and are not carried over (they are computed on
-demand). ``UpdateRecord`` says what changed.
+demand). ``UpdateRecord`` says what changed; ``python -m engine update`` saves it in the
+new analysis's manifest (``derived_from["record"]``) and in ``update.json``, and its report
+shows it as "Model update" (``engine.report.update_section``).
 """
 
 from __future__ import annotations

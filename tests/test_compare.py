@@ -135,6 +135,10 @@ def _ratings(rows: list[tuple], name: str) -> DataFile:
     return DataFile(name, frame.to_csv(index=False).encode())
 
 
+#: 2020-09-13T12:26:40Z: epoch seconds the loader reads as timestamps.
+T0 = 1_600_000_000
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A trained on a toy, B = A updated with later ratings, and a window after both."""
@@ -143,9 +147,9 @@ def saved(tmp_path_factory):
     cells = [(f"u{u}", f"i{i}") for u in range(40) for i in range(15)]
     order = rng.permutation(len(cells))
     ratings = [(*cells[c], int(rng.integers(1, 6))) for c in order]
-    old = [(*r, 1000 + t) for t, r in enumerate(ratings[:300])]
-    new = [(*r, 5000 + t) for t, r in enumerate(ratings[300:400])]
-    later = [(*r, 9000 + t) for t, r in enumerate(ratings[400:])]
+    old = [(*r, T0 + 1000 + t) for t, r in enumerate(ratings[:300])]
+    new = [(*r, T0 + 5000 + t) for t, r in enumerate(ratings[300:400])]
+    later = [(*r, T0 + 9000 + t) for t, r in enumerate(ratings[400:])]
     settings = AnalysisSettings(model=ModelConfig(n_factors=3, n_epochs=20, seed=1))
     analysis = Analysis(load_dataset(_ratings(old, "old.csv")), settings)
     analysis.model  # noqa: B018  (computes the model stage, which is saved)
@@ -234,3 +238,12 @@ def test_compare_page_compares_the_session_analysis_with_an_uploaded_update(tmp_
     sentences = [m.value for m in at.markdown if "overall" in m.value]
     assert any("RMSE overall" in s for s in sentences)
     assert at.get("plotly_chart")
+    buttons = {b.key: b.proto.label for b in at.get("download_button")}
+    assert set(buttons) == {"download_comparison.html", "download_comparison.json"}
+    files = at.session_state["compare_files"]  # what the buttons serve: render_comparison's
+    document = json.loads(files["comparison.json"])
+    assert document["compared"]["b"]["name"] == "B.zip"
+    assert document["compared"]["a"]["name"] == "This session's analysis"
+    assert len(document["sentences"]) == len(at.session_state["compare_result"].sentences)
+    assert document["sentences"] == at.session_state["compare_result"].sentences
+    assert b'<section id="charts">' in files["comparison.html"]

@@ -11,24 +11,31 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import dataset_caption
 from engine import DataFile, EngineError, LoadOptions, charts, load_dataset
-from engine.analysis import Analysis
 from engine.audit import AuditConfig
 from engine.audit.stats import format_p_value
 from engine.compare import Comparison, compare_analyses
-from engine.saved import open_analysis
+from engine.report.comparison import describe_versions, render_comparison
+from engine.saved import SavedAnalysis, read_saved
 from engine.text import literal_markdown
 
 #: Where the last comparison of this session is kept (it dies with the session).
 RESULT_KEY = "compare_result"
+#: The last comparison's report files (``{file name: bytes}``: HTML and JSON).
+FILES_KEY = "compare_files"
 SESSION_A = "This session's analysis"
+#: file name -> (button label, media type) of the report downloads.
+DOWNLOADS = {
+    "comparison.html": ("Download the comparison report (HTML)", "text/html"),
+    "comparison.json": ("Download the comparison report (JSON)", "application/json"),
+}
 
 
-def _opened(upload: object) -> Analysis:
+def _opened(upload: object) -> SavedAnalysis:
     """Open an uploaded saved-analysis zip (checked by ``engine.saved``)."""
     with tempfile.TemporaryDirectory(prefix="compare-upload-") as folder:
         path = Path(folder) / "analysis.zip"
         path.write_bytes(upload.getvalue())
-        return open_analysis(path)
+        return read_saved(path)
 
 
 def _table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +65,12 @@ def _show(result: Comparison) -> None:
     st.plotly_chart(charts.version_differences(result.rows, metric), key="compare_chart")
     for note in result.notes:
         st.caption(literal_markdown(note))
+    files = st.session_state.get(FILES_KEY) or {}
+    cols = st.columns(len(DOWNLOADS))
+    for col, (name, (label, media)) in zip(cols, DOWNLOADS.items(), strict=True):
+        if name in files:
+            col.download_button(label, files[name], file_name=name, mime=media,
+                                key=f"download_{name}")  # fmt: skip
 
 
 def render() -> None:
@@ -66,9 +79,10 @@ def render() -> None:
     dataset_caption(state.current_data())
     st.markdown(
         "Score two versions of the model (A, e.g. before an update, and B) on the same later "
-        "ratings: paired differences B - A in RMSE, NDCG@k and exposure, overall and per user "
-        "group, with 95% bootstrap intervals and paired permutation tests (Holm within one "
-        "metric and grouping)."
+        "ratings: paired differences B - A in RMSE, NDCG@k and exposure, overall, per user "
+        "group and (RMSE, exposure) per item group, with 95% bootstrap intervals and paired "
+        "permutation tests (Holm within one metric and grouping). Download the comparison "
+        "report (HTML, JSON) below the results."
     )
     source = st.radio("Version A", [SESSION_A, "Upload a saved analysis (.zip)"],
                       key="compare_a_source", horizontal=True)  # fmt: skip
@@ -89,8 +103,10 @@ def render() -> None:
     elif st.button("Compare", key="run_compare", type="primary"):
         try:
             with st.spinner("Scoring both versions on the window..."):
-                analysis_a = state.analysis() if upload_a is None else _opened(upload_a)
-                analysis_b = _opened(upload_b)
+                saved_a = None if upload_a is None else _opened(upload_a)
+                analysis_a = state.analysis() if saved_a is None else saved_a.analysis
+                saved_b = _opened(upload_b)
+                analysis_b = saved_b.analysis
                 scale = analysis_a.data.scale
                 ratings = load_dataset(
                     DataFile(window.name, window.getvalue()),
@@ -102,11 +118,15 @@ def render() -> None:
                     bootstrap=int(bootstrap),
                     min_group_size=int(min_size),
                 )
-                st.session_state[RESULT_KEY] = compare_analyses(
-                    analysis_a, analysis_b, ratings, config
-                )
+                result = compare_analyses(analysis_a, analysis_b, ratings, config)
+                names = (SESSION_A if upload_a is None else upload_a.name, upload_b.name)
+                compared = describe_versions(analysis_a, analysis_b, ratings, names,
+                                             saved_b.manifest.get("derived_from"))  # fmt: skip
+                st.session_state[FILES_KEY] = render_comparison(result, compared, "html,json")
+                st.session_state[RESULT_KEY] = result
         except EngineError as error:
             st.session_state.pop(RESULT_KEY, None)
+            st.session_state.pop(FILES_KEY, None)
             st.error(literal_markdown(error))
     result = st.session_state.get(RESULT_KEY)
     if result is not None:

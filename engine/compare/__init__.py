@@ -1,10 +1,9 @@
 """Version comparison (offline A/B): two models scored on the same future window."""
 
 from engine.compare.paired import paired_bootstrap_ci, paired_difference, paired_permutation_p
+from engine.compare.rows import ROW_COLUMNS, VERDICTS
 from engine.compare.run import (
     OVERALL,
-    ROW_COLUMNS,
-    VERDICTS,
     CompareError,
     Comparison,
     compare_analyses,

@@ -95,7 +95,8 @@ def pair_window(
     excluded = {}
     if trained_until is not None and "timestamp" in window.columns:
         stamps = pd.to_numeric(window["timestamp"].reset_index(drop=True), errors="coerce")
-        late = (stamps > trained_until).to_numpy() | stamps.isna().to_numpy()
+        # nullable Int64 timestamps: a missing one compares as NA (kept: time unknown)
+        late = (stamps > trained_until).fillna(False).to_numpy(bool) | stamps.isna().to_numpy()
     else:
         late = np.ones(len(frame), bool)
     ua = model_a.interactions.user_index(frame["user_id"].to_numpy())

@@ -4,20 +4,16 @@
 (``engine.compare.measures``) and tests the paired difference B - A
 (``engine.compare.paired``) overall and per group, with the audit's conventions
 (``engine.audit``): user groups are the audit's (every user attribute, activity and
-popularity propensity, from A's training data); a group with fewer than
-``config.min_group_size`` users is "insufficient data" (no interval, no test); Holm's
-correction runs within one (metric, grouping); a row is significant when its Holm-adjusted
-p-value is below ``config.alpha``.
-
-Verdicts (``VERDICTS``): "improved" / "worsened" for a significant difference in the
-metric's better direction (RMSE lower, NDCG@k higher) or against it; "higher" / "lower"
-for a significant change of an exposure share (no better direction); "no significant
-change"; "insufficient data"; "not tested" (no permutations).
+popularity propensity, from A's training data); item groups (every item attribute and
+item popularity, from A's training data) for RMSE (``engine.compare.items``) and
+exposure; a group with fewer than ``config.min_group_size`` users (an item group: raters
+in the window) is "insufficient data" (no interval, no test); Holm's correction runs
+within one (metric, grouping); a row is significant when its Holm-adjusted p-value is
+below ``config.alpha``. Rows and verdicts: ``engine.compare.rows``.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,21 +33,15 @@ from engine.audit.groups import (
     propensity_groups,
     user_attribute_groups,
 )
-from engine.audit.stats import Transform, format_p_value, holm, identity, is_floor
+from engine.audit.stats import Transform, format_p_value, identity
+from engine.compare.items import item_rmse_rows
 from engine.compare.measures import exposure_values, pair_window, user_values
-from engine.compare.paired import paired_bootstrap_ci, paired_difference, paired_permutation_p
+from engine.compare.rows import ROW_COLUMNS, group_rows, holm_family
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
 from engine.model.svd import TrainedModel
 
 OVERALL = "all users"
-VERDICTS = ("improved", "worsened", "higher", "lower", "no significant change",
-            "insufficient data", "not tested")  # fmt: skip
-ROW_COLUMNS = [
-    "metric", "grouping", "group", "n_users", "n_pairs", "value_a", "value_b", "difference",
-    "ci_low", "ci_high", "p_value", "p_method", "p_is_bound", "p_adjusted", "verdict",
-    "better",
-]  # fmt: skip
 #: Metric name -> (better direction, transform); exposure rows are named per item grouping.
 METRICS: dict[str, tuple[str, Transform]] = {
     "RMSE": ("lower", np.sqrt),
@@ -74,9 +64,10 @@ class Comparison:
     rows
         One row per (metric, grouping, group), columns ``ROW_COLUMNS``: ``metric``
         (``"RMSE"``, ``"NDCG@k"``, ``"exposure: <item grouping>"``), ``grouping``
-        (``"all users"`` for the overall row, a user grouping, or the item grouping of an
-        exposure row), ``group`` (the user group, or the item group of an exposure row),
-        ``n_users``, ``n_pairs`` (RMSE rows: used window pairs), ``value_a, value_b``
+        (``"all users"`` for the overall row, a user grouping, ``"item <grouping>"`` for
+        RMSE per item group, or the item grouping of an exposure row), ``group``,
+        ``n_users`` (an item group's RMSE row: its raters in the window), ``n_pairs``
+        (RMSE rows: used window pairs), ``value_a, value_b``
         (ratio of sums over the group's users), ``difference`` = B - A, the paired
         bootstrap 95% interval ``ci_low, ci_high``, the sign-flip ``p_value``
         (``p_is_bound`` at its floor 1/(B+1)), ``p_adjusted`` (Holm within one metric and
@@ -104,74 +95,6 @@ class Comparison:
         keys = ("k", "threshold", "min_group_size", "bootstrap", "permutations", "alpha", "seed")
         return {"sentences": self.sentences, "counts": self.counts, "notes": self.notes,
                 "settings": {key: getattr(self.config, key) for key in keys}}  # fmt: skip
-
-
-def _verdict(row: dict[str, Any], alpha: float) -> str:
-    if row["verdict"]:
-        return row["verdict"]
-    if not np.isfinite(row["p_adjusted"]):
-        return "not tested"
-    if row["p_adjusted"] >= alpha or row["difference"] == 0:
-        return "no significant change"
-    up = row["difference"] > 0
-    if row["better"] == "":
-        return "higher" if up else "lower"
-    return "improved" if up == (row["better"] == "higher") else "worsened"
-
-
-def _rows(
-    metric: str,
-    grouping: str,
-    labels: pd.Series,
-    parts: tuple[pd.Series, pd.Series, pd.Series],
-    transform: Transform,
-    better: str,
-    config: AuditConfig,
-    n_pairs: pd.Series | None = None,
-    seed_key: str = "",
-) -> list[dict[str, Any]]:
-    """One row per group of ``labels`` (index ``user_id``) with the paired statistics.
-
-    The resampling of one (metric, grouping) has its own seed (``_rng``): its rows do not
-    change when other groupings or metrics are added (``seed_key`` tells apart calls of one
-    grouping, e.g. one per item group of an exposure grouping).
-    """
-    a_a, a_b, b = parts
-    rng = _rng(config.seed, metric, grouping + seed_key)
-    present = labels.reindex(b.index).dropna()
-    rows = []
-    for group in sorted(set(present), key=str):
-        users = present.index[present == group]
-        xa, xb, xn = (s[users].to_numpy(float) for s in (a_a, a_b, b))
-        value_a, value_b, difference = paired_difference(xa, xb, xn, transform)
-        row = {
-            "metric": metric, "grouping": grouping, "group": str(group), "n_users": len(users),
-            "n_pairs": int(n_pairs[users].sum()) if n_pairs is not None else pd.NA,
-            "value_a": value_a, "value_b": value_b, "difference": difference,
-            "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "p_method": "",
-            "p_is_bound": False, "p_adjusted": np.nan, "verdict": "", "better": better,
-        }  # fmt: skip
-        if len(users) < config.min_group_size:
-            row["verdict"] = "insufficient data"
-        else:
-            row["ci_low"], row["ci_high"] = paired_bootstrap_ci(
-                xa, xb, xn, transform, config.bootstrap, rng
-            )
-            p = paired_permutation_p(xa, xb, xn, transform, config.permutations, rng)
-            if np.isfinite(p):
-                row.update(p_value=p, p_method="permutation",
-                           p_is_bound=is_floor(p, config.permutations))  # fmt: skip
-        rows.append(row)
-    adjusted = holm(np.array([r["p_value"] for r in rows], float))
-    for row, p in zip(rows, adjusted, strict=True):
-        row["p_adjusted"] = p
-        row["verdict"] = _verdict(row, config.alpha)
-    return rows
-
-
-def _rng(seed: int, metric: str, grouping: str) -> np.random.Generator:
-    """Return a generator seeded by ``seed`` and a CRC-32 of the metric and grouping."""
-    return np.random.default_rng([seed, zlib.crc32(f"{metric}\x00{grouping}".encode())])
 
 
 def _user_groupings(
@@ -253,7 +176,7 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
         named = [f"{row['verdict']} it for {row['grouping']} = {row['group']} ({_clause(row)})"
                  for _, row in groups.head(MAX_NAMED).iterrows()]  # fmt: skip
         if not named:
-            sentences.append(start + ", and in no user group significantly.")
+            sentences.append(start + ", and in no group significantly.")
             continue
         opposite = verdict in ("improved", "worsened") and any(
             row["verdict"] != verdict for _, row in groups.iterrows()
@@ -324,6 +247,8 @@ def compare_models(
         )
     table, lists = user_values(model_a, model_b, pairs, config.k)
     user_groupings, notes = _user_groupings(model_a, users, config)
+    item_groupings, item_notes = _item_groupings(model_a, items, config)
+    notes += item_notes
     rated = table[table["n_pairs"] > 0]
     ranked = table[table["ndcg_a"].notna()]
     ndcg = f"NDCG@{config.k}"
@@ -335,27 +260,23 @@ def compare_models(
     for metric, (parts, n_pairs) in measured.items():
         better, transform = METRICS[metric.split("@")[0]]
         everyone = pd.Series(OVERALL, index=parts[2].index)
-        rows += _rows(metric, OVERALL, everyone, parts, transform, better, config, n_pairs)
+        rows += group_rows(metric, OVERALL, everyone, parts, transform, better, config, n_pairs)
         for grouping, labels in user_groupings.items():
-            rows += _rows(metric, grouping, labels, parts, transform, better, config, n_pairs)
-    item_groupings, item_notes = _item_groupings(model_a, items, config)
-    notes += item_notes
+            rows += group_rows(metric, grouping, labels, parts, transform, better, config, n_pairs)
+        if metric == "RMSE":
+            rows += item_rmse_rows(pairs.used, item_groupings, config)
     listed_users = table.index
     ones = pd.Series(1.0, index=listed_users)
     for grouping, membership in item_groupings.items():
         share_a = exposure_values(lists["A"], membership, listed_users)
         share_b = exposure_values(lists["B"], membership, listed_users)
+        block: list[dict[str, Any]] = []
         for group in membership.columns:
             labels = pd.Series(str(group), index=listed_users)
             parts = (share_a[group].fillna(0.0), share_b[group].fillna(0.0), ones)
-            rows += _rows(f"exposure: {grouping}", grouping, labels, parts, identity, "",
-                          config, seed_key=f"\x00{group}")  # fmt: skip
-        # Holm within one item grouping: the groups are one family
-        block = [r for r in rows if r["metric"] == f"exposure: {grouping}"]
-        for row, p in zip(block, holm(np.array([r["p_value"] for r in block], float)), strict=True):
-            row["p_adjusted"] = p
-            if row["verdict"] != "insufficient data":
-                row["verdict"] = _verdict({**row, "verdict": ""}, config.alpha)
+            block += group_rows(f"exposure: {grouping}", grouping, labels, parts, identity, "",
+                                config, seed_key=f"\x00{group}")  # fmt: skip
+        rows += holm_family(block, config.alpha)  # one item grouping's groups: one family
     result = pd.DataFrame(rows, columns=ROW_COLUMNS)
     result["n_users"] = result["n_users"].astype("Int64")
     result["n_pairs"] = result["n_pairs"].astype("Int64")

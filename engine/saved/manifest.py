@@ -10,9 +10,11 @@ Fields (schema version ``SCHEMA_VERSION``)::
     settings          AnalysisSettings.to_dict(); settings_digest its SHA-256
     stages            {stage: {"key", "rests_on": {upstream stage: key},
                                "files": {path: {"sha256", "bytes", "table"?}}}}
-    derived_from      null, or {"by": "update", "data", "model"}: the data fingerprint and
-                      model key of the analysis this one was updated from (``engine.update``)
-                      (schema 2; a schema 1 manifest is migrated with null)
+    derived_from      null, or {"by": "update", "data", "model", "record"?}: the data
+                      fingerprint and model key of the analysis this one was updated from
+                      (``engine.update``), and optionally the ``UpdateRecord`` as an
+                      object (read by ``engine.report.update_section``); schema 2; a
+                      schema 1 manifest is migrated with null
 
 ``data`` is always a stage (its key is the dataset fingerprint, it rests on nothing);
 ``table`` is the schema record of a Parquet file (``tables.encode_table``). Paths are
@@ -107,7 +109,7 @@ def package_versions() -> dict[str, str]:
 def build(
     settings: AnalysisSettings,
     stages: dict[str, dict[str, Any]],
-    derived_from: dict[str, str] | None = None,
+    derived_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a manifest for ``stages`` (already in the ``stages`` field's shape).
 
@@ -268,13 +270,16 @@ def check(manifest: dict[str, Any], file: object) -> AnalysisSettings:
     derived = manifest["derived_from"]
     if derived is not None and not (
         isinstance(derived, dict)
-        and set(derived) == {"by", "data", "model"}
+        and set(derived) - {"record"} == {"by", "data", "model"}
+        and isinstance(derived.get("record", {}), dict)
         and derived["by"] in DERIVATIONS
         and _hex(derived["data"])
         and _hex(derived["model"])
     ):
         raise refuse(
-            file, "has a derived_from entry that is not null or {by: update, data, model keys}"
+            file,
+            "has a derived_from entry that is not null or {by: update, data, model keys, "
+            "optional record object}",
         )
     try:
         settings = AnalysisSettings.from_dict(manifest["settings"])

@@ -151,7 +151,7 @@ def save_analysis(
     folder: str | Path,
     *,
     report_files: dict[str, bytes] | None = None,
-    derived_from: dict[str, str] | None = None,
+    derived_from: dict[str, Any] | None = None,
 ) -> Path:
     """Write the analysis's computed stages (the data always) and ``report_files`` to ``folder``.
 
@@ -170,7 +170,8 @@ def save_analysis(
         under ``report/``; plain file names only.
     derived_from
         ``{"by": "update", "data": fingerprint, "model": model key}`` of the analysis this
-        one was derived from (``python -m engine update``), recorded in the manifest.
+        one was derived from (``python -m engine update``), and optionally ``"record"``
+        (the ``UpdateRecord`` as plain JSON), recorded in the manifest.
 
     Returns
     -------

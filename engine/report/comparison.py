@@ -1,0 +1,178 @@
+"""The comparison report: two versions scored on one window, as HTML, JSON, CSV and PDF.
+
+``describe_versions`` says what was compared (A, B and the window: names, fingerprints,
+sizes, the dates of the last training rating and of the window, and whether B is A
+updated); ``render_comparison`` renders an ``engine.compare.Comparison`` with it to
+``{file name: bytes}`` (``COMPARISON_FILES``), written by ``engine.report.write.write_files``.
+The formats are chosen with ``engine.report.write.parse_formats`` (``html,json,csv,pdf``).
+
+* JSON (``COMPARISON_SCHEMA`` = "1.0"): ``kind``, ``schema_version``, ``title``,
+  ``created``, ``compared``, ``sentences``, ``counts``, ``rows`` (every row of
+  ``engine.compare.ROW_COLUMNS``; missing values are ``null``), ``method``, ``notes`` and
+  ``settings``. ``sentences``, ``counts``, ``notes`` and ``settings`` are
+  ``Comparison.to_dict()``'s.
+* CSV: the rows, one per (metric, grouping, group), formula-injection safe (as the report).
+* HTML (``engine.report.comparison_html``): self-contained (plotly.js inlined), every data
+  string escaped; PDF: that HTML printed by headless Chromium (``engine.report.pdf``).
+
+Aggregates only: per-group values, counts and dates; no user id and no rating.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from engine.report.formats import _plain, neutralise_formula
+from engine.report.write import parse_formats
+
+if TYPE_CHECKING:
+    from engine.analysis import Analysis
+    from engine.compare import Comparison
+    from engine.data.types import RatingData
+
+COMPARISON_SCHEMA = "1.0"
+#: format -> file name of the comparison report.
+COMPARISON_FILES: dict[str, str] = {
+    "html": "comparison.html",
+    "json": "comparison.json",
+    "csv": "comparison.csv",
+    "pdf": "comparison.pdf",
+}
+
+
+def _date(seconds: float | None) -> str | None:
+    """``seconds`` since the Unix epoch as an ISO 8601 UTC time; None when unknown."""
+    if seconds is None or pd.isna(seconds):
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
+
+
+def _span(ratings: pd.DataFrame) -> tuple[str | None, str | None]:
+    if "timestamp" not in ratings.columns:
+        return None, None
+    stamps = pd.to_numeric(ratings["timestamp"], errors="coerce").dropna()
+    if stamps.empty:
+        return None, None
+    return _date(stamps.min()), _date(stamps.max())
+
+
+def _version(name: str, analysis: Analysis) -> dict[str, Any]:
+    data = analysis.data
+    first, last = _span(data.ratings)
+    return {
+        "name": name, "dataset": data.name, "fingerprint": data.fingerprint,
+        "model_key": analysis.key("model"), "ratings": data.n_ratings, "users": data.n_users,
+        "items": data.n_items, "first_rating": first, "last_rating": last,
+    }  # fmt: skip
+
+
+def describe_versions(
+    analysis_a: Analysis,
+    analysis_b: Analysis,
+    window: RatingData,
+    names: tuple[str, str] = ("A", "B"),
+    derived_b: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return what was compared: ``{"a", "b", "window", "relation"}``.
+
+    ``a``, ``b``: name, dataset name, data fingerprint, model key, ratings, users, items
+    and the first and last training rating (ISO 8601 UTC; None without timestamps).
+    ``window``: file name, rows kept and its first and last rating. ``relation``: one
+    sentence, "B is A updated with ..." when ``derived_b`` (B's manifest ``derived_from``)
+    names A's data and model, else "" .
+    """
+    first, last = _span(window.ratings)
+    a, b = _version(names[0], analysis_a), _version(names[1], analysis_b)
+    relation = ""
+    if derived_b and derived_b.get("by") == "update" and (
+        derived_b.get("data"), derived_b.get("model")) == (a["fingerprint"], a["model_key"]
+    ):  # fmt: skip
+        batch = (derived_b.get("record") or {}).get("batch") or {}
+        relation = f"B is A's model updated (not retrained) with {batch.get('name', 'a batch')}."
+    return {"a": a, "b": b, "relation": relation,
+            "window": {"name": window.name, "ratings": window.n_ratings, "first_rating": first,
+                       "last_rating": last}}  # fmt: skip
+
+
+def method(comparison: Comparison) -> list[str]:
+    """Return the method as sentences, with this comparison's settings."""
+    c = comparison.config
+    return [
+        "Both versions score the same window of later ratings. RMSE uses the window pairs "
+        "both can score (user and item known to both, pair in neither training set); a "
+        "group's RMSE is the ratio of sums sqrt(sum of squared errors / number of pairs) "
+        "over its users. NDCG@k compares each version's own top-k list with the user's "
+        "relevant window items (rating >= the threshold). An exposure share is the "
+        "position-weighted share (1 / log2(1 + rank)) of a user's list going to an item "
+        "group.",
+        "Groups: the audit's user groups (attributes, activity, popularity propensity) and "
+        "item groups (attributes, item popularity), from A's training data. RMSE per item "
+        "group sums each user's squared errors on the window ratings of the group's items, "
+        "under A and under B; its size is the number of raters in the window.",
+        f"Differences are B - A. 95% confidence intervals: percentile bootstrap over users "
+        f"resampled in pairs ({c.bootstrap:,} replicates). p-values: paired permutation "
+        f"(sign-flip) test, A and B swapped per user at random ({c.permutations:,} "
+        f"permutations; p >= 1/{c.permutations + 1:,}, shown as a bound at that floor).",
+        f"Holm's correction within one (metric, grouping); a difference is significant when "
+        f"its adjusted p is below {c.alpha:g}: 'improved' or 'worsened' in the metric's "
+        "better direction (RMSE lower, NDCG higher), 'higher' or 'lower' for an exposure "
+        "share (no better direction).",
+        f"Groups with fewer than {c.min_group_size:,} users (item groups: raters) are "
+        "'insufficient data': their values are shown, but no interval and no test.",
+    ]
+
+
+def comparison_document(
+    comparison: Comparison, compared: dict[str, Any], created: datetime | None = None
+) -> dict[str, Any]:
+    """Return the JSON document (module docstring) as plain data."""
+    a, b = compared["a"]["name"], compared["b"]["name"]
+    return _plain({
+        "kind": "version comparison",
+        "schema_version": COMPARISON_SCHEMA,
+        "title": f"Version comparison: {a} vs {b}",
+        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "compared": compared,
+        **comparison.to_dict(),
+        "rows": comparison.rows.astype(object).to_dict(orient="records"),
+        "method": method(comparison),
+    })  # fmt: skip
+
+
+def render_comparison(
+    comparison: Comparison,
+    compared: dict[str, Any],
+    formats: str | list[str],
+    created: datetime | None = None,
+) -> dict[str, bytes]:
+    """Return ``{file name: bytes}`` of the chosen formats (``COMPARISON_FILES``).
+
+    Raises ``ConfigError`` (an unknown format) or, for a PDF, ``ChromiumNotFound`` /
+    ``EngineError`` with one sentence.
+    """
+    chosen = parse_formats(formats)
+    document = comparison_document(comparison, compared, created)
+    out: dict[str, bytes] = {}
+    html = ""
+    if {"html", "pdf"} & set(chosen):
+        from engine.report.comparison_html import comparison_html
+
+        html = comparison_html(document)
+    for name in chosen:
+        if name == "html":
+            out[COMPARISON_FILES[name]] = html.encode("utf-8")
+        elif name == "json":
+            text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+            out[COMPARISON_FILES[name]] = (text + "\n").encode("utf-8")
+        elif name == "csv":
+            frame = comparison.rows.astype(object).map(neutralise_formula)
+            out[COMPARISON_FILES[name]] = frame.to_csv(index=False, lineterminator="\n").encode()
+        else:
+            from engine.report.pdf import render_pdf
+
+            out[COMPARISON_FILES[name]] = render_pdf(html)
+    return out

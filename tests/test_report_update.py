@@ -1,0 +1,136 @@
+"""The report's "Model update" section (``engine.report.update_section``), known answers.
+
+The toy of ``tests.test_update``: a batch of 7 rows, one outside the 1-5 scale (rejected),
+5 new pairs, 1 replaced rating; users u1, u2 and the new u9 refit; one new item (i99)
+without an item side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import pytest
+
+from engine.analysis import Analysis, AnalysisSettings
+from engine.audit import AuditConfig
+from engine.cli import main
+from engine.data import DataFile, load_dataset
+from engine.evaluate import EvaluationConfig
+from engine.report.formats import SCHEMA_PATH
+from engine.report.update_section import update_section
+from engine.saved import SavedAnalysisError, read_saved, save_analysis
+from tests.test_update import CONFIG, _batch_frame, _csv, _old_frame
+
+SETTINGS = AnalysisSettings(
+    model=CONFIG,
+    evaluation=EvaluationConfig(folds=2, models=("SVD",)),
+    audit=AuditConfig(min_group_size=2, bootstrap=20, permutations=20),
+)
+SCRIPTS = re.compile(r"<script.*?</script>", re.S)
+
+
+@pytest.fixture(scope="module")
+def updated(tmp_path_factory):
+    """A (model only) saved; B = ``update A --format html,json``; its folder and printout."""
+    folder = tmp_path_factory.mktemp("report_update")
+    analysis = Analysis(load_dataset(DataFile("old.csv", _csv(_old_frame()))), SETTINGS)
+    analysis.model  # noqa: B018  (computes the model stage, which is saved)
+    a = save_analysis(analysis, folder / "A")
+    (folder / "new.csv").write_bytes(_csv(_batch_frame(_old_frame())))
+    args = ["update", str(a), "--ratings", str(folder / "new.csv"), "--out", str(folder / "B"),
+            "--format", "html,json"]  # fmt: skip
+    return folder, analysis, args
+
+
+def _run(args, capsys) -> dict:
+    capsys.readouterr()
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _check_section(section: dict, analysis: Analysis) -> None:
+    assert section["data_fingerprint"] == analysis.data.fingerprint
+    assert section["model_key"] == analysis.key("model")
+    assert section["record"] is True and section["refresh_items"] is False
+    batch = section["batch"]
+    assert (batch["name"], batch["rows_read"], batch["rows_kept"]) == ("new.csv", 7, 6)
+    assert batch["rows_rejected"] == 1 and sum(batch["rejected"].values()) == 1
+    assert (section["ratings_added"], section["ratings_replaced"]) == (5, 1)
+    assert (section["users_refit"], section["new_users"], section["items_refreshed"]) == (3, 1, 0)
+    assert (section["new_items"], section["new_items_without_item_side"]) == (1, 1)
+    assert "largest_changes" not in section  # aggregates only: no user or item ids
+
+
+def test_update_renders_the_section_in_html_and_json(updated, capsys):
+    folder, analysis, args = updated
+    printed = _run(args, capsys)
+    report = folder / "B" / "report"
+    assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json"]
+    assert printed["written"] == [str(report / "report.html"), str(report / "report.json")]
+    document = json.loads((report / "report.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(document)
+    assert document["schema_version"] == "2.4"
+    _check_section(document["update"], analysis)
+    assert printed["report_update"] == document["update"]["reading"]
+    html = SCRIPTS.sub("", (report / "report.html").read_text("utf-8"))
+    section = html[html.index('<section id="update">') :]
+    section = section[: section.index("</section>")]
+    assert html.index('<section id="update">') < html.index('<section id="summary">')
+    assert "3 users with a rating in the batch were refit exactly" in section
+    assert "(1 of them new, folded in)" in section
+    assert "1 new items have no bias or factors" in section
+    assert "7 rows read, 6 kept, 1 rejected" in section
+    assert (
+        "1 batch ratings were of pairs already rated: each replaced the saved rating (1 "
+        "changed value)" in section
+    )
+    assert analysis.data.fingerprint[:16] in section
+    # the record travels in the manifest: report B re-renders the same section
+    manifest = read_saved(folder / "B").manifest["derived_from"]
+    assert manifest["record"]["users_refit"] == 3
+    again = _run(["report", str(folder / "B"), "--out", str(folder / "X"), "--format",
+                  "json,html"], capsys)  # fmt: skip
+    assert "recomputed" not in again  # the update saved its evaluation and audit
+    redone = json.loads((folder / "X" / "report.json").read_text("utf-8"))
+    assert redone["update"] == document["update"]
+    assert '<section id="update">' in (folder / "X" / "report.html").read_text("utf-8")
+
+
+def test_a_report_of_an_analysis_not_updated_has_no_section(updated, capsys):
+    folder, _, _ = updated
+    _run(["report", str(folder / "A"), "--out", str(folder / "Y"), "--format", "json,html"],
+         capsys)  # fmt: skip
+    document = json.loads((folder / "Y" / "report.json").read_text("utf-8"))
+    assert "update" not in document
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    assert '<section id="update">' not in (folder / "Y" / "report.html").read_text("utf-8")
+
+
+def test_without_a_saved_record_the_section_says_so_and_a_bad_record_is_refused(updated, capsys):
+    folder, _, args = updated
+    derived = {"by": "update", "data": "a" * 64, "model": "b" * 64}
+    section = update_section(derived)
+    assert section["record"] is False and "was not saved" in section["reading"][0]
+    assert update_section(None) is None and update_section({"by": "other"}) is None
+    if not (folder / "B").exists():
+        _run(args, capsys)
+    path = folder / "B" / "manifest.json"
+    manifest = json.loads(path.read_text("utf-8"))
+    path.write_text(json.dumps({**manifest, "derived_from": {**derived, "record": [1]}}))
+    try:
+        with pytest.raises(SavedAnalysisError, match="optional record object"):
+            read_saved(folder / "B")
+    finally:
+        path.write_text(json.dumps(manifest))
+
+
+def test_update_with_a_bad_format_exits_2_with_one_sentence(updated, tmp_path, capsys):
+    args = updated[2]
+    bad = [*args[:5], str(tmp_path / "C"), "--format", "html,docx"]
+    capsys.readouterr()
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unknown report format(s) docx") and err.count("\n") == 1
+    assert not (tmp_path / "C").exists()
