@@ -149,3 +149,42 @@ def test_a_bad_batch_is_one_sentence_and_keeps_the_model(kept, content, said):
     assert "unexpected problem" not in message
     assert "session" not in at.query_params  # nothing changed, nothing kept
     assert at.session_state["store"].analysis is None  # still the starting analysis
+
+
+def test_the_report_page_carries_the_model_update_section(kept, sample):
+    """After an update on the Model page the Report page's HTML and JSON have "Model update"."""
+    import json
+    from dataclasses import replace
+
+    from engine.audit import AuditConfig
+    from engine.evaluate import EvaluationConfig
+
+    content = batch_csv(sample)
+    at = updated_session(content)
+    assert_ok(at)
+    store = at.session_state["store"]
+    cheap = replace(store.analysis.settings, evaluation=EvaluationConfig(folds=2, models=("SVD",)),
+                    audit=AuditConfig(bootstrap=20, permutations=20))  # fmt: skip
+    store.analysis = store.analysis.with_settings(cheap)  # the updated model stage is kept
+    store.analysis.audit()  # what the Bias audit page's button computes (cheaper settings)
+    at.switch_page("views/report.py").run()
+    assert_ok(at)
+    assert any("**Model update** section" in i.value for i in at.info)
+    (files,) = [v for k, v in store.extras.items() if k[0] == "report files"]  # the downloads
+    section = json.loads(files["report.json"])["update"]
+    source = Analysis(sample)
+    assert section["data_fingerprint"] == sample.fingerprint
+    assert section["model_key"] == source.key("model")
+    batch = section["batch"]  # 3 changed + 1 new pair + 6 of the new user + 1 off scale
+    assert (batch["name"], batch["rows_read"], batch["rows_kept"]) == ("batch.csv", 11, 10)
+    assert batch["rows_rejected"] == 1 and section["refresh_items"] is False
+    assert (section["ratings_added"], section["ratings_replaced"]) == (7, 3)
+    assert (section["users_refit"], section["new_users"]) == (3, 1)  # u0001, u0002, u9999
+    assert "largest_changes" not in section
+    html = files["report.html"].decode("utf-8")
+    assert '<section id="update"><h2>Model update</h2>' in html
+    assert "3 users with a rating in the batch were refit exactly" in html
+    assert "(1 of them new, folded in)" in html
+    at.toggle(key="preview_report").set_value(True).run()
+    (preview,) = at.get("iframe")
+    assert '<section id="update">' in preview.proto.srcdoc

@@ -27,13 +27,29 @@ TEAM_Y = [f"y{u:02d}" for u in range(N_PER_TEAM)]
 USERS = TEAM_X + TEAM_Y
 
 
+#: A catalogue user of the toys' training data: rated every item, never in a window.
+CATALOGUE = "zz"
+
+
 def _model(bu: np.ndarray, bi: np.ndarray, scale: tuple[float, float] = (1.0, 5.0)):
-    """A hand-built model: every user rated i0; ``prediction = 3 + b_u + b_i`` (no factors)."""
-    history = pd.DataFrame({"user_id": USERS, "item_id": "i0", "rating": 3.0})
+    """A hand-built model: ``prediction = 3 + b_u + b_i`` (no factors) for ``USERS``.
+
+    Every user rated i0, and the catalogue user ``CATALOGUE`` (``b_u = 0``, last in the
+    user order) every item: each item has a training rating, so the model knows it (an
+    item without one would be predicted by the fallback, ``engine.compare.measures``).
+    """
+    history = pd.DataFrame(
+        {
+            "user_id": USERS + [CATALOGUE] * len(ITEMS),
+            "item_id": ["i0"] * len(USERS) + list(ITEMS),
+            "rating": 3.0,
+        }
+    )
     inter = Interactions.from_frame(history, ITEMS)
-    zeros = np.zeros((len(USERS), 1)), np.zeros((len(ITEMS), 1))
-    return TrainedModel(ModelConfig(), 3.0, np.asarray(bu, float), np.asarray(bi, float),
-                        zeros[0], zeros[1], inter, scale)  # fmt: skip
+    assert list(inter.user_ids) == [*USERS, CATALOGUE]
+    zeros = np.zeros((len(USERS) + 1, 1)), np.zeros((len(ITEMS), 1))
+    return TrainedModel(ModelConfig(), 3.0, np.append(np.asarray(bu, float), 0.0),
+                        np.asarray(bi, float), zeros[0], zeros[1], inter, scale)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +115,11 @@ def test_identical_versions_show_no_change(toy):
     assert len(tested) and (tested["difference"] == 0).all()
     assert (tested["verdict"] == "no significant change").all()
     assert (tested["p_value"] == 1.0).all()
-    assert all("no significant change" in s for s in result.sentences)
+    fallback, *metrics = result.sentences  # first: how many ratings each predicted by fallback
+    assert fallback == ("Both versions predicted all 80 window ratings with their model (each "
+                        "had a training rating of every user and item): no fallback.")  # fmt: skip
+    assert (result.n_fallback_a, result.n_fallback_b) == (0, 0)
+    assert len(metrics) == 2 and all("no significant change" in s for s in metrics)
 
 
 def test_sign_flip_p_matches_a_brute_force_enumeration():
@@ -124,9 +144,17 @@ def test_different_scales_and_an_unusable_window_are_refused(toy):
     other = _model(np.zeros(len(USERS)), np.zeros(len(ITEMS)), scale=(1.0, 10.0))
     with pytest.raises(CompareError, match="different rating scales"):
         compare_models(a, other, window, CONFIG)
-    strangers = window.assign(user_id="nobody")
-    with pytest.raises(CompareError, match="No rating of the window"):
-        compare_models(a, a, strangers, CONFIG)
+    # a user neither version knows is kept, predicted by both fallbacks (mu + b_i = 3)
+    strangers = compare_models(a, a, window.assign(user_id="nobody"), CONFIG)
+    assert (strangers.n_fallback_a, strangers.n_fallback_b) == (80, 80)
+    overall = _row(strangers.rows, "RMSE", "all users", "all users")
+    assert (overall["value_a"], overall["value_b"], overall["n_pairs"]) == (1.0, 1.0, 80)
+    trained = pd.DataFrame({"user_id": USERS, "item_id": "i0", "rating": 4.0})
+    with pytest.raises(CompareError, match=r"No rating of the window \(40 rows\) can be "
+                       r"compared \(40 pair in a version's training data\)"):  # fmt: skip
+        compare_models(a, a, trained, CONFIG)
+    with pytest.raises(CompareError, match=r"\(0 rows\) can be compared \(empty window\)"):
+        compare_models(a, a, window.head(0), CONFIG)
 
 
 # -- command line --------------------------------------------------------------------------
@@ -181,16 +209,19 @@ def test_cli_compares_an_analysis_with_its_update(saved, capsys):
 
 @pytest.mark.parametrize(
     "case, fragment",
-    [("not saved", "saved analysis"), ("no pair", "No rating of the window"),
-     ("old window", "No rating of the window")],
+    [("not saved", "saved analysis"),
+     ("trained pair", "No rating of the window (1 rows) can be compared (1 pair in a version's"),
+     ("old window", "can be compared (100 not after the training data)")],
 )  # fmt: skip
 def test_cli_bad_inputs_exit_2_with_one_sentence(saved, tmp_path, capsys, case, fragment):
     a, b, window = saved / "A", saved / "B", saved / "window.csv"
     if case == "not saved":
         a = tmp_path
-    elif case == "no pair":
+    elif case == "trained pair":  # a pair of B's batch, given again after the training data
         window = tmp_path / "w.csv"
-        window.write_bytes(_ratings([("stranger", "i1", 4, 9999)], "w.csv").content)
+        first = pd.read_csv(saved / "new.csv").iloc[0]
+        rows = [(first["user_id"], first["item_id"], 4, T0 + 20_000)]
+        window.write_bytes(_ratings(rows, "w.csv").content)
     else:  # ratings of the training period: pairs already rated
         window = tmp_path / "w.csv"
         window.write_text((saved / "new.csv").read_text())

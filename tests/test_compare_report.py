@@ -91,7 +91,10 @@ def test_cli_writes_the_comparison_report(saved, capsys):  # noqa: F811
     assert document["counts"]["pairs_used"] == 200
     assert {"RMSE", "NDCG@10"} <= {r["metric"] for r in document["rows"]}
     html = SCRIPTS.sub("", (out / "comparison.html").read_text("utf-8"))
-    assert "from 2020-09-13 to 2020-09-13" in html and "200 pairs scored by both" in html
+    assert "from 2020-09-13 to 2020-09-13" in html and "200 ratings scored by both" in html
+    assert "A predicted 0 of them by its fallback (0 users it had not seen" in html
+    assert document["schema_version"] == "1.1"
+    assert (document["counts"]["n_fallback_a"], document["counts"]["n_fallback_b"]) == (0, 0)
     rows = pd.read_csv(out / "comparison.csv")
     assert len(rows) == len(document["rows"])
 

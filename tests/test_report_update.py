@@ -19,7 +19,7 @@ from engine.cli import main
 from engine.data import DataFile, load_dataset
 from engine.evaluate import EvaluationConfig
 from engine.report.formats import SCHEMA_PATH
-from engine.report.update_section import update_section
+from engine.report.update_section import update_origin, update_section
 from engine.saved import SavedAnalysisError, read_saved, save_analysis
 from tests.test_update import CONFIG, _batch_frame, _csv, _old_frame
 
@@ -96,6 +96,25 @@ def test_update_renders_the_section_in_html_and_json(updated, capsys):
     redone = json.loads((folder / "X" / "report.json").read_text("utf-8"))
     assert redone["update"] == document["update"]
     assert '<section id="update">' in (folder / "X" / "report.html").read_text("utf-8")
+
+
+def test_update_origin_is_what_update_saves_and_gives_the_same_section(updated, capsys):
+    """The dashboard's path: ``update_analysis`` in-process, then ``update_origin``."""
+    from engine.data import LoadOptions
+    from engine.update import update_analysis
+
+    folder, analysis, args = updated
+    if not (folder / "B").exists():
+        _run(args, capsys)
+    saved = read_saved(folder / "B").manifest["derived_from"]
+    assert update_origin(saved["data"], saved["model"], saved["record"]) == saved
+    batch = load_dataset(DataFile("new.csv", (folder / "new.csv").read_bytes()),
+                         options=LoadOptions(scale=(1, 5)), batch=True)  # fmt: skip
+    _, record = update_analysis(analysis, batch)
+    origin = update_origin(analysis.data.fingerprint, analysis.key("model"), record.to_dict())
+    assert origin["record"]["batch"] == saved["record"]["batch"]
+    _check_section(update_section(origin), analysis)
+    json.dumps(origin, allow_nan=False)  # plain JSON values only
 
 
 def test_a_report_of_an_analysis_not_updated_has_no_section(updated, capsys):

@@ -56,8 +56,10 @@ def _show(result: Comparison) -> None:
     excluded = [f"{n:,} {reason}" for reason, n in counts["pairs_excluded"].items() if n]
     st.caption(
         f"{counts['pairs_used']:,} of {counts['window_ratings']:,} window ratings scored by both "
-        f"versions ({counts['users_rmse']:,} users); NDCG over {counts['users_ndcg']:,} users "
-        "with a relevant window item; excluded: " + literal_markdown(", ".join(excluded) or "none")
+        f"versions ({counts['users_rmse']:,} users); by its fallback (user or item it had not "
+        f"seen), A predicted {counts['n_fallback_a']:,} and B {counts['n_fallback_b']:,}; NDCG "
+        f"over {counts['users_ndcg']:,} users with a relevant window item; excluded: "
+        + literal_markdown(", ".join(excluded) or "none")
     )
     st.dataframe(_table(result.rows), hide_index=True, key="compare_rows")
     metric = st.selectbox("Metric of the chart", list(pd.unique(result.rows["metric"])),
@@ -79,7 +81,9 @@ def render() -> None:
     dataset_caption(state.current_data())
     st.markdown(
         "Score two versions of the model (A, e.g. before an update, and B) on the same later "
-        "ratings: paired differences B - A in RMSE, NDCG@k and exposure, overall, per user "
+        "ratings, as each would have served them (a user or item a version had not seen is "
+        "predicted by its fallback, and counted): paired differences B - A in RMSE, NDCG@k "
+        "and exposure, overall, per user "
         "group and (RMSE, exposure) per item group, with 95% bootstrap intervals and paired "
         "permutation tests (Holm within one metric and grouping). Download the comparison "
         "report (HTML, JSON) below the results."

@@ -44,6 +44,12 @@ def render() -> None:
         + " The report holds aggregates only: no user ids, no individual ratings; groups below "
         f"{result.config.min_group_size} users are listed without their values."
     )  # fmt: skip
+    if report.update is not None:  # an update on the Model page (state.adopt_update)
+        st.info(
+            "The model was updated with new ratings on the Model page, not retrained: the "
+            "report carries a **Model update** section (HTML, PDF and JSON). "
+            + literal_markdown(report.update["reading"][0])
+        )
     c1, c2, c3, c4 = st.columns(4)
     for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
         file = FORMATS[name]

@@ -1,5 +1,6 @@
 """Version comparison (offline A/B): two models scored on the same future window."""
 
+from engine.compare.groups import KNOWN_TO, NEW_TO_A
 from engine.compare.paired import paired_bootstrap_ci, paired_difference, paired_permutation_p
 from engine.compare.rows import ROW_COLUMNS, VERDICTS
 from engine.compare.run import (
@@ -8,11 +9,12 @@ from engine.compare.run import (
     Comparison,
     compare_analyses,
     compare_models,
+    fallback_sentence,
     summary_sentences,
 )
 
 __all__ = [
-    "OVERALL", "ROW_COLUMNS", "VERDICTS", "CompareError", "Comparison", "compare_analyses",
-    "compare_models", "paired_bootstrap_ci", "paired_difference", "paired_permutation_p",
-    "summary_sentences",
+    "KNOWN_TO", "NEW_TO_A", "OVERALL", "ROW_COLUMNS", "VERDICTS", "CompareError", "Comparison",
+    "compare_analyses", "compare_models", "fallback_sentence", "paired_bootstrap_ci",
+    "paired_difference", "paired_permutation_p", "summary_sentences",
 ]  # fmt: skip

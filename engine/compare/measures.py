@@ -1,28 +1,45 @@
 r"""What each version is scored on in the future window, and each user's values.
 
 The window is a ratings table (``user_id, item_id, rating`` and optionally ``timestamp``)
-given after both versions' training data. Each window rating is used or excluded for one
-reason, counted in this order (``EXCLUSIONS``): a timestamp at or before the end of either
-version's training data (when known), a pair either version was trained on, a user
-unknown to A or to B, an item unknown to A or to B. A used pair is one both versions can
-score from history, so RMSE compares the same pairs.
+given after both versions' training data.
 
-Per user (``user_values``):
+The comparison's population
+---------------------------
+Every window rating, except those left out for one reason, counted in this order
+(``EXCLUSIONS``): a timestamp at or before the end of either version's training data
+(when known), or a pair either version was trained on (not a later rating). An offline
+A/B scores what each version *would have served*, so a user or item a version does not
+know stays in: as in the time protocols' cold start (``engine.protocols``,
+``engine.evaluate.held_out_predictions``), that version predicts the rating by its
+fallback, the same model with the unknown side left out (SVD: ``mu + b_i`` for a user it
+has not seen, ``mu + b_u`` for an item, ``mu`` for both), clipped to the scale. A version
+"knows" a user or item when it has at least one training rating of it (a catalogue item
+without one is unknown, as in the evaluation). Each used rating records, per version,
+why it was predicted by the fallback (``fallback_a``, ``fallback_b``: ``FALLBACKS``, or
+``""`` when the model predicted it); ``fallback_counts`` counts them.
 
-* ``se_a, se_b, n_pairs``: summed squared errors of the clipped predictions over the
-  user's used pairs, and their number. A group's RMSE is :math:`\sqrt{\sum se / \sum n}`
-  (ratio of sums, as in the audit); lower is better; range ``[0, high - low]``.
-* ``ndcg_a, ndcg_b``: NDCG@k of each version's top-k list (items the user rated in *that
-  version's* training data excluded, ``engine.recommend.recommend_all``) against the
-  user's relevant window items ``R_u`` (rating >= threshold, not rated in either training
-  set, user known to both; items a version does not know are relevant but out of its
-  reach, so a version that learned new items can gain). Binary relevance,
-  ``DCG / IDCG`` with ``IDCG`` of ``min(k, |R_u|)`` hits (``engine.metrics``); users
-  with ``R_u`` empty have no value. Range [0, 1], higher is better.
+Per user (``user_values``): every user with a rating in the population.
+
+* ``se_a, se_b, n_pairs``: summed squared errors of the clipped predictions (model or
+  fallback) over the user's window ratings, and their number. A group's RMSE is
+  :math:`\sqrt{\sum se / \sum n}` (ratio of sums, as in the audit); lower is better;
+  range ``[0, high - low]``.
+* ``new_to_a, new_to_b``: whether the version has no training rating of the user;
+  ``fallback_a, fallback_b``: how many of the user's window ratings it predicted by its
+  fallback.
+* ``ndcg_a, ndcg_b``: NDCG@k of each version's top-k list against the user's relevant
+  window items ``R_u`` (rating >= threshold, in the population). A version's list of a
+  user it knows excludes what the user rated in *that version's* training data
+  (``engine.recommend.recommend_all``); a user it does not know gets its fallback list,
+  the ``k`` items with most training ratings (``engine.recommend.popular_items``, the
+  dashboard's list for a user without history). Items a version does not know are
+  relevant but out of its reach, so a version that learned new items can gain. Binary
+  relevance, ``DCG / IDCG`` with ``IDCG`` of ``min(k, |R_u|)`` hits (``engine.metrics``);
+  users with ``R_u`` empty have no value. Range [0, 1], higher is better.
 * Exposure (``exposure_values``): each list's position-weighted share going to an item
   group, ``sum_{r: item in g} w_r / sum_r w_r`` with ``w_r = 1 / log2(1 + r)`` (the
-  audit's exposure weight), over the window users known to both versions. No better
-  direction: a change is "higher" or "lower".
+  audit's exposure weight), over every user of the population (model or fallback list).
+  No better direction: a change is "higher" or "lower".
 """
 
 from __future__ import annotations
@@ -34,31 +51,30 @@ import pandas as pd
 
 from engine.metrics import ranking_scores
 from engine.model.svd import TrainedModel, clip_to_scale
-from engine.recommend import recommend_all
+from engine.recommend import popular_items, recommend_all
 
-#: Reasons a window rating is not used for RMSE, in the order they are tested.
+#: Reasons a window rating is left out of the comparison, in the order they are tested.
 EXCLUSIONS = (
     "not after the training data",
     "pair in a version's training data",
-    "user unknown to A",
-    "user unknown to B",
-    "item unknown to A",
-    "item unknown to B",
 )
+#: Why a version predicted a window rating by its fallback (``""``: by its model).
+FALLBACKS = ("user not seen", "item not seen", "user and item not seen")
 
 
 @dataclass(frozen=True)
 class WindowPairs:
-    """The window split into used and excluded ratings.
+    """The window split into the comparison's population and exclusions.
 
     Attributes
     ----------
     used
-        Window ratings both versions can score: ``user_id, item_id, rating`` and the
-        clipped predictions ``prediction_a, prediction_b``.
+        The population (module docstring): ``user_id, item_id, rating``, the clipped
+        predictions ``prediction_a, prediction_b`` (model or fallback) and
+        ``fallback_a, fallback_b`` (``FALLBACKS`` or ``""``).
     relevant
-        ``user_id, item_id`` of the relevant window items (rating >= threshold) of users
-        known to both versions, pairs in neither training set (the NDCG targets).
+        ``user_id, item_id`` of the population's relevant ratings (rating >= threshold):
+        the NDCG targets.
     excluded
         Rows excluded per reason of ``EXCLUSIONS`` (every reason present, 0 when none).
     """
@@ -66,6 +82,33 @@ class WindowPairs:
     used: pd.DataFrame
     relevant: pd.DataFrame
     excluded: dict[str, int]
+
+
+def known_indices(
+    model: TrainedModel, user_ids: np.ndarray, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model``'s user and item indices, ``-1`` where it has no training rating of them."""
+    inter = model.interactions
+    users, items = inter.user_index(user_ids), inter.item_index(item_ids)
+    for index, counts in ((users, inter.counts_per_user()), (items, inter.counts_per_item())):
+        found = index >= 0
+        index[found] = np.where(counts[index[found]] > 0, index[found], -1)
+    return users, items
+
+
+def fallback_reasons(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Per pair of indices (``-1`` = unknown): ``FALLBACKS`` entry, or ``""`` when known."""
+    return np.where(
+        users < 0,
+        np.where(items < 0, FALLBACKS[2], FALLBACKS[0]),
+        np.where(items < 0, FALLBACKS[1], ""),
+    )
+
+
+def fallback_counts(used: pd.DataFrame, version: str) -> dict[str, int]:
+    """Ratings of ``used`` the version (``"a"`` or ``"b"``) predicted by fallback, per reason."""
+    reasons = used[f"fallback_{version}"]
+    return {reason: int((reasons == reason).sum()) for reason in FALLBACKS}
 
 
 def _trained_pairs(model: TrainedModel, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -84,46 +127,61 @@ def pair_window(
     threshold: float,
     trained_until: float | None = None,
 ) -> WindowPairs:
-    """Split ``window`` into used pairs, relevant items and exclusions (module docstring).
+    """Split ``window`` into the population, its relevant items and exclusions (module docstring).
 
     ``trained_until`` is the latest training timestamp of either version; window ratings
     at or before it are excluded when the window has a ``timestamp`` column.
     """
     frame = window[["user_id", "item_id", "rating"]].astype({"user_id": object, "item_id": object})
     frame = frame.assign(rating=frame["rating"].astype(float)).reset_index(drop=True)
-    keep = np.ones(len(frame), bool)
-    excluded = {}
     if trained_until is not None and "timestamp" in window.columns:
         stamps = pd.to_numeric(window["timestamp"].reset_index(drop=True), errors="coerce")
         # nullable Int64 timestamps: a missing one compares as NA (kept: time unknown)
         late = (stamps > trained_until).fillna(False).to_numpy(bool) | stamps.isna().to_numpy()
     else:
         late = np.ones(len(frame), bool)
-    ua = model_a.interactions.user_index(frame["user_id"].to_numpy())
-    ub = model_b.interactions.user_index(frame["user_id"].to_numpy())
-    ia = model_a.interactions.item_index(frame["item_id"].to_numpy())
-    ib = model_b.interactions.item_index(frame["item_id"].to_numpy())
+    user_ids, item_ids = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
+    ua, ia = known_indices(model_a, user_ids, item_ids)
+    ub, ib = known_indices(model_b, user_ids, item_ids)
     trained = _trained_pairs(model_a, ua, ia) | _trained_pairs(model_b, ub, ib)
-    tests = (late, ~trained, ua >= 0, ub >= 0, ia >= 0, ib >= 0)
-    relevant_ok = np.ones(len(frame), bool)
-    for position, (reason, passes) in enumerate(zip(EXCLUSIONS, tests, strict=True)):
+    keep = np.ones(len(frame), bool)
+    excluded = {}
+    for reason, passes in zip(EXCLUSIONS, (late, ~trained), strict=True):
         excluded[reason] = int((keep & ~passes).sum())
         keep &= passes
-        if position < 4:  # time, training pair and users: also rule out NDCG targets
-            relevant_ok &= passes
     used = frame[keep].copy()
-    used["prediction_a"] = clip_to_scale(model_a.predict_pairs(ua[keep], ia[keep]), model_a.scale)
-    used["prediction_b"] = clip_to_scale(model_b.predict_pairs(ub[keep], ib[keep]), model_b.scale)
-    relevant = frame.loc[relevant_ok & (frame["rating"].to_numpy() >= threshold),
-                         ["user_id", "item_id"]].drop_duplicates()  # fmt: skip
-    return WindowPairs(used.reset_index(drop=True), relevant.reset_index(drop=True), excluded)
+    for name, model, users, items in (("a", model_a, ua, ia), ("b", model_b, ub, ib)):
+        predicted = model.predict_pairs(users[keep], items[keep])
+        used[f"prediction_{name}"] = clip_to_scale(predicted, model.scale)
+        used[f"fallback_{name}"] = fallback_reasons(users[keep], items[keep])
+    used = used.reset_index(drop=True)
+    relevant = used.loc[used["rating"].to_numpy() >= threshold, ["user_id", "item_id"]]
+    return WindowPairs(used, relevant.drop_duplicates().reset_index(drop=True), excluded)
 
 
 def _lists(model: TrainedModel, user_ids: np.ndarray, k: int) -> pd.DataFrame:
-    """Top-``k`` lists of ``user_ids`` (known to ``model``): ``user_id, rank, item_id``."""
-    users = model.interactions.user_index(user_ids)
-    listed = recommend_all(model, k, users=users)
-    return listed[["user_id", "rank", "item_id"]].astype({"user_id": object, "item_id": object})
+    """Top-``k`` lists of ``user_ids``: ``user_id, rank, item_id`` (module docstring).
+
+    A user ``model`` knows gets its list (``recommend_all``); one it does not know gets
+    its fallback list, the ``k`` most-rated training items (``popular_items``).
+    """
+    users, _ = known_indices(model, user_ids, np.empty(0, dtype=object))
+    known = users >= 0
+    parts = []
+    if known.any():
+        listed = recommend_all(model, k, users=users[known])
+        parts.append(listed[["user_id", "rank", "item_id"]])
+    if not known.all():
+        top = popular_items(model, np.empty(0, dtype=np.int64), k)
+        top = top[model.interactions.counts_per_item()[top] > 0]
+        strangers = np.asarray(user_ids, dtype=object)[~known]
+        parts.append(pd.DataFrame({
+            "user_id": np.repeat(strangers, len(top)),
+            "rank": np.tile(np.arange(1, len(top) + 1), len(strangers)),
+            "item_id": np.tile(model.interactions.item_ids[top], len(strangers)),
+        }))  # fmt: skip
+    listed = pd.concat(parts, ignore_index=True)
+    return listed.astype({"user_id": object, "item_id": object, "rank": np.int64})
 
 
 def _ndcg(listed: pd.DataFrame, relevant: pd.DataFrame, users: pd.Index, k: int) -> pd.Series:
@@ -144,25 +202,31 @@ def user_values(
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Per-user values (index ``user_id``) and each version's lists of the window users.
 
-    Columns ``n_pairs, se_a, se_b`` (NaN/0 for users without a used pair) and
-    ``ndcg_a, ndcg_b`` (NaN for users without a relevant item); rows: every window user
-    known to both versions. The lists (``"A"``, ``"B"``) feed ``exposure_values``.
+    Columns ``n_pairs, se_a, se_b, fallback_a, fallback_b, new_to_a, new_to_b`` and
+    ``ndcg_a, ndcg_b`` (NaN for users without a relevant item); rows: every user of the
+    population (module docstring). The lists (``"A"``, ``"B"``) feed ``exposure_values``.
     """
     used = pairs.used
     errors = used.assign(
         se_a=(used["prediction_a"] - used["rating"]) ** 2,
         se_b=(used["prediction_b"] - used["rating"]) ** 2,
+        fallback_a=(used["fallback_a"] != "").astype(float),
+        fallback_b=(used["fallback_b"] != "").astype(float),
     ).groupby("user_id").agg(n_pairs=("rating", "size"), se_a=("se_a", "sum"),
-                             se_b=("se_b", "sum"))  # fmt: skip
-    known = pd.Index(sorted(set(pairs.relevant["user_id"]) | set(used["user_id"])),
-                     name="user_id", dtype=object)  # fmt: skip
-    lists = {"A": _lists(model_a, known.to_numpy(), k), "B": _lists(model_b, known.to_numpy(), k)}
+                             se_b=("se_b", "sum"), fallback_a=("fallback_a", "sum"),
+                             fallback_b=("fallback_b", "sum"))  # fmt: skip
+    everyone = pd.Index(sorted(set(used["user_id"])), name="user_id", dtype=object)
+    table = errors.reindex(everyone)
+    table["n_pairs"] = table["n_pairs"].astype(float)
+    ids = everyone.to_numpy()
+    none = np.empty(0, dtype=object)
+    table["new_to_a"] = known_indices(model_a, ids, none)[0] < 0
+    table["new_to_b"] = known_indices(model_b, ids, none)[0] < 0
+    lists = {"A": _lists(model_a, ids, k), "B": _lists(model_b, ids, k)}
     with_relevant = pd.Index(sorted(set(pairs.relevant["user_id"])), name="user_id", dtype=object)
-    table = errors.reindex(known)
-    table["n_pairs"] = table["n_pairs"].fillna(0).astype(float)
     for version, listed in lists.items():
         ndcg = _ndcg(listed, pairs.relevant, with_relevant, k)
-        table[f"ndcg_{version.lower()}"] = ndcg.reindex(known)
+        table[f"ndcg_{version.lower()}"] = ndcg.reindex(everyone)
     return table, lists
 
 

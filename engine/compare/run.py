@@ -1,12 +1,22 @@
 """Compare two versions of a model on the same future window (offline A/B).
 
-``compare_models`` scores versions A and B on a window of later ratings
-(``engine.compare.measures``) and tests the paired difference B - A
-(``engine.compare.paired``) overall and per group, with the audit's conventions
-(``engine.audit``): user groups are the audit's (every user attribute, activity and
-popularity propensity, from A's training data); item groups (every item attribute and
-item popularity, from A's training data) for RMSE (``engine.compare.items``) and
-exposure; a group with fewer than ``config.min_group_size`` users (an item group: raters
+``compare_models`` scores versions A and B on a window of later ratings and tests the
+paired difference B - A (``engine.compare.paired``) overall and per group, with the
+audit's conventions (``engine.audit``).
+
+Population (``engine.compare.measures``): every window rating after both versions'
+training data, of a pair neither was trained on. Each version predicts every one of them,
+with its model or, for a user or item it has no training rating of, with its fallback
+(the evaluation's cold start: the model without the unknown side, clipped), and the
+ratings each version predicted by fallback are counted (``n_fallback_a``,
+``n_fallback_b``). NDCG@k and exposure use each version's own list, or its fallback list
+(most-rated items) for a user it does not know.
+
+Groups (``engine.compare.groups``): user attributes for every user of the population;
+activity and popularity propensity from A's training data, with the users A never saw in
+the group "new to A"; item attributes, and item popularity from A's training data with
+the items A never saw in "new to A", for RMSE (``engine.compare.items``) and exposure; a
+group with fewer than ``config.min_group_size`` users (an item group: raters
 in the window) is "insufficient data" (no interval, no test); Holm's correction runs
 within one (metric, grouping); a row is significant when its Holm-adjusted p-value is
 below ``config.alpha``. Rows and verdicts: ``engine.compare.rows``.
@@ -22,20 +32,16 @@ import pandas as pd
 
 from engine.analysis import Analysis
 from engine.audit.config import AuditConfig
-from engine.audit.groups import (
-    ACTIVITY,
-    DERIVED,
-    ITEM_POPULARITY,
-    PROPENSITY,
-    activity_groups,
-    item_attribute_groups,
-    item_popularity_groups,
-    propensity_groups,
-    user_attribute_groups,
-)
 from engine.audit.stats import Transform, format_p_value, identity
+from engine.compare.groups import KNOWN_TO, NEW_TO_A, item_groupings, user_groupings
 from engine.compare.items import item_rmse_rows
-from engine.compare.measures import exposure_values, pair_window, user_values
+from engine.compare.measures import (
+    FALLBACKS,
+    exposure_values,
+    fallback_counts,
+    pair_window,
+    user_values,
+)
 from engine.compare.rows import ROW_COLUMNS, group_rows, holm_family
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
@@ -74,9 +80,13 @@ class Comparison:
         grouping), ``verdict`` (``VERDICTS``) and ``better`` (``"lower"``, ``"higher"``, or
         ``""`` for exposure).
     users
-        Per user (index ``user_id``): ``n_pairs, se_a, se_b, ndcg_a, ndcg_b``.
+        Per user (index ``user_id``): ``n_pairs, se_a, se_b, fallback_a, fallback_b,
+        new_to_a, new_to_b, ndcg_a, ndcg_b`` (``engine.compare.measures.user_values``).
     counts
-        Window ratings read and used, users used per metric, and exclusions by reason.
+        Window ratings read and used (``pairs_used``: the population), exclusions by
+        reason, ``n_fallback_a`` / ``n_fallback_b`` (population ratings each version
+        predicted by its fallback) and ``fallback_a`` / ``fallback_b`` (the same by reason),
+        users per metric and how many of them are new to each version.
     sentences
         One summary sentence per metric (and per item grouping with a significant change).
     notes
@@ -90,45 +100,21 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     config: AuditConfig = field(default_factory=AuditConfig)
 
+    @property
+    def n_fallback_a(self) -> int:
+        """Population ratings version A predicted by its fallback (user or item unknown)."""
+        return int(self.counts["n_fallback_a"])
+
+    @property
+    def n_fallback_b(self) -> int:
+        """Population ratings version B predicted by its fallback (user or item unknown)."""
+        return int(self.counts["n_fallback_b"])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: sentences, counts, notes and settings (rows not included)."""
         keys = ("k", "threshold", "min_group_size", "bootstrap", "permutations", "alpha", "seed")
         return {"sentences": self.sentences, "counts": self.counts, "notes": self.notes,
                 "settings": {key: getattr(self.config, key) for key in keys}}  # fmt: skip
-
-
-def _user_groupings(
-    model_a: TrainedModel, users_table: pd.DataFrame | None, config: AuditConfig
-) -> tuple[dict[str, pd.Series], list[str]]:
-    """Return the audit's user groupings of A's training users (attributes, derived)."""
-    inter = model_a.interactions
-    ids = pd.Index(inter.user_ids, name="user_id", dtype=object)
-    counts = inter.counts_per_item()
-    sizes = pd.Series(inter.counts_per_user(), index=ids, dtype=float)
-    mean_pop = pd.Series(np.bincount(inter.rows(), weights=counts[inter.items],
-                                     minlength=inter.n_users), index=ids) / sizes  # fmt: skip
-    attributes = None if config.user_attributes is None else list(config.user_attributes)
-    groupings, notes = user_attribute_groups(
-        users_table, inter.user_ids, attributes, config.max_groups, reserved=DERIVED
-    )
-    groupings = {name: s.set_axis(ids) for name, s in groupings.items()}
-    groupings[ACTIVITY] = activity_groups(sizes)
-    groupings[PROPENSITY] = propensity_groups(mean_pop)
-    return groupings, notes
-
-
-def _item_groupings(
-    model_a: TrainedModel, items_table: pd.DataFrame | None, config: AuditConfig
-) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Item groupings over A's items: attributes and item popularity (A's training counts)."""
-    inter = model_a.interactions
-    attributes = None if config.item_attributes is None else list(config.item_attributes)
-    groupings, notes = item_attribute_groups(
-        items_table, inter.item_ids, attributes, config.max_groups, reserved=DERIVED
-    )
-    counts = pd.Series(inter.counts_per_item(), index=pd.Index(inter.item_ids, dtype=object))
-    groupings[ITEM_POPULARITY] = item_popularity_groups(counts)
-    return {n: g.set_axis(g.index.astype(object)) for n, g in groupings.items()}, notes
 
 
 def _clause(row: pd.Series) -> str:
@@ -187,6 +173,31 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
     return sentences
 
 
+#: How a fallback reason reads in the summary ("8,508 of users it had not seen").
+_REASON_WORDS = dict(zip(FALLBACKS, ("users it had not seen", "items it had not seen",
+                                     "both user and item unseen"), strict=True))  # fmt: skip
+
+
+def fallback_sentence(counts: dict[str, Any]) -> str:
+    """How many window ratings each version predicted by its fallback, and why.
+
+    E.g. "A predicted 8,656 of 10,000 window ratings by its fallback (8,582 of users it
+    had not seen, 74 of items it had not seen); B 0."
+    """
+    total, a, b = counts["pairs_used"], counts["n_fallback_a"], counts["n_fallback_b"]
+    if a == b == 0:
+        return (f"Both versions predicted all {total:,} window ratings with their model "
+                "(each had a training rating of every user and item): no fallback.")  # fmt: skip
+
+    def why(version: str) -> str:
+        parts = [f"{n:,} of {_REASON_WORDS[r]}" for r, n in counts[f"fallback_{version}"].items()
+                 if n]  # fmt: skip
+        return f" ({', '.join(parts)})" if parts else ""
+
+    return (f"A predicted {a:,} of {total:,} window ratings by its fallback{why('a')}; "
+            f"B {b:,}{why('b')}.")  # fmt: skip
+
+
 def _window_frame(window: RatingData | pd.DataFrame) -> pd.DataFrame:
     return window.ratings if isinstance(window, RatingData) else window
 
@@ -223,7 +234,8 @@ def compare_models(
     Raises
     ------
     CompareError
-        Different rating scales, or no window pair both versions can score.
+        Different rating scales, or no window rating after both versions' training data
+        of a pair neither was trained on.
     """
     config = AuditConfig() if config is None else config
     if tuple(model_a.scale) != tuple(model_b.scale):
@@ -241,13 +253,13 @@ def compare_models(
     if pairs.used.empty:
         reasons = ", ".join(f"{n:,} {r}" for r, n in pairs.excluded.items() if n)
         raise CompareError(
-            f"No rating of the window ({len(frame):,} rows) is a pair both versions can "
-            f"score ({reasons or 'empty window'}): use ratings of users and items both "
-            "versions know, given after their training data."
+            f"No rating of the window ({len(frame):,} rows) can be compared "
+            f"({reasons or 'empty window'}): use ratings given after both versions' "
+            "training data, of pairs neither version was trained on."
         )
     table, lists = user_values(model_a, model_b, pairs, config.k)
-    user_groupings, notes = _user_groupings(model_a, users, config)
-    item_groupings, item_notes = _item_groupings(model_a, items, config)
+    by_user, notes = user_groupings(model_a, users, table, config)
+    by_item, item_notes = item_groupings(model_a, model_b, items, pairs.used["item_id"], config)
     notes += item_notes
     rated = table[table["n_pairs"] > 0]
     ranked = table[table["ndcg_a"].notna()]
@@ -261,13 +273,13 @@ def compare_models(
         better, transform = METRICS[metric.split("@")[0]]
         everyone = pd.Series(OVERALL, index=parts[2].index)
         rows += group_rows(metric, OVERALL, everyone, parts, transform, better, config, n_pairs)
-        for grouping, labels in user_groupings.items():
+        for grouping, labels in by_user.items():
             rows += group_rows(metric, grouping, labels, parts, transform, better, config, n_pairs)
         if metric == "RMSE":
-            rows += item_rmse_rows(pairs.used, item_groupings, config)
+            rows += item_rmse_rows(pairs.used, by_item, config)
     listed_users = table.index
     ones = pd.Series(1.0, index=listed_users)
-    for grouping, membership in item_groupings.items():
+    for grouping, membership in by_item.items():
         share_a = exposure_values(lists["A"], membership, listed_users)
         share_b = exposure_values(lists["B"], membership, listed_users)
         block: list[dict[str, Any]] = []
@@ -280,15 +292,32 @@ def compare_models(
     result = pd.DataFrame(rows, columns=ROW_COLUMNS)
     result["n_users"] = result["n_users"].astype("Int64")
     result["n_pairs"] = result["n_pairs"].astype("Int64")
+    fallback_a, fallback_b = fallback_counts(pairs.used, "a"), fallback_counts(pairs.used, "b")
     counts = {
         "window_ratings": len(frame), "pairs_used": len(pairs.used),
-        "pairs_excluded": pairs.excluded, "users_rmse": len(rated), "users_ndcg": len(ranked),
+        "pairs_excluded": pairs.excluded,
+        "n_fallback_a": sum(fallback_a.values()), "n_fallback_b": sum(fallback_b.values()),
+        "fallback_a": fallback_a, "fallback_b": fallback_b,
+        "users_rmse": len(rated), "users_new_to_a": int(table["new_to_a"].sum()),
+        "users_new_to_b": int(table["new_to_b"].sum()), "users_ndcg": len(ranked),
+        "users_ndcg_fallback_a": int(ranked["new_to_a"].sum()),
+        "users_ndcg_fallback_b": int(ranked["new_to_b"].sum()),
         "users_exposure": len(listed_users), "relevance_threshold": threshold,
     }  # fmt: skip
     notes += [
-        "RMSE compares the window pairs both versions can score (user and item known to "
-        "both, pair in neither training set); NDCG@k and exposure use each version's own "
-        "top-k list, excluding what the user rated in that version's training data.",
+        "RMSE is over every window rating given after both versions' training data, of a "
+        "pair neither was trained on: each version predicts it with its model or, for a "
+        "user or item it has no training rating of, with its fallback (the model without "
+        "the unknown side, as in the evaluation's cold start), clipped to the scale. NDCG@k "
+        "and exposure use each version's own top-k list, excluding what the user rated in "
+        "that version's training data, or its fallback list (its most-rated items) for a "
+        "user it has no training rating of.",
+        f"Activity and popularity propensity come from A's training data: users A has no "
+        f"training rating of form their group '{NEW_TO_A}'; item popularity likewise puts "
+        f"the items A has no training rating of in '{NEW_TO_A}'. User and item attributes "
+        f"group every user and item. '{KNOWN_TO}' groups the users by the versions that have "
+        "a training rating of them: A and B, B only (e.g. folded in by an update), A only, "
+        "neither.",
         "Differences are B - A; 95% intervals by a paired bootstrap over users; p-values by "
         "a paired permutation test (A and B swapped per user), Holm-corrected within one "
         "metric and grouping.",
@@ -296,7 +325,8 @@ def compare_models(
     if trained_until is None:
         notes.append("Training timestamps are unknown: the window was not checked to lie "
                      "after the training data.")  # fmt: skip
-    return Comparison(result, table, counts, summary_sentences(result), notes, config)
+    sentences = [fallback_sentence(counts), *summary_sentences(result)]
+    return Comparison(result, table, counts, sentences, notes, config)
 
 
 def _last_timestamp(data: RatingData) -> float | None:
@@ -307,10 +337,23 @@ def _last_timestamp(data: RatingData) -> float | None:
     return float(stamps.max()) if stamps.notna().any() else None
 
 
+def _attributes(a: pd.DataFrame | None, b: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A's attribute table, with B's rows of ids A's lacks when both have the same columns."""
+    if a is None or b is None:
+        return a if a is not None else b
+    if list(a.columns) != list(b.columns):
+        return a
+    extra = b[~b.index.isin(a.index)]
+    return a if extra.empty else pd.concat([a, extra])
+
+
 def compare_analyses(
     analysis_a: Analysis, analysis_b: Analysis, window: RatingData, config: AuditConfig
 ) -> Comparison:
     """``compare_models`` of two analyses' models, with A's attribute tables (else B's).
+
+    When both have a table with the same columns, B's rows of users (items) A's table
+    lacks are added, so users new to A are grouped by their attributes.
 
     Window ratings at or before the latest training timestamp of either analysis are
     excluded when both have timestamps.
@@ -324,7 +367,6 @@ def compare_analyses(
         )
     stamps = [_last_timestamp(data_a), _last_timestamp(data_b)]
     until = None if None in stamps else max(s for s in stamps if s is not None)
-    users = data_a.users if data_a.users is not None else data_b.users
-    items = data_a.items if data_a.items is not None else data_b.items
+    users, items = _attributes(data_a.users, data_b.users), _attributes(data_a.items, data_b.items)
     return compare_models(analysis_a.model, analysis_b.model, window, config,
                           users=users, items=items, trained_until=until)  # fmt: skip

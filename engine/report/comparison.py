@@ -6,11 +6,16 @@ updated); ``render_comparison`` renders an ``engine.compare.Comparison`` with it
 ``{file name: bytes}`` (``COMPARISON_FILES``), written by ``engine.report.write.write_files``.
 The formats are chosen with ``engine.report.write.parse_formats`` (``html,json,csv,pdf``).
 
-* JSON (``COMPARISON_SCHEMA`` = "1.0"): ``kind``, ``schema_version``, ``title``,
+* JSON (``COMPARISON_SCHEMA`` = "1.1"): ``kind``, ``schema_version``, ``title``,
   ``created``, ``compared``, ``sentences``, ``counts``, ``rows`` (every row of
   ``engine.compare.ROW_COLUMNS``; missing values are ``null``), ``method``, ``notes`` and
   ``settings``. ``sentences``, ``counts``, ``notes`` and ``settings`` are
-  ``Comparison.to_dict()``'s.
+  ``Comparison.to_dict()``'s. 1.1 (the population holds users and items a version does
+  not know, predicted by its fallback) added to ``counts``: ``n_fallback_a``,
+  ``n_fallback_b``, ``fallback_a``, ``fallback_b`` (by reason), ``users_new_to_a``,
+  ``users_new_to_b``, ``users_ndcg_fallback_a``, ``users_ndcg_fallback_b``; the
+  ``pairs_excluded`` reasons are only "not after the training data" and "pair in a
+  version's training data".
 * CSV: the rows, one per (metric, grouping, group), formula-injection safe (as the report).
 * HTML (``engine.report.comparison_html``): self-contained (plotly.js inlined), every data
   string escaped; PDF: that HTML printed by headless Chromium (``engine.report.pdf``).
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
     from engine.compare import Comparison
     from engine.data.types import RatingData
 
-COMPARISON_SCHEMA = "1.0"
+COMPARISON_SCHEMA = "1.1"
 #: format -> file name of the comparison report.
 COMPARISON_FILES: dict[str, str] = {
     "html": "comparison.html",
@@ -102,17 +107,25 @@ def method(comparison: Comparison) -> list[str]:
     """Return the method as sentences, with this comparison's settings."""
     c = comparison.config
     return [
-        "Both versions score the same window of later ratings. RMSE uses the window pairs "
-        "both can score (user and item known to both, pair in neither training set); a "
-        "group's RMSE is the ratio of sums sqrt(sum of squared errors / number of pairs) "
-        "over its users. NDCG@k compares each version's own top-k list with the user's "
-        "relevant window items (rating >= the threshold). An exposure share is the "
-        "position-weighted share (1 / log2(1 + rank)) of a user's list going to an item "
-        "group.",
+        "Both versions score the same window of later ratings, as each would have served "
+        "them: every window rating given after both versions' training data, of a pair "
+        "neither was trained on. A version predicts a rating with its model or, when it has "
+        "no training rating of the user or the item, with its fallback, as the evaluation "
+        "predicts cold-start ratings (the model without the unknown side: mu + b_i for a "
+        "user it has not seen, mu + b_u for an item, mu for both), clipped to the scale; "
+        "the ratings each version predicted by its fallback are counted. A group's RMSE is "
+        "the ratio of sums sqrt(sum of squared errors / number of ratings) over its users. "
+        "NDCG@k compares each version's own top-k list (for a user it has not seen: its "
+        "fallback list, its k most-rated items) with the user's relevant window items "
+        "(rating >= the threshold). An exposure share is the position-weighted share "
+        "(1 / log2(1 + rank)) of a user's list going to an item group.",
         "Groups: the audit's user groups (attributes, activity, popularity propensity) and "
-        "item groups (attributes, item popularity), from A's training data. RMSE per item "
-        "group sums each user's squared errors on the window ratings of the group's items, "
-        "under A and under B; its size is the number of raters in the window.",
+        "item groups (attributes, item popularity). Attributes group every user and item; "
+        "activity, popularity propensity and item popularity come from A's training data, "
+        "and the users (items) A has no training rating of form their group 'new to A'. "
+        "RMSE per item group sums each user's squared errors on the window ratings of the "
+        "group's items, under A and under B; its size is the number of raters in the "
+        "window.",
         f"Differences are B - A. 95% confidence intervals: percentile bootstrap over users "
         f"resampled in pairs ({c.bootstrap:,} replicates). p-values: paired permutation "
         f"(sign-flip) test, A and B swapped per user at random ({c.permutations:,} "

@@ -121,12 +121,23 @@ def _compared(document: dict[str, Any]) -> str:
         f"{_version('B', c['b'])}</tbody></table>"
         + (f"<p>{escape(c['relation'])}</p>" if c["relation"] else "")
         + f"<p>Window: {escape(w['name'])}, {w['ratings']:,} ratings {escape(dates)}. "
-        f"{counts['pairs_used']:,} pairs scored by both versions ({counts['users_rmse']:,} "
-        f"users; excluded: {escape(excluded or 'none')}); NDCG@k over "
+        f"{counts['pairs_used']:,} ratings scored by both versions ({counts['users_rmse']:,} "
+        f"users; excluded: {escape(excluded or 'none')}); {_fallback(counts)} NDCG@k over "
         f"{counts['users_ndcg']:,} users with a relevant window item (rating >= "
         f"{counts['relevance_threshold']:g}); exposure over {counts['users_exposure']:,} "
         "users.</p>"
     )
+
+
+def _fallback(counts: dict[str, Any]) -> str:
+    """Ratings and users each version served by its fallback (escaped sentence)."""
+    parts = [
+        f"{name} predicted {counts[f'n_fallback_{v}']:,} of them by its fallback "
+        f"({counts[f'users_new_to_{v}']:,} users it had not seen; "
+        f"{counts[f'users_ndcg_fallback_{v}']:,} of the NDCG users got its fallback list)"
+        for name, v in (("A", "a"), ("B", "b"))
+    ]
+    return escape("; ".join(parts) + ".")
 
 
 def comparison_html(document: dict[str, Any]) -> str:

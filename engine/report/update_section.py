@@ -5,7 +5,9 @@ An analysis made by ``update`` (``engine.update.update_analysis``) is saved with
 (``engine.saved.manifest``): the data fingerprint and model key of the analysis it was
 updated from, and the ``UpdateRecord`` as a dictionary. ``update_section`` turns that into
 the plain data of ``Report.update`` (the JSON report's ``update`` object, schema 2.4);
-``update_section_html`` renders it (HTML and PDF). ``with_update`` attaches it to a report.
+``update_section_html`` renders it (HTML and PDF). ``with_update`` attaches it to a report;
+``update_origin`` builds the same ``derived_from`` for an update made elsewhere (the
+dashboard's Model page keeps it in the session, so its Report page carries the section).
 The CSV stays the audit's tidy metric rows (the update is not a metric row).
 
 Aggregates only: the record's ``largest_changes`` (user and item ids) are left out; the
@@ -144,6 +146,18 @@ def _reading(s: dict[str, Any]) -> list[str]:
         "(python -m engine compare A B --window LATER)."
     )
     return out
+
+
+def update_origin(data_fingerprint: str, model_key: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Return the manifest's ``derived_from`` of an update, as ``python -m engine update`` saves it.
+
+    ``data_fingerprint`` and ``model_key``: the analysis updated from; ``record``:
+    ``UpdateRecord.to_dict()`` (numpy scalars unwrapped, non-finite numbers as None).
+    """
+    from engine.report.formats import _plain
+
+    return {"by": "update", "data": str(data_fingerprint), "model": str(model_key),
+            "record": _plain(record)}  # fmt: skip
 
 
 def with_update(report: Report, derived_from: dict[str, Any] | None) -> Report:
