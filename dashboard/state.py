@@ -43,8 +43,17 @@ from engine import (
 )
 from engine.analysis import Analysis, AnalysisSettings
 from engine.explain import factor_labels, item_titles
+from engine.external import (
+    ExternalSystem,
+    SystemsComparison,
+    compare_systems,
+    merge_systems,
+    temporal_heldout,
+    with_pairs,
+)
 from engine.model.svd import Progress
 from engine.report import Report, render
+from engine.report.update_section import update_origin, with_update
 from engine.report.write import zip_files
 from engine.saved import open_analysis, save_analysis, zip_analysis
 from engine.update import UpdateRecord
@@ -197,8 +206,11 @@ def adopt_update(updated: Analysis, record: UpdateRecord) -> None:
     """
     if record.source_fingerprint != current_data().fingerprint:
         raise EngineError("The dataset changed while the update ran: reload the page.")
+    source = analysis()  # what the update came from: the report's "Model update" names it
+    origin = update_origin(source.data.fingerprint, source.key("model"), record.to_dict())
     store = _store()
-    store.analysis, store.extras = updated, {("update record",): record}
+    store.analysis = updated
+    store.extras = {("update record",): record, ("update origin",): origin}
     _save(store)
 
 
@@ -208,6 +220,11 @@ def last_update() -> UpdateRecord | None:
     if record is None or record.fingerprint != current_data().fingerprint:
         return None
     return record
+
+
+def _update_origin() -> dict[str, Any] | None:
+    """``derived_from`` of the update that made the session's current data, else ``None``."""
+    return _store().extras.get(("update origin",)) if last_update() is not None else None
 
 
 def settings() -> AnalysisSettings:
@@ -318,6 +335,47 @@ def audit_settings(config: AuditConfig) -> None:
     set_settings(replace(settings(), audit=config))
 
 
+def external_systems() -> list[ExternalSystem]:
+    """Return the external systems uploaded for the session's data (Data page)."""
+    return list(_store().extras.get(("external",), []))
+
+
+def add_external(systems: list[ExternalSystem]) -> None:
+    """Add uploaded systems: one name's lists and predictions join (``DataError`` on a clash)."""
+    extras = _store().extras
+    extras[("external",)] = merge_systems(external_systems() + systems)
+    extras.pop(("systems",), None)
+
+
+def clear_external() -> None:
+    """Forget the uploaded external systems and their side by side."""
+    for key in (("external",), ("systems",)):
+        _store().extras.pop(key, None)
+
+
+def systems_comparison(compute: bool = False) -> SystemsComparison | None:
+    """Return the side by side of the uploaded systems (``compute``: make it if missing).
+
+    Judged on the temporal split of the session's data (``engine.external``), with the
+    current model and audit settings; kept until the systems or settings change.
+    """
+    current, systems = analysis(), external_systems()
+    key = (tuple(s.name for s in systems), current.key("audit"))
+    held = _store().extras.get(("systems",))
+    if held is not None and held[0] == key:
+        return held[1]
+    if not compute or not systems:
+        return None
+    heldout = temporal_heldout(current.data)
+    model = current.model if heldout.source != "temporal" else None
+    comparison = with_pairs(compare_systems(
+        heldout, systems, model_config=current.settings.model,
+        config=current.settings.audit, model=model,
+    ))  # fmt: skip
+    _store().extras[("systems",)] = (key, comparison)
+    return comparison
+
+
 def _memo(key: tuple, compute: Callable[[], T]) -> T:
     extras = _store().extras
     if key not in extras:
@@ -326,8 +384,12 @@ def _memo(key: tuple, compute: Callable[[], T]) -> T:
 
 
 def report(sections: tuple[str, ...]) -> Report:
-    """Return the report of the session's audit showing ``sections``."""
-    return _computed(lambda a: a.report(sections))
+    """Return the report of the session's audit showing ``sections``.
+
+    After an update on the Model page (``adopt_update``) it carries the "Model update"
+    section, as ``python -m engine update --format`` does (``with_update``).
+    """
+    return with_update(_computed(lambda a: a.report(sections)), _update_origin())
 
 
 def report_files(sections: tuple[str, ...], formats: tuple[str, ...]) -> dict[str, bytes]:

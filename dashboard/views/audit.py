@@ -6,14 +6,72 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption, run_with_progress
-from engine import AuditConfig, charts
+from engine import AuditConfig, EngineError, charts
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
+from engine.external import compare_pair, pair_sentences
 from engine.report import display_rows, read_audit
 from engine.text import literal_markdown, literal_plotly
 
 #: Columns the lists of flagged, notable and data rows leave out (the tier says the status).
 LISTED = ("status",)
+
+
+def systems_side_by_side() -> None:
+    """Show the analyst's own systems beside the built-in SVD and popularity."""
+    systems = state.external_systems()
+    if not systems:
+        st.caption("Audit your own recommender too: add its top-N lists or predictions on the "
+                   "Data page.")  # fmt: skip
+        return
+    st.subheader("Systems side by side")
+    names = ", ".join(s.name for s in systems)
+    st.markdown(literal_markdown(
+        f"Your systems: {names}. Each is audited with the same families, statistics, tiers "
+        "and minimum group sizes as the built-in audit, beside the built-in SVD and popularity, "
+        "on the same users and the held-out ratings after a temporal cut."
+    ))  # fmt: skip
+    if st.button("Compare the systems", key="run_systems", type="primary"):
+        with st.spinner("Training the SVD on the ratings before the cut, auditing each system..."):
+            try:
+                state.systems_comparison(compute=True)
+            except EngineError as error:
+                st.error(literal_markdown(error))
+    comparison = state.systems_comparison()
+    if comparison is None:
+        st.info("Compare the systems to see them side by side (for the current settings).")
+        return
+    st.caption(literal_markdown(comparison.heldout.describe()))
+    st.dataframe(comparison.table, hide_index=True, key="systems_table", column_config={
+        c: st.column_config.NumberColumn(format="%.4g")
+        for c in comparison.table.columns if c not in ("system", "kind", "n_users", "n_pairs",
+                                                       "flagged")
+    })  # fmt: skip
+    st.caption(
+        "NDCG@k and Recall@k: higher is better (held-out ratings); RMSE, ARP, Gini and "
+        "miscalibration: lower is better; long-tail share and exposure, coverage: higher = "
+        "less popularity bias. Flagged rows: the built-in audit's tier, per system."
+    )
+    for name, audit in comparison.audits.items():
+        flagged = audit.result.flagged()
+        with st.expander(literal_markdown(f"{name}: {len(flagged)} flagged rows"),
+                         expanded=False):  # fmt: skip
+            st.dataframe(display_rows(flagged), hide_index=True, key=f"systems_flagged_{name}")
+    left, right = st.columns(2)
+    a = left.selectbox("System A", comparison.names, index=0, key="systems_a")
+    b = right.selectbox("System B", comparison.names, index=len(comparison.names) - 1,
+                        key="systems_b")  # fmt: skip
+    if a != b:
+        rows = compare_pair(comparison, a, b)
+        for sentence in pair_sentences(rows, a, b):
+            st.markdown(literal_markdown(sentence))
+        st.caption(
+            "Paired per user (the same users under both systems): bootstrap interval and "
+            "sign-flip permutation p, Holm-adjusted within metric x grouping."
+        )
+        st.dataframe(rows, hide_index=True, key="systems_pairs")
+    for note in comparison.notes:
+        st.caption(literal_markdown(note))
 
 
 def render() -> None:
@@ -55,6 +113,7 @@ def render() -> None:
             lambda progress: state.audit(progress=progress),
         )
 
+    systems_side_by_side()
     found = state.current_audit()
     if found is None:
         st.info("Run the audit to see disparities by group (for the current model settings).")

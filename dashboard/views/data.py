@@ -14,10 +14,13 @@ from engine import (
     ColumnMapping,
     DataFile,
     EngineError,
+    RatingData,
     charts,
     load_dataset,
 )
 from engine.data import files_table, preview_ratings, rejected_table
+from engine.external import load_lists, load_predictions
+from engine.external.load import external_rejected_table, preview_external
 from engine.text import literal_markdown
 
 
@@ -51,6 +54,73 @@ def saved_analyses() -> None:
                 f"analysis.zip ({', '.join(['data', *done])})", state.analysis_zip(),
                 "analysis.zip", "application/zip", key="download_analysis", on_click="ignore",
             )  # fmt: skip
+
+
+#: Fields of an external file, in the order of the mapping form (optional ones may be none).
+EXTERNAL_FIELDS = {"lists": ("user", "item", "rank", "score", "system"),
+                   "predictions": ("user", "item", "prediction", "system")}  # fmt: skip
+OPTIONAL = ("rank", "score", "system")
+
+
+def external_outputs(data: RatingData) -> None:
+    """Upload an external system's lists or predictions, map columns, show the load report."""
+    with st.expander("Audit your own recommender (top-N lists or predictions)", expanded=False):
+        st.markdown(
+            "Upload your system's **top-N lists** (`user, item, rank` or `user, item, score`) or "
+            "its **rating predictions** (`user, item, prediction`); a `system` column holds "
+            "several systems in one file. The Bias audit page then compares them with the "
+            "built-in SVD and popularity on the ratings after a temporal cut (the last 20% of "
+            "time) that the lists are taken not to have seen."
+        )
+        kind = st.radio("The file holds", ["lists", "predictions"], horizontal=True,
+                        key="external_kind")  # fmt: skip
+        upload = st.file_uploader("Lists or predictions file", key="upload_external")
+        name = st.text_input("System name (default: the file name)", key="external_name")
+        mapping = None
+        if upload is not None:
+            file = DataFile(upload.name, upload.getvalue())
+            try:
+                columns, detected, head = preview_external(file, kind)
+            except EngineError as error:
+                st.error(literal_markdown(f"{upload.name}: {error}"))
+                columns = None
+            if columns is not None:
+                st.dataframe(head, key="external_preview")
+                cols = st.columns(len(EXTERNAL_FIELDS[kind]))
+                mapping = {}
+                for col, fld in zip(cols, EXTERNAL_FIELDS[kind], strict=True):
+                    choices = ["(none)", *columns] if fld in OPTIONAL else columns
+                    default = detected.get(fld, choices[0])
+                    chosen = col.selectbox(fld, choices, index=choices.index(default),
+                                           key=f"external_map_{fld}")  # fmt: skip
+                    if chosen != "(none)":
+                        mapping[fld] = chosen
+            if columns is not None and st.button("Add system", key="add_external",
+                                                 type="primary"):  # fmt: skip
+                loader = load_lists if kind == "lists" else load_predictions
+                extra = {"k": state.settings().ranking.k} if kind == "lists" else {}
+                try:
+                    systems = loader(file, data, name=name or None, mapping=mapping, **extra)
+                    state.add_external(systems)
+                except EngineError as error:
+                    st.error(literal_markdown(f"{upload.name}: {error}"))
+        systems = state.external_systems()
+        if systems:
+            st.markdown("**Systems added** (compared on the Bias audit page)")
+        for system in systems:
+            parts = [p for p, t in (("lists", system.lists), ("predictions", system.predictions))
+                     if t is not None]  # fmt: skip
+            st.markdown(literal_markdown(f"{system.name}: {' and '.join(parts)}"))
+            for report in system.load_reports:
+                st.caption(literal_markdown(report.summary()))
+                if report.rejected:
+                    st.dataframe(external_rejected_table(report), hide_index=True,
+                                 key=f"external_rejected_{system.name}_{report.name}")  # fmt: skip
+                for note in report.notes:
+                    st.caption(literal_markdown(note))
+        if systems and st.button("Remove the systems", key="clear_external"):
+            state.clear_external()
+            st.rerun()
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +192,7 @@ def render() -> None:
             state.set_data(None)
             st.rerun()
     saved_analyses()
+    external_outputs(data)
 
     profile = state.profile(data)
     cols = st.columns(5)

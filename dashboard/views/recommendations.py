@@ -18,6 +18,7 @@ from engine.explain import Counterfactual, item_titles, titles_for
 from engine.explain.faithfulness import describe_agreement, faithfulness_check, rank_agreement
 from engine.explain.reading import coverage, history_reading, select_shown, surprising
 from engine.explain.rollup import UNKNOWN, attribute_rollup, describe_group, rollup_attributes
+from engine.external import MIN_R2, SurrogateError, surrogate_explanation
 from engine.model.svd import TrainedModel, UserVector
 from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
 from engine.text import literal_markdown
@@ -49,6 +50,60 @@ def render() -> None:
     user_id = pick_user(data, key="recs_user")
     n = st.slider("List length", 5, 30, 10, key="list_length")
     recommendations(user_id, n)
+    external_view(data, user_id, n)
+
+
+def external_view(data: RatingData, user_id: str, n: int) -> None:
+    """Show the analyst's system's list for the user, explained through its surrogate.
+
+    Always labelled with the surrogate's fidelity for this user; below ``MIN_R2`` (or with
+    too few scores) it says so and explains nothing.
+    """
+    comparison = state.systems_comparison()
+    if comparison is None or not comparison.surrogates:
+        if state.external_systems():
+            st.caption("Your own systems' lists can be explained here once they are compared "
+                       "on the Bias audit page (systems with scores only).")  # fmt: skip
+        return
+    st.subheader("Your system's list, explained through a surrogate")
+    name = st.selectbox("System", list(comparison.surrogates), key="surrogate_system")
+    system = next(s for s in comparison.external if s.name == name)
+    surrogate = comparison.surrogates[name]
+    st.caption(literal_markdown(
+        f"The surrogate is the built-in SVD's ridge user side (trained on the ratings before "
+        f"the cut) fitted to {name}'s scores for this user: it explains the surrogate, not "
+        f"{name} itself, and only where it matches {name} (R^2 >= {MIN_R2:g}). Overall R^2 "
+        f"= {surrogate.overall_r2:.2f}."
+    ))  # fmt: skip
+    try:
+        label = surrogate.label(user_id)
+    except SurrogateError as error:
+        st.info(literal_markdown(error))
+        return
+    ok = surrogate.fidelity(user_id)["status"] == "ok"
+    (st.success if ok else st.warning)(literal_markdown(label))
+    titles = item_titles(data)
+    scores = system.scores()
+    mine = scores[scores["user_id"] == user_id]
+    if system.lists is not None:
+        listed = system.lists[system.lists["user_id"] == user_id].head(n)
+        shown = listed[["rank", "item_id", "score"]]
+    else:
+        shown = mine.sort_values("score", ascending=False).head(n)[["item_id", "score"]]
+    shown = shown.assign(title=[titles.get(i, i) for i in shown["item_id"]])
+    st.dataframe(shown, hide_index=True, key="surrogate_list")
+    if not ok or shown.empty:
+        return
+    item = st.selectbox("Why this item (through the surrogate)?", shown["item_id"].tolist(),
+                        format_func=lambda i: titles.get(i, i), key="surrogate_item")  # fmt: skip
+    try:
+        explanation, label = surrogate_explanation(surrogate, comparison.model, user_id, item)
+    except SurrogateError as error:
+        st.info(literal_markdown(error))
+        return
+    if explanation is not None:
+        st.plotly_chart(charts.factor_waterfall(explanation), key="surrogate_waterfall")
+        st.caption(literal_markdown(label))
 
 
 @st.fragment

@@ -247,6 +247,7 @@ def run_audit(
     progress: Progress | None = None,
     registry: Registry = REGISTRY,
     lists: pd.DataFrame | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> AuditResult:
     """Audit ``model`` (trained on ``data``) with its ``evaluation`` (see module docstring).
 
@@ -255,7 +256,8 @@ def run_audit(
     input a spec names is built once for the whole audit. ``lists`` are the top-``k``
     lists to audit when the caller already has them (exactly ``recommend_all(model, k)``
     with ``k = min(config.k, number of items)``); they are computed otherwise, and kept in
-    the result either way.
+    the result either way. ``inputs`` are other shared inputs already built, by declared
+    name (``engine.external`` gives an external system's ``oof`` predictions this way).
 
     The relevance threshold is resolved once here: ``config.threshold=None`` takes
     ``data.scale.relevance_threshold()``; the result's ``config.threshold`` is the number
@@ -289,7 +291,9 @@ def run_audit(
         notes.append(
             f"k = {config.k} exceeds the catalogue of {inter.n_items} items; k = {k} used."
         )
-    given = {} if lists is None else {"lists": _checked_lists(lists, k)}
+    given = dict(inputs or {})
+    if lists is not None:
+        given["lists"] = _checked_lists(lists, k)
     store = registry.store(AuditSources(data, model, evaluation, config, k), notes, given)
     if progress:
         progress(0.0, "recommending for every user")

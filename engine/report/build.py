@@ -40,9 +40,10 @@ from engine.report.summary import (
 )
 
 if TYPE_CHECKING:  # the monitor trains models: imported only by the callers that use it
+    from engine.external.systems import SystemsComparison
     from engine.monitor import Monitoring
 
-SCHEMA_VERSION = "2.3"
+SCHEMA_VERSION = "2.4"  # 2.4: optional "update" (engine.report.update_section)
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -196,6 +197,14 @@ class Report:
         An ``engine.monitor.Monitoring`` for the HTML/PDF "Over time" section (``audit``
         and ``run`` with ``--over-time WINDOW``), else ``None``; not serialised (the JSON
         and CSV of a monitoring are ``monitor``'s own files).
+    update
+        The "Model update" section of an analysis made by ``update``
+        (``engine.report.update_section``: plain data, in the JSON as ``update``), else
+        ``None``.
+    systems
+        An ``engine.external.SystemsComparison`` for the HTML/PDF "Systems side by side"
+        section (``audit``/``run`` with ``--recommendations``/``--predictions``), else
+        ``None``; not serialised (the CLI writes it as ``systems.json``).
     """
 
     title: str
@@ -225,6 +234,8 @@ class Report:
     provenance: dict[str, Any]
     profile: DatasetProfile | None = field(default=None, repr=False, compare=False)
     monitoring: Monitoring | None = field(default=None, repr=False, compare=False)
+    update: dict[str, Any] | None = None
+    systems: SystemsComparison | None = field(default=None, repr=False, compare=False)
 
     @property
     def insufficient(self) -> pd.DataFrame:

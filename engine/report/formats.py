@@ -54,6 +54,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """Return the JSON document as a dictionary (validates against ``SCHEMA_PATH``)."""
+    optional = {} if report.update is None else {"update": report.update}
     return _plain(
         {
             "schema_version": SCHEMA_VERSION,
@@ -83,6 +84,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "limitations": report.limitations,
             "audit_config": report.audit_config,
             "provenance": report.provenance,
+            **optional,
         }
     )
 

@@ -28,6 +28,9 @@ from engine.report.build import CONVENTIONS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
 from engine.report.numbers import count_text, percent_text, ratio_text, value_text
 from engine.report.over_time import over_time_section
+from engine.report.reading import hints_by_group
+from engine.report.systems import systems_section
+from engine.report.update_section import update_section_html
 from engine.text import literal_plotly
 
 if TYPE_CHECKING:
@@ -159,12 +162,16 @@ def render_html(report: Report, monitoring: Monitoring | None = None) -> str:
     monitoring = monitoring if monitoring is not None else report.monitoring
     chart = _Charts()
     body = [_header(report)]
+    if report.update is not None:  # "Model update" (engine.report.update_section)
+        body.append(update_section_html(report.update))
     for key in report.sections:
         body.append(f'<section id="{key}"><h2>{escape(SECTIONS[key])}</h2>')
         body.append(_SECTION_RENDERERS[key](report, chart))
         body.append("</section>")
     if monitoring is not None:
         body.append(over_time_section(monitoring, chart))
+    if report.systems is not None:  # "Systems side by side" (engine.report.systems)
+        body.append(systems_section(report.systems))
     template = pio.templates["plotly_white"].to_plotly_json()
     template_json = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return (
@@ -274,10 +281,10 @@ def _data(report: Report, chart: _Charts) -> str:
             parts.append(chart(fig, literal=True))
     if report.hints:
         items = "".join(
-            f"<li><strong>{escape(h['grouping'])} = {escape(str(h['group']))}</strong> "
-            f"({escape(_name(report, h['metric']))}): "
-            f"{escape('; '.join(h['sentences']))}</li>"
-            for h in report.hints
+            f"<li><strong>{escape(h.grouping)} = {escape(h.group)}</strong> "
+            f"({escape(', '.join(_name(report, m) for m in h.metrics))}): "
+            f"{escape('; '.join(h.sentences))}</li>"
+            for h in hints_by_group(report.hints)
         )
         parts.append(
             "<h3>Profile differences of flagged user groups (root-cause hints)</h3><p "

@@ -1,0 +1,83 @@
+"""The report's optional "Systems side by side" section (``engine.external``).
+
+``engine.report.html.render_html`` appends it when ``Report.systems`` is set (``audit``
+and ``run`` with ``--recommendations`` / ``--predictions``). Aggregates only: which
+held-out ratings were used, each file's load report, the side-by-side table, the flagged
+rows per system, the surrogates' fidelity and the paired comparison of each external
+system with the built-in SVD (overall sentences). Every data string is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from engine.external.systems import SystemsComparison
+
+#: The side-by-side columns shown, with headers (definitions in ``engine.external.systems``).
+COLUMNS = {"system": "system", "n_users": "users", "ndcg": "NDCG@k", "recall": "Recall@k",
+           "rmse": "RMSE", "aplt": "long-tail share (APLT)", "arp": "ARP",
+           "long_tail_exposure": "long-tail exposure", "coverage": "coverage",
+           "gini_exposure": "Gini of exposure", "miscalibration": "miscalibration",
+           "flagged": "flagged rows", "surrogate_r2": "surrogate R^2"}  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "n/a" if pd.isna(value) else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def _table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in columns.values())
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row[c])}</td>" for c in columns) + "</tr>"
+        for row in frame.to_dict("records")
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _list(sentences: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>"
+
+
+def systems_section(comparison: SystemsComparison) -> str:
+    """Return the ``<section id="systems">`` HTML of a ``SystemsComparison``.
+
+    Its ``pairs`` (heading -> sentences, ``engine.external.with_pairs``) are shown last.
+    """
+    c = comparison
+    reports = {r.name: r for s in c.external for r in s.load_reports}
+    loads = [r.summary() + ("; " + " ".join(r.notes) if r.notes else "")
+             for r in reports.values()]  # fmt: skip
+    flagged = []
+    for name, audit in c.audits.items():
+        rows = audit.result.flagged()
+        shown = "; ".join(f"{r.metric} for {r.grouping} = {r.group} (ratio {r.ratio:.2f})"
+                          for r in rows.head(5).itertuples())  # fmt: skip
+        flagged.append(f"{name}: {len(rows)} flagged" + (f", e.g. {shown}" if shown else ""))
+    surrogates = [
+        f"{name}: overall R^2 = {s.overall_r2:.3f}, mean top-{s.top_n} overlap "
+        f"{s.mean_overlap:.0%} over {len(s.users):,} users; {s.to_dict()['statuses']['ok']:,} "
+        f"users at or above R^2 = {s.min_r2:g} can be explained through it"
+        for name, s in c.surrogates.items()
+    ]
+    paired = "".join(f"<h3>{escape(head)}</h3>{_list(lines)}" for head, lines in c.pairs.items())
+    return (
+        '<section id="systems"><h2>Systems side by side</h2>'
+        f"<p>{escape(c.heldout.describe())} Every system is audited with the same families, "
+        "statistics, tiers and minimum group sizes as the built-in audit, on the same users "
+        "and held-out ratings.</p>"
+        + "<h3>Load reports</h3>" + _list(loads)
+        + "<h3>Side by side</h3>" + _table(c.table, COLUMNS)
+        + "<h3>Flagged per system</h3>" + _list(flagged)
+        + ("<h3>Surrogate fidelity</h3>" + _list(surrogates) + "<p>A surrogate explanation "
+           "describes the built-in SVD's ridge user side fitted to the system's scores, not the "
+           "system itself; it is only shown with its fidelity.</p>" if surrogates else "")
+        + paired + _list(c.notes) + "</section>"
+    )  # fmt: skip
