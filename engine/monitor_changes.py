@@ -38,7 +38,14 @@ Changes (``change_table``), conventions:
 * p-value: two-sided permutation test, unpaired: the users of the two windows are pooled
   and the window labels shuffled (``engine.audit.stats.permutation_p``; a user active in
   both windows counts as two units, so the test treats the windows as independent
-  samples of users); ``p >= 1 / (permutations + 1)``. The item-group shares
+  samples of users); ``p >= 1 / (permutations + 1)`` in the first pass. Where the Holm
+  decision depends on that resolution the p is refined (``refine_permutation_p``, the
+  rule and its references there): in each Holm family of ``m`` permutation tests, those
+  with a first-pass p <= ``alpha`` or at the floor are redrawn with
+  ``B' = max(B, ceil(20 m / alpha))`` permutations (``m / (B' + 1) <= alpha / 20``) from
+  the stream seeded ``[seed, 1, 1]``, family by family in sorted order; ``p_is_bound``
+  when a p is at the floor of the draws behind it (``1 / (B' + 1)`` once refined). The
+  item-group shares
   (``ITEM_QUANTITIES``) are tested as the audit tests item-group shares: the two-sided
   normal tail of the bootstrap distribution of ``d`` (``normal_tail(d, sd(d*))``,
   ``p_method`` "normal approximation"; none without bootstrap replicates). Their families
@@ -77,6 +84,7 @@ from engine.audit.stats import (
     percentile_ci,
     permutation_p,
     ratio_of_sums,
+    refine_permutation_p,
 )
 from engine.monitor_data import INSUFFICIENT as _INSUFFICIENT
 
@@ -225,7 +233,38 @@ def _compare(
     row["p_method"] = "permutation"
     row["p_value"] = permutation_p(a1, b1, a0, b0, f, config.permutations, rng)
     row["p_is_bound"] = is_floor(row["p_value"], config.permutations)
+    row["_test"] = (a1, b1, a0, b0, f)
     return row
+
+
+def _refine(
+    table: pd.DataFrame, family: list[str], tests: dict[Any, tuple], config: _Settings,
+    rng: np.random.Generator,
+) -> None:  # fmt: skip
+    """Refine each Holm family's permutation p-values in place (``refine_permutation_p``).
+
+    ``tests`` maps a row index of ``table`` to its permutation test's arguments ``(a, b,
+    a0, b0, transform)``; rows without one (normal approximation, no test) are kept.
+    Families are visited in sorted order, their tests in table order, all drawing from
+    ``rng``; ``p_is_bound`` is recomputed from the draws behind each refined p.
+    """
+    for _, index in sorted(table.groupby(family).groups.items()):
+        rows = list(index)
+        refinable = np.array([r in tests for r in rows], bool)
+        if not refinable.any():
+            continue
+
+        def redraw(i: int, draws: int, rows: list = rows) -> float:
+            return permutation_p(*tests[rows[i]], draws, rng)
+
+        p, draws = refine_permutation_p(
+            table.loc[rows, "p_value"].to_numpy(float), config.permutations, config.alpha,
+            redraw, refinable,
+        )  # fmt: skip
+        table.loc[rows, "p_value"] = p
+        for r, value, n in zip(rows, p, draws, strict=True):
+            if n:
+                table.loc[r, "p_is_bound"] = is_floor(float(value), int(n))
 
 
 def change_table(
@@ -255,11 +294,14 @@ def change_table(
             row = _compare(key, other, comparison, members, by_key, config, rng)
             if row is not None:
                 rows.append(row)
+    tests = {i: row.pop("_test") for i, row in enumerate(rows) if "_test" in row}
     table = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
     if table.empty:
         return table
+    family = ["quantity", "grouping", "comparison"]
+    _refine(table, family, tests, config, np.random.default_rng([config.seed, 1, 1]))
     low, high = config.band
-    for _, index in table.groupby(["quantity", "grouping", "comparison"]).groups.items():
+    for _, index in table.groupby(family).groups.items():
         table.loc[index, "p_adjusted"] = holm(table.loc[index, "p_value"].to_numpy(float))
     significant = table["p_adjusted"] < config.alpha
     ratio = table["ratio"].to_numpy(float)

@@ -23,7 +23,15 @@ Gaps per window (``gap_table``), the audit's test in every window with a model
     worse on RMSE (lower is better), better on NDCG@k; its 95% interval from independent
     user bootstraps of the two groups (the ratio of the replicates); p: two-sided
     permutation of the group labels among the users of both groups
-    (``engine.audit.stats.permutation_p``). Holm's correction within one family
+    (``engine.audit.stats.permutation_p``), first with ``permutations`` = B draws (floor
+    ``1 / (B + 1)``), then refined where the Holm decision depends on that resolution
+    (``engine.audit.stats.refine_permutation_p``: in a family of ``m`` tests, B = 1,000
+    and m = 46 put the floor times m at 0.046, next to ``alpha``; the tests with a
+    first-pass p <= ``alpha`` or at the floor are redrawn with
+    ``B' = max(B, ceil(20 m / alpha))`` permutations, so ``m / (B' + 1) <= alpha / 20``,
+    from the stream seeded ``[seed, 2, 1]``, family by family in sorted order; Phipson and
+    Smyth 2010; Gandy 2009; Sandve et al. 2011); ``p_is_bound`` when a p is at the floor of
+    the draws behind it. Holm's correction within one family
     (quantity, grouping) over every window and group: one question "did the groups of
     attribute A differ on Q in any window?", so a finding does not depend on how many
     other attributes are monitored, and more windows make each test stricter (a monitor
@@ -67,7 +75,7 @@ from engine.audit.stats import (
     ratio_of_sums,
 )
 from engine.data.types import RatingData
-from engine.monitor_changes import QUANTITIES, _members, _Settings, _transform
+from engine.monitor_changes import QUANTITIES, _members, _refine, _Settings, _transform
 from engine.monitor_data import INSUFFICIENT
 
 GAP_QUANTITIES: tuple[str, ...] = ("rmse", "ndcg")
@@ -190,7 +198,7 @@ def gap_table(
     for w, q, grouping, group in members:
         if grouping != "all":
             families.setdefault((w, q, grouping), []).append(group)
-    rows, replicates = [], {}
+    rows, replicates, tests = [], {}, {}
     for (w, q, grouping), groups in sorted(families.items()):
         f = _transform(q)
         parts = {g: members[(w, q, grouping, g)] for g in groups}
@@ -224,13 +232,17 @@ def gap_table(
             row["p_is_bound"] = is_floor(row["p_value"], config.permutations)
             if not math.isfinite(row["p_value"]):
                 row["status"] = "not tested"
+            else:
+                tests[len(rows) - 1] = (a, b, a0, b0, f)
     table = pd.DataFrame(rows, columns=GAP_COLUMNS)
     low, high = config.band
     r = table["ratio"].to_numpy(float)
     table["outside_band"] = np.isfinite(r) & ((r < low) | (r > high))
     if table.empty:
         return table, replicates
-    _classify(table, "ratio", ["quantity", "grouping"], config)
+    family = ["quantity", "grouping"]
+    _refine(table, family, tests, config, np.random.default_rng([config.seed, 2, 1]))
+    _classify(table, "ratio", family, config)
     table["sentence"] = [_gap_sentence(r) if math.isfinite(r["p_value"]) else ""
                          for r in table.to_dict("records")]  # fmt: skip
     return table, replicates

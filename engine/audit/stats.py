@@ -20,6 +20,10 @@ unit of resampling, because one user's ratings are correlated:
   difference reaches the observed one the p-value *is* that floor and only says the
   true p is at most it (``is_floor``; shown ``"< 0.0005"`` for 2,000 permutations by
   ``format_p_value``);
+* refinement of a family's permutation p-values whose Holm decision depends on the number
+  of permutations (``refine_permutation_p``, used by the monitor; the audit does not call
+  it): the tests with p <= alpha or at the floor are redrawn with
+  ``B' = max(B, ceil(20 m / alpha))`` permutations, so that ``m / (B' + 1) <= alpha / 20``;
 * item-group shares are tested with a normal approximation, the two-sided normal tail of
   the bootstrap distribution around the catalogue share (``normal_tail``); such p-values
   are kept as computed but never displayed below ``P_DISPLAY_FLOOR`` (1e-6), where the
@@ -157,6 +161,68 @@ def permutation_p(
 def is_floor(p: float, permutations: int) -> bool:
     """Whether a permutation ``p`` is its floor ``1 / (1 + permutations)`` (an upper bound)."""
     return bool(permutations > 0 and math.isfinite(p) and p * (1 + permutations) < 1 + 1e-9)
+
+
+REFINE_FACTOR = 20
+"""``refine_permutation_p`` redraws with ``B'`` permutations such that the floor times the
+family size, ``m / (B' + 1)``, is at most ``alpha / REFINE_FACTOR``."""
+
+
+def refined_permutations(permutations: int, m: int, alpha: float) -> int:
+    """``B' = max(B, ceil(REFINE_FACTOR * m / alpha))``: the redraw size of a family of ``m``."""
+    return max(permutations, math.ceil(REFINE_FACTOR * m / alpha - 1e-9))
+
+
+def refine_permutation_p(
+    p_values: np.ndarray,
+    permutations: int,
+    alpha: float,
+    redraw: Callable[[int, int], float],
+    refinable: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine the permutation p-values of one Holm family where the decision depends on ``B``.
+
+    A permutation p from ``B`` draws is never below its floor ``1 / (B + 1)`` and Holm
+    multiplies the smallest of ``m`` p-values by ``m``: with ``m / (B + 1)`` near ``alpha``
+    (m = 46, B = 1,000: 0.046) whether a test at the floor is rejected is decided by ``B``,
+    not by the data. Rule (fixed before looking at any result): after the first pass with
+    ``B`` draws, each test of the family (``m`` = its finite p-values, ``refinable`` ones
+    those of a permutation test) whose first-pass p is at most ``alpha`` or at its floor
+    (``is_floor``) is redrawn afresh, ``redraw(i, B')`` (the caller's permutation test of
+    test ``i`` with ``B'`` draws from its seeded stream), with
+    ``B' = refined_permutations(B, m, alpha) = max(B, ceil(20 m / alpha))``, so that
+    ``m / (B' + 1) <= alpha / 20``: a p at the refined floor is 20 times below Holm's
+    strictest threshold. The redrawn p replaces the first-pass one. A first-pass p above
+    ``alpha`` and its floor is kept: its Holm-adjusted p is at least itself, so no
+    refinement of the others can make it significant (only its own Monte Carlo error,
+    sd ``sqrt(p (1 - p) / B)``, could, which the rule does not chase). Nothing is redrawn
+    when ``B' = B`` or no test qualifies.
+
+    The result is still a valid p-value (``P(p <= t) <= t`` under the null): the redraw is
+    independent of the first pass given the data, so for ``t <= alpha`` ``P(p <= t) <=
+    P(p' <= t) <= t``, and for larger ``t`` ``p <= t`` needs the first pass ``<= t`` (or at
+    a floor above ``t`` and ``p' <= t``). Both passes use ``(1 + #) / (1 + draws)``, never 0
+    (Phipson and Smyth 2010, "Permutation p-values should never be zero"); spending extra
+    draws only where the decision is uncertain is the idea of sequential Monte Carlo
+    p-values under multiple testing (Gandy 2009; Sandve et al. 2011), here in two fixed
+    stages. A refined p at its floor ``1 / (B' + 1)`` is still only a bound: ``is_floor(p,
+    draws)`` with the returned count.
+
+    Returns ``(p, draws)``: a copy of ``p_values`` with the refined values, and the number
+    of permutations behind each (``B`` or ``B'``; 0 where the p is NaN or not refinable).
+    """
+    p = np.array(p_values, float)
+    ok = np.isfinite(p) & (np.ones(len(p), bool) if refinable is None else np.asarray(refinable))
+    draws = np.where(ok, permutations, 0)
+    if permutations <= 0:
+        return p, draws
+    refined = refined_permutations(permutations, int(np.isfinite(p).sum()), alpha)
+    if refined == permutations:
+        return p, draws
+    floor = np.array([is_floor(x, permutations) for x in p], bool)
+    for i in np.flatnonzero(ok & ((p <= alpha) | floor)):
+        p[i], draws[i] = redraw(int(i), refined), refined
+    return p, draws
 
 
 def normal_tail(difference: float, sd: float) -> float:
