@@ -94,7 +94,9 @@ class MonitorConfig:
     bootstrap
         Bootstrap replicates over users for intervals (0 = none).
     permutations
-        Label permutations per test (0 = no tests); the smallest p is ``1 / (B + 1)``.
+        Label permutations per test (0 = no tests); the smallest p of this first pass is
+        ``1 / (B + 1)``; p-values whose Holm decision depends on that resolution are
+        redrawn with more (``engine.audit.stats.refine_permutation_p``).
     alpha, band
         A change is flagged when its ratio leaves ``band`` and its Holm-adjusted p is below
         ``alpha`` (the audit's rule, ``engine.audit.config.AuditConfig``).

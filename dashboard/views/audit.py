@@ -11,6 +11,7 @@ from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
 from engine.external import compare_pair, pair_sentences
 from engine.report import display_rows, read_audit
+from engine.report.reading import hints_by_group
 from engine.text import literal_markdown, literal_plotly
 
 #: Columns the lists of flagged, notable and data rows leave out (the tier says the status).
@@ -161,11 +162,11 @@ def render() -> None:
         st.markdown(f"- {literal_markdown(sentence)}")
     if result.hints:
         with st.expander("Profile differences of flagged user groups (root-cause hints)"):
-            for hint in result.hints:
-                st.markdown(f"**{literal_markdown(hint['grouping'])} = "
-                            f"{literal_markdown(hint['group'])}** "
-                            f"({literal_markdown(hint['metric'])}): "
-                            + literal_markdown("; ".join(hint["sentences"])))  # fmt: skip
+            for hint in hints_by_group(result.hints):
+                st.markdown(f"**{literal_markdown(hint.grouping)} = "
+                            f"{literal_markdown(hint.group)}** "
+                            f"({literal_markdown(', '.join(hint.metrics))}): "
+                            + literal_markdown("; ".join(hint.sentences)))  # fmt: skip
     with st.expander(f"Data rows ({len(reading.data)})"):
         st.dataframe(display_rows(reading.data, LISTED), hide_index=True, key="data_table",
                      column_config=NUMBERS)  # fmt: skip
