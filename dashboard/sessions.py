@@ -16,6 +16,10 @@ Limits, each from an environment variable:
 * ``RECSYS_SESSION_MAX_MB``: the most one session may keep (default 500); larger work is
   not kept, and the page says so.
 
+The analyst's own systems (lists and predictions uploaded on the Data page, with the
+held-out ratings that judge them) are kept with the work, in the saved analysis's
+``systems`` stage (``engine.saved.systems``).
+
 The analyst can delete their work at any time ("Forget my data" in the sidebar).
 """
 
@@ -33,8 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.analysis import Analysis
-from engine.errors import EngineError
-from engine.saved import open_analysis, save_analysis
+from engine.errors import DataError, EngineError
+from engine.external import ExternalSystem, HeldOut, temporal_heldout
+from engine.external.heldout import no_heldout
+from engine.saved import SavedAnalysis, read_saved, save_analysis
+from engine.saved.systems import SavedSystems
 
 _LOGGER = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -102,8 +109,32 @@ def folder_of(token: str, limits: SessionLimits) -> Path:
     return limits.folder / hashlib.sha256(token.encode()).hexdigest()
 
 
-def save_work(token: str, analysis: Analysis, limits: SessionLimits) -> Path:
-    """Save ``analysis`` as ``token``'s work; refuse (and delete) work over the size cap.
+def kept_systems(
+    analysis: Analysis, systems: list[ExternalSystem], heldout: HeldOut | None = None
+) -> SavedSystems | None:
+    """Return the systems to keep with ``analysis`` (``None`` without any).
+
+    ``heldout`` is the held-out ratings the analyst chose (a file); by default the temporal
+    split of the data, as the Bias audit page judges them (where the data cannot be split
+    in time, no held-out ratings, with the reason as a note).
+    """
+    if not systems:
+        return None
+    if heldout is None:
+        try:
+            heldout = temporal_heldout(analysis.data)
+        except DataError as error:
+            heldout = no_heldout(analysis.data, [str(error)])
+    return SavedSystems(tuple(systems), heldout)
+
+
+def save_work(
+    token: str,
+    analysis: Analysis,
+    limits: SessionLimits,
+    systems: SavedSystems | None = None,
+) -> Path:
+    """Save ``analysis`` (and ``systems``) as ``token``'s work; refuse work over the size cap.
 
     Raises
     ------
@@ -112,7 +143,7 @@ def save_work(token: str, analysis: Analysis, limits: SessionLimits) -> Path:
     """
     forget_expired(limits)
     limits.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder = save_analysis(analysis, folder_of(token, limits))
+    folder = save_analysis(analysis, folder_of(token, limits), systems=systems)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     if size > limits.max_mb * 1e6:
         shutil.rmtree(folder, ignore_errors=True)
@@ -126,12 +157,22 @@ def save_work(token: str, analysis: Analysis, limits: SessionLimits) -> Path:
 
 def restore_work(token: str, limits: SessionLimits) -> Analysis | None:
     """Return the work saved under ``token``, or ``None`` when there is none (or it expired)."""
+    saved = restore_saved(token, limits)
+    return None if saved is None else saved.analysis
+
+
+def restore_saved(token: str, limits: SessionLimits) -> SavedAnalysis | None:
+    """``restore_work`` with the systems kept with it (``SavedAnalysis.systems``)."""
     forget_expired(limits)
     folder = folder_of(token, limits)
     if not (folder / "manifest.json").is_file():
         return None
     os.utime(folder)  # used again: the retention counts from now
-    return open_analysis(folder)
+    saved = read_saved(folder)
+    for note in saved.notes:  # as open_analysis does
+        _LOGGER.warning("%s", note)
+    saved.analysis.notes.extend(saved.notes)
+    return saved
 
 
 def forget(token: str, limits: SessionLimits) -> bool:

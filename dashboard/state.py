@@ -45,6 +45,7 @@ from engine.analysis import Analysis, AnalysisSettings
 from engine.explain import factor_labels, item_titles
 from engine.external import (
     ExternalSystem,
+    HeldOut,
     SystemsComparison,
     compare_systems,
     merge_systems,
@@ -55,7 +56,8 @@ from engine.model.svd import Progress
 from engine.report import Report, render
 from engine.report.update_section import update_origin, with_update
 from engine.report.write import zip_files
-from engine.saved import open_analysis, save_analysis, zip_analysis
+from engine.saved import open_analysis, read_saved, save_analysis, zip_analysis
+from engine.saved.systems import SavedSystems
 from engine.update import UpdateRecord
 from engine.whatif import before_vector, full_ranking
 
@@ -119,10 +121,13 @@ def _restore(store: SessionStore) -> None:
         return
     limits = sessions.SessionLimits.from_environment()
     try:
-        restored = sessions.restore_work(token, limits)
+        saved = sessions.restore_saved(token, limits)
     except EngineError as error:
         store.notice = f"The work saved for this link could not be opened: {error}"
-        restored = None
+        saved = None
+    restored = None if saved is None else saved.analysis
+    if saved is not None and saved.systems is not None:  # the analyst's own systems
+        _adopt_systems(store, saved.systems)
     if restored is None:
         store.notice = store.notice or (
             "No work is saved for this link any more (work is "
@@ -131,6 +136,13 @@ def _restore(store: SessionStore) -> None:
         del st.query_params["session"]
         return
     store.analysis, store.token = restored, token
+
+
+def _adopt_systems(store: SessionStore, kept: SavedSystems) -> None:
+    """Take back the systems kept with the work (and their held-out file, if one was chosen)."""
+    store.extras[("external",)] = list(kept.systems)
+    if kept.heldout.source == "file":
+        store.extras[("heldout",)] = kept.heldout
 
 
 def keep_session_in_url() -> None:
@@ -185,7 +197,11 @@ def set_data(data: RatingData | None) -> None:
 def open_saved(path: str | Path) -> Analysis:
     """Open a saved analysis (folder or zip) as the session's analysis."""
     store = _store()
-    store.analysis, store.extras = open_analysis(path), {}
+    saved = read_saved(path)  # open_analysis, with the analyst's own systems kept in it
+    saved.analysis.notes.extend(saved.notes)
+    store.analysis, store.extras = saved.analysis, {}
+    if saved.systems is not None:
+        _adopt_systems(store, saved.systems)
     store.notice = " ".join(store.analysis.notes) or None
     _save(store)
     return store.analysis
@@ -263,12 +279,15 @@ def _save(store: SessionStore) -> None:
     Work that cannot be kept (over the size cap, a disk error) loses its token, so the URL
     never promises a restore that would not come; the page says why.
     """
-    if store.analysis is None:
+    systems = store.extras.get(("external",), [])
+    if store.analysis is None and not systems and store.token is None:
         return
+    current = store.analysis or starting_analysis()  # systems uploaded on the sample
     limits = sessions.SessionLimits.from_environment()
     store.token = store.token or sessions.new_token()
     try:
-        sessions.save_work(store.token, store.analysis, limits)
+        kept = sessions.kept_systems(current, systems, store.extras.get(("heldout",)))
+        sessions.save_work(store.token, current, limits, kept)
     except (sessions.SessionTooLarge, OSError, EngineError) as error:
         if not isinstance(error, sessions.SessionTooLarge):
             _LOGGER.warning("could not keep the session's work: %s", error)
@@ -342,31 +361,51 @@ def external_systems() -> list[ExternalSystem]:
 
 def add_external(systems: list[ExternalSystem]) -> None:
     """Add uploaded systems: one name's lists and predictions join (``DataError`` on a clash)."""
-    extras = _store().extras
-    extras[("external",)] = merge_systems(external_systems() + systems)
-    extras.pop(("systems",), None)
+    store = _store()
+    store.extras[("external",)] = merge_systems(external_systems() + systems)
+    store.extras.pop(("systems",), None)
+    _save(store)  # kept across a refresh, like the rest of the work
 
 
 def clear_external() -> None:
-    """Forget the uploaded external systems and their side by side."""
-    for key in (("external",), ("systems",)):
-        _store().extras.pop(key, None)
+    """Forget the uploaded external systems, their held-out file and their side by side."""
+    store = _store()
+    for key in (("external",), ("heldout",), ("systems",)):
+        store.extras.pop(key, None)
+    _save(store)
+
+
+def heldout_file() -> HeldOut | None:
+    """Return the held-out ratings file chosen for the systems (Data page), else ``None``."""
+    return _store().extras.get(("heldout",))
+
+
+def set_heldout(heldout: HeldOut | None) -> None:
+    """Judge the systems on ``heldout`` (``heldout_from_file``); ``None``: the temporal split."""
+    store = _store()
+    if heldout is None:
+        store.extras.pop(("heldout",), None)
+    else:
+        store.extras[("heldout",)] = heldout
+    store.extras.pop(("systems",), None)
+    _save(store)
 
 
 def systems_comparison(compute: bool = False) -> SystemsComparison | None:
     """Return the side by side of the uploaded systems (``compute``: make it if missing).
 
-    Judged on the temporal split of the session's data (``engine.external``), with the
-    current model and audit settings; kept until the systems or settings change.
+    Judged on the held-out file chosen on the Data page, else the temporal split of the
+    session's data (``engine.external``), with the current model and audit settings; kept
+    until the systems, held-out ratings or settings change.
     """
-    current, systems = analysis(), external_systems()
-    key = (tuple(s.name for s in systems), current.key("audit"))
+    current, systems, chosen = analysis(), external_systems(), heldout_file()
+    key = (tuple(s.name for s in systems), current.key("audit"), id(chosen))
     held = _store().extras.get(("systems",))
     if held is not None and held[0] == key:
         return held[1]
     if not compute or not systems:
         return None
-    heldout = temporal_heldout(current.data)
+    heldout = chosen or temporal_heldout(current.data)
     model = current.model if heldout.source != "temporal" else None
     comparison = with_pairs(compare_systems(
         heldout, systems, model_config=current.settings.model,
@@ -417,14 +456,16 @@ def _report_key(sections: tuple[str, ...], formats: tuple[str, ...]) -> tuple:
 
 def analysis_zip() -> bytes:
     """Return the session's whole analysis as a zip (the Data page and the CLI open it)."""
-    current = analysis()
-    key = ("analysis zip", *(current.key(s) for s in current.computed()))
-    return _memo(key, lambda: _zip_of(current))
+    current, systems, held = analysis(), external_systems(), heldout_file()
+    key = ("analysis zip", *(current.key(s) for s in current.computed()),
+           tuple(id(s) for s in systems), id(held))  # fmt: skip
+    return _memo(key, lambda: _zip_of(current, sessions.kept_systems(current, systems, held)))
 
 
-def _zip_of(current: Analysis) -> bytes:
+def _zip_of(current: Analysis, systems: SavedSystems | None = None) -> bytes:
+    """Zip of ``current`` saved with the analyst's own systems (``report DIR`` shows them)."""
     with tempfile.TemporaryDirectory(prefix="analysis-") as folder:
-        return zip_analysis(save_analysis(current, Path(folder) / "analysis"))
+        return zip_analysis(save_analysis(current, Path(folder) / "analysis", systems=systems))
 
 
 def profile(data: RatingData) -> DatasetProfile:

@@ -19,7 +19,7 @@ from engine import (
     load_dataset,
 )
 from engine.data import files_table, preview_ratings, rejected_table
-from engine.external import load_lists, load_predictions
+from engine.external import heldout_from_file, load_lists, load_predictions
 from engine.external.load import external_rejected_table, preview_external
 from engine.text import literal_markdown
 
@@ -70,7 +70,8 @@ def external_outputs(data: RatingData) -> None:
             "its **rating predictions** (`user, item, prediction`); a `system` column holds "
             "several systems in one file. The Bias audit page then compares them with the "
             "built-in SVD and popularity on the ratings after a temporal cut (the last 20% of "
-            "time) that the lists are taken not to have seen."
+            "time) that the lists are taken not to have seen, or on a file of held-out ratings "
+            "collected after the lists were made (below, once a system is added)."
         )
         kind = st.radio("The file holds", ["lists", "predictions"], horizontal=True,
                         key="external_kind")  # fmt: skip
@@ -118,9 +119,35 @@ def external_outputs(data: RatingData) -> None:
                                  key=f"external_rejected_{system.name}_{report.name}")  # fmt: skip
                 for note in report.notes:
                     st.caption(literal_markdown(note))
+        if systems:
+            heldout_upload(data)
         if systems and st.button("Remove the systems", key="clear_external"):
             state.clear_external()
             st.rerun()
+
+
+def heldout_upload(data: RatingData) -> None:
+    """Offer an optional held-out ratings file for the systems (the CLI's ``--heldout``)."""
+    held = state.heldout_file()
+    upload = st.file_uploader(
+        "Held-out ratings (optional: ratings collected after the lists were made; default: "
+        "the temporal split)", key="upload_heldout",
+    )  # fmt: skip
+    if upload is not None and st.button("Judge the systems on these ratings", key="use_heldout"):
+        try:
+            held = heldout_from_file(data, DataFile(upload.name, upload.getvalue()))
+            state.set_heldout(held)
+        except EngineError as error:
+            st.error(literal_markdown(f"{upload.name}: {error}"))
+    if held is None:
+        st.caption("Judged on the temporal split of the ratings (the last 20% of time).")
+        return
+    st.caption(literal_markdown(held.describe()))
+    for note in held.notes:
+        st.caption(literal_markdown(note))
+    if st.button("Use the temporal split instead", key="clear_heldout"):
+        state.set_heldout(None)
+        st.rerun()
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from engine.external.load import load_lists, load_predictions, merge_systems
 from engine.external.paired import with_pairs
 from engine.external.systems import SystemsComparison, compare_systems
 from engine.external.types import ExternalSystem
+from engine.saved.systems import SavedSystems
 
 _FIELDS = ("user", "item", "rank", "score", "prediction", "system")
 
@@ -122,14 +123,31 @@ def with_systems(analysis, report, args: argparse.Namespace, systems: list[Exter
     """Return ``(report with the side-by-side section, its JSON dict)``; unchanged without."""
     if not systems:
         return report, None
-    heldout = heldout_of(args, analysis.data)
+    return with_saved_systems(
+        analysis, report, SavedSystems(tuple(systems), heldout_of(args, analysis.data))
+    )
+
+
+def with_saved_systems(analysis, report, saved: SavedSystems | None):
+    """``with_systems`` of systems kept in a saved analysis (``report DIR``): no file needed."""
+    if saved is None:
+        return report, None
+    heldout = saved.heldout
     model = analysis.model if heldout.source != "temporal" else None
     comparison: SystemsComparison = compare_systems(
-        heldout, systems, model_config=analysis.settings.model,
+        heldout, list(saved.systems), model_config=analysis.settings.model,
         config=analysis.settings.audit, model=model,
     )  # fmt: skip
     comparison = with_pairs(comparison)
     return dataclasses.replace(report, systems=comparison), comparison.to_dict()
+
+
+def kept_systems(report) -> SavedSystems | None:
+    """Return the systems of ``report``'s side by side, to keep in a saved analysis (``run``)."""
+    comparison = getattr(report, "systems", None)
+    if comparison is None:
+        return None
+    return SavedSystems(tuple(comparison.external), comparison.heldout)
 
 
 def systems_file(summary: dict[str, Any] | None) -> dict[str, bytes]:

@@ -120,6 +120,11 @@ def _empty() -> pd.DataFrame:
                          "timestamp": pd.Series([], dtype="Int64")})  # fmt: skip
 
 
+def no_heldout(data: RatingData, notes: list[str] | None = None) -> HeldOut:
+    """Return no held-out ratings (``source="none"``): every rating is what the lists saw."""
+    return HeldOut(data, _empty(), "none", name=data.name, notes=list(notes or []))
+
+
 def temporal_heldout(data: RatingData, test_share: float = 0.2) -> HeldOut:
     """Hold out the last ``test_share`` of the time span (module docstring).
 
@@ -142,6 +147,20 @@ def temporal_heldout(data: RatingData, test_share: float = 0.2) -> HeldOut:
     if untimed:
         notes.append(f"{untimed:,} ratings without a time take no part in the temporal split.")
     return HeldOut(train, held, "temporal", cut=cut, name=data.name, notes=notes)
+
+
+def heldout_at(data: RatingData, cut: float, notes: list[str] | None = None) -> HeldOut:
+    """Return the temporal held-out ratings of ``data`` at a known ``cut`` (a saved one).
+
+    Ratings with ``t < cut`` are what the systems rest on, ``t >= cut`` are held out, as
+    ``temporal_heldout`` (which finds the cut from the share of the time span).
+    """
+    times = data.ratings["timestamp"].to_numpy("float64", na_value=np.nan)
+    timed = ~np.isnan(times)
+    train = subset(data, timed & (times < cut), f"{data.name} before {_when(cut)}")
+    held = data.ratings[timed & (times >= cut)].reset_index(drop=True)
+    return HeldOut(train, held, "temporal", cut=float(cut), name=data.name,
+                   notes=list(notes or []))  # fmt: skip
 
 
 def heldout_from_file(

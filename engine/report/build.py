@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the monitor trains models: imported only by the callers tha
     from engine.external.systems import SystemsComparison
     from engine.monitor import Monitoring
 
-SCHEMA_VERSION = "2.4"  # 2.4: optional "update" (engine.report.update_section)
+SCHEMA_VERSION = "2.5"  # 2.4: optional "update"; 2.5: optional "systems" (engine.external)
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -204,7 +204,8 @@ class Report:
     systems
         An ``engine.external.SystemsComparison`` for the HTML/PDF "Systems side by side"
         section (``audit``/``run`` with ``--recommendations``/``--predictions``), else
-        ``None``; not serialised (the CLI writes it as ``systems.json``).
+        ``None``; in the JSON as ``systems`` and in the CSV as rows with a ``system``
+        column (``engine.report.systems``; the CLI also writes ``systems.json``).
     """
 
     title: str

@@ -1,10 +1,13 @@
 """Render a ``Report`` as JSON (versioned, schema-checked) and as tidy CSV metric rows.
 
 JSON: ``SCHEMA_PATH`` is the JSON Schema (draft 2020-12) of the output; missing values
-(withheld or undefined) are ``null``. CSV: one row per audit metric row
-(``METRIC_COLUMNS``); any text cell a spreadsheet would run as a formula (starting with
-``=``, ``+``, ``-``, ``@``, tab or carriage return) is prefixed with ``'`` (OWASP's CSV
-injection advice).
+(withheld or undefined) are ``null``; ``systems`` (schema 2.5) is the side by side of the
+analyst's own systems when the report has one (``engine.report.systems.systems_json``).
+CSV: one row per audit metric row (``METRIC_COLUMNS``); with systems, every system's audit
+rows follow, and a last column ``system`` names the system of each row (empty for the
+analysis's own audit rows, which are otherwise unchanged); any text cell a spreadsheet
+would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
+prefixed with ``'`` (OWASP's CSV injection advice).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from engine.report.build import SCHEMA_VERSION, Report
+from engine.report.systems import systems_json, systems_metric_rows
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -54,7 +58,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """Return the JSON document as a dictionary (validates against ``SCHEMA_PATH``)."""
-    optional = {} if report.update is None else {"update": report.update}
+    optional: dict[str, Any] = {} if report.update is None else {"update": report.update}
+    if report.systems is not None:
+        optional["systems"] = systems_json(report.systems)
     return _plain(
         {
             "schema_version": SCHEMA_VERSION,
@@ -97,5 +103,9 @@ def render_json(report: Report) -> bytes:
 
 def render_csv(report: Report) -> bytes:
     r"""UTF-8 CSV of the audit's metric rows, formula-injection safe, ``\\n`` line ends."""
-    frame = report.metrics.astype(object).map(neutralise_formula)
+    frame = report.metrics
+    if report.systems is not None:
+        own = frame.assign(system="")
+        frame = pd.concat([own, systems_metric_rows(report.systems)], ignore_index=True)
+    frame = frame.astype(object).map(neutralise_formula)
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")

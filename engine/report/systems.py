@@ -5,14 +5,21 @@ and ``run`` with ``--recommendations`` / ``--predictions``). Aggregates only: wh
 held-out ratings were used, each file's load report, the side-by-side table, the flagged
 rows per system, the surrogates' fidelity and the paired comparison of each external
 system with the built-in SVD (overall sentences). Every data string is escaped.
+
+``systems_json`` is the same section as plain data (the report JSON's optional
+``systems`` object, schema 2.5) and ``systems_metric_rows`` each system's audit rows (the
+CSV's rows with a ``system`` column); both aggregates only: no user id, no load report
+example row, groups below the minimum size withheld as in the built-in audit's rows.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from engine.report.build import METRIC_COLUMNS, withhold_small_groups
 
 if TYPE_CHECKING:
     from engine.external.systems import SystemsComparison
@@ -81,3 +88,43 @@ def systems_section(comparison: SystemsComparison) -> str:
            "system itself; it is only shown with its fidelity.</p>" if surrogates else "")
         + paired + _list(c.notes) + "</section>"
     )  # fmt: skip
+
+
+#: Fields of a load report in the JSON (counts and sentences; never its example rows).
+LOAD_FIELDS = ("name", "kind", "rows_read", "rows_kept", "rows_rejected", "rejected",
+               "unknown_users", "unknown_items", "summary")  # fmt: skip
+
+
+def systems_json(comparison: SystemsComparison) -> dict[str, Any]:
+    """Return the side by side as JSON-ready data (the report JSON's ``systems``, 2.5).
+
+    ``heldout``: which held-out ratings were used (source, sentence, counts, cut and dates);
+    ``rows``: one per system, ``engine.external.systems.TABLE_COLUMNS`` (the HTML table's
+    numbers; NaN becomes ``null`` when rendered); ``surrogates``: each surrogate's fidelity
+    summary; ``load``: each file's counts; ``pairs``: the paired comparison's sentences;
+    ``notes``: what was left out to put the systems on the same footing.
+    """
+    c = comparison
+    reports = {r.name: r.to_dict() for s in c.external for r in s.load_reports}
+    return {
+        "heldout": c.heldout.to_dict(),
+        "rows": c.table.astype(object).to_dict("records"),
+        "surrogates": [s.to_dict() for s in c.surrogates.values()],
+        "load": [{f: r[f] for f in LOAD_FIELDS} for r in reports.values()],
+        "pairs": {head: list(lines) for head, lines in c.pairs.items()},
+        "notes": list(c.notes),
+    }
+
+
+def systems_metric_rows(comparison: SystemsComparison) -> pd.DataFrame:
+    """Every system's audit rows: ``METRIC_COLUMNS`` then ``system``, small groups withheld."""
+    minimum = comparison.config.min_group_size
+    parts = [
+        withhold_small_groups(audit.result.metrics[METRIC_COLUMNS], minimum).assign(system=name)
+        for name, audit in comparison.audits.items()
+    ]
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=[*METRIC_COLUMNS, "system"])
+    )

@@ -17,6 +17,8 @@ Fields (schema version ``SCHEMA_VERSION``)::
                       schema 1 manifest is migrated with null
 
 ``data`` is always a stage (its key is the dataset fingerprint, it rests on nothing);
+``systems`` is optional (the analyst's own systems, ``engine.saved.systems``: keyed by its
+files' hashes, resting on the data only; older analyses have none);
 ``table`` is the schema record of a Parquet file (``tables.encode_table``). Paths are
 relative, ``/``-separated, inside the stage's own folder.
 """
@@ -37,14 +39,17 @@ from engine.errors import ConfigError
 from engine.saved.errors import refuse
 from engine.saved.tables import check_record
 
+SYSTEM_FILES = r"systems/((lists|predictions)_[0-9]{1,4}|heldout)\.parquet"
+
 FORMAT = "recsys-audit-analysis"
 SCHEMA_VERSION = "2"
 NAME = "manifest.json"
 TOOL = "recsys-audit-dashboard"
 #: Packages whose versions the manifest records (besides python).
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-surprise")
-#: Every stage a manifest may list, ``data`` first, in computing order.
-ALL_STAGES: tuple[str, ...] = ("data", *STAGES)
+#: Every stage a manifest may list, ``data`` first, in computing order; ``systems`` (the
+#: analyst's own systems, ``engine.saved.systems``) is optional and rests on the data only.
+ALL_STAGES: tuple[str, ...] = ("data", *STAGES, "systems")
 #: Files each stage must list (``report`` lists whatever report files were given).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "data": ("data/ratings.parquet", "data/data.json"),
@@ -53,6 +58,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "lists": ("lists/lists.parquet",),
     "audit": ("audit/fields.json",),
     "report": (),
+    "systems": ("systems/systems.json",),
 }
 #: Other files each stage may list, as a regular expression ("": none; a field's table is
 #: ``<stage>/<field name>.parquet``; any report file name).
@@ -63,6 +69,7 @@ OPTIONAL: dict[str, str] = {
     "lists": "",
     "audit": r"audit/[a-z_][a-z0-9_]*\.parquet",
     "report": r"report/.+",
+    "systems": SYSTEM_FILES,
 }
 #: A stored path: one or two plain names (letters, digits, ``_ . -``; no leading dot).
 PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?")
@@ -194,7 +201,7 @@ def _hex(value: object) -> bool:
 def _check_stage(stage: str, entry: object, file: object) -> None:
     if not (isinstance(entry, dict) and set(entry) == {"key", "rests_on", "files"}):
         raise refuse(file, f"has a {stage} entry without exactly the fields key, rests_on, files")
-    upstream = () if stage == "data" else STAGES[stage]
+    upstream = () if stage == "data" else ("data",) if stage == "systems" else STAGES[stage]
     rests_on = entry["rests_on"]
     if not (
         _hex(entry["key"])

@@ -9,6 +9,7 @@ Layout of a saved analysis (see ``manifest`` for the manifest's fields)::
     lists/lists.parquet
     audit/<field>.parquet ...  audit/fields.json
     report/<report files given to save_analysis>
+    systems/systems.json  systems/<lists|predictions>_<i>.parquet  systems/heldout.parquet
 
 Only computed stages are written (the data always). ``open_analysis`` verifies, in this
 order, before any stage is used: the manifest (size, depth, schema version, fields,
@@ -44,6 +45,8 @@ from engine.saved.dataset import META, dataset_files, read_dataset
 from engine.saved.errors import SavedAnalysisError, refuse
 from engine.saved.source import Source
 from engine.saved.stages import read_stage, stage_files
+from engine.saved.systems import STAGE as SYSTEMS
+from engine.saved.systems import SavedSystems, read_systems, systems_files, systems_key
 from engine.saved.tables import encode_table
 
 log = logging.getLogger(__name__)
@@ -70,12 +73,15 @@ class SavedAnalysis:
         Sentences about what was migrated or left out to be computed again.
     manifest
         The (migrated) manifest.
+    systems
+        The analyst's own systems saved with it (``engine.saved.systems``), else ``None``.
     """
 
     analysis: Analysis
     report_files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    systems: SavedSystems | None = None
 
 
 # -- save ------------------------------------------------------------------------------
@@ -119,6 +125,9 @@ def _stage_entry(analysis: Analysis, stage: str, files: dict[str, Any], scratch:
         described[path] = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
         if record is not None:
             described[path]["table"] = record
+    if stage == SYSTEMS:  # inputs, like the data: keyed by their content
+        return {"key": systems_key(described), "rests_on": {"data": analysis.key("data")},
+                "files": described}  # fmt: skip
     upstream = () if stage == "data" else STAGES[stage]
     return {
         "key": analysis.key(stage),
@@ -152,6 +161,7 @@ def save_analysis(
     *,
     report_files: dict[str, bytes] | None = None,
     derived_from: dict[str, Any] | None = None,
+    systems: SavedSystems | None = None,
 ) -> Path:
     """Write the analysis's computed stages (the data always) and ``report_files`` to ``folder``.
 
@@ -172,6 +182,9 @@ def save_analysis(
         ``{"by": "update", "data": fingerprint, "model": model key}`` of the analysis this
         one was derived from (``python -m engine update``), and optionally ``"record"``
         (the ``UpdateRecord`` as plain JSON), recorded in the manifest.
+    systems
+        The analyst's own systems and their held-out ratings (``engine.saved.systems``),
+        written under ``systems/``; ``read_saved`` gives them back.
 
     Returns
     -------
@@ -202,6 +215,8 @@ def save_analysis(
                 "digits, '_', '.', '-') mapped to bytes."
             )
         files.setdefault("report", {})[f"report/{name}"] = content
+    if systems is not None:
+        files[SYSTEMS] = systems_files(systems, analysis.data)
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
     try:
@@ -318,7 +333,10 @@ def read_saved(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedAnalysis
                 source.where(described),
                 f"does not belong with the saved data and settings: {_mismatch(e)}",
             ) from e
-    return SavedAnalysis(analysis, report_files, notes, found)
+    systems = None
+    if SYSTEMS in stages:  # inputs, like the data: restored whatever code version saved them
+        systems = read_systems(source, stages[SYSTEMS], analysis.data, stages["data"]["key"])
+    return SavedAnalysis(analysis, report_files, notes, found, systems)
 
 
 def open_analysis(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Analysis:
@@ -337,7 +355,8 @@ def open_analysis(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Analysis:
     Analysis
         The saved data and settings, with each saved stage adopted; stages saved by another
         code version are left out, to be computed on demand (said in ``Analysis.notes``
-        and logged as a warning; ``read_saved`` also returns the report files).
+        and logged as a warning; ``read_saved`` also returns the report files and the
+        analyst's own systems saved with it, ``SavedAnalysis.systems``).
 
     Raises
     ------
