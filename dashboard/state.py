@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -60,6 +60,9 @@ from engine.saved import open_analysis, read_saved, save_analysis, zip_analysis
 from engine.saved.systems import SavedSystems
 from engine.update import UpdateRecord
 from engine.whatif import before_vector, full_ranking
+
+if TYPE_CHECKING:  # the monitor trains models: the Over time page imports it
+    from engine.monitor import Monitoring
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 T = TypeVar("T")
@@ -422,13 +425,29 @@ def _memo(key: tuple, compute: Callable[[], T]) -> T:
     return extras[key]
 
 
+def keep_monitoring(data: RatingData, window: str, result: Monitoring) -> None:
+    """Keep the monitoring the Over time page computed for ``data`` (the latest one only)."""
+    _store().extras[("monitoring",)] = (data.fingerprint, window, result)
+
+
+def monitoring(window: str | None = None) -> Monitoring | None:
+    """Return the kept monitoring of the session's current data (of ``window``), else ``None``."""
+    kept = _store().extras.get(("monitoring",))
+    if kept is None or kept[0] != current_data().fingerprint:
+        return None
+    return kept[2] if window is None or kept[1] == window else None
+
+
 def report(sections: tuple[str, ...]) -> Report:
     """Return the report of the session's audit showing ``sections``.
 
     After an update on the Model page (``adopt_update``) it carries the "Model update"
-    section, as ``python -m engine update --format`` does (``with_update``).
+    section, as ``python -m engine update --format`` does (``with_update``); after a run on
+    the Over time page, the "Over time" section, as ``--over-time`` does (``monitoring``).
     """
-    return with_update(_computed(lambda a: a.report(sections)), _update_origin())
+    made = with_update(_computed(lambda a: a.report(sections)), _update_origin())
+    kept = monitoring()
+    return made if kept is None else replace(made, monitoring=kept)
 
 
 def report_files(sections: tuple[str, ...], formats: tuple[str, ...]) -> dict[str, bytes]:
@@ -451,7 +470,9 @@ def report_zip(sections: tuple[str, ...], files: dict[str, bytes]) -> bytes:
 
 
 def _report_key(sections: tuple[str, ...], formats: tuple[str, ...]) -> tuple:
-    return ("report files", analysis().key("audit"), sections, formats)
+    kept = monitoring()  # the report changes with the monitoring it carries
+    shown = None if kept is None else id(kept)
+    return ("report files", analysis().key("audit"), sections, formats, shown)
 
 
 def analysis_zip() -> bytes:

@@ -11,16 +11,6 @@ from engine.monitor import MonitorConfig, Monitoring, has_times, monitor
 from engine.monitor_windows import WINDOW_KINDS
 from engine.text import literal_markdown
 
-#: Session key of the latest monitoring: ``(fingerprint, window, Monitoring)``.
-RESULT_KEY = "monitoring_result"
-
-
-def _result(fingerprint: str, window: str) -> Monitoring | None:
-    stored = st.session_state.get(RESULT_KEY)
-    if stored and stored[0] == fingerprint and stored[1] == window:
-        return stored[2]
-    return None
-
 
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
@@ -46,10 +36,10 @@ def render() -> None:
 
         def work(progress) -> None:  # type: ignore[no-untyped-def]
             result = monitor(data, window, MonitorConfig(), progress=progress)
-            st.session_state[RESULT_KEY] = (data.fingerprint, window, result)
+            state.keep_monitoring(data, window, result)  # the Report page includes it
 
         run_with_progress("Monitoring over time", work)
-    result = _result(data.fingerprint, window)
+    result = state.monitoring(window)
     if result is None:
         st.info("Run the monitoring to see the data, model quality and fairness per window.")
         return
@@ -85,6 +75,8 @@ def _show(result: Monitoring) -> None:
         st.dataframe(result.gap_changes.drop(columns="sentence"), hide_index=True)
     for note in result.notes:
         st.caption(literal_markdown(note))
+    st.caption("The Report page includes this monitoring as its **Over time** section (HTML, "
+               "PDF and JSON) until the data changes or another window is run.")  # fmt: skip
 
 
 def _providers(result: Monitoring) -> None:

@@ -6,8 +6,10 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption
-from engine import EngineError
+from engine import EngineError, RatingData
+from engine.monitor import Monitoring, has_times
 from engine.report import SECTIONS, find_chromium
+from engine.report.over_time import describe
 from engine.report.pdf import INSTALL_HINT
 from engine.report.write import FORMATS, MEDIA_TYPES
 from engine.text import literal_markdown
@@ -50,6 +52,7 @@ def render() -> None:
             "report carries a **Model update** section (HTML, PDF and JSON). "
             + literal_markdown(report.update["reading"][0])
         )
+    _over_time_notice(report.monitoring, data)
     c1, c2, c3, c4 = st.columns(4)
     for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):
         file = FORMATS[name]
@@ -81,6 +84,21 @@ def render() -> None:
 
     if st.toggle("Preview the HTML report", key="preview_report"):
         st.iframe(files[FORMATS["html"]].decode("utf-8"), height=900)
+
+
+def _over_time_notice(monitoring: Monitoring | None, data: RatingData) -> None:
+    """Say whether the report has the Over time section, or how to add it."""
+    if monitoring is not None:  # run on the Over time page (state.monitoring)
+        st.info(
+            f"The report includes **Over time** ({literal_markdown(describe(monitoring))}), "
+            "the monitoring run on the Over time page: in the HTML, PDF and JSON "
+            "(`over_time`); the CSV keeps the audit rows only."
+        )
+    elif has_times(data):
+        st.caption("To include an **Over time** section (data, model quality and fairness per "
+                   "calendar window), run the monitoring on the Over time page first.")  # fmt: skip
+    else:
+        st.caption("These ratings have no timestamps, so the report has no Over time section.")
 
 
 render()

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the monitor trains models: imported only by the callers tha
     from engine.external.systems import SystemsComparison
     from engine.monitor import Monitoring
 
-SCHEMA_VERSION = "2.5"  # 2.4: optional "update"; 2.5: optional "systems" (engine.external)
+SCHEMA_VERSION = "2.6"  # 2.4: optional "update"; 2.5: "systems"; 2.6: "over_time" (monitor)
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -195,8 +195,9 @@ class Report:
         The ``DatasetProfile`` behind ``dataset`` (for the HTML charts; not serialised).
     monitoring
         An ``engine.monitor.Monitoring`` for the HTML/PDF "Over time" section (``audit``
-        and ``run`` with ``--over-time WINDOW``), else ``None``; not serialised (the JSON
-        and CSV of a monitoring are ``monitor``'s own files).
+        and ``run`` with ``--over-time WINDOW``; the dashboard's Over time page), else
+        ``None``; in the JSON as ``over_time`` (``engine.report.over_time.over_time_json``,
+        aggregates only), not in the CSV (``monitor`` writes ``monitor.csv``).
     update
         The "Model update" section of an analysis made by ``update``
         (``engine.report.update_section``: plain data, in the JSON as ``update``), else

@@ -2,10 +2,13 @@
 
 JSON: ``SCHEMA_PATH`` is the JSON Schema (draft 2020-12) of the output; missing values
 (withheld or undefined) are ``null``; ``systems`` (schema 2.5) is the side by side of the
-analyst's own systems when the report has one (``engine.report.systems.systems_json``).
+analyst's own systems when the report has one (``engine.report.systems.systems_json``);
+``over_time`` (schema 2.6) is the monitoring of the "Over time" section when the report has
+one (``engine.report.over_time.over_time_json``).
 CSV: one row per audit metric row (``METRIC_COLUMNS``); with systems, every system's audit
 rows follow, and a last column ``system`` names the system of each row (empty for the
-analysis's own audit rows, which are otherwise unchanged); any text cell a spreadsheet
+analysis's own audit rows, which are otherwise unchanged); the CSV carries no monitoring
+rows (``monitor`` writes them to ``monitor.csv``); any text cell a spreadsheet
 would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
 prefixed with ``'`` (OWASP's CSV injection advice).
 """
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from engine.report.build import SCHEMA_VERSION, Report
+from engine.report.over_time import over_time_json
 from engine.report.systems import systems_json, systems_metric_rows
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -61,6 +65,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     optional: dict[str, Any] = {} if report.update is None else {"update": report.update}
     if report.systems is not None:
         optional["systems"] = systems_json(report.systems)
+    if report.monitoring is not None:
+        optional["over_time"] = over_time_json(report.monitoring)
     return _plain(
         {
             "schema_version": SCHEMA_VERSION,
