@@ -50,6 +50,7 @@ from engine.model.svd import Progress
 from engine.recommend import recommend_all
 from engine.report import Report, build_report
 from engine.report.build import SECTIONS
+from engine.spark.train import train_data
 
 #: Bump when a stage's computation changes its results, so stored stages are recomputed.
 CODE_VERSION = "2"
@@ -129,12 +130,15 @@ class AnalysisSettings:
 
         The evaluation holds only the protocol settings its ``split`` uses
         (``EvaluationConfig.protocol_fields``): a K-fold evaluation's dictionary, digest and
-        stage keys are those of analyses saved before the time protocols existed.
+        stage keys are those of analyses saved before the time protocols existed. The
+        model's ``engine`` is left out when it is the default ``"surprise"``, likewise.
         """
         values = asdict(self)
         for name in ("split", "test_share", "last_n", "windows"):
             del values["evaluation"][name]
         values["evaluation"].update(self.evaluation.protocol_fields())
+        if values["model"]["engine"] == "surprise":  # the default: keys as before it existed
+            del values["model"]["engine"]
         return json.loads(json.dumps(values))
 
     @classmethod
@@ -258,7 +262,8 @@ class Analysis:
     @property
     def model(self) -> TrainedModel:
         """The SVD trained on every rating with ``settings.model``."""
-        return self._stage("model", lambda: train(self.data, self.settings.model))
+        trainer = train if self.settings.model.engine == "surprise" else train_data
+        return self._stage("model", lambda: trainer(self.data, self.settings.model))
 
     def evaluation(self, progress: Progress | None = None) -> Evaluation:
         """Return the K-fold evaluation of the SVD and the comparators (``settings.evaluation``)."""

@@ -47,7 +47,7 @@ from engine.model.comparators import (
     train_popularity,
 )
 from engine.model.config import ModelConfig
-from engine.model.svd import Progress, clip_to_scale, train_svd
+from engine.model.svd import Progress, clip_to_scale
 from engine.protocols import (
     SPLIT_COLUMNS,
     SplitName,
@@ -60,6 +60,7 @@ from engine.protocols import (
 )
 from engine.protocols import assign_folds as assign_folds  # re-exported: K-fold assignment
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
+from engine.spark.train import train_model
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 #: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
@@ -351,7 +352,7 @@ Trainer = Callable[[pd.DataFrame, tuple[float, float], np.ndarray], Recommender]
 
 def _trainers(config: ModelConfig) -> dict[str, Trainer]:
     return {
-        "SVD": lambda r, s, items: train_svd(r, s, config, item_ids=items),
+        "SVD": lambda r, s, items: train_model(r, s, config, item_ids=items),  # engine choice
         "BaselineOnly": train_baseline,
         "KNNBaseline": train_knn_baseline,
         "Popularity": train_popularity,

@@ -9,6 +9,8 @@ from engine.checks import check_seed, is_finite_number, is_int
 from engine.errors import ConfigError
 
 PresetName: TypeAlias = Literal["default", "tuned"]
+#: Engines that train the model: Surprise in this process, or Spark (``engine.spark``).
+ENGINES: tuple[str, ...] = ("surprise", "spark")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class ModelConfig:
         integer in ``[0, 2**32 - 1]`` (numpy's ``RandomState`` range).
     preset
         The preset these settings came from, or ``"custom"``.
+    engine
+        What trains the model: ``"surprise"`` (default; Surprise's SGD ``SVD`` in this
+        process) or ``"spark"`` (``engine.spark``: Surprise's BaselineOnly ALS biases by Spark
+        SQL, Spark ALS on the residuals for ``Q`` with ``rank = n_factors``, ``maxIter =
+        n_epochs``, ``regParam = refit_lambda``, then the same ridge user refit). ``lr_all``,
+        ``reg_all`` and ``init_std_dev`` are SGD settings the Spark engine does not use.
+        Left out of the settings' hash when ``"surprise"``, so keys of analyses saved before
+        it existed do not change.
     """
 
     n_factors: int = 100
@@ -50,6 +60,7 @@ class ModelConfig:
     refit_lambda: float = 0.1
     seed: int = 0
     preset: str = "default"
+    engine: str = "surprise"
 
     def __post_init__(self) -> None:
         kinds = {
@@ -81,6 +92,11 @@ class ModelConfig:
                     f"ModelConfig.{name}={getattr(self, name)!r} is not allowed: use {allowed}."
                 )
         check_seed("ModelConfig", self.seed)
+        if self.engine not in ENGINES:
+            raise ConfigError(
+                f"ModelConfig.engine={self.engine!r} is not allowed: use one of "
+                f"{', '.join(ENGINES)}."
+            )
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> ModelConfig:

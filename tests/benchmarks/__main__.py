@@ -18,7 +18,7 @@ import sys
 import time
 from datetime import date
 
-from tests.benchmarks import browser, update  # noqa: F401  (add their cases to CASES)
+from tests.benchmarks import browser, spark, update  # noqa: F401  (add their cases to CASES)
 from tests.benchmarks.cases import CASES, ML100K, ensure_million_csv, ensure_synthetic_million
 
 

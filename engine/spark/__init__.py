@@ -1,0 +1,42 @@
+"""The Spark engine: the same model, explanations, audit and report beyond one machine.
+
+The only package that imports pyspark, and only inside functions, so the rest of the
+engine works without Java or pyspark. Modules, one concern each:
+
+* ``session``: where Spark runs (master URL, memory, checkpoints), one session per process;
+* ``baselines``: ``mu, b_u, b_i`` by Surprise's BaselineOnly ALS method in Spark SQL;
+* ``factors``: Spark ALS on the residuals for ``Q``, the exact ridge user refit per user;
+* ``train``: the ``TrainedModel`` from those, and the engine choice (``ModelConfig.engine``);
+* ``load``: CSV/Parquet read by Spark with the same validation rules and load report;
+* ``evaluate``: K-fold out-of-fold predictions, top-N lists (rated items excluded) and
+  per-user ranking metrics computed in the executors, written as Parquet.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public names and the module each is imported from on first use (pyspark stays unloaded).
+_LAZY: dict[str, str] = {
+    "SparkSettings": "engine.spark.session",
+    "SparkUnavailableError": "engine.spark.session",
+    "configure": "engine.spark.session",
+    "spark_session": "engine.spark.session",
+    "stop_session": "engine.spark.session",
+    "fit_baselines": "engine.spark.baselines",
+    "fit_spark": "engine.spark.train",
+    "train_spark": "engine.spark.train",
+    "train_model": "engine.spark.train",
+    "train_data": "engine.spark.train",
+    "load_ratings": "engine.spark.load",
+    "evaluate_spark": "engine.spark.evaluate",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'engine.spark' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -1,0 +1,417 @@
+"""Rating files read by Spark with ``engine.data``'s validation rules and load report.
+
+For data too large for one machine's memory: a CSV/TSV (any of ``DELIMITERS``) or Parquet
+file or folder is read by Spark, and each row gets the first reason that applies, in
+``engine.data.validate.ROW_REASONS`` order: ``missing_user_id``, ``missing_item_id``,
+``non_numeric_rating``, ``out_of_scale``, ``duplicate`` (the duplicate policy of
+``LoadOptions``: ``latest``, ``first``, ``last`` or ``mean``), so ``kept + rejected ==
+read`` as for ``load_dataset``. Columns are found by ``engine.data.columns.detect_columns``
+on the first rows; the rating scale is given or detected by the same rule as
+``engine.data.validate.detect_scale`` (weighted by value counts here). Ids are stripped
+strings, indexed to integers ``u``/``i`` in ascending id order (ALS needs int ids) and
+mapped back through the ``users``/``items`` tables.
+
+Not done here (``load_dataset`` does them): MovieLens archives, attribute tables, Excel,
+JSON, decimal commas, timestamps other than epoch seconds or ISO dates, and the
+look-alike id and half-step warnings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from engine.data.columns import detect_columns
+from engine.data.load import fingerprint_of
+from engine.data.types import (
+    DELIMITERS,
+    MAX_EXAMPLES,
+    ColumnMapping,
+    FileReport,
+    LoadOptions,
+    LoadReport,
+    RatingData,
+    RatingScale,
+)
+from engine.data.validate import COMMON_SCALES, ROW_REASONS
+from engine.errors import DataError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_EPS = 1e-9
+#: Rows read to detect the columns, as ``load_dataset`` samples them.
+DETECTION_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class SparkRatings:
+    """Validated ratings held by Spark.
+
+    Attributes
+    ----------
+    ratings
+        ``u, i, rating, timestamp`` (int, int, double, long seconds or null).
+    users, items
+        ``u, user_id`` and ``i, item_id``: the integer index of each raw id (ascending ids).
+    report
+        The load report (``rows_kept + sum(rejected) == rows_read``).
+    name
+        The file's name.
+    """
+
+    ratings: DataFrame
+    users: DataFrame
+    items: DataFrame
+    report: LoadReport
+    name: str
+
+    def to_rating_data(self) -> RatingData:
+        """Collect into a ``RatingData`` (for data that fits in memory), as ``load_dataset``.
+
+        The canonical frame, sorted by ``user_id, item_id``, and its fingerprint are those
+        ``load_dataset`` gives for the same file.
+        """
+        frame = (
+            self.ratings.join(self.users, "u")
+            .join(self.items, "i")
+            .select("user_id", "item_id", "rating", "timestamp")
+            .toArrow()
+            .to_pandas()
+        )
+        frame = frame.sort_values(["user_id", "item_id"], ignore_index=True)
+        ratings = pd.DataFrame(
+            {
+                "user_id": pd.array(frame["user_id"], dtype="str"),
+                "item_id": pd.array(frame["item_id"], dtype="str"),
+                "rating": frame["rating"].astype("float64"),
+                "timestamp": pd.array(frame["timestamp"], dtype="Int64"),
+            }
+        )
+        fingerprint = fingerprint_of(ratings, None, None)
+        return RatingData(ratings, None, None, self.report.scale, fingerprint, self.report,
+                          self.name)  # fmt: skip
+
+
+def load_ratings(
+    path: str | Path,
+    *,
+    mapping: ColumnMapping | None = None,
+    options: LoadOptions | None = None,
+    header: bool | None = None,
+    spark: SparkSession | None = None,
+) -> SparkRatings:
+    """Read and validate a rating file (CSV/TSV/Parquet, a file or a folder) with Spark.
+
+    ``header`` ``None`` detects it (a first line with no number where the second has one).
+
+    Raises
+    ------
+    DataError
+        The file cannot be read, the columns cannot be found, or no usable rating is left
+        (the same sentences as ``load_dataset``).
+    """
+    from pyspark.sql import functions as F
+
+    from engine.spark.session import spark_session
+
+    options = options or LoadOptions()
+    spark = spark or spark_session()
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist: check the path of the rating file.")
+    raw, fmt, delimiter, has_header = _read(spark, path, options, header)
+    sample = raw.limit(DETECTION_ROWS).toArrow().to_pandas()
+    columns, detection = detect_columns(sample, mapping, path.name)
+    raw = _numbered(raw)
+    typed = raw.select(
+        "_row",
+        _id(F.col(f"`{columns['user']}`")).alias("user_id"),
+        _id(F.col(f"`{columns['item']}`")).alias("item_id"),
+        _number(F.col(f"`{columns['rating']}`")).alias("rating"),
+        _seconds(F.col(f"`{columns['timestamp']}`")).alias("timestamp")
+        if "timestamp" in columns
+        else F.lit(None).cast("long").alias("timestamp"),
+        *(F.col(f"`{columns[f]}`").cast("string").alias(f"_raw_{f}")
+          for f in ("user", "item", "rating")),
+    ).cache()  # fmt: skip
+    reason = (
+        F.when(F.col("user_id").isNull(), 1)
+        .when(F.col("item_id").isNull(), 2)
+        .when(F.col("rating").isNull(), 3)
+        .otherwise(0)
+    )
+    typed = typed.withColumn("_reason", reason)
+    counts = dict(typed.groupBy("_reason").count().collect())
+    rows_read = sum(counts.values())
+    if not counts.get(0):
+        raise DataError(
+            f"{path.name} has no row with a user id, an item id and a numeric rating "
+            f"(columns used: {columns['user']}, {columns['item']}, {columns['rating']}): "
+            "check the column mapping and that ratings are numbers."
+        )
+    values = typed.where("_reason = 0").groupBy("rating").count().toArrow()
+    scale = detect_scale_counts(
+        values.column("rating").to_numpy(), values.column("count").to_numpy(), options
+    )
+    outside = (F.col("rating") < scale.low - _EPS) | (F.col("rating") > scale.high + _EPS)
+    typed = typed.withColumn(
+        "_reason", F.when((F.col("_reason") == 0) & outside, 4).otherwise(F.col("_reason"))
+    )
+    typed = _mark_duplicates(typed, options.duplicates).cache()
+    kept = typed.where("_reason = 0")
+    rejected, examples = _tally(typed, columns, empty="" if fmt == "text" else None)
+    users = _index(kept, "user_id", "u")
+    items = _index(kept, "item_id", "i")
+    ratings = (
+        kept.join(users, "user_id")
+        .join(items, "item_id")
+        .select("u", "i", "rating", "timestamp")
+        .cache()
+    )
+    rows_kept = rows_read - sum(rejected.values())
+    _refuse_unlearnable(ratings, path.name, rows_kept)
+    report = LoadReport(
+        files=[FileReport("ratings", path.name, fmt, None, delimiter, has_header, columns,
+                          detection)],
+        rows_read=rows_read, rows_kept=rows_kept, rejected=rejected, examples=examples,
+        duplicate_policy=options.duplicates, scale=scale,
+    )  # fmt: skip
+    return SparkRatings(ratings, users, items, report, path.name)
+
+
+def detect_scale_counts(
+    values: np.ndarray, counts: np.ndarray, options: LoadOptions
+) -> RatingScale:
+    """``engine.data.validate.detect_scale`` on distinct ``values`` seen ``counts`` times each.
+
+    Given scale, else the smallest common scale holding at least ``options.scale_coverage``
+    of the ratings, else the observed range; step 1 (all whole), 0.5 (all halves; a
+    detected 1-5 then becomes 0.5-5) or ``None`` (continuous).
+    """
+    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+    if options.scale is not None:
+        (low, high), source = options.scale, "given"
+    else:
+        low, high, source = float(values.min()), float(values.max()), "observed"
+        for lo, hi in COMMON_SCALES:
+            inside = (values >= lo - _EPS) & (values <= hi + _EPS)
+            if counts[inside].sum() / counts.sum() >= options.scale_coverage:
+                low, high, source = lo, hi, "detected"
+                break
+    inside = values[(values >= low - _EPS) & (values <= high + _EPS)]
+    step: float | None = None
+    if inside.size and np.allclose(inside, np.round(inside)):
+        step = 1.0
+    elif inside.size and np.allclose(inside * 2, np.round(inside * 2)):
+        step = 0.5
+        if source == "detected" and (low, high) == (1, 5):
+            low = 0.5
+    return RatingScale(float(low), float(high), step, source)
+
+
+def _read(
+    spark: SparkSession, path: Path, options: LoadOptions, header: bool | None
+) -> tuple[DataFrame, str, str | None, bool | None]:
+    """Return ``(raw frame, format, delimiter, header)``; text cells are read as strings."""
+    parquet = path.suffix.lower() == ".parquet" or (path.is_dir() and any(path.glob("*.parquet")))
+    try:
+        if parquet:
+            return spark.read.parquet(str(path)), "parquet", None, None
+        first = _first_lines(path)
+        delimiter = options.delimiter or _sniff(first)
+        if header is None:
+            header = len(first) > 1 and _has_header(first, delimiter)
+        if delimiter == " ":  # runs of blanks: Spark's CSV reader takes a fixed separator
+            frame = _blank_separated(spark, path, header)
+        else:
+            reader = spark.read.option("header", header).option("inferSchema", False)
+            frame = reader.option("sep", delimiter).csv(str(path))
+        if not header:
+            frame = frame.toDF(*(f"column_{n + 1}" for n in range(len(frame.columns))))
+        return frame, "text", delimiter, header
+    except Exception as e:  # a Spark analysis error: one sentence, not a Java traceback
+        from engine.errors import one_line
+
+        raise DataError(
+            f"Spark could not read {path.name} ({one_line(e, 120)}): give a CSV/TSV or "
+            "Parquet rating file."
+        ) from e
+
+
+def _blank_separated(spark: SparkSession, path: Path, header: bool) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    lines = spark.read.text(str(path)).where(F.trim("value") != "")
+    width = len(_first_lines(path)[0].split())
+    parts = F.split(F.trim("value"), r"\s+")
+    frame = lines.select(*(parts.getItem(n).alias(f"column_{n + 1}") for n in range(width)))
+    if header:
+        names = _first_lines(path)[0].split()
+        frame = frame.toDF(*names).where(F.col(names[0]) != names[0])
+    return frame
+
+
+def _first_lines(path: Path) -> list[str]:
+    file = next(iter(sorted(path.glob("*")))) if path.is_dir() else path
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        return [line.rstrip("\r\n") for _, line in zip(range(2), handle, strict=False)]
+
+
+def _sniff(lines: list[str]) -> str:
+    """Return the delimiter of ``DELIMITERS`` splitting the first line into most (>= 3) fields."""
+    counts = {d: len(lines[0].split(d)) if d != " " else len(lines[0].split()) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    if counts[best] < 3:
+        raise DataError(
+            "The rating file's first line has fewer than 3 fields for any delimiter: give a "
+            "file with user, item and rating columns (CLI: --delimiter)."
+        )
+    return best
+
+
+def _has_header(lines: list[str], delimiter: str) -> bool:
+    def numbers(line: str) -> int:
+        fields = line.split() if delimiter == " " else line.split(delimiter)
+        return sum(_is_number(f) for f in fields)
+
+    return numbers(lines[0]) == 0 and numbers(lines[1]) > 0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _id(column):
+    """Ids as stripped strings; empty -> null; whole floats lose ``.0`` (``ids_as_strings``)."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(column.cast("string"))
+    text = F.regexp_replace(text, r"^(-?\d+)\.0+$", "$1")
+    return F.when((text == "") | text.isin("nan", "NaN", "<NA>"), None).otherwise(text)
+
+
+def _number(column):
+    """Ratings as double; empty, non-numeric, NaN and infinite -> null."""
+    from pyspark.sql import functions as F
+
+    value = F.trim(column.cast("string")).try_cast("double")
+    finite = ~F.isnan(value) & (F.abs(value) != float("inf"))
+    return F.when(value.isNotNull() & finite, value)
+
+
+def _seconds(column):
+    """Epoch seconds as long: numbers as given, else an ISO date/time; null otherwise."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(column.cast("string"))
+    number = text.try_cast("double")
+    return F.coalesce(F.floor(number).cast("long"), F.unix_timestamp(F.to_timestamp(text)))
+
+
+def _mark_duplicates(typed: DataFrame, policy: str) -> DataFrame:
+    """Reason 5 (duplicate) on all but one row per (user, item); ``mean`` averages the pair.
+
+    Kept row per pair: ``first`` the earliest in file order, ``last`` the latest, ``latest``
+    the largest timestamp (missing = earliest; ties by file order), ``mean`` the latest in
+    file order with the pair's mean rating, as ``engine.data.validate``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    pair = Window.partitionBy("user_id", "item_id")
+    if policy == "first":
+        order = pair.orderBy(F.col("_row").asc())
+    elif policy == "latest":
+        order = pair.orderBy(F.col("timestamp").desc_nulls_last(), F.col("_row").desc())
+    else:
+        order = pair.orderBy(F.col("_row").desc())
+    valid = typed.where("_reason = 0").withColumn("_rank", F.row_number().over(order))
+    if policy == "mean":
+        valid = valid.withColumn("rating", F.avg("rating").over(pair))
+    valid = valid.withColumn("_reason", F.when(F.col("_rank") == 1, 0).otherwise(5)).drop("_rank")
+    return valid.unionByName(typed.where("_reason != 0"))
+
+
+def _tally(
+    typed: DataFrame, columns: dict[str, str], empty: str | None
+) -> tuple[dict[str, int], dict[str, list]]:
+    """Rejected rows per reason and up to ``MAX_EXAMPLES`` raw examples of each (file order).
+
+    An absent cell is shown as ``empty`` (``""`` for text files, as the file holds it).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = dict(typed.where("_reason != 0").groupBy("_reason").count().collect())
+    rows = (
+        typed.where("_reason != 0")
+        .withColumn("_n", F.row_number().over(Window.partitionBy("_reason").orderBy("_row")))
+        .where(F.col("_n") <= MAX_EXAMPLES)
+        .orderBy("_reason", "_row")
+        .collect()
+    )
+    rejected, examples = {}, {}
+    shown = [f for f in ("user", "item", "rating") if f in columns]
+    for code, why in enumerate(ROW_REASONS, start=1):
+        if counts.get(code):
+            rejected[why] = int(counts[code])
+            examples[why] = [
+                {"row": int(r["_row"]) + 1, **{f: _or(r[f"_raw_{f}"], empty) for f in shown}}
+                for r in rows if r["_reason"] == code
+            ]  # fmt: skip
+    return rejected, examples
+
+
+def _or(value: object, empty: str | None) -> object:
+    return empty if value is None else value
+
+
+def _index(kept: DataFrame, column: str, name: str) -> DataFrame:
+    """``name, column``: consecutive integers over the distinct ids, in ascending id order."""
+    distinct = kept.select(column).distinct().orderBy(column)
+    indexed = distinct.rdd.map(lambda row: row[0]).zipWithIndex().toDF([column, name])
+    return indexed.select(indexed[name].cast("int").alias(name), column).cache()
+
+
+def _numbered(raw: DataFrame) -> DataFrame:
+    """``raw`` with ``_row``: each row's 0-based position in the file (as ``load_dataset``)."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    schema = StructType([*raw.schema.fields, StructField("_row", LongType(), False)])
+    numbered = raw.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
+    return raw.sparkSession.createDataFrame(numbered, schema)
+
+
+def _refuse_unlearnable(ratings: DataFrame, name: str, rows_kept: int) -> None:
+    """Refuse as ``load_dataset`` does: nothing kept, one value only, < 2 users or items."""
+    from pyspark.sql import functions as F
+
+    if rows_kept == 0:
+        raise DataError(
+            f"{name} has no usable rating left after validation: see the rejected rows "
+            "in the load report and fix the rating scale or column mapping."
+        )
+    stats = ratings.agg(
+        F.min("rating"), F.max("rating"), F.countDistinct("u"), F.countDistinct("i")
+    ).first()
+    if stats[0] == stats[1]:
+        raise DataError(
+            f"All {rows_kept:,} ratings in {name} have the same value ({stats[0]:g}): this "
+            "looks like implicit feedback (clicks or purchases), and SVD rating prediction needs "
+            "graded ratings; supply explicit ratings such as 1-5 stars."
+        )
+    for kind, count in (("user", stats[2]), ("item", stats[3])):
+        if count < 2:
+            raise DataError(
+                f"{name} has ratings for only {count} {kind}: collaborative filtering needs at "
+                f"least two users and two items; supply the full rating export."
+            )

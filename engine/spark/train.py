@@ -1,0 +1,196 @@
+r"""The Spark engine: the same model as the SVD engine's, trained by Spark.
+
+.. math:: \hat r_{ui} = \mu + b_i + [1, q_i]^\top [b_u, p_u]
+
+with ``mu`` and ``b_i`` from Surprise's BaselineOnly ALS method in Spark SQL
+(``engine.spark.baselines``), ``q_i`` from Spark ALS on the bias residuals and
+``[b_u, p_u]`` from the exact ridge refit run per user in the executors
+(``engine.spark.factors``). The result is a ``TrainedModel``, so prediction, top-N,
+every explanation (exact split, Shapley, counterfactuals), the audit and the report work
+on it unchanged. With ``refit_users=False`` the user side is ALS's own user factors with
+the baseline ``b_u``.
+
+``train_model`` / ``train_data`` choose the engine from ``ModelConfig.engine``; they are
+what the pipeline (``engine.analysis``, ``engine.evaluate``) calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from engine.data.types import RatingData
+from engine.model.base import check_finite
+from engine.model.config import ModelConfig
+from engine.model.interactions import Interactions
+from engine.model.svd import TrainedModel, train_svd
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from engine.spark.baselines import SparkBaselines
+
+log = logging.getLogger(__name__)
+#: The refit sends users to the executors in groups of about this many ratings.
+RATINGS_PER_BUCKET = 250_000
+
+
+@dataclass(frozen=True)
+class SparkFit:
+    """The Spark engine's parameters, still in Spark (indices are the input's ``u``/``i``).
+
+    Attributes
+    ----------
+    mu
+        Mean of the training ratings.
+    users
+        ``u, bu, p``: each user's ``b_u`` and ``p_u`` (``array<double>``).
+    items
+        ``i, bi, q``: each item's ``b_i`` and ``q_i`` (``array<float>``).
+    baselines
+        The BaselineOnly fit the item side rests on (its ``b_u`` are replaced by the refit's).
+    """
+
+    mu: float
+    users: DataFrame
+    items: DataFrame
+    baselines: SparkBaselines
+
+    def user_vector(self, user: int) -> tuple[float, np.ndarray]:
+        """Fetch one user's ``(b_u, p_u)`` on demand (for a page), without collecting the rest."""
+        from pyspark.sql import functions as F
+
+        row = self.users.where(F.col("u") == int(user)).first()
+        if row is None:
+            return 0.0, np.zeros(0)
+        return float(row["bu"]), np.asarray(row["p"], dtype=np.float64)
+
+
+def fit_spark(ratings: DataFrame, config: ModelConfig) -> SparkFit:
+    """Fit the Spark engine on ``u, i, rating`` (integer ids): biases, ALS, refit.
+
+    The ratings and the residuals ALS iterates over are cached for the fit (ALS reads its
+    input once per iteration; uncached, Spark recomputes the joins each time).
+    """
+    from pyspark.sql import functions as F
+
+    from engine.spark.baselines import fit_baselines, residual_frame
+    from engine.spark.factors import fit_item_factors, refit_users
+
+    ratings = ratings.select(
+        F.col("u").cast("int"), F.col("i").cast("int"), F.col("rating").cast("double")
+    ).cache()
+    baselines = fit_baselines(ratings)
+    residuals = residual_frame(ratings, baselines).cache()
+    item_factors, user_factors = fit_item_factors(
+        residuals, config.n_factors, config.n_epochs, config.refit_lambda, config.seed
+    )
+    item_factors = item_factors.localCheckpoint(eager=True)
+    if config.refit_users:
+        spark = ratings.sparkSession
+        buckets = max(spark.sparkContext.defaultParallelism, ratings.count() // RATINGS_PER_BUCKET)
+        users = refit_users(
+            ratings, baselines.mu, baselines.bi, item_factors, config.refit_lambda, buckets
+        )
+    else:
+        users = baselines.bu.join(
+            user_factors.select(
+                F.col("id").alias("u"), F.col("features").cast("array<double>").alias("p")
+            ),
+            "u",
+        )
+    users = users.localCheckpoint(eager=True)
+    items = baselines.bi.join(
+        item_factors.select(F.col("id").alias("i"), F.col("features").alias("q")), "i"
+    ).localCheckpoint(eager=True)
+    residuals.unpersist()
+    ratings.unpersist()
+    return SparkFit(baselines.mu, users, items, baselines)
+
+
+def ratings_frame(spark: SparkSession, interactions: Interactions) -> DataFrame:
+    """Return the training ratings as a Spark DataFrame ``u, i, rating`` (our indices)."""
+    frame = pd.DataFrame(
+        {
+            "u": interactions.rows().astype(np.int32),
+            "i": interactions.items.astype(np.int32),
+            "rating": interactions.ratings,
+        }
+    )
+    return spark.createDataFrame(frame)
+
+
+def train_spark(
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    config: ModelConfig,
+    *,
+    item_ids: np.ndarray | None = None,
+    fingerprint: str = "",
+) -> TrainedModel:
+    """Train the Spark engine on canonical ratings held in memory; return a ``TrainedModel``.
+
+    The same contract as ``engine.model.svd.train_svd``: ``item_ids`` fixes the item axis
+    (items without training ratings get ``b_i = 0``, ``q_i = 0``); users and items in
+    ``Interactions`` order. The session is ``engine.spark.session.spark_session()``.
+    """
+    from engine.spark.session import quiet_pandas_warning, spark_session
+
+    quiet_pandas_warning()
+    spark = spark_session()
+    interactions = Interactions.from_frame(ratings, item_ids)
+    fit = fit_spark(ratings_frame(spark, interactions), config)
+    return model_from_fit(fit, interactions, config, scale, fingerprint)
+
+
+def model_from_fit(
+    fit: SparkFit,
+    interactions: Interactions,
+    config: ModelConfig,
+    scale: tuple[float, float],
+    fingerprint: str = "",
+) -> TrainedModel:
+    """Collect a ``SparkFit`` whose ``u``/``i`` are ``interactions``' indices into a model.
+
+    Items without training ratings keep ``b_i = 0``, ``q_i = 0`` (Surprise's unknown item).
+
+    Raises
+    ------
+    ConfigError
+        ALS or the refit produced NaN or infinite parameters.
+    """
+    from engine.spark.factors import factor_arrays, scalar_array
+
+    k, n_users, n_items = config.n_factors, interactions.n_users, interactions.n_items
+    bu = scalar_array(fit.users, "u", "bu", n_users)
+    _, P = factor_arrays(fit.users, "u", "p", n_users, k)
+    bi = scalar_array(fit.items, "i", "bi", n_items)
+    _, Q = factor_arrays(fit.items, "i", "q", n_items, k)
+    check_finite("Spark ALS", f"raise refit_lambda (now {config.refit_lambda})", bu, bi, P, Q)
+    log.info("trained the Spark engine on %d ratings (%s)", interactions.n_ratings, config)
+    return TrainedModel(config, fit.mu, bu, bi, P, Q, interactions, scale, fingerprint)
+
+
+def train_model(
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    config: ModelConfig | None = None,
+    *,
+    item_ids: np.ndarray | None = None,
+    fingerprint: str = "",
+) -> TrainedModel:
+    """Train with the engine ``config.engine`` names (``train_svd`` or ``train_spark``)."""
+    config = config or ModelConfig()
+    trainer = train_spark if config.engine == "spark" else train_svd
+    return trainer(ratings, scale, config, item_ids=item_ids, fingerprint=fingerprint)
+
+
+def train_data(data: RatingData, config: ModelConfig | None = None) -> TrainedModel:
+    """Train the chosen engine on a whole dataset (``engine.model.train``'s contract)."""
+    return train_model(
+        data.ratings, (data.scale.low, data.scale.high), config, fingerprint=data.fingerprint
+    )

@@ -1,0 +1,96 @@
+"""Choosing the Spark engine: validated settings, stage keys kept, one-sentence failures.
+
+None of these start a JVM: the checks run before Spark would.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import fields
+
+import pytest
+
+from engine.analysis import AnalysisSettings
+from engine.cli import main
+from engine.errors import ConfigError
+from engine.model import ModelConfig
+from engine.spark.session import SparkSettings, SparkUnavailableError, require_spark
+from tests.conftest import SAMPLE_DIR
+from tests.test_spark_support import spark_missing
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_model_config_engine_is_validated():
+    assert ModelConfig().engine == "surprise"
+    assert ModelConfig(engine="spark").engine == "spark"
+    with pytest.raises(ConfigError, match=r"ModelConfig.engine='mllib' is not allowed: use one of"):
+        ModelConfig(engine="mllib")
+
+
+def test_default_engine_leaves_the_settings_and_stage_keys_as_before():
+    model = AnalysisSettings().to_dict()["model"]
+    assert set(model) == {f.name for f in fields(ModelConfig)} - {"engine"}
+    spark = AnalysisSettings(model=ModelConfig(engine="spark"))
+    assert spark.to_dict()["model"]["engine"] == "spark"
+    assert spark.digest() != AnalysisSettings().digest()
+    assert AnalysisSettings.from_dict(AnalysisSettings().to_dict()) == AnalysisSettings()
+    assert AnalysisSettings.from_dict(spark.to_dict()) == spark
+
+
+def test_spark_settings_refuse_bad_values_in_one_sentence(monkeypatch):
+    with pytest.raises(ConfigError, match=r"Spark master 'foo' is not a master URL: use local"):
+        SparkSettings(master="foo")
+    with pytest.raises(ConfigError, match=r"driver_memory='lots' is not a memory size"):
+        SparkSettings(driver_memory="lots")
+    monkeypatch.setenv("SPARK_MASTER", "spark://10.0.0.1:7077")
+    assert SparkSettings().master == "spark://10.0.0.1:7077"
+    monkeypatch.delenv("SPARK_MASTER")
+    assert SparkSettings().master == "local[*]"
+    for master in ("local[2]", "local[*]", "yarn", "k8s://https://host:6443", "spark://h:7077"):
+        assert SparkSettings(master=master).master == master
+
+
+def test_missing_java_is_one_sentence_naming_the_fix(monkeypatch, tmp_path):
+    pytest.importorskip("pyspark")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(SparkUnavailableError, match=r"needs Java 17.*openjdk-17-jre-headless"):
+        require_spark()
+
+
+def test_unreachable_master_is_one_sentence_naming_the_fix():
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    port = _closed_port()
+    with pytest.raises(SparkUnavailableError, match=rf"spark://127.0.0.1:{port} does not answer"):
+        require_spark(f"spark://127.0.0.1:{port}")
+
+
+def test_cli_spark_options_need_the_spark_engine(capsys):
+    code = main(["evaluate", str(SAMPLE_DIR), "--spark-master", "local[2]"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --spark-master applies to --engine spark only: add --engine spark."
+    )
+    code = main(["evaluate", str(SAMPLE_DIR), "--engine", "spark", "--spark-master", "nowhere"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a master URL" in err and "Traceback" not in err
+
+
+def test_cli_unreachable_master_is_one_line_not_a_traceback(capsys):
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    master = f"spark://127.0.0.1:{_closed_port()}"
+    code = main(["recommend", str(SAMPLE_DIR), "--user", "u0001", "--engine", "spark",
+                 "--spark-master", master])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: The Spark master {master} does not answer")
+    assert len(err.strip().splitlines()) == 1
