@@ -26,13 +26,25 @@ from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile,
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.explain import explain_prediction, factor_labels, item_titles, reading_summary
+from engine.external.cli import (
+    add_external_options,
+    kept_systems,
+    load_external,
+    systems_file,
+    with_saved_systems,
+    with_systems,
+    write_systems,
+)
 from engine.model import PRESETS, ModelConfig
 from engine.model.comparators import train_knn_baseline
+from engine.model.config import ENGINES
 from engine.protocols import SPLITS, require_times
 from engine.recommend import UnknownUserError, recommend
 from engine.report import ChromiumNotFound, Report, render
+from engine.report.comparison import describe_versions, render_comparison
+from engine.report.update_section import with_update
 from engine.report.write import FORMATS, parse_formats, write_files
-from engine.saved import open_analysis, save_analysis
+from engine.saved import open_analysis, read_saved, save_analysis
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 from engine.update import update_analysis
 
@@ -195,9 +207,26 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _model_config(args: argparse.Namespace) -> ModelConfig:
-    return ModelConfig.from_preset(
+    config = ModelConfig.from_preset(
         args.preset, seed=args.seed, refit_users=False if args.no_refit else None
     )
+    return _with_engine(config, args)
+
+
+def _with_engine(config: ModelConfig, args: argparse.Namespace) -> ModelConfig:
+    """Apply ``--engine`` and, for Spark, set where it runs (``--spark-*``)."""
+    from engine.spark.session import SparkSettings, configure
+
+    spark_options = {"master": args.spark_master, "driver_memory": args.spark_driver_memory,
+                     "executor_memory": args.spark_executor_memory}  # fmt: skip
+    given = {k: v for k, v in spark_options.items() if v is not None}
+    if args.engine != "spark":
+        if given:
+            option = "--spark-" + next(iter(given)).replace("_", "-")
+            raise ArgumentError(f"{option} applies to --engine spark only: add --engine spark.")
+        return config
+    configure(SparkSettings(**given))
+    return dataclasses.replace(config, engine="spark")
 
 
 #: The ``evaluate`` options of each time protocol (``engine.protocols``).
@@ -444,28 +473,39 @@ def _with_over_time(analysis: Analysis, report: Report, args: argparse.Namespace
 
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
     analysis, formats = _analysis(args)
+    systems = load_external(args, analysis.data)  # fails fast on a bad file (exit 2)
     report = _with_over_time(analysis, analysis.report(), args)
-    return _summary(analysis, report, _write_report(report, formats, args.out))
+    report, side = with_systems(analysis, report, args, systems)
+    written = _write_report(report, formats, args.out) + write_systems(side, args.out)
+    return _summary(analysis, report, written) | ({"systems": side} if side else {})
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     analysis, formats = _analysis(args)
+    systems = load_external(args, analysis.data)  # fails fast on a bad file (exit 2)
     report = _with_over_time(analysis, analysis.report(), args)
+    report, side = with_systems(analysis, report, args, systems)
     files, pdf_error = _render(report, formats)
-    folder = save_analysis(analysis, args.out, report_files=files)
+    files |= systems_file(side)
+    folder = save_analysis(analysis, args.out, report_files=files, systems=kept_systems(report))
     written = [folder / "report" / name for name in files]  # save_analysis puts them there
     if pdf_error is not None:
         raise _missing_pdf(written, folder, pdf_error)
-    return {"analysis": str(folder), **_summary(analysis, report, written)}
+    out = {"analysis": str(folder), **_summary(analysis, report, written)}
+    return out | ({"systems": side} if side else {})
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     formats = parse_formats(args.format)
     check_writable_folder(args.out)
-    analysis = open_analysis(args.analysis)
+    saved = read_saved(args.analysis)  # open_analysis, with the manifest's derived_from
+    analysis = saved.analysis
+    analysis.notes.extend(saved.notes)
     missing = [s for s in ("model", "evaluation", "audit") if s not in analysis.computed()]
-    report = analysis.report()
-    out = _summary(analysis, report, _write_report(report, formats, args.out))
+    report = with_update(analysis.report(), saved.manifest.get("derived_from"))
+    report, side = with_saved_systems(analysis, report, saved.systems)  # no original files
+    written = _write_report(report, formats, args.out) + write_systems(side, args.out)
+    out = _summary(analysis, report, written) | ({"systems": side} if side else {})
     if missing:
         out["recomputed"] = missing
     return out
@@ -479,6 +519,7 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
             "folder, so the original stays as it was."
         )
     check_writable_folder(args.out.parent if not args.out.exists() else args.out)
+    formats = parse_formats(args.format) if args.format else []
     analysis = open_analysis(args.analysis)
     scale = analysis.data.scale
     given = _parse_scale(args.scale)
@@ -497,9 +538,15 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
     )
     had = [s for s in ("evaluation", "lists", "audit", "report") if s in analysis.computed()]
     updated, record = update_analysis(analysis, batch, refresh_items=args.refresh_items)
-    derived = {"by": "update", "data": analysis.data.fingerprint,
-               "model": analysis.key("model")}  # fmt: skip
-    folder = save_analysis(updated, args.out, derived_from=derived)
+    derived = {"by": "update", "data": analysis.data.fingerprint, "model": analysis.key("model"),
+               "record": json_safe(record.to_dict())}  # fmt: skip
+    files, pdf_error, report = {}, None, None
+    if formats:  # the updated analysis's report, with its "Model update" section
+        report = with_update(updated.report(), derived)
+        files, pdf_error = _render(report, formats)
+    folder = save_analysis(updated, args.out, report_files=files, derived_from=derived)
+    if pdf_error is not None:
+        raise _missing_pdf([folder / "report" / name for name in files], folder, pdf_error)
     (folder / "update.json").write_text(
         json.dumps(json_safe(record.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
         + "\n",
@@ -507,6 +554,9 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
     )
     out = {"analysis": str(folder), "update": str(folder / "update.json"), **record.to_dict()}
     out["not_carried_over"] = had
+    if report is not None:
+        out["written"] = [str(folder / "report" / name) for name in files]
+        out["report_update"] = report.update["reading"] if report.update else []
     out["notes"] = [*record.notes, *(
         ["The saved evaluation, lists, audit and report rest on the old data: they are not "
          "carried over, and are computed on demand from the updated analysis (e.g. "
@@ -517,9 +567,14 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
 
 def _compare(args: argparse.Namespace) -> dict[str, Any]:
     """``compare DIR_A DIR_B --window FILE``: see ``engine.compare`` and the README."""
+    formats = parse_formats(args.format or "html,json,csv")
     if args.out is not None:
         check_writable_folder(args.out.parent if not args.out.exists() else args.out)
-    analysis_a, analysis_b = open_analysis(args.analysis_a), open_analysis(args.analysis_b)
+    elif args.format:
+        raise ArgumentError(f"--format {args.format} needs --out: give the folder for the "
+                            "comparison report.")  # fmt: skip
+    saved_a, saved_b = read_saved(args.analysis_a), read_saved(args.analysis_b)
+    analysis_a, analysis_b = saved_a.analysis, saved_b.analysis
     scale = analysis_a.data.scale
     window = load_dataset(
         ratings=args.window, mapping=_parse_columns(args.columns),
@@ -533,14 +588,19 @@ def _compare(args: argparse.Namespace) -> dict[str, Any]:
     comparison = compare_analyses(analysis_a, analysis_b, window, config)
     out = {"a": str(args.analysis_a), "b": str(args.analysis_b), "window": str(args.window),
            **comparison.to_dict()}  # fmt: skip
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "comparison.json").write_text(
-            json.dumps(json_safe(out), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-            encoding="utf-8",
-        )
-        comparison.rows.to_csv(args.out / "comparison.csv", index=False)
-        out["written"] = [str(args.out / "comparison.json"), str(args.out / "comparison.csv")]
+    if args.out is not None:  # the comparison report (engine.report.comparison)
+        names = (str(args.analysis_a), str(args.analysis_b))
+        derived = saved_b.manifest.get("derived_from")
+        compared = describe_versions(analysis_a, analysis_b, window, names, derived)
+        rest = [f for f in formats if f != "pdf"]
+        files = render_comparison(comparison, compared, rest) if rest else {}
+        written = write_files(files, args.out)
+        if "pdf" in formats:
+            try:
+                written += write_files(render_comparison(comparison, compared, ["pdf"]), args.out)
+            except ChromiumNotFound as exc:
+                raise _missing_pdf(written, args.out, exc) from exc
+        out["written"] = [str(p) for p in written]
     return out
 
 
@@ -592,8 +652,8 @@ def _add_analysis_options(parser: argparse.ArgumentParser, out_help: str) -> Non
     parser.add_argument("--item-attrs", help="item attributes to group by (default: all)")
     parser.add_argument(
         "--over-time", type=_window, default=None, metavar="WINDOW",
-        help="add the 'Over time' section (month|week|quarter|year|Nd) to the HTML/PDF "
-        "report: the monitoring of 'monitor' with this analysis's settings",
+        help="add the 'Over time' section (month|week|quarter|year|Nd) to the report (HTML, "
+        "PDF and JSON): the monitoring of 'monitor' with this analysis's settings",
     )  # fmt: skip
     _add_statistics(parser)
     parser.add_argument("-k", type=_int_at_least(1), default=10,
@@ -627,6 +687,20 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="random seed (model and folds), 0 to 2^32-1")  # fmt: skip
     parser.add_argument("--no-refit", action="store_true",
                         help="keep Surprise's SGD user factors (no exact refit)")  # fmt: skip
+    parser.add_argument("--engine", choices=ENGINES, default="surprise",
+                        help="what trains the model: surprise (default, this process) or spark "
+                             "(the same model by Spark: see README, 'Spark engine')")  # fmt: skip
+    parser.add_argument(
+        "--spark-master", default=None,
+        help="--engine spark: master URL, local[*] | spark://HOST:7077 | yarn | "
+        "k8s://https://HOST:PORT (default: $SPARK_MASTER, else local[*])",
+    )  # fmt: skip
+    parser.add_argument("--spark-driver-memory", default=None,
+                        help="--engine spark: driver memory, e.g. 4g (default 2g)")  # fmt: skip
+    parser.add_argument(
+        "--spark-executor-memory", default=None,
+        help="--engine spark: memory per executor, e.g. 8g (default 2g)",
+    )  # fmt: skip
 
 
 def _add_threshold(parser: argparse.ArgumentParser) -> None:
@@ -671,7 +745,11 @@ def _monitor(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": str(result.windows["label"].iloc[result.baseline]),
         "n_changes_tested": int(changes["p_value"].notna().sum()),
         "n_flagged": len(result.sentences), "n_notable": int((changes["tier"] == "notable").sum()),
-        "flagged": result.sentences, "notes": result.notes,
+        "flagged": result.sentences,
+        "flagged_exposure": changes[(changes["tier"] == "flagged")
+                                    & changes["quantity"].isin(["exposure", "rating_share"])]
+        .sort_values("severity", ascending=False, kind="stable")["sentence"].tolist(),
+        "flagged_gaps": result.gap_sentences, "notes": result.notes,
         "written": [str(args.out / "monitor.json"), str(args.out / "monitor.csv")],
     }  # fmt: skip
 
@@ -742,12 +820,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = commands.add_parser("audit", help="bias and fairness audit by user/item group")
     add_inputs(audit_cmd)
     _add_analysis_options(audit_cmd, "folder for the report")
+    add_external_options(audit_cmd)
     audit_cmd.set_defaults(run=_audit)
     run_cmd = commands.add_parser(
         "run", help="the whole analysis (model, evaluation, audit, report) saved to a folder"
     )
     add_inputs(run_cmd)
     _add_analysis_options(run_cmd, "folder for the saved analysis (report files in report/)")
+    add_external_options(run_cmd)
     run_cmd.set_defaults(run=_run)
     report_cmd = commands.add_parser(
         "report", help="render the report of a saved analysis again, without retraining"
@@ -769,6 +849,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also refresh the touched items by the mirror ridge step (and refit their users)",
     )
     add_load_options(update_cmd)
+    update_cmd.add_argument(
+        "--format", default=None,
+        help=f"also compute and save the updated analysis's report (evaluation and audit on "
+        f"the merged data) with its Model update section: a subset of {','.join(FORMATS)}",
+    )  # fmt: skip
     update_cmd.set_defaults(run=_update)
     compare_cmd = commands.add_parser(
         "compare", help="score two saved analyses (e.g. before and after update) on one window"
@@ -779,8 +864,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", required=True, help="file of ratings given after both versions' training data"
     )
     compare_cmd.add_argument(
-        "--out", type=Path, default=None, help="folder for comparison.json and comparison.csv"
+        "--out", type=Path, default=None, help="folder for the comparison report"
     )
+    compare_cmd.add_argument(
+        "--format", default=None,
+        help="with --out: comma-separated subset of html,json,csv,pdf (default html,json,csv; "
+        "pdf needs Chromium): comparison.html, .json, .csv, .pdf",
+    )  # fmt: skip
     compare_cmd.add_argument(
         "-k", "--k", type=_int_at_least(1), default=10, help="top-N length (default 10)"
     )
@@ -860,6 +950,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if "engine.spark.session" in sys.modules:  # --engine spark: its JVM exits now
+            sys.modules["engine.spark.session"].stop_session()
     try:
         text = json.dumps(json_safe(result), indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write(text + "\n")
