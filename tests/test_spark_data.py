@@ -8,7 +8,6 @@ import pytest
 
 from engine.data import ColumnMapping, LoadOptions, load_dataset
 from engine.data.validate import detect_scale
-from engine.spark.load import detect_scale_counts
 from tests.test_spark_support import spark_fixture  # noqa: F401  (fixture)
 
 pytestmark = [
@@ -82,4 +81,4 @@ def test_weighted_scale_detection_equals_detect_scale():
         values = values.astype(float)
         distinct, counts = np.unique(values, return_counts=True)
         for options in (LoadOptions(), LoadOptions(scale=(0, 10))):
-            assert detect_scale_counts(distinct, counts, options) == detect_scale(values, options)
+            assert detect_scale(distinct, options, counts) == detect_scale(values, options)

@@ -122,14 +122,19 @@ def decimal_mark(values: pd.Series, given: str | None) -> tuple[str, int, int]:
     return ("," if n_comma and not n_point and not thousands else "."), n_comma, n_point
 
 
-def detect_scale(values: np.ndarray, options: LoadOptions) -> RatingScale:
+def detect_scale(
+    values: np.ndarray, options: LoadOptions, counts: np.ndarray | None = None
+) -> RatingScale:
     """Return the rating scale: given, else the smallest common one, else observed.
 
     A common scale is chosen when it holds at least ``options.scale_coverage`` of
     the numeric ratings; the step is 1 when all ratings inside the scale are whole,
     0.5 when all are halves (a detected 1-5 scale then becomes 0.5-5), otherwise
-    ``None`` (continuous).
+    ``None`` (continuous). With ``counts``, ``values`` are distinct values seen ``counts``
+    times each (the Spark loader's aggregate); the answer is that of the expanded values.
     """
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.ones(len(values)) if counts is None else np.asarray(counts, dtype=np.float64)
     if options.scale is not None:
         low, high = options.scale
         source = "given"
@@ -137,7 +142,7 @@ def detect_scale(values: np.ndarray, options: LoadOptions) -> RatingScale:
         low, high, source = float(values.min()), float(values.max()), "observed"
         for lo, hi in COMMON_SCALES:
             inside = (values >= lo - _EPS) & (values <= hi + _EPS)
-            if inside.mean() >= options.scale_coverage:
+            if weights[inside].sum() / weights.sum() >= options.scale_coverage:
                 low, high, source = lo, hi, "detected"
                 break
     inside = values[(values >= low - _EPS) & (values <= high + _EPS)]

@@ -48,7 +48,8 @@ def _cell(value: object) -> str:
     return escape(str(value))
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
+def plain_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
+    """Return an HTML table of ``frame``'s ``columns`` (name -> heading); floats 3 decimals."""
     head = "".join(f"<th>{escape(h)}</th>" for h in columns.values())
     rows = "".join(
         "<tr>" + "".join(f"<td>{_cell(row[c])}</td>" for c in columns) + "</tr>"
@@ -106,7 +107,8 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
         + flagged + "".join(chart(f, literal=True) for f in figures)
         + "<h3>Fairness gaps per window</h3>" + gaps
         + "".join(chart(f, literal=True) for f in gap_figures)
-        + "<h3>Model quality per window</h3>" + _table(m.quality, _QUALITY) + notes + "</section>"
+        + "<h3>Model quality per window</h3>" + plain_table(m.quality, _QUALITY)
+        + notes + "</section>"
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from engine.report.build import METRIC_COLUMNS, withhold_small_groups
+from engine.report.over_time import plain_table
 
 if TYPE_CHECKING:
     from engine.external.systems import SystemsComparison
@@ -30,23 +31,6 @@ COLUMNS = {"system": "system", "n_users": "users", "ndcg": "NDCG@k", "recall": "
            "long_tail_exposure": "long-tail exposure", "coverage": "coverage",
            "gini_exposure": "Gini of exposure", "miscalibration": "miscalibration",
            "flagged": "flagged rows", "surrogate_r2": "surrogate R^2"}  # fmt: skip
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "n/a" if pd.isna(value) else f"{value:.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return escape(str(value))
-
-
-def _table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in columns.values())
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row[c])}</td>" for c in columns) + "</tr>"
-        for row in frame.to_dict("records")
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _list(sentences: list[str]) -> str:
@@ -81,7 +65,7 @@ def systems_section(comparison: SystemsComparison) -> str:
         "statistics, tiers and minimum group sizes as the built-in audit, on the same users "
         "and held-out ratings.</p>"
         + "<h3>Load reports</h3>" + _list(loads)
-        + "<h3>Side by side</h3>" + _table(c.table, COLUMNS)
+        + "<h3>Side by side</h3>" + plain_table(c.table, COLUMNS)
         + "<h3>Flagged per system</h3>" + _list(flagged)
         + ("<h3>Surrogate fidelity</h3>" + _list(surrogates) + "<p>A surrogate explanation "
            "describes the built-in SVD's ridge user side fitted to the system's scores, not the "

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from engine.data.columns import detect_columns
@@ -36,9 +35,8 @@ from engine.data.types import (
     LoadOptions,
     LoadReport,
     RatingData,
-    RatingScale,
 )
-from engine.data.validate import COMMON_SCALES, ROW_REASONS
+from engine.data.validate import ROW_REASONS, detect_scale
 from engine.errors import DataError
 
 if TYPE_CHECKING:
@@ -156,8 +154,8 @@ def load_ratings(
             "check the column mapping and that ratings are numbers."
         )
     values = typed.where("_reason = 0").groupBy("rating").count().toArrow()
-    scale = detect_scale_counts(
-        values.column("rating").to_numpy(), values.column("count").to_numpy(), options
+    scale = detect_scale(
+        values.column("rating").to_numpy(), options, counts=values.column("count").to_numpy()
     )
     outside = (F.col("rating") < scale.low - _EPS) | (F.col("rating") > scale.high + _EPS)
     typed = typed.withColumn(
@@ -183,36 +181,6 @@ def load_ratings(
         duplicate_policy=options.duplicates, scale=scale,
     )  # fmt: skip
     return SparkRatings(ratings, users, items, report, path.name)
-
-
-def detect_scale_counts(
-    values: np.ndarray, counts: np.ndarray, options: LoadOptions
-) -> RatingScale:
-    """``engine.data.validate.detect_scale`` on distinct ``values`` seen ``counts`` times each.
-
-    Given scale, else the smallest common scale holding at least ``options.scale_coverage``
-    of the ratings, else the observed range; step 1 (all whole), 0.5 (all halves; a
-    detected 1-5 then becomes 0.5-5) or ``None`` (continuous).
-    """
-    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts, dtype=np.float64)
-    if options.scale is not None:
-        (low, high), source = options.scale, "given"
-    else:
-        low, high, source = float(values.min()), float(values.max()), "observed"
-        for lo, hi in COMMON_SCALES:
-            inside = (values >= lo - _EPS) & (values <= hi + _EPS)
-            if counts[inside].sum() / counts.sum() >= options.scale_coverage:
-                low, high, source = lo, hi, "detected"
-                break
-    inside = values[(values >= low - _EPS) & (values <= high + _EPS)]
-    step: float | None = None
-    if inside.size and np.allclose(inside, np.round(inside)):
-        step = 1.0
-    elif inside.size and np.allclose(inside * 2, np.round(inside * 2)):
-        step = 0.5
-        if source == "detected" and (low, high) == (1, 5):
-            low = 0.5
-    return RatingScale(float(low), float(high), step, source)
 
 
 def _read(
