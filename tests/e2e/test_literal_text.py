@@ -198,7 +198,7 @@ def test_user_page_shows_ids_and_attribute_values_literally(page):
     shows_literally(page, REGIONS[0])
     shows_literally(page, f"{ATTRIBUTE}: {MARKUP_TITLES[0]}")
     no_markup_made(page)
-    titles = grid_text(page, "title", "timestamp")
+    titles = grid_text(page, "title", "rated at (UTC)")
     assert f"{MARKUP_TITLES[1]} #1" in titles, titles
     shot(page, "literal_user")
 
