@@ -18,6 +18,7 @@ from engine.data import DataFile, load_dataset
 from engine.model import ModelConfig
 from engine.model.interactions import Interactions
 from engine.model.svd import TrainedModel
+from engine.report.comparison_html import VERDICT_COLOURS
 from engine.saved import save_analysis
 
 N_PER_TEAM = 20
@@ -263,12 +264,23 @@ def test_compare_page_compares_the_session_analysis_with_an_uploaded_update(tmp_
     at.run()
     at.button(key="run_compare").click().run()
     assert_ok(at)
-    table = frame_with(at, "verdict", "difference", "p")
-    assert {"RMSE", "NDCG@10"} <= set(table["metric"])
-    assert {"age_band", "gender", "region"} <= set(table["grouping"])
+    table = frame_with(at, "Verdict", "B - A", "p", "95% interval of B - A", "Note")
+    assert {"RMSE", "NDCG@10"} <= set(table["Metric"])
+    assert {"age_band", "gender", "region"} <= set(table["Grouping"])
+    cells = table.astype(str).to_numpy().ravel()
+    assert not any(c in ("None", "nan", "<NA>") or "e-0" in c for c in cells)
+    untested = table[table["Verdict"] == "insufficient data"]
+    assert (untested["95% interval of B - A"] == "—").all()
+    compared = frame_with(at, "name", "dataset", "dates")  # What was compared, as the report
+    assert list(compared[""]) == ["A", "B", "window"]
+    assert list(compared["name"]) == ["This session's analysis", "B.zip", "window.csv"]
+    assert compared["dates"].iloc[2].startswith("window ")
     sentences = [m.value for m in at.markdown if "overall" in m.value]
     assert any("RMSE overall" in s for s in sentences)
-    assert at.get("plotly_chart")
+    (chart,) = at.get("plotly_chart")
+    traces = json.loads(chart.proto.spec)["data"]  # coloured by verdict, as the report
+    assert {t["name"] for t in traces} <= set(VERDICT_COLOURS)
+    assert all(t["marker"]["color"] == VERDICT_COLOURS[t["name"]] for t in traces)
     buttons = {b.key: b.proto.label for b in at.get("download_button")}
     assert set(buttons) == {"download_comparison.html", "download_comparison.json"}
     files = at.session_state["compare_files"]  # what the buttons serve: render_comparison's

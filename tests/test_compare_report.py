@@ -93,7 +93,7 @@ def test_cli_writes_the_comparison_report(saved, capsys):  # noqa: F811
     html = SCRIPTS.sub("", (out / "comparison.html").read_text("utf-8"))
     assert "from 2020-09-13 to 2020-09-13" in html and "200 ratings scored by both" in html
     assert "A predicted 0 of them by its fallback (0 users it had not seen" in html
-    assert document["schema_version"] == "1.1"
+    assert document["schema_version"] == "1.2"
     assert (document["counts"]["n_fallback_a"], document["counts"]["n_fallback_b"]) == (0, 0)
     rows = pd.read_csv(out / "comparison.csv")
     assert len(rows) == len(document["rows"])
@@ -122,3 +122,48 @@ def test_cli_prints_the_comparison_to_pdf(saved, capsys):  # noqa: F811
                  str(saved / "window.csv"), "--out", str(out), "--format", "pdf",
                  "--permutations", "50", "--bootstrap", "20"]) == 0  # fmt: skip
     assert (out / "comparison.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_rows_read_with_the_project_numbers_and_mark_an_interval_that_holm_overrules(toy):  # noqa: F811
+    """A row whose interval excludes 0 while Holm finds no significant change is marked."""
+    import dataclasses
+
+    import numpy as np
+
+    from engine.compare.text import INTERVAL_ONLY, display_rows
+
+    a, b, window, users, items = toy
+    comparison = compare_models(a, b, window, CONFIG, users=users, items=items)
+    rows = comparison.rows.copy()
+    x = rows.index[
+        (rows["metric"] == "RMSE") & (rows["grouping"] == "team") & (rows["group"] == "x")
+    ][0]
+    rows.loc[x, ["value_a", "value_b", "difference", "ci_low", "ci_high", "p_adjusted"]] = [
+        1.021,
+        1.03,
+        4.568e-06,
+        0.0012,
+        0.0141,
+        0.12,
+    ]
+    rows.loc[x, "verdict"] = "no significant change"
+    shown = display_rows(rows, CONFIG.min_group_size)
+    assert list(shown.columns[:4]) == ["Metric", "Grouping", "Group", "Users"]
+    marked = shown.loc[x]
+    assert (marked["A"], marked["B"], marked["B - A"]) == ("1.021", "1.03", "+0.0000")
+    assert marked["95% interval of B - A"] == "+0.0012 to +0.0141"
+    assert (marked["p (Holm)"], marked["Note"]) == ("0.12", INTERVAL_ONLY)
+    untested = shown[rows["verdict"] == "insufficient data"]
+    assert len(untested) and (untested["95% interval of B - A"] == "—").all()
+    assert (untested["p"] == "—").all() and untested["Note"].str.startswith("not tested: ").all()
+    assert list(shown.index[shown["Note"] == INTERVAL_ONLY]) == [x]  # only that row
+    files = render_comparison(dataclasses.replace(comparison, rows=rows), _toy_compared(window),
+                              "json,html")  # fmt: skip
+    document = json.loads(files["comparison.json"])
+    assert any("the 95% interval is per row and not adjusted" in m for m in document["method"])
+    text = SCRIPTS.sub("", files["comparison.html"].decode())
+    table = text[text.index('<section id="rows">') :]
+    assert INTERVAL_ONLY in table and "+0.0012 to +0.0141" in table
+    assert "e-0" not in table and "None" not in table and "nan" not in table
+    assert "<th>95% interval of B - A</th>" in table and "<th>Catalogue share</th>" in table
+    assert np.isfinite(rows.loc[x, "ci_low"])

@@ -154,3 +154,39 @@ def test_update_with_a_bad_format_exits_2_with_one_sentence(updated, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown report format(s) docx") and err.count("\n") == 1
     assert not (tmp_path / "C").exists()
+
+
+def test_an_updated_reports_summary_says_first_what_its_figures_are_of(updated, capsys):
+    """Its accuracy and audit are of a model retrained on the merged data, not of B."""
+    import dataclasses
+
+    from engine.report.html import executive_summary_html
+    from engine.report.summary import SummaryItem
+    from engine.report.update_section import SUMMARY_LEAD, with_update
+
+    folder, analysis, args = updated
+    if not (folder / "B").exists():
+        _run(args, capsys)
+    html = SCRIPTS.sub("", (folder / "B" / "report" / "report.html").read_text("utf-8"))
+    summary = html[html.index('<section id="summary">') :]
+    assert summary.index("Executive summary") < summary.index("retrains a model on the merged")
+    assert summary.index("retrains a model on the merged") < summary.index("About this audit")
+    assert "python -m engine compare A B --window LATER" in SUMMARY_LEAD
+    assert "not of the updated model" in SUMMARY_LEAD
+    not_updated = (folder / "Y" / "report.html") if (folder / "Y").exists() else None
+    if not_updated is not None:
+        assert "retrains a model on the merged" not in not_updated.read_text("utf-8")
+    # the baseline item names the protocol its figures come from (the report's evaluation)
+    baseline = SummaryItem(
+        headline="The popularity baseline ranks better than SVD: NDCG@10 0.1739 vs 0.0933 "
+        "(mean over the folds).", detail="", check_next="", severity=1.0, kind="evaluation",
+    )  # fmt: skip
+    report = dataclasses.replace(analysis.report(), summary=[baseline])
+    derived = read_saved(folder / "B").manifest["derived_from"]
+    (item,) = with_update(report, derived).summary
+    assert item.headline == (
+        "The popularity baseline ranks better than SVD in the 2-fold evaluation: NDCG@10 "
+        "0.1739 vs 0.0933 (mean over its folds)."
+    )
+    assert "retrains a model on the merged" in executive_summary_html(with_update(report, derived))
+    assert "retrains a model on the merged" not in executive_summary_html(report)

@@ -17,6 +17,8 @@ from engine.report.summary import (
     data_context,
     executive_summary,
     insufficient_summary,
+    protocol_words,
+    with_protocol,
 )
 
 CONFIG = AuditConfig()
@@ -115,7 +117,8 @@ def test_item_groups_in_one_direction_make_one_item():
     assert len(items) == 2
     under = next(i for i in items if "under-exposed" in i.headline)
     assert under.headline == (
-        "3 item groups get less recommendation exposure than their share of the catalogue "
+        "3 item groups (2 flagged, 1 notable) get less recommendation exposure than their "
+        "share of the catalogue "
         "(under-exposed): item popularity = long tail (6.0% vs 68.0%), genres = Horror (1.0% "
         "vs 5.0%), genres = War (2.0% vs 4.0%)."
     )
@@ -174,6 +177,25 @@ def test_a_popularity_baseline_that_ranks_better_is_a_finding_about_the_recommen
     assert first.check_next.startswith("check the model settings")
     tie = accuracy.assign(mean=[0.1, 0.05, 0.04, 0.03])
     assert all(i.kind != "evaluation" for i in executive_summary(metrics, tie, CONFIG, 943))
+
+
+def test_the_baseline_item_names_the_protocol_its_figures_come_from():
+    accuracy = pd.DataFrame(
+        [("SVD", "ndcg", 0.0933, 0.01), ("Popularity", "ndcg", 0.1739, 0.01)],
+        columns=["model", "metric", "mean", "std"],
+    )
+    metrics = table(reference())
+    (item,) = executive_summary(metrics, accuracy, CONFIG, n_users=943, k=10, protocol="5-fold")
+    assert item.headline == (
+        "The popularity baseline ranks better than SVD in the 5-fold evaluation: NDCG@10 "
+        "0.1739 vs 0.0933 (mean over its folds)."
+    )
+    (plain,) = executive_summary(metrics, accuracy, CONFIG, n_users=943, k=10)
+    assert with_protocol([plain], "5-fold") == [item]
+    assert protocol_words({"split": "kfold", "folds": 5}) == "5-fold"
+    assert protocol_words({"split": "temporal", "test_share": 0.2}) == "temporal-split"
+    assert protocol_words({"split": "last-n", "last_n": 2}) == "leave-last-2"
+    assert protocol_words({}) is None
 
 
 def test_insufficient_groups_are_summarised_per_grouping():

@@ -10,16 +10,24 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import dataset_caption
-from engine import DataFile, EngineError, LoadOptions, charts, load_dataset
+from engine import DataFile, EngineError, LoadOptions, load_dataset
 from engine.audit import AuditConfig
-from engine.audit.stats import format_p_value
 from engine.compare import Comparison, compare_analyses
-from engine.report.comparison import describe_versions, render_comparison
+from engine.compare.text import INTERVAL_ONLY, display_rows
+from engine.report.comparison import (
+    compared_sentences,
+    compared_table,
+    describe_versions,
+    render_comparison,
+)
+from engine.report.comparison_html import difference_chart
 from engine.saved import SavedAnalysis, read_saved
 from engine.text import literal_markdown
 
 #: Where the last comparison of this session is kept (it dies with the session).
 RESULT_KEY = "compare_result"
+#: What the last comparison compared (``describe_versions``: A, B, the window).
+COMPARED_KEY = "compare_compared"
 #: The last comparison's report files (``{file name: bytes}``: HTML and JSON).
 FILES_KEY = "compare_files"
 SESSION_A = "This session's analysis"
@@ -38,33 +46,47 @@ def _opened(upload: object) -> SavedAnalysis:
         return read_saved(path)
 
 
-def _table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return the rows as shown: p-values by ``format_p_value``, numbers rounded."""
-    shown = rows[["metric", "grouping", "group", "n_users", "value_a", "value_b", "difference",
-                  "ci_low", "ci_high", "verdict"]].copy()  # fmt: skip
-    shown["p"] = [format_p_value(p, bool(b)) for p, b in zip(rows["p_value"], rows["p_is_bound"],
-                                                            strict=True)]  # fmt: skip
-    shown["p (Holm)"] = [format_p_value(p) for p in rows["p_adjusted"]]
-    return shown.round(4)
+def _table(result: Comparison) -> pd.DataFrame:
+    """Return the rows as the report shows them (``engine.compare.text.display_rows``).
+
+    The project's number formats, readable headers, "—" where a group has no interval or
+    test, and a note on each row whose interval excludes 0 but whose Holm-adjusted test is
+    not significant.
+    """
+    return display_rows(result.rows, result.config.min_group_size)
 
 
-def _show(result: Comparison) -> None:
+def _chart_title(metric: str) -> str:
+    if metric.startswith("exposure"):
+        return f"{metric} share: B - A per item group (95% interval)"
+    return f"{metric}: B - A per group (95% interval)"
+
+
+def _show(result: Comparison, compared: dict | None) -> None:
+    if compared is not None:
+        st.subheader("What was compared")
+        st.dataframe(compared_table(compared), hide_index=True, key="compare_compared")
+        for sentence in compared_sentences(compared, result.counts):
+            st.caption(literal_markdown(sentence))
     st.subheader("Summary")
     for sentence in result.sentences:
         st.markdown("- " + literal_markdown(sentence))
     counts = result.counts
-    excluded = [f"{n:,} {reason}" for reason, n in counts["pairs_excluded"].items() if n]
     st.caption(
-        f"{counts['pairs_used']:,} of {counts['window_ratings']:,} window ratings scored by both "
-        f"versions ({counts['users_rmse']:,} users); by its fallback (user or item it had not "
-        f"seen), A predicted {counts['n_fallback_a']:,} and B {counts['n_fallback_b']:,}; NDCG "
-        f"over {counts['users_ndcg']:,} users with a relevant window item; excluded: "
-        + literal_markdown(", ".join(excluded) or "none")
+        f"NDCG over {counts['users_ndcg']:,} users with a relevant window item; exposure over "
+        f"{counts['users_exposure']:,} users. The verdict is the Holm-adjusted paired "
+        "permutation test; the 95% interval is per row and not adjusted, so a row whose "
+        f"interval excludes 0 can show no significant change (noted '{INTERVAL_ONLY}')."
     )
-    st.dataframe(_table(result.rows), hide_index=True, key="compare_rows")
+    st.dataframe(_table(result), hide_index=True, key="compare_rows")
     metric = st.selectbox("Metric of the chart", list(pd.unique(result.rows["metric"])),
                           key="compare_metric")  # fmt: skip
-    st.plotly_chart(charts.version_differences(result.rows, metric), key="compare_chart")
+    block = result.rows[result.rows["metric"] == metric]
+    st.plotly_chart(difference_chart(block, _chart_title(metric)), key="compare_chart")
+    st.caption(
+        "Each point is a group's difference B - A with its 95% interval, coloured by verdict "
+        "(after Holm's correction); groups with insufficient data are not drawn."
+    )
     for note in result.notes:
         st.caption(literal_markdown(note))
     files = st.session_state.get(FILES_KEY) or {}
@@ -128,13 +150,15 @@ def render() -> None:
                                              saved_b.manifest.get("derived_from"))  # fmt: skip
                 st.session_state[FILES_KEY] = render_comparison(result, compared, "html,json")
                 st.session_state[RESULT_KEY] = result
+                st.session_state[COMPARED_KEY] = compared
         except EngineError as error:
             st.session_state.pop(RESULT_KEY, None)
             st.session_state.pop(FILES_KEY, None)
+            st.session_state.pop(COMPARED_KEY, None)
             st.error(literal_markdown(error))
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
-        _show(result)
+        _show(result, st.session_state.get(COMPARED_KEY))
 
 
 render()

@@ -29,7 +29,7 @@ VERDICTS = ("improved", "worsened", "higher", "lower", "no significant change",
 ROW_COLUMNS = [
     "metric", "grouping", "group", "n_users", "n_pairs", "value_a", "value_b", "difference",
     "ci_low", "ci_high", "p_value", "p_method", "p_is_bound", "p_adjusted", "verdict",
-    "better",
+    "better", "catalogue_share",
 ]  # fmt: skip
 
 
@@ -84,6 +84,7 @@ def group_rows(
             "value_a": value_a, "value_b": value_b, "difference": difference,
             "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "p_method": "",
             "p_is_bound": False, "p_adjusted": np.nan, "verdict": "", "better": better,
+            "catalogue_share": np.nan,
         }  # fmt: skip
         if len(users) < config.min_group_size:
             row["verdict"] = "insufficient data"

@@ -33,7 +33,14 @@ import pandas as pd
 from engine.analysis import Analysis
 from engine.audit.config import AuditConfig
 from engine.audit.stats import Transform, format_p_value, identity
-from engine.compare.groups import KNOWN_TO, NEW_TO_A, item_groupings, user_groupings
+from engine.charts import OVERLAP_TOLERANCE
+from engine.compare.groups import (
+    KNOWN_TO,
+    KNOWN_TO_GROUPS,
+    NEW_TO_A,
+    item_groupings,
+    user_groupings,
+)
 from engine.compare.items import item_rmse_rows
 from engine.compare.measures import (
     FALLBACKS,
@@ -43,11 +50,20 @@ from engine.compare.measures import (
     user_values,
 )
 from engine.compare.rows import ROW_COLUMNS, group_rows, holm_family
+from engine.compare.text import (
+    count_text,
+    difference_text,
+    interval_text,
+    percent_text,
+    value_text,
+)
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
 from engine.model.svd import TrainedModel
 
 OVERALL = "all users"
+#: The overall row restricted to the users at least one version knows (its own Holm family).
+KNOWN_OVERALL = "users known to A or B"
 #: Metric name -> (better direction, transform); exposure rows are named per item grouping.
 METRICS: dict[str, tuple[str, Transform]] = {
     "RMSE": ("lower", np.sqrt),
@@ -71,7 +87,8 @@ class Comparison:
         One row per (metric, grouping, group), columns ``ROW_COLUMNS``: ``metric``
         (``"RMSE"``, ``"NDCG@k"``, ``"exposure: <item grouping>"``), ``grouping``
         (``"all users"`` for the overall row, a user grouping, ``"item <grouping>"`` for
-        RMSE per item group, or the item grouping of an exposure row), ``group``,
+        RMSE per item group, or the item grouping of an exposure row; ``KNOWN_OVERALL``
+        for the overall row over the users at least one version knows), ``group``,
         ``n_users`` (an item group's RMSE row: its raters in the window), ``n_pairs``
         (RMSE rows: used window pairs), ``value_a, value_b``
         (ratio of sums over the group's users), ``difference`` = B - A, the paired
@@ -86,7 +103,9 @@ class Comparison:
         Window ratings read and used (``pairs_used``: the population), exclusions by
         reason, ``n_fallback_a`` / ``n_fallback_b`` (population ratings each version
         predicted by its fallback) and ``fallback_a`` / ``fallback_b`` (the same by reason),
-        users per metric and how many of them are new to each version.
+        users per metric and how many of them are new to each version, and the users and
+        ratings known to A or B (``users_known``, ``pairs_known``) or to neither
+        (``users_neither``, ``pairs_neither``).
     sentences
         One summary sentence per metric (and per item grouping with a significant change).
     notes
@@ -118,36 +137,108 @@ class Comparison:
 
 
 def _clause(row: pd.Series) -> str:
-    """``0.952 -> 0.941, -0.011, 95% CI -0.015 to -0.007, p < 0.0005``."""
-    parts = [f"{row['value_a']:.3f} -> {row['value_b']:.3f}", f"{row['difference']:+.3f}"]
-    if np.isfinite(row["ci_low"]):
-        parts.append(f"95% CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}")
+    """``0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070, p < 0.0005`` (``text``)."""
+    parts = [f"{value_text(row['value_a'])} -> {value_text(row['value_b'])}",
+             difference_text(row["difference"])]  # fmt: skip
+    interval = interval_text(row["ci_low"], row["ci_high"])
+    if interval:
+        parts.append(f"95% CI {interval}")
     p = format_p_value(row["p_value"], bool(row["p_is_bound"]))
     if p:
         parts.append(f"p {p}" if p.startswith("<") else f"p = {p}")
     return ", ".join(parts)
 
 
-def summary_sentences(rows: pd.DataFrame) -> list[str]:
+def untested_text(row: pd.Series, minimum: int) -> str:
+    """``not tested: 21 users, under the minimum of 30`` (an "insufficient data" row)."""
+    return f"not tested: {count_text(row['n_users'])} users, under the minimum of {minimum:,}"
+
+
+def _known_to_sentence(metric: str, block: pd.DataFrame, minimum: int) -> str | None:
+    """Say the ``KNOWN_TO`` groups' values, tested or not (``None`` with fewer than 2 groups)."""
+    part = block[block["grouping"] == KNOWN_TO]
+    if len(part) < 2:
+        return None
+    order = {g: i for i, g in enumerate(KNOWN_TO_GROUPS.values())}
+    part = part.iloc[np.argsort([order.get(g, 9) for g in part["group"]], kind="stable")]
+    named = []
+    for _, row in part.iterrows():
+        values = (f"{value_text(row['value_a'])} -> {value_text(row['value_b'])}, "
+                  f"{difference_text(row['difference'])}")  # fmt: skip
+        if row["verdict"] == "insufficient data":
+            named.append(f"{row['group']} {values} ({untested_text(row, minimum)})")
+        else:
+            named.append(f"{row['group']} ({count_text(row['n_users'])} users) {_clause(row)}: "
+                         f"{row['verdict']}")  # fmt: skip
+    return f"{metric} by the versions that know the user: " + "; ".join(named) + "."
+
+
+def _known_overall_sentence(metric: str, row: pd.Series, minimum: int) -> str:
+    """Say the overall test over the users at least one version knows (``KNOWN_OVERALL``)."""
+    who = f"Over the {count_text(row['n_users'])} users at least one version knows"
+    if row["verdict"] == "insufficient data":
+        return (f"{who}, {metric} went {value_text(row['value_a'])} -> "
+                f"{value_text(row['value_b'])} ({untested_text(row, minimum)}).")  # fmt: skip
+    if row["verdict"] in ("improved", "worsened"):
+        return f"{who}, B {row['verdict']} {metric} ({_clause(row)})."
+    return f"{who}, B made no significant change to {metric} ({_clause(row)})."
+
+
+def _exposure_sentence(metric: str, groups: pd.DataFrame, block: pd.DataFrame) -> str | None:
+    """Significant exposure changes, up to ``MAX_NAMED`` per direction (higher, lower).
+
+    Each group with its catalogue share; ``block`` (the metric's rows) tells whether its
+    groups overlap (an item in several: shares add up to more than 100%).
+    """
+    parts = []
+    for direction in ("higher", "lower"):
+        chosen = groups[groups["verdict"] == direction]
+        if chosen.empty:
+            continue
+        named = [f"{row['group']} (catalogue {percent_text(row['catalogue_share'])}; "
+                 f"{_clause(row)})" for _, row in chosen.head(MAX_NAMED).iterrows()]  # fmt: skip
+        more = f", and {len(chosen) - MAX_NAMED} more" if len(chosen) > MAX_NAMED else ""
+        lead = f"{direction} for {len(chosen)} groups: " if len(chosen) > 1 else f"{direction} for "
+        parts.append(lead + "; ".join(named) + more)
+    if not parts:
+        return None
+    overlap = float(block.drop_duplicates("group")["catalogue_share"].sum()) > OVERLAP_TOLERANCE
+    note = " (an item counts in each of its groups, so the shares add up to more than 100%)"
+    return f"B's {metric} share{note * overlap} was " + "; ".join(parts) + "."
+
+
+def overlap_note(grouping: str, total: float) -> str:
+    """Return the note of an item grouping whose groups overlap (the audit chart's wording)."""
+    return (
+        f"exposure: {grouping}: groups overlap (an item can be in several): an item counts in "
+        f"each of its groups, so catalogue shares add up to {total:.2f}, and a list's exposure "
+        "shares can add up to more than 100% too; compare each group's share with its "
+        "catalogue share."
+    )
+
+
+def summary_sentences(rows: pd.DataFrame, min_group_size: int | None = None) -> list[str]:
     """One sentence per rated metric, and per item grouping whose exposure changed.
 
-    E.g. "B improved RMSE overall (0.952 -> 0.941, -0.011, 95% CI -0.015 to -0.007,
+    E.g. "B improved RMSE overall (0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070,
     p < 0.0005) but worsened it for age = 56+ (...)." Group findings are the significant
-    group rows (after Holm), the largest differences first, ``MAX_NAMED`` of them named.
+    group rows (after Holm), the largest differences first, ``MAX_NAMED`` of them named
+    (exposure: ``MAX_NAMED`` per direction, "higher" then "lower"). A rated metric with a
+    ``KNOWN_OVERALL`` row adds its sentence, and one with ``KNOWN_TO`` groups adds their
+    values, tested or not ("not tested: 21 users, under the minimum of 30").
+    ``min_group_size``: the minimum named there (default ``AuditConfig``'s).
     """
+    minimum = AuditConfig().min_group_size if min_group_size is None else min_group_size
     sentences = []
     for metric, block in rows.groupby("metric", sort=False):
         overall = block[block["grouping"] == OVERALL]
         found = block["verdict"].isin(["improved", "worsened", "higher", "lower"])
-        groups = block[(block["grouping"] != OVERALL) & found]
+        groups = block[~block["grouping"].isin([OVERALL, KNOWN_OVERALL]) & found]
         groups = groups.reindex(groups["difference"].abs().sort_values(ascending=False).index)
         if metric.startswith("exposure"):
-            if groups.empty:
-                continue
-            named = [f"{row['verdict']} for {row['group']} ({_clause(row)})"
-                     for _, row in groups.head(MAX_NAMED).iterrows()]  # fmt: skip
-            more = f", and {len(groups) - MAX_NAMED} more" if len(groups) > MAX_NAMED else ""
-            sentences.append(f"B's {metric} share was " + "; ".join(named) + more + ".")
+            sentence = _exposure_sentence(metric, groups, block)
+            if sentence:
+                sentences.append(sentence)
             continue
         head = overall.iloc[0] if len(overall) else None
         if head is None:
@@ -163,14 +254,47 @@ def summary_sentences(rows: pd.DataFrame) -> list[str]:
                  for _, row in groups.head(MAX_NAMED).iterrows()]  # fmt: skip
         if not named:
             sentences.append(start + ", and in no group significantly.")
-            continue
-        opposite = verdict in ("improved", "worsened") and any(
-            row["verdict"] != verdict for _, row in groups.iterrows()
-        )
-        more = f", and in {len(groups) - MAX_NAMED} more groups" if len(groups) > MAX_NAMED else ""
-        joiner = " but " if opposite else "; by group, it "
-        sentences.append(start + joiner + "; ".join(named) + more + ".")
+        else:
+            opposite = verdict in ("improved", "worsened") and any(
+                row["verdict"] != verdict for _, row in groups.iterrows()
+            )
+            more = (f", and in {len(groups) - MAX_NAMED} more groups"
+                    if len(groups) > MAX_NAMED else "")  # fmt: skip
+            joiner = " but " if opposite else "; by group, it "
+            sentences.append(start + joiner + "; ".join(named) + more + ".")
+        known = block[block["grouping"] == KNOWN_OVERALL]
+        if len(known):
+            sentences.append(_known_overall_sentence(metric, known.iloc[0], minimum))
+        by_known = _known_to_sentence(metric, block, minimum)
+        if by_known:
+            sentences.append(by_known)
     return sentences
+
+
+def population_sentence(users: pd.DataFrame) -> str | None:
+    """How many window users and ratings can differ at all (known to A or B) and how many not.
+
+    ``users``: ``Comparison.users``. ``None`` when every user is known to a version. A
+    user neither version knows is predicted by both versions' fallbacks and gets both
+    fallback lists; where the fallbacks agree (e.g. an update that keeps the global mean
+    and the item side), their difference is 0 by construction and only dilutes the
+    overall difference.
+    """
+    neither = users["new_to_a"].astype(bool) & users["new_to_b"].astype(bool)
+    if not neither.any():
+        return None
+    ratings = users["n_pairs"].fillna(0)
+    same = users["se_a"].sub(users["se_b"]).abs().le(1e-12) & neither
+    total = float(ratings.sum())
+    return (
+        f"Of {count_text(total)} window ratings, {count_text(ratings[~neither].sum())} (from "
+        f"{count_text((~neither).sum())} users) are of users at least one version knows: "
+        f"only they can differ by what a version learned. {count_text(ratings[neither].sum())} "
+        f"(from {count_text(neither.sum())} users) are of users neither version knows, "
+        f"predicted by both versions' fallbacks (the same squared errors for "
+        f"{count_text(same.sum())} of these users, a difference of 0); the overall rows "
+        f"include them, the rows '{KNOWN_OVERALL}' leave them out."
+    )
 
 
 #: How a fallback reason reads in the summary ("8,508 of users it had not seen").
@@ -273,26 +397,40 @@ def compare_models(
         better, transform = METRICS[metric.split("@")[0]]
         everyone = pd.Series(OVERALL, index=parts[2].index)
         rows += group_rows(metric, OVERALL, everyone, parts, transform, better, config, n_pairs)
+        known = ~(table["new_to_a"] & table["new_to_b"]).reindex(parts[2].index).astype(bool)
+        if not known.all() and known.any():  # users neither version knows dilute "all users"
+            subset = pd.Series(KNOWN_OVERALL, index=parts[2].index[known.to_numpy()])
+            rows += group_rows(metric, KNOWN_OVERALL, subset, parts, transform, better, config,
+                               n_pairs)  # fmt: skip
         for grouping, labels in by_user.items():
             rows += group_rows(metric, grouping, labels, parts, transform, better, config, n_pairs)
         if metric == "RMSE":
             rows += item_rmse_rows(pairs.used, by_item, config)
     listed_users = table.index
     ones = pd.Series(1.0, index=listed_users)
+    overlaps: list[str] = []
     for grouping, membership in by_item.items():
         share_a = exposure_values(lists["A"], membership, listed_users)
         share_b = exposure_values(lists["B"], membership, listed_users)
         block: list[dict[str, Any]] = []
+        catalogue = membership.astype(bool).mean()  # share of the grouping's items
         for group in membership.columns:
             labels = pd.Series(str(group), index=listed_users)
             parts = (share_a[group].fillna(0.0), share_b[group].fillna(0.0), ones)
-            block += group_rows(f"exposure: {grouping}", grouping, labels, parts, identity, "",
-                                config, seed_key=f"\x00{group}")  # fmt: skip
+            added = group_rows(f"exposure: {grouping}", grouping, labels, parts, identity, "",
+                               config, seed_key=f"\x00{group}")  # fmt: skip
+            for row in added:
+                row["catalogue_share"] = float(catalogue[group])
+            block += added
         rows += holm_family(block, config.alpha)  # one item grouping's groups: one family
+        total = float(catalogue.sum())
+        if total > OVERLAP_TOLERANCE:
+            overlaps.append(overlap_note(grouping, total))
     result = pd.DataFrame(rows, columns=ROW_COLUMNS)
     result["n_users"] = result["n_users"].astype("Int64")
     result["n_pairs"] = result["n_pairs"].astype("Int64")
     fallback_a, fallback_b = fallback_counts(pairs.used, "a"), fallback_counts(pairs.used, "b")
+    neither = (table["new_to_a"] & table["new_to_b"]).astype(bool)
     counts = {
         "window_ratings": len(frame), "pairs_used": len(pairs.used),
         "pairs_excluded": pairs.excluded,
@@ -303,6 +441,8 @@ def compare_models(
         "users_ndcg_fallback_a": int(ranked["new_to_a"].sum()),
         "users_ndcg_fallback_b": int(ranked["new_to_b"].sum()),
         "users_exposure": len(listed_users), "relevance_threshold": threshold,
+        "users_known": int((~neither).sum()), "pairs_known": int(table["n_pairs"][~neither].sum()),
+        "users_neither": int(neither.sum()), "pairs_neither": int(table["n_pairs"][neither].sum()),
     }  # fmt: skip
     notes += [
         "RMSE is over every window rating given after both versions' training data, of a "
@@ -321,11 +461,21 @@ def compare_models(
         "Differences are B - A; 95% intervals by a paired bootstrap over users; p-values by "
         "a paired permutation test (A and B swapped per user), Holm-corrected within one "
         "metric and grouping.",
+        f"Users neither version knows are predicted by both versions' fallbacks: where the "
+        f"fallbacks agree (e.g. an update keeps the global mean and the item side) their "
+        f"difference is 0 by construction, and they dilute the overall difference. When there "
+        f"are such users, RMSE and NDCG@k have a second overall row, '{KNOWN_OVERALL}': the "
+        "same paired test over the users at least one version knows (a Holm family of its "
+        f"own). '{KNOWN_TO}' groups under the minimum size are not tested, but their values "
+        "are given in the summary.",
     ]
+    notes += overlaps
     if trained_until is None:
         notes.append("Training timestamps are unknown: the window was not checked to lie "
                      "after the training data.")  # fmt: skip
-    sentences = [fallback_sentence(counts), *summary_sentences(result)]
+    population = population_sentence(table)
+    sentences = [fallback_sentence(counts), *([population] if population else []),
+                 *summary_sentences(result, config.min_group_size)]  # fmt: skip
     return Comparison(result, table, counts, sentences, notes, config)
 
 

@@ -37,6 +37,7 @@ from engine.report.summary import (
     data_context,
     executive_summary,
     insufficient_summary,
+    protocol_words,
 )
 
 if TYPE_CHECKING:  # the monitor trains models: imported only by the callers that use it
@@ -286,6 +287,7 @@ def build_report(
             data.n_users,
             result.registry,
             k=evaluation.evaluation.k,
+            protocol=protocol_words(_evaluation_settings(evaluation)),
         ),
         findings=findings(metrics, result.registry),
         notable=findings(metrics, result.registry, tier="notable"),

@@ -15,7 +15,11 @@ The formats are chosen with ``engine.report.write.parse_formats`` (``html,json,c
   ``n_fallback_b``, ``fallback_a``, ``fallback_b`` (by reason), ``users_new_to_a``,
   ``users_new_to_b``, ``users_ndcg_fallback_a``, ``users_ndcg_fallback_b``; the
   ``pairs_excluded`` reasons are only "not after the training data" and "pair in a
-  version's training data".
+  version's training data". 1.2 added the rows' ``catalogue_share`` (exposure rows: the
+  group's share of the grouping's items; groups of a multi-valued attribute overlap),
+  the rows of ``grouping`` "users known to A or B" (RMSE and NDCG@k over the users at
+  least one version knows, when some users are known to neither) and, in ``counts``,
+  ``users_known``, ``pairs_known``, ``users_neither``, ``pairs_neither``.
 * CSV: the rows, one per (metric, grouping, group), formula-injection safe (as the report).
 * HTML (``engine.report.comparison_html``): self-contained (plotly.js inlined), every data
   string escaped; PDF: that HTML printed by headless Chromium (``engine.report.pdf``).
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from engine.compare import Comparison
     from engine.data.types import RatingData
 
-COMPARISON_SCHEMA = "1.1"
+COMPARISON_SCHEMA = "1.2"
 #: format -> file name of the comparison report.
 COMPARISON_FILES: dict[str, str] = {
     "html": "comparison.html",
@@ -103,6 +107,59 @@ def describe_versions(
                        "last_rating": last}}  # fmt: skip
 
 
+def _dates(first: str | None, last: str | None) -> str:
+    return f"{first[:10]} to {last[:10]}" if first and last else "no timestamps"
+
+
+def compared_table(compared: dict[str, Any]) -> pd.DataFrame:
+    """Return what was compared: a row per version and one for the window (page's table).
+
+    Columns ``""`` (A, B, window), name, dataset, ratings, users, items, dates (the
+    training ratings' or the window's first and last day); counts as text.
+    """
+    rows = []
+    for label in ("a", "b"):
+        v = compared[label]
+        rows.append({"": label.upper(), "name": v["name"], "dataset": v["dataset"],
+                     "ratings": f"{v['ratings']:,}", "users": f"{v['users']:,}",
+                     "items": f"{v['items']:,}",
+                     "dates": "training " + _dates(v["first_rating"],
+                                                   v["last_rating"])})  # fmt: skip
+    w = compared["window"]
+    rows.append({"": "window", "name": w["name"], "dataset": "", "ratings": f"{w['ratings']:,}",
+                 "users": "", "items": "",
+                 "dates": "window " + _dates(w["first_rating"], w["last_rating"])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def compared_sentences(compared: dict[str, Any], counts: dict[str, Any]) -> list[str]:
+    """Return how B relates to A and what the window held: ratings, users, fallbacks.
+
+    The text of the report's "What was compared" below its table (page and report).
+    """
+    excluded = ", ".join(f"{n:,} {r}" for r, n in counts["pairs_excluded"].items() if n)
+    out = [compared["relation"]] if compared.get("relation") else []
+    out.append(
+        f"{counts['pairs_used']:,} of {counts['window_ratings']:,} window ratings scored by "
+        f"both versions ({counts['users_rmse']:,} users; excluded: {excluded or 'none'})."
+    )
+    out.append(
+        "; ".join(
+            f"{name} predicted {counts[f'n_fallback_{v}']:,} of them by its fallback "
+            f"({counts[f'users_new_to_{v}']:,} users it had not seen)"
+            for name, v in (("A", "a"), ("B", "b"))
+        )
+        + "."
+    )
+    if counts.get("users_neither"):
+        out.append(
+            f"{counts['users_known']:,} users ({counts['pairs_known']:,} ratings) are known to "
+            f"A or B; {counts['users_neither']:,} ({counts['pairs_neither']:,} ratings) to "
+            "neither (both versions' fallbacks)."
+        )
+    return out
+
+
 def method(comparison: Comparison) -> list[str]:
     """Return the method as sentences, with this comparison's settings."""
     c = comparison.config
@@ -133,9 +190,19 @@ def method(comparison: Comparison) -> list[str]:
         f"Holm's correction within one (metric, grouping); a difference is significant when "
         f"its adjusted p is below {c.alpha:g}: 'improved' or 'worsened' in the metric's "
         "better direction (RMSE lower, NDCG higher), 'higher' or 'lower' for an exposure "
-        "share (no better direction).",
+        "share (no better direction). The verdict is this Holm-adjusted test; the 95% "
+        "interval is per row and not adjusted for the other rows, so a row whose interval "
+        "excludes 0 can still show no significant change: such rows are marked 'interval "
+        "excludes 0; not significant after Holm'.",
         f"Groups with fewer than {c.min_group_size:,} users (item groups: raters) are "
         "'insufficient data': their values are shown, but no interval and no test.",
+        "Users neither version knows are predicted by both versions' fallbacks; where those "
+        "agree their difference is 0 by construction and dilutes the overall difference. "
+        "When there are such users, RMSE and NDCG@k get a second overall row, 'users known "
+        "to A or B': the same paired test over the users at least one version knows, a Holm "
+        "family of its own. An exposure share counts an item in each of its groups (e.g. "
+        "each of its genres), so the shares of a multi-valued attribute add up to more than "
+        "100%; each is shown with its catalogue share (the share of the grouping's items).",
     ]
 
 

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from engine.audit.stats import format_p_value
+from engine.compare.text import INTERVAL_ONLY, display_rows
 from engine.report.html import _CSS, _JSON_ESCAPES, _PLOT_CONFIG, _Charts, table
 from engine.text import literal_plotly
 
@@ -28,11 +28,6 @@ from engine.text import literal_plotly
 VERDICT_COLOURS = {
     "improved": "#2a9d8f", "worsened": "#e63946", "higher": "#457b9d", "lower": "#f4a261",
     "no significant change": "#8d99ae", "not tested": "#c8c8c8",
-}  # fmt: skip
-_SHOWN = {
-    "metric": "metric", "grouping": "grouping", "group": "group", "n_users": "n",
-    "n_pairs": "pairs", "value_a": "A", "value_b": "B", "difference": "B - A",
-    "ci": "95% CI", "p": "p", "p_holm": "p (Holm)", "verdict": "verdict",
 }  # fmt: skip
 
 
@@ -83,17 +78,9 @@ def _charts(rows: pd.DataFrame, chart: _Charts) -> str:
     return "".join(parts)
 
 
-def _shown(rows: pd.DataFrame) -> pd.DataFrame:
-    out = rows.copy()
-    out["ci"] = [
-        "" if pd.isna(lo) else f"{lo:+.4f} to {hi:+.4f}"
-        for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
-    ]
-    out["p"] = [format_p_value(float(p), bool(b)) if p is not None and not pd.isna(p) else ""
-                for p, b in zip(rows["p_value"], rows["p_is_bound"], strict=True)]  # fmt: skip
-    out["p_holm"] = [format_p_value(float(p)) if p is not None and not pd.isna(p) else ""
-                     for p in rows["p_adjusted"]]  # fmt: skip
-    return out
+def _shown(rows: pd.DataFrame, min_group_size: int | None) -> pd.DataFrame:
+    """Return the rows as shown (``engine.compare.text.display_rows``: text, headers)."""
+    return display_rows(rows, min_group_size)
 
 
 def _version(label: str, v: dict[str, Any]) -> str:
@@ -125,7 +112,19 @@ def _compared(document: dict[str, Any]) -> str:
         f"users; excluded: {escape(excluded or 'none')}); {_fallback(counts)} NDCG@k over "
         f"{counts['users_ndcg']:,} users with a relevant window item (rating >= "
         f"{counts['relevance_threshold']:g}); exposure over {counts['users_exposure']:,} "
-        "users.</p>"
+        "users.</p>" + _known(counts)
+    )
+
+
+def _known(counts: dict[str, Any]) -> str:
+    """Users known to A or B vs to neither (a paragraph; "" when every user is known)."""
+    if not counts.get("users_neither"):
+        return ""
+    return (
+        f"<p>{counts['users_known']:,} users ({counts['pairs_known']:,} ratings) are known to A "
+        f"or B and can differ by what a version learned; {counts['users_neither']:,} users "
+        f"({counts['pairs_neither']:,} ratings) are known to neither and are predicted by both "
+        "versions' fallbacks.</p>"
     )
 
 
@@ -145,11 +144,10 @@ def comparison_html(document: dict[str, Any]) -> str:
     rows = pd.DataFrame(document["rows"])
     chart = _Charts()
     summary = "".join(f"<li>{escape(s)}</li>" for s in document["sentences"])
+    minimum = (document.get("settings") or {}).get("min_group_size")
     shown = table(
-        _shown(rows),
-        _SHOWN,
-        kinds={"n_users": "int", "n_pairs": "int"},
-        row_class=lambda r: "insufficient" * (r["verdict"] == "insufficient data"),
+        _shown(rows, minimum),
+        row_class=lambda r: "insufficient" * (r["Verdict"] == "insufficient data"),
     )
     method = "".join(f"<li>{escape(s)}</li>" for s in document["method"])
     notes = "".join(f'<p class="meta">{escape(n)}</p>' for n in document["notes"])
@@ -164,7 +162,10 @@ def comparison_html(document: dict[str, Any]) -> str:
         "Holm's correction); groups with insufficient data are not drawn.</p>"
         + _charts(rows, chart)
         + "</section>",
-        f'<section id="rows"><h2>All rows</h2>{shown}</section>',
+        f'<section id="rows"><h2>All rows</h2><p class="meta">The verdict is the '
+        "Holm-adjusted paired permutation test; the 95% interval is per row and not adjusted, "
+        f"so a row can have an interval that excludes 0 and no significant change (note "
+        f"'{escape(INTERVAL_ONLY)}').</p>{shown}</section>",
         f'<section id="method"><h2>Method</h2><ul>{method}</ul>{notes}</section>',
     ]
     template = json.dumps(pio.templates["plotly_white"].to_plotly_json(), sort_keys=True,

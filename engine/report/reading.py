@@ -10,7 +10,7 @@ data-scope rows with their sentences, and the insufficient-data sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -26,6 +26,7 @@ from engine.report.summary import (
     data_context,
     executive_summary,
     insufficient_summary,
+    protocol_words,
 )
 
 #: Columns of ``display_rows``, in order (``p_value`` and ``p_adjusted`` as text).
@@ -92,6 +93,7 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
             n_users,
             result.registry,
             k=evaluation.evaluation.k,
+            protocol=protocol_words(asdict(evaluation.evaluation)),
         ),
         flagged=ranked(model[model["tier"] == "flagged"]),
         notable=ranked(model[model["tier"] == "notable"]),

@@ -160,10 +160,39 @@ def update_origin(data_fingerprint: str, model_key: str, record: dict[str, Any])
             "record": _plain(record)}  # fmt: skip
 
 
+#: What the executive summary of an updated analysis's report says first (``summary_lead``).
+SUMMARY_LEAD = (
+    "This is the report of an updated analysis, but its accuracy and audit are not of the "
+    "updated model: the report's evaluation retrains a model on the merged data (the saved "
+    "ratings and the batch), so they measure that retrained model. To measure the updated "
+    "model itself (B), compare it with the analysis it came from (A) on later ratings: "
+    "python -m engine compare A B --window LATER (or the Compare versions page)."
+)
+
+
+def summary_lead(section: dict[str, Any] | None) -> str | None:
+    """Return the sentence an update's executive summary starts with (None otherwise).
+
+    ``section``: ``Report.update``.
+    """
+    return None if section is None else SUMMARY_LEAD
+
+
 def with_update(report: Report, derived_from: dict[str, Any] | None) -> Report:
-    """``report`` with its "Model update" section (unchanged when not an update)."""
+    """``report`` with its "Model update" section (unchanged when not an update).
+
+    The executive summary's evaluation item then names the evaluation's protocol
+    ("in the 5-fold evaluation"), so that its figures are not read against those of a
+    comparison on a temporal window.
+    """
     section = update_section(derived_from)
-    return report if section is None else dataclasses.replace(report, update=section)
+    if section is None:
+        return report
+    from engine.report.summary import protocol_words, with_protocol
+
+    protocol = protocol_words((report.model or {}).get("evaluation"))
+    summary = with_protocol(list(report.summary), protocol)
+    return dataclasses.replace(report, update=section, summary=summary)
 
 
 def _row(label: str, value: object) -> str:
