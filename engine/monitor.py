@@ -67,12 +67,20 @@ from engine.monitor_fairness import (
     catalogue_shares,
     exposure_table,
     gap_change_table,
+    gap_summary,
     gap_table,
     list_units,
     provider,
     provider_units,
 )
-from engine.monitor_windows import assign_windows, check_window, make_windows, resolve_baseline
+from engine.monitor_windows import (
+    assign_windows,
+    check_window,
+    make_windows,
+    partial_windows,
+    resolve_baseline,
+    window_names,
+)
 from engine.recommend import DEFAULT_BLOCK_BYTES
 
 
@@ -152,7 +160,9 @@ class Monitoring:
         The window specification used (``"month"``, ``"30d"``, ...).
     windows
         ``window, label, start, end, status`` (``"ok"`` | ``"insufficient data"``),
-        ``reason`` (why insufficient, else ``""``).
+        ``reason`` (why insufficient, else ``""``), ``partial`` (the first or last window's
+        partial coverage, ``"to 1998-03-07"``, else ``""``;
+        ``engine.monitor_windows.partial_windows``).
     data
         ``window, label, n_ratings, n_users, new_users, new_items, rating_mean, gini,
         short_head_share`` (module docstring).
@@ -204,6 +214,24 @@ class Monitoring:
     gap_sentences: list[str]
     notes: list[str]
 
+    def gap_summary(self) -> list[str]:
+        """Per user attribute, what of its gaps was tested and flagged (``gap_summary``)."""
+        return gap_summary(self.fairness, self.config.min_group_size)
+
+    def window_names(self) -> list[str]:
+        """Each window's label with its partial coverage (``"2020-05 (partial: to ...)"``)."""
+        return window_names(self.windows)
+
+    def flag_summary(self) -> list[str]:
+        """Return the flagged changes and gap changes, one line per (quantity, group)."""
+        names = dict(zip(self.windows["label"], self.window_names(), strict=True))
+        return group_flags(self.changes, self.gap_changes, names)
+
+    def gap_flag_summary(self) -> list[str]:
+        """Return the flagged gaps, one line per (quantity, group) (``group_flags``)."""
+        names = dict(zip(self.windows["label"], self.window_names(), strict=True))
+        return group_flags(None, None, names, gaps=self.fairness)
+
     def tidy(self) -> pd.DataFrame:
         """All per-window quantities as one long table (``monitor.csv``).
 
@@ -234,11 +262,82 @@ class Monitoring:
             "window": self.window,
             "settings": {**config, "model": self.config.model.__dict__},
             "baseline": str(self.windows["label"].iloc[self.baseline]),
+            "flagged_summary": self.flag_summary(),
             "flagged": list(self.sentences),
+            "flagged_gaps_summary": self.gap_flag_summary(),
             "flagged_gaps": list(self.gap_sentences),
+            "gap_summary": self.gap_summary(),
             "notes": list(self.notes),
             **{name: getattr(self, name).to_dict("records") for name in tables},
         }
+
+
+def _ratios(values: pd.Series) -> str:
+    low, high = float(values.min()), float(values.max())
+    if f"{low:.2f}" == f"{high:.2f}":
+        return f"ratio {low:.2f}"
+    return f"ratios {low:.2f} to {high:.2f}"
+
+
+def group_flags(
+    changes: pd.DataFrame | None, gap_changes: pd.DataFrame | None,
+    names: dict[str, str] | None = None, *, gaps: pd.DataFrame | None = None,
+) -> list[str]:  # fmt: skip
+    """Return the flagged rows in one line per (quantity, group), most severe (summed) first.
+
+    A run over many windows flags the same drift window after window; one sentence each
+    buries the few distinct findings. Each line names the quantity and group, then per
+    comparison the windows flagged and the range of their ratios: "RMSE for gender = F
+    (3 flagged): vs the previous window in 1998-01 (ratio 1.31); vs the baseline window
+    1997-10 in 1998-02, 1998-03 (ratios 1.28 to 1.40)". ``changes`` and ``gap_changes`` are
+    ``Monitoring.changes`` / ``gap_changes`` (ratio: of the values; of the gap ratios);
+    with ``gaps`` (``Monitoring.fairness``) the lines are the flagged gaps instead (ratio:
+    to the reference group). ``names`` maps a window label to the name shown (partial
+    windows). The full sentences stay in ``Monitoring.sentences`` / ``gap_sentences``.
+    """
+    from engine.monitor_changes import QUANTITIES
+
+    names = names or {}
+    lines: list[tuple[float, str]] = []
+
+    def shown(labels: pd.Series) -> str:
+        return ", ".join(names.get(str(x), str(x)) for x in labels)
+
+    def add(frame: pd.DataFrame | None, kind: str, ratio: str) -> None:
+        if frame is None or frame.empty:
+            return
+        flagged = frame[frame["tier"] == "flagged"]
+        for (q, grouping, group), part in flagged.groupby(["quantity", "grouping", "group"]):
+            who = "" if grouping == "all" else f" for {grouping} = {group}"
+            if kind == "gap change":
+                head = (f"Gap in {QUANTITIES[q]} of {grouping} = {group} to "
+                        f"{part['reference_group'].iloc[0]}")  # fmt: skip
+            elif kind == "gap":
+                refs = ", ".join(sorted({str(r) for r in part["reference_group"]}))
+                head = f"{QUANTITIES[q]} of {grouping} = {group} vs {refs}"
+            else:
+                head = f"{QUANTITIES[q]}{who}"
+            parts = []
+            if kind == "gap":
+                part = part.sort_values("window")
+                parts.append(f"in {shown(part['label'])} ({_ratios(part[ratio])})")
+            else:
+                for comparison in ("previous", "baseline"):
+                    rows = part[part["comparison"] == comparison].sort_values("window")
+                    if rows.empty:
+                        continue
+                    other = str(rows["other_label"].iloc[0])
+                    against = ("vs the previous window" if comparison == "previous" else
+                               f"vs the baseline window {names.get(other, other)}")  # fmt: skip
+                    parts.append(f"{against} in {shown(rows['label'])} "
+                                 f"({_ratios(rows[ratio])})")  # fmt: skip
+            lines.append((float(part["severity"].sum()),
+                          f"{head} ({len(part)} flagged): " + "; ".join(parts)))  # fmt: skip
+
+    add(changes, "change", "ratio")
+    add(gap_changes, "gap change", "ratio_change")
+    add(gaps, "gap", "ratio")
+    return [text for _, text in sorted(lines, key=lambda x: -x[0])]
 
 
 def has_times(data: RatingData) -> bool:
@@ -312,13 +411,34 @@ def _warm_baseline(quality: pd.DataFrame) -> tuple[str, str]:
         return label, (
             f"Baseline window {label} ({cold[row]:.0%} of its test ratings cold start): the "
             f"first window where at most {WARM_SHARE:.0%} are; earlier windows are a warm-up "
-            "whose users are mostly new. Set --baseline to choose another."
+            "whose users are mostly new."
         )
     return label, (
         f"Baseline window {label}, the first with a model: every window has more than "
         f"{WARM_SHARE:.0%} of its test ratings cold start (its users mostly new), so changes "
-        "against any baseline rest on few warm ratings. Set --baseline to choose another."
+        "against any baseline rest on few warm ratings."
     )
+
+
+def baseline_choices(
+    data: RatingData, window: str, config: MonitorConfig | None = None
+) -> list[str]:
+    """Return the labels of the windows that can be the baseline, before monitoring.
+
+    A baseline needs a model: a window after the first with enough ratings and active users
+    (``window_status``; every window after the first has the first's ratings to train
+    on). Cheap (no model): the Over time page lists these beside its default rule.
+    """
+    config = config or MonitorConfig()
+    ratings = object_ids(data.ratings)
+    times = ratings["timestamp"].to_numpy("float64", na_value=np.nan)
+    if np.isnan(times).all():
+        return []
+    windows = make_windows(times, check_window(window))
+    table = data_table(ratings, windows, assign_windows(times, windows))
+    status, _ = window_status(table, config.min_ratings, config.min_group_size)
+    labels = windows["label"].astype(str).tolist()
+    return [label for w, label in enumerate(labels) if w > 0 and status[w] == "ok"]
 
 
 def monitor(
@@ -355,7 +475,13 @@ def monitor(
     of = assign_windows(times, windows)
     table = data_table(ratings, windows, of)
     status, reason = window_status(table, config.min_ratings, config.min_group_size)
-    windows = windows.assign(status=status, reason=reason)
+    windows = windows.assign(status=status, reason=reason,
+                             partial=partial_windows(times, windows))  # fmt: skip
+    partial = [name for name, p in zip(window_names(windows), windows["partial"], strict=True)
+               if p]  # fmt: skip
+    if partial:
+        notes.append("Partial windows (the data covers part of their calendar period): "
+                     + ", ".join(partial) + ".")  # fmt: skip
     groupings, group_notes = _user_groups(data, config)
     notes += group_notes
     catalogue = np.sort(np.asarray(pd.unique(ratings["item_id"]), dtype=object))

@@ -32,7 +32,10 @@ the units carry their ``grouping`` and ``group``, and ``n_users`` counts those u
 Changes (``change_table``), conventions:
 
 * each window ``w`` is compared with the previous window ``w - 1`` (``comparison``
-  "previous") and each window after the baseline with the baseline ("baseline");
+  "previous") and each window from the second after the baseline on (``w > baseline + 1``)
+  with the baseline ("baseline"); right after the baseline the previous window *is* the
+  baseline, and that one comparison is tested, counted in a Holm family and printed once,
+  as "previous";
 * difference ``d = m(w) - m(other)`` with a 95% interval from independent user bootstraps
   of the two windows; ratio ``m(w) / m(other)``;
 * p-value: two-sided permutation test, unpaired: the users of the two windows are pooled
@@ -289,7 +292,7 @@ def change_table(
     for key in sorted(by_key):
         w = key[0]
         for comparison, other in (("previous", w - 1), ("baseline", baseline)):
-            if other < 0 or (comparison == "baseline" and w <= baseline):
+            if other < 0 or (comparison == "baseline" and w <= baseline + 1):
                 continue
             row = _compare(key, other, comparison, members, by_key, config, rng)
             if row is not None:

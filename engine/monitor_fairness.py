@@ -42,7 +42,9 @@ Gaps per window (``gap_table``), the audit's test in every window with a model
 
 Gap changes (``gap_change_table``): did a group's gap change?
     For a group tested in window ``w`` and in the previous window (``comparison``
-    "previous") or the baseline ("baseline") against the *same* reference group:
+    "previous") or the baseline ("baseline"; only for ``w > baseline + 1``: right after the
+    baseline the previous window is the baseline, one comparison, tested once) against the
+    *same* reference group:
     ``d = log ratio(w) - log ratio(other)``; ``ratio_change = exp(d)`` = ratio(w) /
     ratio(other), 1 = the same gap (the sentence says whether ``|log ratio|`` widened or
     narrowed; which is better depends on the side of parity the group is on). Interval:
@@ -275,7 +277,7 @@ def gap_change_table(
         w = key[0]
         for comparison, other in (("previous", w - 1), ("baseline", baseline)):
             theirs = by_key.get((other, *key[1:]))
-            if other < 0 or (comparison == "baseline" and w <= baseline) or theirs is None:
+            if other < 0 or (comparison == "baseline" and w <= baseline + 1) or theirs is None:
                 continue
             row = {"quantity": key[1], "grouping": key[2], "group": key[3],
                    "reference_group": mine["reference_group"], "comparison": comparison,
@@ -309,3 +311,67 @@ def gap_change_table(
     table["sentence"] = [_gap_change_sentence(r) if r["status"] in ("ok", "flagged") else ""
                          for r in table.to_dict("records")]  # fmt: skip
     return table
+
+
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def gap_summary(gaps: pd.DataFrame, min_group_size: int) -> list[str]:
+    """Say, per user attribute, what of its gaps was tested and whether any is flagged.
+
+    ``gaps`` is ``Monitoring.fairness``. One sentence per attribute (``grouping``), over the
+    windows with a model: when no group but the reference was ever tested, "No gap could be
+    tested for gender: F has fewer than 30 users in every window."; else how many tested
+    gaps are flagged, with the number of windows each non-reference group was tested in
+    ("No tested gap is flagged for gender (F was tested in 3 of 7 windows)."). A group is
+    tested in a window when its RMSE or NDCG@k gap there has a p-value. "No gap is flagged"
+    alone would hide that a small group was never tested. The Over time page and the
+    report's section both show these sentences.
+    """
+    out: list[str] = []
+    if gaps.empty:
+        return out
+    for grouping, rows in gaps.groupby("grouping", sort=True):
+        n_windows = rows["window"].nunique()
+        tested_rows = rows[rows["p_value"].notna()]
+        per_group, small, refs, other = [], [], [], []
+        for group, part in rows.groupby("group", sort=True):
+            tested = tested_rows.loc[tested_rows["group"] == group, "window"].nunique()
+            as_ref = part.loc[part["status"] == "reference", "window"].nunique()
+            if tested:
+                per_group.append((str(group), tested))
+            elif as_ref == n_windows:
+                continue  # the reference throughout: its gap is everyone else's
+            elif as_ref:
+                refs.append((str(group), as_ref))
+            elif (part.groupby("window")["n_users"].max() < min_group_size).all():
+                small.append(str(group))
+            else:
+                other.append(str(group))
+        name = str(grouping)
+        why = []
+        if small:
+            verb = "has" if len(small) == 1 else "have"
+            why.append(f"{_names(small)} {verb} fewer than {min_group_size} users in every window")
+        if other:
+            were = "was" if len(other) == 1 else "were"
+            why.append(f"{_names(other)} {were} not tested in any window (insufficient data "
+                       "in the window, or no permutation test)")  # fmt: skip
+        if refs:
+            why.append("; ".join(f"{g} is the reference group in {n} of {n_windows} windows"
+                                 for g, n in refs))  # fmt: skip
+        if not per_group:
+            reason = "; ".join(why) if why else "it has a single group"
+            out.append(f"No gap could be tested for {name}: {reason}.")
+            continue
+        counts = [f"{g} was tested in {n} of {n_windows} windows" for g, n in per_group]
+        flagged = int((tested_rows["tier"] == "flagged").sum())
+        if flagged:
+            are = "is" if flagged == 1 else "are"
+            head = f"{flagged} of {len(tested_rows)} tested gaps {are} flagged for {name}"
+        else:
+            head = f"No tested gap is flagged for {name}"
+        untested = f"; untested: {'; '.join(why)}" if small or other else ""
+        out.append(f"{head} ({'; '.join(counts)}{untested}).")
+    return out

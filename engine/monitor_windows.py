@@ -145,3 +145,44 @@ def resolve_baseline(baseline: str | int | None, windows: pd.DataFrame, testable
             f"{labels[testable[0]]!r}."
         )
     return index
+
+
+def _day(seconds: float) -> str:
+    return pd.Timestamp(int(seconds), unit="s").strftime("%Y-%m-%d")
+
+
+def partial_windows(times: np.ndarray, windows: pd.DataFrame) -> list[str]:
+    """Each window's partial coverage in words, ``""`` for a window the data covers.
+
+    Only the first and the last window can be partial: the data starts after the first
+    window's first day (``"from 1997-09-20"``) or ends before the last window's last day
+    (``"to 1998-03-07"``; both: ``"1998-03-02 to 1998-03-07"``), by calendar day (UTC). A
+    window in between is covered by the data, however few its ratings.
+    """
+    finite = times[np.isfinite(times)]
+    out = [""] * len(windows)
+    if len(finite) == 0 or len(windows) == 0:
+        return out
+    first, last = _day(finite.min()), _day(finite.max())
+    starts = windows["start"].to_numpy(np.int64)
+    ends = windows["end"].to_numpy(np.int64)
+    late_start = first > _day(starts[0])
+    early_end = last < _day(ends[-1] - 1)
+    if len(windows) == 1 and late_start and early_end:
+        out[0] = f"{first} to {last}"
+        return out
+    if late_start:
+        out[0] = f"from {first}"
+    if early_end:
+        out[-1] = f"to {last}"
+    return out
+
+
+def window_names(windows: pd.DataFrame) -> list[str]:
+    """Each window's label, with its partial coverage: ``"1998-03 (partial: to 1998-03-07)"``.
+
+    ``windows`` is ``Monitoring.windows`` (its ``partial`` column, ``partial_windows``).
+    """
+    partial = windows["partial"] if "partial" in windows else [""] * len(windows)
+    return [f"{label} (partial: {p})" if p else str(label)
+            for label, p in zip(windows["label"], partial, strict=True)]  # fmt: skip

@@ -171,7 +171,16 @@ def test_a_planted_drop_is_flagged_in_its_month_and_nothing_on_the_control(shift
     assert mean_row["sentence"].startswith("Rating mean for gender = F fell from ")
     assert "in 2020-03 (ratio" in mean_row["sentence"] and mean_row["sentence"].endswith("flagged")
     men = c[(c["grouping"] == "gender") & (c["group"] == "M")]
-    assert not (men["tier"] == "flagged").any()
+    # Men's ratings do not move: no flag on their rating mean or RMSE. Their NDCG@k is not
+    # asserted: it rises for every user in April (all users: ratio 1.41, flagged; the
+    # candidate lists shrink each month, see the control below), and since the baseline
+    # comparison right after the baseline is no longer drawn (no duplicate test) the resampling
+    # stream differs and the men's share of that shared rise (ratio 1.39, Holm 0.042) is
+    # flagged too.
+    assert not (men.loc[men["quantity"].isin(["rating_mean", "rmse"]), "tier"] == "flagged").any()
+    shared = c[(c["grouping"] == "all") & (c["quantity"] == "ndcg") & (c["tier"] == "flagged")]
+    for row in men[men["tier"] == "flagged"].to_dict("records"):
+        assert row["quantity"] == "ndcg" and row["label"] in set(shared["label"])
     assert not (flagged["label"].isin(["2020-02"])).any()  # nothing before the shift
     assert any(s.startswith("RMSE for gender = F rose") for s in result.sentences)
     _, quiet = control

@@ -3,9 +3,11 @@
 ``engine.report.html.render_html(report, monitoring)`` appends it when a monitoring is
 given. It holds aggregates only: per-window counts, values with intervals, the flagged
 changes in words (provider exposure and gap changes among them), the flagged fairness gaps
-per window, and the charts of the Over time page (``engine.charts.monitor_*``;
-``engine.monitor_charts``: provider exposure share vs catalogue share and share of ratings
-per window; each group's RMSE / NDCG@k ratio to the reference, for the user attributes
+per window (one line per quantity and group, every sentence under a closed ``<details>``),
+what of each attribute's gaps was tested (``engine.monitor_fairness.gap_summary``), and the
+charts of the Over time page (``engine.monitor_charts``: data volume, rating mean / RMSE /
+NDCG@k, provider exposure share vs catalogue share and share of ratings per window; each
+group's RMSE / NDCG@k ratio to the reference, for the user attributes
 with a flagged gap or gap change). Every data string is escaped with ``html.escape``; chart
 labels are already literal.
 
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine import charts, monitor_charts
+from engine import monitor_charts
 
 if TYPE_CHECKING:
     from engine.monitor import Monitoring
@@ -63,16 +65,19 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
     m = monitoring
     labels = m.windows["label"].astype(str)
     small = labels[m.windows["status"] != "ok"].tolist()
+    names = m.window_names()
     tested = int(m.changes["p_value"].notna().sum()) if len(m.changes) else 0
     band = m.config.band
     intro = (
-        f"<p>{len(m.windows)} windows ({escape(m.window)}, UTC) from {escape(labels.iloc[0])} to "
-        f"{escape(labels.iloc[-1])}; baseline {escape(labels.iloc[m.baseline])}; insufficient "
+        f"<p>{len(m.windows)} windows ({escape(m.window)}, UTC) from {escape(names[0])} to "
+        f"{escape(names[-1])}; baseline {escape(labels.iloc[m.baseline])}; insufficient "
         f"data: {escape(', '.join(small)) if small else 'none'}. Each window is predicted by "
         "an SVD trained on every rating before it starts. The rating mean, RMSE and NDCG@k, "
         "for all users and per user group, and each provider's exposure share in the top-k "
         "lists and share of ratings, are compared with the previous window and with "
-        f"the baseline: {tested:,} changes tested; a change is flagged when its ratio leaves "
+        "the baseline (the window right after the baseline only with the previous window: "
+        f"the same comparison, tested once): {tested:,} changes tested; a change is flagged "
+        "when its ratio leaves "
         f"[{band[0]:g}, {band[1]:g}] and it is significant after Holm's correction "
         "(unpaired permutation test over users; provider shares: normal approximation of "
         "the user bootstrap). In each window, each user group's RMSE and NDCG@k are "
@@ -80,27 +85,29 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
         "is tested too.</p>"
     )
     flagged = (
-        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in m.sentences) + "</ul>"
+        _grouped(m.flag_summary(), m.sentences, "flagged changes")
         if m.sentences
         else "<p>No change between windows is flagged.</p>"
     )
-    figures: list[go.Figure] = [charts.monitor_volume(m.data, m.windows)]
-    figures += [charts.monitor_series(m.values, m.changes, q) for q in ("rating_mean", "rmse",
-                                                                        "ndcg")]  # fmt: skip
+    size = m.config.min_group_size
+    figures: list[go.Figure] = [monitor_charts.volume(m.data, m.windows)]
+    figures += [monitor_charts.series(m.values, m.changes, q, "all", size, m.windows)
+                for q in ("rating_mean", "rmse", "ndcg")]  # fmt: skip
     for quantity in ("exposure", "rating_share"):
         if (m.values["quantity"] == quantity).any():
             figures.append(monitor_charts.provider_shares(m.values, m.changes, m.exposure,
-                                                          quantity))  # fmt: skip
-    gaps = (
-        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in m.gap_sentences) + "</ul>"
-        if m.gap_sentences
-        else "<p>No gap between user groups is flagged in any window.</p>"
-    )
+                                                          quantity, size, m.windows))  # fmt: skip
+    summary = "".join(f"<p>{escape(s)}</p>" for s in m.gap_summary())
+    gaps = summary + (
+        _grouped(m.gap_flag_summary(), m.gap_sentences, "flagged gaps") if m.gap_sentences
+        else ""
+    )  # fmt: skip
     shown = set(m.fairness.loc[m.fairness["tier"] == "flagged", "grouping"])
     if len(m.gap_changes):
         shown |= set(m.gap_changes.loc[m.gap_changes["tier"] == "flagged", "grouping"])
-    gap_figures = [monitor_charts.fairness_gaps(m.fairness, q, g, band)
-                   for g in sorted(shown) for q in ("rmse", "ndcg")]  # fmt: skip
+    gap_figures = [monitor_charts.fairness_gaps(m.fairness, q, g, band, m.windows)
+                   for g in sorted(shown) for q in ("rmse", "ndcg")
+                   if monitor_charts.has_gaps(m.fairness, q, g)]  # fmt: skip
     notes = "".join(f'<p class="meta">{escape(n)}</p>' for n in m.notes)
     return (
         '<section id="over_time"><h2>Over time</h2>' + intro + "<h3>Flagged changes</h3>"
@@ -109,6 +116,15 @@ def over_time_section(monitoring: Monitoring, chart: ChartMaker) -> str:
         + "".join(chart(f, literal=True) for f in gap_figures)
         + "<h3>Model quality per window</h3>" + plain_table(m.quality, _QUALITY)
         + notes + "</section>"
+    )  # fmt: skip
+
+
+def _grouped(lines: list[str], sentences: list[str], what: str) -> str:
+    """Return the grouped lines as a list, then every sentence in a closed ``<details>``."""
+    return (
+        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in lines) + "</ul>"
+        f"<details><summary>All {len(sentences)} {escape(what)}, one by one</summary><ul>"
+        + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul></details>"
     )  # fmt: skip
 
 
