@@ -21,6 +21,7 @@ from engine.external import (
     fit_surrogate,
     surrogate_explanation,
     temporal_heldout,
+    with_pairs,
 )
 from engine.external.systems import built_in_systems
 from engine.model import ModelConfig, train
@@ -214,3 +215,126 @@ def test_surrogate_fidelity_is_out_of_sample_so_noise_cannot_pass(world):
     assert max(in_sample) > MIN_R2  # an in-sample fit would explain some of them
     assert (surrogate.users["status"] == "low fidelity").all()
     assert surrogate.overall_r2 < 0
+
+
+def _blind_lists(data, k: int = K) -> pd.DataFrame:
+    """Each user's ``k`` most-rated items the user never rated in the WHOLE data (held-out
+    period included): lists that can never contain a held-out item."""
+    ratings = data.ratings
+    order = ratings["item_id"].value_counts().index.tolist()
+    rated = ratings.groupby("user_id")["item_id"].agg(set)
+    return _lists([(u, [i for i in order if i not in rated[u]][:k]) for u in rated.index])
+
+
+def test_lists_that_exclude_every_rated_item_are_warned_and_get_no_utility_verdict(world):
+    data, heldout, model = world
+    blind = ExternalSystem("mostpopular", lists=_blind_lists(data))
+    comparison = compare_systems(heldout, [blind], config=CONFIG, model=model)
+    table = comparison.table.set_index("system")
+    row = table.loc["mostpopular"]
+    assert row["n_hits"] == 0 and row["n_relevant_hits"] == 0
+    assert row["n_listed"] == K * row["n_users"] > 0
+    assert row["ndcg"] == 0.0 and row["n_users_ranked"] > 0
+    assert row["utility_interpretable"] is False
+    assert table.loc[BUILT_IN_SVD, "utility_interpretable"] is True
+    assert table.loc[BUILT_IN_SVD, "n_hits"] > 0
+    assert list(comparison.warnings) == ["mostpopular"]
+    assert comparison.warnings["mostpopular"] == (
+        f"None of mostpopular's {int(row['n_listed']):,} listed items is among its users' "
+        "held-out ratings: its lists cannot score on utility (were they built excluding items "
+        "users rated after the cut?). Its NDCG and recall of 0 say nothing about its quality."
+    )
+    assert comparison.to_dict()["warnings"] == [comparison.warnings["mostpopular"]]
+    rows = compare_pair(comparison, BUILT_IN_SVD, "mostpopular")
+    utility = rows[rows["metric"].isin(["ndcg", "recall"])
+                   & (rows["verdict"] != "insufficient data")]  # fmt: skip
+    assert len(utility) and utility["verdict"].str.startswith("not interpretable").all()
+    sentences = with_pairs(comparison).pairs[f"mostpopular vs {BUILT_IN_SVD}"]
+    ndcg = next(s for s in sentences if s.startswith("ndcg:"))
+    assert "worse" not in ndcg and "better" not in ndcg and "significant in" not in ndcg
+    assert "no verdict, not interpretable (mostpopular: no listed item" in ndcg
+    # its other metrics keep their verdicts (aplt is judged on the lists, not held-out ratings)
+    assert any(s.startswith("aplt:") and "overall" in s for s in sentences)
+
+
+def test_utility_check_counts_exactly_the_listed_held_out_ratings(world):
+    _, heldout, model = world
+    held = heldout.ratings
+    train_items = set(heldout.train.ratings["item_id"])
+    users = set(heldout.train.ratings["user_id"])
+    mine = held[held["item_id"].isin(train_items) & held["user_id"].isin(users)]
+    mine = mine.sort_values(["user_id", "item_id"]).groupby("user_id").head(K)
+    oracle = ExternalSystem("oracle", lists=_lists(
+        [(u, block["item_id"].tolist()) for u, block in mine.groupby("user_id")]))  # fmt: skip
+    comparison = compare_systems(heldout, [oracle], config=CONFIG, model=model)
+    row = comparison.table.set_index("system").loc["oracle"]
+    threshold = 4.0  # the synthetic 1-5 scale's default relevance threshold
+    assert row["n_listed"] == row["n_hits"] == len(mine)
+    assert row["n_relevant_hits"] == int((mine["rating"] >= threshold).sum())
+    assert row["utility_interpretable"] is True and not comparison.warnings
+    # NDCG and recall average over the listed users with a relevant held-out rating only
+    relevant = set(held.loc[held["rating"] >= threshold, "user_id"])
+    assert row["n_users_ranked"] == len(relevant & set(mine["user_id"])) < row["n_users"]
+
+
+def test_why_a_users_list_has_no_explanation_is_said_exactly(world):
+    _, heldout, model = world
+    from engine.external import no_explanation_reason
+
+    svd = built_in_systems(model, heldout, K)[0]
+    users = sorted(svd.predictions["user_id"].unique())
+    full, few = users[0], users[1]
+    items = model.interactions.item_ids
+    preds = pd.concat([
+        svd.predictions[svd.predictions["user_id"] == full],
+        pd.DataFrame({"user_id": few, "item_id": items[:5],
+                      "prediction": [3.0, 4.5, 2.0, 4.0, 1.0]}),
+    ], ignore_index=True)  # fmt: skip
+    scored = ExternalSystem("scored", predictions=preds)
+    surrogate = fit_surrogate(scored, model)
+    params = model.Q.shape[1] + 1
+    assert no_explanation_reason(scored, surrogate, few) == (
+        f"No explanation: 5 scores for this user; the surrogate needs more scores than its "
+        f"{params} parameters (factors + bias) — give longer scored lists or a predictions file."
+    )
+    if surrogate.fidelity(full)["status"] == "ok":
+        assert no_explanation_reason(scored, surrogate, full) is None
+    assert "gave no scores for this user" in no_explanation_reason(scored, surrogate, users[2])
+    ranks = ExternalSystem("ranks", lists=_lists([(full, ["a", "b"])]))
+    assert no_explanation_reason(ranks, None, full).startswith(
+        "No explanation: ranks gave no scores (its lists have ranks only)"
+    )
+    # the list shown beside the SVD's: as the user saw it, or the scores highest first
+    assert ranks.top_for(full, 1)[["rank", "item_id"]].values.tolist() == [[1, "a"]]
+    top = scored.top_for(few, 3)
+    assert top["rank"].tolist() == [1, 2, 3]
+    assert top["score"].is_monotonic_decreasing
+    assert top["score"].iloc[0] == preds.loc[preds["user_id"] == few, "prediction"].iloc[:5].max()
+
+
+def test_paired_rows_are_shown_as_text_with_the_systems_names():
+    from engine.external import paired_display
+    from engine.external.paired import ROWS
+
+    rows = pd.DataFrame([
+        ["ndcg", "higher", "overall", "overall", 900, 0.05, 0.03, -0.02, -0.03, -0.01,
+         1 / 2001, True, 1 / 2001, "B worse"],
+        ["ndcg", "higher", "gender", "F", 12, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
+         False, np.nan, "insufficient data"],
+        ["aplt", "higher", "overall", "overall", 1500, 0.1, 0.2, 0.1, 0.05, 0.15, 0.31, False,
+         0.31, "no significant difference"],
+    ], columns=ROWS)  # fmt: skip
+    rows.loc[1, "p_value"] = None
+    shown = paired_display(rows, "SVD (built-in)", "mostpopular")
+    assert "p_is_bound" not in shown.columns
+    assert list(shown.columns) == ["metric", "better", "grouping", "group", "users",
+                                   "SVD (built-in)", "mostpopular",
+                                   "mostpopular − SVD (built-in)", "95% interval", "p",
+                                   "p (Holm)", "verdict"]  # fmt: skip
+    assert shown["p"].tolist() == ["< 0.0005", "—", "0.31"]
+    assert shown["verdict"].tolist() == ["mostpopular worse", "insufficient data",
+                                         "no significant difference"]  # fmt: skip
+    assert shown.loc[0, "95% interval"] == "[-0.03, -0.01]"
+    assert shown.loc[1, "SVD (built-in)"] == "—" and shown.loc[1, "95% interval"] == "—"
+    assert shown.map(lambda v: isinstance(v, str)).all().all()  # text: no None, no checkbox
+    assert not shown.isin(["None", "nan"]).any().any()

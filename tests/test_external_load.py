@@ -154,3 +154,41 @@ def test_cli_bad_external_file_is_one_sentence_and_exit_2(tmp_path, data, capsys
         main(["audit", str(folder), "--system-name", "x", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "give the file first" in capsys.readouterr().err
+
+
+def test_load_report_counts_distinct_unknown_ids_and_shows_examples_as_text(tmp_path, data):
+    from engine.external.load import external_rejected_table
+
+    text = ("user,item,rank\nu1,a,1\nx1,a,1\nx1,b,2\nx2,a,1\nx2,b,2\nx2,c,3\nu2,zz,1\n"
+            "u3,zz,1\nu3,yy,2\n")  # fmt: skip
+    (system,) = load_lists(_write(tmp_path, "l.csv", text), data, name="l", k=3)
+    report = system.load_reports[0]
+    assert report.summary() == (
+        "l.csv (lists): 9 rows read, 1 kept, 5 rows of 2 users not in the rating data "
+        "(rejected), 3 rows with an item not in the rating data (rejected; the file names 2 "
+        "such items)"
+    )
+    table = external_rejected_table(report)
+    assert table.to_dict("records") == [
+        {"reason": "user is not in the rating data", "rows": "5", "distinct ids": "2 users",
+         "example": "row 2: user x1, item a, rank 1; row 3: user x1, item b, rank 2"},
+        {"reason": "item is not in the rating data", "rows": "3", "distinct ids": "2 items",
+         "example": "row 7: user u2, item zz, rank 1; row 8: user u3, item zz, rank 1"},
+    ]  # fmt: skip
+    assert "{" not in "".join(table["example"])  # never a raw Python dict
+    assert report.to_dict()["example_text"]["unknown_user"][0] == "row 2: user x1, item a, rank 1"
+
+
+def test_cli_load_report_says_the_distinct_unknown_users(tmp_path, capsys):
+    from engine.cli import build_parser
+    from engine.external.cli import load_external
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text(RATINGS)
+    lists = _write(tmp_path, "l.csv", "user,item,rank\nu1,a,1\nx1,a,1\nx1,b,2\nx2,a,1\n")
+    args = build_parser().parse_args(["audit", str(folder), "--recommendations", str(lists),
+                                      "--out", str(tmp_path / "out")])  # fmt: skip
+    (system,) = load_external(args, load_dataset(ratings=folder / "ratings.csv"))
+    summary = system.load_reports[0].to_dict()["summary"]
+    assert "3 rows of 2 users not in the rating data" in summary

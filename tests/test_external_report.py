@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from html import escape
 
 import jsonschema
 import numpy as np
@@ -12,7 +13,13 @@ import pandas as pd
 import pytest
 
 from engine.audit import AuditConfig
-from engine.external import ExternalSystem, compare_systems, temporal_heldout, with_pairs
+from engine.external import (
+    BUILT_IN_SVD,
+    ExternalSystem,
+    compare_systems,
+    temporal_heldout,
+    with_pairs,
+)
 from engine.external.systems import TABLE_COLUMNS, built_in_systems
 from engine.model import ModelConfig, train
 from engine.report import SCHEMA_PATH, render_csv, render_html, render_json
@@ -108,3 +115,57 @@ def test_a_report_without_systems_renders_as_before(side):
     document = json.loads(render_json(plain))
     assert "systems" not in document
     assert "system" not in pd.read_csv(io.BytesIO(render_csv(plain))).columns
+
+
+def test_html_places_the_systems_right_after_the_summary_with_a_brief_of_each(side):
+    report, plain, _ = side
+    html = render_html(report)
+    summary, systems = html.index('<section id="summary">'), html.index('<section id="systems">')
+    after = html.index("</section>", summary)
+    assert summary < after < systems < html.index('<section id="data">')
+    assert systems < html.index('<section id="provenance">')
+    assert html.count('<section id="systems">') == 1
+    assert "<h3>Executive summary: about the built-in SVD</h3>" in html
+    assert "about the built-in SVD" not in render_html(plain)  # no systems: unchanged label
+    brief = html[systems : html.index("<h3>Load reports</h3>", systems)]
+    assert "Your systems in brief" in brief
+    rows = report.systems.table.set_index("system")
+    # popularity of the training data: its long-tail exposure is 0, its coverage k items
+    pop = rows.loc[POP]
+    expected = (f"{POP}: NDCG@k {pop['ndcg']:.3f} over {int(pop['n_users_ranked']):,} users "
+                f"(SVD {rows.loc['SVD (built-in)', 'ndcg']:.3f}; popularity "
+                f"{rows.loc['Popularity (built-in)', 'ndcg']:.3f})")  # fmt: skip
+    assert escape(expected) in brief
+    assert "long-tail exposure 0.0%" in brief
+    assert f"{int(pop['flagged']):,} flagged audit rows" in brief
+
+
+def test_a_system_that_cannot_score_on_utility_is_warned_in_html_and_json(side):
+    report, _, heldout = side
+    ratings = heldout.train.ratings  # temporal split of the whole data
+    everything = pd.concat([ratings, heldout.ratings])
+    order = everything["item_id"].value_counts().index.tolist()
+    rated = everything.groupby("user_id")["item_id"].agg(set)
+    lists = pd.DataFrame([(u, r + 1, i, np.nan) for u in sorted(ratings["user_id"].unique())
+                          for r, i in enumerate([i for i in order if i not in rated[u]][:K])],
+                         columns=["user_id", "rank", "item_id", "score"])  # fmt: skip
+    comparison = with_pairs(compare_systems(heldout, [ExternalSystem("blind", lists=lists)],
+                                            config=CONFIG, model=report.systems.model))  # fmt: skip
+    blind = replace(report, systems=comparison)
+    warning = comparison.warnings["blind"]
+    assert warning.startswith("None of blind's ") and "cannot score on utility" in warning
+    html = render_html(blind)
+    start = html.index('<section id="systems">')
+    assert html.index(f"<strong>Warning: {escape(warning)}</strong>", start) < html.index(
+        "<h3>Side by side</h3>", start)  # fmt: skip
+    assert "<td>0.000 (not interpretable)</td>" in html
+    utility = [s for s in comparison.pairs[f"blind vs {BUILT_IN_SVD}"]
+               if s.startswith(("ndcg:", "recall:"))]  # fmt: skip
+    assert len(utility) == 2 and all("worse" not in s and "no verdict" in s for s in utility)
+    assert all(escape(s) in html for s in utility)
+    document = json.loads(render_json(blind))
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(document)
+    assert document["systems"]["warnings"] == [warning]
+    row = next(r for r in document["systems"]["rows"] if r["system"] == "blind")
+    assert (row["n_hits"], row["utility_interpretable"]) == (0, False)
+    assert row["n_users_ranked"] > 0 and row["n_users"] > row["n_users_ranked"]

@@ -149,3 +149,42 @@ def test_the_analysis_zip_carries_the_systems(kept, tmp_path):
     saved = read_saved(tmp_path / "analysis.zip")
     assert [s.name for s in saved.systems.systems] == ["pop"]
     pd.testing.assert_frame_equal(saved.systems.systems[0].lists, lists_kept(at))
+
+
+def _lists_with_unknown_users_csv() -> bytes:
+    """The popularity lists plus 3 users (30 rows) the sample does not have."""
+    extra = "\n".join(f"nobody{u},{r + 1},{r + 1}" for u in range(3) for r in range(10))
+    return _lists_csv() + (extra + "\n").encode()
+
+
+def test_data_page_load_report_counts_unknown_users_and_shows_rows_as_text(kept):
+    at = new_session()
+    at.file_uploader(key="upload_external").set_value(
+        ("pop.csv", _lists_with_unknown_users_csv(), "text/csv")
+    )
+    at.run()
+    at.text_input(key="external_name").set_value("pop").run()
+    at.button(key="add_external").click().run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert any("30 rows of 3 users not in the rating data" in c for c in captions), captions
+    (table,) = [d.value for d in at.dataframe if "distinct ids" in getattr(d.value, "columns", [])]
+    row = table.iloc[0]
+    assert (row["rows"], row["distinct ids"]) == ("30", "3 users")
+    assert row["example"].startswith("row ") and "user nobody0, item 1, rank 1" in row["example"]
+    assert "{" not in row["example"]
+
+
+def test_recommendations_page_shows_the_systems_list_beside_the_svds_before_any_comparison(kept):
+    at = add_pop(new_session())
+    at.switch_page("views/recommendations.py").run()
+    assert not at.exception, at.exception
+    frames = [d.value for d in at.dataframe]
+    mine = next(f for f in frames if list(f.columns) == ["rank", "title", "score", "item_id"])
+    ratings = pd.read_csv(SAMPLE_DIR / "ratings.csv", dtype=str)
+    assert mine["item_id"].tolist() == ratings["item_id"].value_counts().index[:10].tolist()
+    assert mine["rank"].tolist() == list(range(1, 11))
+    assert any(list(f.columns) == ["rank", "title", "prediction"] for f in frames)  # the SVD's
+    infos = [i.value for i in at.info]
+    assert any("compare the systems on the Bias audit page" in i for i in infos), infos
+    assert not any("once they are compared" in c.value for c in at.caption)

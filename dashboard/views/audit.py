@@ -9,13 +9,67 @@ from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, EngineError, charts
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
-from engine.external import compare_pair, pair_sentences
+from engine.external import compare_pair, pair_sentences, paired_display
+from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
 from engine.report.reading import hints_by_group
+from engine.report.systems import shown_table
 from engine.text import literal_markdown, literal_plotly
 
 #: Columns the lists of flagged, notable and data rows leave out (the tier says the status).
 LISTED = ("status",)
+
+
+#: The side-by-side columns shown first: (header, help); the rest are behind an expander.
+MAIN_COLUMNS = {
+    "system": ("system", None),
+    "n_users": ("users listed", "users with an audited list"),
+    "n_users_ranked": ("users scored", "the users NDCG@k and Recall@k average over: listed "
+                       "users with a relevant held-out rating"),
+    "ndcg": ("NDCG@k", "higher is better"),
+    "recall": ("Recall@k", "higher is better"),
+    "rmse": ("RMSE", "lower is better"),
+    "long_tail_exposure": ("long tail", "long-tail exposure: higher = less popularity bias"),
+    "coverage": ("coverage", "share of the catalogue listed"),
+    "flagged": ("flagged", "flagged audit rows"),
+}  # fmt: skip
+MORE_COLUMNS = {
+    "system": ("system", None),
+    "kind": ("kind", None),
+    "n_pairs": ("pairs predicted", "held-out pairs predicted (accuracy)"),
+    "mae": ("MAE", "lower is better"),
+    "aplt": ("APLT", "long-tail share of lists: higher = less popularity bias"),
+    "arp": ("ARP", "mean popularity of listed items: lower = less popularity bias"),
+    "gini_exposure": ("Gini", "Gini of exposure: 0 = equal"),
+    "miscalibration": ("miscalibration", "lower is better"),
+    "surrogate_r2": ("surrogate R^2", "leave-one-out R^2 of the surrogate"),
+    "n_listed": ("listed items", "audited (user, listed item) pairs"),
+    "n_hits": ("held out", "listed items that are a held-out rating of that user"),
+    "n_relevant_hits": ("held out, relevant", "listed items that are a relevant held-out "
+                        "rating of that user"),
+}  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4g}"
+    return str(value)
+
+
+def _side_table(table, columns: dict, key: str) -> None:
+    """Every cell as text (a missing value reads "—"), short headers with their meaning."""
+    shown = table[list(columns)].astype(object)
+    shown = shown.apply(lambda column: column.map(_cell))
+    config = {c: st.column_config.TextColumn(label, help=help_text,
+                                             width="medium" if c == "system" else "small")
+              for c, (label, help_text) in columns.items()}  # fmt: skip
+    st.dataframe(shown, hide_index=True, key=key, column_config=config)
 
 
 def systems_side_by_side() -> None:
@@ -42,35 +96,42 @@ def systems_side_by_side() -> None:
     if comparison is None:
         st.info("Compare the systems to see them side by side (for the current settings).")
         return
+    for warning in comparison.warnings.values():
+        st.warning(literal_markdown(warning))
+    for summary in system_summaries(comparison).values():
+        st.markdown(f"- {literal_markdown(summary)}")
     st.caption(literal_markdown(comparison.heldout.describe()))
-    st.dataframe(comparison.table, hide_index=True, key="systems_table", column_config={
-        c: st.column_config.NumberColumn(format="%.4g")
-        for c in comparison.table.columns if c not in ("system", "kind", "n_users", "n_pairs",
-                                                       "flagged")
-    })  # fmt: skip
+    shown = shown_table(comparison)
+    _side_table(shown, MAIN_COLUMNS, "systems_table")
     st.caption(
-        "NDCG@k and Recall@k: higher is better (held-out ratings); RMSE, ARP, Gini and "
-        "miscalibration: lower is better; long-tail share and exposure, coverage: higher = "
-        "less popularity bias. Flagged rows: the built-in audit's tier, per system."
+        "NDCG@k and Recall@k: higher is better, averaged over the users with a relevant "
+        "held-out rating (not every user with a list); RMSE: lower is better; long-tail "
+        "exposure and coverage: higher = less popularity bias. Flagged rows: the built-in "
+        "audit's tier, per system."
     )
+    with st.expander("More columns: accuracy, popularity, calibration, the utility check"):
+        _side_table(shown, MORE_COLUMNS, "systems_table_more")
+        st.caption("ARP, Gini and miscalibration: lower is better. Listed items held out: "
+                   "(user, listed item) pairs that are a held-out rating of that user; with "
+                   "none, a system cannot score on utility.")  # fmt: skip
     for name, audit in comparison.audits.items():
         flagged = audit.result.flagged()
         with st.expander(literal_markdown(f"{name}: {len(flagged)} flagged rows"),
                          expanded=False):  # fmt: skip
             st.dataframe(display_rows(flagged), hide_index=True, key=f"systems_flagged_{name}")
     left, right = st.columns(2)
-    a = left.selectbox("System A", comparison.names, index=0, key="systems_a")
-    b = right.selectbox("System B", comparison.names, index=len(comparison.names) - 1,
+    a = left.selectbox("Reference system", comparison.names, index=0, key="systems_a")
+    b = right.selectbox("Compared with it", comparison.names, index=len(comparison.names) - 1,
                         key="systems_b")  # fmt: skip
     if a != b:
         rows = compare_pair(comparison, a, b)
         for sentence in pair_sentences(rows, a, b):
             st.markdown(literal_markdown(sentence))
-        st.caption(
-            "Paired per user (the same users under both systems): bootstrap interval and "
+        st.caption(literal_markdown(
+            f"Paired per user (the same users under {a} and {b}): bootstrap interval and "
             "sign-flip permutation p, Holm-adjusted within metric x grouping."
-        )
-        st.dataframe(rows, hide_index=True, key="systems_pairs")
+        ))  # fmt: skip
+        st.dataframe(paired_display(rows, a, b), hide_index=True, key="systems_pairs")
     for note in comparison.notes:
         st.caption(literal_markdown(note))
 

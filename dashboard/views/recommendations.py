@@ -18,7 +18,12 @@ from engine.explain import Counterfactual, item_titles, titles_for
 from engine.explain.faithfulness import describe_agreement, faithfulness_check, rank_agreement
 from engine.explain.reading import coverage, history_reading, select_shown, surprising
 from engine.explain.rollup import UNKNOWN, attribute_rollup, describe_group, rollup_attributes
-from engine.external import MIN_R2, SurrogateError, surrogate_explanation
+from engine.external import (
+    MIN_R2,
+    SurrogateError,
+    no_explanation_reason,
+    surrogate_explanation,
+)
 from engine.model.svd import TrainedModel, UserVector
 from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
 from engine.text import literal_markdown
@@ -54,45 +59,57 @@ def render() -> None:
 
 
 def external_view(data: RatingData, user_id: str, n: int) -> None:
-    """Show the analyst's system's list for the user, explained through its surrogate.
+    """Show the analyst's system's list for the user beside the SVD's, and explain it.
 
-    Always labelled with the surrogate's fidelity for this user; below ``MIN_R2`` (or with
-    too few scores) it says so and explains nothing.
+    The list is shown whenever the system has one for the user (or scores); the surrogate
+    explanation only when the systems were compared, the system gave this user enough
+    scores and the surrogate matches it (``engine.external.no_explanation_reason`` says why
+    not, otherwise).
     """
-    comparison = state.systems_comparison()
-    if comparison is None or not comparison.surrogates:
-        if state.external_systems():
-            st.caption("Your own systems' lists can be explained here once they are compared "
-                       "on the Bias audit page (systems with scores only).")  # fmt: skip
+    systems = state.external_systems()
+    if not systems:
         return
-    st.subheader("Your system's list, explained through a surrogate")
-    name = st.selectbox("System", list(comparison.surrogates), key="surrogate_system")
-    system = next(s for s in comparison.external if s.name == name)
-    surrogate = comparison.surrogates[name]
+    st.subheader("Your system's list beside the SVD's")
+    names = [s.name for s in systems]
+    name = st.selectbox("System", names, key="surrogate_system")
+    system = next(s for s in systems if s.name == name)
+    titles = item_titles(data)
+    model = state.trained_model(data)
+    user = int(model.interactions.user_index([user_id])[0])
+    svd = recommend_for_vector(model, model.user_vector(user), n, user_id=user_id)
+    left, right = st.columns(2)
+    left.markdown("**SVD (built-in)**")
+    left.dataframe(
+        svd.assign(title=titles_for(svd["item_id"], titles))[["rank", "title", "prediction"]],
+        hide_index=True, key="external_svd_list",
+    )  # fmt: skip
+    right.markdown(f"**{literal_markdown(name)}**")
+    shown = system.top_for(user_id, n)
+    shown = shown.assign(title=titles_for(shown["item_id"], titles))[
+        ["rank", "title", "score", "item_id"]
+    ]
+    if shown.empty:
+        right.caption(literal_markdown(f"{name} has no list and no score for this user."))
+    else:
+        right.dataframe(shown, hide_index=True, key="external_list")
+    comparison = state.systems_comparison()
+    if comparison is None:
+        st.info("To explain this list through a surrogate, compare the systems on the Bias "
+                "audit page (systems with scores only).")  # fmt: skip
+        return
+    surrogate = comparison.surrogates.get(name)
+    reason = no_explanation_reason(system, surrogate, user_id)
+    if reason is not None:
+        st.warning(literal_markdown(reason))
+        return
     st.caption(literal_markdown(
         f"The surrogate is the built-in SVD's ridge user side (trained on the ratings before "
         f"the cut) fitted to {name}'s scores for this user: it explains the surrogate, not "
         f"{name} itself, and only where it matches {name} (R^2 >= {MIN_R2:g}). Overall R^2 "
         f"= {surrogate.overall_r2:.2f}."
     ))  # fmt: skip
-    try:
-        label = surrogate.label(user_id)
-    except SurrogateError as error:
-        st.info(literal_markdown(error))
-        return
-    ok = surrogate.fidelity(user_id)["status"] == "ok"
-    (st.success if ok else st.warning)(literal_markdown(label))
-    titles = item_titles(data)
-    scores = system.scores()
-    mine = scores[scores["user_id"] == user_id]
-    if system.lists is not None:
-        listed = system.lists[system.lists["user_id"] == user_id].head(n)
-        shown = listed[["rank", "item_id", "score"]]
-    else:
-        shown = mine.sort_values("score", ascending=False).head(n)[["item_id", "score"]]
-    shown = shown.assign(title=[titles.get(i, i) for i in shown["item_id"]])
-    st.dataframe(shown, hide_index=True, key="surrogate_list")
-    if not ok or shown.empty:
+    st.success(literal_markdown(surrogate.label(user_id)))
+    if shown.empty:
         return
     item = st.selectbox("Why this item (through the surrogate)?", shown["item_id"].tolist(),
                         format_func=lambda i: titles.get(i, i), key="surrogate_item")  # fmt: skip

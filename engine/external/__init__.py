@@ -13,12 +13,13 @@ surrogate in the SVD's item-factor space, with its fidelity (``engine.external.s
 from engine.external.audit import SystemAudit, audit_system
 from engine.external.heldout import HeldOut, heldout_from_file, temporal_heldout
 from engine.external.load import load_lists, load_predictions, merge_systems
-from engine.external.paired import compare_pair, pair_sentences, with_pairs
+from engine.external.paired import compare_pair, pair_sentences, paired_display, with_pairs
 from engine.external.surrogate import (
     MIN_R2,
     Surrogate,
     SurrogateError,
     fit_surrogate,
+    no_explanation_reason,
     surrogate_explanation,
 )
 from engine.external.systems import (
@@ -49,7 +50,9 @@ __all__ = [
     "load_lists",
     "load_predictions",
     "merge_systems",
+    "no_explanation_reason",
     "pair_sentences",
+    "paired_display",
     "surrogate_explanation",
     "temporal_heldout",
     "with_pairs",

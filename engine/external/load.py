@@ -46,6 +46,7 @@ from engine.external.types import (
     ExternalLoadReport,
     ExternalSystem,
     OutputKind,
+    example_text,
 )
 
 _REASONS = tuple(EXTERNAL_REJECT_REASONS)
@@ -376,9 +377,16 @@ def preview_external(
 
 
 def external_rejected_table(report: ExternalLoadReport) -> pd.DataFrame:
-    """Return ``reason, rows, example`` per rejection reason of an external file's report."""
+    """Return ``reason, rows, distinct ids, example`` per rejection reason of a report.
+
+    ``distinct ids``: the unknown users or items (``""`` for other reasons); ``example``: the
+    first example row in words (``engine.external.types.example_text``).
+    """
+    distinct = {"unknown_user": f"{report.unknown_users:,} users",
+                "unknown_item": f"{report.unknown_items:,} items"}  # fmt: skip
     rows = [
-        (EXTERNAL_REJECT_REASONS[r], n, str((report.examples.get(r) or [{}])[0]))
+        (EXTERNAL_REJECT_REASONS[r], f"{n:,}", distinct.get(r, ""),
+         "; ".join(example_text(e) for e in report.examples.get(r, [])[:2]))
         for r, n in report.rejected.items()
-    ]
-    return pd.DataFrame(rows, columns=["reason", "rows", "example"])
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["reason", "rows", "distinct ids", "example"])

@@ -17,7 +17,9 @@ data the systems rest on). Groups below ``min_group_size`` users are "insufficie
 ``ROWS`` columns: ``metric, better, grouping, group, n_users, value_a, value_b,
 difference, ci_low, ci_high, p_value, p_is_bound, p_adjusted, verdict`` (``B better``,
 ``B worse``: significant after Holm at ``alpha``; ``no significant difference``;
-``insufficient data``).
+``insufficient data``; for ``ndcg`` and ``recall``, ``not interpretable: ...`` when either
+system's lists hold none of its users' held-out ratings, so that its utility is 0 by
+construction: ``SystemsComparison.warnings``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ ROWS = ["metric", "better", "grouping", "group", "n_users", "value_a", "value_b"
         "ci_low", "ci_high", "p_value", "p_is_bound", "p_adjusted", "verdict"]  # fmt: skip
 BETTER = {"ndcg": "higher", "recall": "higher", "aplt": "higher", "arp": "lower",
           "rmse": "lower", "mae": "lower"}  # fmt: skip
+#: Metrics judged on held-out ratings in the lists (the utility check applies to them).
+UTILITY = ("ndcg", "recall")
+#: Start of the verdict of a utility row of a system that cannot score on utility.
+NOT_INTERPRETABLE = "not interpretable"
 
 
 def _parts(audit: SystemAudit, comparison: SystemsComparison) -> dict[str, pd.DataFrame]:
@@ -145,12 +151,19 @@ def compare_pair(comparison: SystemsComparison, a: str, b: str) -> pd.DataFrame:
                                verdict="")  # fmt: skip
                 block.append(row)
             adjusted = holm(np.array([r["p_value"] for r in block], float))
+            blind = [n for n in (a, b) if metric in UTILITY and comparison.utility_blind(n)]
             for row, p_adj in zip(block, adjusted, strict=True):
                 row["p_adjusted"] = p_adj
-                if row["verdict"] == "":
+                if row["verdict"] == "" and blind:
+                    row["verdict"] = NOT_INTERPRETABLE + _blind_reason(blind)
+                elif row["verdict"] == "":
                     row["verdict"] = _verdict(row, config.alpha)
             rows += block
     return pd.DataFrame(rows, columns=ROWS)
+
+
+def _blind_reason(names: list[str]) -> str:
+    return f" ({' and '.join(names)}: no listed item is among the users' held-out ratings)"
 
 
 def _verdict(row: dict, alpha: float) -> str:
@@ -168,6 +181,12 @@ def pair_sentences(rows: pd.DataFrame, a: str, b: str) -> list[str]:
         if overall.empty or overall.iloc[0]["verdict"] == "insufficient data":
             continue
         head = overall.iloc[0]
+        if str(head["verdict"]).startswith(NOT_INTERPRETABLE):
+            out.append(
+                f"{metric}: {a} {head['value_a']:.3f}, {b} {head['value_b']:.3f}: no verdict, "
+                f"{head['verdict']}; its utility of 0 says nothing about its quality."
+            )
+            continue
         found = block[(block["grouping"] != OVERALL)
                       & block["verdict"].isin(["B better", "B worse"])]  # fmt: skip
         verdict = str(head["verdict"]).replace("B ", f"{b} ")
@@ -193,3 +212,45 @@ def with_pairs(comparison: SystemsComparison, reference: str | None = None) -> S
         if b != a:
             pairs[f"{b} vs {a}"] = pair_sentences(compare_pair(comparison, a, b), a, b)
     return replace(comparison, pairs=pairs)
+
+
+def _text(value: object, digits: str = ".4g") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "—"
+    return format(value, digits) if isinstance(value, float) else str(value)
+
+
+def paired_display(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Return the paired rows as shown to a reader: every cell text, systems called by name.
+
+    Values and interval as 4 significant figures; p-values with
+    ``engine.audit.stats.format_p_value`` (a permutation floor as ``< 0.0005``); a missing
+    value as ``—``; no ``p_is_bound`` column; verdicts and headers name ``a`` and ``b``.
+    """
+    from engine.audit.stats import format_p_value
+
+    def p_text(p: object, bound: object) -> str:
+        text = format_p_value(float(p), bool(bound)) if p is not None and pd.notna(p) else ""
+        return text or "—"
+
+    out = pd.DataFrame({
+        "metric": rows["metric"].astype(str),
+        "better": rows["better"].astype(str) + " is better",
+        "grouping": rows["grouping"].astype(str),
+        "group": rows["group"].astype(str),
+        "users": [f"{int(n):,}" for n in rows["n_users"]],
+        a: [_text(v) for v in rows["value_a"]],
+        b: [_text(v) for v in rows["value_b"]],
+        f"{b} − {a}": [_text(v) for v in rows["difference"]],
+        "95% interval": [
+            "—" if _text(lo) == "—" or _text(hi) == "—" else f"[{_text(lo)}, {_text(hi)}]"
+            for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
+        ],
+        "p": [p_text(p, bound) for p, bound in zip(rows["p_value"], rows["p_is_bound"],
+                                                    strict=True)],
+        "p (Holm)": [p_text(p, bound) for p, bound in zip(rows["p_adjusted"], rows["p_is_bound"],
+                                                           strict=True)],
+        "verdict": [str(v).replace("B better", f"{b} better").replace("B worse", f"{b} worse")
+                    for v in rows["verdict"]],
+    })  # fmt: skip
+    return out

@@ -110,10 +110,17 @@ class Surrogate:
         """Return the sentence shown beside every surrogate explanation of ``user_id``."""
         row = self.fidelity(user_id)
         if row["status"] == "too few scores":
+            n, params = int(row["n_scores"]), self.theta.shape[1]
+            if n <= params:
+                return (
+                    f"{n:,} scores for this user; the surrogate needs more scores than its "
+                    f"{params:,} parameters (factors + bias) — give longer scored lists or a "
+                    "predictions file."
+                )
             return (
-                f"{self.system} scored {int(row['n_scores'])} items for this user: too few for "
-                f"the surrogate's {self.theta.shape[1]} parameters to be judged on scores it "
-                "did not see, so it cannot say why. Give more scores (a predictions file)."
+                f"{n:,} scores for this user, but too alike for the surrogate's {params:,} "
+                "parameters (factors + bias) to be judged on scores it did not see — give "
+                "scores of more varied items (longer scored lists or a predictions file)."
             )
         if row["status"] == "constant scores":
             return f"{self.system} gave this user one score for every item: nothing to explain."
@@ -137,6 +144,31 @@ class Surrogate:
             "median_r2": float(r2.median()) if len(r2) else None,
             "statuses": {s: int(counts.get(s, 0)) for s in STATUSES},
         }  # fmt: skip
+
+
+def no_explanation_reason(
+    system: ExternalSystem, surrogate: Surrogate | None, user_id: str
+) -> str | None:
+    """Why ``system``'s list of ``user_id`` cannot be explained (``None``: it can).
+
+    ``surrogate`` is the system's surrogate (``None`` when none was fitted); the sentence
+    names what is missing: scores at all, this user's scores, enough of them, or fidelity.
+    """
+    if not system.has_scores:
+        return (
+            f"No explanation: {system.name} gave no scores (its lists have ranks only): a "
+            "surrogate needs scores — add a score column or a predictions file."
+        )
+    if surrogate is None:
+        return f"No explanation: no surrogate of {system.name} could be fitted (see the notes)."
+    if not (surrogate.users["user_id"] == user_id).any():
+        return (
+            f"No explanation: {system.name} gave no scores for this user (of items the built-in "
+            "model knows)."
+        )
+    if surrogate.fidelity(user_id)["status"] == "ok":
+        return None
+    return "No explanation: " + surrogate.label(user_id)
 
 
 def _top(values: np.ndarray, item_ids: np.ndarray, k: int) -> set:

@@ -16,13 +16,25 @@ same users:
 * External systems with scores get a surrogate (``engine.external.surrogate``).
 
 ``table`` columns (one row per system; NaN where a system has no value): ``system, kind``
-(``built-in`` / ``external``), ``n_users`` (users with an audited list), ``n_pairs``
-(held-out pairs predicted), ``ndcg, recall`` (mean over users with a relevant held-out
-item, higher = better), ``rmse, mae`` (lower = better), ``aplt`` (mean long-tail share of
+(``built-in`` / ``external``), ``n_users`` (users with an audited list), ``n_users_ranked``
+(the users NDCG and recall average over: listed users with a relevant held-out rating),
+``n_pairs`` (held-out pairs predicted), ``ndcg, recall`` (mean over ``n_users_ranked``,
+higher = better), ``rmse, mae`` (lower = better), ``aplt`` (mean long-tail share of
 lists, higher = less popularity bias), ``arp`` (mean popularity of listed items),
 ``long_tail_exposure`` (position-weighted exposure share of the long tail), ``coverage``
 (share of the catalogue listed), ``gini_exposure`` (0 = equal), ``miscalibration``
-(lower = better), ``flagged`` (flagged audit rows), ``surrogate_r2`` (overall R^2).
+(lower = better), ``flagged`` (flagged audit rows), ``surrogate_r2`` (overall R^2), then the
+utility check: ``n_listed`` (audited (user, listed item) pairs), ``n_hits`` (those that are
+a held-out rating of that user), ``n_relevant_hits`` (of a relevant held-out rating) and
+``utility_interpretable`` (``False`` when the system's lists hold no held-out rating of
+their users although some of those users have relevant ones: its NDCG and recall are 0 by
+construction; ``None`` without lists or without such users).
+
+Utility check: a system whose listed items are never among its users' held-out ratings
+(typically lists built excluding every item the user ever rated, held-out period
+included) cannot score on utility, whatever its quality. ``warnings`` then holds one
+sentence per such system, and the paired comparison (``engine.external.paired``) gives its
+utility rows no verdict.
 """
 
 from __future__ import annotations
@@ -39,15 +51,19 @@ from engine.external.audit import SystemAudit, audit_system
 from engine.external.heldout import HeldOut
 from engine.external.surrogate import Surrogate, SurrogateError, fit_surrogate
 from engine.external.types import ExternalSystem
+from engine.metrics import resolve_threshold
 from engine.model import ModelConfig, TrainedModel, train
 from engine.model.comparators import train_popularity
 from engine.recommend import recommend_all
 
 BUILT_IN_SVD = "SVD (built-in)"
 BUILT_IN_POPULARITY = "Popularity (built-in)"
-TABLE_COLUMNS = ["system", "kind", "n_users", "n_pairs", "ndcg", "recall", "rmse", "mae",
-                 "aplt", "arp", "long_tail_exposure", "coverage", "gini_exposure",
-                 "miscalibration", "flagged", "surrogate_r2"]  # fmt: skip
+TABLE_COLUMNS = ["system", "kind", "n_users", "n_users_ranked", "n_pairs", "ndcg", "recall",
+                 "rmse", "mae", "aplt", "arp", "long_tail_exposure", "coverage",
+                 "gini_exposure", "miscalibration", "flagged", "surrogate_r2", "n_listed",
+                 "n_hits", "n_relevant_hits", "utility_interpretable"]  # fmt: skip
+#: Columns of the utility check (module docstring).
+CHECK_COLUMNS = ["n_listed", "n_hits", "n_relevant_hits", "utility_interpretable"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,9 @@ class SystemsComparison:
     pairs
         Heading ("B vs A") -> sentences of the paired comparison
         (``engine.external.paired.with_pairs``); empty until computed.
+    warnings
+        System name -> the utility check's warning (module docstring), for each system
+        whose lists cannot score on utility.
     """
 
     heldout: HeldOut
@@ -86,11 +105,16 @@ class SystemsComparison:
     config: AuditConfig = field(default_factory=AuditConfig)
     notes: list[str] = field(default_factory=list)
     pairs: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
         """System names in the order compared."""
         return list(self.audits)
+
+    def utility_blind(self, name: str) -> bool:
+        """Whether ``name``'s NDCG and recall are not interpretable (the utility check)."""
+        return name in self.warnings
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: held-out ratings, load reports, the table, surrogates and notes."""
@@ -100,6 +124,7 @@ class SystemsComparison:
             "load_reports": list(reports.values()),
             "table": self.table.to_dict("records"),
             "surrogates": {n: s.to_dict() for n, s in self.surrogates.items()},
+            "warnings": list(self.warnings.values()),
             "notes": list(self.notes),
             "pairs": dict(self.pairs),
             "flagged": {n: _flagged(a) for n, a in self.audits.items()},
@@ -211,6 +236,33 @@ def list_means(lists: pd.DataFrame, heldout: HeldOut) -> dict[str, float]:
     return out
 
 
+def utility_check(audit: SystemAudit, heldout: HeldOut, threshold: float) -> dict[str, Any]:
+    """Return the utility check of a system's audited lists (``CHECK_COLUMNS``, module doc)."""
+    lists = audit.lists
+    held = heldout.ratings[["user_id", "item_id", "rating"]]
+    hits = lists[["user_id", "item_id"]].merge(held, on=["user_id", "item_id"])
+    n_hits = len(hits)
+    interpretable = None
+    if len(lists) and len(audit.ranking):
+        interpretable = n_hits > 0
+    return {"n_listed": len(lists), "n_hits": n_hits,
+            "n_relevant_hits": int((hits["rating"] >= threshold).sum()),
+            "utility_interpretable": interpretable}  # fmt: skip
+
+
+def utility_warning(name: str, check: dict[str, Any], heldout: HeldOut) -> str | None:
+    """Return the warning of a system whose lists cannot score on utility, else ``None``."""
+    if check["utility_interpretable"] is not False:
+        return None
+    when = ("rated after the cut" if heldout.source == "temporal"
+            else "rated in the held-out file")  # fmt: skip
+    return (
+        f"None of {name}'s {check['n_listed']:,} listed items is among its users' held-out "
+        f"ratings: its lists cannot score on utility (were they built excluding items users "
+        f"{when}?). Its NDCG and recall of 0 say nothing about its quality."
+    )
+
+
 def _row(
     audit: SystemAudit, kind: str, surrogate: Surrogate | None, heldout: HeldOut
 ) -> dict[str, Any]:
@@ -223,7 +275,8 @@ def _row(
     listed = len(lists) > 0
     return {
         "system": audit.name, "kind": kind,
-        "n_users": int(lists["user_id"].nunique()), "n_pairs": len(acc),
+        "n_users": int(lists["user_id"].nunique()), "n_users_ranked": len(ranking),
+        "n_pairs": len(acc),
         "ndcg": float(ranking["ndcg"].mean()) if len(ranking) else np.nan,
         "recall": float(ranking["recall"].mean()) if len(ranking) else np.nan,
         "rmse": float(np.sqrt(np.mean(error**2))) if len(acc) else np.nan,
@@ -268,8 +321,70 @@ def compare_systems(
         except SurrogateError as e:
             notes.append(str(e))
     builtin = {BUILT_IN_SVD, BUILT_IN_POPULARITY}
-    rows = [_row(a, "built-in" if n in builtin else "external", surrogates.get(n), heldout)
-            for n, a in audits.items()]  # fmt: skip
+    threshold, _, _, _ = resolve_threshold(config.threshold, heldout.train.scale)
+    rows, warnings = [], {}
+    for name, audit in audits.items():
+        check = utility_check(audit, heldout, threshold)
+        row = _row(audit, "built-in" if name in builtin else "external", surrogates.get(name),
+                   heldout)  # fmt: skip
+        rows.append(row | check)
+        warning = utility_warning(name, check, heldout)
+        if warning is not None:
+            warnings[name] = warning
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["utility_interpretable"] = table["utility_interpretable"].astype(object)
     return SystemsComparison(heldout, audits, table, surrogates, model, tuple(systems), config,
-                             notes)  # fmt: skip
+                             notes, warnings=warnings)  # fmt: skip
+
+
+def _percent(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.1%}"
+
+
+def system_summaries(comparison: SystemsComparison) -> dict[str, str]:
+    """Return one or two sentences per external system (the side by side's opening).
+
+    Utility vs the SVD and popularity, long-tail exposure, coverage, flagged rows and the
+    utility check's warning.
+    """
+    table = comparison.table.set_index("system")
+    svd = table.loc[BUILT_IN_SVD] if BUILT_IN_SVD in table.index else None
+    pop = table.loc[BUILT_IN_POPULARITY] if BUILT_IN_POPULARITY in table.index else None
+    out = {}
+    for name in comparison.names:
+        row = table.loc[name]
+        if row["kind"] != "external":
+            continue
+        parts = []
+        if pd.notna(row["ndcg"]):
+            versus = "; ".join(f"{label} {other['ndcg']:.3f}" for label, other in
+                               (("SVD", svd), ("popularity", pop))
+                               if other is not None and pd.notna(other["ndcg"]))  # fmt: skip
+            utility = (f"NDCG@k {row['ndcg']:.3f} over {int(row['n_users_ranked']):,} users"
+                       + (f" ({versus})" if versus else ""))  # fmt: skip
+            if comparison.utility_blind(name):
+                utility += ", not interpretable (see the warning)"
+            parts.append(utility)
+        if pd.notna(row["rmse"]):
+            parts.append(
+                f"RMSE {row['rmse']:.3f}"
+                + (f" (SVD {svd['rmse']:.3f})" if svd is not None and pd.notna(svd["rmse"]) else "")
+            )
+        if pd.notna(row["long_tail_exposure"]):
+            parts.append(
+                f"long-tail exposure {_percent(row['long_tail_exposure'])}"
+                + (f" (SVD {_percent(svd['long_tail_exposure'])})" if svd is not None else "")
+            )
+        if pd.notna(row["coverage"]):
+            parts.append(
+                f"coverage {_percent(row['coverage'])} of the catalogue"
+                + (f" (SVD {_percent(svd['coverage'])})" if svd is not None else "")
+            )
+        if int(row["n_users"]) == 0:
+            parts.append("no lists, so no utility or exposure")
+        text = f"{name}: " + "; ".join(parts) + f". {int(row['flagged']):,} flagged audit rows"
+        text += f" (SVD {int(svd['flagged']):,})." if svd is not None else "."
+        if name in comparison.warnings:
+            text += " Warning: " + comparison.warnings[name]
+        out[name] = text
+    return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from engine.data.types import MAX_EXAMPLES
@@ -41,6 +42,17 @@ EXTERNAL_REJECT_REASONS: dict[str, str] = {
     "unknown_item": "item is not in the rating data",
 }
 __all__ = ["EXTERNAL_REJECT_REASONS", "MAX_EXAMPLES", "ExternalLoadReport", "ExternalSystem"]
+
+
+def example_text(example: dict[str, Any]) -> str:
+    """Return an example rejected row in words: ``row 12: user 999, item 5, rank 3``.
+
+    Empty fields read ``(empty)``; a malformed line ``line 7: 5 fields``.
+    """
+    if "line" in example:
+        return f"line {example['line']}: {example.get('fields', '?')} fields"
+    fields = [f"{k} {'(empty)' if v is None else v}" for k, v in example.items() if k != "row"]
+    return f"row {example.get('row', '?')}: " + ", ".join(fields)
 
 
 @dataclass(frozen=True)
@@ -103,12 +115,22 @@ class ExternalLoadReport:
         """Total rejected rows over all reasons."""
         return sum(self.rejected.values())
 
+    def reason_text(self, reason: str) -> str:
+        """Return the rejected rows of one reason in words, with the distinct unknown ids."""
+        n = self.rejected[reason]
+        if reason == "unknown_user":
+            return (f"{n:,} rows of {self.unknown_users:,} users not in the rating data "
+                    "(rejected)")  # fmt: skip
+        if reason == "unknown_item":
+            return (f"{n:,} rows with an item not in the rating data (rejected; the file "
+                    f"names {self.unknown_items:,} such items)")  # fmt: skip
+        return f"{n:,} rejected ({EXTERNAL_REJECT_REASONS[reason]})"
+
     def summary(self) -> str:
-        """One line: the file, rows read, kept and rejected by reason."""
+        """One line: the file, rows read, kept and rejected by reason (with distinct ids)."""
         parts = [f"{self.name} ({self.kind}): {self.rows_read:,} rows read",
                  f"{self.rows_kept:,} kept"]  # fmt: skip
-        reasons = EXTERNAL_REJECT_REASONS
-        parts += [f"{n:,} rejected ({reasons[r]})" for r, n in self.rejected.items()]
+        parts += [self.reason_text(r) for r in self.rejected]
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +139,8 @@ class ExternalLoadReport:
         out["rows_rejected"] = self.rows_rejected
         out["reject_reasons"] = {r: EXTERNAL_REJECT_REASONS[r] for r in self.rejected}
         out["summary"] = self.summary()
+        out["example_text"] = {r: [example_text(e) for e in rows]
+                               for r, rows in self.examples.items()}  # fmt: skip
         return out
 
 
@@ -140,6 +164,22 @@ class ExternalSystem:
         if self.predictions is not None and len(self.predictions):
             return True
         return self.lists is not None and bool(self.lists["score"].notna().any())
+
+    def top_for(self, user_id: str, n: int) -> pd.DataFrame:
+        """Return the user's first ``n`` items: ``rank, item_id, score``.
+
+        The list as the user saw it; a system with predictions only: its scores, highest
+        first, ties by item id.
+        """
+        if self.lists is not None:
+            rows = self.lists[self.lists["user_id"] == user_id]
+            return rows[["rank", "item_id", "score"]].head(n).reset_index(drop=True)
+        mine = self.scores()
+        mine = mine[mine["user_id"] == user_id].assign(neg=lambda f: -f["score"])
+        mine = mine.sort_values(["neg", "item_id"], kind="stable").head(n)
+        return pd.DataFrame({"rank": np.arange(1, len(mine) + 1, dtype="int64"),
+                             "item_id": mine["item_id"].to_numpy(object),
+                             "score": mine["score"].to_numpy(float)})  # fmt: skip
 
     def scores(self) -> pd.DataFrame:
         """Every (user, item) score the system gave: ``user_id, item_id, score``.

@@ -30,7 +30,7 @@ from engine.report.numbers import count_text, percent_text, ratio_text, value_te
 from engine.report.over_time import over_time_section
 from engine.report.reading import hints_by_group
 from engine.report.systems import systems_section
-from engine.report.update_section import update_section_html
+from engine.report.update_section import summary_lead, update_section_html
 from engine.text import literal_plotly
 
 if TYPE_CHECKING:
@@ -164,14 +164,18 @@ def render_html(report: Report, monitoring: Monitoring | None = None) -> str:
     body = [_header(report)]
     if report.update is not None:  # "Model update" (engine.report.update_section)
         body.append(update_section_html(report.update))
+    # "Systems side by side" (engine.report.systems): right after the summary of findings
+    systems_after = "summary" if "summary" in report.sections else None
+    if report.systems is not None and systems_after is None:
+        body.append(systems_section(report.systems))
     for key in report.sections:
         body.append(f'<section id="{key}"><h2>{escape(SECTIONS[key])}</h2>')
         body.append(_SECTION_RENDERERS[key](report, chart))
         body.append("</section>")
+        if report.systems is not None and key == systems_after:
+            body.append(systems_section(report.systems))
     if monitoring is not None:
         body.append(over_time_section(monitoring, chart))
-    if report.systems is not None:  # "Systems side by side" (engine.report.systems)
-        body.append(systems_section(report.systems))
     template = pio.templates["plotly_white"].to_plotly_json()
     template_json = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return (
@@ -202,6 +206,10 @@ def _header(report: Report) -> str:
 def _summary(report: Report, chart: _Charts) -> str:
     band = report.audit_config["band"]
     parts = [executive_summary_html(report)]
+    if report.systems is not None:  # the summary is the built-in SVD's, not the systems'
+        parts[0] = parts[0].replace(
+            "<h3>Executive summary</h3>", "<h3>Executive summary: about the built-in SVD</h3>", 1
+        )
     parts.append(
         "<h3>About this audit</h3>" + "".join(f"<p>{escape(s)}</p>" for s in report.headline)
     )
@@ -233,11 +241,17 @@ def _findings_list(chosen: list[Finding]) -> str:
 
 
 def executive_summary_html(report: Report) -> str:
-    """Return the executive summary: heading, numbered items (headline, detail, check next)."""
+    """Return the executive summary: heading, numbered items (headline, detail, check next).
+
+    An updated analysis's report starts it with what its figures are of (``summary_lead``).
+    """
+    lead = summary_lead(report.update)
+    lead = f"<p><strong>{escape(lead)}</strong></p>" if lead else ""
     if not report.summary:
         return (
-            "<h3>Executive summary</h3><p><strong>No disparity of the recommender is flagged or "
-            "notable, and no baseline ranks better than SVD.</strong> The detail follows.</p>"
+            f"<h3>Executive summary</h3>{lead}<p><strong>No disparity of the recommender is "
+            "flagged or notable, and no baseline ranks better than SVD.</strong> The detail "
+            "follows.</p>"
         )
     items = "".join(
         f"<li><strong>{escape(i.headline)}</strong> {escape(i.detail)}"
@@ -251,7 +265,8 @@ def executive_summary_html(report: Report) -> str:
     )
     tail = f"<p class='meta'>{more} more findings follow in the detail.</p>" if more > 0 else ""
     return (
-        f"<h3>Executive summary</h3><p class='meta'>The {len(report.summary)} most severe findings "
+        f"<h3>Executive summary</h3>{lead}<p class='meta'>The {len(report.summary)} most severe "
+        "findings "
         "about the recommender (size of the gap x users affected), in plain words.</p>"
         f'<ol class="executive">{items}</ol>{tail}'
     )

@@ -73,10 +73,19 @@ def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tm
     expect(page.get_by_text(re.compile(r"^rmse: SVD \(built-in\) [0-9.]+, noisy "))).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Held-out ratings: the temporal split"))).to_be_visible()
     shot(page, "external_side_by_side")
-    # random predictions: the surrogate says plainly that it cannot explain the list
-    run(page, page.get_by_role("link", name="Recommendations").click, timeout=LONG)
-    expect(page.get_by_role("heading", name=re.compile("explained through a surrogate"))
+    # the side by side's brief of each system, and the paired table in words (no checkbox)
+    expect(page.get_by_text(re.compile(r"^mypop: NDCG@k [0-9.]+ over [0-9,]+ users"))
            ).to_be_visible()  # fmt: skip
+    # ranks only: the list is shown beside the SVD's, and why there is no explanation
+    run(page, page.get_by_role("link", name="Recommendations").click, timeout=LONG)
+    expect(page.get_by_role("heading", name=re.compile("list beside the SVD's"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"No explanation: mypop gave no scores"))).to_be_visible()
+    expect(page.locator("strong", has_text=re.compile(r"^mypop$"))).to_be_visible()
+    # random predictions: the surrogate says plainly that it cannot explain the list
+    system = page.locator(".st-key-surrogate_system input")  # a react-aria combobox
+    system.click()
+    system.press("ArrowDown")  # opens the list
+    run(page, page.get_by_role("option", name="noisy", exact=True).click, timeout=LONG)
     expect(page.get_by_text(re.compile(r"The surrogate matches noisy poorly for this user \(R\^2 "
                                        r"= -?[0-9.]+.*below the threshold R\^2 = 0\.5\)"))
            ).to_be_visible()  # fmt: skip
