@@ -749,7 +749,10 @@ def _monitor(args: argparse.Namespace) -> dict[str, Any]:
         "flagged_exposure": changes[(changes["tier"] == "flagged")
                                     & changes["quantity"].isin(["exposure", "rating_share"])]
         .sort_values("severity", ascending=False, kind="stable")["sentence"].tolist(),
-        "flagged_gaps": result.gap_sentences, "notes": result.notes,
+        "flagged_gaps": result.gap_sentences,
+        "flagged_summary": result.flag_summary(), "gap_summary": result.gap_summary(),
+        "notes": [f"{n} Set --baseline to choose another." if n.startswith("Baseline window ")
+                  else n for n in result.notes],
         "written": [str(args.out / "monitor.json"), str(args.out / "monitor.csv")],
     }  # fmt: skip
 
