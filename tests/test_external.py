@@ -334,7 +334,8 @@ def test_paired_rows_are_shown_as_text_with_the_systems_names():
     assert shown["p"].tolist() == ["< 0.0005", "—", "0.31"]
     assert shown["verdict"].tolist() == ["mostpopular worse", "insufficient data",
                                          "no significant difference"]  # fmt: skip
-    assert shown.loc[0, "95% interval"] == "[-0.03, -0.01]"
+    assert shown.loc[0, "95% interval"] == "-0.0300 to -0.0100"  # as the Compare page writes it
+    assert shown.loc[0, "mostpopular − SVD (built-in)"] == "-0.0200"
     assert shown.loc[1, "SVD (built-in)"] == "—" and shown.loc[1, "95% interval"] == "—"
     assert shown.map(lambda v: isinstance(v, str)).all().all()  # text: no None, no checkbox
     assert not shown.isin(["None", "nan"]).any().any()

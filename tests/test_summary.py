@@ -340,3 +340,11 @@ def test_hints_by_group_says_each_groups_profile_differences_once():
         ("gender", "F", ("rmse", "mae")), ("age", "55+", ("ndcg",))
     ]  # fmt: skip
     assert merged[0].sentences == tuple(said)
+
+
+def test_cell_text_writes_every_kind_of_cell_by_the_conventions():
+    from engine.report.numbers import cell_text
+
+    assert [cell_text(v) for v in (None, math.nan, True, 1682, 1682.0, 0.0412345, "East")] == [
+        "—", "—", "yes", "1,682", "1,682", "0.04123", "East"
+    ]  # fmt: skip

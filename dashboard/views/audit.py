@@ -12,6 +12,7 @@ from engine.audit.run import NO_INTERVAL, accuracy_by_model
 from engine.external import compare_pair, pair_sentences, paired_display
 from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
+from engine.report.numbers import cell_text
 from engine.report.reading import hints_by_group
 from engine.report.systems import shown_table
 from engine.text import literal_markdown, literal_plotly
@@ -50,22 +51,10 @@ MORE_COLUMNS = {
 }  # fmt: skip
 
 
-def _cell(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4g}"
-    return str(value)
-
-
 def _side_table(table, columns: dict, key: str) -> None:
     """Every cell as text (a missing value reads "—"), short headers with their meaning."""
     shown = table[list(columns)].astype(object)
-    shown = shown.apply(lambda column: column.map(_cell))
+    shown = shown.apply(lambda column: column.map(cell_text))
     config = {c: st.column_config.TextColumn(label, help=help_text,
                                              width="medium" if c == "system" else "small")
               for c, (label, help_text) in columns.items()}  # fmt: skip

@@ -46,6 +46,7 @@ from engine.compare.paired import (
     paired_difference,
     paired_permutation_p,
 )
+from engine.compare.text import MISSING, difference_text, interval_text, value_text
 from engine.errors import ConfigError
 from engine.external.audit import SystemAudit
 from engine.external.systems import BUILT_IN_SVD, SystemsComparison
@@ -214,16 +215,11 @@ def with_pairs(comparison: SystemsComparison, reference: str | None = None) -> S
     return replace(comparison, pairs=pairs)
 
 
-def _text(value: object, digits: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "—"
-    return format(value, digits) if isinstance(value, float) else str(value)
-
-
 def paired_display(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Return the paired rows as shown to a reader: every cell text, systems called by name.
 
-    Values and interval as 4 significant figures; p-values with
+    Values as 4 significant figures, differences and their interval signed with 4 decimals
+    (``engine.compare.text``, as the Compare page); p-values with
     ``engine.audit.stats.format_p_value`` (a permutation floor as ``< 0.0005``); a missing
     value as ``—``; no ``p_is_bound`` column; verdicts and headers name ``a`` and ``b``.
     """
@@ -239,13 +235,11 @@ def paired_display(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
         "grouping": rows["grouping"].astype(str),
         "group": rows["group"].astype(str),
         "users": [f"{int(n):,}" for n in rows["n_users"]],
-        a: [_text(v) for v in rows["value_a"]],
-        b: [_text(v) for v in rows["value_b"]],
-        f"{b} − {a}": [_text(v) for v in rows["difference"]],
-        "95% interval": [
-            "—" if _text(lo) == "—" or _text(hi) == "—" else f"[{_text(lo)}, {_text(hi)}]"
-            for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
-        ],
+        a: [value_text(v) or MISSING for v in rows["value_a"]],
+        b: [value_text(v) or MISSING for v in rows["value_b"]],
+        f"{b} − {a}": [difference_text(v) or MISSING for v in rows["difference"]],
+        "95% interval": [interval_text(lo, hi) or MISSING
+                         for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
         "p": [p_text(p, bound) for p, bound in zip(rows["p_value"], rows["p_is_bound"],
                                                     strict=True)],
         "p (Holm)": [p_text(p, bound) for p, bound in zip(rows["p_adjusted"], rows["p_is_bound"],

@@ -59,3 +59,21 @@ def percent_text(value: Any) -> str:
 def count_text(value: Any) -> str:
     """Write a count with thousands separators (``1,682``); ``""`` when missing."""
     return "" if missing(value) else f"{int(value):,}"
+
+
+def cell_text(value: Any) -> str:
+    """Write any table cell by the conventions above; ``"—"`` when missing.
+
+    Booleans "yes" / "no"; integers (and whole floats from 1 up) as counts; other numbers
+    as metric values (``value_text``); anything else as its text.
+    """
+    if missing(value):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()
+                                  and abs(value) >= 1):  # fmt: skip
+        return count_text(value)
+    if isinstance(value, float):
+        return value_text(value)
+    return str(value)
