@@ -67,6 +67,9 @@ def _show(result: Monitoring) -> None:
     )
     st.subheader("Flagged changes")
     if result.sentences:
+        st.caption("Exposure shares are of each window's retrained model's lists; read a "
+                   "change next to the same group's share of ratings (what users rated) to "
+                   "tell a change of the model from a change of the data.")  # fmt: skip
         _flags(result.flag_summary(), result.sentences, "flagged changes")
     else:
         st.success("No change between windows is flagged.")
