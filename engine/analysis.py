@@ -9,7 +9,8 @@ The stages and what each rests on::
 * ``model``: the SVD trained on all ratings (``engine.model.train``);
 * ``evaluation``: K-fold out-of-fold predictions and metrics of the SVD and the
   comparators (``engine.evaluate``);
-* ``lists``: every user's top-``k`` list from ``model`` (``engine.recommend.recommend_all``);
+* ``lists``: every user's top-``k`` list from ``model`` (``engine.recommend.recommend_all``,
+  in the Spark executors with the Spark engine);
 * ``audit``: every metric family by every grouping (``engine.audit.run_audit``), on those
   lists;
 * ``report``: the renderer-independent ``Report`` (``engine.report.build_report``).
@@ -276,9 +277,13 @@ class Analysis:
 
     @property
     def lists(self) -> pd.DataFrame:
-        """Every user's top-``k`` unrated items from ``model``: ``recommend_all`` columns."""
+        """Every user's top-``k`` unrated items from ``model``: ``recommend_all`` columns.
+
+        With ``settings.model.engine == "spark"`` the lists are computed in the Spark
+        executors (``engine.spark.recommend.recommend_all_in_spark``, the same rows).
+        """
         k = min(self.settings.ranking.k, self.model.interactions.n_items)
-        return self._stage("lists", lambda: recommend_all(self.model, k))
+        return self._stage("lists", lambda: _recommend_all(self.model, k))
 
     def audit(self, progress: Progress | None = None) -> AuditResult:
         """Return the audit of ``model`` on ``lists`` with ``evaluation`` (``settings.audit``)."""
@@ -346,6 +351,15 @@ def with_sections(report: Report, sections: tuple[str, ...] | list[str]) -> Repo
             f"{', '.join(SECTIONS)}."
         )
     return replace(report, sections=chosen)
+
+
+def _recommend_all(model: TrainedModel, k: int) -> pd.DataFrame:
+    """``recommend_all(model, k)``, computed in Spark when the model's engine is Spark."""
+    if model.config.engine == "spark":
+        from engine.spark.recommend import recommend_all_in_spark  # pyspark only now
+
+        return recommend_all_in_spark(model, k)
+    return recommend_all(model, k)
 
 
 def _part(progress: Progress | None, start: float, end: float) -> Progress | None:

@@ -8,7 +8,10 @@ later ratings instead and never train on a rating later than their cut; their he
 predictions and lists have the same form, with the split (window) index as ``fold``. All
 models see the same splits, so their differences are paired. Top-N lists rank, for each
 user with held-out ratings, every item known to the training part that the user did not
-rate in it. Definitions of the metrics are in ``engine.metrics``.
+rate in it. Definitions of the metrics are in ``engine.metrics``. With the Spark engine
+(``ModelConfig.engine == "spark"``) the SVD slot of each split is trained, predicted and
+ranked in Spark (``engine.spark.evaluate.evaluate_split_in_spark``) on these same splits,
+giving the same tables; the comparators run in memory as always.
 
 A held-out rating is relevant when it is ``>= threshold``; by default the threshold comes
 from the data's rating scale (``RatingScale.relevance_threshold``: the top quarter of the
@@ -47,7 +50,8 @@ from engine.model.comparators import (
     train_popularity,
 )
 from engine.model.config import ModelConfig
-from engine.model.svd import Progress, clip_to_scale
+from engine.model.interactions import Interactions
+from engine.model.svd import Progress, clip_to_scale, train_svd
 from engine.protocols import (
     SPLIT_COLUMNS,
     SplitName,
@@ -60,7 +64,6 @@ from engine.protocols import (
 )
 from engine.protocols import assign_folds as assign_folds  # re-exported: K-fold assignment
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
-from engine.spark.train import train_model
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 #: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
@@ -348,15 +351,71 @@ def _object_ids(ratings: pd.DataFrame) -> pd.DataFrame:
 
 
 Trainer = Callable[[pd.DataFrame, tuple[float, float], np.ndarray], Recommender]
+#: ``reason`` of a held-out prediction whose user, item or both have no training rating.
+REASON_USER = "user not in training fold"
+REASON_ITEM = "item not in training fold"
+REASON_BOTH = "user and item not in training fold"
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """One model's results on one split, as ``evaluate`` gathers them.
+
+    Attributes
+    ----------
+    predictions
+        ``held_out_predictions``' rows, ``None`` for a ranking-only model (Popularity).
+    rmse, mae
+        On the clipped predictions (NaN without predictions).
+    user_ranking, top_lists, coverage
+        ``held_out_ranking``'s three results.
+    fit_seconds
+        Wall-clock seconds spent training.
+    """
+
+    predictions: pd.DataFrame | None
+    rmse: float
+    mae: float
+    user_ranking: pd.DataFrame
+    top_lists: pd.DataFrame
+    coverage: float
+    fit_seconds: float
 
 
 def _trainers(config: ModelConfig) -> dict[str, Trainer]:
+    """In-memory trainers (the Spark engine's SVD slot is ``engine.spark.evaluate``'s)."""
     return {
-        "SVD": lambda r, s, items: train_model(r, s, config, item_ids=items),  # engine choice
+        "SVD": lambda r, s, items: train_svd(r, s, config, item_ids=items),
         "BaselineOnly": train_baseline,
         "KNNBaseline": train_knn_baseline,
         "Popularity": train_popularity,
     }
+
+
+def prediction_frame(
+    name: str, fold: int, test: pd.DataFrame, raw: np.ndarray, clipped: np.ndarray,
+    reason: np.ndarray,
+) -> tuple[pd.DataFrame, float, float]:  # fmt: skip
+    """``Evaluation.predictions`` rows of one split and its RMSE and MAE on ``clipped``.
+
+    ``raw``, ``clipped`` and ``reason`` (``""`` when the model knew user and item) are
+    aligned with ``test``'s rows; ``was_impossible`` is ``reason != ""``.
+    """
+    frame = pd.DataFrame(
+        {
+            "model": name,
+            "fold": fold,
+            "user_id": test["user_id"].to_numpy(),
+            "item_id": test["item_id"].to_numpy(),
+            "rating": test["rating"].to_numpy(),
+            "prediction": clipped,
+            "raw_prediction": raw,
+            "was_impossible": reason != "",
+            "reason": reason,
+        }
+    )
+    ratings = test["rating"].to_numpy()
+    return frame, rmse(clipped, ratings), mae(clipped, ratings)
 
 
 def held_out_predictions(
@@ -375,27 +434,48 @@ def held_out_predictions(
     known_item[known_item] = model.interactions.counts_per_item()[items[known_item]] > 0
     items = np.where(known_item, items, -1)
     raw = model.predict_pairs(users, items)
-    clipped = clip_to_scale(raw, model.scale)
     reason = np.where(
         users < 0,
-        np.where(items < 0, "user and item not in training fold", "user not in training fold"),
-        np.where(items < 0, "item not in training fold", ""),
+        np.where(items < 0, REASON_BOTH, REASON_USER),
+        np.where(items < 0, REASON_ITEM, ""),
     )
-    frame = pd.DataFrame(
+    return prediction_frame(model.name, fold, test, raw, clip_to_scale(raw, model.scale), reason)
+
+
+def empty_ranking() -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """``held_out_ranking``'s result when no user can be ranked: typed empty tables, NaN."""
+    ids = pd.Series([], dtype=object)  # typed: concatenating an empty split keeps dtypes
+    metrics = {m: pd.Series([], dtype="float64") for m in RANKING_METRICS}
+    return (
+        pd.DataFrame({"user_id": ids, "n_relevant": pd.Series([], dtype="int64"), **metrics}),
+        pd.DataFrame({"user_id": ids, "rank": pd.Series([], dtype="int64"), "item_id": ids}),
+        float("nan"),
+    )
+
+
+def user_ranking_rows(
+    user_ids: np.ndarray, n_relevant: np.ndarray, scores: pd.DataFrame
+) -> pd.DataFrame:
+    """``user_id, n_relevant`` then ``scores``' metric columns (``ranking_scores``' output)."""
+    scores = scores.copy()
+    scores.insert(0, "n_relevant", np.asarray(n_relevant, dtype=np.int64))
+    scores.insert(0, "user_id", user_ids)
+    return scores
+
+
+def list_rows(user_ids: np.ndarray, items: np.ndarray, valid: np.ndarray) -> pd.DataFrame:
+    """``user_id, rank, item_id`` of lists ``items`` (``(users, k)`` ids, best first).
+
+    Only slots where ``valid`` is True are kept (ranks count every slot from 1).
+    """
+    width = items.shape[1]
+    return pd.DataFrame(
         {
-            "model": model.name,
-            "fold": fold,
-            "user_id": test["user_id"].to_numpy(),
-            "item_id": test["item_id"].to_numpy(),
-            "rating": test["rating"].to_numpy(),
-            "prediction": clipped,
-            "raw_prediction": raw,
-            "was_impossible": reason != "",
-            "reason": reason,
+            "user_id": np.repeat(user_ids, width)[valid.ravel()],
+            "rank": np.tile(np.arange(1, width + 1), len(user_ids))[valid.ravel()],
+            "item_id": items[valid],
         }
     )
-    ratings = test["rating"].to_numpy()
-    return frame, rmse(clipped, ratings), mae(clipped, ratings)
 
 
 def held_out_ranking(
@@ -407,22 +487,16 @@ def held_out_ranking(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Per-user top-k metrics and lists for users with a relevant held-out item; coverage.
 
-    With no such user in the training fold, both tables are empty (with their columns)
-    and coverage is NaN: there is no list to measure.
+    Users come in the order of their first relevant held-out rating in ``test``.
+    Coverage is the share of the catalogue (``model``'s item axis) in any list. With no
+    such user in the training fold, both tables are empty (with their columns) and
+    coverage is NaN: there is no list to measure.
     """
     inter = model.interactions
     relevant = test[test["rating"] >= threshold]
-    users = inter.user_index(relevant["user_id"].unique())
-    users = users[users >= 0]
+    users = ranked_users(inter, relevant)
     if len(users) == 0:
-        # Typed, so that concatenating an empty split keeps each column's dtype.
-        ids = pd.Series([], dtype=object)
-        metrics = {m: pd.Series([], dtype="float64") for m in RANKING_METRICS}
-        return (
-            pd.DataFrame({"user_id": ids, "n_relevant": pd.Series([], dtype="int64"), **metrics}),
-            pd.DataFrame({"user_id": ids, "rank": pd.Series([], dtype="int64"), "item_id": ids}),
-            float("nan"),
-        )
+        return empty_ranking()
     rel_items = inter.item_index(relevant["item_id"].to_numpy())
     rel_users = inter.user_index(relevant["user_id"].to_numpy())
     n_rel = relevant.groupby("user_id").size()
@@ -444,22 +518,64 @@ def held_out_ranking(
         truth[position[rel_users[mine]], rel_items[mine]] = True
         hits = np.take_along_axis(truth, top, 1) & valid
         ids = inter.user_ids[chunk]
-        scores_df = ranking_scores(hits, n_rel.loc[ids].to_numpy(), k)
-        scores_df.insert(0, "n_relevant", n_rel.loc[ids].to_numpy())
-        scores_df.insert(0, "user_id", ids)
-        rows.append(scores_df)
-        lists.append(
-            pd.DataFrame(
-                {
-                    "user_id": np.repeat(ids, top.shape[1])[valid.ravel()],
-                    "rank": np.tile(np.arange(1, top.shape[1] + 1), len(chunk))[valid.ravel()],
-                    "item_id": inter.item_ids[top][valid],
-                }
-            )
-        )
+        counts = n_rel.loc[ids].to_numpy()
+        rows.append(user_ranking_rows(ids, counts, ranking_scores(hits, counts, k)))
+        lists.append(list_rows(ids, inter.item_ids[top], valid))
     per_user = pd.concat(rows, ignore_index=True)
     top_lists = pd.concat(lists, ignore_index=True)
     return per_user, top_lists, float(recommended.sum() / inter.n_items)
+
+
+def ranked_users(inter: Interactions, relevant: pd.DataFrame) -> np.ndarray:
+    """Return the indices of the training users with a row in ``relevant``, by first row."""
+    users = inter.user_index(relevant["user_id"].unique())
+    return users[users >= 0]
+
+
+@dataclass(frozen=True)
+class _SplitContext:
+    """What every model of every split of one evaluation shares."""
+
+    config: ModelConfig
+    scale: tuple[float, float]
+    catalogue: np.ndarray
+    k: int
+    threshold: float
+    max_block_bytes: int
+
+
+def _in_memory_split(
+    trainer: Trainer,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    fold: int,
+    context: _SplitContext,
+) -> SplitResult:
+    """Train one model on the driver, then score ``test`` and rank with numpy."""
+    start = time.perf_counter()
+    model = trainer(train, context.scale, context.catalogue)
+    fit_seconds = time.perf_counter() - start
+    frame, fold_rmse, fold_mae = None, math.nan, math.nan
+    if model.predicts_ratings:
+        frame, fold_rmse, fold_mae = held_out_predictions(model, test, fold)
+    users, lists, coverage = held_out_ranking(
+        model, test, context.k, context.threshold, context.max_block_bytes
+    )
+    return SplitResult(frame, fold_rmse, fold_mae, users, lists, coverage, fit_seconds)
+
+
+def _evaluate_model(
+    name: str, train: pd.DataFrame, test: pd.DataFrame, fold: int, context: _SplitContext
+) -> SplitResult:
+    """One model on one split: the Spark engine's SVD in Spark, everything else in memory."""
+    if name == "SVD" and context.config.engine == "spark":
+        from engine.spark.evaluate import evaluate_split_in_spark
+
+        return evaluate_split_in_spark(
+            train, test, fold, context.scale, context.catalogue, context.config,
+            context.k, context.threshold,
+        )  # fmt: skip
+    return _in_memory_split(_trainers(context.config)[name], train, test, fold, context)
 
 
 def evaluate(
@@ -512,7 +628,7 @@ def evaluate(
     scale = (data.scale.low, data.scale.high)
     catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)
     catalogue.sort()
-    trainers = _trainers(config)
+    context = _SplitContext(config, scale, catalogue, evaluation.k, threshold, max_block_bytes)
     names = [m for m in MODEL_NAMES if m in evaluation.models]
     skipped = {}
     if "KNNBaseline" in names and len(catalogue) > KNN_MAX_ITEMS:
@@ -534,22 +650,17 @@ def evaluate(
             if progress:
                 done = (fold * len(names) + position) / steps
                 progress(done, f"{unit} {fold + 1}/{len(parts)}: training {name}")
-            start = time.perf_counter()
-            model = trainers[name](train, scale, catalogue)
-            fit_seconds = time.perf_counter() - start
-            rows = {"fit_seconds": fit_seconds}
-            if model.predicts_ratings:
-                frame, fold_rmse, fold_mae = held_out_predictions(model, test, fold)
-                predictions.append(frame)
-                rows |= {"rmse": fold_rmse, "mae": fold_mae}
-            users, lists, coverage = held_out_ranking(
-                model, test, evaluation.k, threshold, max_block_bytes
-            )
+            result = _evaluate_model(name, train, test, fold, context)
+            rows = {"fit_seconds": result.fit_seconds}
+            if result.predictions is not None:
+                predictions.append(result.predictions)
+                rows |= {"rmse": result.rmse, "mae": result.mae}
+            users, lists = result.user_ranking.copy(), result.top_lists.copy()
             lists.insert(0, "fold", fold)
             lists.insert(0, "model", name)
             top_lists.append(lists)
             rows |= {m: float(users[m].mean()) if len(users) else math.nan for m in RANKING_METRICS}
-            rows |= {"coverage": coverage, "n_users_ranked": float(len(users))}
+            rows |= {"coverage": result.coverage, "n_users_ranked": float(len(users))}
             users.insert(0, "fold", fold)
             users.insert(0, "model", name)
             per_user.append(users)

@@ -66,10 +66,14 @@ def user_blocks(n_users: int, n_items: int, max_block_bytes: int) -> Iterator[np
         yield np.arange(start, min(start + size, n_users))
 
 
-def _frame(
+def list_frame(
     model: Recommender, users: np.ndarray, top: np.ndarray, raw: np.ndarray, source: str
 ) -> pd.DataFrame:
-    """Tidy rows for one block: drop excluded (-inf) slots."""
+    """Return ``recommend_all``'s rows of ``users`` and their lists.
+
+    ``top`` holds item indices (best first) and ``raw`` their scores; excluded (``-inf``)
+    slots are dropped, ranks count every slot.
+    """
     n = top.shape[1]
     valid = np.isfinite(raw)
     shown = clip_to_scale(raw, model.scale) if model.predicts_ratings else raw
@@ -109,7 +113,9 @@ def recommend_all(
         scores = model.score_block(chunk)
         scores[inter.rated_mask(chunk)] = -np.inf
         top = top_k_indices(scores, n)
-        parts.append(_frame(model, chunk, top, np.take_along_axis(scores, top, 1), SOURCE_MODEL))
+        parts.append(
+            list_frame(model, chunk, top, np.take_along_axis(scores, top, 1), SOURCE_MODEL)
+        )
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -155,6 +161,6 @@ def recommend_for_vector(
         top, source = top_k_indices(scores[None, :], n), SOURCE_MODEL
     else:
         top, source = popular_items(model, vector.items, n)[None, :], SOURCE_FALLBACK
-    frame = _frame(model, np.array([0]), top, scores[top], source)
+    frame = list_frame(model, np.array([0]), top, scores[top], source)
     frame["user_id"] = user_id
     return frame

@@ -1,17 +1,21 @@
-"""Evaluation in Spark: predictions, top-N lists with rated items excluded and per-user
-ranking metrics equal the in-memory evaluation of the same model; Parquet out."""
+"""Evaluation in Spark: the Surprise engine's splits; predictions, top-N lists with rated
+items excluded and per-user ranking metrics equal to the in-memory evaluation of the same
+model; every user's top-N list computed in Spark equal to ``recommend_all``; Parquet out."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from engine.evaluate import held_out_predictions, held_out_ranking
-from engine.metrics import RANKING_METRICS
-from engine.model import ModelConfig
+from engine import load_dataset
+from engine.evaluate import EvaluationConfig, evaluate, held_out_predictions, held_out_ranking
+from engine.model import ModelConfig, train_svd
 from engine.model.interactions import Interactions
-from tests.conftest import synth_ratings
+from engine.recommend import recommend_all
+from engine.synth import SynthConfig, generate, write_dataset
 from tests.test_spark_support import spark_fixture, toy_ratings  # noqa: F401  (fixture)
 
 pytestmark = [
@@ -19,67 +23,141 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 SMALL = ModelConfig(engine="spark", n_factors=3, n_epochs=3, seed=2)
+#: Every protocol of ``engine.protocols``, on few splits (each split is one Spark fit).
+PROTOCOLS = {
+    "kfold": EvaluationConfig(split="kfold", folds=2, seed=3, k=4, models=("SVD",)),
+    "temporal": EvaluationConfig(split="temporal", test_share=0.3, k=4, models=("SVD",)),
+    "last-n": EvaluationConfig(split="last-n", last_n=2, k=4, models=("SVD",)),
+    "rolling": EvaluationConfig(split="rolling", windows=2, test_share=0.4, k=4,
+                                models=("SVD",)),
+}  # fmt: skip
 
 
-def test_ranking_in_executors_equals_the_in_memory_evaluation(spark):
-    from engine.spark.evaluate import assign_folds, predict, rank_users
-    from engine.spark.train import fit_spark, model_from_fit, ratings_frame
-
-    ratings = synth_ratings(50, 30, 1000, seed=4)
-    everything = Interactions.from_frame(ratings)
-    frame = assign_folds(ratings_frame(spark, everything), 2, 0).cache()
-    folds = frame.toPandas().sort_values(["u", "i"])  # Interactions order = ratings order
-    fold = folds["fold"].to_numpy()
-    assert set(fold) == {0, 1} and len(fold) == len(ratings)
-    train_df, test_df = frame.where("fold = 1").drop("fold"), frame.where("fold = 0").drop("fold")
-    train, test = ratings[fold == 1], ratings[fold == 0]
-    fit = fit_spark(train_df, SMALL)
-    inter = Interactions.from_frame(train, everything.item_ids)
-    assert np.array_equal(inter.user_ids, everything.user_ids)  # same user indices
-    model = model_from_fit(fit, inter, SMALL, (1, 5))
-
-    expected, _, _ = held_out_predictions(model, test, 0)
-    got = predict(fit, test_df, (1, 5)).toPandas().sort_values(["u", "i"])
-    np.testing.assert_allclose(got["raw_prediction"], expected["raw_prediction"], atol=1e-12)
-    assert got["was_impossible"].tolist() == expected["was_impossible"].tolist()
-
-    per_user, lists, _ = held_out_ranking(model, test, 5, 4.0, 2**26)
-    ranked = rank_users(fit, train_df, test_df, 5, 4.0).toPandas()
-    ranked["user_id"] = everything.user_ids[ranked["u"]]
-    ranked = ranked.set_index("user_id").loc[per_user["user_id"]]
-    assert ranked["n_relevant"].tolist() == per_user["n_relevant"].tolist()
-    for metric in RANKING_METRICS:
-        np.testing.assert_allclose(ranked[metric], per_user[metric], rtol=0, atol=1e-12)
-    mine = [(u, r + 1, everything.item_ids[i]) for u, row in ranked["items"].items()
-            for r, i in enumerate(row)]  # fmt: skip
-    assert mine == list(lists[["user_id", "rank", "item_id"]].itertuples(index=False, name=None))
-    for user, row in ranked["items"].items():  # no list holds an item the user trained on
-        trained = set(train.loc[train["user_id"] == user, "item_id"])
-        assert not trained & set(everything.item_ids[row])
+@pytest.fixture(scope="module")
+def timed_data(tmp_path_factory):
+    """A small synthetic dataset with a time on every rating."""
+    folder = tmp_path_factory.mktemp("timed")
+    config = SynthConfig(n_users=30, n_items=20, n_ratings=240, min_ratings=5, seed=3)
+    write_dataset(generate(config), folder)
+    return load_dataset(folder)
 
 
-def test_kfold_in_spark_holds_out_every_rating_once_and_writes_parquet(spark, tmp_path):
-    from engine.spark.evaluate import evaluate_spark
+@pytest.fixture(scope="module")
+def spark_runs(spark, timed_data):
+    """Per protocol: the Spark engine's ``Evaluation`` and each split's call and result."""
+    import engine.spark.evaluate as spark_evaluate
+
+    runs = {}
+    real = spark_evaluate.evaluate_split_in_spark
+    with pytest.MonkeyPatch.context() as patch:
+        for name, protocol in PROTOCOLS.items():
+            calls = []
+
+            def record(*args, calls=calls):
+                result = real(*args)
+                calls.append((args, result))
+                return result
+
+            patch.setattr(spark_evaluate, "evaluate_split_in_spark", record)
+            runs[name] = (evaluate(timed_data, SMALL, protocol), calls)
+    return runs
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_spark_engine_evaluates_on_the_surprise_engines_splits(spark_runs, timed_data, protocol):
+    result, calls = spark_runs[protocol]
+    surprise = evaluate(timed_data, ModelConfig(n_factors=2, n_epochs=2), PROTOCOLS[protocol])
+    assert len(calls) == PROTOCOLS[protocol].n_splits  # the SVD slot ran in Spark, per split
+    pd.testing.assert_frame_equal(result.splits, surprise.splits)
+    held_out = ["fold", "user_id", "item_id", "rating"]
+    pd.testing.assert_frame_equal(result.predictions[held_out], surprise.predictions[held_out])
+    fit_seconds = result.fold_metrics.query("metric == 'fit_seconds'")["value"]
+    assert len(fit_seconds) == len(calls) and (fit_seconds > 0).all()
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_spark_split_equals_numpy_scoring_of_the_collected_model(spark_runs, protocol):
+    from engine.spark.train import model_from_fit
+
+    result, calls = spark_runs[protocol]
+    for (train, test, fold, scale, catalogue, config, k, threshold), split in calls:
+        model = model_from_fit(split.fit, Interactions.from_frame(train, catalogue), config, scale)
+        predictions, rmse, mae = held_out_predictions(model, test, fold)
+        pd.testing.assert_frame_equal(split.predictions, predictions, rtol=0, atol=1e-9)
+        assert split.rmse == pytest.approx(rmse, abs=1e-9)
+        assert split.mae == pytest.approx(mae, abs=1e-9)
+        per_user, lists, coverage = held_out_ranking(model, test, k, threshold, 2**26)
+        assert len(per_user) > 0
+        pd.testing.assert_frame_equal(split.user_ranking, per_user, rtol=0, atol=1e-9)
+        pd.testing.assert_frame_equal(split.top_lists, lists)
+        assert split.coverage == coverage
+        for table, expected in [
+            (result.predictions, predictions),  # what evaluate keeps
+            (result.user_ranking, per_user),
+            (result.top_lists, lists),
+        ]:
+            mine = table[(table["fold"] == fold) & (table["model"] == "SVD")]
+            mine = mine.drop(columns=["model", "fold"], errors="ignore").reset_index(drop=True)
+            expected = expected.drop(columns=["model", "fold"], errors="ignore")
+            pd.testing.assert_frame_equal(mine, expected, rtol=0, atol=1e-9)
+
+
+def test_cold_users_and_items_fall_back_as_in_memory(spark_runs):
+    predictions = pd.concat([r.predictions for r, _ in spark_runs.values()])
+    reasons = set(predictions["reason"])
+    assert {"", "user not in training fold"} <= reasons  # the time protocols leave users cold
+    cold = predictions[predictions["was_impossible"]]
+    assert (cold["reason"] != "").all() and len(cold) > 0
+
+
+def _tied_model():
+    """A model trained on the toy ratings, then one with every score equal (all ties)."""
+    model = train_svd(toy_ratings(), (1, 5), ModelConfig(n_factors=2, n_epochs=5))
+    flat = replace(
+        model, bu=np.zeros_like(model.bu), bi=np.zeros_like(model.bi),
+        P=np.zeros_like(model.P), Q=np.zeros_like(model.Q),
+    )  # fmt: skip
+    return model, flat
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_lists_in_spark_equal_recommend_all_row_for_row(spark, k):
+    from engine.analysis import _recommend_all
+    from engine.spark.recommend import recommend_all_in_spark
+
+    model, flat = _tied_model()
+    for each in (model, flat):
+        expected = recommend_all(each, k)
+        pd.testing.assert_frame_equal(recommend_all_in_spark(each, k), expected, rtol=0,
+                                      atol=1e-12)  # fmt: skip
+    tied = recommend_all(flat, k)  # all scores equal: the lowest unrated item indices first
+    ratings = toy_ratings()
+    for user, rows in tied.groupby("user_id"):
+        rated = set(ratings.loc[ratings["user_id"] == user, "item_id"])
+        unrated = [i for i in flat.interactions.item_ids if i not in rated]
+        assert rows["item_id"].tolist() == unrated[:k]
+    assert (tied.groupby("user_id").size() < k).any()  # u5 has one unrated item: one row
+    as_spark = replace(model, config=replace(model.config, engine="spark"))
+    pd.testing.assert_frame_equal(_recommend_all(as_spark, k), recommend_all(as_spark, k),
+                                  rtol=0, atol=1e-12)  # fmt: skip
+
+
+def test_hashed_kfold_holds_out_every_rating_once(spark):
+    from engine.spark.evaluate import assign_folds
     from engine.spark.train import ratings_frame
 
     ratings = toy_ratings()
     inter = Interactions.from_frame(ratings)
-    result = evaluate_spark(ratings_frame(spark, inter), (1, 5), tmp_path, SMALL, folds=2, k=3)
-    predictions = pd.read_parquet(tmp_path / "predictions")
-    assert len(predictions) == len(ratings)
-    assert set(zip(predictions["u"], predictions["i"], strict=True)) == set(
+    folds = assign_folds(ratings_frame(spark, inter), 3, 0).toPandas()
+    assert len(folds) == len(ratings) and set(folds["fold"]) <= {0, 1, 2}
+    assert set(zip(folds["u"], folds["i"], strict=True)) == set(
         zip(inter.rows(), inter.items, strict=True)
     )
-    for fold, rows in predictions.groupby("fold", observed=True):
-        rmse = np.sqrt(np.mean((rows["prediction"] - rows["rating"]) ** 2))
-        table = result.fold_metrics
-        value = table[(table["fold"] == int(fold)) & (table["metric"] == "rmse")]["value"]
-        assert float(value.iloc[0]) == pytest.approx(rmse, abs=1e-12)
-    lists = pd.read_parquet(tmp_path / "lists")
-    assert lists.groupby(["fold", "u"], observed=True)["rank"].max().le(3).all()
+    again = assign_folds(ratings_frame(spark, inter), 3, 0).toPandas()
+    assert folds["fold"].tolist() == again["fold"].tolist()  # seeded: the same folds
 
 
-def test_temporal_split_in_spark_tests_what_engine_protocols_tests(spark, tmp_path):
+def test_evaluate_spark_tests_what_engine_protocols_tests_and_writes_parquet(spark, tmp_path):
     from engine.protocols import make_splits
     from engine.spark.evaluate import evaluate_spark
 
@@ -89,7 +167,7 @@ def test_temporal_split_in_spark_tests_what_engine_protocols_tests(spark, tmp_pa
         pd.DataFrame({"u": inter.rows().astype("int32"), "i": inter.items.astype("int32"),
                       "rating": inter.ratings, "timestamp": ratings["timestamp"].astype("int64")})
     )  # fmt: skip
-    evaluate_spark(frame, (1, 5), tmp_path, SMALL, split="temporal", test_share=0.25, k=3)
+    result = evaluate_spark(frame, (1, 5), tmp_path, SMALL, split="temporal", test_share=0.25, k=3)
     (split,) = make_splits(ratings, "temporal", test_share=0.25)
     assert split.test_start == 12.0
     predictions = pd.read_parquet(tmp_path / "predictions")
@@ -97,3 +175,9 @@ def test_temporal_split_in_spark_tests_what_engine_protocols_tests(spark, tmp_pa
                      strict=True))  # fmt: skip
     expected = ratings[split.test]
     assert tested == set(zip(expected["user_id"], expected["item_id"], strict=True))
+    rmse = np.sqrt(np.mean((predictions["prediction"] - predictions["rating"]) ** 2))
+    table = result.fold_metrics
+    assert table.query("metric == 'rmse'")["value"].iloc[0] == pytest.approx(rmse, abs=1e-12)
+    assert (predictions["reason"] != "").tolist() == predictions["was_impossible"].tolist()
+    lists = pd.read_parquet(tmp_path / "lists")
+    assert lists.groupby(["fold", "u"], observed=True)["rank"].max().le(3).all()

@@ -8,8 +8,11 @@ engine works without Java or pyspark. Modules, one concern each:
 * ``factors``: Spark ALS on the residuals for ``Q``, the exact ridge user refit per user;
 * ``train``: the ``TrainedModel`` from those, and the engine choice (``ModelConfig.engine``);
 * ``load``: CSV/Parquet read by Spark with the same validation rules and load report;
-* ``evaluate``: K-fold out-of-fold predictions, top-N lists (rated items excluded) and
-  per-user ranking metrics computed in the executors, written as Parquet.
+* ``inputs``: the CLI's inputs with the rating file read by Spark (``load``);
+* ``evaluate``: one split of ``engine.protocols`` (the evaluation's SVD slot) or hashed
+  K-fold in Spark: held-out predictions, top-N lists (rated items excluded) and per-user
+  ranking metrics computed in the executors;
+* ``recommend``: every user's top-N list of a model, computed in the executors.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ _LAZY: dict[str, str] = {
     "train_data": "engine.spark.train",
     "load_ratings": "engine.spark.load",
     "evaluate_spark": "engine.spark.evaluate",
+    "evaluate_split_in_spark": "engine.spark.evaluate",
+    "recommend_all_in_spark": "engine.spark.recommend",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,35 +1,43 @@
-r"""K-fold evaluation, top-N lists and per-user ranking metrics of the Spark engine, in Spark.
+r"""Evaluation of the Spark engine in Spark: held-out predictions, top-N lists, ranking metrics.
 
-K-fold (``split="kfold"``): rating :math:`(u, i)` is in fold
-:math:`\mathrm{pmod}(\mathrm{xxhash64}(u, i, \mathit{seed}), K)`: seeded, computed where
-the rating lies, each rating held out once (not the permutation of
-``engine.protocols.assign_folds``, which needs every rating on one machine; fold sizes
-differ by chance, about :math:`\pm\sqrt{n/K}`). Temporal (``split="temporal"``):
-``engine.protocols``' global cut at the last ``test_share`` of the time span; ratings
-without a time take no part.
+Two entry points share ``fit_spark``, ``predict`` and ``rank_users``:
 
-Each fold trains the Spark engine on the other folds (``engine.spark.train.fit_spark``),
+* ``evaluate_split_in_spark``: one split of ``engine.protocols.make_splits`` (the same
+  K-fold permutation, temporal cut, last-N or rolling windows as the Surprise engine), for
+  ``engine.evaluate.evaluate``'s SVD slot when ``ModelConfig.engine == "spark"``; returns
+  the tables of ``engine.evaluate.held_out_predictions`` and ``held_out_ranking``;
+* ``evaluate_spark``: ratings already in Spark (data beyond one driver), hashed K-fold
+  (``split="kfold"``): rating :math:`(u, i)` is in fold
+  :math:`\mathrm{pmod}(\mathrm{xxhash64}(u, i, \mathit{seed}), K)`: seeded, computed where
+  the rating lies, each rating held out once (not the permutation of
+  ``engine.protocols.assign_folds``, which needs every rating on one machine; fold sizes
+  differ by chance, about :math:`\pm\sqrt{n/K}`), or the temporal cut
+  (``split="temporal"``: ``engine.protocols``' global cut at the last ``test_share`` of the
+  time span; ratings without a time take no part). Written as Parquet.
+
+Each split trains the Spark engine on its training part (``engine.spark.train.fit_spark``),
 then, in the executors:
 
-* **out-of-fold predictions** :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, a
-  user or item absent from the training folds contributing nothing (``was_impossible``),
-  clipped to the scale for RMSE and MAE (definitions in ``engine.metrics``);
+* **held-out predictions** :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, a
+  user or item with no training rating contributing nothing (``was_impossible``, with
+  ``engine.evaluate``'s ``reason``), clipped to the scale for RMSE and MAE (definitions in
+  ``engine.metrics``);
 * **top-N lists** for every user with a relevant held-out rating (rating ``>= threshold``)
-  who has training ratings: all items known to the training folds scored, the user's
-  training items excluded (``ALSModel.recommendForAllUsers`` does not exclude them),
+  who has training ratings: all items with a training rating scored, the user's training
+  items excluded (``ALSModel.recommendForAllUsers`` does not exclude them),
   ``engine.recommend.top_k_indices`` (ties to the lower item index);
 * **ranking metrics per user** by ``engine.metrics.ranking_scores`` on those lists, so they
   are the in-memory evaluation's (``engine.evaluate.held_out_ranking``) for the same model.
 
-Users go to the executors in buckets (``u mod B``) with the item side broadcast (the
-catalogue's ``b_i, q_i`` must fit in an executor; the user side need not fit anywhere).
-Written as Parquet under ``out``: ``predictions/``, ``lists/``, ``user_ranking/`` (each
-partitioned by ``fold``).
+Users go to the executors in buckets (``engine.spark.recommend.by_bucket``) with the item
+side broadcast (the catalogue's ``b_i, q_i`` must fit in an executor; the user side need
+not fit anywhere). Only the held-out predictions and the users x k lists come back.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -37,16 +45,24 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from engine.errors import EngineError
+from engine.evaluate import (
+    SplitResult,
+    empty_ranking,
+    list_rows,
+    prediction_frame,
+    ranked_users,
+    user_ranking_rows,
+)
 from engine.metrics import RANKING_METRICS
 from engine.model.config import ModelConfig
+from engine.model.interactions import Interactions
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from engine.spark.train import SparkFit
 
-#: Users per executor bucket, roughly, when ranking.
-USERS_PER_BUCKET = 2_000
 RANKING_SCHEMA = "u int, n_relevant long, items array<int>, " + ", ".join(
     f"{m} double" for m in RANKING_METRICS
 )
@@ -82,11 +98,17 @@ def assign_folds(ratings: DataFrame, folds: int, seed: int) -> DataFrame:
 
 
 def predict(fit: SparkFit, pairs: DataFrame, scale: tuple[float, float]) -> DataFrame:
-    """Return ``pairs`` (``u, i, ...``) with ``raw_prediction``, ``prediction``, ``was_impossible``.
+    r"""Return ``pairs`` with ``raw_prediction, prediction, was_impossible, reason``.
 
-    ``prediction`` is ``raw_prediction`` clipped to ``scale``.
+    :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`; a user or item with no training
+    rating (absent from ``fit``) contributes nothing, so the fallback is ``mu + b_i``,
+    ``mu + b_u`` or ``mu`` and ``reason`` is ``engine.evaluate``'s ``REASON_USER``,
+    ``REASON_ITEM`` or ``REASON_BOTH`` (``""`` when both are known), as in
+    ``held_out_predictions``. ``prediction`` is ``raw_prediction`` clipped to ``scale``.
     """
     from pyspark.sql import functions as F
+
+    from engine.evaluate import REASON_BOTH, REASON_ITEM, REASON_USER
 
     items = fit.items.select("i", "bi", F.col("q").cast("array<double>").alias("q"))
     joined = pairs.join(fit.users.select("u", "bu", "p"), "u", "left").join(items, "i", "left")
@@ -98,37 +120,46 @@ def predict(fit: SparkFit, pairs: DataFrame, scale: tuple[float, float]) -> Data
         + F.coalesce(F.col("bi"), F.lit(0.0))
         + F.when(known_u & known_i, dot).otherwise(F.lit(0.0))
     )
+    reason = (
+        F.when(~known_u & ~known_i, F.lit(REASON_BOTH))
+        .when(~known_u, F.lit(REASON_USER))
+        .when(~known_i, F.lit(REASON_ITEM))
+        .otherwise(F.lit(""))
+    )
     low, high = float(scale[0]), float(scale[1])
     return joined.select(
         *pairs.columns,
         raw.alias("raw_prediction"),
         F.least(F.greatest(raw, F.lit(low)), F.lit(high)).alias("prediction"),
         (~(known_u & known_i)).alias("was_impossible"),
+        reason.alias("reason"),
     )
 
 
 def rank_users(
-    fit: SparkFit, train: DataFrame, test: DataFrame, k: int, threshold: float
+    fit: SparkFit,
+    train: DataFrame,
+    test: DataFrame,
+    k: int,
+    threshold: float,
+    n_items: int | None = None,
 ) -> DataFrame:
     """Top-``k`` lists and ranking metrics of users with a relevant held-out rating.
 
-    Returns ``RANKING_SCHEMA``: ``u, n_relevant, items`` (item indices, best first) and
-    ``precision, recall, ndcg, map, hit_rate`` (``engine.metrics.ranking_scores``).
+    Ranked: every user with a held-out rating ``>= threshold`` in ``test`` and a rating
+    in ``train``. Candidates: the ``n_items`` item indices (default: up to the highest
+    trained index) less the user's training items and the items with no training rating,
+    scored by ``engine.spark.recommend.bucket_scores`` in the executors (item side
+    broadcast). Returns ``RANKING_SCHEMA``: ``u, n_relevant, items`` (item indices, best
+    first) and ``precision, recall, ndcg, map, hit_rate`` (``engine.metrics.ranking_scores``),
+    as ``engine.evaluate.held_out_ranking`` computes them for the same model.
     """
     from pyspark.sql import functions as F
 
-    item_table = fit.items.select("i", "bi", "q").toArrow()
-    index = item_table.column("i").to_numpy().astype(np.int64)
-    n_items = int(index.max()) + 1 if len(index) else 0
-    bi = np.full(n_items, -np.inf)  # an index with no training rating is never recommended
-    bi[index] = item_table.column("bi").to_numpy()
-    k_factors = len(item_table.column("q")[0]) if len(index) else 0
-    Q = np.zeros((n_items, k_factors))
-    Q[index] = np.asarray(
-        item_table.column("q").combine_chunks().flatten().to_numpy(zero_copy_only=False),
-        dtype=np.float64,
-    ).reshape(len(index), k_factors)
-    shared = train.sparkSession.sparkContext.broadcast((fit.mu, bi, Q))
+    from engine.spark.recommend import broadcast_items, bucket_scores, by_bucket
+
+    bi, Q = _item_side(fit, n_items)
+    shared = broadcast_items(train.sparkSession, fit.mu, bi, Q)
     relevant = (
         test.where(F.col("rating") >= F.lit(float(threshold)))
         .groupBy("u")
@@ -136,20 +167,16 @@ def rank_users(
     )
     rated = train.groupBy("u").agg(F.collect_list("i").alias("rated"))
     users = relevant.join(rated, "u").join(fit.users.select("u", "bu", "p"), "u")
-    buckets = max(1, int(users.count()) // USERS_PER_BUCKET + 1)
 
     def rank_bucket(group: pd.DataFrame) -> pd.DataFrame:
         from engine.metrics import ranking_scores
         from engine.recommend import top_k_indices
 
-        mu, bi_all, Q_all = shared.value
-        P = np.asarray(np.stack(group["p"].to_numpy()), dtype=np.float64)
-        scores = mu + group["bu"].to_numpy()[:, None] + bi_all[None, :] + P @ Q_all.T
+        scores = bucket_scores(shared.value, group)
         truth = np.zeros(scores.shape, dtype=bool)
-        for row, (mine, good) in enumerate(zip(group["rated"], group["relevant"], strict=True)):
-            scores[row, np.asarray(mine, dtype=np.int64)] = -np.inf
+        for row, good in enumerate(group["relevant"]):
             good = np.asarray(good, dtype=np.int64)
-            truth[row, good[good < len(bi_all)]] = True
+            truth[row, good[(good >= 0) & (good < scores.shape[1])]] = True
         top = top_k_indices(scores, k)
         valid = np.isfinite(np.take_along_axis(scores, top, 1))
         n_relevant = group["relevant"].map(len).to_numpy()
@@ -164,10 +191,134 @@ def rank_users(
         )
 
     return (
-        users.withColumn("bucket", F.col("u") % F.lit(buckets))
+        by_bucket(users, int(users.count()), len(bi))
         .groupBy("bucket")
         .applyInPandas(rank_bucket, RANKING_SCHEMA)
     )
+
+
+def _item_side(fit: SparkFit, n_items: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Collect ``(b_i, Q)`` over item indices ``0..n_items-1``; ``b_i = -inf`` if untrained.
+
+    ``-inf`` keeps an item without a training rating out of every list (as
+    ``held_out_ranking`` does); its ``q_i`` is 0.
+    """
+    table = fit.items.select("i", "bi", "q").toArrow()
+    index = table.column("i").to_numpy().astype(np.int64)
+    if n_items is None:
+        n_items = int(index.max()) + 1 if len(index) else 0
+    bi = np.full(n_items, -np.inf)
+    bi[index] = table.column("bi").to_numpy()
+    k_factors = len(table.column("q")[0]) if len(index) else 0
+    Q = np.zeros((n_items, k_factors))
+    values = table.column("q").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    Q[index] = np.asarray(values, dtype=np.float64).reshape(len(index), k_factors)
+    return bi, Q
+
+
+@dataclass(frozen=True)
+class SparkSplitResult(SplitResult):
+    """``engine.evaluate.SplitResult`` of the Spark engine's SVD, with its ``fit`` (in Spark).
+
+    ``fit`` can be collected with ``engine.spark.train.model_from_fit`` (the tests do,
+    to check every number against the in-memory evaluation of that model).
+    """
+
+    fit: SparkFit | None = None
+
+
+def evaluate_split_in_spark(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    fold: int,
+    scale: tuple[float, float],
+    catalogue: np.ndarray,
+    config: ModelConfig,
+    k: int,
+    threshold: float,
+) -> SparkSplitResult:
+    """Train the Spark engine on ``train`` and evaluate it on ``test``, all in Spark.
+
+    ``train``/``test`` are canonical ratings (``user_id, item_id, rating``) of one split
+    of ``engine.protocols.make_splits``; ``catalogue`` is the item axis (every item of the
+    data). The training ratings go to Spark with ``Interactions`` indices
+    (``Interactions.from_frame(train, catalogue)``, as ``train_spark`` indexes them), the
+    model is fitted by ``fit_spark`` (``fit_seconds``), the held-out pairs are predicted by
+    ``predict`` and the users ranked by ``rank_users`` in the executors. Only the held-out
+    predictions and the users x ``k`` lists and metrics come back (Arrow). The result has
+    exactly the tables (columns, dtypes, row order) of ``engine.evaluate``'s
+    ``held_out_predictions`` and ``held_out_ranking`` on the collected model.
+    """
+    from engine.spark.session import quiet_pandas_warning, spark_session
+    from engine.spark.train import fit_spark, ratings_frame
+
+    quiet_pandas_warning()
+    spark = spark_session()
+    inter = Interactions.from_frame(train, item_ids=catalogue)
+    start = time.perf_counter()
+    train_frame = ratings_frame(spark, inter)
+    fit = fit_spark(train_frame, config)
+    fit_seconds = time.perf_counter() - start
+    pairs = _pairs_frame(spark, inter, test)
+    frame, fold_rmse, fold_mae = _collect_predictions(predict(fit, pairs, scale), test, fold)
+    relevant = test[test["rating"] >= threshold]
+    users = ranked_users(inter, relevant)
+    if len(users) == 0:
+        per_user, lists, coverage = empty_ranking()
+    else:
+        ranked = rank_users(fit, train_frame, pairs, k, threshold, inter.n_items)
+        per_user, lists, coverage = _collect_ranking(ranked, inter, users)
+    return SparkSplitResult(
+        frame, fold_rmse, fold_mae, per_user, lists, coverage, fit_seconds, fit=fit
+    )
+
+
+def _pairs_frame(spark: SparkSession, inter: Interactions, test: pd.DataFrame) -> DataFrame:
+    """Held-out ratings as ``row, u, i, rating`` (``inter``'s indices, -1 if unknown)."""
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(len(test), dtype=np.int64),
+            "u": inter.user_index(test["user_id"].to_numpy()).astype(np.int32),
+            "i": inter.item_index(test["item_id"].to_numpy()).astype(np.int32),
+            "rating": test["rating"].to_numpy(np.float64),
+        }
+    )
+    return spark.createDataFrame(frame, "row long, u int, i int, rating double")
+
+
+def _collect_predictions(
+    predicted: DataFrame, test: pd.DataFrame, fold: int
+) -> tuple[pd.DataFrame, float, float]:
+    """Bring ``predict``'s output back in ``test``'s row order as ``held_out_predictions``'."""
+    table = predicted.select("row", "raw_prediction", "prediction", "reason").toArrow()
+    order = np.argsort(table.column("row").to_numpy(), kind="stable")
+    raw = table.column("raw_prediction").to_numpy()[order]
+    clipped = table.column("prediction").to_numpy()[order]
+    reason = np.asarray(table.column("reason").to_pylist(), dtype=str)[order]
+    return prediction_frame("SVD", fold, test, raw, clipped, reason)
+
+
+def _collect_ranking(
+    ranked: DataFrame, inter: Interactions, users: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """``held_out_ranking``'s three results from ``rank_users``' rows, users in ``users`` order."""
+    table = ranked.toArrow()
+    position = pd.Index(table.column("u").to_numpy().astype(np.int64)).get_indexer(users)
+    if (position < 0).any():
+        raise EngineError("Spark ranked fewer users than have a relevant held-out rating.")
+    every_list = table.column("items").to_pylist()
+    chosen = [np.asarray(every_list[j], dtype=np.int64) for j in position]
+    lengths = np.array([len(items) for items in chosen])
+    valid = np.arange(lengths.max())[None, :] < lengths[:, None]  # best-first prefixes
+    top = np.zeros(valid.shape, dtype=np.int64)
+    top[valid] = np.concatenate(chosen)
+    scores = pd.DataFrame({m: table.column(m).to_numpy()[position] for m in RANKING_METRICS})
+    n_relevant = table.column("n_relevant").to_numpy()[position]
+    ids = inter.user_ids[users]
+    per_user = user_ranking_rows(ids, n_relevant, scores)
+    lists = list_rows(ids, inter.item_ids[top], valid)
+    coverage = len(np.unique(top[valid])) / inter.n_items
+    return per_user, lists, float(coverage)
 
 
 def temporal_cut(ratings: DataFrame, test_share: float) -> int:
@@ -209,7 +360,7 @@ def evaluate_spark(
     ``kfold``: the hashed folds of the module docstring. ``temporal``: one split (``fold``
     0) training on every rating with ``timestamp < cut`` and testing the rest of the timed
     ratings, the cut of ``engine.protocols`` (``temporal_cut``). Writes ``predictions/``
-    (``u, i, rating, fold, raw_prediction, prediction, was_impossible``), ``lists/``
+    (``u, i, rating, fold, raw_prediction, prediction, was_impossible, reason``), ``lists/``
     (``u, fold, rank, i``) and ``user_ranking/`` (``u, fold, n_relevant`` and the ranking
     metrics) under ``out`` as Parquet.
     """
