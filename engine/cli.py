@@ -175,7 +175,11 @@ def _parse_delimiter(text: str | None) -> str | None:
 
 
 def load_inputs(args: argparse.Namespace) -> RatingData:
-    """Load the dataset named by the INPUTS arguments."""
+    """Load the dataset named by the INPUTS arguments.
+
+    With ``--engine spark`` the rating file is read by Spark (``engine.spark.inputs``:
+    the same ``RatingData`` and load report), the attribute tables as always.
+    """
     if args.path is None and args.ratings is None:
         raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
     if args.path is not None and args.ratings is not None and not Path(args.path).is_dir():
@@ -187,7 +191,10 @@ def load_inputs(args: argparse.Namespace) -> RatingData:
         scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows,
         delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
     )  # fmt: skip
-    return load_dataset(
+    load = load_dataset
+    if getattr(args, "engine", "surprise") == "spark":
+        from engine.spark.inputs import load_inputs as load
+    return load(
         args.path,
         ratings=args.ratings,
         users=args.users,
@@ -689,7 +696,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="keep Surprise's SGD user factors (no exact refit)")  # fmt: skip
     parser.add_argument("--engine", choices=ENGINES, default="surprise",
                         help="what trains the model: surprise (default, this process) or spark "
-                             "(the same model by Spark: see README, 'Spark engine')")  # fmt: skip
+                             "(the same model by Spark, which also reads the rating file: see "
+                             "README, 'Spark engine')")  # fmt: skip
     parser.add_argument(
         "--spark-master", default=None,
         help="--engine spark: master URL, local[*] | spark://HOST:7077 | yarn | "

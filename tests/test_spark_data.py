@@ -82,3 +82,141 @@ def test_weighted_scale_detection_equals_detect_scale():
         distinct, counts = np.unique(values, return_counts=True)
         for options in (LoadOptions(), LoadOptions(scale=(0, 10))):
             assert detect_scale(distinct, options, counts) == detect_scale(values, options)
+
+
+#: Every rejection reason, one malformed row (more fields than the header) in the middle,
+#: an unused column, and a column mapping needed (no known names).
+MESSY = """uid;movie;stars;when;note
+u1;i1;5;1600000100;a
+u1;i2;3;1600000101;a
+u2;i1;4;1600000102;a
+u2;i2;2;1600000103;a
+u3;i1;1;1600000104;a;extra
+u3;i3;4;1600000105;a
+;i2;3;1600000106;a
+u4;;3;1600000107;a
+u4;i1;abc;1600000108;a
+u4;i2;9;1600000109;a
+u1;i1;2;1600000090;a
+u2;i2;5;1600000200;a
+u3; i3 ;3;1600000150;a
+u4;i3;2;1600000110;a
+u5;i2;4.0;1600000111;a
+"""
+
+
+def _cli_args(path, *options: str):
+    from engine.cli import build_parser
+
+    return build_parser().parse_args(["evaluate", str(path), "--engine", "spark", *options])
+
+
+def _same_as_load_dataset(got, expected) -> None:
+    """Equal data, fingerprint and load report (files, counts, examples, warnings)."""
+    pd.testing.assert_frame_equal(got.ratings, expected.ratings)
+    for table in ("users", "items"):
+        mine, theirs = getattr(got, table), getattr(expected, table)
+        assert (mine is None) == (theirs is None)
+        if theirs is not None:
+            pd.testing.assert_frame_equal(mine, theirs)
+    assert got.fingerprint == expected.fingerprint
+    assert got.report.to_dict() == expected.report.to_dict()
+    for name in ("name", "scale", "synthetic"):
+        assert getattr(got, name) == getattr(expected, name)
+
+
+SCALE_AND_TIMES = ["--columns", "user=uid,item=movie,rating=stars,timestamp=when", "--scale", "1,5",
+                   "--sheet", "ratings"]  # fmt: skip
+MEAN_AND_DELIMITER = ["--columns", "user=uid,item=movie,rating=stars", "--duplicates", "mean",
+                      "--delimiter", ";"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "folder"),
+    [(SCALE_AND_TIMES, False), (MEAN_AND_DELIMITER, True)],
+    ids=["file-scale-latest", "folder-with-attributes-mean"],
+)
+def test_cli_reads_the_ratings_with_spark_as_load_dataset(spark, tmp_path, options, folder, capsys):
+    """A messy file alone, or as ``ratings.csv`` of a folder with user and item tables.
+
+    ``--delimiter`` applies to every table of the folder, as in ``load_dataset``.
+    """
+    from engine.cli import load_inputs
+
+    path = tmp_path / "messy.csv"
+    if folder:
+        path = tmp_path / "shop"
+        path.mkdir()
+        (path / "users.csv").write_text("user_id;age\nu1;30\nu2;40\nu9;50\n", encoding="utf-8")
+        (path / "items.csv").write_text("item_id;title\ni1;A\ni2;B\n", encoding="utf-8")
+    (path / "ratings.csv" if folder else path).write_text(MESSY, encoding="utf-8")
+    args = _cli_args(path, *options)
+    got = load_inputs(args)
+    assert "read in memory" not in capsys.readouterr().err  # read by Spark
+    args.engine = "surprise"
+    expected = load_inputs(args)
+    _same_as_load_dataset(got, expected)
+    report = got.report
+    assert report.rows_read == 15 and report.rows_kept + report.rows_rejected == 15
+    reasons = {"malformed_row", "missing_user_id", "missing_item_id", "non_numeric_rating",
+               "duplicate"} | ({"out_of_scale"} if "--scale" in options else set())  # fmt: skip
+    assert set(report.rejected) == reasons
+    assert report.examples["malformed_row"] == [{"line": 6, "fields": 6}]
+    if folder:
+        assert got.users is not None and got.items is not None
+        assert report.attribute_coverage  # u9 rated nothing; some rated items have no title
+
+
+def test_cli_reads_movielens_100k_with_spark_as_load_dataset(spark, ml100k, capsys):
+    from engine.cli import load_inputs
+
+    args = _cli_args(ml100k)
+    got = load_inputs(args)
+    assert "read in memory" not in capsys.readouterr().err
+    expected = load_dataset(ml100k)
+    _same_as_load_dataset(got, expected)
+    assert got.report.files[0].format == "movielens-100k" and got.n_ratings == 100_000
+    assert got.users is not None and got.items is not None
+
+
+def test_formats_spark_does_not_read_are_read_in_memory_saying_so(tmp_path):
+    """Falls back before any Spark job: no session is needed."""
+    from engine.spark.inputs import load_inputs
+
+    lines = [("u1", "i1", 5), ("u1", "i2", 3), ("u2", "i1", 4), ("u2", "i2", 1)]
+    (tmp_path / "r.dat").write_text("".join(f"{u}::{i}::{r}\n" for u, i, r in lines))
+    records = [{"user": u, "item": i, "rating": r} for u, i, r in lines]
+    pd.DataFrame(records).to_json(tmp_path / "r.json", orient="records")
+    (tmp_path / "r.csv").write_text("user;item;rating\n" + "".join(
+        f"{u};{i};{r},5\n" for u, i, r in lines))  # fmt: skip
+    ml1m = tmp_path / "ml-1m"  # MovieLens 1M's layout: ratings.dat is '::' text
+    ml1m.mkdir()
+    (ml1m / "ratings.dat").write_text("".join(f"{u[1]}::{i[1]}::{r}::9{r}8000000\n"
+                                              for u, i, r in lines))  # fmt: skip
+    (ml1m / "movies.dat").write_text("1::Toy Story (1995)::Animation\n2::Heat (1995)::Action\n")
+    said = []
+    for name, what in (("r.dat", "not '::'"), ("r.json", "not JSON"), ("r.csv", "not commas"),
+                       ("ml-1m", "not '::'")):  # fmt: skip
+        got = load_inputs(tmp_path / name, say=said.append)
+        shown = "ratings.dat" if name == "ml-1m" else name
+        assert said[-1].startswith(f"engine: {shown} read in memory: Spark reads ")
+        assert said[-1].endswith(f"{what}.")
+        expected = load_dataset(tmp_path / name)
+        assert got.fingerprint == expected.fingerprint
+        assert got.report.to_dict() == expected.report.to_dict()
+    assert len(said) == 4
+
+
+def test_max_rows_is_checked_before_spark_reads_as_load_dataset_does(tmp_path):
+    from engine.errors import DataError
+    from engine.spark.inputs import load_inputs
+
+    path = tmp_path / "ratings.csv"
+    path.write_text(CSV, encoding="utf-8")
+    options = LoadOptions(max_rows=10)
+    with pytest.raises(DataError) as theirs:
+        load_dataset(path, options=options)
+    with pytest.raises(DataError) as mine:
+        load_inputs(path, options=options, say=pytest.fail)
+    assert str(mine.value) == str(theirs.value)
+    assert "over the row limit of 10" in str(mine.value)

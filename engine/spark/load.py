@@ -1,7 +1,9 @@
 """Rating files read by Spark with ``engine.data``'s validation rules and load report.
 
 For data too large for one machine's memory: a CSV/TSV (any of ``DELIMITERS``) or Parquet
-file or folder is read by Spark, and each row gets the first reason that applies, in
+file or folder is read by Spark. A text row with more fields than the header (or the first
+line) is ``malformed_row``, as ``load_dataset`` counts it (``line`` and ``fields`` in the
+examples); each other row gets the first reason that applies, in
 ``engine.data.validate.ROW_REASONS`` order: ``missing_user_id``, ``missing_item_id``,
 ``non_numeric_rating``, ``out_of_scale``, ``duplicate`` (the duplicate policy of
 ``LoadOptions``: ``latest``, ``first``, ``last`` or ``mean``), so ``kept + rejected ==
@@ -11,14 +13,17 @@ on the first rows; the rating scale is given or detected by the same rule as
 strings, indexed to integers ``u``/``i`` in ascending id order (ALS needs int ids) and
 mapped back through the ``users``/``items`` tables.
 
-Not done here (``load_dataset`` does them): MovieLens archives, attribute tables, Excel,
-JSON, decimal commas, timestamps other than epoch seconds or ISO dates, and the
-look-alike id and half-step warnings.
+Not done here (``load_dataset`` does them; ``engine.spark.inputs`` picks the rating file of
+a folder and MovieLens layout, reads the attribute tables and falls back to
+``load_dataset`` for the formats): archives, attribute tables, Excel, JSON, ``::`` text,
+decimal commas, text other than UTF-8, timestamps other than epoch seconds or ISO dates,
+and the look-alike id and half-step warnings.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _EPS = 1e-9
+#: Columns of a text file's rows whose field count is off: the flag and the count.
+_CORRUPT, _FIELDS = "_corrupt", "_fields"
 #: Rows read to detect the columns, as ``load_dataset`` samples them.
 DETECTION_ROWS = 2_000
 
@@ -103,10 +110,13 @@ def load_ratings(
     options: LoadOptions | None = None,
     header: bool | None = None,
     spark: SparkSession | None = None,
+    name: str | None = None,
 ) -> SparkRatings:
     """Read and validate a rating file (CSV/TSV/Parquet, a file or a folder) with Spark.
 
     ``header`` ``None`` detects it (a first line with no number where the second has one).
+    ``name`` is the file's name in the report and messages (default: the file name;
+    ``load_dataset`` says ``folder/ratings.csv`` for a file found in a folder).
 
     Raises
     ------
@@ -121,12 +131,15 @@ def load_ratings(
     options = options or LoadOptions()
     spark = spark or spark_session()
     path = Path(path)
+    name = name or path.name
     if not path.exists():
         raise DataError(f"{path} does not exist: check the path of the rating file.")
     raw, fmt, delimiter, has_header = _read(spark, path, options, header)
-    sample = raw.limit(DETECTION_ROWS).toArrow().to_pandas()
-    columns, detection = detect_columns(sample, mapping, path.name)
-    raw = _numbered(raw)
+    raw, malformed = _without_malformed(_numbered(raw), has_header)
+    sample = raw.drop("_row").limit(DETECTION_ROWS).toArrow().to_pandas()
+    notes: list[str] = []
+    columns, detection = detect_columns(sample, mapping, name, notes)
+    ignored = [c for c in sample.columns if c not in columns.values()]
     typed = raw.select(
         "_row",
         _id(F.col(f"`{columns['user']}`")).alias("user_id"),
@@ -146,10 +159,10 @@ def load_ratings(
     )
     typed = typed.withColumn("_reason", reason)
     counts = dict(typed.groupBy("_reason").count().collect())
-    rows_read = sum(counts.values())
+    rows_read = sum(counts.values()) + malformed[0]
     if not counts.get(0):
         raise DataError(
-            f"{path.name} has no row with a user id, an item id and a numeric rating "
+            f"{name} has no row with a user id, an item id and a numeric rating "
             f"(columns used: {columns['user']}, {columns['item']}, {columns['rating']}): "
             "check the column mapping and that ratings are numbers."
         )
@@ -164,6 +177,9 @@ def load_ratings(
     typed = _mark_duplicates(typed, options.duplicates).cache()
     kept = typed.where("_reason = 0")
     rejected, examples = _tally(typed, columns, empty="" if fmt == "text" else None)
+    if malformed[0]:  # first, as load_dataset reports it
+        rejected = {"malformed_row": malformed[0], **rejected}
+        examples = {"malformed_row": malformed[1], **examples}
     users = _index(kept, "user_id", "u")
     items = _index(kept, "item_id", "i")
     ratings = (
@@ -173,14 +189,14 @@ def load_ratings(
         .cache()
     )
     rows_kept = rows_read - sum(rejected.values())
-    _refuse_unlearnable(ratings, path.name, rows_kept)
+    _refuse_unlearnable(ratings, name, rows_kept)
     report = LoadReport(
-        files=[FileReport("ratings", path.name, fmt, None, delimiter, has_header, columns,
-                          detection)],
+        files=[FileReport("ratings", name, fmt, None, delimiter, has_header, columns,
+                          detection, ignored)],
         rows_read=rows_read, rows_kept=rows_kept, rejected=rejected, examples=examples,
-        duplicate_policy=options.duplicates, scale=scale,
+        duplicate_policy=options.duplicates, scale=scale, warnings=notes,
     )  # fmt: skip
-    return SparkRatings(ratings, users, items, report, path.name)
+    return SparkRatings(ratings, users, items, report, name)
 
 
 def _read(
@@ -198,10 +214,7 @@ def _read(
         if delimiter == " ":  # runs of blanks: Spark's CSV reader takes a fixed separator
             frame = _blank_separated(spark, path, header)
         else:
-            reader = spark.read.option("header", header).option("inferSchema", False)
-            frame = reader.option("sep", delimiter).csv(str(path))
-        if not header:
-            frame = frame.toDF(*(f"column_{n + 1}" for n in range(len(frame.columns))))
+            frame = _csv(spark, path, delimiter, header)
         return frame, "text", delimiter, header
     except Exception as e:  # a Spark analysis error: one sentence, not a Java traceback
         from engine.errors import one_line
@@ -210,6 +223,52 @@ def _read(
             f"Spark could not read {path.name} ({one_line(e, 120)}): give a CSV/TSV or "
             "Parquet rating file."
         ) from e
+
+
+def _csv(spark: SparkSession, path: Path, delimiter: str, header: bool) -> DataFrame:
+    """Read delimited text as strings, flagging rows with more fields than the columns.
+
+    The columns are the header's (else ``column_1``...), as many as the first line has.
+    ``_fields`` is the field count of a row whose count is off (Spark's corrupt record),
+    ``_corrupt`` is true when it is over the column count (fewer fields read as empty).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    reader = spark.read.option("header", header).option("inferSchema", False)
+    reader = reader.option("sep", delimiter)
+    names = reader.csv(str(path)).columns
+    if not header:
+        names = [f"column_{n + 1}" for n in range(len(names))]
+    schema = StructType([StructField(n, StringType()) for n in [*names, _CORRUPT]])
+    reader = reader.schema(schema).option("columnNameOfCorruptRecord", _CORRUPT)
+    frame = reader.option("enforceSchema", True).csv(str(path))
+    line = F.col(_CORRUPT)
+    fields = F.when(line.isNotNull(), F.size(F.split(line, re.escape(delimiter), -1)))
+    return frame.withColumn(_FIELDS, fields).withColumn(
+        _CORRUPT, F.coalesce(F.col(_FIELDS) > len(names), F.lit(False))
+    )
+
+
+def _without_malformed(raw: DataFrame, header: bool | None) -> tuple[DataFrame, tuple[int, list]]:
+    """Drop rows with more fields than the header (``load_dataset``'s ``malformed_row``).
+
+    Returns the rows left, numbered again in file order, and ``(count, examples)`` where an
+    example is ``{"line": 1-based line in the file, "fields": count}`` (blank lines aside).
+    """
+    from pyspark.sql import functions as F
+
+    if _CORRUPT not in raw.columns:
+        return raw, (0, [])
+    bad = raw.where(F.col(_CORRUPT)).cache()
+    count = bad.count()
+    if not count:
+        return raw.drop(_CORRUPT, _FIELDS), (0, [])
+    first = 1 + (1 if header else 0)
+    rows = bad.orderBy("_row").limit(MAX_EXAMPLES).select("_row", _FIELDS).collect()
+    examples = [{"line": int(r["_row"]) + first, "fields": int(r[_FIELDS])} for r in rows]
+    kept = raw.where(~F.col(_CORRUPT)).drop(_CORRUPT, _FIELDS, "_row")
+    return _numbered(kept), (count, examples)
 
 
 def _blank_separated(spark: SparkSession, path: Path, header: bool) -> DataFrame:

@@ -1,0 +1,392 @@
+"""The CLI's inputs with ``--engine spark``: the rating file read by Spark, the rest as before.
+
+``load_inputs`` takes what ``engine.data.load_dataset`` takes and returns the same
+``RatingData`` (same canonical ratings, fingerprint and load report counts), with one
+difference: the rating file is read and validated by ``engine.spark.load.load_ratings``
+instead of pandas. Everything else is ``load_dataset``'s own code:
+
+* which file holds the ratings, users and items in a folder: ``Archive.find_table`` with
+  ``load_dataset``'s name stems; a MovieLens layout by ``read_movielens``, given the rating
+  file cut to its first lines (so its attribute tables are read, its ratings are not);
+* how a text file is read (delimiter, header, encoding): ``read_text_table`` on the first
+  lines, whose choices Spark then follows;
+* the user and item tables (small): ``_read_attribute_table``, ``user_attributes``,
+  ``item_attributes``, ``attribute_coverage``.
+
+A rating file Spark's loader does not read (zip or gzip archives, Excel, JSON, ``::``
+text such as MovieLens 1M's ``ratings.dat``, decimal commas, text other than UTF-8) is
+read by ``load_dataset`` in memory, and one line on stderr says so. ``max_rows`` is
+checked as ``load_dataset`` checks it (line breaks of a text file, rows of Parquet),
+before Spark reads anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from engine.data.archive import Archive, is_zip, open_folder
+from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
+from engine.data.columns import KNOWN_NAMES, detect_columns
+from engine.data.load import (
+    _ITEM_STEMS,
+    _RATING_STEMS,
+    _USER_STEMS,
+    GZIP_MAGIC,
+    _dataset_name,
+    _is_synthetic,
+    _note_passed_over,
+    _optional_member,
+    _read_attribute_table,
+    fingerprint_of,
+    load_dataset,
+)
+from engine.data.movielens import MovieLensFiles, read_movielens
+from engine.data.tables import (
+    OLE2_MAGIC,
+    PARQUET_MAGIC,
+    RawTable,
+    check_table_limits,
+    is_json,
+    read_text_table,
+)
+from engine.data.types import ColumnMapping, DataFile, FileReport, LoadOptions, RatingData, Source
+from engine.data.validate import decimal_mark
+from engine.errors import DataError
+
+#: Bytes read from the start of a rating file to decide how to read it (cut at a line end).
+HEAD_BYTES = 1 << 20
+_CHUNK = 1 << 24
+#: MovieLens layouts whose rating file Spark reads (1M's ``::`` text is read in memory).
+SPARK_VARIANTS = ("movielens-100k", "movielens-latest")
+
+
+@dataclass
+class RatingFile:
+    """How Spark reads the rating file, and where the attribute tables come from.
+
+    ``users``/``items`` are files to read as ``load_dataset`` does; ``movielens`` holds the
+    attribute frames a MovieLens layout gave (its ``ratings`` is the head only).
+    """
+
+    path: Path
+    mapping: ColumnMapping | None
+    delimiter: str | None
+    header: bool | None
+    encoding: str | None = None
+    label: str | None = None
+    users: Source | None = None
+    items: Source | None = None
+    movielens: MovieLensFiles | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_inputs(
+    source: Source | None = None,
+    *,
+    ratings: Source | None = None,
+    users: Source | None = None,
+    items: Source | None = None,
+    mapping: ColumnMapping | None = None,
+    options: LoadOptions | None = None,
+    say: Callable[[str], None] | None = None,
+) -> RatingData:
+    """Load as ``load_dataset`` does, with the rating file read by Spark where it can be.
+
+    ``say`` receives the one line naming a rating file read in memory instead (default:
+    stderr). Raises ``DataError`` with ``load_dataset``'s sentences.
+    """
+    options = options or LoadOptions()
+    plan = rating_file(source, ratings, users, items, mapping, options)
+    if isinstance(plan, str):
+        if plan:
+            (say or _to_stderr)(plan)
+        return load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
+                            options=options)  # fmt: skip
+    from engine.spark.load import load_ratings
+
+    read = dataclasses.replace(options, delimiter=plan.delimiter)
+    loaded = load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
+                          name=plan.label)  # fmt: skip
+    core = loaded.to_rating_data()
+    name = _dataset_name(source if source is not None else ratings)
+    synthetic = source is not None and _is_synthetic(source)
+    return dataclasses.replace(_with_attributes(core, plan, options), name=name,
+                               synthetic=synthetic)  # fmt: skip
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def rating_file(
+    source: Source | None,
+    ratings: Source | None,
+    users: Source | None,
+    items: Source | None,
+    mapping: ColumnMapping | None,
+    options: LoadOptions,
+) -> RatingFile | str:
+    """Return how Spark reads the rating file, or the line saying why it is read in memory.
+
+    The rating, user and item files are those ``load_dataset`` would read. Inputs it
+    refuses (no such file, no rating file in a folder) are left to it to say so: the line
+    is then empty.
+    """
+    if isinstance(source, DataFile) or isinstance(ratings, DataFile):
+        return "engine: the ratings were read in memory: Spark reads files on disk only."
+    folder = Path(source) if source is not None and Path(source).is_dir() else None
+    given = Path(ratings) if ratings is not None else None
+    if given is None and folder is None and source is not None:
+        given = Path(source)
+    if given is not None:
+        if not given.exists():
+            return ""  # load_dataset names the missing file
+        plan = _plain_file(given, mapping, options)
+        if isinstance(plan, RatingFile) and folder is not None:
+            archive, notes = open_folder(folder), []
+            plan.users = users or _optional_member(archive, _USER_STEMS, "users", notes)
+            plan.items = items or _optional_member(archive, _ITEM_STEMS, "items", notes)
+            plan.warnings += notes
+        elif isinstance(plan, RatingFile):
+            plan.users, plan.items = users, items
+        return plan
+    assert folder is not None
+    return _in_folder(folder, users, items, mapping, options)
+
+
+def _in_folder(
+    folder: Path,
+    users: Source | None,
+    items: Source | None,
+    mapping: ColumnMapping | None,
+    options: LoadOptions,
+) -> RatingFile | str:
+    """Find a folder's rating file: a MovieLens layout's, else ``ratings.*`` (load_dataset's)."""
+    archive = _HeadOfRatings.of(open_folder(folder))
+    try:
+        movielens = read_movielens(archive)
+    except DataError:
+        return ""  # load_dataset names the file that is not as expected
+    if movielens is not None:
+        member = archive.cut
+        if movielens.variant not in SPARK_VARIANTS or member is None:
+            return f"engine: {member} read in memory: Spark reads CSV/TSV/Parquet only, not '::'."
+        if movielens.ratings.name != f"{archive.name}/{member}":
+            return f"engine: {folder.name} read in memory: its rating file was not found first."
+        table = movielens.ratings
+        mapping = ColumnMapping(**movielens.columns)
+        plan = RatingFile(folder / member, mapping, table.delimiter, table.header,
+                          table.encoding, table.name, movielens=movielens)  # fmt: skip
+        _check_limits(plan.path, options)
+        return plan
+    notes: list[str] = []
+    try:
+        member, passed_over = archive.find_table(_RATING_STEMS, "ratings")
+    except DataError:
+        member = None
+    if member is None:
+        return ""  # load_dataset names what is missing
+    _note_passed_over(archive, passed_over, "ratings", member, notes)
+    plan = _plain_file(folder / member, mapping, options)
+    if isinstance(plan, str):
+        return plan
+    plan.warnings, plan.label = notes, f"{archive.name}/{member}"
+    plan.users = users or _optional_member(archive, _USER_STEMS, "users", plan.warnings)
+    plan.items = items or _optional_member(archive, _ITEM_STEMS, "items", plan.warnings)
+    return plan
+
+
+@dataclass
+class _HeadOfRatings(Archive):
+    """A folder whose first file read is cut to its first lines (its name kept in ``cut``).
+
+    ``read_movielens`` reads the rating file first, then the attribute files in full.
+    """
+
+    cut: str | None = None
+
+    @classmethod
+    def of(cls, archive: Archive) -> _HeadOfRatings:
+        return cls(**{f.name: getattr(archive, f.name) for f in dataclasses.fields(archive)})
+
+    def read(self, member: str) -> DataFile:
+        if self.cut is None and self._folder is not None:
+            self.cut = member
+            return DataFile(f"{self.name}/{member}", _head(self._folder / member))
+        return super().read(member)
+
+
+def _plain_file(
+    path: Path, mapping: ColumnMapping | None, options: LoadOptions
+) -> RatingFile | str:
+    """How Spark reads one rating file (a Parquet folder too), or why it does not."""
+    if path.is_dir():  # a folder given as the rating file: Parquet parts, else load_dataset's error
+        return RatingFile(path, mapping, None, None) if any(path.glob("*.parquet")) else ""
+    head = _head(path)
+    fmt = _not_for_spark(head)
+    if fmt:
+        return f"engine: {path.name} read in memory: Spark reads CSV/TSV/Parquet only, not {fmt}."
+    if head[:4] == PARQUET_MAGIC:
+        _check_limits(path, options)
+        return RatingFile(path, mapping, None, None)
+    try:
+        table = read_text_table(DataFile(path.name, head), KNOWN_NAMES, delimiter=options.delimiter)
+    except DataError:
+        return ""  # not a table: load_dataset says why, in its words
+    if table.delimiter == "::":
+        return f"engine: {path.name} read in memory: Spark reads CSV/TSV/Parquet only, not '::'."
+    if _decimal_comma(table, mapping, options):
+        return f"engine: {path.name} read in memory: Spark reads decimal points only, not commas."
+    if any("one field more than its header" in note for note in table.notes):
+        return f"engine: {path.name} read in memory: its rows have one field more than its header."
+    _check_limits(path, options)
+    return RatingFile(path, mapping, table.delimiter, table.header, table.encoding)
+
+
+def _not_for_spark(head: bytes) -> str | None:
+    """Name the format of ``head`` that Spark's loader does not read (``None``: it does)."""
+    if head[:4] == PARQUET_MAGIC:
+        return None
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if is_zip(head):
+        return "a zip archive or Excel workbook"
+    if head[:8] == OLE2_MAGIC:
+        return "Excel"
+    if is_json(head):
+        return "JSON"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "text other than UTF-8"
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return "text with a byte-order mark"
+    return None
+
+
+def _decimal_comma(table: RawTable, mapping: ColumnMapping | None, options: LoadOptions) -> bool:
+    """Tell whether ``load_dataset`` would read the ratings with a decimal comma (first lines)."""
+    if options.decimal is not None:
+        return options.decimal == ","
+    try:
+        columns, _ = detect_columns(table.frame, mapping, table.name, [])
+    except DataError:
+        return False
+    return decimal_mark(table.frame[columns["rating"]], None)[0] == ","
+
+
+def _check_limits(path: Path, options: LoadOptions) -> None:
+    """Refuse a rating file over ``options.max_rows`` / ``max_columns``, as ``load_dataset``.
+
+    Text: line breaks counted over the whole file (an upper bound of the data rows), columns
+    on the first line; Parquet: its metadata.
+    """
+    if path.suffix.lower() == ".parquet" or _head(path, 4) == PARQUET_MAGIC:
+        rows = pq.ParquetFile(path).metadata.num_rows
+        name, content = path.name, b""
+    else:
+        rows, name, content = _line_breaks(path), path.name, _head(path)
+    check_table_limits(DataFile(name, content), dataclasses.replace(options, max_rows=1 << 62))
+    if rows > options.max_rows:
+        raise DataError(
+            f"{name} has about {rows:,} rows, over the row limit of {options.max_rows:,}: "
+            "load a sample of it, or raise LoadOptions(max_rows=...) (CLI: --max-rows) on a "
+            "machine with the memory for it."
+        )
+
+
+def _line_breaks(path: Path) -> int:
+    """Count line breaks as ``check_table_limits`` does (the most of LF and CR), in chunks."""
+    newlines = returns = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            newlines += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+    return max(newlines, returns)
+
+
+def _head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """Return the first ``size`` bytes of ``path``, cut after the last line break if longer."""
+    with open(path, "rb") as handle:
+        head = handle.read(size)
+    if len(head) == size and size > 4:
+        cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+        head = head[: cut + 1] if cut > 0 else head
+    return head
+
+
+def _with_attributes(core: RatingData, plan: RatingFile, options: LoadOptions) -> RatingData:
+    """``core`` with the user and item tables ``load_dataset`` would read beside it."""
+    report = core.report
+    first = dataclasses.replace(report.files[0], encoding=plan.encoding)
+    warnings = list(plan.warnings)
+    if options.sheet is not None and plan.movielens is None:
+        warnings.append(
+            f"The sheet {options.sheet!r} was not used: {first.name} is not an Excel workbook."
+        )
+    warnings += report.warnings
+    files: list[FileReport] = []
+    raw_users = raw_items = user_name = item_name = None
+    if plan.movielens is not None:
+        found = plan.movielens
+        first = dataclasses.replace(
+            first, format=found.variant, detection=dict.fromkeys(first.columns, "format")
+        )
+        raw_users, raw_items = found.users, found.items
+        folder = plan.path.parent.name
+        user_name = f"{folder}/{found.user_file}" if found.user_file else None
+        item_name = f"{folder}/{found.item_file}" if found.item_file else None
+        for role, file_name in (("users", user_name), ("items", item_name)):
+            if file_name:
+                files.append(FileReport(role, file_name, found.variant))
+    if first.ignored_columns:
+        warnings.append(
+            f"Columns {', '.join(first.ignored_columns)} of {first.name} are not user, item, "
+            "rating or timestamp and were not used; map them explicitly if one of them is."
+        )
+    for role, given in (("users", plan.users), ("items", plan.items)):
+        if given is None:
+            continue
+        rated = core.ratings["user_id" if role == "users" else "item_id"]
+        table = _read_attribute_table(given, rated, options, role)
+        warnings += table.notes
+        files.append(FileReport(role, table.name, table.format, table.encoding, table.delimiter,
+                                table.header))  # fmt: skip
+        if role == "users":
+            raw_users, user_name = table.frame, table.name
+        else:
+            raw_items, item_name = table.frame, table.name
+    users, items, coverage = _attribute_tables(core.ratings, raw_users, user_name, raw_items,
+                                               item_name, warnings)  # fmt: skip
+    report = dataclasses.replace(report, files=[first, *files], attribute_coverage=coverage,
+                                 warnings=warnings)  # fmt: skip
+    fingerprint = fingerprint_of(core.ratings, users, items)
+    return dataclasses.replace(core, users=users, items=items, fingerprint=fingerprint,
+                               report=report)  # fmt: skip
+
+
+def _attribute_tables(
+    ratings: pd.DataFrame,
+    raw_users: pd.DataFrame | None,
+    user_name: str | None,
+    raw_items: pd.DataFrame | None,
+    item_name: str | None,
+    warnings: list[str],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, int]]:
+    """Return the attribute tables and their coverage of the rated ids, as ``load_dataset``."""
+    coverage: dict[str, int] = {}
+    users = items = None
+    if raw_users is not None:
+        users = user_attributes(raw_users, user_name, warnings)
+        coverage |= attribute_coverage(ratings["user_id"], users, "user", user_name)
+    if raw_items is not None:
+        items = item_attributes(raw_items, item_name, warnings)
+        coverage |= attribute_coverage(ratings["item_id"], items, "item", item_name)
+    return users, items, coverage
