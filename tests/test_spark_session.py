@@ -1,11 +1,15 @@
 """Choosing the Spark engine: validated settings, stage keys kept, one-sentence failures.
 
-None of these start a JVM: the checks run before Spark would.
+None of these start a JVM in this process (the checks run before Spark would); one runs
+the CLI with Spark in a subprocess to check what reaches its stderr.
 """
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from dataclasses import fields
 
 import pytest
@@ -15,8 +19,8 @@ from engine.cli import main
 from engine.errors import ConfigError
 from engine.model import ModelConfig
 from engine.spark.session import SparkSettings, SparkUnavailableError, require_spark
-from tests.conftest import SAMPLE_DIR
-from tests.test_spark_support import spark_missing
+from tests.conftest import ROOT, SAMPLE_DIR
+from tests.test_spark_support import spark_missing, toy_ratings
 
 
 def _closed_port() -> int:
@@ -94,3 +98,46 @@ def test_cli_unreachable_master_is_one_line_not_a_traceback(capsys):
     assert code == 2
     assert err.startswith(f"error: The Spark master {master} does not answer")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_spark_output_noise_is_dropped_and_errors_are_kept():
+    from engine.spark.session import shown
+
+    noise = [
+        "WARNING: Using incubator modules: jdk.incubator.vector\n",
+        "Using Spark's default log4j profile: org/apache/spark/log4j2-defaults.properties\n",
+        'Setting default log level to "WARN".\n',
+        "To adjust logging level use sc.setLogLevel(newLevel). For SparkR, use setLogLevel.\n",
+        "26/11/29 11:00:00 WARN NativeCodeLoader: Unable to load native-hadoop library\n",
+        "11:00:00 WARN InstanceBuilder: Failed to load implementation from:"
+        "dev.ludovic.netlib.blas.JNIBLAS\n",
+        "11:00:01 INFO SparkContext: Running Spark version 4.3.0\n",
+        "Traceback (most recent call last):\n",
+        '  File "/x/pyspark/daemon.py", line 264, in manager\n',
+        "BrokenPipeError: [Errno 32] Broken pipe\n",
+    ]
+    errors = [
+        "11:00:02 ERROR Executor: Exception in task 0.0 in stage 3.0\n",
+        "Traceback (most recent call last):\n",
+        '  File "/x/engine/spark/factors.py", line 1, in refit\n',
+        "ValueError: bad input\n",
+    ]
+    assert list(shown(noise[:4] + errors[:1] + noise[4:] + errors[1:])) == errors
+
+
+def test_cli_with_spark_prints_no_spark_log_lines(tmp_path):
+    """The JVM's start-up lines, log4j WARN/INFO and the pandas notice stay off stderr."""
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    path = tmp_path / "ratings.csv"
+    toy_ratings().to_csv(path, index=False)
+    command = [sys.executable, "-m", "engine", "evaluate", str(path), "--engine", "spark",
+               "--spark-master", "local[2]", "--spark-driver-memory", "1g", "--folds", "2",
+               "--models", "SVD"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["folds"] == 2  # stdout is the JSON only
+    words = ("WARN", "INFO", "log4j", "NativeCodeLoader")
+    noisy = [line for line in done.stderr.splitlines() if any(w in line for w in words)]
+    assert noisy == [], done.stderr[-3000:]

@@ -8,6 +8,14 @@ by default). ``spark_session`` starts one session per process, quiet (errors onl
 progress bar, no web UI) and checks first what makes a start fail with a Java traceback:
 pyspark missing, Java missing, a standalone master that does not answer. Each of those
 is one ``SparkUnavailableError`` sentence naming the problem and the fix.
+
+Quiet means: the driver JVM logs through ``log4j2.properties`` (errors only), and its
+stdout/stderr pass through ``_forward``, which drops the lines Spark and the JVM print at
+every start (``NOISE``: the incubator-module notice, "Setting default log level", native
+BLAS fallbacks, WARN/INFO log lines, the pandas-3 notice; and the broken-pipe traceback of
+pyspark's worker daemon when Spark stops reading a partition early, as ``limit`` does) and
+hands every other line to this process's stderr, so real errors still show and the CLI's
+stdout stays JSON only.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +45,14 @@ _MEMORY = re.compile(r"^\d+[kmgt]?$", re.IGNORECASE)
 _LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 #: Seconds to wait for a standalone master's port before refusing to start.
 CONNECT_TIMEOUT_S = 5.0
+#: Lines of the driver JVM's output that are not errors: dropped, everything else is shown.
+NOISE = re.compile(
+    r"WARNING: Using incubator modules|Setting default log level to|To adjust logging level"
+    r"|Using Spark's default log4j profile|Failed to load implementation from:"
+    r"|NativeCodeLoader|^\S+ \S+ (WARN|INFO|DEBUG|TRACE) |^\S+ (WARN|INFO|DEBUG|TRACE) "
+    r"|PySpark does not yet fully support pandas|^\s*warnings\.warn\("
+)
+_BROKEN_PIPE = re.compile(r"(BrokenPipeError|ConnectionResetError)\b")
 
 
 class SparkUnavailableError(ConfigError):
@@ -202,12 +219,14 @@ def _start(settings: SparkSettings) -> SparkSession:
         .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.pyspark.python", sys.executable)
         .config("spark.executorEnv.PYTHONPATH", os.pathsep.join(_python_path()))
+        .config("spark.executorEnv.PYTHONWARNINGS", _QUIET_WORKERS)
     )
     if settings.master.startswith("local") or "127.0.0.1" in settings.master:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
     try:
+        _launch_quietly(builder)
         session = builder.getOrCreate()
     except Exception as e:  # the JVM did not start: one sentence, not a Java traceback
         raise SparkUnavailableError(
@@ -217,6 +236,67 @@ def _start(settings: SparkSettings) -> SparkSession:
     session.sparkContext.setLogLevel("ERROR")
     session.sparkContext.setCheckpointDir(checkpoints)
     return session
+
+
+#: Python workers: no pandas-3 notice (``PYTHONWARNINGS`` syntax: action:message:category).
+_QUIET_WORKERS = "ignore:PySpark does not yet fully support pandas:FutureWarning"
+
+
+def _launch_quietly(builder: SparkSession.Builder) -> None:
+    """Start the driver JVM (pyspark's gateway) with its output filtered by ``_forward``.
+
+    pyspark starts the JVM once per process, on the first session, with the output of this
+    process; started here first (with the builder's settings, as pyspark would), its stdout
+    and stderr go through a pipe instead. Later sessions reuse it, as in pyspark.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    conf = SparkConf(loadDefaults=False)
+    for key, value in builder._options.items():
+        conf.set(key, value)
+    read, write = os.pipe()
+    # Reading first: a JVM that fails to start has its reason shown, not left in the pipe.
+    threading.Thread(target=_forward, args=(read,), name="spark-output", daemon=True).start()
+    try:
+        gateway = launch_gateway(conf, popen_kwargs={"stdout": write, "stderr": write})
+    finally:
+        os.close(write)
+    with SparkContext._lock:
+        SparkContext._gateway, SparkContext._jvm = gateway, gateway.jvm
+
+
+def _forward(fd: int) -> None:
+    """Copy the JVM's output lines to this process's stderr, as ``shown`` keeps them."""
+    with open(fd, encoding="utf-8", errors="replace") as lines:
+        for line in shown(lines):
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def shown(lines: Iterable[str]) -> Iterator[str]:
+    """Yield the lines of the JVM's output a user should see: all but noise.
+
+    Noise: lines matching ``NOISE``, and a Python traceback of pyspark's ``daemon.py``
+    ending in ``BrokenPipeError`` or ``ConnectionResetError`` (a worker whose reader went
+    away). Other tracebacks are shown whole.
+    """
+    block: list[str] = []
+    for line in lines:
+        if block:
+            block.append(line)
+            if line[:1].isspace():
+                continue
+            if not _BROKEN_PIPE.match(line) or not any("daemon.py" in b for b in block):
+                yield from block
+            block = []
+        elif line.startswith("Traceback (most recent call last)"):
+            block = [line]
+        elif not NOISE.search(line):
+            yield line
+    yield from block
 
 
 def _python_path() -> list[str]:
