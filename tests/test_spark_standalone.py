@@ -1,31 +1,35 @@
-"""A real cluster: a standalone master and one worker on 127.0.0.1, the pipeline run on them.
+"""A real cluster: a standalone master and one worker on 127.0.0.1, the CLI run on them.
 
-The analysis's model stage runs with the Spark master
-``spark://127.0.0.1:PORT``; the model (biases, factors, refit users) must equal the same stage in
-local mode (the model does not depend on where Spark runs). The master and worker are stopped
-in teardown. This module runs after the other Spark tests (file order): it switches the
-process's session to the cluster and back.
+``python -m engine run DATA --out DIR --engine spark --spark-master spark://127.0.0.1:PORT``
+runs in a subprocess (its own driver, the executor in the worker); its saved analysis must
+equal the same command with ``--spark-master local[2]``: the report's RMSE to 1e-9 and the
+model (biases, factors, refit users) to 1e-9 (the model does not depend on where Spark
+runs). The master and worker are stopped in teardown.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from engine.analysis import Analysis, AnalysisSettings
-from engine.data import load_dataset
-from engine.model import ModelConfig
-from tests.test_spark_support import LOCAL, spark_fixture, spark_missing, toy_ratings  # noqa: F401
+from engine.model.persist import load_model
+from tests.conftest import ROOT
+from tests.test_spark_support import spark_missing
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 START_TIMEOUT_S = 90
+CLI_TIMEOUT_S = 300
 
 
 def _free_port() -> int:
@@ -106,22 +110,47 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_the_pipeline_on_a_standalone_cluster_equals_local_mode(cluster, spark, tmp_path):
-    from engine.spark.session import SparkSettings, configure, spark_session, stop_session
+def _ratings_csv(path: Path) -> Path:
+    """A small rating file with epoch timestamps (12 users, 6 of 10 items each)."""
+    rng = np.random.default_rng(3)
+    rows = [(f"u{u:02d}", f"i{i:02d}", int(rng.integers(1, 6)))
+            for u in range(12) for i in sorted(rng.choice(10, size=6, replace=False))]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    frame["timestamp"] = 1_600_000_000 + 3600 * np.arange(len(frame))
+    frame.to_csv(path, index=False)
+    return path
 
-    path = tmp_path / "ratings.csv"
-    toy_ratings().to_csv(path, index=False)
-    data = load_dataset(path)
-    settings = AnalysisSettings(model=ModelConfig(engine="spark", n_factors=2, n_epochs=3, seed=5))
-    local_model = Analysis(data, settings).model
-    configure(SparkSettings(master=cluster, driver_memory="1g", executor_memory="1g",
-                            shuffle_partitions=4))  # fmt: skip
-    try:
-        model = Analysis(data, settings).model
-        assert spark_session().sparkContext.master == cluster
-    finally:
-        stop_session()
-        configure(SparkSettings(**LOCAL))
-    assert model.config == local_model.config and model.mu == local_model.mu
+
+def _start_cli(data: Path, out: Path, master: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "engine", "run", str(data), "--out", str(out),
+               "--engine", "spark", "--spark-master", master, "--spark-driver-memory", "1g",
+               "--spark-executor-memory", "1g", "--split", "temporal", "--models", "SVD",
+               "--bootstrap", "0", "--format", "json"]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+
+
+def _rmse(report: Path) -> float:
+    rows = json.loads(report.read_text(encoding="utf-8"))["accuracy"]
+    return next(r["mean"] for r in rows if r["model"] == "SVD" and r["metric"] == "rmse")
+
+
+def test_the_cli_on_a_standalone_cluster_equals_local_mode(cluster, tmp_path):
+    """``python -m engine run ... --spark-master spark://...``: the same analysis as local[2]."""
+    data = _ratings_csv(tmp_path / "ratings.csv")
+    runs = {name: _start_cli(data, tmp_path / name, master)  # both at once: half the wait
+            for name, master in (("local", "local[2]"), ("cluster", cluster))}  # fmt: skip
+    results = {}
+    for name, run in runs.items():
+        stdout, stderr = run.communicate(timeout=CLI_TIMEOUT_S)
+        assert run.returncode == 0, f"{name}: {stderr[-3000:]}"
+        assert json.loads(stdout)["analysis"] == str(tmp_path / name)
+        assert not [line for line in stderr.splitlines() if "WARN" in line or "INFO" in line]
+        assert (tmp_path / name / "manifest.json").exists()
+        results[name] = tmp_path / name / "report" / "report.json"
+    assert math.isfinite(_rmse(results["local"]))
+    assert _rmse(results["cluster"]) == pytest.approx(_rmse(results["local"]), abs=1e-9)
+    local, model = (load_model(tmp_path / name / "model" / "model") for name in results)
+    assert model.config == local.config and model.mu == local.mu
     for name in ("bu", "bi", "P", "Q"):
-        np.testing.assert_allclose(getattr(model, name), getattr(local_model, name), atol=1e-9)
+        np.testing.assert_allclose(getattr(model, name), getattr(local, name), atol=1e-9)
