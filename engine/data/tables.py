@@ -336,9 +336,14 @@ def check_table_limits(file: DataFile, options: LoadOptions) -> None:
             "rating file needs user, item and rating columns (attribute files a few more); "
             "export only those, or raise LoadOptions(max_columns=...)."
         )
+    check_row_limit(file.name, rows, options)
+
+
+def check_row_limit(name: str, rows: int, options: LoadOptions) -> None:
+    """Refuse a table of about ``rows`` rows over ``options.max_rows``, in one sentence."""
     if rows > options.max_rows:
         raise DataError(
-            f"{file.name} has about {rows:,} rows, over the row limit of {options.max_rows:,}: "
+            f"{name} has about {rows:,} rows, over the row limit of {options.max_rows:,}: "
             "load a sample of it, or raise LoadOptions(max_rows=...) (CLI: --max-rows) on a "
             "machine with the memory for it."
         )

@@ -52,6 +52,7 @@ from engine.data.tables import (
     OLE2_MAGIC,
     PARQUET_MAGIC,
     RawTable,
+    check_row_limit,
     check_table_limits,
     is_json,
     read_text_table,
@@ -294,12 +295,7 @@ def _check_limits(path: Path, options: LoadOptions) -> None:
     else:
         rows, name, content = _line_breaks(path), path.name, _head(path)
     check_table_limits(DataFile(name, content), dataclasses.replace(options, max_rows=1 << 62))
-    if rows > options.max_rows:
-        raise DataError(
-            f"{name} has about {rows:,} rows, over the row limit of {options.max_rows:,}: "
-            "load a sample of it, or raise LoadOptions(max_rows=...) (CLI: --max-rows) on a "
-            "machine with the memory for it."
-        )
+    check_row_limit(name, rows, options)
 
 
 def _line_breaks(path: Path) -> int:
