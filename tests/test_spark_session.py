@@ -7,6 +7,7 @@ the CLI with Spark in a subprocess to check what reaches its stderr.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from engine.errors import ConfigError
 from engine.model import ModelConfig
 from engine.spark.session import SparkSettings, SparkUnavailableError, require_spark
 from tests.conftest import ROOT, SAMPLE_DIR
-from tests.test_spark_support import spark_missing, toy_ratings
+from tests.test_spark_support import spark_fixture, spark_missing, toy_ratings  # noqa: F401
+
+#: Read when the tests are collected, before any test starts a Spark session.
+_BLAS_THREADS_BEFORE_ANY_SESSION = os.environ.get("OPENBLAS_NUM_THREADS")
 
 
 def _closed_port() -> int:
@@ -141,3 +145,17 @@ def test_cli_with_spark_prints_no_spark_log_lines(tmp_path):
     words = ("WARN", "INFO", "log4j", "NativeCodeLoader")
     noisy = [line for line in done.stderr.splitlines() if any(w in line for w in words)]
     assert noisy == [], done.stderr[-3000:]
+
+
+def test_native_blas_gets_one_thread_per_task_and_this_process_is_left_alone(spark):
+    """A multi-threaded native BLAS oversubscribes Spark's one task per core (ALS 3.5x slower
+    here): the JVM and its Python workers get one thread; the driver's environment is as it was."""
+    jvm_env = spark.sparkContext._jvm.java.lang.System.getenv()
+    in_worker = (
+        spark.sparkContext.parallelize([0], 1)
+        .map(lambda _: __import__("os").environ.get("OPENBLAS_NUM_THREADS"))
+        .collect()
+    )
+    assert jvm_env.get("OPENBLAS_NUM_THREADS") == "1" and jvm_env.get("MKL_NUM_THREADS") == "1"
+    assert in_worker == ["1"]
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == _BLAS_THREADS_BEFORE_ANY_SESSION

@@ -64,7 +64,7 @@ def _cpu() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks")
-    parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--only", help="run the cases whose name contains this (any case)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -77,7 +77,7 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
     skipped = []
     for name, (_, needs, _, _) in CASES.items():
-        if args.only and args.only not in name:
+        if args.only and args.only.lower() not in name.lower():
             continue
         if not have[needs]:
             skipped.append(f"{name} (needs {ML100K})")
