@@ -30,7 +30,6 @@ _LAZY: dict[str, str] = {
     "fit_baselines": "engine.spark.baselines",
     "fit_spark": "engine.spark.train",
     "train_spark": "engine.spark.train",
-    "train_model": "engine.spark.train",
     "train_data": "engine.spark.train",
     "load_ratings": "engine.spark.load",
     "evaluate_spark": "engine.spark.evaluate",

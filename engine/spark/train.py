@@ -10,8 +10,8 @@ every explanation (exact split, Shapley, counterfactuals), the audit and the rep
 on it unchanged. With ``refit_users=False`` the user side is ALS's own user factors with
 the baseline ``b_u``.
 
-``train_model`` / ``train_data`` choose the engine from ``ModelConfig.engine``; they are
-what the pipeline (``engine.analysis``, ``engine.evaluate``) calls.
+``train_data`` is what ``Analysis.model`` calls for ``ModelConfig.engine == "spark"``;
+``engine.evaluate`` trains each split with ``engine.spark.evaluate.evaluate_split_in_spark``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from engine.data.types import RatingData
 from engine.model.base import check_finite
 from engine.model.config import ModelConfig
 from engine.model.interactions import Interactions
-from engine.model.svd import TrainedModel, train_svd
+from engine.model.svd import TrainedModel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -175,22 +175,8 @@ def model_from_fit(
     return TrainedModel(config, fit.mu, bu, bi, P, Q, interactions, scale, fingerprint)
 
 
-def train_model(
-    ratings: pd.DataFrame,
-    scale: tuple[float, float],
-    config: ModelConfig | None = None,
-    *,
-    item_ids: np.ndarray | None = None,
-    fingerprint: str = "",
-) -> TrainedModel:
-    """Train with the engine ``config.engine`` names (``train_svd`` or ``train_spark``)."""
-    config = config or ModelConfig()
-    trainer = train_spark if config.engine == "spark" else train_svd
-    return trainer(ratings, scale, config, item_ids=item_ids, fingerprint=fingerprint)
-
-
-def train_data(data: RatingData, config: ModelConfig | None = None) -> TrainedModel:
-    """Train the chosen engine on a whole dataset (``engine.model.train``'s contract)."""
-    return train_model(
+def train_data(data: RatingData, config: ModelConfig) -> TrainedModel:
+    """Train the Spark engine on a whole dataset (``engine.model.train``'s contract)."""
+    return train_spark(
         data.ratings, (data.scale.low, data.scale.high), config, fingerprint=data.fingerprint
     )
