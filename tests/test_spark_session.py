@@ -159,3 +159,23 @@ def test_native_blas_gets_one_thread_per_task_and_this_process_is_left_alone(spa
     assert jvm_env.get("OPENBLAS_NUM_THREADS") == "1" and jvm_env.get("MKL_NUM_THREADS") == "1"
     assert in_worker == ["1"]
     assert os.environ.get("OPENBLAS_NUM_THREADS") == _BLAS_THREADS_BEFORE_ANY_SESSION
+
+
+def test_report_provenance_names_pyspark_only_for_the_spark_engine(tmp_path):
+    """A reader of a Spark-trained report sees the engine and pyspark's version."""
+    from dataclasses import replace
+    from importlib.metadata import version
+
+    from engine.data import load_dataset
+    from engine.model import train
+    from engine.report.build import provenance
+
+    path = tmp_path / "ratings.csv"
+    toy_ratings().to_csv(path, index=False)
+    data = load_dataset(path)
+    model = train(data, ModelConfig(n_factors=2, n_epochs=1))
+    assert "pyspark" not in provenance(data, model)["versions"]
+    as_spark = replace(model, config=replace(model.config, engine="spark"))
+    made = provenance(data, as_spark)
+    assert made["versions"]["pyspark"] == version("pyspark")
+    assert made["model"]["config"]["engine"] == "spark"

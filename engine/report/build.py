@@ -487,9 +487,12 @@ def provenance(
     evaluation: Evaluation | None = None,
     created: datetime | None = None,
 ) -> dict[str, Any]:
-    """Where the numbers come from: dataset, model and seed, package versions, creation time."""
+    """Where the numbers come from: dataset, model and seed, package versions, creation time.
+
+    ``versions`` adds pyspark's when the model was trained by the Spark engine.
+    """
     versions = {"python": platform.python_version()}
-    for package in PACKAGES:
+    for package in PACKAGES + (("pyspark",) if model.config.engine == "spark" else ()):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
