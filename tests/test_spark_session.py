@@ -162,7 +162,7 @@ def test_native_blas_gets_one_thread_per_task_and_this_process_is_left_alone(spa
 
 
 def test_report_provenance_names_pyspark_only_for_the_spark_engine(tmp_path):
-    """A reader of a Spark-trained report sees the engine and pyspark's version."""
+    """A reader of a Spark-trained report sees the engine, pyspark's version, no SGD settings."""
     from dataclasses import replace
     from importlib.metadata import version
 
@@ -174,8 +174,13 @@ def test_report_provenance_names_pyspark_only_for_the_spark_engine(tmp_path):
     toy_ratings().to_csv(path, index=False)
     data = load_dataset(path)
     model = train(data, ModelConfig(n_factors=2, n_epochs=1))
-    assert "pyspark" not in provenance(data, model)["versions"]
+    surprise = provenance(data, model)
+    assert "pyspark" not in surprise["versions"]
+    assert surprise["model"]["config"]["lr_all"] == model.config.lr_all
     as_spark = replace(model, config=replace(model.config, engine="spark"))
     made = provenance(data, as_spark)
     assert made["versions"]["pyspark"] == version("pyspark")
     assert made["model"]["config"]["engine"] == "spark"
+    # Spark does not use the SGD settings: a reader must not take them for Spark's.
+    assert not {"lr_all", "reg_all", "init_std_dev"} & set(made["model"]["config"])
+    assert made["model"]["config"]["n_factors"] == model.config.n_factors

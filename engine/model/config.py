@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal, TypeAlias
 
 from engine.checks import check_seed, is_finite_number, is_int
@@ -11,6 +11,8 @@ from engine.errors import ConfigError
 PresetName: TypeAlias = Literal["default", "tuned"]
 #: Engines that train the model: Surprise in this process, or Spark (``engine.spark``).
 ENGINES: tuple[str, ...] = ("surprise", "spark")
+#: Settings of Surprise's SGD that the Spark engine does not use.
+SGD_SETTINGS: tuple[str, ...] = ("lr_all", "reg_all", "init_std_dev")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,18 @@ class ModelConfig:
         config = PRESETS[name]
         changed = {k: v for k, v in overrides.items() if getattr(config, k) != v and v is not None}
         return replace(config, **changed, preset="custom" if changed else name)
+
+    def settings_in_use(self) -> dict[str, object]:
+        """Return the settings by name, without the SGD ones (``SGD_SETTINGS``) under Spark.
+
+        What a report shows as the model's settings: the Spark engine does not use
+        ``lr_all``, ``reg_all`` or ``init_std_dev``, so listing them would read as if it did.
+        """
+        settings = asdict(self)
+        if self.engine == "spark":
+            for name in SGD_SETTINGS:
+                del settings[name]
+        return settings
 
     def surprise_params(self) -> dict[str, object]:
         """Return the keyword arguments for ``surprise.SVD``."""
