@@ -114,3 +114,15 @@ def hostile_report(tmp_path_factory):
     created = datetime.fromisoformat(REPORT_CREATED)
     return data, model, evaluation, result, build_report(data, model, evaluation, result,
                                                          created=created)  # fmt: skip
+
+
+def rare_half_step_and_lookalike_lines() -> list[str]:
+    """CSV lines ``user,item,rating,timestamp``: 26 ratings, one of them 4.5.
+
+    Users u1, U1 and u１ (fullwidth 1) look alike, as do items i2 and i2 + zero-width space.
+    """
+    users = ["u1", "U1", "u\uff11", "u2", "u3", "u4"]
+    items = ["i1", "i2", "i2\u200b", "i3", "i4"]
+    lines = [f"{u},{i},{1 + (n % 5)},{978300000 + n}" for n, (u, i) in
+             enumerate((u, i) for u in users for i in items)][:26]  # fmt: skip
+    return [lines[0].replace(",1,", ",4.5,"), *lines[1:]]

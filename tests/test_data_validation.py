@@ -10,6 +10,7 @@ import pytest
 
 from engine import DataFile, LoadOptions, load_dataset
 from engine.data.validate import detect_scale
+from tests.conftest import rare_half_step_and_lookalike_lines
 
 GOOD = ["u1,i1,4,978300760", "u1,i2,2,978300761", "u2,i1,5,978300762", "u2,i2,3,978300763"]
 
@@ -200,3 +201,17 @@ def test_headerless_text_only_attribute_table_is_read_with_its_header(tmp_path):
     data = load_dataset(tmp_path)
     assert list(data.users.columns) == ["club"]
     assert data.users.loc["u2", "club"] == "South"
+
+
+def test_rare_half_steps_and_lookalike_ids_are_pointed_out():
+    """Hand-counted: 1 of 26 ratings is a half step; 1 user group of 3, 1 item group of 2."""
+    data = load_lines(rare_half_step_and_lookalike_lines())
+    assert (data.scale.low, data.scale.high, data.scale.step) == (0.5, 5, 0.5)  # MovieLens'
+    half, users, items = data.report.warnings
+    assert half.startswith("Only 1 of 26 ratings in ratings.csv are half-steps (e.g. 4.5), and "
+                           "they make the rating scale 0.5-5 in steps of 0.5")  # fmt: skip
+    assert users.startswith("1 group of user ids in ratings.csv differ only by Unicode width")
+    assert "e.g. 'U1' and 'u1'" in users  # the group sorted; kept as three users
+    assert data.ratings["user_id"].nunique() == 6
+    assert "e.g. 'i2' and 'i2\\u200b'" in items
+    assert load_lines(GOOD).report.warnings == []

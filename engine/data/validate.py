@@ -245,7 +245,7 @@ def validate_ratings(
             )
         )
     scale = detect_scale(numbers[valid], options)
-    warnings += _half_step_notes(numbers[valid], scale, raw.name)
+    warnings += half_step_notes(numbers[valid], scale, raw.name)
     outside = (numbers < scale.low - _EPS) | (numbers > scale.high + _EPS)
     reject(outside & valid, "out_of_scale")
 
@@ -282,28 +282,30 @@ def validate_ratings(
     _refuse_unlearnable(ratings, raw.name, batch=batch)
     for kind, uniques in (("user", user_uniques), ("item", item_uniques)):
         groups = lookalike_ids(np.asarray(uniques, dtype=object))
-        if groups:
-            a, b = groups[0][:2]
-            plural = "s" if len(groups) != 1 else ""
-            warnings.append(
-                f"{len(groups):,} group{plural} of {kind} ids in {raw.name} differ only by "
-                f"Unicode width, invisible characters or case, e.g. {a!a} and {b!a}; they are "
-                f"kept as different {kind}s: check the export if they should be one."
-            )
+        warnings += lookalike_notes(groups, kind, raw.name)
     return ValidatedRatings(ratings, scale, rejected, examples, warnings)
 
 
-def _half_step_notes(values: np.ndarray, scale: RatingScale, name: str) -> list[str]:
-    """Point out a 0.5 step that rests on a few half-step ratings (e.g. one 4.5 among 1-5)."""
+def half_step_notes(
+    values: np.ndarray, scale: RatingScale, name: str, counts: np.ndarray | None = None
+) -> list[str]:
+    """Point out a 0.5 step that rests on a few half-step ratings (e.g. one 4.5 among 1-5).
+
+    ``counts`` weighs each value (``None``: one rating each), so a table of distinct
+    ratings and their counts gives the same note as the ratings themselves. The example
+    named is the smallest half-step rating.
+    """
     if scale.step != 0.5:
         return []
-    halves = values[~np.isclose(values, np.round(values))]
-    if halves.size / values.size >= HALF_STEP_NOTICE_SHARE:
+    weights = np.ones(len(values)) if counts is None else np.asarray(counts, dtype=np.float64)
+    half = ~np.isclose(values, np.round(values))
+    n_half, n_all = int(weights[half].sum()), int(weights.sum())
+    if n_half == 0 or n_half / n_all >= HALF_STEP_NOTICE_SHARE:
         return []
     return [
-        f"Only {halves.size:,} of {values.size:,} ratings in {name} are half-steps (e.g. "
-        f"{halves[0]:g}), and they make the rating scale {scale.low:g}-{scale.high:g} in steps "
-        "of 0.5: check them if the scale is whole stars."
+        f"Only {n_half:,} of {n_all:,} ratings in {name} are half-steps (e.g. "
+        f"{values[half].min():g}), and they make the rating scale {scale.low:g}-{scale.high:g} "
+        "in steps of 0.5: check them if the scale is whole stars."
     ]
 
 
@@ -312,21 +314,41 @@ def _canonical_id(value: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
 
 
+def lookalike_keys(ids: pd.Series) -> pd.Series:
+    """Return each id's comparison key: NFKC, format characters dropped, casefold."""
+    ascii_ids = ids.str.isascii().fillna(False).to_numpy(bool)
+    keys = ids.str.casefold()
+    keys[~ascii_ids] = ids[~ascii_ids].map(_canonical_id)
+    return keys
+
+
 def lookalike_ids(ids: np.ndarray) -> list[list[str]]:
     """Return groups of distinct ids equal after NFKC, dropping format characters, casefold.
 
     E.g. ``"u1"``, ``"u１"`` (fullwidth digit), ``"u1\u200b"`` (zero-width space), ``"U1"``.
     Homoglyphs from other scripts (Cyrillic ``"а"`` for Latin ``"a"``) are not detected.
+    Groups are in the order of their keys, each group's ids sorted.
     """
     series = pd.Series(ids, dtype=object)
-    ascii_ids = series.str.isascii().fillna(False).to_numpy(bool)
-    keys = series.str.casefold()
-    keys[~ascii_ids] = series[~ascii_ids].map(_canonical_id)
+    keys = lookalike_keys(series)
     shared = keys.duplicated(keep=False).to_numpy()
     if not shared.any():
         return []
     grouped = series[shared].groupby(keys[shared].to_numpy(), sort=True)
     return [sorted(group.tolist()) for _, group in grouped]
+
+
+def lookalike_notes(groups: list[list[str]], kind: str, name: str) -> list[str]:
+    """Return the warning on ``lookalike_ids``' groups of ``kind`` (user/item) ids in ``name``."""
+    if not groups:
+        return []
+    a, b = groups[0][:2]
+    plural = "s" if len(groups) != 1 else ""
+    return [
+        f"{len(groups):,} group{plural} of {kind} ids in {name} differ only by Unicode width, "
+        f"invisible characters or case, e.g. {a!a} and {b!a}; they are kept as different "
+        f"{kind}s: check the export if they should be one."
+    ]
 
 
 def _tally(
