@@ -8,6 +8,7 @@ import pytest
 
 from engine.data import ColumnMapping, LoadOptions, load_dataset
 from engine.data.validate import detect_scale
+from tests.conftest import rare_half_step_and_lookalike_lines
 from tests.test_spark_support import spark_fixture  # noqa: F401  (fixture)
 
 pytestmark = [
@@ -220,3 +221,15 @@ def test_max_rows_is_checked_before_spark_reads_as_load_dataset_does(tmp_path):
         load_inputs(path, options=options, say=pytest.fail)
     assert str(mine.value) == str(theirs.value)
     assert "over the row limit of 10" in str(mine.value)
+
+
+def test_spark_load_gives_the_half_step_and_lookalike_id_warnings(spark, tmp_path):
+    """The same three warnings, word for word, as ``load_dataset`` (hand-counted there)."""
+    from engine.spark.load import load_ratings
+
+    path = tmp_path / "ratings.csv"
+    lines = ["user_id,item_id,rating,timestamp", *rare_half_step_and_lookalike_lines()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = load_dataset(path).report.warnings
+    assert len(expected) == 3
+    assert load_ratings(path).report.warnings == expected
