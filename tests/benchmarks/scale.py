@@ -134,8 +134,10 @@ def _sample(process: subprocess.Popen, peaks: Peaks) -> None:
 def run_end_to_end(csv: Path, engine: str, limit_s: float) -> tuple[float, int, Peaks, str]:
     """Run ``engine run csv`` with ``engine``: (seconds, exit code, peaks, last line if failed)."""
     out = Path(tempfile.mkdtemp(prefix="scale_", dir=WORK))
+    with open(csv, "rb") as lines:  # sizes above the CLI's default --max-rows (10M) too
+        rows = sum(1 for _ in lines)
     command = [sys.executable, "-m", "engine", "run", str(csv), "--out", str(out / "run"),
-               "--format", "json"]  # fmt: skip
+               "--format", "json", "--max-rows", str(rows)]  # fmt: skip
     if engine == "spark":
         command += ["--engine", "spark", "--spark-master", "local[2]",
                     "--spark-driver-memory", "8g"]  # fmt: skip
