@@ -233,3 +233,54 @@ def test_spark_load_gives_the_half_step_and_lookalike_id_warnings(spark, tmp_pat
     expected = load_dataset(path).report.warnings
     assert len(expected) == 3
     assert load_ratings(path).report.warnings == expected
+
+
+@pytest.mark.parametrize("duplicates", ["first", "last"])
+def test_rows_are_numbered_across_partitions_as_in_the_file(spark, tmp_path, duplicates):
+    """Split into many partitions, row numbers (examples, first/last duplicate) stay the file's.
+
+    ``first``/``last`` pick a duplicate by its row number alone, and each reason's examples
+    are the first five rows in file order: a wrong partition offset changes both.
+    """
+    from engine.spark.load import _read, load_ratings
+
+    rng = np.random.default_rng(1)
+    lines = ["user_id,item_id,rating"]
+    for n in range(400):
+        user, item, rating = f"u{rng.integers(30)}", f"i{rng.integers(20)}", rng.integers(1, 6)
+        kind = n % 37
+        lines.append(f"{user},{item},{rating},extra" if kind == 5 else  # malformed
+                     f"{user},{item},x{rating}" if kind == 11 else  # not a number
+                     f"{user},{item},{rating}")  # fmt: skip
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    options = LoadOptions(duplicates=duplicates)
+    before = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
+    try:
+        assert _read(spark, path, options, None)[0].rdd.getNumPartitions() > 4
+        loaded = load_ratings(path, options=options)
+        got = loaded.to_rating_data()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", before)
+    expected = load_dataset(path, options=options)
+    assert expected.report.rejected["duplicate"] > 50
+    pd.testing.assert_frame_equal(got.ratings, expected.ratings)
+    assert loaded.report.rejected == expected.report.rejected
+    assert loaded.report.examples == expected.report.examples
+
+
+def test_text_that_stops_being_utf8_past_the_checked_start_is_refused(spark, tmp_path):
+    """Past the first MiB, a Latin-1 'é' in an id would be read as U+FFFD: refused, with the row."""
+    from engine.errors import DataError
+    from engine.spark.inputs import HEAD_BYTES, load_inputs
+
+    good = [f"u{n % 500},i{n % 97},{1 + n % 5}" for n in range(HEAD_BYTES // 10)]
+    body = "\n".join(["user_id,item_id,rating", *good]).encode() + b"\n"
+    assert len(body) > HEAD_BYTES
+    path = tmp_path / "late.csv"
+    path.write_bytes(body + "Ren\xe9,i1,4\nRen\xe9,i2,5\n".encode("latin-1"))
+    with pytest.raises(DataError, match=rf"late.csv is not UTF-8 throughout: 2 rows hold ids "
+                                        rf"with bytes that are not UTF-8 \(the first at row "
+                                        rf"{len(good) + 1:,},"):  # fmt: skip
+        load_inputs(path, say=pytest.fail)  # read by Spark, not in memory
