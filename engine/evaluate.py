@@ -383,10 +383,18 @@ class SplitResult:
 
 
 def _trainers(config: ModelConfig) -> dict[str, Trainer]:
-    """In-memory trainers (the Spark engine's SVD slot is ``engine.spark.evaluate``'s)."""
+    """Trainers of models scored in memory.
+
+    The Spark engine's SVD slot is ``engine.spark.evaluate``'s; with that engine
+    ``BaselineOnly`` is fitted by Spark too (``train_baseline_spark``: the same biases, and
+    no Surprise trainset of the whole training set in this process).
+    """
+    baseline = train_baseline
+    if config.engine == "spark":
+        from engine.spark.train import train_baseline_spark as baseline
     return {
         "SVD": lambda r, s, items: train_svd(r, s, config, item_ids=items),
-        "BaselineOnly": train_baseline,
+        "BaselineOnly": baseline,
         "KNNBaseline": train_knn_baseline,
         "Popularity": train_popularity,
     }

@@ -12,6 +12,7 @@ import pytest
 
 from engine import load_dataset
 from engine.evaluate import EvaluationConfig, evaluate, held_out_predictions, held_out_ranking
+from engine.metrics import RANKING_METRICS
 from engine.model import ModelConfig, train_svd
 from engine.model.interactions import Interactions
 from engine.recommend import recommend_all
@@ -181,3 +182,25 @@ def test_evaluate_spark_tests_what_engine_protocols_tests_and_writes_parquet(spa
     assert (predictions["reason"] != "").tolist() == predictions["was_impossible"].tolist()
     lists = pd.read_parquet(tmp_path / "lists")
     assert lists.groupby(["fold", "u"], observed=True)["rank"].max().le(3).all()
+
+
+def test_baseline_comparator_is_fitted_by_spark_as_surprise_fits_it(spark, timed_data):
+    """With the Spark engine, BaselineOnly's held-out predictions and ranking metrics equal the
+    Surprise engine's (Surprise's ``BaselineOnly``) on the same splits, with no Surprise
+    trainset built in this process."""
+    import engine.model.comparators as comparators
+
+    protocol = EvaluationConfig(split="kfold", folds=2, seed=3, k=4, models=("BaselineOnly",))
+    expected = evaluate(timed_data, replace(SMALL, engine="surprise"), protocol)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(comparators, "surprise_trainset", pytest.fail)
+        got = evaluate(timed_data, SMALL, protocol)
+    mine, theirs = got.predictions, expected.predictions
+    assert len(mine) == len(theirs) == len(timed_data.ratings)
+    numbers = ["prediction", "raw_prediction"]
+    np.testing.assert_allclose(mine[numbers], theirs[numbers], atol=1e-9)
+    pd.testing.assert_frame_equal(mine.drop(columns=numbers), theirs.drop(columns=numbers))
+    assert mine["was_impossible"].any()  # unknown users or items fall back as in Surprise
+    np.testing.assert_allclose(got.user_ranking[list(RANKING_METRICS)],
+                               expected.user_ranking[list(RANKING_METRICS)], atol=1e-9)  # fmt: skip
+    pd.testing.assert_frame_equal(got.top_lists, expected.top_lists)
