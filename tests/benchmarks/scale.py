@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,15 +118,16 @@ def _rss_and_name(pid: int) -> tuple[float, str]:
         return 0.0, ""
 
 
-def _sample(process: subprocess.Popen, peaks: Peaks) -> None:
-    while process.poll() is None:
+def sample_peaks(root: int, running: Callable[[], bool], peaks: Peaks) -> None:
+    """Raise ``peaks`` to the process tree of ``root``'s resident memory while ``running()``."""
+    while running():
         total = 0.0
-        for pid in _tree(process.pid):
+        for pid in _tree(root):
             rss, name = _rss_and_name(pid)
             total += rss
             if name == "java":
                 peaks.java = max(peaks.java, rss)
-            elif pid == process.pid:
+            elif pid == root:
                 peaks.python = max(peaks.python, rss)
         peaks.total = max(peaks.total, total)
         time.sleep(0.5)
@@ -145,7 +147,11 @@ def run_end_to_end(csv: Path, engine: str, limit_s: float) -> tuple[float, int, 
     start = time.perf_counter()
     with open(out / "log.txt", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        sampler = threading.Thread(target=_sample, args=(process, peaks), daemon=True)
+        sampler = threading.Thread(
+            target=sample_peaks,
+            args=(process.pid, lambda: process.poll() is None, peaks),
+            daemon=True,
+        )
         sampler.start()
         try:
             code = process.wait(timeout=limit_s)
