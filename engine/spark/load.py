@@ -268,6 +268,9 @@ def _csv(spark: SparkSession, path: Path, delimiter: str, header: bool) -> DataF
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
+    # A row with a field too many is flagged only when every column is parsed; pruned to the
+    # columns a query reads, it would be kept. Set here, so a session made elsewhere gets it.
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
     reader = spark.read.option("header", header).option("inferSchema", False)
     reader = reader.option("sep", delimiter)
     names = reader.csv(str(path)).columns

@@ -215,9 +215,6 @@ def _start(settings: SparkSettings) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        # A CSV row with a field too many is flagged only when every column is parsed
-        # (engine.spark.load counts it as malformed_row); pruned, it would be kept.
-        .config("spark.sql.csv.parser.columnPruning.enabled", "false")
         .config("spark.driver.extraJavaOptions", java_options)
         .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.pyspark.python", sys.executable)
