@@ -27,6 +27,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -64,6 +66,9 @@ from engine.protocols import (
 )
 from engine.protocols import assign_folds as assign_folds  # re-exported: K-fold assignment
 from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
+
+if TYPE_CHECKING:
+    from engine.spark.train import SparkFit
 
 MODEL_NAMES: tuple[str, ...] = ("SVD", "BaselineOnly", "KNNBaseline", "Popularity")
 #: Fold metrics that need a ranked user: NaN ("n/a") in a fold where no user could be ranked.
@@ -573,9 +578,19 @@ def _in_memory_split(
 
 
 def _evaluate_model(
-    name: str, train: pd.DataFrame, test: pd.DataFrame, fold: int, context: _SplitContext
+    name: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    fold: int,
+    context: _SplitContext,
+    spark_fit: SparkFit | None = None,
 ) -> SplitResult:
-    """One model on one split: the Spark engine's SVD in Spark, everything else in memory."""
+    """One model on one split: the Spark engine's SVD in Spark, everything else in memory.
+
+    ``spark_fit``: the Spark engine's SVD fit of this split, if made. ``BaselineOnly`` is
+    then its first stage (the same biases of the same ratings), collected rather than
+    fitted again; its fit time is that stage's plus the collection's.
+    """
     if name == "SVD" and context.config.engine == "spark":
         from engine.spark.evaluate import evaluate_split_in_spark
 
@@ -583,7 +598,15 @@ def _evaluate_model(
             train, test, fold, context.scale, context.catalogue, context.config,
             context.k, context.threshold,
         )  # fmt: skip
-    return _in_memory_split(_trainers(context.config)[name], train, test, fold, context)
+    trainer = _trainers(context.config)[name]
+    if name == "BaselineOnly" and spark_fit is not None:
+        from engine.spark.train import train_baseline_spark
+
+        fitted = spark_fit.baselines
+        trainer = partial(train_baseline_spark, fitted=fitted)
+        result = _in_memory_split(trainer, train, test, fold, context)
+        return replace(result, fit_seconds=result.fit_seconds + fitted.seconds)
+    return _in_memory_split(trainer, train, test, fold, context)
 
 
 def evaluate(
@@ -654,11 +677,13 @@ def evaluate(
         reason = _undefined_ranking_reason(train, test, threshold, fold)
         if reason is not None:
             undefined[fold] = reason
+        spark_fit = None  # the Spark engine's SVD fit of this split, once made
         for position, name in enumerate(names):
             if progress:
                 done = (fold * len(names) + position) / steps
                 progress(done, f"{unit} {fold + 1}/{len(parts)}: training {name}")
-            result = _evaluate_model(name, train, test, fold, context)
+            result = _evaluate_model(name, train, test, fold, context, spark_fit)
+            spark_fit = getattr(result, "fit", spark_fit)
             rows = {"fit_seconds": result.fit_seconds}
             if result.predictions is not None:
                 predictions.append(result.predictions)

@@ -184,17 +184,35 @@ def test_evaluate_spark_tests_what_engine_protocols_tests_and_writes_parquet(spa
     assert lists.groupby(["fold", "u"], observed=True)["rank"].max().le(3).all()
 
 
-def test_baseline_comparator_is_fitted_by_spark_as_surprise_fits_it(spark, timed_data):
+@pytest.mark.parametrize("models", [("BaselineOnly",), ("SVD", "BaselineOnly")])
+def test_baseline_comparator_is_fitted_by_spark_as_surprise_fits_it(spark, timed_data, models):
     """With the Spark engine, BaselineOnly's held-out predictions and ranking metrics equal the
     Surprise engine's (Surprise's ``BaselineOnly``) on the same splits, with no Surprise
-    trainset built in this process."""
+    trainset built in this process. Evaluated with the SVD, it is the SVD fit's first stage:
+    the baselines are fitted once per split, not twice."""
     import engine.model.comparators as comparators
+    import engine.spark.baselines as spark_baselines
 
-    protocol = EvaluationConfig(split="kfold", folds=2, seed=3, k=4, models=("BaselineOnly",))
+    protocol = EvaluationConfig(split="kfold", folds=2, seed=3, k=4, models=models)
     expected = evaluate(timed_data, replace(SMALL, engine="surprise"), protocol)
+    fits = []
+    real_fit = spark_baselines.fit_baselines
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(comparators, "surprise_trainset", pytest.fail)
+        patch.setattr(spark_baselines, "fit_baselines", lambda r: fits.append(1) or real_fit(r))
         got = evaluate(timed_data, SMALL, protocol)
+    assert len(fits) == protocol.folds
+    times = got.fold_metrics.query("metric == 'fit_seconds'").pivot(
+        index="fold", columns="model", values="value"
+    )
+    if "SVD" in models:  # the comparator's fit time is the shared stage's, within the SVD's
+        assert (times["BaselineOnly"] > 0).all() and (times["BaselineOnly"] < times["SVD"]).all()
+    got, expected = (
+        replace(e, **{table: getattr(e, table).query("model == 'BaselineOnly'")
+                      .reset_index(drop=True)
+                      for table in ("predictions", "user_ranking", "top_lists")})
+        for e in (got, expected)
+    )  # fmt: skip
     mine, theirs = got.predictions, expected.predictions
     assert len(mine) == len(theirs) == len(timed_data.ratings)
     numbers = ["prediction", "raw_prediction"]

@@ -191,24 +191,34 @@ def model_from_fit(
 
 
 def train_baseline_spark(
-    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    item_ids: np.ndarray | None = None,
+    *,
+    fitted: SparkBaselines | None = None,
 ) -> BaselineModel:
     """Fit Surprise's ``BaselineOnly`` comparator by Spark (``train_baseline``'s contract).
 
     The Spark engine's own first stage (``engine.spark.baselines``, equal to Surprise's
     ``baseline_als`` to rounding), so an evaluation with ``engine="spark"`` builds no
-    Surprise trainset in this process (about 2.7 GB per 6.5M ratings).
+    Surprise trainset in this process (about 2.7 GB per 6.5M ratings). ``fitted``: the
+    baselines the Spark engine already fitted on these ``ratings``, indexed as
+    ``Interactions.from_frame(ratings, item_ids)`` (``SparkFit.baselines`` of the same
+    split): they are collected, not fitted again.
     """
     from engine.spark.baselines import fit_baselines
     from engine.spark.factors import scalar_array
     from engine.spark.session import spark_session
 
     interactions = Interactions.from_frame(ratings, item_ids)
-    frame = ratings_frame(spark_session(), interactions).cache()
-    fitted = fit_baselines(frame)
+    frame = None
+    if fitted is None:
+        frame = ratings_frame(spark_session(), interactions).cache()
+        fitted = fit_baselines(frame)
     bu = scalar_array(fitted.bu, "u", "bu", interactions.n_users)
     bi = scalar_array(fitted.bi, "i", "bi", interactions.n_items)
-    frame.unpersist()
+    if frame is not None:
+        frame.unpersist()
     check_finite("BaselineOnly", "check the ratings for extreme values", bu, bi)
     return BaselineModel(fitted.mu, bu, bi, interactions, scale)
 
