@@ -94,6 +94,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _number_in(
+    low: float, high: float | None = None, *, above: bool = False
+) -> Callable[[str], float]:
+    """Return an argparse type: a finite number ``>= low`` (``> low`` if ``above``), ``<= high``."""
+
+    def parse(text: str) -> float:
+        value = _finite_float(text)
+        if value < low or (above and value == low) or (high is not None and value > high):
+            allowed = f"{'>' if above else '>='} {low:g}"
+            allowed += "" if high is None else f" and <= {high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: use a number {allowed}")
+        return value
+
+    return parse
+
+
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     """Add the INPUTS arguments shared by every data command."""
     parser.add_argument("path", nargs="?", help="archive, folder or rating file")
@@ -213,9 +229,22 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: Options that override one setting of ``--preset`` (then the preset reads ``custom``).
+_MODEL_OVERRIDES = {"factors": "n_factors", "epochs": "n_epochs", "lr": "lr_all",
+                    "reg": "reg_all", "refit_lambda": "refit_lambda"}  # fmt: skip
+
+
 def _model_config(args: argparse.Namespace) -> ModelConfig:
+    overrides = {name: getattr(args, option) for option, name in _MODEL_OVERRIDES.items()}
+    if args.engine == "spark":
+        for option in ("lr", "reg"):
+            if getattr(args, option) is not None:
+                raise ArgumentError(
+                    f"--{option} is a setting of Surprise's SGD, which the Spark engine does not "
+                    "use (it fits the item factors by ALS): leave it out with --engine spark."
+                )
     config = ModelConfig.from_preset(
-        args.preset, seed=args.seed, refit_users=False if args.no_refit else None
+        args.preset, seed=args.seed, refit_users=False if args.no_refit else None, **overrides
     )
     return _with_engine(config, args)
 
@@ -694,6 +723,22 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="random seed (model and folds), 0 to 2^32-1")  # fmt: skip
     parser.add_argument("--no-refit", action="store_true",
                         help="keep Surprise's SGD user factors (no exact refit)")  # fmt: skip
+    parser.add_argument("--factors", type=_int_at_least(1), default=None,
+                        help="latent factors (default: the preset's, 100)")  # fmt: skip
+    parser.add_argument(
+        "--epochs", type=_int_at_least(1), default=None,
+        help="SGD passes over the ratings; with --engine spark, ALS iterations (default: the "
+        "preset's, 20 for default, 40 for tuned)",
+    )  # fmt: skip
+    parser.add_argument("--lr", type=_number_in(0, 1, above=True), default=None,
+                        help="SGD learning rate, in (0, 1] (Surprise engine only)")  # fmt: skip
+    parser.add_argument("--reg", type=_number_in(0), default=None,
+                        help="SGD regularisation, >= 0 (Surprise engine only)")  # fmt: skip
+    parser.add_argument(
+        "--refit-lambda", type=_number_in(0, above=True), default=None,
+        help="ridge strength per rating of the exact user refit, > 0; with --engine spark, "
+        "also ALS's regParam (default 0.1)",
+    )  # fmt: skip
     parser.add_argument("--engine", choices=ENGINES, default="surprise",
                         help="what trains the model: surprise (default, this process) or spark "
                              "(the same model by Spark, which also reads the rating file: see "

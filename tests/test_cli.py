@@ -100,6 +100,34 @@ def test_evaluate_prints_paired_metrics_for_every_model(tmp_path, capsys):
     assert out["k"] == 5
 
 
+def test_model_options_override_the_preset_and_reach_training(tmp_path, capsys):
+    """``--factors/--epochs/--lr/--reg/--refit-lambda`` make a ``custom`` preset, and the
+    evaluation is the one those settings give through the library."""
+    from engine import load_dataset
+    from engine.evaluate import EvaluationConfig, evaluate
+    from engine.model import ModelConfig
+
+    folder = small_ratings(tmp_path)
+    options = ["--factors", "4", "--epochs", "3", "--lr", "0.01", "--reg", "0.05",
+               "--refit-lambda", "0.3"]  # fmt: skip
+    assert main(["evaluate", str(folder), "--folds", "2", "--models", "SVD", *options]) == 0
+    out = json.loads(capsys.readouterr().out)
+    settings = {"n_factors": 4, "n_epochs": 3, "lr_all": 0.01, "reg_all": 0.05,
+                "refit_lambda": 0.3}  # fmt: skip
+    assert {k: out["model_config"][k] for k in settings} == settings
+    assert out["model_config"]["preset"] == "custom"
+    config = ModelConfig.from_preset("default", **settings)
+    expected = evaluate(load_dataset(folder), config, EvaluationConfig(folds=2, models=("SVD",)))
+    folds = expected.fold_metrics.query("metric == 'rmse'")["value"].tolist()
+    assert out["models"]["SVD"]["rmse"]["folds"] == pytest.approx(folds, abs=1e-12)
+    assert folds != pytest.approx(
+        evaluate(load_dataset(folder), ModelConfig(), EvaluationConfig(folds=2, models=("SVD",)))
+        .fold_metrics.query("metric == 'rmse'")["value"]
+        .tolist(),
+        abs=1e-6,
+    )  # the settings change the model
+
+
 def test_recommend_lists_titles_and_excludes_rated_items(tmp_path, capsys):
     folder = small_ratings(tmp_path)
     assert main(["recommend", str(folder), "--user", "u0003", "-n", "4", "--preset", "tuned"]) == 0
@@ -121,8 +149,16 @@ def test_recommend_lists_titles_and_excludes_rated_items(tmp_path, capsys):
             "User 'nobody' has no rating in sample_data",
         ),
         (["evaluate", "sample_data", "--models", "SVD,ALS"], "Unknown model(s) ALS"),
+        (["evaluate", "sample_data", "--factors", "0"],
+         "--factors: 0 is not allowed: use a number >= 1"),
+        (["evaluate", "sample_data", "--lr", "1.5"],
+         "--lr: 1.5 is not allowed: use a number > 0 and <= 1"),
+        (["evaluate", "sample_data", "--refit-lambda", "0"], "use a number > 0 (see"),
+        (["evaluate", "sample_data", "--reg", "nan"], "--reg: 'nan' is not a finite number"),
+        (["evaluate", "sample_data", "--engine", "spark", "--reg", "0.1"],
+         "--reg is a setting of Surprise's SGD, which the Spark engine does not use"),
     ],
-)
+)  # fmt: skip
 def test_model_commands_bad_input_exit_2(args, fragment):
     done = run_cli(*args)
     assert done.returncode == 2
