@@ -184,3 +184,31 @@ def test_report_provenance_names_pyspark_only_for_the_spark_engine(tmp_path):
     # Spark does not use the SGD settings: a reader must not take them for Spark's.
     assert not {"lr_all", "reg_all", "init_std_dev"} & set(made["model"]["config"])
     assert made["model"]["config"]["n_factors"] == model.config.n_factors
+
+
+def test_frames_from_pandas_are_merged_into_few_partitions_in_order(spark, monkeypatch):
+    """A frame above ``spark.sql.execution.arrow.localRelationThreshold`` (48 MiB) reaches Spark
+    as one partition per Arrow batch; ``from_pandas`` merges them (without a shuffle) into
+    ``max(defaultParallelism, ceil(rows / ROWS_PER_PARTITION))``, rows in order. Both
+    settings are lowered here so that 5,500 rows behave as tens of millions do."""
+    import pandas as pd
+
+    import engine.spark.session as session
+
+    frame = pd.DataFrame({"row": range(5_500), "value": [x * 0.5 for x in range(5_500)]})
+    monkeypatch.setattr(session, "ROWS_PER_PARTITION", 1_000)
+    lowered = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100",
+               "spark.sql.execution.arrow.localRelationThreshold": "0"}  # fmt: skip
+    before = {key: spark.conf.get(key) for key in lowered}
+    for key, value in lowered.items():
+        spark.conf.set(key, value)
+    try:
+        assert spark.createDataFrame(frame).rdd.getNumPartitions() == 55  # one per batch
+        sent = session.from_pandas(spark, frame, "row long, value double")
+        assert sent.rdd.getNumPartitions() == 6
+        pd.testing.assert_frame_equal(sent.toPandas(), frame)
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+    # below the threshold Spark makes defaultParallelism partitions itself, left as they are
+    assert session.from_pandas(spark, frame).rdd.getNumPartitions() == 2

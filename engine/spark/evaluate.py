@@ -283,7 +283,9 @@ def _pairs_frame(spark: SparkSession, inter: Interactions, test: pd.DataFrame) -
             "rating": test["rating"].to_numpy(np.float64),
         }
     )
-    return spark.createDataFrame(frame, "row long, u int, i int, rating double")
+    from engine.spark.session import from_pandas
+
+    return from_pandas(spark, frame, "row long, u int, i int, rating double")
 
 
 def _collect_predictions(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from engine.model.svd import TrainedModel
+from engine.spark.session import from_pandas
 
 if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
@@ -80,7 +81,7 @@ def user_frame(spark: SparkSession, model: TrainedModel) -> DataFrame:
             "rated": np.split(inter.items.astype(np.int32), inter.indptr[1:-1]),
         }
     )
-    return spark.createDataFrame(frame, "u int, bu double, p array<double>, rated array<int>")
+    return from_pandas(spark, frame, "u int, bu double, p array<double>, rated array<int>")
 
 
 def top_lists(

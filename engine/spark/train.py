@@ -129,6 +129,8 @@ def fit_spark(ratings: DataFrame, config: ModelConfig) -> SparkFit:
 
 def ratings_frame(spark: SparkSession, interactions: Interactions) -> DataFrame:
     """Return the training ratings as a Spark DataFrame ``u, i, rating`` (our indices)."""
+    from engine.spark.session import from_pandas
+
     frame = pd.DataFrame(
         {
             "u": interactions.rows().astype(np.int32),
@@ -136,7 +138,7 @@ def ratings_frame(spark: SparkSession, interactions: Interactions) -> DataFrame:
             "rating": interactions.ratings,
         }
     )
-    return spark.createDataFrame(frame)
+    return from_pandas(spark, frame)
 
 
 def train_spark(
