@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -72,13 +73,25 @@ class Interactions:
         """Number of ratings."""
         return len(self.ratings)
 
+    @cached_property
+    def _user_lookup(self) -> pd.Index:
+        return pd.Index(self.user_ids)
+
+    @cached_property
+    def _item_lookup(self) -> pd.Index:
+        return pd.Index(self.item_ids)
+
     def user_index(self, user_ids: np.ndarray | list[str]) -> np.ndarray:
-        """Positions of raw user ids, ``-1`` where unknown."""
-        return pd.Index(self.user_ids).get_indexer(np.asarray(user_ids, dtype=object))
+        """Positions of raw user ids, ``-1`` where unknown.
+
+        The lookup table is built once per ``Interactions`` (a new ``pd.Index`` per call
+        hashed every id again: per-user callers then cost users x ids).
+        """
+        return self._user_lookup.get_indexer(np.asarray(user_ids, dtype=object))
 
     def item_index(self, item_ids: np.ndarray | list[str]) -> np.ndarray:
-        """Positions of raw item ids, ``-1`` where unknown."""
-        return pd.Index(self.item_ids).get_indexer(np.asarray(item_ids, dtype=object))
+        """Positions of raw item ids, ``-1`` where unknown (lookup built once, as users')."""
+        return self._item_lookup.get_indexer(np.asarray(item_ids, dtype=object))
 
     def history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(item indices, ratings)`` of one user."""
