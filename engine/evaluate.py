@@ -65,7 +65,13 @@ from engine.protocols import (
     split_table,
 )
 from engine.protocols import assign_folds as assign_folds  # re-exported: K-fold assignment
-from engine.recommend import DEFAULT_BLOCK_BYTES, top_k_indices, user_blocks
+from engine.recommend import (
+    DEFAULT_BLOCK_BYTES,
+    first_unrated,
+    ranking_order,
+    top_k_indices,
+    user_blocks,
+)
 
 if TYPE_CHECKING:
     from engine.spark.train import SparkFit
@@ -514,15 +520,21 @@ def held_out_ranking(
     rel_users = inter.user_index(relevant["user_id"].to_numpy())
     n_rel = relevant.groupby("user_id").size()
     untrained = inter.counts_per_item() == 0
+    order = ranking_order(model)
+    if order is not None:
+        order = order[~untrained[order]]
     recommended = np.zeros(inter.n_items, dtype=bool)
     rows, lists = [], []
     for block in user_blocks(len(users), inter.n_items, max_block_bytes):
         chunk = users[block]
-        scores = model.score_block(chunk)
-        scores[inter.rated_mask(chunk)] = -np.inf
-        scores[:, untrained] = -np.inf
-        top = top_k_indices(scores, k)
-        valid = np.isfinite(np.take_along_axis(scores, top, 1))
+        if order is not None:  # one order for every user: no need to score every item
+            top, valid = first_unrated(inter, chunk, order, k)
+        else:
+            scores = model.score_block(chunk)
+            scores[inter.rated_mask(chunk)] = -np.inf
+            scores[:, untrained] = -np.inf
+            top = top_k_indices(scores, k)
+            valid = np.isfinite(np.take_along_axis(scores, top, 1))
         recommended[top[valid]] = True
         truth = np.zeros((len(chunk), inter.n_items), dtype=bool)
         position = np.full(inter.n_users, -1)

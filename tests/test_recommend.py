@@ -94,3 +94,69 @@ def test_fold_in_recommendations_equal_the_trained_users(model):
     trained = recommend(model, model.interactions.user_ids[user], 10)
     assert folded["item_id"].tolist() == trained["item_id"].tolist()
     np.testing.assert_allclose(folded["raw_prediction"], trained["raw_prediction"], atol=1e-12)
+
+
+def test_first_unrated_takes_each_users_first_unrated_items_of_the_order():
+    """Hand-worked: order [2, 0, 3, 1] (item 4 not in it); k = 2."""
+    from engine.model.interactions import Interactions
+    from engine.recommend import first_unrated
+
+    frame = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "b", "b", "b", "c"],
+         "item_id": ["i2", "i3", "i0", "i1", "i2", "i3", "i4"], "rating": 1.0}
+    )  # fmt: skip
+    inter = Interactions.from_frame(frame, np.array(["i0", "i1", "i2", "i3", "i4"], object))
+    top, valid = first_unrated(inter, np.array([0, 1, 2]), np.array([2, 0, 3, 1]), 2)
+    assert top[valid].tolist() == [0, 1, 2, 0]  # a: 0 then 1; b: none left; c: 2 then 0
+    assert valid.tolist() == [[True, True], [False, False], [True, True]]
+    top, valid = first_unrated(inter, np.array([0]), np.array([2, 0, 3, 1]), 3)
+    assert top[valid].tolist() == [0, 1] and valid.tolist() == [[True, True, False]]
+
+
+def _dense_only(monkeypatch):
+    """Make every ranking score all items (the path of models without one item order)."""
+    import importlib
+
+    for name in ("engine.evaluate", "engine.recommend"):
+        monkeypatch.setattr(importlib.import_module(name), "ranking_order", lambda model: None)
+
+
+@pytest.mark.parametrize("name", ["BaselineOnly", "Popularity"])
+def test_one_order_rankings_equal_scoring_every_item(name, monkeypatch):
+    """BaselineOnly and Popularity rank the items alike for every user, so their lists are
+    each user's first unrated items of one order: equal to scoring every item, with rated
+    and untrained items excluded, users with fewer unrated items than k, and ties."""
+    from engine.evaluate import held_out_ranking
+    from engine.model.comparators import train_baseline, train_popularity
+    from engine.recommend import ranking_order
+
+    ratings = synth_ratings(60, 40, 1500, 5)  # dense: some users rate nearly every item
+    test = ratings.sample(frac=0.2, random_state=1)
+    train = ratings.drop(test.index)
+    catalogue = np.array(sorted({*ratings["item_id"], "zz-unrated-1", "zz-unrated-2"}), object)
+    trainer = {"BaselineOnly": train_baseline, "Popularity": train_popularity}[name]
+    fitted = trainer(train, SCALE, catalogue)
+    assert ranking_order(fitted) is not None  # the one-order path is the one tested
+    assert (fitted.interactions.counts_per_item() == 0).sum() >= 2  # untrained items
+    k = 30  # more than some users have left
+    fast = held_out_ranking(fitted, test, k, 4.0, 2**20)
+    fast_lists = recommend_all(fitted, k)
+    left = fitted.interactions.n_items - fitted.interactions.counts_per_user()
+    assert (left < k).any()
+    with monkeypatch.context() as patch:
+        _dense_only(patch)
+        dense = held_out_ranking(fitted, test, k, 4.0, 2**20)
+        dense_lists = recommend_all(fitted, k)
+    pd.testing.assert_frame_equal(fast[0], dense[0])
+    pd.testing.assert_frame_equal(fast[1], dense[1])
+    assert fast[2] == dense[2]
+    pd.testing.assert_frame_equal(fast_lists, dense_lists)
+    assert len(fast_lists) < k * fitted.interactions.n_users  # short lists were kept short
+
+
+def test_knn_baseline_ranks_each_user_by_their_own_order():
+    from engine.model.comparators import train_knn_baseline
+    from engine.recommend import ranking_order
+
+    ratings = synth_ratings(30, 25, 650, 2)
+    assert ranking_order(train_knn_baseline(ratings, SCALE)) is None

@@ -19,6 +19,10 @@ class Recommender(Protocol):
     ``predict_pairs`` and ``score_block`` return *unclipped* scores: the predicted
     rating for rating models, a ranking score for the popularity ranker
     (``predicts_ratings`` is then False and accuracy metrics do not apply).
+
+    A model whose every user ranks the items in one order (BaselineOnly, Popularity) also
+    has ``item_order()``: item indices best first, ties by lower index; top-N lists are
+    then each user's first unrated items of it (``engine.recommend.ranking_order``).
     """
 
     name: str
