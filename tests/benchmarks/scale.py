@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.model.config import ModelConfig
 from tests.benchmarks.cases import WORK
 
 ML25M_USERS, ML25M_ITEMS, ML25M_RATINGS = 162_541, 59_047, 25_000_095
@@ -133,13 +134,20 @@ def sample_peaks(root: int, running: Callable[[], bool], peaks: Peaks) -> None:
         time.sleep(0.5)
 
 
-def run_end_to_end(csv: Path, engine: str, limit_s: float) -> tuple[float, int, Peaks, str]:
-    """Run ``engine run csv`` with ``engine``: (seconds, exit code, peaks, last line if failed)."""
+def run_end_to_end(
+    csv: Path, engine: str, limit_s: float, factors: int | None = None
+) -> tuple[float, int, Peaks, str]:
+    """Run ``engine run csv`` with ``engine``: (seconds, exit code, peaks, last line if failed).
+
+    ``factors``: ``--factors`` (latent factors; the ALS rank under Spark), else the preset's.
+    """
     out = Path(tempfile.mkdtemp(prefix="scale_", dir=WORK))
     with open(csv, "rb") as lines:  # sizes above the CLI's default --max-rows (10M) too
         rows = sum(1 for _ in lines)
     command = [sys.executable, "-m", "engine", "run", str(csv), "--out", str(out / "run"),
                "--format", "json", "--max-rows", str(rows)]  # fmt: skip
+    if factors is not None:
+        command += ["--factors", str(factors)]
     if engine == "spark":
         command += ["--engine", "spark", "--spark-master", "local[2]",
                     "--spark-driver-memory", "8g"]  # fmt: skip
@@ -172,8 +180,12 @@ def main() -> int:
     parser.add_argument("--engines", default="surprise,spark")
     parser.add_argument("--limit-min", type=float, default=60.0,
                         help="time limit per run, minutes (the issue's: 60)")  # fmt: skip
+    parser.add_argument("--factors", type=int, default=None,
+                        help="latent factors, the ALS rank under Spark (default: 100)")  # fmt: skip
     args = parser.parse_args()
-    print(f"python -m engine run, {os.cpu_count()} cores, limit {args.limit_min:g} min\n")
+    rank = args.factors or ModelConfig().n_factors
+    print(f"python -m engine run, {os.cpu_count()} cores, {rank} factors, "
+          f"limit {args.limit_min:g} min\n")  # fmt: skip
     print("| ratings | users | items | engine | exit | wall s | peak Python MiB | "
           "peak Java MiB | peak total MiB | error |")  # fmt: skip
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
@@ -181,7 +193,9 @@ def main() -> int:
         csv = ml25m_shape(size)
         head = pd.read_csv(csv, usecols=["userId", "movieId"])
         for engine in args.engines.split(","):
-            seconds, code, peaks, tail = run_end_to_end(csv, engine, args.limit_min * 60)
+            seconds, code, peaks, tail = run_end_to_end(
+                csv, engine, args.limit_min * 60, args.factors
+            )
             print(f"| {len(head):,} | {head['userId'].nunique():,} | "
                   f"{head['movieId'].nunique():,} | {engine} | {code} | {seconds:.0f} | "
                   f"{peaks.python:.0f} | {peaks.java:.0f} | {peaks.total:.0f} | {tail} |",
