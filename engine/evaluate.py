@@ -36,6 +36,7 @@ import pandas as pd
 from engine.checks import check_seed, is_finite_number
 from engine.data.types import RatingData
 from engine.errors import ConfigError, DataError
+from engine.ids import object_ids
 from engine.metrics import (
     RANKING_METRICS,
     ThresholdSource,
@@ -348,19 +349,6 @@ def _ranking_notes(reasons: dict[int, tuple[str, str]], folds: int, threshold: f
     ]
 
 
-def _object_ids(ratings: pd.DataFrame) -> pd.DataFrame:
-    """``ratings`` with ``user_id`` and ``item_id`` held as Python strings (same values).
-
-    Each fold's models read the ids row by row (Surprise's ``Dataset.load_from_df``
-    iterates the rows in Python) and ``_undefined_ranking_reason`` tests membership with
-    ``isin``; on pandas' Arrow-backed string columns both go through one pyarrow scalar
-    per value, 2.5x (row reads) to 100x (``isin``) slower than on object columns. The
-    results do not change: the ids are the same strings, and every table built from them
-    infers the same string dtype.
-    """
-    return ratings.astype({"user_id": object, "item_id": object})
-
-
 Trainer = Callable[[pd.DataFrame, tuple[float, float], np.ndarray], Recommender]
 #: ``reason`` of a held-out prediction whose user, item or both have no training rating.
 REASON_USER = "user not in training fold"
@@ -667,7 +655,7 @@ def evaluate(
         test_share=evaluation.test_share, last_n=evaluation.last_n, windows=evaluation.windows,
         name=data.name,
     )  # fmt: skip
-    ratings = _object_ids(ratings)
+    ratings = object_ids(ratings)  # fast row reads and isin (engine.ids)
     scale = (data.scale.low, data.scale.high)
     catalogue = np.asarray(pd.unique(ratings["item_id"]), dtype=object)
     catalogue.sort()

@@ -52,11 +52,11 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.groups import user_attribute_groups
-from engine.audit.rows import object_ids
 from engine.checks import check_seed, is_finite_number, is_int
 from engine.data.types import RatingData
 from engine.errors import ConfigError
 from engine.evaluate import held_out_predictions, held_out_ranking
+from engine.ids import object_ids
 from engine.metrics import resolve_threshold
 from engine.model.config import ModelConfig
 from engine.model.svd import Progress, train_svd

@@ -46,6 +46,7 @@ from engine.audit.stats import (
     permutation_p,
     ratio_of_sums,
 )
+from engine.ids import object_ids
 
 ROW_COLUMNS = [
     "family", "metric", "scope", "grouping", "group", "n_users", "n_items", "n_raters",
@@ -81,20 +82,6 @@ P_METHODS = ("permutation", "normal approximation", "bootstrap", "")
 NO_INTERVAL = "no interval (bootstrap off)"
 #: Largest gap ``|log ratio|`` counted by ``severity`` (a ratio of 100 or 1/100).
 MAX_GAP = float(np.log(100.0))
-
-
-def object_ids(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
-    """``frame`` with its id columns (``user_id``, ``item_id``; a Series itself) as objects.
-
-    The values are the same strings; only the storage changes. pandas' ``isin`` on an
-    Arrow-backed string column turns every value it looks for into a pyarrow scalar
-    (~1 microsecond each, a whole item group per call); on object columns it is one hash
-    lookup. Used where the ids only feed ``isin``, ``merge`` and counts, never an output.
-    """
-    if isinstance(frame, pd.Series):
-        return frame.astype(object)
-    ids = [c for c in ("user_id", "item_id") if c in frame.columns]
-    return frame.astype(dict.fromkeys(ids, object))
 
 
 def deviation(ratio: pd.Series) -> np.ndarray:

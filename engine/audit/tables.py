@@ -15,9 +15,9 @@ import pandas as pd
 
 from engine.audit import measures
 from engine.audit.groups import ACTIVITY, ITEM_POPULARITY
-from engine.audit.rows import object_ids
 from engine.data.types import RatingData
 from engine.evaluate import Evaluation
+from engine.ids import object_ids
 
 YAO_COLUMNS = ["grouping", "group", "n_users", "value", "absolute", "under", "over",
                "non_parity", "n_items"]  # fmt: skip
