@@ -45,7 +45,10 @@ def yao_rows(
     # same groups, in the same order, as grouping by the ids, without hashing strings.
     codes, _ = pd.factorize(oof["item_id"], sort=True)
     items = np.where(codes >= 0, codes, np.nan)
-    frame = oof.assign(group=labels.reindex(oof["user_id"]).to_numpy(), item_id=items)
+    frame = pd.DataFrame({  # the columns used only: not a copy of the whole table per group
+        "item_id": items, "group": labels.reindex(oof["user_id"]).to_numpy(),
+        "prediction": oof["prediction"].to_numpy(), "rating": oof["rating"].to_numpy(),
+    })  # fmt: skip
     rows, alone = [], []
     for group in sorted(frame["group"].dropna().unique(), key=str):
         inside = frame["group"] == group
@@ -146,9 +149,12 @@ def catalogue(
          "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
     ]  # fmt: skip
     oof_lists = object_ids(evaluation.top_lists[evaluation.top_lists["model"] == "SVD"])
-    fold_of = evaluation.predictions[evaluation.predictions["model"] == "SVD"]
-    relevant = object_ids(fold_of[fold_of["rating"] >= threshold][["fold", "user_id", "item_id"]])
-    listed, rated = object_ids(lists), object_ids(data.ratings)
+    # only the columns used, selected before any copy: on 25M ratings a whole-table copy of
+    # the held-out predictions or of the ratings is gigabytes in this process
+    held_out = evaluation.predictions
+    is_relevant = (held_out["model"] == "SVD") & (held_out["rating"] >= threshold)
+    relevant = object_ids(held_out.loc[is_relevant, ["fold", "user_id", "item_id"]])
+    listed, rated = object_ids(lists), object_ids(data.ratings[["user_id", "item_id"]])
     for grouping, membership in item_groupings.items():
         rows.append((
             "pop_rsp" if grouping == ITEM_POPULARITY else "rsp", grouping,
