@@ -46,6 +46,7 @@ from engine.checks import is_finite_number, is_int
 from engine.data.types import RatingData
 from engine.errors import ConfigError, EngineError
 from engine.evaluate import Evaluation, EvaluationConfig, evaluate
+from engine.memory import release_free_memory
 from engine.model import ModelConfig, TrainedModel, train
 from engine.model.svd import Progress
 from engine.recommend import recommend_all
@@ -258,6 +259,7 @@ class Analysis:
                 held = compute()
                 check_stage(self, stage, held)
                 self._results[stage] = (self.key(stage), held)
+                release_free_memory()  # a stage's intermediate tables (engine.memory)
             return held
 
     @property

@@ -37,6 +37,7 @@ from engine.checks import check_seed, is_finite_number
 from engine.data.types import RatingData
 from engine.errors import ConfigError, DataError
 from engine.ids import object_ids
+from engine.memory import release_free_memory
 from engine.metrics import (
     RANKING_METRICS,
     ThresholdSource,
@@ -698,6 +699,7 @@ def evaluate(
             users.insert(0, "model", name)
             per_user.append(users)
             metrics += [(name, fold, metric, value) for metric, value in rows.items()]
+            release_free_memory()  # the split's training copies and scores (engine.memory)
     if progress:
         progress(1.0, "evaluation done")
     table = split_table(ratings, parts)
