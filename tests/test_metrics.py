@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.audit.stats import permutation_p, ratio_of_sums
+from engine.audit import stats
+from engine.audit.stats import bootstrap_values, permutation_p, ratio_of_sums
 from engine.data.types import RatingScale
 from engine.metrics import mae, ranking_scores, resolve_threshold, rmse
 
@@ -93,6 +94,17 @@ def _permutation_p_by_tiles(a_group, b_group, a_ref, b_ref, transform, permutati
         extreme += int((np.abs(diff) >= abs(observed) - 1e-12).sum())
         done += reps
     return (1 + extreme) / (1 + permutations)
+
+
+def test_bootstrap_values_summed_by_blocks_are_exactly_the_one_gather(monkeypatch):
+    # blocks of 7 replicates (and a last one of 3): the same draws and row sums, to the bit
+    monkeypatch.setattr(stats, "_GATHER_VALUES", 7 * 130)
+    data = np.random.default_rng(4)
+    a, b = data.gamma(2.0, size=130), data.integers(1, 9, 130).astype(float)
+    ours = bootstrap_values(a, b, np.sqrt, 52, np.random.default_rng(8))
+    idx = np.random.default_rng(8).integers(0, 130, size=(52, 130))
+    theirs = np.sqrt(a[idx].sum(axis=1) / b[idx].sum(axis=1))
+    assert np.array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("weights", ["ones", "counts"])

@@ -42,6 +42,8 @@ import numpy as np
 
 Transform = Callable[[np.ndarray], np.ndarray]
 _CHUNK = 500
+#: Values gathered at once by ``bootstrap_values`` (8M float64: 64 MB).
+_GATHER_VALUES = 8_000_000
 
 
 def identity(x: np.ndarray) -> np.ndarray:
@@ -70,7 +72,14 @@ def bootstrap_values(
     if n == 0 or reps == 0:
         return np.empty(0)
     idx = rng.integers(0, n, size=(reps, n))
-    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    # summed a block of replicates at a time: gathering a and b for every replicate at
+    # once would hold two more (reps, n) arrays (0.5 GB with 162k users)
+    num, den = np.empty(reps), np.empty(reps)
+    step = max(1, _GATHER_VALUES // n)
+    for start in range(0, reps, step):
+        block = idx[start : start + step]
+        num[start : start + step] = a[block].sum(axis=1)
+        den[start : start + step] = b[block].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(transform(num / den), float)
 
@@ -140,7 +149,8 @@ def permutation_p(
     # (sums of small integers are exact in any order), so it needs no gather.
     unit = bool((b == 1).all())
     n_group, extreme, done = len(a_group), 0, 0
-    labels = np.arange(len(a))
+    # int32 labels halve the (chunk, users) block; the shuffle is the same for any dtype
+    labels = np.arange(len(a), dtype=np.int32 if len(a) < 2**31 else np.int64)
     order = np.empty((min(_CHUNK, permutations), len(a)), dtype=labels.dtype)
     while done < permutations:
         reps = min(_CHUNK, permutations - done)
