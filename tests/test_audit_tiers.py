@@ -323,6 +323,33 @@ def test_history_contributions_equal_the_exact_explanation():
         np.testing.assert_allclose(c[:, t], expected, atol=1e-12)
 
 
+def test_deletion_fidelity_is_the_top_item_score_lost_by_refolding_without_its_top_ratings():
+    from types import SimpleNamespace
+
+    from engine.audit.inputs import SUPPORT_TOP_RATINGS, explanations
+    from engine.recommend import recommend_all
+
+    rows = ["user,item,rating"] + [f"u{u},i{i},{(u * i + 2 * i) % 5 + 1}" for u in range(12)
+                                   for i in range(9) if (u + i) % 3]  # fmt: skip
+    data = load_dataset(DataFile("r.csv", ("\n".join(rows) + "\n").encode()))
+    model = train(data, ModelConfig(n_factors=3, n_epochs=5))
+    lists = recommend_all(model, 2)
+    sources = SimpleNamespace(config=SimpleNamespace(explanations=True))
+    got = explanations(sources, {"model": model, "lists": lists})
+    inter = model.interactions
+    for user_id, fidelity in got["fidelity"].items():
+        user = int(inter.user_index([user_id])[0])
+        top = int(inter.item_index(lists.loc[lists["user_id"] == user_id, "item_id"].iloc[:1])[0])
+        vector = model.user_vector(user)
+        c = history_contributions(model, user, np.array([top]))[:, 0]
+        positive = [j for j in np.argsort(-c, kind="stable")[:SUPPORT_TOP_RATINGS] if c[j] > 0]
+        keep = np.setdiff1d(np.arange(len(c)), positive)
+        refolded = model.fold_in(inter.item_ids[vector.items[keep]], vector.ratings[keep])
+        expected = model.score_vector(vector)[top] - model.score_vector(refolded)[top]
+        assert fidelity == pytest.approx(expected, abs=1e-12)
+    assert (got["fidelity"] > 0).any()  # deleting the most positive ratings lowers the score
+
+
 # --- MovieLens 100K: the women's RMSE gap is notable --------------------------------------------
 
 

@@ -104,6 +104,11 @@ class TrainedModel:
         """All-item unclipped scores for a folded-in user."""
         return self.mu + vector.bu + self.bi + self.Q @ vector.pu
 
+    def score_items(self, vector: UserVector, items: np.ndarray) -> np.ndarray:
+        """``score_vector(vector)[items]`` without scoring the whole catalogue."""
+        items = np.asarray(items, dtype=np.int64)
+        return self.mu + vector.bu + self.bi[items] + self.Q[items] @ vector.pu
+
     def user_vector(self, user: int) -> UserVector:
         """Return the trained user side of user index ``user``, with its training ratings."""
         items, ratings = self.interactions.history(user)

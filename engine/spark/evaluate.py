@@ -296,7 +296,11 @@ def _collect_predictions(
     order = np.argsort(table.column("row").to_numpy(), kind="stable")
     raw = table.column("raw_prediction").to_numpy()[order]
     clipped = table.column("prediction").to_numpy()[order]
-    reason = np.asarray(table.column("reason").to_pylist(), dtype=str)[order]
+    # a few distinct reasons: one str each, not one per row (nor a fixed-width unicode
+    # array of the longest, 160 bytes a row)
+    reasons = table.column("reason").combine_chunks().dictionary_encode()
+    codes = reasons.indices.to_numpy(zero_copy_only=False)
+    reason = np.asarray(reasons.dictionary.to_pylist(), dtype=object)[codes][order]
     return prediction_frame("SVD", fold, test, raw, clipped, reason)
 
 
