@@ -125,6 +125,10 @@ def _to_arrow(values: pd.Series | pd.Index, kind: str) -> pa.Array:
     if kind in _SEQUENCES:
         cells = [None if v is None or isinstance(v, float) else list(v) for v in values]
         return pa.array(cells, type=pa.list_(pa.string()))
+    if kind in ("str", "string"):
+        # the column's own Arrow data, not a Python str per row first (on 50M held-out
+        # predictions that was several GB at once, per id column)
+        return pa.array(values.array, from_pandas=True).cast(pa.string())
     if kind in _TEXT:
         text = np.asarray(values.to_numpy(dtype=object, na_value=None), dtype=object)
         return pa.array(text, type=pa.string(), from_pandas=True)
