@@ -42,9 +42,11 @@ from engine.errors import DataError, one_line
 
 GROUND_TRUTH_FILE = "ground_truth.json"
 GZIP_MAGIC = b"\x1f\x8b"
-_ITEM_STEMS = ("items", "movies", "item", "movie", "products", "books")
-_USER_STEMS = ("users", "user")
-_RATING_STEMS = ("ratings", "rating")
+#: File-name stems of an archive's or folder's item, user and rating files (shared with
+#: ``engine.spark.inputs``).
+ITEM_STEMS = ("items", "movies", "item", "movie", "products", "books")
+USER_STEMS = ("users", "user")
+RATING_STEMS = ("ratings", "rating")
 
 
 def read_source(source: Source) -> DataFile:
@@ -133,7 +135,8 @@ def _is_archive(content: bytes) -> bool:
     return is_zip(content) and not is_excel(content)
 
 
-def _is_synthetic(source: Source) -> bool:
+def is_synthetic(source: Source) -> bool:
+    """Whether ``source`` is a folder whose ``ground_truth.json`` says it is synthetic."""
     if isinstance(source, DataFile) or not Path(source).is_dir():
         return False
     marker = Path(source) / GROUND_TRUTH_FILE
@@ -188,7 +191,7 @@ def load_dataset(
     archive = _archive_from(source, options) if source is not None else None
     if source is not None and archive is None and ratings is None:
         ratings, source = source, None
-    name = _dataset_name(source if source is not None else ratings)
+    name = dataset_name(source if source is not None else ratings)
     warnings: list[str] = []
     files: list[FileReport] = []
     raw_users = raw_items = None
@@ -212,7 +215,7 @@ def load_dataset(
     else:
         if ratings is None:
             assert archive is not None
-            ratings = _member(archive, _RATING_STEMS, "ratings", warnings)
+            ratings = _member(archive, RATING_STEMS, "ratings", warnings)
         raw = read_table(_table_file(read_source(ratings), options), KNOWN_NAMES, options)
         warnings += raw.notes
         if options.sheet is not None and raw.format != "excel":
@@ -221,8 +224,8 @@ def load_dataset(
             )
         columns, detection = detect_columns(raw.frame, mapping, raw.name, warnings)
         if archive is not None:
-            users = users or _optional_member(archive, _USER_STEMS, "users", warnings)
-            items = items or _optional_member(archive, _ITEM_STEMS, "items", warnings)
+            users = users or optional_member(archive, USER_STEMS, "users", warnings)
+            items = items or optional_member(archive, ITEM_STEMS, "items", warnings)
     files.insert(0, _file_report("ratings", raw, columns, detection, variant))
     if files[0].ignored_columns:
         warnings.append(
@@ -237,7 +240,7 @@ def load_dataset(
         if given is None:
             continue
         rated = checked.ratings["user_id" if role == "users" else "item_id"]
-        table = _read_attribute_table(given, rated, options, role)
+        table = read_attribute_table(given, rated, options, role)
         warnings += table.notes
         files.append(
             FileReport(
@@ -277,11 +280,11 @@ def load_dataset(
         fingerprint=fingerprint_of(checked.ratings, user_table, item_table),
         report=report,
         name=name,
-        synthetic=source is not None and _is_synthetic(source),
+        synthetic=source is not None and is_synthetic(source),
     )
 
 
-def _read_attribute_table(
+def read_attribute_table(
     given: Source, rated: pd.Series, options: LoadOptions, role: str
 ) -> RawTable:
     """Read an attribute file; a first row that is not a rated id, above rated ids, is a header.
@@ -299,7 +302,8 @@ def _read_attribute_table(
     return table
 
 
-def _dataset_name(source: Source | None) -> str:
+def dataset_name(source: Source | None) -> str:
+    """Return the name a dataset is shown by: its file or folder name, else ``ratings``."""
     if isinstance(source, DataFile):
         return source.name
     return Path(source).name if source is not None else "ratings"
@@ -307,7 +311,7 @@ def _dataset_name(source: Source | None) -> str:
 
 def _member(archive: Archive, stems: tuple[str, ...], role: str, warnings: list[str]) -> DataFile:
     member, passed_over = archive.find_table(stems, role)
-    _note_passed_over(archive, passed_over, role, member, warnings)
+    note_passed_over(archive, passed_over, role, member, warnings)
     if member is None:
         listing = ", ".join(list(archive.members)[:8]) or "nothing"
         if passed_over:
@@ -324,17 +328,23 @@ def _member(archive: Archive, stems: tuple[str, ...], role: str, warnings: list[
     return archive.read(member)
 
 
-def _optional_member(
+def optional_member(
     archive: Archive, stems: tuple[str, ...], role: str, warnings: list[str]
 ) -> DataFile | None:
+    """Read ``archive``'s ``role`` file (named by one of ``stems``), ``None`` if it has none.
+
+    A same-stem member without a data extension that was passed over gets a warning
+    (``note_passed_over``).
+    """
     member, passed_over = archive.find_table(stems, role)
-    _note_passed_over(archive, passed_over, role, member, warnings)
+    note_passed_over(archive, passed_over, role, member, warnings)
     return archive.read(member) if member is not None else None
 
 
-def _note_passed_over(
+def note_passed_over(
     archive: Archive, passed_over: list[str], role: str, member: str | None, warnings: list[str]
 ) -> None:
+    """Warn that ``passed_over`` members were not read as the ``role`` file, ``member`` was."""
     if passed_over and member is not None:
         verb = "was" if len(passed_over) == 1 else "were"
         warnings.append(
@@ -395,7 +405,7 @@ def preview_ratings(source: Source, options: LoadOptions | None = None) -> Ratin
         archive = open_zip(file, options)
         if read_movielens(archive) is not None:
             return RatingsPreview(file.name, [], {}, pd.DataFrame(), archive=True)
-        file = _member(archive, _RATING_STEMS, "ratings", [])
+        file = _member(archive, RATING_STEMS, "ratings", [])
     raw = read_table(_table_file(file, options), KNOWN_NAMES, options)
     try:
         detected, _ = detect_columns(raw.frame, None, raw.name, [])

@@ -10,7 +10,7 @@ instead of pandas. Everything else is ``load_dataset``'s own code:
   file cut to its first lines (so its attribute tables are read, its ratings are not);
 * how a text file is read (delimiter, header, encoding): ``read_text_table`` on the first
   lines, whose choices Spark then follows;
-* the user and item tables (small): ``_read_attribute_table``, ``user_attributes``,
+* the user and item tables (small): ``read_attribute_table``, ``user_attributes``,
   ``item_attributes``, ``attribute_coverage``.
 
 A rating file Spark's loader does not read (zip or gzip archives, Excel, JSON, ``::``
@@ -35,17 +35,17 @@ from engine.data.archive import Archive, is_zip, open_folder
 from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
 from engine.data.columns import KNOWN_NAMES, detect_columns
 from engine.data.load import (
-    _ITEM_STEMS,
-    _RATING_STEMS,
-    _USER_STEMS,
     GZIP_MAGIC,
-    _dataset_name,
-    _is_synthetic,
-    _note_passed_over,
-    _optional_member,
-    _read_attribute_table,
+    ITEM_STEMS,
+    RATING_STEMS,
+    USER_STEMS,
+    dataset_name,
     fingerprint_of,
+    is_synthetic,
     load_dataset,
+    note_passed_over,
+    optional_member,
+    read_attribute_table,
 )
 from engine.data.movielens import MovieLensFiles, read_movielens
 from engine.data.tables import (
@@ -116,8 +116,8 @@ def load_inputs(
     loaded = load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
                           name=plan.label)  # fmt: skip
     core = loaded.to_rating_data()
-    name = _dataset_name(source if source is not None else ratings)
-    synthetic = source is not None and _is_synthetic(source)
+    name = dataset_name(source if source is not None else ratings)
+    synthetic = source is not None and is_synthetic(source)
     return dataclasses.replace(_with_attributes(core, plan, options), name=name,
                                synthetic=synthetic)  # fmt: skip
 
@@ -152,8 +152,8 @@ def rating_file(
         plan = _plain_file(given, mapping, options)
         if isinstance(plan, RatingFile) and folder is not None:
             archive, notes = open_folder(folder), []
-            plan.users = users or _optional_member(archive, _USER_STEMS, "users", notes)
-            plan.items = items or _optional_member(archive, _ITEM_STEMS, "items", notes)
+            plan.users = users or optional_member(archive, USER_STEMS, "users", notes)
+            plan.items = items or optional_member(archive, ITEM_STEMS, "items", notes)
             plan.warnings += notes
         elif isinstance(plan, RatingFile):
             plan.users, plan.items = users, items
@@ -189,18 +189,18 @@ def _in_folder(
         return plan
     notes: list[str] = []
     try:
-        member, passed_over = archive.find_table(_RATING_STEMS, "ratings")
+        member, passed_over = archive.find_table(RATING_STEMS, "ratings")
     except DataError:
         member = None
     if member is None:
         return ""  # load_dataset names what is missing
-    _note_passed_over(archive, passed_over, "ratings", member, notes)
+    note_passed_over(archive, passed_over, "ratings", member, notes)
     plan = _plain_file(folder / member, mapping, options)
     if isinstance(plan, str):
         return plan
     plan.warnings, plan.label = notes, f"{archive.name}/{member}"
-    plan.users = users or _optional_member(archive, _USER_STEMS, "users", plan.warnings)
-    plan.items = items or _optional_member(archive, _ITEM_STEMS, "items", plan.warnings)
+    plan.users = users or optional_member(archive, USER_STEMS, "users", plan.warnings)
+    plan.items = items or optional_member(archive, ITEM_STEMS, "items", plan.warnings)
     return plan
 
 
@@ -351,7 +351,7 @@ def _with_attributes(core: RatingData, plan: RatingFile, options: LoadOptions) -
         if given is None:
             continue
         rated = core.ratings["user_id" if role == "users" else "item_id"]
-        table = _read_attribute_table(given, rated, options, role)
+        table = read_attribute_table(given, rated, options, role)
         warnings += table.notes
         files.append(FileReport(role, table.name, table.format, table.encoding, table.delimiter,
                                 table.header))  # fmt: skip
