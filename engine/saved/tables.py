@@ -85,8 +85,8 @@ class TableSpec:
 def _kind(values: pd.Series | pd.Index, where: str) -> str:
     """Return the kind of a column (or index), or refuse it naming it."""
     dtype = values.dtype
-    if dtype == _STR:
-        return "str"
+    if dtype == _STR or (isinstance(dtype, pd.CategoricalDtype) and dtype.categories.dtype == _STR):
+        return "str"  # a categorical of strings is stored as its strings (Evaluation's labels)
     if dtype == _STRING:
         return "string"
     if isinstance(dtype, np.dtype) and dtype.name in _NUMPY:
