@@ -197,7 +197,9 @@ class Evaluation:
         prediction`` (clipped to the scale), ``raw_prediction`` (unclipped),
         ``was_impossible`` (user or item absent from the training fold: the
         prediction fell back to ``mu + b_i`` / ``mu + b_u`` / ``mu``) and ``reason``.
-        Ranking-only models (Popularity) have no rows.
+        Ranking-only models (Popularity) have no rows. ``model`` and ``reason`` here, and
+        ``model`` in ``user_ranking`` and ``top_lists``, are categoricals
+        (``LABEL_COLUMNS``, ``as_labels``).
     fold_metrics
         Tidy ``model, fold, metric, value``; metrics ``rmse, mae`` (rating models),
         ``precision, recall, ndcg, map, hit_rate`` (means over users with a relevant

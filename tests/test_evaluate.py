@@ -276,3 +276,18 @@ def test_evaluating_does_not_import_shap():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_label_columns_are_sorted_categories_of_the_values_present_however_built():
+    from engine.evaluate import as_labels
+
+    text = pd.Series(["SVD", "BaselineOnly", "SVD"], dtype="str")
+    # as evaluate labels each split: every model's category, present or not
+    parts = [as_labels(text[:2], ["SVD", "Popularity", "BaselineOnly"]),
+             as_labels(text[2:], ["SVD", "Popularity", "BaselineOnly"])]  # fmt: skip
+    joined = pd.concat(parts)
+    assert isinstance(joined.dtype, pd.CategoricalDtype)  # not object: same categories
+    evaluated, read_back = as_labels(joined), as_labels(text)
+    assert list(evaluated.cat.categories) == ["BaselineOnly", "SVD"]  # Popularity dropped
+    pd.testing.assert_series_equal(evaluated.reset_index(drop=True), read_back)
+    assert list(read_back.astype("str")) == list(text)  # the same strings
