@@ -192,3 +192,22 @@ def test_tampered_truncated_or_foreign_model_files_are_refused(ratings, tmp_path
         load_model(tmp_path / "m")
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_interactions_by_hand_from_either_id_storage(dtype):
+    from engine.model.interactions import Interactions
+
+    frame = pd.DataFrame({
+        "user_id": pd.array(["u2", "u1", "u2", "u1", "u2"], dtype=dtype),
+        "item_id": pd.array(["b", "c", "a", "zz", "c"], dtype=dtype),
+        "rating": [2.0, 3.0, 1.0, 9.0, 4.0],
+    })  # fmt: skip
+    own = Interactions.from_frame(frame)
+    assert list(own.user_ids) == ["u1", "u2"] and list(own.item_ids) == ["a", "b", "c", "zz"]
+    assert own.indptr.tolist() == [0, 2, 5]
+    assert own.items.tolist() == [2, 3, 0, 1, 2] and own.ratings.tolist() == [3, 9, 1, 2, 4]
+    # a given item axis: "d" unrated, "zz" not on it, so its rating is dropped
+    axis = Interactions.from_frame(frame, np.array(["a", "b", "c", "d"], dtype=object))
+    assert list(axis.item_ids) == ["a", "b", "c", "d"] and axis.indptr.tolist() == [0, 1, 4]
+    assert axis.items.tolist() == [2, 0, 1, 2] and axis.ratings.tolist() == [3, 1, 2, 4]

@@ -40,11 +40,16 @@ class Interactions:
         ``item_ids`` fixes the item axis (e.g. the whole catalogue); by default it is
         the items present in ``frame``. Items of ``frame`` missing from it are dropped.
         """
-        user_codes, user_ids = pd.factorize(frame["user_id"].to_numpy(), sort=True)
+        # factorized as Series: an Arrow-backed id column is hashed in Arrow; its
+        # to_numpy() made a Python str per row (on 25M ratings about 3 GB at once, and
+        # interpreter memory that stayed fragmented afterwards)
+        user_codes, user_ids = pd.factorize(frame["user_id"], sort=True)
         if item_ids is None:
-            item_codes, item_ids = pd.factorize(frame["item_id"].to_numpy(), sort=True)
+            item_codes, item_ids = pd.factorize(frame["item_id"], sort=True)
         else:
-            item_codes = pd.Index(item_ids).get_indexer(frame["item_id"].to_numpy())
+            codes, present = pd.factorize(frame["item_id"])
+            position = pd.Index(item_ids).get_indexer(np.asarray(present, dtype=object))
+            item_codes = np.where(codes >= 0, position[codes], -1)
         keep = item_codes >= 0
         order = np.lexsort((item_codes[keep], user_codes[keep]))
         users = user_codes[keep][order]
