@@ -261,3 +261,24 @@ def test_explicit_files_override_and_supplement():
         "users_without_attributes": 0,
         "attribute_users_without_ratings": 1,
     }
+
+
+@pytest.mark.parametrize("storage", ["str", "object"])
+def test_fingerprint_is_the_sha256_of_the_joined_ids_however_they_are_stored(storage):
+    import hashlib
+
+    import numpy as np
+
+    from engine.data.load import fingerprint_of
+
+    users, items = ["u1", "ü2", "日本", "u1"], ["x", "", "x\x1fy", "z"]
+    ratings = pd.DataFrame({
+        "user_id": pd.array(users, dtype=storage), "item_id": pd.array(items, dtype=storage),
+        "rating": [1.0, 2.5, 3.0, 4.0], "timestamp": pd.array([5, None, 7, 8], dtype="Int64"),
+    })  # fmt: skip
+    expected = hashlib.sha256(b"rating-data-v1\n")  # the definition, written out
+    for ids in (users, items):
+        expected.update("\x1f".join(ids).encode("utf-8") + b"\x1e")
+    expected.update(np.array([1.0, 2.5, 3.0, 4.0]).tobytes())
+    expected.update(np.array([5.0, -1.0, 7.0, 8.0]).tobytes() + b"\x1e\x1e")
+    assert fingerprint_of(ratings, None, None) == expected.hexdigest()

