@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: The id columns of canonical tables.
 ID_COLUMNS: tuple[str, ...] = ("user_id", "item_id")
@@ -41,3 +42,15 @@ def object_ids(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
         return shared_strings(frame)
     ids = {c: shared_strings(frame[c]) for c in ID_COLUMNS if c in frame.columns}
     return frame.assign(**ids) if ids else frame
+
+
+def arrow_strings(values: pd.Series | pd.Index, large: bool = False) -> pa.Array:
+    """Return text ``values`` as one Arrow ``string`` (``large_string``) array.
+
+    ``values``: ``str``, ``string``, ``object`` of str or categorical of str. Built from
+    the values' own Arrow data where they have it (pandas' ``str`` columns, however many
+    chunks), not through a Python ``str`` per row.
+    """
+    data = pa.array(values.array, from_pandas=True)  # a ChunkedArray for a chunked column
+    data = data.cast(pa.large_string() if large else pa.string())
+    return data.combine_chunks() if isinstance(data, pa.ChunkedArray) else data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from engine.ids import object_ids
 
@@ -30,3 +31,22 @@ def test_a_series_and_missing_values_keep_their_values():
     assert out.iloc[0] == "a" and pd.isna(out.iloc[1])
     plain = object_ids(pd.Series(["b", "c", "b"], dtype="str"))
     assert plain.tolist() == ["b", "c", "b"] and plain.iloc[0] is plain.iloc[2]
+
+
+@pytest.mark.parametrize("storage", ["one chunk", "three chunks", "object", "category"])
+def test_arrow_strings_are_the_values_in_one_array(storage):
+    import pyarrow as pa
+
+    from engine.ids import arrow_strings
+
+    texts = ["u1", "ü2", "", "日本", "u1"]
+    if storage == "three chunks":  # as a concatenation leaves a str column
+        chunks = pa.chunked_array([texts[:2], texts[2:3], texts[3:]], pa.large_string())
+        values = pd.Series(pd.arrays.ArrowStringArray(chunks))
+    else:
+        dtype = {"one chunk": "str", "object": object, "category": "category"}[storage]
+        values = pd.Series(texts, dtype=dtype)
+    for large, kind in ((False, pa.string()), (True, pa.large_string())):
+        out = arrow_strings(values, large=large)
+        assert isinstance(out, pa.Array) and out.type == kind and out.to_pylist() == texts
+    assert arrow_strings(pd.Index(texts)).to_pylist() == texts

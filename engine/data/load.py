@@ -41,6 +41,7 @@ from engine.data.types import (
 )
 from engine.data.validate import validate_ratings
 from engine.errors import DataError, one_line
+from engine.ids import arrow_strings
 
 GROUND_TRUTH_FILE = "ground_truth.json"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -113,7 +114,7 @@ def _joined_utf8(ids: pd.Series) -> pa.Buffer:
     Not through a Python ``str`` per row: on 25M ratings those were about 3 GB at once,
     and ``tolist`` plus ``join`` took 1.1 s per 5M ids where this takes 0.14 s.
     """
-    values = pa.array(ids.array, from_pandas=True).cast(pa.large_string())
+    values = arrow_strings(ids, large=True)
     whole = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
     return pc.binary_join(whole, pa.scalar("\x1f", pa.large_string()))[0].as_buffer()
 

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.ids import arrow_strings
 from engine.saved.errors import SavedAnalysisError, refuse
 
 #: Name of the Parquet column holding a table's index when it is not ``0..n-1``.
@@ -128,7 +129,7 @@ def _to_arrow(values: pd.Series | pd.Index, kind: str) -> pa.Array:
     if kind in ("str", "string"):
         # the column's own Arrow data, not a Python str per row first (on 50M held-out
         # predictions that was several GB at once, per id column)
-        return pa.array(values.array, from_pandas=True).cast(pa.string())
+        return arrow_strings(values)
     if kind in _TEXT:
         text = np.asarray(values.to_numpy(dtype=object, na_value=None), dtype=object)
         return pa.array(text, type=pa.string(), from_pandas=True)
