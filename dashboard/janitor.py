@@ -27,7 +27,6 @@ one fails there): ``Runtime.exists()``, ``Runtime.instance().is_active_session(i
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import logging
@@ -41,6 +40,8 @@ from typing import Protocol
 import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from engine.memory import release_free_memory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,14 +107,9 @@ def tracked_sessions() -> int:
 
 
 def return_memory() -> None:
-    """Collect garbage, then hand freed memory back to the OS (glibc, Arrow's pool)."""
+    """Collect garbage, then hand freed memory back to the OS (``release_free_memory``)."""
     gc.collect()
-    with contextlib.suppress(ImportError, AttributeError):
-        import pyarrow
-
-        pyarrow.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_free_memory()
 
 
 def _loop() -> None:

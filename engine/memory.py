@@ -9,7 +9,8 @@ measured on 1M ratings with the Spark engine, 829 MiB after the evaluation and 6
 after ``malloc_trim(0)``; 938 and 714 MiB after the audit. That is what the kernel's
 out-of-memory killer counts. ``release_free_memory`` calls ``malloc_trim(0)``, which
 returns every free page of every heap (the remedy Dask documents for its workers'
-"unmanaged memory"); elsewhere than glibc it does nothing.
+"unmanaged memory"); elsewhere than glibc it does nothing. It first asks Arrow's memory
+pool (pandas' ``str`` columns live there) to release what it keeps unused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+
+import pyarrow
 
 
 @functools.cache
@@ -32,6 +35,10 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 
 
 def release_free_memory() -> bool:
-    """Return freed heap pages to the operating system; whether anything was released."""
+    """Return freed memory to the operating system; whether glibc released any.
+
+    Arrow's pool releases its unused memory, then glibc its free heap pages.
+    """
+    pyarrow.default_memory_pool().release_unused()
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False
