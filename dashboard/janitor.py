@@ -27,13 +27,11 @@ one fails there): ``Runtime.exists()``, ``Runtime.instance().is_active_session(i
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,7 +39,12 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from engine.memory import release_free_memory
+from engine.memory import (
+    ALLOCATOR_TUNING_ENV,
+    allocator_tuning_enabled,
+    release_free_memory,
+    tune_allocator,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,12 +62,6 @@ class _Entry:
     inactive_since: float | None = None
 
 
-#: Environment variable that switches the allocator tuning off (``0``, ``false``, ``no``, ``off``).
-ALLOCATOR_TUNING_ENV = "RECSYS_ALLOCATOR_TUNING"
-_OFF = frozenset({"0", "false", "no", "off"})
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters (malloc.h)
-_MMAP_THRESHOLD_BYTES = 128 * 1024
-_ARENA_MAX = 4
 _TRACKED: dict[str, _Entry] = {}
 _LOCK = threading.Lock()
 _THREAD: threading.Thread | None = None
@@ -126,36 +123,12 @@ def _loop() -> None:
             _LOGGER.exception("session janitor: sweep failed")
 
 
-def allocator_tuning_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether ``_configure_allocator`` may tune glibc (``RECSYS_ALLOCATOR_TUNING``).
-
-    On unless the variable is ``0``, ``false``, ``no`` or ``off`` (any case, spaces
-    ignored); ``environ`` defaults to ``os.environ``.
-    """
-    value = (os.environ if environ is None else environ).get(ALLOCATOR_TUNING_ENV, "1")
-    return value.strip().lower() not in _OFF
-
-
 def _configure_allocator() -> bool:
-    """Make glibc return large blocks to the OS when they are freed; return whether it did.
-
-    glibc raises its mmap threshold dynamically (up to 32 MiB) after large blocks are
-    freed, so later numpy arrays and Arrow buffers land in its heaps, where freed space
-    mostly stays resident; a fixed threshold keeps blocks over 128 KiB in their own
-    mappings, which ``free`` unmaps. Fewer arenas also limit fragmentation across the
-    script threads. Skipped when ``RECSYS_ALLOCATOR_TUNING=0`` (see the module
-    docstring); no effect where the C library is not glibc.
-    """
+    """Tune glibc for this server process (``engine.memory.tune_allocator``); whether it did."""
     if not allocator_tuning_enabled():
         _LOGGER.info("session janitor: allocator tuning off (%s)", ALLOCATOR_TUNING_ENV)
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-        libc.mallopt(_M_ARENA_MAX, _ARENA_MAX)
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return True
+    return tune_allocator()
 
 
 def _start() -> None:

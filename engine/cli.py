@@ -35,6 +35,7 @@ from engine.external.cli import (
     with_systems,
     write_systems,
 )
+from engine.memory import tune_allocator
 from engine.model import PRESETS, ModelConfig
 from engine.model.comparators import train_knn_baseline
 from engine.model.config import ENGINES
@@ -1001,6 +1002,7 @@ def json_safe(value: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
+    tune_allocator()  # large freed tables go back to the system at once (engine.memory)
     try:
         result = args.run(args)
     except EngineError as e:

@@ -37,7 +37,7 @@ from engine.checks import check_seed, is_finite_number
 from engine.data.types import RatingData
 from engine.errors import ConfigError, DataError
 from engine.ids import object_ids
-from engine.memory import release_free_memory
+from engine.memory import ColumnParts, release_free_memory
 from engine.metrics import (
     RANKING_METRICS,
     ThresholdSource,
@@ -390,7 +390,10 @@ def as_labels(values: pd.Series, categories: Collection[str] | None = None) -> p
         return values.astype(pd.CategoricalDtype(sorted(categories)))
     if not isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(pd.CategoricalDtype(sorted(pd.unique(values.dropna()))))
-    values = values.cat.remove_unused_categories()
+    codes = values.cat.codes.to_numpy()
+    present = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+    if not present.all():  # pandas' removal takes about 26 bytes a row, even with none unused
+        values = values.cat.remove_unused_categories()
     return values.cat.reorder_categories(sorted(values.cat.categories))
 
 
@@ -713,7 +716,9 @@ def evaluate(
             f"{len(catalogue):,} items exceed the {KNN_MAX_ITEMS:,}-item limit of its dense "
             "similarity matrix"
         )
-    predictions, metrics, per_user, top_lists = [], [], [], []
+    # the splits' rows, joined at the end one column at a time (engine.memory.ColumnParts)
+    predictions, per_user, top_lists = ColumnParts(), ColumnParts(), ColumnParts()
+    metrics: list[tuple[str, int, str, float]] = []
     undefined: dict[int, tuple[str, str]] = {}
     steps = len(parts) * len(names)
     unit = {"kfold": "fold", "rolling": "window"}.get(evaluation.split, "split")
@@ -755,10 +760,10 @@ def evaluate(
     return Evaluation(
         config=config,
         evaluation=evaluation,
-        predictions=pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
+        predictions=predictions.concat(),
         fold_metrics=pd.DataFrame(metrics, columns=["model", "fold", "metric", "value"]),
-        user_ranking=pd.concat(per_user, ignore_index=True),
-        top_lists=pd.concat(top_lists, ignore_index=True),
+        user_ranking=per_user.concat(),
+        top_lists=top_lists.concat(),
         n_ratings=len(ratings),
         fingerprint=data.fingerprint,
         skipped=skipped,

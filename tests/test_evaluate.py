@@ -291,3 +291,8 @@ def test_label_columns_are_sorted_categories_of_the_values_present_however_built
     assert list(evaluated.cat.categories) == ["BaselineOnly", "SVD"]  # Popularity dropped
     pd.testing.assert_series_equal(evaluated.reset_index(drop=True), read_back)
     assert list(read_back.astype("str")) == list(text)  # the same strings
+    # every category present but out of order: sorted, the values kept
+    order = ["SVD", "BaselineOnly"]
+    unsorted = as_labels(pd.Series(pd.Categorical(order, categories=order)))
+    assert list(unsorted.cat.categories) == ["BaselineOnly", "SVD"]
+    assert list(unsorted.astype("str")) == ["SVD", "BaselineOnly"]

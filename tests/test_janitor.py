@@ -10,7 +10,6 @@ import dataclasses
 import inspect
 from unittest import mock
 
-import pytest
 import streamlit as st
 from streamlit import config
 from streamlit.runtime import Runtime
@@ -112,31 +111,12 @@ def test_streamlit_disconnected_session_ttl_option_is_an_int_defaulting_to_120_s
 # --- allocator tuning -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("value", "enabled"),
-    [(None, True), ("1", True), ("yes", True), ("0", False), (" OFF ", False),
-     ("false", False), ("no", False)],
-)  # fmt: skip
-def test_allocator_tuning_is_on_unless_the_environment_switches_it_off(value, enabled):
-    environ = {} if value is None else {janitor.ALLOCATOR_TUNING_ENV: value}
-    assert janitor.allocator_tuning_enabled(environ) is enabled
-
-
-def test_allocator_tuning_calls_mallopt_only_when_enabled(monkeypatch):
-    libc = mock.Mock()
-    monkeypatch.setattr(janitor.ctypes, "CDLL", mock.Mock(return_value=libc))
+def test_the_server_tunes_the_allocator_only_when_enabled(monkeypatch):
+    tune = mock.Mock(return_value=True)
+    monkeypatch.setattr(janitor, "tune_allocator", tune)
     monkeypatch.setenv(janitor.ALLOCATOR_TUNING_ENV, "0")
     assert janitor._configure_allocator() is False
-    libc.mallopt.assert_not_called()
+    tune.assert_not_called()
     monkeypatch.delenv(janitor.ALLOCATOR_TUNING_ENV)
     assert janitor._configure_allocator() is True
-    assert libc.mallopt.call_args_list == [
-        mock.call(janitor._M_MMAP_THRESHOLD, janitor._MMAP_THRESHOLD_BYTES),
-        mock.call(janitor._M_ARENA_MAX, janitor._ARENA_MAX),
-    ]
-
-
-def test_allocator_tuning_is_a_no_op_without_glibc(monkeypatch):
-    monkeypatch.delenv(janitor.ALLOCATOR_TUNING_ENV, raising=False)
-    monkeypatch.setattr(janitor.ctypes, "CDLL", mock.Mock(side_effect=OSError("no libc.so.6")))
-    assert janitor._configure_allocator() is False
+    tune.assert_called_once_with()

@@ -1,15 +1,20 @@
-"""``engine.memory.release_free_memory`` gives freed heap pages back (glibc only)."""
+"""``engine.memory``: freed heap pages go back (glibc only); tables join column by column."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
+from unittest import mock
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from engine.memory import _malloc_trim
+from engine import memory
+from engine.memory import ColumnParts, _malloc_trim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,3 +47,107 @@ def test_freed_heap_blocks_go_back_to_the_system():
     before, after, released, intact = float(out[0]), float(out[1]), out[2], out[3]
     assert released == "True" and intact == "True"  # what is still held is intact
     assert before - after > 100, (before, after)
+
+
+def _blocks() -> list[pd.DataFrame]:
+    """Three row blocks with every kind of column the evaluation's tables hold."""
+    labels = pd.CategoricalDtype(["BaselineOnly", "SVD"])
+    blocks = []
+    for fold, n in enumerate([3, 0, 4]):
+        blocks.append(pd.DataFrame({
+            "model": pd.Series(["SVD"] * n, dtype=labels),
+            "fold": fold,
+            "user_id": pd.Series([f"u{j}" for j in range(n)], dtype=object),
+            "item_id": pd.Series([f"i{j}" for j in range(n)], dtype="str"),
+            "rating": np.arange(n, dtype=float) / 2,
+            "was_impossible": np.arange(n) % 2 == 0,
+        }))  # fmt: skip
+    return blocks
+
+
+def test_column_parts_join_equals_pandas_concat():
+    parts = ColumnParts()
+    for block in _blocks():
+        parts.append(block)
+    assert len(parts) == 3
+    joined = parts.concat()
+    expected = pd.concat(_blocks(), ignore_index=True)
+    pd.testing.assert_frame_equal(joined, expected)
+    assert isinstance(joined["model"].dtype, pd.CategoricalDtype)
+    assert len(parts) == 0 and parts.concat().shape == (0, 0)  # emptied
+
+
+def test_column_parts_keep_copies_not_the_caller_frames():
+    block = _blocks()[0]
+    parts = ColumnParts()
+    parts.append(block)
+    block.loc[0, "rating"] = 99.0
+    assert parts.concat()["rating"].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_column_parts_refuse_other_columns():
+    parts = ColumnParts()
+    parts.append(_blocks()[0])
+    with pytest.raises(ValueError, match="differ"):
+        parts.append(_blocks()[0][["fold", "model"]])
+
+
+def test_column_parts_peak_is_the_table_plus_one_column():
+    # four blocks of four 8 MB float columns (128 MB held); pd.concat would hold 256 MB at
+    # its peak, the column-wise join the table plus one column's blocks (160 MB)
+    tracemalloc.start()  # numpy's buffers are traced
+    try:
+        parts = ColumnParts()
+        for _ in range(4):
+            parts.append(pd.DataFrame(np.ones((1_000_000, 4)), columns=list("abcd")))
+        tracemalloc.reset_peak()
+        joined = parts.concat()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    table = 4 * 4 * 8_000_000
+    assert joined.shape == (4_000_000, 4) and float(joined.to_numpy().sum()) == 16_000_000
+    assert peak < 1.35 * table, peak / table  # pd.concat: 2x
+
+
+# --- allocator tuning -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [(None, True), ("1", True), ("yes", True), ("0", False), (" OFF ", False),
+     ("false", False), ("no", False)],
+)  # fmt: skip
+def test_allocator_tuning_is_on_unless_the_environment_switches_it_off(value, enabled):
+    environ = {} if value is None else {memory.ALLOCATOR_TUNING_ENV: value}
+    assert memory.allocator_tuning_enabled(environ) is enabled
+
+
+def test_allocator_tuning_calls_mallopt_only_when_enabled(monkeypatch):
+    libc = mock.Mock()
+    monkeypatch.setattr(memory.ctypes, "CDLL", mock.Mock(return_value=libc))
+    monkeypatch.setenv(memory.ALLOCATOR_TUNING_ENV, "0")
+    assert memory.tune_allocator() is False
+    libc.mallopt.assert_not_called()
+    monkeypatch.delenv(memory.ALLOCATOR_TUNING_ENV)
+    assert memory.tune_allocator() is True
+    assert libc.mallopt.call_args_list == [
+        mock.call(memory._M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
+        mock.call(memory._M_ARENA_MAX, memory.ARENA_MAX),
+    ]
+
+
+def test_allocator_tuning_is_a_no_op_without_glibc(monkeypatch):
+    monkeypatch.delenv(memory.ALLOCATOR_TUNING_ENV, raising=False)
+    monkeypatch.setattr(memory.ctypes, "CDLL", mock.Mock(side_effect=OSError("no libc.so.6")))
+    assert memory.tune_allocator() is False
+
+
+def test_the_command_line_tunes_the_allocator_before_it_runs(monkeypatch):
+    from engine import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "tune_allocator", lambda: calls.append("tuned"))
+    monkeypatch.setattr(cli, "_profile", lambda args: calls.append("ran") or {})
+    assert cli.main(["profile", str(ROOT / "sample_data")]) == 0
+    assert calls == ["tuned", "ran"]
