@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import engine
@@ -386,8 +387,8 @@ def test_a_model_trained_with_other_settings_is_refused(copy):
     )
 
 
-def test_tables_keep_every_supported_dtype_exactly():
-    frame = pd.DataFrame(
+def _every_kind() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "Int64": pd.array([1, None], dtype="Int64"),
             "float": [np.nan, -np.inf],
@@ -401,11 +402,31 @@ def test_tables_keep_every_supported_dtype_exactly():
         },
         index=pd.Index([5, 7], name="key"),
     )
+
+
+def test_tables_keep_every_supported_dtype_exactly():
+    frame = _every_kind()
     content, record = encode_table(frame, "odd")
     back = decode_table(content, record, "odd", 1 << 20)
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert back.loc[5, "tuples"] == ("a", "b") and back.loc[5, "lists"] == ["a"]
     back.loc[5, "float"] = 1.0  # an opened table is writable like any other
+
+
+@pytest.mark.parametrize("rows", [0, 5])
+def test_tables_written_in_row_groups_read_back_whole(monkeypatch, rows):
+    # a large table is converted and written ROWS_PER_GROUP rows at a time: here 2, so five
+    # rows make three row groups (the last one short), and the table comes back whole
+    monkeypatch.setattr("engine.saved.tables.ROWS_PER_GROUP", 2)
+    frame = pd.concat([_every_kind()] * 3).iloc[:rows]
+    frame.index = pd.Index(range(10, 10 + rows), name="key")
+    content, record = encode_table(frame, "grouped")
+    parquet = pq.ParquetFile(io.BytesIO(content))
+    assert [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)] == (
+        [2, 2, 1] if rows else [0]
+    )
+    back = decode_table(content, record, "grouped", 1 << 20)
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
 
 
 def test_a_column_that_cannot_be_stored_exactly_is_refused_on_save():

@@ -30,6 +30,10 @@ from engine.saved.errors import SavedAnalysisError, refuse
 
 #: Name of the Parquet column holding a table's index when it is not ``0..n-1``.
 INDEX_COLUMN = "__index__"
+#: Rows converted to Arrow and written at a time, one Parquet row group each (pyarrow's
+#: default largest row group): a table is never held a second time as a whole in Arrow (on
+#: 4M ratings, saving the analysis took 0.9 GB more than the analysis held).
+ROWS_PER_GROUP = 1024 * 1024
 _NUMPY = (
     "bool",
     "int8",
@@ -181,12 +185,8 @@ def encode_table(frame: pd.DataFrame, where: str) -> tuple[bytes, dict[str, Any]
             f"{where} has a repeated column name or one called {INDEX_COLUMN!r}: rename it "
             "before saving."
         )
-    arrays, fields_, columns = [], [], []
-    for name in names:
-        kind = _kind(frame[name], f"{where} column {name!r}")
-        columns.append([name, kind])
-        arrays.append(_to_arrow(frame[name], kind))
-        fields_.append(pa.field(name, _arrow_type(kind)))
+    columns = [[name, _kind(frame[name], f"{where} column {name!r}")] for name in names]
+    fields_ = [pa.field(name, _arrow_type(kind)) for name, kind in columns]
     index = frame.index
     default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     record_index = None
@@ -195,13 +195,17 @@ def encode_table(frame: pd.DataFrame, where: str) -> tuple[bytes, dict[str, Any]
             raise SavedAnalysisError(
                 f"{where} has a multi-level or unnamed-by-string index: reset it before saving."
             )
-        kind = _kind(index, f"{where} index")
-        record_index = [index.name, kind]
-        arrays.append(_to_arrow(index, kind))
-        fields_.append(pa.field(INDEX_COLUMN, _arrow_type(kind)))
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields_))
+        record_index = [index.name, _kind(index, f"{where} index")]
+        fields_.append(pa.field(INDEX_COLUMN, _arrow_type(record_index[1])))
+    schema = pa.schema(fields_)
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
+    with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
+        for start in range(0, len(frame), ROWS_PER_GROUP) or [0]:
+            rows = frame.iloc[start : start + ROWS_PER_GROUP]
+            arrays = [_to_arrow(rows[name], kind) for name, kind in columns]
+            if record_index is not None:
+                arrays.append(_to_arrow(rows.index, record_index[1]))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     return buffer.getvalue(), {"rows": len(frame), "columns": columns, "index": record_index}
 
 
