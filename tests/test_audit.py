@@ -11,7 +11,7 @@ from fairlearn.metrics import MetricFrame
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from engine import ConfigError, DataFile, load_dataset
-from engine.audit import AuditConfig, run_audit
+from engine.audit import AuditConfig, run_audit, tables
 from engine.audit import measures as M
 from engine.audit.groups import (
     activity_groups,
@@ -159,6 +159,47 @@ def test_catalogue_delta_gap_and_hints(audits):
 
 
 # --- hand-computed toys -------------------------------------------------------------------
+
+# Yao & Huang by hand: u1, u2 in group A, u3 in B, u4 without a label (in every group's
+# rest). Item z is rated in A only, so it never has both sides.
+YAO_OOF = pd.DataFrame(
+    [("u1", "x", 4.0, 3.5), ("u2", "x", 2.0, 2.5), ("u3", "x", 5.0, 4.0), ("u4", "x", 3.0, 3.0),
+     ("u1", "y", 3.0, 3.0), ("u3", "y", 1.0, 2.0), ("u2", "z", 5.0, 4.0)],
+    columns=["user_id", "item_id", "rating", "prediction"],
+)  # fmt: skip
+YAO_LABELS = pd.Series({"u1": "A", "u2": "A", "u3": "B"})
+
+
+def test_yao_unfairness_by_hand():
+    notes: list[str] = []
+    rows = {r["group"]: r for r in tables.yao_rows("g", YAO_LABELS, YAO_OOF, 1, notes)}
+    # A: x: inside y 3 r 3 (dg 0), rest (u3, u4) y 3.5 r 4 (do -0.5); y: dg 0, rest u3 do 1
+    assert rows["A"] == pytest.approx({
+        "grouping": "g", "group": "A", "n_users": 2, "value": 0.75, "absolute": 0.75,
+        "under": 0.25, "over": 0.5, "non_parity": 0.25, "n_items": 2,
+    })  # fmt: skip
+    # B: x: dg -1, rest (u1, u2, u4) y 3 r 3 (do 0); y: dg 1, rest u1 do 0; non-parity |3 - 3.2|
+    assert rows["B"] == pytest.approx({
+        "grouping": "g", "group": "B", "n_users": 1, "value": 1.0, "absolute": 1.0,
+        "under": 0.5, "over": 0.5, "non_parity": 0.2, "n_items": 2,
+    })  # fmt: skip
+    assert notes == []
+    # at least 2 ratings on each side: only x qualifies for A, no item for B
+    rows = {r["group"]: r for r in tables.yao_rows("g", YAO_LABELS, YAO_OOF, 2, [])}
+    assert (rows["A"]["value"], rows["A"]["under"], rows["A"]["n_items"]) == (0.5, 0.5, 1)
+    assert rows["B"]["n_items"] == 0 and math.isnan(rows["B"]["value"])
+    assert rows["B"]["non_parity"] == pytest.approx(0.2)
+
+
+def test_yao_group_holding_every_user_gets_a_note_not_a_row():
+    labels = pd.Series("all", index=["u1", "u2", "u3", "u4"])
+    notes: list[str] = []
+    assert tables.yao_rows("everyone", labels, YAO_OOF, 1, notes) == []
+    assert notes == [
+        "Yao & Huang unfairness is not computed for everyone = all: every user with an "
+        "out-of-fold prediction is in that group, so there is no rest to compare with."
+    ]
+
 
 # Two users, lists of 2: u1 -> [a, b], u2 -> [b, c]. Popularity a=10, b=4, c=2 (long tail
 # {b, c} in this toy), 10 users in the dataset.

@@ -109,12 +109,13 @@ def _std_over_mean(p: np.ndarray) -> float:
 def rsp(lists: pd.DataFrame, membership: pd.DataFrame, train: pd.DataFrame) -> float:
     """Ranking-based statistical parity across item groups (std/mean of ``P(g)``)."""
     users = lists["user_id"].unique()
-    rated = train[train["user_id"].isin(users)]
+    # the listed users' ratings per item: one pass over the ratings, not one per group
+    rated = train.loc[train["user_id"].isin(users), "item_id"].value_counts()
     p = []
     for group in membership.columns:
         members = membership.index[membership[group]]
         recommended = lists["item_id"].isin(members).sum()
-        candidates = len(users) * len(members) - rated["item_id"].isin(members).sum()
+        candidates = len(users) * len(members) - int(rated.reindex(members).sum())
         p.append(recommended / candidates if candidates > 0 else np.nan)
     return _std_over_mean(np.array(p, float))
 

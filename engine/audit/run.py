@@ -359,7 +359,8 @@ def run_audit(
          for r in tables.yao_rows(g, labels, oof, config.yao_min_ratings, notes)],
         columns=tables.YAO_COLUMNS,
     )  # fmt: skip
-    gap = tables.delta_gap(user_groupings[PROPENSITY], lists, ratings, popularity)
+    gap = tables.delta_gap(user_groupings[PROPENSITY], lists, profile["mean_popularity"],
+                           popularity)  # fmt: skip
     disparity = tables.bias_disparity(user_groupings, item_groupings, ratings, lists)
     catalogue = tables.catalogue(data, lists, item_groupings, evaluation, table, threshold)
     findings = table[table["tier"].isin(["flagged", "notable"])]

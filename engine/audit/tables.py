@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine.audit import measures
 from engine.audit.groups import ACTIVITY, ITEM_POPULARITY
+from engine.audit.inputs import AUDITED_MODEL
 from engine.data.types import RatingData
 from engine.evaluate import Evaluation
 from engine.ids import object_ids
@@ -41,37 +42,45 @@ def yao_rows(
     (no "rest" to compare with) gets no row and a note; ``n_items`` = 0 (values NaN) when
     no item qualifies.
     """
-    # Items as codes in id order (factorize with sort; a missing id stays missing): the
-    # same groups, in the same order, as grouping by the ids, without hashing strings.
-    codes, _ = pd.factorize(oof["item_id"], sort=True)
-    items = np.where(codes >= 0, codes, np.nan)
-    frame = pd.DataFrame({  # the columns used only: not a copy of the whole table per group
-        "item_id": items, "group": labels.reindex(oof["user_id"]).to_numpy(),
-        "prediction": oof["prediction"].to_numpy(), "rating": oof["rating"].to_numpy(),
-    })  # fmt: skip
+    # Sufficient statistics: per (item, group) the count and the sums of predictions and
+    # ratings, one bincount each over all rows (a user without a label in the last column);
+    # each group's rest is the item's total less the group. On 25M out-of-fold predictions
+    # the former per-group groupby over a copy of the table held several GB at once.
+    items, _ = pd.factorize(oof["item_id"])  # -1: a missing id, in no item's means
+    names, label_codes = _group_codes(labels)
+    positions = labels.index.get_indexer(oof["user_id"])
+    group = np.where(positions >= 0, label_codes[positions], -1)
+    group[group < 0] = len(names)  # unlabelled users: only ever in the rest
+    width = len(names) + 1
+    prediction, rating = oof["prediction"].to_numpy(float), oof["rating"].to_numpy(float)
+    known = items >= 0
+    key = items[known] * width + group[known]
+    cells = (int(items.max()) + 1 if known.any() else 0) * width
+
+    def per_item(weights: np.ndarray | None) -> np.ndarray:
+        weights = None if weights is None else weights[known]
+        return np.bincount(key, weights, minlength=cells).reshape(-1, width).astype(float)
+
+    n, y, r = per_item(None), per_item(prediction), per_item(rating)
+    n_all = np.bincount(group, minlength=width)
+    y_all = np.bincount(group, prediction, minlength=width)
     rows, alone = [], []
-    for group in sorted(frame["group"].dropna().unique(), key=str):
-        inside = frame["group"] == group
-        stats = (
-            frame.assign(inside=inside)
-            .groupby(["item_id", "inside"])
-            .agg(y=("prediction", "mean"), r=("rating", "mean"), n=("rating", "size"))
-            .unstack("inside")
-        )
-        if stats.shape[1] < 6:
-            alone.append(str(group))
+    for g in sorted((g for g in range(len(names)) if n_all[g]), key=lambda g: str(names[g])):
+        n_in, n_out = n[:, g], n.sum(axis=1) - n[:, g]
+        if not n_in.any() or not n_out.any():
+            alone.append(str(names[g]))
             continue
-        ok = (stats["n"][True] >= min_ratings) & (stats["n"][False] >= min_ratings)
-        s = stats[ok]
-        dg, do = s["y"][True] - s["r"][True], s["y"][False] - s["r"][False]
+        ok = (n_in >= min_ratings) & (n_out >= min_ratings)
+        dg = (y[ok, g] - r[ok, g]) / n_in[ok]
+        do = (y[ok].sum(axis=1) - y[ok, g] - (r[ok].sum(axis=1) - r[ok, g])) / n_out[ok]
         rows.append({
-            "grouping": grouping, "group": str(group), "n_users": int(labels.eq(group).sum()),
-            "value": _mean(s, (dg - do).abs()),
-            "absolute": _mean(s, (dg.abs() - do.abs()).abs()),
-            "under": _mean(s, (np.maximum(0, -dg) - np.maximum(0, -do)).abs()),
-            "over": _mean(s, (np.maximum(0, dg) - np.maximum(0, do)).abs()),
-            "non_parity": float(abs(frame.loc[inside, "prediction"].mean()
-                                    - frame.loc[~inside, "prediction"].mean())),
+            "grouping": grouping, "group": str(names[g]), "n_users": int(labels.eq(names[g]).sum()),
+            "value": _mean(np.abs(dg - do)),
+            "absolute": _mean(np.abs(np.abs(dg) - np.abs(do))),
+            "under": _mean(np.abs(np.maximum(0, -dg) - np.maximum(0, -do))),
+            "over": _mean(np.abs(np.maximum(0, dg) - np.maximum(0, do))),
+            "non_parity": float(abs(y_all[g] / n_all[g] - (y_all.sum() - y_all[g])
+                                    / (n_all.sum() - n_all[g]))),
             "n_items": int(ok.sum()),
         })  # fmt: skip
     if alone:
@@ -83,20 +92,27 @@ def yao_rows(
     return rows
 
 
-def _mean(rows: pd.DataFrame, values: pd.Series) -> float:
-    return float(values.mean()) if len(rows) else float("nan")
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _group_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(names, codes)``: the distinct labels and each user's code (-1: no label)."""
+    codes, names = pd.factorize(labels)
+    return np.asarray(names, dtype=object), codes
 
 
 def delta_gap(
-    labels: pd.Series, lists: pd.DataFrame, ratings: pd.DataFrame, popularity: pd.Series
+    labels: pd.Series, lists: pd.DataFrame, profile: pd.Series, popularity: pd.Series
 ) -> pd.DataFrame:
     """Delta-GAP per propensity group: (GAP_recommended - GAP_profile) / GAP_profile.
 
     GAP(g) is the mean over the group's users of the mean popularity (number of ratings)
     of their items (profile or list); < 0: the lists are less popular than the profiles.
-    Columns ``DELTA_GAP_COLUMNS``; NaN for a group without users or lists.
+    ``profile``: each user's mean popularity of the rated items (the audit's
+    ``profile["mean_popularity"]``), ``popularity``: ratings per item. Columns
+    ``DELTA_GAP_COLUMNS``; NaN for a group without users or lists.
     """
-    profile = measures.per_user_mean(ratings, popularity)
     recommended = measures.arp(lists, popularity)
     rows = []
     for group in ("niche", "diverse", "blockbuster"):
@@ -148,17 +164,18 @@ def catalogue(
         ("gini_exposure", "", gini,
          "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
     ]  # fmt: skip
-    oof_lists = object_ids(evaluation.top_lists[evaluation.top_lists["model"] == "SVD"])
+    top_lists = evaluation.top_lists
+    oof_lists = object_ids(top_lists[top_lists["model"] == AUDITED_MODEL])
     # only the columns used, selected before any copy: on 25M ratings a whole-table copy of
     # the held-out predictions or of the ratings is gigabytes in this process
     held_out = evaluation.predictions
-    is_relevant = (held_out["model"] == "SVD") & (held_out["rating"] >= threshold)
+    is_relevant = (held_out["model"] == AUDITED_MODEL) & (held_out["rating"] >= threshold)
     relevant = object_ids(held_out.loc[is_relevant, ["fold", "user_id", "item_id"]])
-    listed, rated = object_ids(lists), object_ids(data.ratings[["user_id", "item_id"]])
+    listed = object_ids(lists)
     for grouping, membership in item_groupings.items():
         rows.append((
             "pop_rsp" if grouping == ITEM_POPULARITY else "rsp", grouping,
-            measures.rsp(listed, membership, rated),
+            measures.rsp(listed, membership, data.ratings),
             "std/mean over item groups of recommended share of candidate items (0 = parity)",
         ))  # fmt: skip
         reo_by_fold = np.array([
