@@ -32,16 +32,19 @@ import pandas as pd
 import pyarrow
 
 
+def _libc() -> ctypes.CDLL | None:
+    """Return the C library, or ``None`` where it cannot be found or opened."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name is not None else None
+    except OSError:
+        return None
+
+
 @functools.cache
 def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     """Return glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
+    return getattr(_libc(), "malloc_trim", None)
 
 
 #: Environment variable that switches the allocator tuning off (``0``, ``false``, ``no``, ``off``).
@@ -73,14 +76,11 @@ def tune_allocator() -> bool:
     on the command line's ``run`` of 4M ratings with the Spark engine: see the README.
     Skipped when ``RECSYS_ALLOCATOR_TUNING=0``; no effect where the C library is not glibc.
     """
-    if not allocator_tuning_enabled():
+    mallopt = getattr(_libc(), "mallopt", None)  # glibc's
+    if not allocator_tuning_enabled() or mallopt is None:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-        libc.mallopt(_M_ARENA_MAX, ARENA_MAX)
-    except (OSError, AttributeError):  # not glibc
-        return False
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    mallopt(_M_ARENA_MAX, ARENA_MAX)
     return True
 
 
@@ -110,10 +110,6 @@ class ColumnParts:
 
     def __init__(self) -> None:
         self._columns: dict[str, list[pd.Series]] = {}
-
-    def __len__(self) -> int:
-        """Return the number of blocks appended."""
-        return len(next(iter(self._columns.values()), []))
 
     def append(self, frame: pd.DataFrame) -> None:
         """Add ``frame``'s rows (its columns copied; ``frame`` itself is not kept).

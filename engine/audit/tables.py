@@ -47,7 +47,7 @@ def yao_rows(
     # each group's rest is the item's total less the group. On 25M out-of-fold predictions
     # the former per-group groupby over a copy of the table held several GB at once.
     items, _ = pd.factorize(oof["item_id"])  # -1: a missing id, in no item's means
-    names, label_codes = _group_codes(labels)
+    label_codes, names = pd.factorize(labels)  # -1: a user without a label
     positions = labels.index.get_indexer(oof["user_id"])
     group = np.where(positions >= 0, label_codes[positions], -1)
     group[group < 0] = len(names)  # unlabelled users: only ever in the rest
@@ -94,12 +94,6 @@ def yao_rows(
 
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
-
-
-def _group_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(names, codes)``: the distinct labels and each user's code (-1: no label)."""
-    codes, names = pd.factorize(labels)
-    return np.asarray(names, dtype=object), codes
 
 
 def delta_gap(
