@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import shutil
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -427,6 +428,25 @@ def test_tables_written_in_row_groups_read_back_whole(monkeypatch, rows):
     )
     back = decode_table(content, record, "grouped", 1 << 20)
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
+
+
+def test_saving_writes_tables_to_their_files_not_through_memory(analysis, tmp_path):
+    # each table goes to its file a row group at a time and is hashed from the file: the
+    # Python heap never holds a table's file (it held it twice: the buffer and its copy)
+    evaluated = Analysis(analysis.data, analysis.settings)
+    evaluated.adopt("evaluation", analysis.evaluation(), analysis.key("evaluation"))
+    tracemalloc.start()
+    try:
+        folder = save_analysis(evaluated, tmp_path / "traced")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    largest = (folder / "evaluation" / "predictions.parquet").stat().st_size
+    assert largest == max(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert peak < largest
+    content, record = encode_table(analysis.evaluation().predictions, "the same table")
+    assert entry(read_manifest(folder), "evaluation/predictions.parquet")["table"] == record
+    assert content == (folder / "evaluation" / "predictions.parquet").read_bytes()
 
 
 def test_a_column_that_cannot_be_stored_exactly_is_refused_on_save():

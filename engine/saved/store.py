@@ -47,7 +47,7 @@ from engine.saved.source import Source
 from engine.saved.stages import read_stage, stage_files
 from engine.saved.systems import STAGE as SYSTEMS
 from engine.saved.systems import SavedSystems, read_systems, systems_files, systems_key
-from engine.saved.tables import encode_table
+from engine.saved.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +105,34 @@ def _check_target(folder: Path) -> None:
         )
 
 
-def _write(path: Path, content: bytes) -> None:
+def _write(path: Path, content: bytes | pd.DataFrame, where: str = "") -> dict[str, Any]:
+    """Write ``content`` to ``path`` and sync it; return its ``sha256`` and size in ``bytes``.
+
+    A DataFrame is written as Parquet straight to the file (``tables.write_table``, a row
+    group at a time; ``table`` in the result is its schema record), so a large table's file
+    is never held in memory; the digest is read back from the file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        handle.write(content)
+    record = None
+    with path.open("w+b") as handle:
+        if isinstance(content, pd.DataFrame):
+            record = write_table(content, where, handle)
+        else:
+            handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
+        handle.seek(0)
+        described = {"sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
+        described["bytes"] = handle.tell()
+    return described if record is None else described | {"table": record}
 
 
 def _stage_entry(analysis: Analysis, stage: str, files: dict[str, Any], scratch: Path) -> dict:
     described = {}
     for path, content in files.items():
-        record = None
-        if isinstance(content, pd.DataFrame):
-            content, record = encode_table(content, f"The {stage} table {path}")
-        elif not isinstance(content, bytes):
+        if not isinstance(content, pd.DataFrame | bytes):
             content = jsonio.dumps(content, f"The {stage} file {path}")
-        _write(scratch / path, content)
-        described[path] = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
-        if record is not None:
-            described[path]["table"] = record
+        described[path] = _write(scratch / path, content, f"The {stage} table {path}")
     if stage == SYSTEMS:  # inputs, like the data: keyed by their content
         return {"key": systems_key(described), "rests_on": {"data": analysis.key("data")},
                 "files": described}  # fmt: skip

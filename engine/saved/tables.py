@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,17 @@ def _from_arrow(column: pa.ChunkedArray, kind: str) -> Any:
 
 
 def encode_table(frame: pd.DataFrame, where: str) -> tuple[bytes, dict[str, Any]]:
-    """Return ``(Parquet bytes, schema record)`` of ``frame``.
+    """Return ``(Parquet bytes, schema record)`` of ``frame`` (``write_table`` to memory)."""
+    buffer = io.BytesIO()
+    record = write_table(frame, where, buffer)
+    return buffer.getvalue(), record
+
+
+def write_table(frame: pd.DataFrame, where: str, sink: BinaryIO) -> dict[str, Any]:
+    """Write ``frame`` to ``sink`` as Parquet; return its schema record.
+
+    ``ROWS_PER_GROUP`` rows are converted and written at a time, so a large table is never
+    held again as a whole, neither in Arrow nor as the file's bytes.
 
     Raises
     ------
@@ -198,15 +208,14 @@ def encode_table(frame: pd.DataFrame, where: str) -> tuple[bytes, dict[str, Any]
         record_index = [index.name, _kind(index, f"{where} index")]
         fields_.append(pa.field(INDEX_COLUMN, _arrow_type(record_index[1])))
     schema = pa.schema(fields_)
-    buffer = io.BytesIO()
-    with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for start in range(0, len(frame), ROWS_PER_GROUP) or [0]:
             rows = frame.iloc[start : start + ROWS_PER_GROUP]
             arrays = [_to_arrow(rows[name], kind) for name, kind in columns]
             if record_index is not None:
                 arrays.append(_to_arrow(rows.index, record_index[1]))
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-    return buffer.getvalue(), {"rows": len(frame), "columns": columns, "index": record_index}
+    return {"rows": len(frame), "columns": columns, "index": record_index}
 
 
 def check_record(record: object, file: object) -> dict[str, Any]:
