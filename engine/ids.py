@@ -22,8 +22,11 @@ ID_COLUMNS: tuple[str, ...] = ("user_id", "item_id")
 def shared_strings(values: pd.Series) -> pd.Series:
     """``values`` as an ``object`` Series (same index), one object per distinct value.
 
-    Missing values (never in canonical ids) are converted as they are.
+    Missing values (never in canonical ids) are converted as they are. An ``object``
+    Series is returned as it is (a copy would cost 8 bytes a row and change nothing read).
     """
+    if values.dtype == object:
+        return values
     codes, uniques = pd.factorize(values)
     if (codes < 0).any():
         return values.astype(object)

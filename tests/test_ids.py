@@ -31,6 +31,13 @@ def test_a_series_and_missing_values_keep_their_values():
     assert out.iloc[0] == "a" and pd.isna(out.iloc[1])
     plain = object_ids(pd.Series(["b", "c", "b"], dtype="str"))
     assert plain.tolist() == ["b", "c", "b"] and plain.iloc[0] is plain.iloc[2]
+    assert object_ids(plain) is plain  # already objects: not copied
+
+
+def test_a_frame_whose_ids_are_objects_shares_their_arrays():
+    frame = object_ids(pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "a"]}))
+    again = object_ids(frame)
+    assert np.shares_memory(again["user_id"].to_numpy(), frame["user_id"].to_numpy())
 
 
 @pytest.mark.parametrize("storage", ["one chunk", "three chunks", "object", "category"])
