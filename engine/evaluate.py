@@ -197,7 +197,10 @@ class Evaluation:
         prediction`` (clipped to the scale), ``raw_prediction`` (unclipped),
         ``was_impossible`` (user or item absent from the training fold: the
         prediction fell back to ``mu + b_i`` / ``mu + b_u`` / ``mu``) and ``reason``.
-        Ranking-only models (Popularity) have no rows. ``model`` and ``reason`` here, and
+        Ranking-only models (Popularity) have no rows. Rows are grouped by model (in
+        ``MODEL_NAMES`` order), then by split, so one model's rows are one contiguous
+        block (the audit reads the SVD's as a view, not a copy; ``engine.audit.inputs``).
+        ``model`` and ``reason`` here, and
         ``model`` in ``user_ranking`` and ``top_lists``, are categoricals
         (``LABEL_COLUMNS``, ``as_labels``).
     fold_metrics
@@ -716,8 +719,10 @@ def evaluate(
             f"{len(catalogue):,} items exceed the {KNN_MAX_ITEMS:,}-item limit of its dense "
             "similarity matrix"
         )
-    # the splits' rows, joined at the end one column at a time (engine.memory.ColumnParts)
-    predictions, per_user, top_lists = ColumnParts(), ColumnParts(), ColumnParts()
+    # the splits' rows, joined at the end one column at a time (engine.memory.ColumnParts);
+    # the predictions model by model (Evaluation.predictions)
+    predictions = {name: ColumnParts() for name in names}
+    per_user, top_lists = ColumnParts(), ColumnParts()
     metrics: list[tuple[str, int, str, float]] = []
     undefined: dict[int, tuple[str, str]] = {}
     steps = len(parts) * len(names)
@@ -738,7 +743,7 @@ def evaluate(
             if result.predictions is not None:
                 # labels with the same categories in every split, so the concatenation
                 # below keeps them categorical (LABEL_COLUMNS)
-                predictions.append(result.predictions.assign(
+                predictions[name].append(result.predictions.assign(
                     model=as_labels(result.predictions["model"], names),
                     reason=as_labels(result.predictions["reason"], REASONS),
                 ))  # fmt: skip
@@ -760,7 +765,7 @@ def evaluate(
     return Evaluation(
         config=config,
         evaluation=evaluation,
-        predictions=predictions.concat(),
+        predictions=ColumnParts.joined(predictions.values()),
         fold_metrics=pd.DataFrame(metrics, columns=["model", "fold", "metric", "value"]),
         user_ranking=per_user.concat(),
         top_lists=top_lists.concat(),

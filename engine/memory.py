@@ -26,7 +26,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import pyarrow
@@ -131,9 +131,22 @@ class ColumnParts:
 
         With no block appended: an empty frame without columns.
         """
+        return ColumnParts.joined([self])
+
+    @staticmethod
+    def joined(holders: Iterable[ColumnParts]) -> pd.DataFrame:
+        """Return the blocks of ``holders``, one after the other, as one table; empty them.
+
+        As ``concat`` of one holder given every block in turn; holders without blocks
+        are skipped (so is their lack of columns).
+        """
+        holders = [h for h in holders if h._columns]
+        columns = list(holders[0]._columns) if holders else []
+        if any(list(h._columns) != columns for h in holders):
+            raise ValueError("the holders' tables have different columns")
         built: dict[str, pd.Series] = {}
-        for name in list(self._columns):
-            blocks = self._columns.pop(name)
+        for name in columns:
+            blocks = [block for h in holders for block in h._columns.pop(name)]
             built[name] = pd.concat(blocks, ignore_index=True)
             del blocks  # this column's blocks are freed before the next one is built
         return pd.DataFrame(built, copy=False)

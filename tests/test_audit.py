@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,30 @@ YAO_OOF = pd.DataFrame(
 YAO_LABELS = pd.Series({"u1": "A", "u2": "A", "u3": "B"})
 
 
-def test_yao_unfairness_by_hand():
+def test_out_of_fold_is_a_view_of_the_svd_block_or_else_the_same_rows(pipeline):
+    from engine.audit.inputs import out_of_fold
+    from engine.audit.registry import AuditSources
+
+    data, model, evaluation = pipeline
+    predictions = evaluation.predictions
+    expected = predictions.loc[predictions["model"] == "SVD",
+                               ["user_id", "item_id", "rating", "prediction"]]  # fmt: skip
+    sources = AuditSources(data, model, evaluation, AuditConfig(), 10)
+    oof = out_of_fold(sources, {})
+    pd.testing.assert_frame_equal(oof, expected)
+    assert np.shares_memory(oof["prediction"].to_numpy(), predictions["prediction"].to_numpy())
+    # rows of several models interleaved (an evaluation saved by an earlier version)
+    shuffled = predictions.sample(frac=1.0, random_state=0)
+    mixed = AuditSources(data, model, replace(evaluation, predictions=shuffled), AuditConfig(), 10)
+    pd.testing.assert_frame_equal(
+        out_of_fold(mixed, {}), shuffled.loc[shuffled["model"] == "SVD", expected.columns]
+    )
+
+
+@pytest.mark.parametrize("at_once", [1, 3, tables.YAO_ROWS_AT_ONCE])
+def test_yao_unfairness_by_hand(monkeypatch, at_once):
+    # the sums are taken over at_once rows at a time: 7 rows in 7, 3 or 1 passes
+    monkeypatch.setattr(tables, "YAO_ROWS_AT_ONCE", at_once)
     notes: list[str] = []
     rows = {r["group"]: r for r in tables.yao_rows("g", YAO_LABELS, YAO_OOF, 1, notes)}
     # A: x: inside y 3 r 3 (dg 0), rest (u3, u4) y 3.5 r 4 (do -0.5); y: dg 0, rest u3 do 1

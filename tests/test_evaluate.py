@@ -54,6 +54,16 @@ def test_every_rating_is_predicted_once_per_rating_model(data, result):
     np.testing.assert_array_equal(folds["SVD"], folds["KNNBaseline"])  # paired
 
 
+def test_predictions_are_grouped_by_model_then_split(result):
+    # one contiguous block per model, in MODEL_NAMES order, splits in order within it
+    frame = result.predictions
+    models = frame["model"].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, models[1:] != models[:-1]])
+    assert models[starts].tolist() == ["SVD", "BaselineOnly", "KNNBaseline"]
+    for model, block in frame.groupby("model", observed=True, sort=False):
+        assert (np.diff(block["fold"].to_numpy()) >= 0).all(), model
+
+
 def test_fold_rmse_equals_surprise_accuracy_on_the_same_split(data, result):
     fold_of = assign_folds(data.n_ratings, 3, 0)
     train, test = data.ratings[fold_of != 0], data.ratings[fold_of == 0]

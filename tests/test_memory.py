@@ -91,6 +91,24 @@ def test_column_parts_refuse_other_columns():
         parts.append(_blocks()[0][["fold", "model"]])
 
 
+def test_holders_joined_one_after_the_other():
+    # the evaluation keeps one holder per model and joins them model by model
+    first, empty, second = ColumnParts(), ColumnParts(), ColumnParts()
+    blocks = _blocks()
+    first.append(blocks[2])
+    second.append(blocks[0])
+    second.append(blocks[2])
+    joined = ColumnParts.joined([first, empty, second])
+    expected = pd.concat([blocks[2], blocks[0], blocks[2]], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, expected)
+    assert ColumnParts.joined([first, second]).shape == (0, 0)  # emptied
+    other = ColumnParts()
+    other.append(blocks[0][["fold", "model"]])
+    first.append(blocks[0])
+    with pytest.raises(ValueError, match="different columns"):
+        ColumnParts.joined([first, other])
+
+
 def test_column_parts_peak_is_the_table_plus_one_column():
     # four blocks of four 8 MB float columns (128 MB held); pd.concat would hold 256 MB at
     # its peak, the column-wise join the table plus one column's blocks (160 MB)

@@ -42,21 +42,35 @@ def ratings(sources: AuditSources, needs: Needs) -> pd.DataFrame:
 def out_of_fold(sources: AuditSources, needs: Needs) -> pd.DataFrame:
     """Return the SVD's out-of-fold predictions (``user_id, item_id, rating, prediction``).
 
-    Only those columns: the audit holds this for its whole run, and on 25M ratings each
-    column left out is 0.2-0.3 GB in this process.
+    The audit holds this for its whole run: where the SVD's rows are one block (as
+    ``engine.evaluate`` orders them) it is a view of those rows, no copy (on 25M ratings a
+    copy of these four columns is 0.8 GB); otherwise only these columns are copied.
     """
     predictions = sources.evaluation.predictions
     columns = ["user_id", "item_id", "rating", "prediction"]
-    return predictions.loc[predictions["model"] == AUDITED_MODEL, columns]
+    audited = (predictions["model"] == AUDITED_MODEL).to_numpy()
+    rows = np.flatnonzero(audited)
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return predictions.iloc[rows[0] : rows[-1] + 1][columns]
+    return predictions.loc[audited, columns]
 
 
 def errors(sources: AuditSources, needs: Needs) -> pd.DataFrame:
-    """Sum each user's squared (``se``) and absolute (``ae``) errors, count them (``n``)."""
+    """Sum each user's squared (``se``) and absolute (``ae``) errors, count them (``n``).
+
+    Index ``user_id``, sorted; a missing id is in no user. Summed by ``np.bincount`` over
+    the users' codes, not by a groupby over a table of the errors (on 25M ratings that
+    table and its grouping held 1.4 GB at once).
+    """
     oof = needs["oof"]
-    error = oof["prediction"] - oof["rating"]
-    by_user = pd.DataFrame({"user_id": oof["user_id"], "se": error**2, "ae": error.abs()})
-    sums = by_user.groupby("user_id").agg(se=("se", "sum"), ae=("ae", "sum"), n=("se", "size"))
-    return sums.assign(n=sums["n"].astype(float))
+    codes, users = pd.factorize(oof["user_id"], sort=True)
+    error = oof["prediction"].to_numpy(float) - oof["rating"].to_numpy(float)
+    if (codes < 0).any():
+        codes, error = codes[codes >= 0], error[codes >= 0]
+    n = np.bincount(codes, minlength=len(users)).astype(float)
+    se = np.bincount(codes, error * error, minlength=len(users))
+    ae = np.bincount(codes, np.abs(error, out=error), minlength=len(users))
+    return pd.DataFrame({"se": se, "ae": ae, "n": n}, index=users.rename("user_id"))
 
 
 def ranking(sources: AuditSources, needs: Needs) -> pd.DataFrame:

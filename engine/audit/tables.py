@@ -24,6 +24,8 @@ YAO_COLUMNS = ["grouping", "group", "n_users", "value", "absolute", "under", "ov
                "non_parity", "n_items"]  # fmt: skip
 DELTA_GAP_COLUMNS = ["group", "n_users", "gap_profile", "gap_recommended", "delta_gap"]
 CATALOGUE_COLUMNS = ["metric", "grouping", "value", "definition"]
+#: Out-of-fold predictions summed at a time by ``yao_rows``.
+YAO_ROWS_AT_ONCE = 1024 * 1024
 
 
 def yao_rows(
@@ -43,27 +45,29 @@ def yao_rows(
     no item qualifies.
     """
     # Sufficient statistics: per (item, group) the count and the sums of predictions and
-    # ratings, one bincount each over all rows (a user without a label in the last column);
-    # each group's rest is the item's total less the group. On 25M out-of-fold predictions
-    # the former per-group groupby over a copy of the table held several GB at once.
-    items, _ = pd.factorize(oof["item_id"])  # -1: a missing id, in no item's means
+    # ratings, by bincount (a user without a label in the last column); each group's rest
+    # is the item's total less the group. Summed over YAO_ROWS_AT_ONCE rows at a time: on
+    # 25M out-of-fold predictions the per-row codes of all rows at once were 1 GB.
+    item_ids = pd.Index(pd.unique(oof["item_id"])).dropna()  # a missing id: in no item
     label_codes, names = pd.factorize(labels)  # -1: a user without a label
-    positions = labels.index.get_indexer(oof["user_id"])
-    group = np.where(positions >= 0, label_codes[positions], -1)
-    group[group < 0] = len(names)  # unlabelled users: only ever in the rest
     width = len(names) + 1
-    prediction, rating = oof["prediction"].to_numpy(float), oof["rating"].to_numpy(float)
-    known = items >= 0
-    key = items[known] * width + group[known]
-    cells = (int(items.max()) + 1 if known.any() else 0) * width
-
-    def per_item(weights: np.ndarray | None) -> np.ndarray:
-        weights = None if weights is None else weights[known]
-        return np.bincount(key, weights, minlength=cells).reshape(-1, width).astype(float)
-
-    n, y, r = per_item(None), per_item(prediction), per_item(rating)
-    n_all = np.bincount(group, minlength=width)
-    y_all = np.bincount(group, prediction, minlength=width)
+    n, y, r = (np.zeros(len(item_ids) * width) for _ in range(3))
+    n_all, y_all = np.zeros(width, np.int64), np.zeros(width)
+    for start in range(0, len(oof), YAO_ROWS_AT_ONCE):
+        part = oof.iloc[start : start + YAO_ROWS_AT_ONCE]
+        items = item_ids.get_indexer(part["item_id"])
+        positions = labels.index.get_indexer(part["user_id"])
+        group = np.where(positions >= 0, label_codes[positions], -1)
+        group[group < 0] = len(names)  # unlabelled users: only ever in the rest
+        prediction, rating = part["prediction"].to_numpy(float), part["rating"].to_numpy(float)
+        known = items >= 0
+        key = items[known] * width + group[known]
+        n += np.bincount(key, minlength=len(n))
+        y += np.bincount(key, prediction[known], minlength=len(y))
+        r += np.bincount(key, rating[known], minlength=len(r))
+        n_all += np.bincount(group, minlength=width)
+        y_all += np.bincount(group, prediction, minlength=width)
+    n, y, r = (cells.reshape(-1, width) for cells in (n, y, r))
     rows, alone = [], []
     for g in sorted((g for g in range(len(names)) if n_all[g]), key=lambda g: str(names[g])):
         n_in, n_out = n[:, g], n.sum(axis=1) - n[:, g]
@@ -158,13 +162,20 @@ def catalogue(
         ("gini_exposure", "", gini,
          "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
     ]  # fmt: skip
-    top_lists = evaluation.top_lists
-    oof_lists = object_ids(top_lists[top_lists["model"] == AUDITED_MODEL])
-    # only the columns used, selected before any copy: on 25M ratings a whole-table copy of
-    # the held-out predictions or of the ratings is gigabytes in this process
-    held_out = evaluation.predictions
-    is_relevant = (held_out["model"] == AUDITED_MODEL) & (held_out["rating"] >= threshold)
-    relevant = object_ids(held_out.loc[is_relevant, ["fold", "user_id", "item_id"]])
+    # REO's hits, fold by fold, once for every item grouping: only that fold's pairs are
+    # copied (on 25M ratings a copy of the relevant held-out pairs of every fold is 0.5 GB)
+    top_lists, held_out, pair = evaluation.top_lists, evaluation.predictions, ["user_id", "item_id"]
+    audited_lists = (top_lists["model"] == AUDITED_MODEL).to_numpy()
+    is_relevant = (
+        (held_out["model"] == AUDITED_MODEL) & (held_out["rating"] >= threshold)
+    ).to_numpy()
+    hits_by_fold = [
+        measures.held_out_hits(
+            object_ids(top_lists.loc[audited_lists & (top_lists["fold"] == f).to_numpy(), pair]),
+            object_ids(held_out.loc[is_relevant & (held_out["fold"] == f).to_numpy(), pair]),
+        )
+        for f in sorted(top_lists.loc[audited_lists, "fold"].unique())
+    ]
     listed = object_ids(lists)
     for grouping, membership in item_groupings.items():
         rows.append((
@@ -172,11 +183,10 @@ def catalogue(
             measures.rsp(listed, membership, data.ratings),
             "std/mean over item groups of recommended share of candidate items (0 = parity)",
         ))  # fmt: skip
-        reo_by_fold = np.array([
-            measures.reo(oof_lists[oof_lists["fold"] == f], membership,
-                         relevant[relevant["fold"] == f])
-            for f in sorted(oof_lists["fold"].unique())
-        ], float)  # fmt: skip
+        reo_by_fold = np.array(
+            [measures.reo_of_hits(hits, fold_relevant, membership)
+             for hits, fold_relevant in hits_by_fold], float,
+        )  # fmt: skip
         defined = reo_by_fold[np.isfinite(reo_by_fold)]
         rows.append((
             "pop_reo" if grouping == ITEM_POPULARITY else "reo", grouping,
