@@ -81,8 +81,11 @@ def test_spark_split_equals_numpy_scoring_of_the_collected_model(spark_runs, pro
     from engine.spark.train import model_from_fit
 
     result, calls = spark_runs[protocol]
-    for (train, test, fold, scale, catalogue, config, k, threshold), split in calls:
-        model = model_from_fit(split.fit, Interactions.from_frame(train, catalogue), config, scale)
+    for (train, test, fold, scale, catalogue, config, k, threshold, shared), split in calls:
+        indexed = Interactions.from_frame(train, catalogue)  # the split indexed for every model
+        for name in ("user_ids", "item_ids", "indptr", "items", "ratings"):
+            np.testing.assert_array_equal(getattr(shared, name), getattr(indexed, name))
+        model = model_from_fit(split.fit, indexed, config, scale)
         predictions, rmse, mae = held_out_predictions(model, test, fold)
         pd.testing.assert_frame_equal(split.predictions, predictions, rtol=0, atol=1e-9)
         assert split.rmse == pytest.approx(rmse, abs=1e-9)

@@ -203,31 +203,45 @@ def _baseline_arrays(algo, trainset, interactions: Interactions):
 
 
 def _fit_baselines(
-    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    item_ids: np.ndarray | None,
+    interactions: Interactions | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, Interactions]:
     """Surprise's ALS baselines ``(mu, b_u, b_i)`` in our user and item order.
 
     ``BaselineOnly`` with its default options runs the same ``baseline_als`` as
-    ``KNNBaseline.compute_baselines`` with its default ``bsl_options``.
+    ``KNNBaseline.compute_baselines`` with its default ``bsl_options``. ``interactions``:
+    ``Interactions.from_frame(ratings, item_ids)`` if already built (``engine.evaluate``
+    indexes each split once for every model).
     """
     trainset = surprise_trainset(ratings, scale)
     algo = BaselineOnly(verbose=False)
     algo.fit(trainset)
     check_finite("BaselineOnly", "check the ratings for extreme values", algo.bu, algo.bi)
-    interactions = Interactions.from_frame(ratings, item_ids)
+    if interactions is None:
+        interactions = Interactions.from_frame(ratings, item_ids)
     return *_baseline_arrays(algo, trainset, interactions), interactions
 
 
 def train_baseline(
-    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    item_ids: np.ndarray | None = None,
+    *,
+    interactions: Interactions | None = None,
 ) -> BaselineModel:
-    """Fit Surprise ``BaselineOnly`` (default ALS options)."""
-    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids)
+    """Fit Surprise ``BaselineOnly`` (default ALS options); ``interactions`` as in ``train_svd``."""
+    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids, interactions)
     return BaselineModel(mu, bu, bi, interactions, scale)
 
 
 def train_knn_baseline(
-    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    item_ids: np.ndarray | None = None,
+    *,
+    interactions: Interactions | None = None,
 ) -> KNNBaselineModel:
     """Fit Surprise's ``KNNBaseline`` (item-based, ``pearson_baseline``, k=40, min_k=1).
 
@@ -251,7 +265,7 @@ def train_knn_baseline(
             f"similarity matrix ({gib:.1f} GiB), over the limit of {KNN_MAX_ITEMS:,} items: "
             "leave KNNBaseline out of the comparison for this dataset."
         )
-    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids)
+    mu, bu, bi, interactions = _fit_baselines(ratings, scale, item_ids, interactions)
     rows = interactions.rows()
     sim = pearson_baseline(interactions.items, rows, interactions.ratings, mu, bi, bu)
     return KNNBaselineModel(mu, bu, bi, interactions, scale, sim=sim)
@@ -297,8 +311,13 @@ def _trainset_arrays(trainset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def train_popularity(
-    ratings: pd.DataFrame, scale: tuple[float, float], item_ids: np.ndarray | None = None
+    ratings: pd.DataFrame,
+    scale: tuple[float, float],
+    item_ids: np.ndarray | None = None,
+    *,
+    interactions: Interactions | None = None,
 ) -> PopularityModel:
-    """Count each item's training ratings."""
-    interactions = Interactions.from_frame(ratings, item_ids)
+    """Count each item's training ratings; ``interactions`` as in ``train_svd``."""
+    if interactions is None:
+        interactions = Interactions.from_frame(ratings, item_ids)
     return PopularityModel(interactions.counts_per_item().astype(float), interactions, scale)

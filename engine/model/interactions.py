@@ -50,17 +50,22 @@ class Interactions:
             codes, present = pd.factorize(frame["item_id"])
             position = pd.Index(item_ids).get_indexer(np.asarray(present, dtype=object))
             item_codes = np.where(codes >= 0, position[codes], -1)
+            del codes
+        ratings = frame["rating"].to_numpy(dtype=np.float64)
         keep = item_codes >= 0
-        order = np.lexsort((item_codes[keep], user_codes[keep]))
-        users = user_codes[keep][order]
+        if not keep.all():  # masked only when something is dropped: each mask is a copy
+            user_codes, item_codes, ratings = user_codes[keep], item_codes[keep], ratings[keep]
+        del keep
         indptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(users, minlength=len(user_ids)), out=indptr[1:])
+        np.cumsum(np.bincount(user_codes, minlength=len(user_ids)), out=indptr[1:])
+        order = np.lexsort((item_codes, user_codes))
+        del user_codes
         return cls(
             user_ids=np.asarray(user_ids, dtype=object),
             item_ids=np.asarray(item_ids, dtype=object),
             indptr=indptr,
-            items=item_codes[keep][order].astype(np.int64),
-            ratings=frame["rating"].to_numpy(dtype=np.float64)[keep][order],
+            items=item_codes.astype(np.int64, copy=False)[order],
+            ratings=ratings[order],
         )
 
     @property

@@ -147,12 +147,14 @@ def train_svd(
     *,
     item_ids: np.ndarray | None = None,
     fingerprint: str = "",
+    interactions: Interactions | None = None,
 ) -> TrainedModel:
     """Train Surprise ``SVD`` on canonical ratings and extract its arrays.
 
     ``item_ids`` fixes the item axis (items without training ratings get ``b_i = 0``,
     ``q_i = 0``, exactly what Surprise predicts for an unknown item); by default it is
-    the items in ``ratings``.
+    the items in ``ratings``. ``interactions``: ``Interactions.from_frame(ratings,
+    item_ids)`` if already built (``engine.evaluate`` indexes each split once for every model).
 
     Raises
     ------
@@ -169,7 +171,8 @@ def train_svd(
         f"lower lr_all (now {config.lr_all}) or raise reg_all (now {config.reg_all})",
         algo.bu, algo.bi, algo.pu, algo.qi,
     )  # fmt: skip
-    interactions = Interactions.from_frame(ratings, item_ids)
+    if interactions is None:
+        interactions = Interactions.from_frame(ratings, item_ids)
     present = interactions.counts_per_item() > 0
     users, known_items = surprise_order(
         trainset, interactions.user_ids, interactions.item_ids[present]

@@ -236,6 +236,7 @@ def evaluate_split_in_spark(
     config: ModelConfig,
     k: int,
     threshold: float,
+    interactions: Interactions | None = None,
 ) -> SparkSplitResult:
     """Train the Spark engine on ``train`` and evaluate it on ``test``, all in Spark.
 
@@ -248,13 +249,16 @@ def evaluate_split_in_spark(
     predictions and the users x ``k`` lists and metrics come back (Arrow). The result has
     exactly the tables (columns, dtypes, row order) of ``engine.evaluate``'s
     ``held_out_predictions`` and ``held_out_ranking`` on the collected model.
+    ``interactions``: that indexing of ``train`` if already built.
     """
     from engine.spark.session import quiet_pandas_warning, spark_session
     from engine.spark.train import fit_spark, ratings_frame
 
     quiet_pandas_warning()
     spark = spark_session()
-    inter = Interactions.from_frame(train, item_ids=catalogue)
+    inter = interactions
+    if inter is None:
+        inter = Interactions.from_frame(train, item_ids=catalogue)
     start = time.perf_counter()
     train_frame = ratings_frame(spark, inter)
     fit = fit_spark(train_frame, config)

@@ -198,6 +198,7 @@ def train_baseline_spark(
     item_ids: np.ndarray | None = None,
     *,
     fitted: SparkBaselines | None = None,
+    interactions: Interactions | None = None,
 ) -> BaselineModel:
     """Fit Surprise's ``BaselineOnly`` comparator by Spark (``train_baseline``'s contract).
 
@@ -206,13 +207,15 @@ def train_baseline_spark(
     Surprise trainset in this process (about 2.7 GB per 6.5M ratings). ``fitted``: the
     baselines the Spark engine already fitted on these ``ratings``, indexed as
     ``Interactions.from_frame(ratings, item_ids)`` (``SparkFit.baselines`` of the same
-    split): they are collected, not fitted again.
+    split): they are collected, not fitted again. ``interactions``: that indexing if
+    already built (``engine.evaluate`` indexes each split once for every model).
     """
     from engine.spark.baselines import fit_baselines
     from engine.spark.factors import scalar_array
     from engine.spark.session import spark_session
 
-    interactions = Interactions.from_frame(ratings, item_ids)
+    if interactions is None:
+        interactions = Interactions.from_frame(ratings, item_ids)
     frame = None
     if fitted is None:
         frame = ratings_frame(spark_session(), interactions).cache()
