@@ -768,7 +768,11 @@ def evaluate(
             users.insert(0, "model", _model_label(name, len(users), names))
             per_user.append(users)
             metrics += [(name, fold, metric, value) for metric, value in rows.items()]
-            release_free_memory()  # the split's training copies and scores (engine.memory)
+            release_free_memory()  # the model's scores and tables (engine.memory)
+        # nothing of this split is needed past it: freed now, not once the next split's
+        # copies replace it (after the last split, the closing table and joins run next)
+        train = test = interactions = spark_fit = result = users = lists = None
+        release_free_memory()
     if progress:
         progress(1.0, "evaluation done")
     table = split_table(ratings, parts)
