@@ -225,6 +225,39 @@ def test_yao_group_holding_every_user_gets_a_note_not_a_row():
     ]
 
 
+# Accuracy across models by hand: squared errors SVD u1 1, 1; u2 9; u3 4 and BaselineOnly
+# u1 0; u2 4; u3 4; u4 1 (u4 has no label: in the overall RMSE, in no group).
+ACCURACY_PREDICTIONS = pd.DataFrame({
+    "model": pd.Categorical(["SVD"] * 4 + ["BaselineOnly"] * 4,
+                            categories=["BaselineOnly", "KNNBaseline", "SVD"]),
+    "user_id": ["u1", "u1", "u2", "u3", "u1", "u2", "u3", "u4"],
+    "rating": [3.0, 4.0, 1.0, 5.0, 3.0, 1.0, 5.0, 2.0],
+    "prediction": [4.0, 3.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0],
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_accuracy_by_model_by_hand(interleaved):
+    from types import SimpleNamespace
+
+    predictions = ACCURACY_PREDICTIONS
+    if interleaved:  # rows of the models mixed (an evaluation saved by an earlier version)
+        predictions = predictions.iloc[[0, 4, 1, 5, 2, 6, 3, 7]]
+    evaluation = SimpleNamespace(predictions=predictions)
+    labels = pd.Series({"u1": "A", "u2": "A", "u3": "B"})
+    table = tables.accuracy_by_model(evaluation, labels, min_users=1).set_index("model")
+    assert list(table.index) == ["SVD", "BaselineOnly"]  # in order of appearance, no KNN
+    # SVD: overall sqrt(15 / 4); A (u1, u1, u2) sqrt(11 / 3), B sqrt(4)
+    assert table.loc["SVD", "overall_rmse"] == pytest.approx(math.sqrt(15 / 4))
+    assert table.loc["SVD", "max_gap"] == pytest.approx(2 - math.sqrt(11 / 3))
+    # BaselineOnly: overall sqrt(9 / 4); A (u1, u2) sqrt(2), B sqrt(4)
+    assert table.loc["BaselineOnly", "overall_rmse"] == pytest.approx(1.5)
+    assert table.loc["BaselineOnly", "max_gap"] == pytest.approx(2 - math.sqrt(2))
+    # groups of at least 2 users: A alone, so no gap
+    table = tables.accuracy_by_model(evaluation, labels, min_users=2)
+    assert table["max_gap"].tolist() == [0.0, 0.0]
+
+
 # Two users, lists of 2: u1 -> [a, b], u2 -> [b, c]. Popularity a=10, b=4, c=2 (long tail
 # {b, c} in this toy), 10 users in the dataset.
 LISTS = pd.DataFrame(

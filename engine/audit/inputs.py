@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.groups import LONG_TAIL, item_popularity_groups
+from engine.evaluate import model_rows
 from engine.metrics import RANKING_METRICS
 from engine.model import ridge
 from engine.recommend import recommend_all
@@ -42,17 +43,11 @@ def ratings(sources: AuditSources, needs: Needs) -> pd.DataFrame:
 def out_of_fold(sources: AuditSources, needs: Needs) -> pd.DataFrame:
     """Return the SVD's out-of-fold predictions (``user_id, item_id, rating, prediction``).
 
-    The audit holds this for its whole run: where the SVD's rows are one block (as
-    ``engine.evaluate`` orders them) it is a view of those rows, no copy (on 25M ratings a
-    copy of these four columns is 0.8 GB); otherwise only these columns are copied.
+    Held for the audit's whole run: a view of the evaluation's rows where it can be
+    (``engine.evaluate.model_rows``).
     """
-    predictions = sources.evaluation.predictions
     columns = ["user_id", "item_id", "rating", "prediction"]
-    audited = (predictions["model"] == AUDITED_MODEL).to_numpy()
-    rows = np.flatnonzero(audited)
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        return predictions.iloc[rows[0] : rows[-1] + 1][columns]
-    return predictions.loc[audited, columns]
+    return model_rows(sources.evaluation.predictions, AUDITED_MODEL, columns)
 
 
 def errors(sources: AuditSources, needs: Needs) -> pd.DataFrame:
