@@ -51,15 +51,19 @@ def out_of_fold(sources: AuditSources, needs: Needs) -> pd.DataFrame:
 
 
 def errors(sources: AuditSources, needs: Needs) -> pd.DataFrame:
+    """Sum each user's squared and absolute errors (``error_sums_by_user`` of ``oof``)."""
+    return error_sums_by_user(needs["oof"])
+
+
+def error_sums_by_user(predictions: pd.DataFrame) -> pd.DataFrame:
     """Sum each user's squared (``se``) and absolute (``ae``) errors, count them (``n``).
 
-    Index ``user_id``, sorted; a missing id is in no user. Summed by ``np.bincount`` over
-    the users' codes, not by a groupby over a table of the errors (on 25M ratings that
-    table and its grouping held 1.4 GB at once).
+    ``predictions``: ``user_id, rating, prediction``. Index ``user_id``, sorted; a missing
+    id is in no user. Summed by ``np.bincount`` over the users' codes, not by a groupby
+    over a table of the errors (on 25M ratings that table and its grouping held 1.4 GB).
     """
-    oof = needs["oof"]
-    codes, users = pd.factorize(oof["user_id"], sort=True)
-    error = oof["prediction"].to_numpy(float) - oof["rating"].to_numpy(float)
+    codes, users = pd.factorize(predictions["user_id"], sort=True)
+    error = predictions["prediction"].to_numpy(float) - predictions["rating"].to_numpy(float)
     if (codes < 0).any():
         codes, error = codes[codes >= 0], error[codes >= 0]
     n = np.bincount(codes, minlength=len(users)).astype(float)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from engine.audit import measures
 from engine.audit.groups import ACTIVITY, ITEM_POPULARITY
-from engine.audit.inputs import AUDITED_MODEL
+from engine.audit.inputs import AUDITED_MODEL, error_sums_by_user
 from engine.data.types import RatingData
 from engine.evaluate import Evaluation, model_rows
 from engine.ids import object_ids
@@ -210,24 +210,18 @@ def accuracy_by_model(
     Returns ``model, overall_rmse, max_gap`` (models in order of appearance) where
     ``max_gap`` is the largest minus the smallest group RMSE among groups with at least
     ``min_users`` users (lower = fairer); users without a label count only overall. A
-    group's mean squared error is its users' summed squared errors over their count
-    (per-user ``np.bincount`` sums: no per-row table of 25M predictions is built).
+    group's mean squared error is its users' summed squared errors over their count (the
+    audit's per-user sums, ``error_sums_by_user``, of the model's rows read as a view).
     """
     predictions, rows = evaluation.predictions, []
     for model in pd.unique(predictions["model"]):
         frame = model_rows(predictions, model, ["user_id", "rating", "prediction"])
-        se = frame["prediction"].to_numpy(float) - frame["rating"].to_numpy(float)
-        se *= se
-        codes, users = pd.factorize(frame["user_id"])  # -1: a missing id, in no group
-        known = codes >= 0
-        per_user = pd.DataFrame({
-            "group": labels.reindex(users).to_numpy(),
-            "se": np.bincount(codes[known], se[known], minlength=len(users)),
-            "n": np.bincount(codes[known], minlength=len(users)),
-        })  # fmt: skip
+        per_user = error_sums_by_user(frame)
+        per_user["group"] = labels.reindex(per_user.index).to_numpy()
         stats = per_user.groupby("group").agg(se=("se", "sum"), n=("n", "sum"), users=("n", "size"))
         stats = stats[stats["users"] >= min_users]
         rmse = np.sqrt(stats["se"] / stats["n"])
-        rows.append((model, float(np.sqrt(se.mean())),
+        overall = np.sqrt(per_user["se"].sum() / per_user["n"].sum())
+        rows.append((model, float(overall),
                      float(rmse.max() - rmse.min()) if len(rmse) > 1 else 0.0))  # fmt: skip
     return pd.DataFrame(rows, columns=["model", "overall_rmse", "max_gap"])
