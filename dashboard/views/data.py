@@ -18,7 +18,7 @@ from engine import (
     charts,
     load_dataset,
 )
-from engine.data import files_table, preview_ratings, rejected_table
+from engine.data import RatingsPreview, files_table, preview_ratings, rejected_table
 from engine.external import heldout_from_file, load_lists, load_predictions
 from engine.external.load import external_rejected_table, preview_external
 from engine.text import literal_markdown
@@ -150,6 +150,15 @@ def heldout_upload(data: RatingData) -> None:
         st.rerun()
 
 
+def _preview_caption(uploaded: str, preview: RatingsPreview) -> str:
+    """Which file the preview shows: the upload, or the ratings member of an uploaded zip."""
+    if preview.archive:
+        return f"{uploaded}: a MovieLens archive; its layout fixes the columns. Load reads it."
+    where = uploaded if preview.name == uploaded else f"{preview.name} in {uploaded}"
+    shape = f"the first {len(preview.head)} rows of {len(preview.columns)} columns"
+    return f"Preview of {where}: {shape}."
+
+
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
     """Multi-valued (tuple) columns joined with `` | `` for display."""
     tuples = [c for c in table.columns if table[c].map(lambda v: isinstance(v, tuple)).any()]
@@ -180,6 +189,8 @@ def render() -> None:
                 st.error(literal_markdown(error))
                 preview = None
             mapping = None
+            if preview is not None:
+                st.caption(literal_markdown(_preview_caption(upload.name, preview)))
             if preview is not None and not preview.archive:
                 st.dataframe(preview.head, key="upload_preview")
                 st.markdown("**Columns** (detected choice pre-selected)")

@@ -2,8 +2,9 @@
 
 Tests wait for conditions, never for a fixed time. ``open_app`` loads a page and waits for
 its first script run; ``run(page, action)`` does an action and waits for the script run it
-caused to end, read from the app's websocket (the server's ``script_finished`` message,
-not a run cut short by ``st.rerun()``), because the page's own "running" state can skip a
+caused to end (``put_file`` for an upload, which can cause two), read from the app's
+websocket (the server's ``script_finished`` message, not a run cut short by
+``st.rerun()``), because the page's own "running" state can skip a
 short run entirely (React batches the two updates); Playwright's ``expect`` /
 ``wait_for`` wait for what a run shows; ``wait_until`` polls a condition outside the
 browser (server health, memory).
@@ -24,6 +25,7 @@ from typing import TypeVar
 
 import pytest
 from google.protobuf.message import DecodeError
+from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 T = TypeVar("T")
@@ -150,6 +152,37 @@ def _run_ended(payload: str | bytes) -> bool:
     )
 
 
+def _run_started(payload: str | bytes) -> bool:
+    """Whether a frame from the server starts a script run (its ``new_session`` message)."""
+    if isinstance(payload, str):
+        return False
+    message = ForwardMsg()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError:
+        return False
+    return message.WhichOneof("type") == "new_session"
+
+
+def _asks_run_with_file(payload: str | bytes, name: str) -> bool:
+    """Whether a frame to the server asks for a run with a file ``name`` in an uploader."""
+    if isinstance(payload, str):
+        return False
+    message = BackMsg()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError:
+        return False
+    if message.WhichOneof("type") != "rerun_script":
+        return False
+    return any(
+        info.name == name
+        for widget in message.rerun_script.widget_states.widgets
+        if widget.WhichOneof("value") == "file_uploader_state_value"
+        for info in widget.file_uploader_state_value.uploaded_file_info
+    )
+
+
 def open_app(page, url: str, timeout: float = 180_000):
     """Go to ``url``, keep the app's websocket for ``run``, wait for the first run; return page."""
     with page.expect_websocket(_is_app_socket, timeout=timeout) as socket_info:
@@ -194,6 +227,37 @@ def run(page, action: Callable[[], object], timeout: float = 180_000) -> None:
     """
     with runs_of([page], timeout):
         action()
+
+
+def put_file(page, dropzone, file: dict, timeout: float = 180_000) -> None:
+    """Put ``file`` into an uploader's ``dropzone``; wait until a run that has it has ended.
+
+    Replacing an uploader's file asks for two runs: one with the uploader emptied, then,
+    once the upload has ended, one with the new file. ``run`` would stop waiting after the
+    first when it ends before the upload does (a busy machine), and the page would not show
+    the new file yet. This waits for the end of a run started after the browser asked for
+    a run with the file.
+    """
+    socket = _SOCKETS[page]
+    asked = started = False
+
+    def on_sent(payload: str | bytes) -> None:
+        nonlocal asked
+        asked = asked or _asks_run_with_file(payload, file["name"])
+
+    def ended(payload: str | bytes) -> bool:
+        nonlocal started
+        started = started or (asked and _run_started(payload))
+        return started and _run_ended(payload)
+
+    socket.on("framesent", on_sent)
+    try:
+        with socket.expect_event("framereceived", predicate=ended, timeout=timeout):
+            dropzone.set_input_files(file)
+    finally:
+        socket.remove_listener("framesent", on_sent)
+    wait_ready(page, timeout)
+    page.evaluate(_PAINTED)
 
 
 def shot(page, name: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.bad.make_corpus import GOOD, GOOD_ROWS
-from tests.e2e.conftest import open_app, run, shot
+from tests.e2e.conftest import open_app, put_file, run, shot
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -22,13 +22,22 @@ SUBSET = {
 }
 
 
-def put_file(page, name: str, content: bytes) -> None:
-    """Upload ``name``; click Load when the preview offers it (a refused file offers none)."""
+def upload(page, name: str, content: bytes) -> None:
+    """Upload ``name``; click Load when the preview offers it (a refused file offers none).
+
+    The page names the file it previews, or names it in the refusal: waiting for that
+    makes sure the Load button seen (or not) is this file's.
+    """
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": name, "mimeType": "application/octet-stream", "buffer": content}
-    run(page, lambda: dropzone.set_input_files(file))
-    load = page.get_by_role("button", name="Load", exact=True)
-    if load.count():
+    put_file(page, dropzone, file)
+    stem = name.removesuffix(".gz")  # a refused gzip is named by what it holds
+    preview = page.locator("[data-testid='stCaptionContainer']").filter(has_text=stem)
+    refusal = page.locator("[data-testid='stAlertContentError']").filter(has_text=stem)
+    expect(preview.or_(refusal)).to_have_count(1)
+    if preview.count():
+        load = page.get_by_role("button", name="Load", exact=True)
+        expect(load).to_be_visible()
         run(page, load.click)
 
 
@@ -44,20 +53,20 @@ def test_bad_uploads_each_say_one_thing_and_a_good_upload_still_works(server, br
     open_app(page, server)
     page.get_by_text("Load your own rating data").click()
     for name, fragment in SUBSET.items():
-        put_file(page, name, (CORPUS / name).read_bytes())
+        upload(page, name, (CORPUS / name).read_bytes())
         alert = page.locator("[data-testid='stAlertContentError']").filter(has_text=fragment)
         expect(alert).to_have_count(1)
         expect(alert).to_contain_text(name.removesuffix(".gz"))
         expect(page.locator("[data-testid='stException']")).to_have_count(0)
         expect(page.get_by_text("Synthetic sample data")).to_be_visible()  # still on the sample
     shot(page, "06_bad_upload")
-    put_file(page, "html_titles.zip", (CORPUS / "html_titles.zip").read_bytes())
+    upload(page, "html_titles.zip", (CORPUS / "html_titles.zip").read_bytes())
     expect(metric(page, "Users")).to_have_text("8")
     run(page, page.get_by_role("link", name="Recommendations").click)
     expect(page.get_by_text("Because you rated").first).to_be_visible()  # markup titles shown
     run(page, page.get_by_role("link", name="Data").click)
     page.get_by_text("Load your own rating data").click()
-    put_file(page, "good.csv", GOOD.encode())
+    upload(page, "good.csv", GOOD.encode())
     expect(metric(page, "Ratings")).to_have_text(f"{GOOD_ROWS:,}")
     assert dialogs == []
     page.close()

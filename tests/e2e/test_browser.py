@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import open_app, run, shot, type_into_grid_cell
+from tests.e2e.conftest import open_app, put_file, run, shot, type_into_grid_cell
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -26,7 +26,7 @@ def upload(page, name: str, content: bytes) -> None:
     page.get_by_text("Load your own rating data").click()
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": name, "mimeType": "text/csv", "buffer": content}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import open_app, run, shot
+from tests.e2e.conftest import open_app, put_file, run, shot
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -43,13 +43,13 @@ def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tm
     page.get_by_text("Load your own rating data").click()
     dropzone = page.locator(".st-key-upload_ratings [data-testid='stFileUploaderDropzoneInput']")
     file = {"name": "small.csv", "mimeType": "text/csv", "buffer": ratings}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
 
     page.get_by_text("Audit your own recommender").click()
     dropzone = page.locator(".st-key-upload_external [data-testid='stFileUploaderDropzoneInput']")
     file = {"name": "toplists.csv", "mimeType": "text/csv", "buffer": lists}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     name = page.locator(".st-key-external_name input")
     run(page, lambda: (name.fill("mypop"), name.press("Enter")))
     run(page, page.get_by_role("button", name="Add system").click, timeout=LONG)
@@ -57,7 +57,7 @@ def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tm
     expect(page.get_by_text("toplists.csv (lists): 3,000 rows read, 3,000 kept")).to_be_visible()
     run(page, page.locator(".st-key-external_kind").get_by_text("predictions").click)
     file = {"name": "noise.csv", "mimeType": "text/csv", "buffer": noise}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     run(page, lambda: (name.fill("noisy"), name.press("Enter")))
     run(page, page.get_by_role("button", name="Add system").click, timeout=LONG)
     expect(page.get_by_text(re.compile(r"^noisy: predictions$"))).to_be_visible()

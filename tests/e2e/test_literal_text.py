@@ -16,7 +16,7 @@ import zipfile
 import pytest
 
 from tests.conftest import MARKUP_TITLES
-from tests.e2e.conftest import open_app, run, shot
+from tests.e2e.conftest import open_app, put_file, run, shot
 
 _playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect, PlaywrightTimeout = _playwright.expect, _playwright.TimeoutError
@@ -84,7 +84,7 @@ def page(server, browser):
     page.get_by_text("Load your own rating data").click()
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": ARCHIVE, "mimeType": "application/zip", "buffer": _archive()}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
     expect(page.get_by_text(f"Dataset {ARCHIVE}", exact=False).first).to_be_visible()
     yield page
@@ -173,7 +173,7 @@ def test_column_mapping_offers_the_files_column_names_literally(server, browser)
     rows = [f"p{u},m{i},{(u + i) % 5 + 1}" for u in range(6) for i in range(5)]
     content = ",".join(names) + "\n" + "\n".join(rows) + "\n"
     file = {"name": "mapped.csv", "mimeType": "text/csv", "buffer": content.encode()}
-    run(page, lambda: dropzone.set_input_files(file))
+    put_file(page, dropzone, file)
     mapping = page.locator(".st-key-map_user [role='combobox']")
     expect(mapping).to_be_visible(timeout=LONG)  # the preview can take a while when busy
     options, offered = page.get_by_role("option"), set()
