@@ -334,3 +334,58 @@ def test_labelling_a_large_column_takes_a_few_bytes_a_row():
     assert list(labelled.cat.categories) == ["BaselineOnly", "SVD"]
     assert (labelled.astype("str") == column.astype("str")).all()
     assert peak < 4 * rows, peak / rows
+
+
+def test_small_int_dtype_is_the_narrowest_signed_type_holding_the_range():
+    from engine.evaluate import small_int_dtype, small_ints
+
+    assert small_int_dtype(0, 127) == np.int8 and small_int_dtype(-128, 0) == np.int8
+    assert small_int_dtype(0, 128) == np.int16 and small_int_dtype(-129, 0) == np.int16
+    assert small_int_dtype(1, 32_768) == np.int32 and small_int_dtype(0, 2**31) == np.int64
+    folds = pd.Series([0, 300, 4], dtype="int64")  # read back from an edited file
+    assert small_ints(folds).dtype == np.int16 and small_ints(folds).tolist() == [0, 300, 4]
+    narrow = pd.Series([1, 2], dtype="int8")
+    assert small_ints(narrow) is narrow  # never widened
+    assert small_ints(pd.Series([1.0, 2.0])).dtype == np.float64  # other dtypes unchanged
+
+
+def test_folds_and_ranks_are_kept_in_one_byte_a_row(result):
+    # about 0.65 GB at 25M ratings: folds of 50M predictions, folds and ranks of 24M list rows
+    assert result.predictions["fold"].dtype == np.int8
+    assert result.user_ranking["fold"].dtype == np.int8
+    assert result.top_lists["fold"].dtype == np.int8 and result.top_lists["rank"].dtype == np.int8
+    assert sorted(result.predictions["fold"].unique()) == [0, 1, 2]
+    assert sorted(result.top_lists["rank"].unique()) == [1, 2, 3, 4, 5]
+    # the concatenated parts kept the type: no int64 copy was made at the end
+    lists = result.top_lists.groupby(["model", "fold", "user_id"], observed=True)["rank"]
+    assert (lists.max() == lists.count()).all()
+
+
+@pytest.mark.parametrize(
+    ("engine_name", "models", "given_a_table"),
+    [
+        ("spark", ("SVD", "BaselineOnly", "Popularity"), False),  # all read the index only
+        ("spark", ("SVD", "KNNBaseline"), True),  # KNNBaseline builds a Surprise trainset
+        ("surprise", ("Popularity",), False),
+        ("surprise", ("SVD", "Popularity"), True),
+    ],
+)
+def test_a_splits_training_table_is_dropped_when_no_model_reads_it(
+    monkeypatch, data, engine_name, models, given_a_table
+):
+    from engine.evaluate import SplitResult, empty_ranking
+
+    evaluation = sys.modules["engine.evaluate"]  # the module (engine.evaluate is the function)
+
+    seen = []
+
+    def recorded(name, train, test, fold, context, interactions, spark_fit=None):
+        seen.append((name, train is not None, interactions.n_ratings))
+        return SplitResult(None, math.nan, math.nan, *empty_ranking(), 0.0)
+
+    monkeypatch.setattr(evaluation, "_evaluate_model", recorded)
+    config = replace(SMALL, engine=engine_name)
+    evaluate(data, config, EvaluationConfig(folds=2, models=models))
+    assert len(seen) == 2 * len(models)
+    assert {given for _, given, _ in seen} == {given_a_table}
+    assert sum(n for name, _, n in seen if name == models[0]) == data.n_ratings  # 2 folds

@@ -294,6 +294,41 @@ def test_a_rank_of_zero_is_refused(copy):
     assert "lists.parquet holds rank = 0 outside 1..10" in refused(copy)
 
 
+def test_folds_and_ranks_saved_as_int64_read_back_narrowed(analysis, copy):
+    # analyses saved before folds and ranks were kept small hold them as int64
+    def widen(frame):
+        for column in ("fold", "rank"):
+            if column in frame:
+                frame[column] = frame[column].astype("int64")
+
+    for name in ("predictions", "user_ranking", "top_lists"):
+        edit_table(copy, f"evaluation/{name}.parquet", widen)
+    opened = open_analysis(copy).evaluation()
+    for name in ("predictions", "user_ranking", "top_lists"):
+        read, kept = getattr(opened, name), getattr(analysis.evaluation(), name)
+        assert read["fold"].dtype == np.int8, name
+        pd.testing.assert_frame_equal(read, kept)
+
+
+def test_a_fold_beyond_a_small_type_is_refused_not_wrapped(copy):
+    def far(frame):
+        frame["fold"] = frame["fold"].astype("int64")
+        frame.loc[0, "fold"] = 300  # as int8 it would wrap to 44
+
+    edit_table(copy, "evaluation/predictions.parquet", far)
+    assert "predictions.parquet holds fold = 300 outside 0..4" in refused(copy)
+
+
+def test_a_fold_that_is_not_an_integer_is_refused(copy):
+    def floating(frame):
+        frame["fold"] = frame["fold"].astype("float64")
+
+    edit_table(copy, "evaluation/top_lists.parquet", floating)
+    message = refused(copy)
+    expected = "where one of int8, int16, int32, int64 is expected"
+    assert f"top_lists.parquet holds fold as float64, {expected}" in message
+
+
 def test_an_edited_rating_fails_the_fingerprint(copy):
     def edit(frame):
         frame.loc[0, "rating"] = 5.0 if frame.loc[0, "rating"] != 5.0 else 1.0

@@ -12,9 +12,11 @@ import pytest
 
 from engine import load_dataset
 from engine.evaluate import EvaluationConfig, evaluate, held_out_predictions, held_out_ranking
+from engine.ids import object_ids
 from engine.metrics import RANKING_METRICS
 from engine.model import ModelConfig, train_svd
 from engine.model.interactions import Interactions
+from engine.protocols import make_splits
 from engine.recommend import recommend_all
 from engine.synth import SynthConfig, generate, write_dataset
 from tests.test_spark_support import spark_fixture, toy_ratings  # noqa: F401  (fixture)
@@ -77,11 +79,19 @@ def test_spark_engine_evaluates_on_the_surprise_engines_splits(spark_runs, timed
 
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
-def test_spark_split_equals_numpy_scoring_of_the_collected_model(spark_runs, protocol):
+def test_spark_split_equals_numpy_scoring_of_the_collected_model(spark_runs, timed_data, protocol):
     from engine.spark.train import model_from_fit
 
     result, calls = spark_runs[protocol]
+    settings = PROTOCOLS[protocol]
+    parts = make_splits(
+        timed_data.ratings, settings.split, folds=settings.folds, seed=settings.seed,
+        test_share=settings.test_share, last_n=settings.last_n, windows=settings.windows,
+    )  # fmt: skip
+    rated = object_ids(timed_data.ratings)[["user_id", "item_id", "rating"]]
     for (train, test, fold, scale, catalogue, config, k, threshold, shared), split in calls:
+        assert train is None  # the Spark engine's models read the index only: not kept
+        train = rated[parts[fold].train]
         indexed = Interactions.from_frame(train, catalogue)  # the split indexed for every model
         for name in ("user_ids", "item_ids", "indptr", "items", "ratings"):
             np.testing.assert_array_equal(getattr(shared, name), getattr(indexed, name))
@@ -105,6 +115,9 @@ def test_spark_split_equals_numpy_scoring_of_the_collected_model(spark_runs, pro
             if "reason" in mine:  # kept as a label (Evaluation's LABEL_COLUMNS)
                 mine["reason"] = mine["reason"].astype("str")
             expected = expected.drop(columns=["model", "fold"], errors="ignore")
+            if "rank" in mine:  # kept in one byte (Evaluation's SMALL_INT_COLUMNS)
+                assert mine["rank"].dtype == np.int8
+                expected = expected.astype({"rank": np.int8})
             pd.testing.assert_frame_equal(mine, expected, rtol=0, atol=1e-9)
 
 

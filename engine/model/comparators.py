@@ -311,13 +311,16 @@ def _trainset_arrays(trainset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def train_popularity(
-    ratings: pd.DataFrame,
+    ratings: pd.DataFrame | None,
     scale: tuple[float, float],
     item_ids: np.ndarray | None = None,
     *,
     interactions: Interactions | None = None,
 ) -> PopularityModel:
-    """Count each item's training ratings; ``interactions`` as in ``train_svd``."""
+    """Count each item's training ratings; ``interactions`` as in ``train_svd``.
+
+    ``ratings`` is not read when ``interactions`` is given (it may then be ``None``).
+    """
     if interactions is None:
         interactions = Interactions.from_frame(ratings, item_ids)
     return PopularityModel(interactions.counts_per_item().astype(float), interactions, scale)

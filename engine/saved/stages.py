@@ -41,7 +41,7 @@ from engine.saved import records
 from engine.saved.checks import check_ids, check_range, check_ranks, check_unique
 from engine.saved.errors import FIX, SavedAnalysisError, refuse
 from engine.saved.source import Source
-from engine.saved.tables import TableSpec, check_spec
+from engine.saved.tables import SIGNED_INT, TableSpec, check_spec
 
 Files = dict[str, Any]
 """Path -> bytes, a DataFrame (written as Parquet) or a JSON-ready value."""
@@ -54,7 +54,7 @@ _SPECS: dict[str, dict[str, TableSpec]] = {
         "predictions": TableSpec(
             {
                 "model": "str",
-                "fold": "int64",
+                "fold": SIGNED_INT,
                 "user_id": "str",
                 "item_id": "str",
                 "rating": "float64",
@@ -66,15 +66,21 @@ _SPECS: dict[str, dict[str, TableSpec]] = {
             present=("model", "user_id", "item_id"),
         ),
         "fold_metrics": TableSpec(
-            {"model": "str", "fold": "int64", "metric": "str", "value": "float64"},
+            {"model": "str", "fold": SIGNED_INT, "metric": "str", "value": "float64"},
             present=("model", "metric"),
         ),
         "user_ranking": TableSpec(
-            {"model": "str", "fold": "int64", "user_id": "str", "n_relevant": "int64"},
+            {"model": "str", "fold": SIGNED_INT, "user_id": "str", "n_relevant": "int64"},
             present=("model", "user_id"),
         ),
         "top_lists": TableSpec(
-            {"model": "str", "fold": "int64", "user_id": "str", "rank": "int64", "item_id": "str"},
+            {
+                "model": "str",
+                "fold": SIGNED_INT,
+                "user_id": "str",
+                "rank": SIGNED_INT,
+                "item_id": "str",
+            },
             present=("model", "user_id", "item_id"),
         ),
     },

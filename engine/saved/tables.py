@@ -66,6 +66,9 @@ _SEQUENCES = ("tuple[str]", "list[str]")
 #: floats), pandas nullable dtypes, text (``str`` is pandas' default string dtype,
 #: ``object[str]`` an object column of strings) and cells that are tuples or lists of str.
 KINDS: tuple[str, ...] = (*_NUMPY, *_MASKED, *_TEXT, *_SEQUENCES)
+#: A ``TableSpec`` kind met by any signed numpy integer kind.
+SIGNED_INT = "signed int"
+_SIGNED = ("int8", "int16", "int32", "int64")
 _STR = pd.Series([], dtype="str").dtype
 _STRING = pd.StringDtype()
 
@@ -75,9 +78,10 @@ class TableSpec:
     """What a stage requires of one table (other columns are allowed unless ``exact``).
 
     ``columns`` maps each required column to its kind (checked only when the table has
-    rows: an empty table may have object columns); ``finite`` columns hold no NaN or
-    infinity, ``present`` columns no missing value; ``index`` is the required index as
-    ``(name, kind)``, ``None`` for ``0..n-1``.
+    rows: an empty table may have object columns), or to ``SIGNED_INT`` for any signed
+    integer kind (``int8`` to ``int64``: evaluations keep folds and ranks small);
+    ``finite`` columns hold no NaN or infinity, ``present`` columns no missing value;
+    ``index`` is the required index as ``(name, kind)``, ``None`` for ``0..n-1``.
     """
 
     columns: dict[str, str]
@@ -319,8 +323,9 @@ def check_spec(frame: pd.DataFrame, spec: TableSpec, file: object) -> None:
     if len(frame):
         for name, kind in spec.columns.items():
             found = _kind(frame[name], f"{file} column {name!r}")
-            if found != kind:
-                raise refuse(file, f"holds {name} as {found}, where {kind} is expected")
+            if found != kind and not (kind == SIGNED_INT and found in _SIGNED):
+                expected = kind if kind != SIGNED_INT else f"one of {', '.join(_SIGNED)}"
+                raise refuse(file, f"holds {name} as {found}, where {expected} is expected")
     if spec.index is not None:
         name, kind = spec.index
         if frame.index.name != name or (len(frame) and _kind(frame.index, str(file)) != kind):

@@ -228,7 +228,7 @@ class SparkSplitResult(SplitResult):
 
 
 def evaluate_split_in_spark(
-    train: pd.DataFrame,
+    train: pd.DataFrame | None,
     test: pd.DataFrame,
     fold: int,
     scale: tuple[float, float],
@@ -249,7 +249,8 @@ def evaluate_split_in_spark(
     predictions and the users x ``k`` lists and metrics come back (Arrow). The result has
     exactly the tables (columns, dtypes, row order) of ``engine.evaluate``'s
     ``held_out_predictions`` and ``held_out_ranking`` on the collected model.
-    ``interactions``: that indexing of ``train`` if already built.
+    ``interactions``: that indexing of ``train`` if already built; ``train`` is then not
+    read (it may be ``None``).
     """
     from engine.spark.session import quiet_pandas_warning, spark_session
     from engine.spark.train import fit_spark, ratings_frame

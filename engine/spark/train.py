@@ -193,7 +193,7 @@ def model_from_fit(
 
 
 def train_baseline_spark(
-    ratings: pd.DataFrame,
+    ratings: pd.DataFrame | None,
     scale: tuple[float, float],
     item_ids: np.ndarray | None = None,
     *,
@@ -208,7 +208,8 @@ def train_baseline_spark(
     baselines the Spark engine already fitted on these ``ratings``, indexed as
     ``Interactions.from_frame(ratings, item_ids)`` (``SparkFit.baselines`` of the same
     split): they are collected, not fitted again. ``interactions``: that indexing if
-    already built (``engine.evaluate`` indexes each split once for every model).
+    already built (``engine.evaluate`` indexes each split once for every model); ``ratings``
+    is then not read (it may be ``None``).
     """
     from engine.spark.baselines import fit_baselines
     from engine.spark.factors import scalar_array
