@@ -348,3 +348,13 @@ def test_cell_text_writes_every_kind_of_cell_by_the_conventions():
     assert [cell_text(v) for v in (None, math.nan, True, 1682, 1682.0, 0.0412345, "East")] == [
         "—", "—", "yes", "1,682", "1,682", "0.04123", "East"
     ]  # fmt: skip
+
+
+def test_accuracy_fairness_chart_shows_the_gaps_from_zero():
+    # two close gaps: an axis fitted to the points made 0.185 vs 0.192 look far apart
+    models = {"model": ["SVD", "BaselineOnly"], "overall_rmse": [0.926, 0.944]}
+    frame = pd.DataFrame({**models, "max_gap": [0.185, 0.192]})
+    fig = charts.model_group_gaps(frame)
+    assert fig.layout.yaxis.rangemode == "tozero"
+    assert list(fig.data[0].y) == [0.185, 0.192] and list(fig.data[0].x) == [0.926, 0.944]
+    assert list(fig.data[0].text) == ["SVD", "BaselineOnly"]
