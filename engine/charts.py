@@ -368,7 +368,7 @@ def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
         go.Scatter(
             x=frame["overall_rmse"], y=frame["max_gap"], mode="markers+text",
             text=[literal_plotly(m) for m in frame["model"]], textposition="top center",
-            marker={"size": 12},
+            marker={"size": 12}, cliponaxis=False,  # a label above the highest point shows
             hovertemplate="%{text}: RMSE %{x:.4g}, largest group gap %{y:.3g}<extra></extra>",
         )
     )  # fmt: skip

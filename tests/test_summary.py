@@ -356,5 +356,6 @@ def test_accuracy_fairness_chart_shows_the_gaps_from_zero():
     frame = pd.DataFrame({**models, "max_gap": [0.185, 0.192]})
     fig = charts.model_group_gaps(frame)
     assert fig.layout.yaxis.rangemode == "tozero"
+    assert fig.data[0].cliponaxis is False  # the highest point's label was cut at the top
     assert list(fig.data[0].y) == [0.185, 0.192] and list(fig.data[0].x) == [0.926, 0.944]
     assert list(fig.data[0].text) == ["SVD", "BaselineOnly"]
