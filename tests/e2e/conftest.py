@@ -137,43 +137,37 @@ def _is_app_socket(ws) -> bool:
     return "_stcore/stream" in ws.url
 
 
-def _run_ended(payload: str | bytes) -> bool:
-    """Whether a frame from the server ends a script run (not one cut short for a rerun)."""
+def _parsed(payload: str | bytes, message: T) -> T | None:
+    """``payload`` (a websocket frame) parsed into ``message``; ``None`` if it is not one."""
     if isinstance(payload, str):
-        return False
-    message = ForwardMsg()
+        return None
     try:
         message.ParseFromString(payload)
     except DecodeError:
-        return False
+        return None
+    return message
+
+
+def _run_ended(payload: str | bytes) -> bool:
+    """Whether a frame from the server ends a script run (not one cut short for a rerun)."""
+    message = _parsed(payload, ForwardMsg())
     return (
-        message.WhichOneof("type") == "script_finished"
+        message is not None
+        and message.WhichOneof("type") == "script_finished"
         and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
     )
 
 
 def _run_started(payload: str | bytes) -> bool:
     """Whether a frame from the server starts a script run (its ``new_session`` message)."""
-    if isinstance(payload, str):
-        return False
-    message = ForwardMsg()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError:
-        return False
-    return message.WhichOneof("type") == "new_session"
+    message = _parsed(payload, ForwardMsg())
+    return message is not None and message.WhichOneof("type") == "new_session"
 
 
 def _asks_run_with_file(payload: str | bytes, name: str) -> bool:
     """Whether a frame to the server asks for a run with a file ``name`` in an uploader."""
-    if isinstance(payload, str):
-        return False
-    message = BackMsg()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError:
-        return False
-    if message.WhichOneof("type") != "rerun_script":
+    message = _parsed(payload, BackMsg())
+    if message is None or message.WhichOneof("type") != "rerun_script":
         return False
     return any(
         info.name == name
