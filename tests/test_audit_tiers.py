@@ -14,7 +14,7 @@ from engine.audit.groups import ITEM_POPULARITY
 from engine.audit.inputs import history_contributions, top_share
 from engine.audit.registry import Events
 from engine.audit.rows import adjust, classify, exposure_rows, frame, group_rows
-from engine.audit.run import BY_DEFINITION, _hints
+from engine.audit.run import BY_DEFINITION, profile_hints
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value, identity, is_floor, normal_tail
 from engine.evaluate import EvaluationConfig, evaluate
@@ -286,7 +286,7 @@ def test_each_hint_names_the_metric_of_its_row():
         {"grouping": "grp", "group": "g", "metric": "mae", "tier": "flagged"},
         {"grouping": "grp", "group": "g", "metric": "rmse", "tier": "notable"},
     ])  # fmt: skip
-    hints = _hints(findings, {"grp": labels}, profile, AuditConfig(permutations=200),
+    hints = profile_hints(findings, {"grp": labels}, profile, AuditConfig(permutations=200),
                    np.random.default_rng(0))  # fmt: skip
     assert [(h["group"], h["metric"], h["tier"]) for h in hints] == [
         ("g", "mae", "flagged"), ("g", "rmse", "notable")]  # fmt: skip

@@ -133,7 +133,7 @@ def reo(lists: pd.DataFrame, membership: pd.DataFrame, relevant: pd.DataFrame) -
 def held_out_hits(lists: pd.DataFrame, relevant: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Return the items of the listed pairs that are relevant held-out pairs, and of those.
 
-    Computed once per fold, then counted per item group by ``reo_of_hits`` for every
+    Computed once per fold, then counted per item group (``reo_of_counts``) for every
     grouping (the join is the costly part: millions of pairs a fold at 25M ratings).
     """
     keys = ["user_id", "item_id"]
@@ -143,11 +143,20 @@ def held_out_hits(lists: pd.DataFrame, relevant: pd.DataFrame) -> tuple[pd.Serie
 
 def reo_of_hits(hits: pd.Series, relevant: pd.Series, membership: pd.DataFrame) -> float:
     """``reo`` from the hit items and relevant items of ``held_out_hits``."""
+    return reo_of_counts(hits.value_counts(), relevant.value_counts(), membership)
+
+
+def reo_of_counts(hits: pd.Series, relevant: pd.Series, membership: pd.DataFrame) -> float:
+    """``reo`` from per-item counts (index ``item_id``) of hits and of relevant pairs.
+
+    ``P(g) = sum_{i in g} hits_i / sum_{i in g} relevant_i`` (NaN for a group without a
+    relevant pair), then std/mean over the groups (NaN when no group has one).
+    """
     p = []
     for group in membership.columns:
-        members = membership.index[membership[group]]
-        denominator = relevant.isin(members).sum()
-        p.append(hits.isin(members).sum() / denominator if denominator else np.nan)
+        members = membership.index[membership[group].to_numpy(bool)]
+        denominator = relevant.reindex(members).sum()
+        p.append(hits.reindex(members).sum() / denominator if denominator else np.nan)
     return _std_over_mean(np.array(p, float))
 
 

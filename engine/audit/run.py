@@ -33,7 +33,7 @@ from engine.audit.groups import (
     propensity_groups,
     user_attribute_groups,
 )
-from engine.audit.registry import AuditSources, Registry, audited
+from engine.audit.registry import AuditSources, Parts, Registry, audited
 from engine.audit.rows import (
     NO_INTERVAL,
     ROW_COLUMNS,
@@ -49,7 +49,7 @@ from engine.audit.rows import (
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value, identity, is_floor, permutation_p
 from engine.audit.tables import accuracy_by_model
-from engine.data.types import RatingData
+from engine.data.types import RatingData, RatingScale
 from engine.errors import ConfigError
 from engine.evaluate import Evaluation, ThresholdSource, resolve_threshold
 from engine.model.svd import Progress, TrainedModel
@@ -173,7 +173,7 @@ class AuditResult:
         return rows.sort_values("severity", ascending=False, kind="stable")
 
 
-def _hints(
+def profile_hints(
     findings: pd.DataFrame,
     user_groupings: dict[str, pd.Series],
     profile: pd.DataFrame,
@@ -273,17 +273,10 @@ def run_audit(
             f"The metric registry does not declare the inputs {', '.join(missing)} that the "
             "audit needs: build it over engine.audit.specs.SHARED_INPUTS."
         )
-    threshold, source, rule, notes = resolve_threshold(config.threshold, data.scale)
-    config = replace(config, threshold=threshold)
-    notes = [f"Relevance threshold (PopREO): {rule}.", *notes]
-    used = evaluation.evaluation.threshold
-    if used is not None and float(used) != threshold:
-        notes.append(
-            f"Top-N utility (NDCG, Recall) comes from the evaluation, where relevant = rating "
-            f">= {float(used):g}; PopREO uses {threshold:g}: evaluate with the same threshold "
-            "to compare them."
-        )
-    notes += _settings_notes(config)
+    config, source, rule, notes = audit_threshold(
+        config, data.scale, evaluation.evaluation.threshold
+    )
+    threshold = config.threshold
     rng = np.random.default_rng(config.seed)
     inter = model.interactions
     k = min(config.k, inter.n_items)
@@ -309,31 +302,16 @@ def run_audit(
             "explanation measures."
         )
 
-    user_groupings, user_notes = user_attribute_groups(
-        data.users, profile.index.to_numpy(), _listed(config.user_attributes),
-        config.max_groups, reserved=DERIVED,
-    )  # fmt: skip
-    notes += user_notes
-    user_groupings[ACTIVITY] = activity_groups(profile["n_ratings"])
-    user_groupings[PROPENSITY] = propensity_groups(profile["mean_popularity"])
-    item_groupings, item_notes = item_attribute_groups(
-        data.items, popularity.index.to_numpy(), _listed(config.item_attributes),
-        config.max_groups, reserved={*DERIVED, *user_groupings},
-    )  # fmt: skip
-    notes += item_notes
-    item_groupings[ITEM_POPULARITY] = store["popularity_groups"]
-    names = _attribute_groupings(data, user_groupings, item_groupings)
+    user_groupings = user_groupings_of(data.users, profile, config, notes)
+    item_groupings = item_groupings_of(
+        data.items, popularity, store["popularity_groups"], list(user_groupings), config, notes
+    )
+    names = attribute_groupings(data.users, data.items, user_groupings, item_groupings)
 
     if progress:
         progress(0.2, "per-user measures")
     parts, events = audited(registry, store)
-    rows: list[dict[str, Any]] = []
-    for n, (grouping, labels) in enumerate(user_groupings.items()):
-        if progress:
-            progress(0.3 + 0.5 * n / len(user_groupings), f"user groups: {grouping}")
-        for metric, metric_parts in parts.items():
-            rows += group_rows(registry[metric], grouping, labels, metric_parts,
-                               profile["n_ratings"], config, rng)  # fmt: skip
+    rows = user_group_rows(registry, parts, user_groupings, profile, config, rng, progress)
     for grouping, membership in item_groupings.items() if events else ():
         rows += exposure_rows(grouping, membership, events, ratings, config, rng,
                               BY_DEFINITION.get(grouping, ()))  # fmt: skip
@@ -346,7 +324,7 @@ def run_audit(
     table = frame(rows)
     adjust(table)
     classify(table, config, [spec.key for spec, _ in events])
-    notes += _size_notes(table, list(user_groupings), list(item_groupings), config.min_group_size)
+    notes += size_notes(table, list(user_groupings), list(item_groupings), config.min_group_size)
     if len(lists) == 0 and events:
         notes.append(
             "No list holds any item, so exposure shares have no value (status 'no "
@@ -364,7 +342,7 @@ def run_audit(
     disparity = tables.bias_disparity(user_groupings, item_groupings, ratings, lists)
     catalogue = tables.catalogue(data, lists, item_groupings, evaluation, table, threshold)
     findings = table[table["tier"].isin(["flagged", "notable"])]
-    hints = _hints(findings, user_groupings, profile, config, rng)
+    hints = profile_hints(findings, user_groupings, profile, config, rng)
     if progress:
         progress(1.0, "audit done")
     return AuditResult(
@@ -372,6 +350,96 @@ def run_audit(
         bias_disparity=disparity, hints=hints, notes=notes, threshold_source=source,
         relevance_rule=rule, attribute_groupings=names, lists=lists, registry=registry,
     )  # fmt: skip
+
+
+def audit_threshold(
+    config: AuditConfig, scale: RatingScale, used: float | None
+) -> tuple[AuditConfig, ThresholdSource, str, list[str]]:
+    """Resolve the audit's relevance threshold once: ``(config, source, rule, notes)``.
+
+    ``config.threshold=None`` takes ``scale.relevance_threshold()``; the returned config
+    holds the number used. ``notes`` start with the rule, say when ``used`` (the
+    evaluation's threshold, behind NDCG and Recall) differs, then the settings' notes
+    (``_settings_notes``).
+    """
+    threshold, source, rule, notes = resolve_threshold(config.threshold, scale)
+    config = replace(config, threshold=threshold)
+    notes = [f"Relevance threshold (PopREO): {rule}.", *notes]
+    if used is not None and float(used) != threshold:
+        notes.append(
+            f"Top-N utility (NDCG, Recall) comes from the evaluation, where relevant = rating "
+            f">= {float(used):g}; PopREO uses {threshold:g}: evaluate with the same threshold "
+            "to compare them."
+        )
+    return config, source, rule, notes + _settings_notes(config)
+
+
+def user_groupings_of(
+    users: pd.DataFrame | None, profile: pd.DataFrame, config: AuditConfig, notes: list[str]
+) -> dict[str, pd.Series]:
+    """Return the audit's user groupings: ``{grouping: labels}`` (index ``user_id``).
+
+    The attributes of ``users`` chosen by ``config.user_attributes``
+    (``groups.user_attribute_groups``, its notes added to ``notes``), then ``activity``
+    (``profile["n_ratings"]``) and ``propensity`` (``profile["mean_popularity"]``), over the
+    users of ``profile``.
+    """
+    groupings, attribute_notes = user_attribute_groups(
+        users, profile.index.to_numpy(), _listed(config.user_attributes), config.max_groups,
+        reserved=DERIVED,
+    )  # fmt: skip
+    notes += attribute_notes
+    groupings[ACTIVITY] = activity_groups(profile["n_ratings"])
+    groupings[PROPENSITY] = propensity_groups(profile["mean_popularity"])
+    return groupings
+
+
+def item_groupings_of(
+    items: pd.DataFrame | None,
+    popularity: pd.Series,
+    popularity_groups: pd.DataFrame,
+    user_groupings: list[str],
+    config: AuditConfig,
+    notes: list[str],
+) -> dict[str, pd.DataFrame]:
+    """Return the audit's item groupings: ``{grouping: membership}`` (index ``item_id``).
+
+    The attributes of ``items`` chosen by ``config.item_attributes`` over the items of
+    ``popularity`` (``groups.item_attribute_groups``, renamed away from the derived and
+    ``user_groupings``' names, its notes added to ``notes``), then ``item popularity``
+    (``popularity_groups``: short head / long tail).
+    """
+    groupings, attribute_notes = item_attribute_groups(
+        items, popularity.index.to_numpy(), _listed(config.item_attributes), config.max_groups,
+        reserved={*DERIVED, *user_groupings},
+    )  # fmt: skip
+    notes += attribute_notes
+    groupings[ITEM_POPULARITY] = popularity_groups
+    return groupings
+
+
+def user_group_rows(
+    registry: Registry,
+    parts: dict[str, Parts],
+    groupings: dict[str, pd.Series],
+    profile: pd.DataFrame,
+    config: AuditConfig,
+    rng: np.random.Generator,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """``rows.group_rows`` of every user-group metric's ``parts`` by every grouping.
+
+    Groupings in order, metrics in ``parts``' order within each, drawing from ``rng`` in
+    that order (so an audit with the same seed and inputs gives the same rows).
+    """
+    rows: list[dict[str, Any]] = []
+    for n, (grouping, labels) in enumerate(groupings.items()):
+        if progress:
+            progress(0.3 + 0.5 * n / len(groupings), f"user groups: {grouping}")
+        for metric, metric_parts in parts.items():
+            rows += group_rows(registry[metric], grouping, labels, metric_parts,
+                               profile["n_ratings"], config, rng)  # fmt: skip
+    return rows
 
 
 def _checked_lists(lists: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -416,7 +484,7 @@ def _settings_notes(config: AuditConfig) -> list[str]:
     return notes
 
 
-def _size_notes(
+def size_notes(
     table: pd.DataFrame, user_groupings: list[str], item_groupings: list[str], minimum: int
 ) -> list[str]:
     """Name the groupings whose groups fall short of ``minimum`` users (or raters).
@@ -469,16 +537,17 @@ def _quoted(names: list[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _attribute_groupings(
-    data: RatingData,
+def attribute_groupings(
+    users: pd.DataFrame | None,
+    items: pd.DataFrame | None,
     user_groupings: dict[str, pd.Series],
     item_groupings: dict[str, pd.DataFrame],
 ) -> dict[str, dict[str, str]]:
     """``{"user": {column: grouping}, "item": {...}}`` for the audited attributes."""
     out: dict[str, dict[str, str]] = {}
     for kind, table, groupings, reserved in (
-        ("user", data.users, user_groupings, DERIVED),
-        ("item", data.items, item_groupings, {*DERIVED, *user_groupings}),
+        ("user", users, user_groupings, DERIVED),
+        ("item", items, item_groupings, {*DERIVED, *user_groupings}),
     ):
         names = attribute_names(list(table.columns), kind, reserved) if table is not None else {}
         out[kind] = {str(c): g for c, g in names.items() if g in groupings}

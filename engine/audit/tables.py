@@ -8,7 +8,7 @@ columns listed in its docstring.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,25 @@ YAO_COLUMNS = ["grouping", "group", "n_users", "value", "absolute", "under", "ov
                "non_parity", "n_items"]  # fmt: skip
 DELTA_GAP_COLUMNS = ["group", "n_users", "gap_profile", "gap_recommended", "delta_gap"]
 CATALOGUE_COLUMNS = ["metric", "grouping", "value", "definition"]
-#: Out-of-fold predictions summed at a time by ``yao_rows``.
+#: Out-of-fold predictions summed at a time by ``yao_sums``.
 YAO_ROWS_AT_ONCE = 1024 * 1024
+
+
+class YaoSums(NamedTuple):
+    """Yao & Huang's sufficient statistics of the out-of-fold predictions by user group.
+
+    ``names``: the groups (labels), then one column for users without a label; ``n``,
+    ``y``, ``r``: per (item, column) the count and the sums of predictions and ratings
+    (``items x (len(names) + 1)``); ``n_all``, ``y_all``: per column the count and sum of
+    predictions over every item.
+    """
+
+    names: pd.Index
+    n: np.ndarray
+    y: np.ndarray
+    r: np.ndarray
+    n_all: np.ndarray
+    y_all: np.ndarray
 
 
 def yao_rows(
@@ -35,20 +52,19 @@ def yao_rows(
     min_ratings: int,
     notes: list[str],
 ) -> list[dict[str, Any]]:
-    """Yao & Huang (NeurIPS 2017) unfairness of each group vs the rest of the users.
+    """Yao & Huang unfairness of each group of ``labels`` (``yao_rows_of_sums``).
 
-    Over items with >= ``min_ratings`` ratings in both: value = mean_j |(E_g[y] - E_g[r])
-    - (E_o[y] - E_o[r])|, absolute = mean_j ||E_g[y]-E_g[r]| - |E_o[y]-E_o[r]||, under/over
-    the same with max(0, r - y) / max(0, y - r); non-parity = |mean_g(y) - mean_o(y)|. Lower
-    is fairer; 0 = parity. A group that holds every user with an out-of-fold prediction
-    (no "rest" to compare with) gets no row and a note; ``n_items`` = 0 (values NaN) when
-    no item qualifies.
+    ``oof``: ``user_id, item_id, rating, prediction``; summed by ``yao_sums``.
     """
-    # Sufficient statistics: per (item, group) the count and the sums of predictions and
-    # ratings, by bincount (a user without a label in the last column); each group's rest
-    # is the item's total less the group. Summed over YAO_ROWS_AT_ONCE rows at a time: on
-    # 25M out-of-fold predictions the per-row codes of all rows at once were 1 GB.
-    item_ids = pd.Index(pd.unique(oof["item_id"])).dropna()  # a missing id: in no item
+    return yao_rows_of_sums(grouping, labels, yao_sums(labels, oof), min_ratings, notes)
+
+
+def yao_sums(labels: pd.Series, oof: pd.DataFrame) -> YaoSums:
+    """``YaoSums`` of ``oof`` by ``labels`` (a missing item id is in no item)."""
+    # by bincount (a user without a label in the last column), summed over
+    # YAO_ROWS_AT_ONCE rows at a time: on 25M out-of-fold predictions the per-row codes of
+    # all rows at once were 1 GB
+    item_ids = pd.Index(pd.unique(oof["item_id"])).dropna()
     label_codes, names = pd.factorize(labels)  # -1: a user without a label
     width = len(names) + 1
     n, y, r = (np.zeros(len(item_ids) * width) for _ in range(3))
@@ -68,6 +84,26 @@ def yao_rows(
         n_all += np.bincount(group, minlength=width)
         y_all += np.bincount(group, prediction, minlength=width)
     n, y, r = (cells.reshape(-1, width) for cells in (n, y, r))
+    return YaoSums(names, n, y, r, n_all, y_all)
+
+
+def yao_rows_of_sums(
+    grouping: str,
+    labels: pd.Series,
+    sums: YaoSums,
+    min_ratings: int,
+    notes: list[str],
+) -> list[dict[str, Any]]:
+    """Yao & Huang (NeurIPS 2017) unfairness of each group vs the rest of the users.
+
+    Over items with >= ``min_ratings`` ratings in both: value = mean_j |(E_g[y] - E_g[r])
+    - (E_o[y] - E_o[r])|, absolute = mean_j ||E_g[y]-E_g[r]| - |E_o[y]-E_o[r]||, under/over
+    the same with max(0, r - y) / max(0, y - r); non-parity = |mean_g(y) - mean_o(y)|. Lower
+    is fairer; 0 = parity. Each group's rest is the item's total less the group. A group
+    that holds every user with an out-of-fold prediction (no "rest" to compare with) gets
+    no row and a note; ``n_items`` = 0 (values NaN) when no item qualifies.
+    """
+    names, n, y, r, n_all, y_all = sums
     rows, alone = [], []
     for g in sorted((g for g in range(len(names)) if n_all[g]), key=lambda g: str(names[g])):
         n_in, n_out = n[:, g], n.sum(axis=1) - n[:, g]
@@ -162,20 +198,21 @@ def catalogue(
         ("gini_exposure", "", gini,
          "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
     ]  # fmt: skip
-    # REO's hits, fold by fold, once for every item grouping: only that fold's pairs are
-    # copied (on 25M ratings a copy of the relevant held-out pairs of every fold is 0.5 GB)
+    # REO's per-item counts of hits and relevant pairs, fold by fold, once for every item
+    # grouping: only that fold's pairs are copied (on 25M ratings a copy of the relevant
+    # held-out pairs of every fold is 0.5 GB)
     top_lists, held_out, pair = evaluation.top_lists, evaluation.predictions, ["user_id", "item_id"]
     audited_lists = (top_lists["model"] == AUDITED_MODEL).to_numpy()
     is_relevant = (
         (held_out["model"] == AUDITED_MODEL) & (held_out["rating"] >= threshold)
     ).to_numpy()
-    hits_by_fold = [
-        measures.held_out_hits(
+    counts_by_fold = [
+        tuple(ids.value_counts() for ids in measures.held_out_hits(
             object_ids(top_lists.loc[audited_lists & (top_lists["fold"] == f).to_numpy(), pair]),
             object_ids(held_out.loc[is_relevant & (held_out["fold"] == f).to_numpy(), pair]),
-        )
+        ))
         for f in sorted(top_lists.loc[audited_lists, "fold"].unique())
-    ]
+    ]  # fmt: skip
     listed = object_ids(lists)
     for grouping, membership in item_groupings.items():
         rows.append((
@@ -183,23 +220,40 @@ def catalogue(
             measures.rsp(listed, membership, data.ratings),
             "std/mean over item groups of recommended share of candidate items (0 = parity)",
         ))  # fmt: skip
-        reo_by_fold = np.array(
-            [measures.reo_of_hits(hits, fold_relevant, membership)
-             for hits, fold_relevant in hits_by_fold], float,
-        )  # fmt: skip
-        defined = reo_by_fold[np.isfinite(reo_by_fold)]
-        rows.append((
-            "pop_reo" if grouping == ITEM_POPULARITY else "reo", grouping,
-            float(defined.mean()) if len(defined) else float("nan"),
-            "std/mean over item groups of recall of held-out relevant items, mean over folds "
-            "(0 = equal opportunity)",
-        ))  # fmt: skip
-    ndcg = table[(table["metric"] == "ndcg") & (table["grouping"] == ACTIVITY)].set_index("group")
-    if {"active", "inactive"} <= set(ndcg.index):
-        rows.append(("ugf_gap", ACTIVITY,
-                     float(ndcg.loc["active", "value"] - ndcg.loc["inactive", "value"]),
-                     "NDCG@k of the 5% most active users minus the rest (0 = no gap)"))  # fmt: skip
+        rows.append(reo_row(grouping, counts_by_fold, membership))
+    rows += ugf_gap_rows(table)
     return pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)
+
+
+def reo_row(
+    grouping: str, counts_by_fold: list[tuple[pd.Series, pd.Series]], membership: pd.DataFrame
+) -> tuple[str, str, float, str]:
+    """Return the catalogue row of REO by ``grouping``: the mean over the folds defining it.
+
+    ``counts_by_fold``: per fold, the per-item counts of hits and of relevant held-out
+    pairs (``measures.reo_of_counts``); NaN when no fold defines it.
+    """
+    by_fold = np.array(
+        [measures.reo_of_counts(hits, relevant, membership) for hits, relevant in counts_by_fold],
+        float,
+    )
+    defined = by_fold[np.isfinite(by_fold)]
+    return (
+        "pop_reo" if grouping == ITEM_POPULARITY else "reo", grouping,
+        float(defined.mean()) if len(defined) else float("nan"),
+        "std/mean over item groups of recall of held-out relevant items, mean over folds "
+        "(0 = equal opportunity)",
+    )  # fmt: skip
+
+
+def ugf_gap_rows(table: pd.DataFrame) -> list[tuple[str, str, float, str]]:
+    """Return the catalogue's ``ugf_gap`` row if both activity groups have NDCG rows."""
+    ndcg = table[(table["metric"] == "ndcg") & (table["grouping"] == ACTIVITY)].set_index("group")
+    if not {"active", "inactive"} <= set(ndcg.index):
+        return []
+    gap = float(ndcg.loc["active", "value"] - ndcg.loc["inactive", "value"])
+    return [("ugf_gap", ACTIVITY, gap,
+             "NDCG@k of the 5% most active users minus the rest (0 = no gap)")]  # fmt: skip
 
 
 def accuracy_by_model(
