@@ -13,7 +13,7 @@ from engine.audit import AuditConfig, AuditResult, run_audit
 from engine.audit.groups import ITEM_POPULARITY
 from engine.audit.inputs import history_contributions, top_share
 from engine.audit.registry import Events
-from engine.audit.rows import adjust, classify, exposure_rows, frame, group_rows
+from engine.audit.rows import adjust, classify, exposure_rows, frame, group_rows, rater_counts
 from engine.audit.run import BY_DEFINITION, profile_hints
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value, identity, is_floor, normal_tail
@@ -79,7 +79,8 @@ def test_zero_variance_bootstrap_has_no_interval_no_p_and_says_why():
                Events(pd.Series(np.repeat(users, 2)), pd.Series(["i0", "i4"] * len(users)),
                       np.ones(2 * len(users))))]  # fmt: skip
     config = AuditConfig(bootstrap=50, min_group_size=5)
-    rows = {r["group"]: r for r in exposure_rows("g", membership, events, ratings, config,
+    raters = rater_counts(ratings, membership)
+    rows = {r["group"]: r for r in exposure_rows("g", membership, events, raters, config,
                                                  np.random.default_rng(0))}  # fmt: skip
     small = rows["small"]
     assert small["value"] == 0.5 and small["ratio"] == pytest.approx(0.5 / (2 / 6))
@@ -97,7 +98,8 @@ def test_a_group_no_list_reaches_gets_the_bootstrap_bound_not_p_zero():
     events = [(REGISTRY["exposure_share"],
                Events(listed["user_id"], listed["item_id"], np.ones(len(listed))))]  # fmt: skip
     config = AuditConfig(bootstrap=50, min_group_size=5)
-    rows = {r["group"]: r for r in exposure_rows("g", membership, events, ratings, config,
+    raters = rater_counts(ratings, membership)
+    rows = {r["group"]: r for r in exposure_rows("g", membership, events, raters, config,
                                                  np.random.default_rng(0))}  # fmt: skip
     small = rows["small"]
     assert small["value"] == 0.0 and small["ratio"] == 0.0
@@ -153,7 +155,7 @@ def test_item_group_with_few_raters_is_insufficient_and_never_flagged():
     spec = REGISTRY["interaction_share"]
     events = [(spec, Events(ratings["user_id"], ratings["item_id"], np.ones(len(ratings))))]
     config = AuditConfig(bootstrap=50, min_group_size=30)
-    table = frame(exposure_rows("g", membership, events, ratings, config,
+    table = frame(exposure_rows("g", membership, events, rater_counts(ratings, membership), config,
                                 np.random.default_rng(0)))  # fmt: skip
     adjust(table)
     classify(table, config, ["interaction_share"])
@@ -179,7 +181,7 @@ def test_interaction_share_of_popularity_groups_is_by_definition_not_tested():
         "item popularity",
         membership,
         events,
-        ratings,
+        rater_counts(ratings, membership),
         config,
         np.random.default_rng(0),
         by_definition=("interaction_share",),

@@ -111,11 +111,21 @@ def rsp(lists: pd.DataFrame, membership: pd.DataFrame, train: pd.DataFrame) -> f
     users = lists["user_id"].unique()
     # the listed users' ratings per item: one pass over the ratings, not one per group
     rated = train.loc[train["user_id"].isin(users), "item_id"].value_counts()
+    return rsp_of_counts(lists, membership, rated)
+
+
+def rsp_of_counts(lists: pd.DataFrame, membership: pd.DataFrame, rated: pd.Series) -> float:
+    """``rsp`` with ``rated``: per item (index ``item_id``), the listed users' ratings.
+
+    ``P(g) = |listed items in g| / (|listed users| x |g| - ratings of g by listed users)``
+    (the candidate pairs: items a listed user has not rated).
+    """
+    n_users = lists["user_id"].nunique()
     p = []
     for group in membership.columns:
         members = membership.index[membership[group]]
         recommended = lists["item_id"].isin(members).sum()
-        candidates = len(users) * len(members) - int(rated.reindex(members).sum())
+        candidates = n_users * len(members) - int(rated.reindex(members).sum())
         p.append(recommended / candidates if candidates > 0 else np.nan)
     return _std_over_mean(np.array(p, float))
 

@@ -27,7 +27,7 @@ Conventions (``classify``, ``adjust``):
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -187,7 +187,7 @@ def exposure_rows(
     grouping: str,
     membership: pd.DataFrame,
     events: list[tuple[MetricSpec, Events]],
-    ratings: pd.DataFrame,
+    raters: Mapping[Any, tuple[int, int]],
     config: AuditConfig,
     rng: np.random.Generator,
     by_definition: Collection[str] = (),
@@ -199,7 +199,8 @@ def exposure_rows(
     ratings (the exposure users gave the items before the model). A group's value is its
     share of the total weight, compared with its catalogue share (ratio). Sizes:
     ``n_items`` (items in the group), ``n_raters`` and ``n_ratings`` (distinct users who
-    rated its items, and their ratings); ``n_users`` is ``<NA>``. A group without items or
+    rated its items, and their ratings: ``raters[group]``, ``rater_counts``); ``n_users``
+    is ``<NA>``. A group without items or
     with fewer than ``min_group_size`` raters is ``insufficient data``. A group that no
     event reaches has a real share of 0. CIs bootstrap users (``config.bootstrap``
     replicates, none when 0); the p-value is the two-sided normal tail of the bootstrap
@@ -215,7 +216,6 @@ def exposure_rows(
     status ``no recommendations``.
     """
     rows = []
-    raters = rater_counts(ratings, membership)
     for spec, (user_col, item_col, weights) in events:
         total_by_user, by_group = measures.weight_by_user(
             object_ids(user_col), object_ids(item_col), weights, membership

@@ -45,6 +45,7 @@ from engine.audit.rows import (
     exposure_rows,
     frame,
     group_rows,
+    rater_counts,
 )
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value, identity, is_floor, permutation_p
@@ -294,13 +295,7 @@ def run_audit(
     ratings = store["ratings"]
     popularity = store["popularity"]
     profile = store["profile"]
-    unlisted = len(profile.index.difference(pd.Index(pd.unique(lists["user_id"]))))
-    if unlisted:
-        notes.append(
-            f"{unlisted:,} of {len(profile):,} users have rated every item and get no "
-            "recommendation: they are left out of the popularity, calibration, exposure and "
-            "explanation measures."
-        )
+    notes += unlisted_notes(profile, lists)
 
     user_groupings = user_groupings_of(data.users, profile, config, notes)
     item_groupings = item_groupings_of(
@@ -313,8 +308,8 @@ def run_audit(
     parts, events = audited(registry, store)
     rows = user_group_rows(registry, parts, user_groupings, profile, config, rng, progress)
     for grouping, membership in item_groupings.items() if events else ():
-        rows += exposure_rows(grouping, membership, events, ratings, config, rng,
-                              BY_DEFINITION.get(grouping, ()))  # fmt: skip
+        rows += exposure_rows(grouping, membership, events, rater_counts(ratings, membership),
+                              config, rng, BY_DEFINITION.get(grouping, ()))  # fmt: skip
         empty = [str(g) for g in membership.columns if not membership[g].any()]
         if empty:
             notes.append(
@@ -372,6 +367,18 @@ def audit_threshold(
             "to compare them."
         )
     return config, source, rule, notes + _settings_notes(config)
+
+
+def unlisted_notes(profile: pd.DataFrame, lists: pd.DataFrame) -> list[str]:
+    """Return a note when users of ``profile`` have no list (they rated every item)."""
+    unlisted = len(profile.index.difference(pd.Index(pd.unique(lists["user_id"]))))
+    if not unlisted:
+        return []
+    return [
+        f"{unlisted:,} of {len(profile):,} users have rated every item and get no "
+        "recommendation: they are left out of the popularity, calibration, exposure and "
+        "explanation measures."
+    ]
 
 
 def user_groupings_of(

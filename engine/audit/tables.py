@@ -183,21 +183,11 @@ def catalogue(
     table: pd.DataFrame,
     threshold: float,
 ) -> pd.DataFrame:
-    """Model-level measures, columns ``CATALOGUE_COLUMNS``.
+    """Model-level measures (``catalogue_rows``) of an in-memory audit.
 
-    ``coverage``, ``gini_exposure`` (NaN when nothing is recommended), ``pop_rsp`` /
-    ``rsp`` and ``pop_reo`` / ``reo`` per item grouping (REO: relevant = held-out rating
-    >= ``threshold``, mean over the folds where it is defined, NaN when none is), and
-    ``ugf_gap`` when both activity groups have NDCG rows.
+    REO: relevant = the audited model's held-out rating >= ``threshold``, its fold lists.
     """
     catalogue_ids = np.asarray(pd.unique(data.ratings["item_id"]), dtype=object)
-    gini = measures.exposure_gini(lists, catalogue_ids) if len(lists) else float("nan")
-    rows = [
-        ("coverage", "", measures.coverage(lists, len(catalogue_ids)),
-         "share of the catalogue recommended to at least one user (higher = broader)"),
-        ("gini_exposure", "", gini,
-         "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
-    ]  # fmt: skip
     # REO's per-item counts of hits and relevant pairs, fold by fold, once for every item
     # grouping: only that fold's pairs are copied (on 25M ratings a copy of the relevant
     # held-out pairs of every fold is 0.5 GB)
@@ -214,10 +204,41 @@ def catalogue(
         for f in sorted(top_lists.loc[audited_lists, "fold"].unique())
     ]  # fmt: skip
     listed = object_ids(lists)
+    # the listed users' ratings per item (RSP's candidates): one pass over the ratings
+    ratings = data.ratings
+    rated = ratings.loc[ratings["user_id"].isin(pd.unique(listed["user_id"])), "item_id"]
+    return catalogue_rows(
+        listed, catalogue_ids, item_groupings, rated.value_counts(), counts_by_fold, table
+    )
+
+
+def catalogue_rows(
+    lists: pd.DataFrame,
+    catalogue_ids: np.ndarray,
+    item_groupings: dict[str, pd.DataFrame],
+    rated_by_listed: pd.Series,
+    counts_by_fold: list[tuple[pd.Series, pd.Series]],
+    table: pd.DataFrame,
+) -> pd.DataFrame:
+    """Model-level measures, columns ``CATALOGUE_COLUMNS``.
+
+    ``coverage``, ``gini_exposure`` (NaN when nothing is recommended) of ``lists`` over the
+    catalogue ``catalogue_ids``; ``pop_rsp`` / ``rsp`` per item grouping
+    (``measures.rsp_of_counts`` with ``rated_by_listed``: per item, the ratings by users
+    with a list) and ``pop_reo`` / ``reo`` (``reo_row`` of ``counts_by_fold``); ``ugf_gap``
+    when both activity groups have NDCG rows in ``table``.
+    """
+    gini = measures.exposure_gini(lists, catalogue_ids) if len(lists) else float("nan")
+    rows = [
+        ("coverage", "", measures.coverage(lists, len(catalogue_ids)),
+         "share of the catalogue recommended to at least one user (higher = broader)"),
+        ("gini_exposure", "", gini,
+         "Gini of recommendation counts over the whole catalogue (0 = equal exposure)"),
+    ]  # fmt: skip
     for grouping, membership in item_groupings.items():
         rows.append((
             "pop_rsp" if grouping == ITEM_POPULARITY else "rsp", grouping,
-            measures.rsp(listed, membership, data.ratings),
+            measures.rsp_of_counts(lists, membership, rated_by_listed),
             "std/mean over item groups of recommended share of candidate items (0 = parity)",
         ))  # fmt: skip
         rows.append(reo_row(grouping, counts_by_fold, membership))
