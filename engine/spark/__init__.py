@@ -12,7 +12,9 @@ engine works without Java or pyspark. Modules, one concern each:
 * ``evaluate``: one split of ``engine.protocols`` (the evaluation's SVD slot) or hashed
   K-fold in Spark: held-out predictions, top-N lists (rated items excluded) and per-user
   ranking metrics computed in the executors;
-* ``recommend``: every user's top-N list of a model, computed in the executors.
+* ``recommend``: every user's top-N list of a model, computed in the executors;
+* ``audit``: the audit of ratings that stay in Spark (``evaluate_spark``'s output), from
+  per-user, per-item and per-group sums aggregated in the executors.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ _LAZY: dict[str, str] = {
     "evaluate_spark": "engine.spark.evaluate",
     "evaluate_split_in_spark": "engine.spark.evaluate",
     "recommend_all_in_spark": "engine.spark.recommend",
+    "audit_spark": "engine.spark.audit",
+    "user_statistics": "engine.spark.audit",
 }
 
 __all__ = sorted(_LAZY)

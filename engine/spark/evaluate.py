@@ -79,10 +79,13 @@ class SparkEvaluation:
         over the fold's ranked users, ``n_users_ranked``, ``n_test``.
     out
         The folder holding ``predictions/``, ``lists/`` and ``user_ranking/`` (Parquet).
+    threshold
+        The relevance threshold of the lists and ranking metrics (``None``: not recorded).
     """
 
     fold_metrics: pd.DataFrame
     out: Path
+    threshold: float | None = None
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds, one row per metric."""
@@ -156,9 +159,9 @@ def rank_users(
     """
     from pyspark.sql import functions as F
 
-    from engine.spark.recommend import broadcast_items, bucket_scores, by_bucket
+    from engine.spark.recommend import broadcast_items, bucket_scores, by_bucket, item_side
 
-    bi, Q = _item_side(fit, n_items)
+    bi, Q = item_side(fit, n_items)
     shared = broadcast_items(train.sparkSession, fit.mu, bi, Q)
     relevant = (
         test.where(F.col("rating") >= F.lit(float(threshold)))
@@ -195,25 +198,6 @@ def rank_users(
         .groupBy("bucket")
         .applyInPandas(rank_bucket, RANKING_SCHEMA)
     )
-
-
-def _item_side(fit: SparkFit, n_items: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Collect ``(b_i, Q)`` over item indices ``0..n_items-1``; ``b_i = -inf`` if untrained.
-
-    ``-inf`` keeps an item without a training rating out of every list (as
-    ``held_out_ranking`` does); its ``q_i`` is 0.
-    """
-    table = fit.items.select("i", "bi", "q").toArrow()
-    index = table.column("i").to_numpy().astype(np.int64)
-    if n_items is None:
-        n_items = int(index.max()) + 1 if len(index) else 0
-    bi = np.full(n_items, -np.inf)
-    bi[index] = table.column("bi").to_numpy()
-    k_factors = len(table.column("q")[0]) if len(index) else 0
-    Q = np.zeros((n_items, k_factors))
-    values = table.column("q").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    Q[index] = np.asarray(values, dtype=np.float64).reshape(len(index), k_factors)
-    return bi, Q
 
 
 @dataclass(frozen=True)
@@ -387,7 +371,9 @@ def evaluate_spark(
         test = timed.where(F.col("timestamp") >= cut).select("u", "i", "rating")
         rows += _evaluate_split(0, train, test, config, scale, out, k, threshold)
         train.unpersist()
-        return SparkEvaluation(pd.DataFrame(rows, columns=["fold", "metric", "value"]), out)
+        return SparkEvaluation(
+            pd.DataFrame(rows, columns=["fold", "metric", "value"]), out, float(threshold)
+        )
     data = assign_folds(ratings.select("u", "i", "rating"), folds, seed).cache()
     for fold in range(folds):
         train = data.where(F.col("fold") != fold).drop("fold").cache()
@@ -395,7 +381,9 @@ def evaluate_spark(
         rows += _evaluate_split(fold, train, test, config, scale, out, k, threshold)
         train.unpersist()
     data.unpersist()
-    return SparkEvaluation(pd.DataFrame(rows, columns=["fold", "metric", "value"]), out)
+    return SparkEvaluation(
+        pd.DataFrame(rows, columns=["fold", "metric", "value"]), out, float(threshold)
+    )
 
 
 def _evaluate_split(

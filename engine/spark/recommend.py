@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
     from pyspark.sql import DataFrame, SparkSession
 
+    from engine.spark.train import SparkFit
+
 #: Users per executor bucket, roughly (one dense ``users x items`` score block each).
 USERS_PER_BUCKET = 2_000
 #: What a bucket returns: the user, the chosen item indices (best first) and their scores
@@ -53,6 +55,58 @@ def bucket_scores(items: tuple[float, np.ndarray, np.ndarray], group: pd.DataFra
     for row, mine in enumerate(group["rated"]):
         scores[row, np.asarray(mine, dtype=np.int64)] = -np.inf
     return scores
+
+
+def item_side(fit: SparkFit, n_items: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Collect ``(b_i, Q)`` over item indices ``0..n_items-1``; ``b_i = -inf`` if untrained.
+
+    ``-inf`` keeps an item without a training rating out of every list (as
+    ``held_out_ranking`` does); its ``q_i`` is 0.
+    """
+    table = fit.items.select("i", "bi", "q").toArrow()
+    index = table.column("i").to_numpy().astype(np.int64)
+    if n_items is None:
+        n_items = int(index.max()) + 1 if len(index) else 0
+    bi = np.full(n_items, -np.inf)
+    bi[index] = table.column("bi").to_numpy()
+    k_factors = len(table.column("q")[0]) if len(index) else 0
+    Q = np.zeros((n_items, k_factors))
+    values = table.column("q").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    Q[index] = np.asarray(values, dtype=np.float64).reshape(len(index), k_factors)
+    return bi, Q
+
+
+def fit_top_lists(fit: SparkFit, ratings: DataFrame, k: int) -> pd.DataFrame:
+    """Every rated user's top-``k`` of ``fit``, their ``ratings`` (``u, i``) excluded.
+
+    Scored in the executors by ``bucket_scores`` (the item side broadcast, ``item_side``:
+    items without a training rating are never listed), ties to the lower item index. For
+    ratings that never leave Spark; a model already in memory goes through
+    ``recommend_all_in_spark``. Returns ``u, rank, i, raw_prediction`` (rank 1 = best),
+    sorted by ``u`` then rank; a user with fewer than ``k`` unrated items gets fewer rows.
+    Only these (users x k rows) come back to the driver.
+    """
+    from pyspark.sql import functions as F
+
+    bi, Q = item_side(fit, None)
+    shared = broadcast_items(ratings.sparkSession, fit.mu, bi, Q)
+    try:
+        rated = ratings.groupBy("u").agg(F.collect_list("i").alias("rated"))
+        users = fit.users.select("u", "bu", "p").join(rated, "u")
+        table = top_lists(users, int(users.count()), len(bi), shared, k).toArrow()
+    finally:
+        shared.unpersist()
+    width = min(k, len(bi))
+    order = np.argsort(table.column("u").to_numpy(), kind="stable")
+    users = table.column("u").to_numpy().astype(np.int64)[order]
+    top = list_matrix(table.column("items"), width).astype(np.int64)[order]
+    raw = list_matrix(table.column("raw"), width).astype(np.float64)[order]
+    listed = np.isfinite(raw)
+    ranks = np.broadcast_to(np.arange(1, width + 1), top.shape)
+    return pd.DataFrame({
+        "u": np.repeat(users, listed.sum(axis=1)), "rank": ranks[listed], "i": top[listed],
+        "raw_prediction": raw[listed],
+    })  # fmt: skip
 
 
 def by_bucket(users: DataFrame, n_users: int, n_items: int) -> DataFrame:
