@@ -139,13 +139,18 @@ def run_end_to_end(
 ) -> tuple[float, int, Peaks, str]:
     """Run ``engine run csv`` with ``engine``: (seconds, exit code, peaks, last line if failed).
 
-    ``factors``: ``--factors`` (latent factors; the ALS rank under Spark), else the preset's.
+    ``engine``: ``surprise``, ``spark`` (``--engine spark``: the ratings collected into the
+    driver, Spark where the work is) or ``spark-kept`` (the ratings never leave Spark:
+    ``tests.benchmarks.spark_kept``, evaluation and audit without the report). ``factors``:
+    ``--factors`` (latent factors; the ALS rank under Spark), else the preset's.
     """
     out = Path(tempfile.mkdtemp(prefix="scale_", dir=WORK))
     with open(csv, "rb") as lines:  # sizes above the CLI's default --max-rows (10M) too
         rows = sum(1 for _ in lines)
     command = [sys.executable, "-m", "engine", "run", str(csv), "--out", str(out / "run"),
                "--format", "json", "--max-rows", str(rows)]  # fmt: skip
+    if engine == "spark-kept":  # the ratings never leave Spark (tests.benchmarks.spark_kept)
+        command = [sys.executable, "-m", "tests.benchmarks.spark_kept", str(csv), str(out)]
     if factors is not None:
         command += ["--factors", str(factors)]
     if engine == "spark":
@@ -177,7 +182,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.scale")
     parser.add_argument("--ratings", default="100000,1000000",
                         help="comma-separated sizes, in ratings")  # fmt: skip
-    parser.add_argument("--engines", default="surprise,spark")
+    parser.add_argument("--engines", default="surprise,spark",
+                        help="surprise, spark, spark-kept (ratings kept in Spark)")  # fmt: skip
     parser.add_argument("--limit-min", type=float, default=60.0,
                         help="time limit per run, minutes (the issue's: 60)")  # fmt: skip
     parser.add_argument("--factors", type=int, default=None,
