@@ -93,12 +93,11 @@ def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.Da
     """Aggregate each user's profile, error sums and ranking means in Spark.
 
     Returns one row per user with a rating (index ``user_id``, ``str`` as in ``RatingData``):
-    ``u`` (Spark's index),
-    ``n_ratings, mean_rating, mean_popularity`` (popularity = ratings per item),
-    ``se, ae, n`` (summed squared and absolute error of the clipped held-out predictions
-    over every fold, their count; 0 for a user never held out) and the ranking metrics
-    (``engine.metrics.RANKING_METRICS``) averaged over the folds in which the user was
-    ranked (NaN when never).
+    ``u`` (Spark's index), ``n_ratings, mean_rating, mean_popularity`` (popularity =
+    ratings per item), ``se, ae, n`` (summed squared and absolute error of the clipped
+    held-out predictions over every fold, their count; 0 for a user never held out) and the
+    ranking metrics (``engine.metrics.RANKING_METRICS``) averaged over the folds in which
+    the user was ranked (NaN when never).
     """
     from pyspark.sql import functions as F
 
