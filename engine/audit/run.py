@@ -310,12 +310,7 @@ def run_audit(
     for grouping, membership in item_groupings.items() if events else ():
         rows += exposure_rows(grouping, membership, events, rater_counts(ratings, membership),
                               config, rng, BY_DEFINITION.get(grouping, ()))  # fmt: skip
-        empty = [str(g) for g in membership.columns if not membership[g].any()]
-        if empty:
-            notes.append(
-                f"{grouping}: {_quoted(empty)} {'holds' if len(empty) == 1 else 'hold'} no "
-                "item; its exposure rows are insufficient data."
-            )
+        notes += empty_group_notes(grouping, membership)
     table = frame(rows)
     adjust(table)
     classify(table, config, [spec.key for spec, _ in events])
@@ -378,6 +373,17 @@ def unlisted_notes(profile: pd.DataFrame, lists: pd.DataFrame) -> list[str]:
         f"{unlisted:,} of {len(profile):,} users have rated every item and get no "
         "recommendation: they are left out of the popularity, calibration, exposure and "
         "explanation measures."
+    ]
+
+
+def empty_group_notes(grouping: str, membership: pd.DataFrame) -> list[str]:
+    """Return a note naming the groups of an item grouping that hold no item, if any."""
+    empty = [str(g) for g in membership.columns if not membership[g].any()]
+    if not empty:
+        return []
+    verb = "holds" if len(empty) == 1 else "hold"
+    return [
+        f"{grouping}: {_quoted(empty)} {verb} no item; its exposure rows are insufficient data."
     ]
 
 
