@@ -70,8 +70,11 @@ def _reference_inputs(data, ratings, evaluation, model, k):
     popularity = data.ratings["item_id"].value_counts()
     groups = item_popularity_groups(popularity)
     ranking = _parquet(ratings, evaluation, "user_ranking")
+    genres = data.items["genres"]
     return {
         "ratings": data.ratings, "popularity": popularity, "popularity_groups": groups,
+        "genres": genres,
+        "history_genres": inputs.history_genres(None, {"ratings": data.ratings, "genres": genres}),
         "long_tail": groups[LONG_TAIL], "n_users": data.n_users,
         "profile": inputs.profile(None, {"ratings": data.ratings, "popularity": popularity}),
         "oof": _parquet(ratings, evaluation, "predictions"),
@@ -93,6 +96,11 @@ def test_per_user_sums_in_spark_equal_the_in_memory_audit_inputs(audited_in_spar
     assert held_out.index.equals(x["errors"].index) and len(held_out) == data.n_users
     np.testing.assert_allclose(held_out[["se", "ae", "n"]].to_numpy(), x["errors"].to_numpy(),
                                rtol=1e-12)  # fmt: skip
+    from engine.spark.audit import history_genres_in_spark
+
+    mix = history_genres_in_spark(ratings, data.items["genres"])
+    assert len(mix) == data.n_users and mix.shape[1] >= 10  # every user rated a genre
+    pd.testing.assert_frame_equal(mix, x["history_genres"], check_names=False, rtol=1e-12)
     ranked = statistics[statistics["ndcg"].notna()]
     assert ranked.index.equals(x["ranking"].index) and len(ranked) > 0
     np.testing.assert_allclose(ranked[list(RANKING_METRICS)].to_numpy(),
@@ -126,7 +134,8 @@ def test_metric_rows_equal_the_audit_code_on_the_in_memory_inputs(audited_in_spa
     adjust(expected)
     classify(expected, config, ["exposure_share"])
     assert set(result.metrics["metric"]) == {"rmse", "mae", "ndcg", "recall", "arp", "aplt",
-                                             "aclt", "novelty", "exposure_share"}  # fmt: skip
+                                             "aclt", "novelty", "miscalibration",
+                                             "exposure_share"}  # fmt: skip
     assert set(result.metrics["grouping"]) == set(users) | set(items)
     pd.testing.assert_frame_equal(result.metrics, expected, rtol=1e-9)
     gap = tables.delta_gap(users[PROPENSITY], x["lists"], x["profile"]["mean_popularity"],
@@ -178,8 +187,8 @@ def test_the_planted_minority_is_flagged_and_the_control_is_not(audited_in_spark
     assert not result.metrics.loc[result.metrics["grouping"] == "region", "flag"].any()
     assert any(h["group"] == "55+" and h["metric"] == "rmse" for h in result.hints)
     assert result.bias_disparity.empty
-    assert any("calibration, bias disparity, the interaction share and the explanation"
-               in n for n in result.notes)  # fmt: skip
+    assert any("bias disparity, the interaction share and the explanation measures are not "
+               "audited" in n for n in result.notes)  # fmt: skip
 
 
 def test_without_a_fit_the_audit_fits_the_model_it_is_given(audited_in_spark):

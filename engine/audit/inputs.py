@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from engine.audit import measures
 from engine.audit.groups import LONG_TAIL, item_popularity_groups
 from engine.evaluate import model_rows
 from engine.metrics import RANKING_METRICS
@@ -120,6 +121,18 @@ def genres(sources: AuditSources, needs: Needs) -> pd.Series | None:
     """Return each item's genres (tuples, index ``item_id``); ``None`` without genres."""
     items = sources.data.items
     return items["genres"] if items is not None and "genres" in items else None
+
+
+def history_genres(sources: AuditSources, needs: Needs) -> pd.DataFrame | None:
+    """Each user's genre mix ``p(g|u)`` of the rated items (``measures.genre_distribution``).
+
+    Users x genres, rows summing to 1; users who rated no item with a genre are absent.
+    ``None`` without genres.
+    """
+    genre_table = needs["genres"]
+    if genre_table is None:
+        return None
+    return measures.genre_distribution(needs["ratings"][["user_id", "item_id"]], genre_table)
 
 
 def model(sources: AuditSources, needs: Needs) -> TrainedModel:

@@ -195,7 +195,16 @@ def miscalibration(
     history: pd.DataFrame, lists: pd.DataFrame, genres: pd.Series, alpha: float = ALPHA
 ) -> pd.Series:
     """Steck's ``C_KL(p || (1 - alpha) q + alpha p)`` per user, log base 2 (module docstring)."""
-    p = genre_distribution(history, genres)
+    return miscalibration_of(genre_distribution(history, genres), lists, genres, alpha)
+
+
+def miscalibration_of(
+    p: pd.DataFrame, lists: pd.DataFrame, genres: pd.Series, alpha: float = ALPHA
+) -> pd.Series:
+    """``miscalibration`` from the users' history genre mix ``p`` (``genre_distribution``).
+
+    One value per user of ``p`` (index ``user_id``, columns genres, rows summing to 1).
+    """
     q = genre_distribution(lists, genres).reindex(index=p.index, columns=p.columns, fill_value=0)
     q_smooth = (1 - alpha) * q + alpha * p
     with np.errstate(divide="ignore", invalid="ignore"):

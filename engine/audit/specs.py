@@ -47,6 +47,8 @@ SHARED_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("n_users", "the number of users", inputs.n_users),
     InputSpec("genres", "each item's genres", inputs.genres,
               unavailable_note="No item genres: calibration is not audited."),
+    InputSpec("history_genres", "per-user genre mix of the rated items (users without a "
+              "rated genre absent)", inputs.history_genres, needs=("ratings", "genres")),
     InputSpec("model", "the model trained on all data", inputs.model),
     InputSpec("explanations", "per-user explanation support over the top-k list and "
               "deletion fidelity of the top-1 recommendation, from the exact linear split "
@@ -89,10 +91,10 @@ def _novelty(x: InputView) -> Parts:
 
 def _miscalibration(x: InputView) -> Parts:
     """Users with a list whose rated items have a genre (the others are counted in a note)."""
-    lists, ratings = x["lists"], x["ratings"]
+    lists, history = x["lists"], x["history_genres"]
     listed = pd.unique(lists["user_id"])
-    history = ratings.loc[ratings["user_id"].isin(listed), ["user_id", "item_id"]]
-    values = measures.miscalibration(history, lists, x["genres"]).dropna()
+    history = history[history.index.isin(listed)]
+    values = measures.miscalibration_of(history, lists, x["genres"]).dropna()
     without = len(listed) - len(values)
     if without and len(values):
         x.note(f"miscalibration: {without:,} users with a list have rated no item with a "
@@ -208,7 +210,7 @@ REGISTRY.register(MetricSpec(
             f"a = {measures.ALPHA}, p = genre mix of u's rated items, q = of u's list (an item "
             "spreads weight 1 over its genres); value = mean over the users of G",
     references=("Steck (2018), Calibrated recommendations",),
-    inputs=("lists", "ratings", "genres"),
+    inputs=("lists", "history_genres", "genres"),
     no_value="no user with a recommendation has rated an item with a genre",
     compute=_miscalibration,
 ))  # fmt: skip

@@ -49,6 +49,7 @@ from engine.audit.run import (
     AuditResult,
     attribute_groupings,
     audit_threshold,
+    empty_group_notes,
     item_groupings_of,
     profile_hints,
     size_notes,
@@ -71,14 +72,14 @@ if TYPE_CHECKING:
 #: The shared inputs built here from what Spark computed; the metrics audited are the specs
 #: reading only these (``audited_registry``).
 AVAILABLE_INPUTS = ("errors", "ranking", "lists", "popularity", "popularity_groups",
-                    "long_tail", "profile", "n_users")  # fmt: skip
+                    "long_tail", "profile", "n_users", "genres", "history_genres")  # fmt: skip
 #: Columns of ``user_statistics``: the profile, the error sums, the ranking metrics.
 PROFILE_COLUMNS = ("n_ratings", "mean_rating", "mean_popularity")
 ERROR_COLUMNS = ("se", "ae", "n")
 NOT_AUDITED = (
-    "Audited from aggregates computed in Spark (the ratings never left it): calibration, bias "
-    "disparity, the interaction share and the explanation measures are not audited, as they "
-    "read each rating next to its user's group, history or model."
+    "Audited from aggregates computed in Spark (the ratings never left it): bias disparity, "
+    "the interaction share and the explanation measures are not audited, as they read each "
+    "rating next to its user's group or the model."
 )
 
 
@@ -239,6 +240,42 @@ def reo_counts_in_spark(
     return [(per_item(counts["hits"], f), per_item(counts["relevant"], f)) for f in folds]
 
 
+def history_genres_in_spark(ratings: SparkRatings, genres: pd.Series) -> pd.DataFrame:
+    """``engine.audit.inputs.history_genres`` summed in Spark: each user's genre mix.
+
+    ``genres``: each item's genres (tuples, index ``item_id``, ``RatingData.items``). Each
+    rated item spreads weight 1 equally over its genres; per (user, genre) the weights are
+    summed by the executors (users x genres rows come back), then each user's row is divided
+    by its sum. Users who rated no item with a genre are absent.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.spark.session import from_pandas, spark_session
+
+    with_genres = genres[genres.map(lambda g: isinstance(g, tuple) and len(g) > 0)]
+    spread = pd.DataFrame(
+        {"item_id": with_genres.index.astype(str), "genre": with_genres.to_numpy()}
+    )
+    spread["weight"] = 1.0 / spread["genre"].map(len)
+    spread = spread.explode("genre").astype({"genre": str})
+    sums = (
+        from_pandas(spark_session(), spread, "item_id string, genre string, weight double")
+        .join(ratings.items, "item_id")
+        .join(ratings.ratings.select("u", "i"), "i")
+        .groupBy("u", "genre")
+        .agg(F.sum("weight").alias("weight"))
+        .join(ratings.users, "u")
+        .toArrow()
+        .to_pandas()
+    )
+    table = sums.pivot_table(
+        index="user_id", columns="genre", values="weight", aggfunc="sum", fill_value=0.0
+    )
+    table.index = pd.Index(table.index, dtype="str", name="user_id")
+    table.columns.name = None
+    return table.div(table.sum(axis=1), axis=0)
+
+
 def ids_by_index(index: DataFrame, column: str, name: str) -> np.ndarray:
     """Return the raw ids of ``SparkRatings.users``/``items`` by index: ``ids[u]`` is ``u``'s."""
     table = index.toArrow()
@@ -364,12 +401,14 @@ def audit_spark(
     notes += unlisted_notes(profile, lists)
     popularity = item_popularity(ratings)
     popularity_groups = item_popularity_groups(popularity)
+    genres = items["genres"] if items is not None and "genres" in items else None
     given = {
         "errors": statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)],
         "ranking": statistics.loc[statistics["ndcg"].notna(), list(RANKING_METRICS)],
         "lists": lists, "popularity": popularity, "popularity_groups": popularity_groups,
         "long_tail": popularity_groups[LONG_TAIL], "profile": profile,
-        "n_users": len(user_ids),
+        "n_users": len(user_ids), "genres": genres,
+        "history_genres": None if genres is None else history_genres_in_spark(ratings, genres),
     }  # fmt: skip
     metrics = audited_registry(registry)
     parts, events = audited(metrics, metrics.store(None, notes, given))  # type: ignore[arg-type]
@@ -381,6 +420,7 @@ def audit_spark(
     for grouping, membership in item_groupings.items() if events else ():
         rows += exposure_rows(grouping, membership, events,
                               rater_counts_in_spark(ratings, membership), config, rng)  # fmt: skip
+        notes += empty_group_notes(grouping, membership)
     table = frame(rows)
     adjust(table)
     classify(table, config, [spec.key for spec, _ in events])
