@@ -251,15 +251,45 @@ def bias_disparity(
 
     Returns columns ``user_group, category, b_input, b_recommended, bias_disparity``.
     """
+    return bias_disparity_of_counts(category_counts(labels, history, membership), labels,
+                                    lists, membership)  # fmt: skip
+
+
+def category_counts(
+    labels: pd.Series, history: pd.DataFrame, membership: pd.DataFrame
+) -> pd.DataFrame:
+    """Per user group (index, sorted), its users' ratings ``n`` and those in each category.
+
+    Columns ``n`` and one per column of ``membership`` (an item in several categories counts
+    in each).
+    """
+    rows = {}
+    for group in sorted(labels.unique()):
+        inputs = history[history["user_id"].isin(labels.index[labels == group])]["item_id"]
+        rows[group] = {"n": len(inputs)} | {
+            category: int(inputs.isin(membership.index[membership[category]]).sum())
+            for category in membership.columns
+        }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["n", *membership.columns])
+
+
+def bias_disparity_of_counts(
+    counts: pd.DataFrame, labels: pd.Series, lists: pd.DataFrame, membership: pd.DataFrame
+) -> pd.DataFrame:
+    """``bias_disparity`` with the input side as ``category_counts``' table.
+
+    ``b_input = (ratings of G in C / ratings of G) / catalogue share of C``; ``b_recommended``
+    the same over G's lists; ``BD = (b_recommended - b_input) / b_input`` (NaN when
+    ``b_input`` is not positive).
+    """
     catalogue_share = membership.mean()
     rows = []
     for group in sorted(labels.unique()):
-        members = labels.index[labels == group]
-        inputs = history[history["user_id"].isin(members)]["item_id"]
-        recs = lists[lists["user_id"].isin(members)]["item_id"]
+        recs = lists[lists["user_id"].isin(labels.index[labels == group])]["item_id"]
+        n = counts.loc[group, "n"] if group in counts.index else 0
         for category in membership.columns:
             in_category = membership.index[membership[category]]
-            share_in = inputs.isin(in_category).mean() if len(inputs) else np.nan
+            share_in = counts.loc[group, category] / n if n else np.nan
             share_rec = recs.isin(in_category).mean() if len(recs) else np.nan
             b_in = share_in / catalogue_share[category]
             b_rec = share_rec / catalogue_share[category]

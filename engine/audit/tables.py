@@ -167,11 +167,28 @@ def bias_disparity(
     categories = item_groupings.get("genres")
     if categories is None:
         return pd.DataFrame()
-    frames = []
-    ratings, lists = object_ids(ratings), object_ids(lists)
-    for grouping, labels in user_groupings.items():
-        frame = measures.bias_disparity(labels, ratings, lists, categories)
-        frames.append(frame.assign(grouping=grouping))
+    ratings = object_ids(ratings)
+    counts = {grouping: measures.category_counts(labels, ratings, categories)
+              for grouping, labels in user_groupings.items()}  # fmt: skip
+    return bias_disparity_rows(user_groupings, categories, counts, lists)
+
+
+def bias_disparity_rows(
+    user_groupings: dict[str, pd.Series],
+    categories: pd.DataFrame,
+    counts: dict[str, pd.DataFrame],
+    lists: pd.DataFrame,
+) -> pd.DataFrame:
+    """``measures.bias_disparity_of_counts`` for every user grouping (``counts[grouping]``).
+
+    Columns ``user_group, category, b_input, b_recommended, bias_disparity, grouping``.
+    """
+    lists = object_ids(lists)
+    frames = [
+        measures.bias_disparity_of_counts(counts[grouping], labels, lists, categories)
+        .assign(grouping=grouping)
+        for grouping, labels in user_groupings.items()
+    ]  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 

@@ -77,9 +77,9 @@ AVAILABLE_INPUTS = ("errors", "ranking", "lists", "popularity", "popularity_grou
 PROFILE_COLUMNS = ("n_ratings", "mean_rating", "mean_popularity")
 ERROR_COLUMNS = ("se", "ae", "n")
 NOT_AUDITED = (
-    "Audited from aggregates computed in Spark (the ratings never left it): bias disparity, "
-    "the interaction share and the explanation measures are not audited, as they read each "
-    "rating next to its user's group or the model."
+    "Audited from aggregates computed in Spark (the ratings never left it): the interaction "
+    "share and the explanation measures are not audited, as they read each rating next to "
+    "its user or the model."
 )
 
 
@@ -238,6 +238,42 @@ def reo_counts_in_spark(
         )
 
     return [(per_item(counts["hits"], f), per_item(counts["relevant"], f)) for f in folds]
+
+
+def category_counts_in_spark(
+    ratings: SparkRatings, labels: pd.Series, statistics: pd.DataFrame, membership: pd.DataFrame
+) -> pd.DataFrame:
+    """``engine.audit.measures.category_counts`` counted in Spark (bias disparity's input side).
+
+    Per user group of ``labels`` (index, sorted): its users' ratings ``n`` and those of items
+    in each category (column) of ``membership``; ``statistics``' ``u`` maps the user ids.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.spark.session import from_pandas, spark_session
+
+    spark = spark_session()
+    groups = sorted(labels.unique())
+    code = pd.Series(np.arange(len(groups), dtype=np.int32), index=groups)
+    u = statistics["u"].reindex(labels.index)
+    known = u.notna().to_numpy()
+    labelled = from_pandas(spark, pd.DataFrame({
+        "u": u[known].to_numpy(np.int32), "g": code[labels[known]].to_numpy(np.int32)}),
+        "u int, g int")  # fmt: skip
+    items, categories = np.nonzero(membership.to_numpy(bool))
+    members = from_pandas(spark, pd.DataFrame({
+        "item_id": membership.index.to_numpy(object)[items], "c": categories.astype(np.int32)}),
+        "item_id string, c int").join(ratings.items, "item_id")  # fmt: skip
+    rated = ratings.ratings.select("u", "i").join(labelled, "u")
+    totals = rated.groupBy("g").agg(F.count(F.lit(1)).alias("n")).toArrow().to_pandas()
+    inside = (
+        rated.join(members, "i").groupBy("g", "c").agg(F.count(F.lit(1)).alias("n"))
+        .toArrow().to_pandas()
+    )  # fmt: skip
+    table = np.zeros((len(groups), 1 + membership.shape[1]), dtype=np.int64)
+    table[totals["g"].to_numpy(), 0] = totals["n"].to_numpy()
+    table[inside["g"].to_numpy(), 1 + inside["c"].to_numpy()] = inside["n"].to_numpy()
+    return pd.DataFrame(table, index=groups, columns=["n", *membership.columns])
 
 
 def history_genres_in_spark(ratings: SparkRatings, genres: pd.Series) -> pd.DataFrame:
@@ -437,11 +473,17 @@ def audit_spark(
         reo_counts_in_spark(ratings, evaluation, config.threshold), table,
     )  # fmt: skip
     findings = table[table["tier"].isin(["flagged", "notable"])]
+    categories = item_groupings.get("genres")
+    disparity = pd.DataFrame()
+    if categories is not None:
+        counts = {grouping: category_counts_in_spark(ratings, labels, statistics, categories)
+                  for grouping, labels in user_groupings.items()}  # fmt: skip
+        disparity = tables.bias_disparity_rows(user_groupings, categories, counts, lists)
     return AuditResult(
         config=config, metrics=table, catalogue=catalogue, yao=yao,
         delta_gap=tables.delta_gap(user_groupings[PROPENSITY], lists,
                                    profile["mean_popularity"], popularity),
-        bias_disparity=pd.DataFrame(),
+        bias_disparity=disparity,
         hints=profile_hints(findings, user_groupings, profile, config, rng),
         notes=[*notes, NOT_AUDITED], threshold_source=source, relevance_rule=rule,
         attribute_groupings=attribute_groupings(users, items, user_groupings, item_groupings),
