@@ -170,18 +170,11 @@ def yao_sums_in_spark(
     """
     from pyspark.sql import functions as F
 
-    from engine.spark.session import from_pandas, spark_session
-
     codes, names = pd.factorize(labels)
     width = len(names) + 1
-    u = statistics["u"].reindex(labels.index)
-    known = u.notna().to_numpy()
-    groups = pd.DataFrame({"u": u[known].to_numpy(np.int32), "g": codes[known].astype(np.int32)})
-    groups = groups[groups["g"] >= 0]
-    labelled = from_pandas(spark_session(), groups, "u int, g int")
     sums = (
         _read(evaluation, "predictions")
-        .join(labelled, "u", "left")
+        .join(_user_groups(labels, codes, statistics), "u", "left")
         .withColumn("g", F.coalesce(F.col("g"), F.lit(width - 1)))
         .groupBy("i", "g")
         .agg(
@@ -250,25 +243,13 @@ def category_counts_in_spark(
     """
     from pyspark.sql import functions as F
 
-    from engine.spark.session import from_pandas, spark_session
-
-    spark = spark_session()
     groups = sorted(labels.unique())
-    code = pd.Series(np.arange(len(groups), dtype=np.int32), index=groups)
-    u = statistics["u"].reindex(labels.index)
-    known = u.notna().to_numpy()
-    labelled = from_pandas(spark, pd.DataFrame({
-        "u": u[known].to_numpy(np.int32), "g": code[labels[known]].to_numpy(np.int32)}),
-        "u int, g int")  # fmt: skip
-    items, categories = np.nonzero(membership.to_numpy(bool))
-    members = from_pandas(spark, pd.DataFrame({
-        "item_id": membership.index.to_numpy(object)[items], "c": categories.astype(np.int32)}),
-        "item_id string, c int").join(ratings.items, "item_id")  # fmt: skip
-    rated = ratings.ratings.select("u", "i").join(labelled, "u")
+    codes = pd.Index(groups).get_indexer(labels)
+    rated = ratings.ratings.select("u", "i").join(_user_groups(labels, codes, statistics), "u")
     totals = rated.groupBy("g").agg(F.count(F.lit(1)).alias("n")).toArrow().to_pandas()
     inside = (
-        rated.join(members, "i").groupBy("g", "c").agg(F.count(F.lit(1)).alias("n"))
-        .toArrow().to_pandas()
+        rated.join(_members(ratings, membership), "i").groupBy("g", "c")
+        .agg(F.count(F.lit(1)).alias("n")).toArrow().to_pandas()
     )  # fmt: skip
     table = np.zeros((len(groups), 1 + membership.shape[1]), dtype=np.int64)
     table[totals["g"].to_numpy(), 0] = totals["n"].to_numpy()
@@ -348,21 +329,15 @@ def rater_counts_in_spark(
     """``engine.audit.rows.rater_counts`` counted in Spark: per group, raters and ratings."""
     from pyspark.sql import functions as F
 
-    from engine.spark.session import from_pandas, spark_session
-
-    items, groups = np.nonzero(membership.to_numpy(bool))
-    members = pd.DataFrame({"item_id": membership.index.to_numpy(object)[items],
-                            "g": groups.astype(np.int32)})  # fmt: skip
     counted = (
-        from_pandas(spark_session(), members, "item_id string, g int")
-        .join(ratings.items, "item_id")
+        _members(ratings, membership)
         .join(ratings.ratings, "i")
-        .groupBy("g")
+        .groupBy("c")
         .agg(F.countDistinct("u").alias("raters"), F.count(F.lit(1)).alias("ratings"))
         .collect()
     )
-    found = {row["g"]: (int(row["raters"]), int(row["ratings"])) for row in counted}
-    return {group: found.get(g, (0, 0)) for g, group in enumerate(membership.columns)}
+    found = {row["c"]: (int(row["raters"]), int(row["ratings"])) for row in counted}
+    return {group: found.get(c, (0, 0)) for c, group in enumerate(membership.columns)}
 
 
 def ratings_by_listed_users(
@@ -489,6 +464,33 @@ def audit_spark(
         attribute_groupings=attribute_groupings(users, items, user_groupings, item_groupings),
         lists=lists, registry=metrics,
     )  # fmt: skip
+
+
+def _user_groups(labels: pd.Series, codes: np.ndarray, statistics: pd.DataFrame) -> DataFrame:
+    """Spark's ``u, g``: each user of ``labels`` with a rating and its group's code.
+
+    ``codes``: one per label (``-1``: no group, left out); ``statistics``' ``u`` maps the ids.
+    """
+    from engine.spark.session import from_pandas, spark_session
+
+    u = statistics["u"].reindex(labels.index)
+    kept = u.notna().to_numpy() & (np.asarray(codes) >= 0)
+    frame = pd.DataFrame({"u": u[kept].to_numpy(np.int32), "g": codes[kept].astype(np.int32)})
+    return from_pandas(spark_session(), frame, "u int, g int")
+
+
+def _members(ratings: SparkRatings, membership: pd.DataFrame) -> DataFrame:
+    """Spark's ``i, c``: each item of ``membership`` and the column number of each of its groups."""
+    from engine.spark.session import from_pandas, spark_session
+
+    items, columns = np.nonzero(membership.to_numpy(bool))
+    frame = pd.DataFrame({"item_id": membership.index.to_numpy(object)[items],
+                          "c": columns.astype(np.int32)})  # fmt: skip
+    return (
+        from_pandas(spark_session(), frame, "item_id string, c int")
+        .join(ratings.items, "item_id")
+        .select("i", "c")
+    )
 
 
 def _read(evaluation: SparkEvaluation, table: str) -> DataFrame:
