@@ -17,6 +17,7 @@ from engine.audit import measures as M
 from engine.audit.groups import (
     activity_groups,
     cap_groups,
+    item_attribute_groups,
     propensity_groups,
     user_attribute_groups,
 )
@@ -367,6 +368,24 @@ def test_groups_banding_capping_missing_and_derived():
     assert propensity.to_dict() == {"diverse": 24, "niche": 8, "blockbuster": 8}
     merged, note = cap_groups(pd.Series(list("aaabbc"), name="x"), 2)
     assert merged.tolist() == list("aaa") + ["other"] * 3 and note
+
+
+def test_a_kept_value_named_other_is_never_mixed_with_the_merged_values():
+    # MovieLens 100K's occupations hold "other" (105 users) among the largest values: the
+    # smaller values merged into it would make a group of 253 while the note said 148
+    occupations = ["other"] * 4 + ["student"] * 3 + ["doctor", "lawyer"]
+    merged, (note,) = cap_groups(pd.Series(occupations, name="occupation"), 3)
+    assert merged.value_counts().to_dict() == {"other": 4, "student": 3, "other (merged)": 2}
+    assert "the other 2 (2 users or items) are merged into 'other (merged)'" in note
+    items = pd.DataFrame(
+        {"genres": [("other",), ("other",), ("drama",), ("drama",), ("war",), ("noir",)]},
+        index=pd.Index([f"i{n}" for n in range(6)], name="item_id"),
+    )
+    groups, notes = item_attribute_groups(items, items.index.to_numpy(), ["genres"], 3)
+    membership = groups["genres"]
+    assert membership.sum().to_dict() == {"other": 2, "drama": 2, "other (merged)": 2}
+    assert membership.loc["i0", "other"] and not membership.loc["i0", "other (merged)"]
+    assert any("rest merged into 'other (merged)'" in n for n in notes)
 
 
 def test_audit_without_attributes_and_with_k_over_catalogue():

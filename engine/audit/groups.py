@@ -49,17 +49,35 @@ MAX_RAW_NUMBERS = 12
 MAX_AUTO_VALUES = 1000
 
 
+def merged_name(kept: Collection[object]) -> str:
+    """Return the name of the group the smaller values merge into: ``"other"``, unless kept.
+
+    A kept value ``"other"`` (MovieLens 100K's occupations have one) keeps its own group;
+    the merged values then form ``"other (merged)"`` (or a name further suffixed), so the
+    two are never mixed.
+    """
+    taken = {str(value) for value in kept}
+    name = OTHER
+    while name in taken:
+        name = f"{name} (merged)"
+    return name
+
+
 def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]]:
-    """Merge all but the ``max_groups - 1`` largest values into ``"other"``; return notes."""
+    """Merge all but the ``max_groups - 1`` largest values into one group; return notes.
+
+    The group is ``merged_name`` of the values kept (``"other"`` unless a kept value is).
+    """
     counts = labels.value_counts()
     if len(counts) <= max_groups:
         return labels, []
     keep = set(counts.index[: max_groups - 1])
-    merged = labels.where(labels.isin(keep), OTHER)
+    name = merged_name(keep)
+    merged = labels.where(labels.isin(keep), name)
     return merged, [
         f"{labels.name}: {len(counts)} values; the {max_groups - 1} largest are shown, the other "
         f"{len(counts) - max_groups + 1} ({int(counts.iloc[max_groups - 1 :].sum()):,} users or "
-        "items) are merged into 'other'."
+        f"items) are merged into '{name}'."
     ]
 
 
@@ -344,11 +362,12 @@ def item_attribute_groups(
         if frame.shape[1] > max_groups:
             sizes = frame.sum().sort_values(ascending=False)
             kept = list(sizes.index[: max_groups - 1])
+            rest = merged_name(kept)
             notes.append(
                 f"{name}: {frame.shape[1]} groups; the {max_groups - 1} largest are shown, the "
-                "rest merged into 'other'."
+                f"rest merged into '{rest}'."
             )
-            frame = frame[kept].assign(**{OTHER: frame.drop(columns=kept).any(axis=1)})
+            frame = frame[kept].assign(**{rest: frame.drop(columns=kept).any(axis=1)})
         frame.index.name = "item_id"
         _note_renamed(column, name, "Item", notes)
         out[name] = frame
