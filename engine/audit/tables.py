@@ -299,18 +299,41 @@ def accuracy_by_model(
 ) -> pd.DataFrame:
     """RMSE of every rating model overall and per user group (out-of-fold predictions).
 
-    Returns ``model, overall_rmse, max_gap`` (models in order of appearance) where
-    ``max_gap`` is the largest minus the smallest group RMSE among groups with at least
-    ``min_users`` users (lower = fairer); users without a label count only overall. A
-    group's mean squared error is its users' summed squared errors over their count (the
-    audit's per-user sums, ``error_sums_by_user``, of the model's rows read as a view).
+    ``accuracy_of_error_sums`` of each model's per-user error sums (the audit's
+    ``error_sums_by_user`` of the model's rows, read as a view).
     """
-    predictions, rows = evaluation.predictions, []
-    for model in pd.unique(predictions["model"]):
-        frame = model_rows(predictions, model, ["user_id", "rating", "prediction"])
-        per_user = error_sums_by_user(frame)
-        per_user["group"] = labels.reindex(per_user.index).to_numpy()
-        stats = per_user.groupby("group").agg(se=("se", "sum"), n=("n", "sum"), users=("n", "size"))
+    return accuracy_of_error_sums(error_sums_by_model(evaluation), labels, min_users)
+
+
+def error_sums_by_model(evaluation: Evaluation) -> dict[str, pd.DataFrame]:
+    """Sum each rating model's held-out errors per user: model -> ``error_sums_by_user``."""
+    predictions, columns = evaluation.predictions, ["user_id", "rating", "prediction"]
+    return {
+        model: error_sums_by_user(model_rows(predictions, model, columns))
+        for model in pd.unique(predictions["model"])
+    }
+
+
+def accuracy_of_error_sums(
+    sums: dict[str, pd.DataFrame], labels: pd.Series, min_users: int = 30
+) -> pd.DataFrame:
+    """RMSE of every rating model overall and per user group, from per-user error sums.
+
+    ``sums``: model -> ``se, n`` per user (index ``user_id``; summed squared error of the
+    held-out predictions and their count). Returns ``model, overall_rmse, max_gap`` (models
+    in the order of ``sums``) where ``max_gap`` is the largest minus the smallest group RMSE
+    among groups with at least ``min_users`` users (lower = fairer); users without a label
+    count only overall. A group's mean squared error is its users' summed squared errors
+    over their count.
+    """
+    rows = []
+    for model, per_user in sums.items():
+        stats = (
+            per_user[["se", "n"]]
+            .assign(group=labels.reindex(per_user.index).to_numpy())
+            .groupby("group")
+            .agg(se=("se", "sum"), n=("n", "sum"), users=("n", "size"))
+        )
         stats = stats[stats["users"] >= min_users]
         rmse = np.sqrt(stats["se"] / stats["n"])
         overall = np.sqrt(per_user["se"].sum() / per_user["n"].sum())

@@ -106,31 +106,66 @@ class DatasetProfile:
 def dataset_profile(data: RatingData) -> DatasetProfile:
     """Compute the ``DatasetProfile`` of ``data``."""
     ratings = data.ratings
-    histogram = ratings["rating"].value_counts().sort_index().rename("count").reset_index()
-    histogram["share"] = histogram["count"] / len(ratings)
-    activity = ratings["user_id"].value_counts()
-    popularity = ratings["item_id"].value_counts()
-    head = short_head_size(popularity)
     stamps = ratings["timestamp"].dropna()
+    return profile_of_counts(
+        data.name,
+        data.synthetic,
+        ratings["rating"].value_counts(),
+        ratings["user_id"].value_counts(),
+        ratings["item_id"].value_counts(),
+        float(ratings["rating"].mean()),
+        float(ratings["rating"].std(ddof=0)),
+        data.scale.describe(),
+        (int(stamps.min()), int(stamps.max())) if len(stamps) else (None, None),
+        [] if data.users is None else list(data.users.columns),
+        [] if data.items is None else list(data.items.columns),
+    )
+
+
+def profile_of_counts(
+    name: str,
+    synthetic: bool,
+    values: pd.Series,
+    activity: pd.Series,
+    popularity: pd.Series,
+    mean: float,
+    std: float,
+    scale: str,
+    span: tuple[int | None, int | None],
+    user_attributes: list[str],
+    item_attributes: list[str],
+) -> DatasetProfile:
+    """Assemble a ``DatasetProfile`` from counts (``dataset_profile`` counts them in memory).
+
+    ``values``: ratings per rating value; ``activity``/``popularity``: ratings per user /
+    item (index the ids); ``mean``, ``std`` (population) of the ratings; ``span``: first and
+    last timestamp (``None`` without times).
+    """
+    n_ratings = int(values.sum())
+    histogram = values.sort_index().rename("count").rename_axis("rating").reset_index()
+    histogram["share"] = histogram["count"] / n_ratings
+    activity = activity.sort_values(ascending=False, kind="stable")
+    popularity = popularity.sort_values(ascending=False, kind="stable")
+    head = short_head_size(popularity)
     return DatasetProfile(
-        name=data.name,
-        synthetic=data.synthetic,
+        name=name,
+        synthetic=synthetic,
         n_users=len(activity),
         n_items=len(popularity),
-        n_ratings=len(ratings),
-        density=len(ratings) / (len(activity) * len(popularity)),
-        rating_mean=float(ratings["rating"].mean()),
-        rating_std=float(ratings["rating"].std(ddof=0)),
-        scale=data.scale.describe(),
+        n_ratings=n_ratings,
+        density=n_ratings / (len(activity) * len(popularity)),
+        rating_mean=mean,
+        rating_std=std,
+        scale=scale,
         rating_histogram=histogram,
         user_activity=activity,
         item_popularity=popularity,
         short_head_items=head,
         long_tail_item_share=1 - head / len(popularity),
-        first_timestamp=int(stamps.min()) if len(stamps) else None,
-        last_timestamp=int(stamps.max()) if len(stamps) else None,
-        user_attributes=[] if data.users is None else list(data.users.columns),
-        item_attributes=[] if data.items is None else list(data.items.columns),
+        first_timestamp=span[0],
+        last_timestamp=span[1],
+        user_attributes=user_attributes,
+        item_attributes=item_attributes,
     )
 
 

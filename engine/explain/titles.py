@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from engine.data.types import RatingData
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def item_titles(data: RatingData | None) -> dict[str, str]:
     """Return ``{item_id: title}`` when the dataset has titles, else an empty dict."""
-    if data is None or data.items is None or "title" not in data.items:
+    return titles_in(None if data is None else data.items)
+
+
+def titles_in(items: pd.DataFrame | None) -> dict[str, str]:
+    """Return ``{item_id: title}`` of an item table (``RatingData.items``), empty without titles."""
+    if items is None or "title" not in items:
         return {}
-    titles = data.items["title"].dropna().astype(str)
+    titles = items["title"].dropna().astype(str)
     return dict(zip(titles.index.tolist(), titles.tolist(), strict=True))  # 8x to_dict()
 
 

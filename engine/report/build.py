@@ -13,6 +13,7 @@ metric table and in the Yao & Huang, bias-disparity and delta-GAP tables.
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,13 +24,15 @@ import pandas as pd
 
 from engine.audit.groups import user_attribute_groups
 from engine.audit.registry import Registry
-from engine.audit.run import AuditResult, accuracy_by_model
+from engine.audit.run import AuditResult
 from engine.audit.specs import REGISTRY
+from engine.audit.tables import accuracy_of_error_sums, error_sums_by_model
 from engine.data.profile import DatasetProfile, dataset_profile
-from engine.data.types import RatingData
+from engine.data.types import LoadReport, RatingData
 from engine.errors import ConfigError
 from engine.evaluate import Evaluation
 from engine.explain.titles import item_titles, titles_for
+from engine.model.config import ModelConfig
 from engine.model.svd import TrainedModel
 from engine.report.findings import Finding, findings, headline
 from engine.report.summary import (
@@ -263,7 +266,46 @@ def build_report(
 
     ``sections`` chooses what the HTML/PDF show (default: all of ``SECTIONS``); ``created``
     defaults to now (UTC) and is the only field that differs between two runs with the
-    same data, settings and seed.
+    same data, settings and seed. The in-memory route of ``assemble_report``.
+    """
+    profile = dataset_profile(data)
+    return assemble_report(
+        result,
+        profile=profile,
+        load=data.report,
+        model=model.config,
+        accuracy=model_accuracy(evaluation),
+        evaluation=_evaluation_settings(evaluation),
+        tradeoff=_tradeoff(data, evaluation, result),
+        top_items=most_recommended(
+            audited_lists(result), profile.item_popularity, item_titles(data)
+        ),
+        provenance=provenance(data, model, evaluation, created),
+        sections=sections,
+    )
+
+
+def assemble_report(
+    result: AuditResult,
+    *,
+    profile: DatasetProfile,
+    load: LoadReport,
+    model: ModelConfig,
+    accuracy: pd.DataFrame,
+    evaluation: dict[str, Any],
+    tradeoff: pd.DataFrame,
+    top_items: pd.DataFrame,
+    provenance: dict[str, Any],
+    sections: tuple[str, ...] | list[str] | None = None,
+) -> Report:
+    """Assemble a ``Report`` from an audit and what the report shows next to it.
+
+    Each part is what ``build_report`` computes from in-memory data, and what
+    ``engine.spark.report`` computes from aggregates of data kept in Spark: ``profile``
+    (``DatasetProfile``), ``load`` (the load report), ``model`` (the settings trained
+    with), ``accuracy`` (``model_accuracy``'s columns), ``evaluation`` (``evaluation_settings``),
+    ``tradeoff`` (``tradeoff_table``), ``top_items`` (``most_recommended``) and
+    ``provenance`` (``provenance_of``). ``sections`` as in ``build_report``.
     """
     chosen = tuple(SECTIONS) if sections is None else tuple(s for s in SECTIONS if s in sections)
     unknown = sorted(set(sections or ()) - set(SECTIONS))
@@ -274,48 +316,43 @@ def build_report(
         )
     minimum = result.config.min_group_size
     metrics = withhold_small_groups(result.metrics[METRIC_COLUMNS], minimum)
-    accuracy = model_accuracy(evaluation)
-    profile = dataset_profile(data)
     return Report(
-        title=f"Fairness report: {data.name}",
+        title=f"Fairness report: {profile.name}",
         sections=chosen,
         headline=headline(metrics, accuracy, result.config),
         summary=executive_summary(
             metrics,
             accuracy,
             result.config,
-            data.n_users,
+            profile.n_users,
             result.registry,
-            k=evaluation.evaluation.k,
-            protocol=protocol_words(_evaluation_settings(evaluation)),
+            k=evaluation["k"],
+            protocol=protocol_words(evaluation),
         ),
         findings=findings(metrics, result.registry),
         notable=findings(metrics, result.registry, tier="notable"),
         context=data_context(metrics, result.config, result.registry),
         insufficient_note=insufficient_summary(metrics, minimum),
         dataset=profile.to_dict(),
-        load=_load_summary(data),
-        model={
-            "config": model.config.settings_in_use(),
-            "evaluation": _evaluation_settings(evaluation),
-        },
+        load=load_summary(load),
+        model={"config": model.settings_in_use(), "evaluation": evaluation},
         accuracy=accuracy,
-        tradeoff=_tradeoff(data, evaluation, result),
+        tradeoff=tradeoff,
         metrics=metrics,
         catalogue=result.catalogue.reset_index(drop=True),
         yao=_withhold_by_size(result.yao, minimum),
         delta_gap=_withhold_by_size(result.delta_gap, minimum),
         bias_disparity=_withhold_bias_disparity(result.bias_disparity, result.metrics, minimum),
-        top_items=most_recommended(data, _audited_lists(result)),
+        top_items=top_items,
         hints=result.hints,
         notes=list(result.notes),
         definitions=definitions(result.registry),
-        limitations=_limitations(data, result),
+        limitations=limitations(profile, result),
         audit_config={
             **asdict(result.config),  # None attributes = every suitable one; these were:
             "audited_attributes": {k: list(v) for k, v in result.attribute_groupings.items()},
         },
-        provenance=provenance(data, model, evaluation, created),
+        provenance=provenance,
         profile=profile,
     )
 
@@ -360,35 +397,63 @@ def _withhold_bias_disparity(
 def model_accuracy(evaluation: Evaluation) -> pd.DataFrame:
     """Mean and std over the folds of every evaluated metric: ``model, metric, mean, std``.
 
-    Wall-time metrics (``fit_seconds``) are left out, so the table is reproducible; models
-    keep the evaluation's order.
+    ``accuracy_table`` of the evaluation's fold metrics, models in the evaluation's order.
     """
-    metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_UNREPRODUCIBLE)]
+    return accuracy_table(evaluation.fold_metrics, evaluation.evaluation.models)
+
+
+def accuracy_table(fold_metrics: pd.DataFrame, models: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Mean and std over the folds of every metric: ``model, metric, mean, std``.
+
+    ``fold_metrics``: tidy ``model, fold, metric, value``. Wall-time metrics
+    (``fit_seconds``) are left out, so the table is reproducible; models keep the order of
+    ``models``.
+    """
+    metrics = fold_metrics[~fold_metrics["metric"].isin(_UNREPRODUCIBLE)]
     table = metrics.groupby(["model", "metric"], sort=False)["value"].agg(["mean", "std"])
     table = table.reset_index()
-    order = {name: i for i, name in enumerate(evaluation.evaluation.models)}
+    order = {name: i for i, name in enumerate(models)}
     table["order"] = table["model"].map(order)
     return table.sort_values(["order", "metric"], kind="stable").drop(columns="order")
 
 
 def _tradeoff(data: RatingData, evaluation: Evaluation, result: AuditResult) -> pd.DataFrame:
-    if data.users is None:
-        return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
-    audited = result.attribute_groupings.get("user", {})  # column -> grouping name
-    attributes = [c for c in data.users.columns if c in audited]
-    groups, _ = user_attribute_groups(
-        data.users, data.ratings["user_id"].unique(), attributes, result.config.max_groups
+    return tradeoff_table(
+        data.users, data.ratings["user_id"].unique(), error_sums_by_model(evaluation), result
     )
-    frames = []
-    for attribute in attributes:
-        table = accuracy_by_model(evaluation, groups[attribute], result.config.min_group_size)
-        frames.append(table.assign(grouping=audited[attribute]))
+
+
+def tradeoff_table(
+    users: pd.DataFrame | None,
+    rated: Iterable[str],
+    sums: dict[str, pd.DataFrame],
+    result: AuditResult,
+) -> pd.DataFrame:
+    """Each rating model's overall RMSE and largest gap between groups of each user attribute.
+
+    ``users``: the attribute table (``RatingData.users``); ``rated``: the ids of users with
+    a rating; ``sums``: model -> per-user ``se, n`` (``accuracy_of_error_sums``). Columns
+    ``grouping, model, overall_rmse, max_gap``, for the attributes the audit grouped by.
+    """
+    columns = ["grouping", "model", "overall_rmse", "max_gap"]
+    if users is None:
+        return pd.DataFrame(columns=columns)
+    audited = result.attribute_groupings.get("user", {})  # column -> grouping name
+    attributes = [c for c in users.columns if c in audited]
+    groups, _ = user_attribute_groups(users, rated, attributes, result.config.max_groups)
+    frames = [
+        accuracy_of_error_sums(sums, groups[attribute], result.config.min_group_size).assign(
+            grouping=audited[attribute]
+        )
+        for attribute in attributes
+    ]
     if not frames:
-        return pd.DataFrame(columns=["grouping", "model", "overall_rmse", "max_gap"])
-    return pd.concat(frames, ignore_index=True)[["grouping", "model", "overall_rmse", "max_gap"]]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
-def _audited_lists(result: AuditResult) -> pd.DataFrame:
+def audited_lists(result: AuditResult) -> pd.DataFrame:
+    """Return the audit's top-k lists (``AuditResult.lists``); refuse a result without them."""
     if result.lists is None:
         raise ConfigError(
             "This audit result carries no top-k lists (AuditResult.lists), so the report "
@@ -397,10 +462,13 @@ def _audited_lists(result: AuditResult) -> pd.DataFrame:
     return result.lists
 
 
-def most_recommended(data: RatingData, lists: pd.DataFrame) -> pd.DataFrame:
+def most_recommended(
+    lists: pd.DataFrame, popularity: pd.Series, titles: dict[str, str]
+) -> pd.DataFrame:
     """Return the ``TOP_ITEMS`` items that appear most often in the audited top-k ``lists``.
 
-    ``lists`` are ``AuditResult.lists`` (the lists the audit measured, not recomputed).
+    ``lists`` are ``AuditResult.lists`` (the lists the audit measured, not recomputed);
+    ``popularity``: ratings per item (index ``item_id``); ``titles``: ``item_titles``.
     Columns ``title`` (the id where there is none), ``recommendations`` (number of
     lists), ``share`` (of all list slots), ``ratings`` (how often the item was rated).
     Ties go to the item id.
@@ -409,14 +477,16 @@ def most_recommended(data: RatingData, lists: pd.DataFrame) -> pd.DataFrame:
     counts = counts.sort_values(["recommendations", "item_id"], ascending=[False, True])
     top = counts.head(TOP_ITEMS).copy()
     top["share"] = top["recommendations"] / len(lists)
-    popularity = data.ratings.groupby("item_id").size()
     top["ratings"] = popularity.reindex(top["item_id"]).fillna(0).astype(int).to_numpy()
-    top["title"] = titles_for(top["item_id"], item_titles(data))
+    top["title"] = titles_for(top["item_id"], titles)
     return top[["title", "recommendations", "share", "ratings"]].reset_index(drop=True)
 
 
-def _load_summary(data: RatingData) -> dict[str, Any]:
-    report = data.report
+def load_summary(report: LoadReport) -> dict[str, Any]:
+    """Summarise the load report: files, row counts, rejections, scale, warnings.
+
+    The example rows of what was rejected are left out (they are individual ratings).
+    """
     return {
         "files": [
             {
@@ -440,26 +510,70 @@ def _load_summary(data: RatingData) -> dict[str, Any]:
 def _evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
     settings = evaluation.evaluation
     splits = evaluation.splits
-    return {
-        "split": settings.split,
-        "protocol": evaluation.protocol,
-        **settings.protocol_fields(),
-        "cold_start": {
+    return evaluation_settings(
+        split=settings.split,
+        protocol=evaluation.protocol,
+        protocol_fields=settings.protocol_fields(),
+        cold_start={
             name: int(splits[f"n_cold_{name}"].sum()) for name in ("users", "items", "ratings")
         },
-        "folds": settings.n_splits,
-        "seed": settings.seed,
-        "k": settings.k,
-        "relevance_threshold": settings.threshold,
-        "threshold_source": evaluation.threshold_source,
-        "relevance_rule": evaluation.relevance_rule,
-        "models": list(settings.models),
-        "skipped": dict(evaluation.skipped),
-        "notes": list(evaluation.notes),
+        folds=settings.n_splits,
+        seed=settings.seed,
+        k=settings.k,
+        threshold=settings.threshold,
+        threshold_source=evaluation.threshold_source,
+        relevance_rule=evaluation.relevance_rule,
+        models=list(settings.models),
+        skipped=dict(evaluation.skipped),
+        notes=list(evaluation.notes),
+    )
+
+
+def evaluation_settings(
+    *,
+    split: str,
+    protocol: str,
+    protocol_fields: dict[str, object],
+    cold_start: dict[str, int],
+    folds: int,
+    seed: int,
+    k: int,
+    threshold: float | None,
+    threshold_source: str,
+    relevance_rule: str,
+    models: list[str],
+    skipped: dict[str, str],
+    notes: list[str],
+) -> dict[str, Any]:
+    """Gather the evaluation's settings as ``Report.model["evaluation"]`` holds them.
+
+    ``protocol``: the protocol in words; ``protocol_fields``: the settings its split used
+    (``EvaluationConfig.protocol_fields``); ``cold_start``: held-out ``users``, ``items``
+    and ``ratings`` without a training rating, summed over the splits; ``skipped``:
+    model -> why it was not evaluated.
+    """
+    return {
+        "split": split,
+        "protocol": protocol,
+        **protocol_fields,
+        "cold_start": cold_start,
+        "folds": folds,
+        "seed": seed,
+        "k": k,
+        "relevance_threshold": threshold,
+        "threshold_source": threshold_source,
+        "relevance_rule": relevance_rule,
+        "models": models,
+        "skipped": skipped,
+        "notes": notes,
     }
 
 
-def _limitations(data: RatingData, result: AuditResult) -> list[str]:
+def limitations(profile: DatasetProfile, result: AuditResult) -> list[str]:
+    """List the report's limitations: general, the data's, then the audit's notes.
+
+    The data's: synthetic data, no user attributes (``profile``).
+    """
     out = [
         "The audit is observational: a disparity between groups is measured, not explained. "
         "Root-cause hints list differences between the groups' data, not proven causes.",
@@ -475,10 +589,10 @@ def _limitations(data: RatingData, result: AuditResult) -> list[str]:
         "significant, which is why a flag also needs the ratio to leave the band "
         f"[{result.config.band[0]}, {result.config.band[1]}].",
     ]
-    if data.synthetic:
+    if profile.synthetic:
         out.insert(0, "The dataset is synthetic (generated with planted effects); its "
                    "findings say nothing about real users.")  # fmt: skip
-    if data.users is None:
+    if not profile.user_attributes:
         out.append("No user attributes were supplied: only derived user groups (activity, "
                    "popularity propensity) were audited.")  # fmt: skip
     return out + list(result.notes)
@@ -492,28 +606,50 @@ def provenance(
 ) -> dict[str, Any]:
     """Where the numbers come from: dataset, model and seed, package versions, creation time.
 
-    ``versions`` adds pyspark's when the model was trained by the Spark engine.
+    ``provenance_of`` the in-memory data; ``versions`` adds pyspark's when the model was
+    trained by the Spark engine.
+    """
+    return provenance_of(
+        data.name, data.synthetic, data.fingerprint, data.report, data.n_users, data.n_items,
+        model.config, None if evaluation is None else evaluation.evaluation.seed, created,
+    )  # fmt: skip
+
+
+def provenance_of(
+    name: str,
+    synthetic: bool,
+    fingerprint: str,
+    report: LoadReport,
+    n_users: int,
+    n_items: int,
+    model: ModelConfig,
+    evaluation_seed: int | None = None,
+    created: datetime | None = None,
+) -> dict[str, Any]:
+    """Say where the numbers come from: dataset, model and seed, versions, creation time.
+
+    ``provenance`` gives the parts of a ``RatingData``. ``created`` defaults to now (UTC);
+    ``versions`` adds pyspark's when ``model.engine`` is ``"spark"``.
     """
     versions = {"python": platform.python_version()}
-    for package in PACKAGES + (("pyspark",) if model.config.engine == "spark" else ()):
+    for package in PACKAGES + (("pyspark",) if model.engine == "spark" else ()):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = "not installed"
-    report = data.report
     return {
         "dataset": {
-            "name": data.name,
-            "synthetic": data.synthetic,
-            "fingerprint": data.fingerprint,
+            "name": name,
+            "synthetic": synthetic,
+            "fingerprint": fingerprint,
             "rows_read": report.rows_read,
             "rows_kept": report.rows_kept,
             "rows_rejected": report.rows_rejected,
-            "users": data.n_users,
-            "items": data.n_items,
+            "users": n_users,
+            "items": n_items,
         },
-        "model": {"seed": model.config.seed, "config": model.config.settings_in_use()},
-        "evaluation_seed": None if evaluation is None else evaluation.evaluation.seed,
+        "model": {"seed": model.seed, "config": model.settings_in_use()},
+        "evaluation_seed": evaluation_seed,
         "versions": versions,
         "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
