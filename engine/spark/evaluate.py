@@ -75,17 +75,28 @@ class SparkEvaluation:
     Attributes
     ----------
     fold_metrics
-        Tidy ``fold, metric, value``: ``rmse, mae`` and the mean of each ranking metric
-        over the fold's ranked users, ``n_users_ranked``, ``n_test``.
+        Tidy ``fold, metric, value``: ``rmse, mae``, the mean of each ranking metric over
+        the fold's ranked users, ``coverage`` (share of the catalogue in any of the fold's
+        lists, as ``engine.evaluate``'s), ``n_users_ranked``, ``n_test``.
     out
         The folder holding ``predictions/``, ``lists/`` and ``user_ranking/`` (Parquet).
     threshold
         The relevance threshold of the lists and ranking metrics (``None``: not recorded).
+    split, folds, seed, test_share, k
+        ``evaluate_spark``'s settings (``folds`` 1 for ``temporal``).
+    test_start
+        ``temporal``: the cut (epoch seconds; tested from then on); ``None`` for ``kfold``.
     """
 
     fold_metrics: pd.DataFrame
     out: Path
     threshold: float | None = None
+    split: Literal["kfold", "temporal"] = "kfold"
+    folds: int = 5
+    seed: int = 0
+    test_share: float = 0.2
+    k: int = 10
+    test_start: int | None = None
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds, one row per metric."""
@@ -364,26 +375,29 @@ def evaluate_spark(
     config = config or ModelConfig(engine="spark")
     out = Path(out)
     rows: list[tuple[int, str, float]] = []
+    settings = {"threshold": float(threshold), "split": split, "seed": seed,
+                "test_share": test_share, "k": k}  # fmt: skip
+    n_items = int(ratings.select(F.max("i")).first()[0]) + 1  # the catalogue (indices 0..n-1)
     if split == "temporal":
         timed = ratings.where(F.col("timestamp").isNotNull())
         cut = temporal_cut(timed, test_share)
         train = timed.where(F.col("timestamp") < cut).select("u", "i", "rating").cache()
         test = timed.where(F.col("timestamp") >= cut).select("u", "i", "rating")
-        rows += _evaluate_split(0, train, test, config, scale, out, k, threshold)
+        rows += _evaluate_split(0, train, test, config, scale, out, k, threshold, n_items)
         train.unpersist()
-        return SparkEvaluation(
-            pd.DataFrame(rows, columns=["fold", "metric", "value"]), out, float(threshold)
-        )
+        return SparkEvaluation(_fold_table(rows), out, folds=1, test_start=cut, **settings)
     data = assign_folds(ratings.select("u", "i", "rating"), folds, seed).cache()
     for fold in range(folds):
         train = data.where(F.col("fold") != fold).drop("fold").cache()
         test = data.where(F.col("fold") == fold).drop("fold")  # the folder names the fold
-        rows += _evaluate_split(fold, train, test, config, scale, out, k, threshold)
+        rows += _evaluate_split(fold, train, test, config, scale, out, k, threshold, n_items)
         train.unpersist()
     data.unpersist()
-    return SparkEvaluation(
-        pd.DataFrame(rows, columns=["fold", "metric", "value"]), out, float(threshold)
-    )
+    return SparkEvaluation(_fold_table(rows), out, folds=folds, **settings)
+
+
+def _fold_table(rows: list[tuple[int, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["fold", "metric", "value"])
 
 
 def _evaluate_split(
@@ -395,8 +409,12 @@ def _evaluate_split(
     out: Path,
     k: int,
     threshold: float,
+    n_items: int,
 ) -> list[tuple[int, str, float]]:
-    """Fit on ``train``, write this split's Parquet parts, return its metric rows."""
+    """Fit on ``train``, write this split's Parquet parts, return its metric rows.
+
+    ``n_items``: the catalogue's size (``coverage``'s denominator).
+    """
     from pyspark.sql import functions as F
 
     from engine.spark.train import fit_spark
@@ -421,9 +439,11 @@ def _evaluate_split(
     means = ranked.agg(
         *(F.avg(m).alias(m) for m in RANKING_METRICS), F.count(F.lit(1)).alias("n")
     ).first()
+    listed = ranked.select(F.explode("items").alias("i")).agg(F.countDistinct("i")).first()[0]
     ranked.unpersist()
     rows = [(fold, name, float(value)) for name, value in accuracy.items()]
     rows += [(fold, m, float("nan") if means[m] is None else float(means[m]))
              for m in RANKING_METRICS]  # fmt: skip
+    rows.append((fold, "coverage", listed / n_items if means["n"] else float("nan")))
     rows.append((fold, "n_users_ranked", float(means["n"])))
     return rows
