@@ -215,11 +215,37 @@ def exposure_rows(
     no event has any weight (no list holds any item), the rows have no value and the
     status ``no recommendations``.
     """
+    return exposure_rows_of_weights(grouping, membership, event_weights(events, membership),
+                                    raters, config, rng, by_definition)  # fmt: skip
+
+
+def event_weights(
+    events: list[tuple[MetricSpec, Events]], membership: pd.DataFrame
+) -> list[tuple[MetricSpec, np.ndarray, pd.DataFrame]]:
+    """Each spec's per-user weights of its events (``measures.weight_by_user``) by group."""
+    return [
+        (spec, *measures.weight_by_user(object_ids(users), object_ids(items), w, membership))
+        for spec, (users, items, w) in events
+    ]
+
+
+def exposure_rows_of_weights(
+    grouping: str,
+    membership: pd.DataFrame,
+    weights: list[tuple[MetricSpec, np.ndarray, pd.DataFrame]],
+    raters: Mapping[Any, tuple[int, int]],
+    config: AuditConfig,
+    rng: np.random.Generator,
+    by_definition: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """``exposure_rows`` from each spec's per-user weights instead of its events.
+
+    ``weights``: ``(spec, total, by_group)`` as ``measures.weight_by_user`` returns them
+    (one entry per user, in the same order in both; the bootstrap draws users by position),
+    e.g. summed where the events lie (``engine.spark.audit``).
+    """
     rows = []
-    for spec, (user_col, item_col, weights) in events:
-        total_by_user, by_group = measures.weight_by_user(
-            object_ids(user_col), object_ids(item_col), weights, membership
-        )
+    for spec, total_by_user, by_group in weights:
         total = float(total_by_user.sum())
         n = len(total_by_user)
         tested = spec.key not in by_definition

@@ -19,17 +19,23 @@ so its memory grows with users and items, never with ratings:
   sums of held-out predictions and ratings (Yao & Huang, ``engine.audit.tables.YaoSums``);
 * per (fold, item) (``reo_counts_in_spark``): the relevant held-out ratings (rating
   :math:`\ge` the audit's threshold) and those of them in the user's top-``k`` list of that
-  fold (REO, ``engine.audit.measures.reo_of_counts``).
+  fold (REO, ``engine.audit.measures.reo_of_counts``);
+* per (user, item group) of each item grouping (``interaction_weights_in_spark``): the
+  user's ratings of the group's items (the interaction share and its bootstrap over users,
+  ``engine.audit.rows.exposure_rows_of_weights``).
 
 The driver then runs the audit's own code on them, unchanged: the user and item groupings,
 the metric specs of ``engine.audit.specs.REGISTRY`` whose inputs these are
-(``audited_registry``: RMSE, MAE, NDCG, Recall, ARP, APLT, ACLT, novelty, exposure share),
-``engine.audit.rows.group_rows`` and ``exposure_rows`` (percentile bootstrap, permutation
+(``audited_registry``: RMSE, MAE, NDCG, Recall, ARP, APLT, ACLT, novelty, exposure share,
+interaction share), ``engine.audit.rows.group_rows`` and ``exposure_rows_of_weights``
+(percentile bootstrap, permutation
 or normal-approximation tests, Holm within a metric and grouping, tiers), Yao & Huang,
 delta-GAP, the catalogue (coverage, Gini, RSP, REO, UGF gap) and the profile-trait hints.
-Not audited here, and said in the result's notes: calibration, bias disparity and the
-interaction share (they read every rating's item next to the user's group or history) and
-the explanation measures (each user's ratings next to the model).
+With an item table with genres, also calibration (each user's genre mix,
+``history_genres_in_spark``) and bias disparity (per user group and genre,
+``category_counts_in_spark``). Not audited here, and said in the result's notes: the
+explanation measures (each user's ratings next to the model).
+``engine.spark.report.report_spark`` makes the report of the result.
 """
 
 from __future__ import annotations
@@ -44,8 +50,9 @@ from engine.audit import tables
 from engine.audit.config import AuditConfig
 from engine.audit.groups import LONG_TAIL, PROPENSITY, item_popularity_groups
 from engine.audit.registry import Registry, audited
-from engine.audit.rows import adjust, classify, exposure_rows, frame
+from engine.audit.rows import adjust, classify, event_weights, exposure_rows_of_weights, frame
 from engine.audit.run import (
+    BY_DEFINITION,
     AuditResult,
     attribute_groupings,
     audit_threshold,
@@ -69,17 +76,17 @@ if TYPE_CHECKING:
     from engine.spark.load import SparkRatings
     from engine.spark.train import SparkFit
 
-#: The shared inputs built here from what Spark computed; the metrics audited are the specs
-#: reading only these (``audited_registry``).
+#: The shared inputs built here from what Spark computed; the metrics computed from them are
+#: the specs reading only these (``audited_registry``), and the interaction share is summed
+#: in Spark (``interaction_weights_in_spark``).
 AVAILABLE_INPUTS = ("errors", "ranking", "lists", "popularity", "popularity_groups",
                     "long_tail", "profile", "n_users", "genres", "history_genres")  # fmt: skip
 #: Columns of ``user_statistics``: the profile, the error sums, the ranking metrics.
 PROFILE_COLUMNS = ("n_ratings", "mean_rating", "mean_popularity")
 ERROR_COLUMNS = ("se", "ae", "n")
 NOT_AUDITED = (
-    "Audited from aggregates computed in Spark (the ratings never left it): the interaction "
-    "share and the explanation measures are not audited, as they read each rating next to "
-    "its user or the model."
+    "Audited from aggregates computed in Spark (the ratings never left it): the explanation "
+    "measures are not audited, as they read each user's ratings next to the model."
 )
 
 
@@ -88,6 +95,33 @@ def audited_registry(
 ) -> Registry:
     """Return the registry of the specs of ``registry`` that read only ``available`` inputs."""
     return Registry(SHARED_INPUTS, [s for s in registry if set(s.inputs) <= set(available)])
+
+
+def interaction_weights_in_spark(
+    ratings: SparkRatings, membership: pd.DataFrame, statistics: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Sum the interaction share's per-user weights by item group in Spark.
+
+    ``engine.audit.measures.weight_by_user`` of every rating with weight 1: each user's
+    number of ratings, and of ratings of items in each group (column) of ``membership``
+    (per (user, group) counts come back). Users in ``statistics``' order (sorted ids, the
+    order of the in-memory ratings), so the bootstrap draws the same users.
+    """
+    from pyspark.sql import functions as F
+
+    counts = (
+        _members(ratings, membership)
+        .join(ratings.ratings.select("u", "i"), "i")
+        .groupBy("u", "c")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .toArrow()
+        .to_pandas()
+    )
+    by_group = np.zeros((len(statistics), membership.shape[1]))
+    row = pd.Index(statistics["u"]).get_indexer(counts["u"])
+    by_group[row, counts["c"].to_numpy()] = counts["n"].to_numpy(float)
+    frame = pd.DataFrame(by_group, index=statistics.index, columns=membership.columns)
+    return statistics["n_ratings"].to_numpy(float), frame
 
 
 def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.DataFrame:
@@ -115,7 +149,7 @@ def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.Da
     )
     error = F.col("prediction") - F.col("rating")
     errors = (
-        _read(evaluation, "predictions")
+        evaluation_table(evaluation, "predictions")
         .groupBy("u")
         .agg(
             F.sum(error * error).alias("se"),
@@ -124,7 +158,7 @@ def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.Da
         )
     )
     ranking = (
-        _read(evaluation, "user_ranking")
+        evaluation_table(evaluation, "user_ranking")
         .groupBy("u")
         .agg(*(F.avg(m).alias(m) for m in RANKING_METRICS))
     )
@@ -173,7 +207,7 @@ def yao_sums_in_spark(
     codes, names = pd.factorize(labels)
     width = len(names) + 1
     sums = (
-        _read(evaluation, "predictions")
+        evaluation_table(evaluation, "predictions")
         .join(_user_groups(labels, codes, statistics), "u", "left")
         .withColumn("g", F.coalesce(F.col("g"), F.lit(width - 1)))
         .groupBy("i", "g")
@@ -207,11 +241,11 @@ def reo_counts_in_spark(
 
     pair = ["fold", "u", "i"]
     relevant = (
-        _read(evaluation, "predictions")
+        evaluation_table(evaluation, "predictions")
         .where(F.col("rating") >= F.lit(float(threshold)))
         .select(*pair)
     )
-    lists = _read(evaluation, "lists").select(*pair)
+    lists = evaluation_table(evaluation, "lists").select(*pair)
     folds = sorted(r["fold"] for r in lists.select("fold").distinct().collect())
     hits = lists.join(relevant, pair)
     counts = {}
@@ -376,6 +410,7 @@ def audit_spark(
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
     registry: Registry = REGISTRY,
+    statistics: pd.DataFrame | None = None,
 ) -> AuditResult:
     """Audit ``ratings`` and their ``evaluation`` from what Spark computes (module docstring).
 
@@ -384,7 +419,8 @@ def audit_spark(
     ``users``/``items``: attribute tables as ``RatingData.users``/``items`` (index the raw
     ids; one row per user or item, so they fit in memory). Returns an ``AuditResult`` as
     ``run_audit``'s, over the specs of ``registry`` that read only ``AVAILABLE_INPUTS``
-    (its ``registry``); ``bias_disparity`` is empty and the notes say what was not audited.
+    (its ``registry``); the notes say what was not audited. ``statistics``:
+    ``user_statistics``' table if already computed (``engine.spark.report`` reads it too).
 
     Raises
     ------
@@ -398,7 +434,7 @@ def audit_spark(
         config, ratings.report.scale, evaluation.threshold
     )
     rng = np.random.default_rng(config.seed)
-    statistics = user_statistics(ratings, evaluation)
+    statistics = user_statistics(ratings, evaluation) if statistics is None else statistics
     profile = statistics[list(PROFILE_COLUMNS)]
     user_ids = ids_by_index(ratings.users, "user_id", "u")
     item_ids = ids_by_index(ratings.items, "item_id", "i")
@@ -421,20 +457,32 @@ def audit_spark(
         "n_users": len(user_ids), "genres": genres,
         "history_genres": None if genres is None else history_genres_in_spark(ratings, genres),
     }  # fmt: skip
-    metrics = audited_registry(registry)
-    parts, events = audited(metrics, metrics.store(None, notes, given))  # type: ignore[arg-type]
+    computed = audited_registry(registry)
+    parts, events = audited(computed, computed.store(None, notes, given))  # type: ignore[arg-type]
+    # reported: those, and the interaction share (it reads the ratings: summed in Spark below)
+    metrics = audited_registry(registry, (*AVAILABLE_INPUTS, "ratings"))
+    item_specs = [s for s in metrics if s.level == "item group"]
     user_groupings = user_groupings_of(users, profile, config, notes)
     item_groupings = item_groupings_of(
         items, popularity, popularity_groups, list(user_groupings), config, notes
     )
     rows = user_group_rows(metrics, parts, user_groupings, profile, config, rng)
-    for grouping, membership in item_groupings.items() if events else ():
-        rows += exposure_rows(grouping, membership, events,
-                              rater_counts_in_spark(ratings, membership), config, rng)  # fmt: skip
+    for grouping, membership in item_groupings.items() if item_specs else ():
+        weights = dict((w[0].key, w) for w in event_weights(events, membership))
+        if "interaction_share" in metrics:
+            weights["interaction_share"] = (
+                metrics["interaction_share"],
+                *interaction_weights_in_spark(ratings, membership, statistics),
+            )
+        rows += exposure_rows_of_weights(
+            grouping, membership, [weights[s.key] for s in item_specs if s.key in weights],
+            rater_counts_in_spark(ratings, membership), config, rng,
+            BY_DEFINITION.get(grouping, ()),
+        )  # fmt: skip
         notes += empty_group_notes(grouping, membership)
     table = frame(rows)
     adjust(table)
-    classify(table, config, [spec.key for spec, _ in events])
+    classify(table, config, [spec.key for spec in item_specs])
     notes += size_notes(table, list(user_groupings), list(item_groupings), config.min_group_size)
     yao = pd.DataFrame(
         [row for grouping, labels in user_groupings.items()
@@ -493,8 +541,14 @@ def _members(ratings: SparkRatings, membership: pd.DataFrame) -> DataFrame:
     )
 
 
-def _read(evaluation: SparkEvaluation, table: str) -> DataFrame:
-    """One of ``evaluate_spark``'s Parquet tables (``fold`` from its folder names)."""
+def evaluation_table(evaluation: SparkEvaluation, table: str) -> DataFrame:
+    """Read one of ``evaluate_spark``'s Parquet tables (``fold`` from its folder names).
+
+    Raises
+    ------
+    DataError
+        The table's folder does not exist under ``evaluation.out``.
+    """
     from engine.spark.session import spark_session
 
     path = Path(evaluation.out) / table
