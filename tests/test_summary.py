@@ -90,6 +90,21 @@ def test_summary_ranks_by_gap_times_users_affected():
     assert women.check_next.startswith("check whether these users have fewer ratings")
 
 
+def test_a_worse_ranking_points_to_the_popularity_baseline_only_when_it_was_evaluated():
+    metrics = table(
+        reference("ndcg", "age", 0.2, better="higher", family="top-N utility"),
+        row(family="top-N utility", metric="ndcg", grouping="age", group="old", n_users=500,
+            value=0.1, ratio=0.5, better="higher", tier="flagged", direction="worse"),
+    )  # fmt: skip
+    accuracy = pd.DataFrame({"model": ["SVD", "Popularity"], "metric": ["ndcg", "ndcg"],
+                             "mean": [0.2, 0.1], "std": [0.0, 0.0]})  # fmt: skip
+    (with_baseline,) = executive_summary(metrics, accuracy, CONFIG, n_users=1000)
+    assert "popularity baseline" in with_baseline.check_next
+    only_svd = accuracy[accuracy["model"] == "SVD"]  # e.g. ratings kept in Spark
+    (without,) = executive_summary(metrics, only_svd, CONFIG, n_users=1000)
+    assert "baseline" not in without.check_next and "profile sizes" in without.check_next
+
+
 def test_summary_keeps_at_most_seven_items_and_gives_every_family_a_place():
     rows = [reference()]
     for i in range(12):  # twelve large popularity gaps, one per grouping

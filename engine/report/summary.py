@@ -69,6 +69,11 @@ CHECK_NEXT: dict[tuple[str, str | None], str] = {
     ("exposure", "over-exposed"): "check whether the data already favours these items "
     "(interaction share in What the data shows) or the model amplifies it",
 }
+#: ``CHECK_NEXT``'s entries where the popularity baseline was not evaluated (nothing to compare).
+CHECK_NEXT_WITHOUT_BASELINE: dict[tuple[str, str | None], str] = {
+    ("top-N utility", "worse"): "check these users' profile sizes and held-out items, and "
+    "whether they rate more obscure items (root-cause hints)",
+}
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
 BASELINE_CHECK = (
     "check the model settings (factors, epochs, regularisation) on the Model page and "
@@ -161,7 +166,7 @@ def ranked_items(
     """
     items = [
         _list_length(item, config.k)  # "NDCG@k" reads "NDCG@10", as the evaluation's item
-        for item in disparity_items(metrics, config, registry)
+        for item in disparity_items(metrics, config, registry, BASELINE in set(accuracy["model"]))
     ] + evaluation_items(accuracy, n_users, k, protocol)
     order = {kind: i for i, kind in enumerate(SUMMARY_KINDS)}
     items = sorted(items, key=lambda i: (-_finite(i.severity), order.get(i.kind, 9), i.headline))
@@ -200,12 +205,16 @@ def _is_item_row(rows: pd.DataFrame) -> pd.Series:
 
 
 def disparity_items(
-    metrics: pd.DataFrame, config: AuditConfig, registry: Registry = REGISTRY
+    metrics: pd.DataFrame,
+    config: AuditConfig,
+    registry: Registry = REGISTRY,
+    baseline: bool = True,
 ) -> list[SummaryItem]:
     """Summary items of the flagged and notable rows of the recommender (model scope).
 
     A user group makes one item per (family, grouping, group, direction), led by its most
     severe row; item groups one per (family, direction), naming the most severe groups.
+    ``baseline``: whether the popularity baseline was evaluated (a check may point to it).
     """
     rows = metrics[(metrics["scope"] == "model") & metrics["tier"].isin(["flagged", "notable"])]
     if rows.empty:
@@ -239,7 +248,7 @@ def disparity_items(
             SummaryItem(
                 headline=headline,
                 detail=detail,
-                check_next=_check_next(lead["family"], lead["direction"]),
+                check_next=_check_next(lead["family"], lead["direction"], baseline),
                 severity=float(part["severity"].max()),
                 kind=str(lead["tier"]),
                 family=str(lead["family"]),
@@ -329,8 +338,9 @@ def _tier_text(row: pd.Series, config: AuditConfig) -> str:
     )
 
 
-def _check_next(family: str, direction: str) -> str:
-    return CHECK_NEXT.get((family, direction)) or CHECK_NEXT.get((family, None)) or DEFAULT_CHECK
+def _check_next(family: str, direction: str, baseline: bool = True) -> str:
+    checks = CHECK_NEXT if baseline else CHECK_NEXT | CHECK_NEXT_WITHOUT_BASELINE
+    return checks.get((family, direction)) or checks.get((family, None)) or DEFAULT_CHECK
 
 
 def protocol_words(settings: dict | None) -> str | None:
