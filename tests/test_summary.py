@@ -105,6 +105,17 @@ def test_a_worse_ranking_points_to_the_popularity_baseline_only_when_it_was_eval
     assert "baseline" not in without.check_next and "profile sizes" in without.check_next
 
 
+def test_a_worse_accuracy_points_to_other_models_gaps_only_when_there_are_others():
+    metrics = table(reference(), row(group="F", value=1.35, ratio=1.5, tier="flagged",
+                                     direction="worse"))  # fmt: skip
+    accuracy = pd.DataFrame({"model": ["SVD", "BaselineOnly"], "metric": ["rmse", "rmse"],
+                             "mean": [0.9, 0.95], "std": [0.0, 0.0]})  # fmt: skip
+    (several,) = executive_summary(metrics, accuracy, CONFIG, n_users=1000)
+    assert "compare the models' group gaps" in several.check_next
+    (one,) = executive_summary(metrics, accuracy[:1], CONFIG, n_users=1000)
+    assert "models" not in one.check_next and "fewer ratings" in one.check_next
+
+
 def test_summary_keeps_at_most_seven_items_and_gives_every_family_a_place():
     rows = [reference()]
     for i in range(12):  # twelve large popularity gaps, one per grouping

@@ -24,6 +24,7 @@ says them in their own section ("What the data shows").
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -73,6 +74,11 @@ CHECK_NEXT: dict[tuple[str, str | None], str] = {
 CHECK_NEXT_WITHOUT_BASELINE: dict[tuple[str, str | None], str] = {
     ("top-N utility", "worse"): "check these users' profile sizes and held-out items, and "
     "whether they rate more obscure items (root-cause hints)",
+}
+#: ``CHECK_NEXT``'s entries where only one model was evaluated (no other model's gaps).
+CHECK_NEXT_ONE_MODEL: dict[tuple[str, str | None], str] = {
+    ("accuracy", "worse"): "check whether these users have fewer ratings or rate differently "
+    "(root-cause hints, What the data shows)",
 }
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
 BASELINE_CHECK = (
@@ -166,7 +172,7 @@ def ranked_items(
     """
     items = [
         _list_length(item, config.k)  # "NDCG@k" reads "NDCG@10", as the evaluation's item
-        for item in disparity_items(metrics, config, registry, BASELINE in set(accuracy["model"]))
+        for item in disparity_items(metrics, config, registry, set(accuracy["model"]) or None)
     ] + evaluation_items(accuracy, n_users, k, protocol)
     order = {kind: i for i, kind in enumerate(SUMMARY_KINDS)}
     items = sorted(items, key=lambda i: (-_finite(i.severity), order.get(i.kind, 9), i.headline))
@@ -208,13 +214,13 @@ def disparity_items(
     metrics: pd.DataFrame,
     config: AuditConfig,
     registry: Registry = REGISTRY,
-    baseline: bool = True,
+    models: Collection[str] | None = None,
 ) -> list[SummaryItem]:
     """Summary items of the flagged and notable rows of the recommender (model scope).
 
     A user group makes one item per (family, grouping, group, direction), led by its most
     severe row; item groups one per (family, direction), naming the most severe groups.
-    ``baseline``: whether the popularity baseline was evaluated (a check may point to it).
+    ``models``: the models evaluated (``None``: not known), which a check may point to.
     """
     rows = metrics[(metrics["scope"] == "model") & metrics["tier"].isin(["flagged", "notable"])]
     if rows.empty:
@@ -248,7 +254,7 @@ def disparity_items(
             SummaryItem(
                 headline=headline,
                 detail=detail,
-                check_next=_check_next(lead["family"], lead["direction"], baseline),
+                check_next=_check_next(lead["family"], lead["direction"], models),
                 severity=float(part["severity"].max()),
                 kind=str(lead["tier"]),
                 family=str(lead["family"]),
@@ -338,8 +344,12 @@ def _tier_text(row: pd.Series, config: AuditConfig) -> str:
     )
 
 
-def _check_next(family: str, direction: str, baseline: bool = True) -> str:
-    checks = CHECK_NEXT if baseline else CHECK_NEXT | CHECK_NEXT_WITHOUT_BASELINE
+def _check_next(family: str, direction: str, models: Collection[str] | None = None) -> str:
+    checks = CHECK_NEXT
+    if models is not None and BASELINE not in models:
+        checks = checks | CHECK_NEXT_WITHOUT_BASELINE
+    if models is not None and len(models) == 1:
+        checks = checks | CHECK_NEXT_ONE_MODEL
     return checks.get((family, direction)) or checks.get((family, None)) or DEFAULT_CHECK
 
 
