@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.analysis import DEFAULT_MODELS, Analysis, AnalysisSettings, RankingConfig
 from engine.audit import AuditConfig
@@ -48,6 +48,9 @@ from engine.report.write import FORMATS, parse_formats, write_files
 from engine.saved import open_analysis, read_saved, save_analysis
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 from engine.update import update_analysis
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_BAD_INPUT = 2
 #: Names the CLI accepts for ``--delimiter``.
@@ -197,17 +200,7 @@ def load_inputs(args: argparse.Namespace) -> RatingData:
     With ``--engine spark`` the rating file is read by Spark (``engine.spark.inputs``:
     the same ``RatingData`` and load report), the attribute tables as always.
     """
-    if args.path is None and args.ratings is None:
-        raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
-    if args.path is not None and args.ratings is not None and not Path(args.path).is_dir():
-        raise ArgumentError(
-            f"Both {args.path} and --ratings {args.ratings} were given as the rating file: "
-            "pass one of them (a folder or archive may come with --ratings to replace its own)."
-        )
-    options = LoadOptions(
-        scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows,
-        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
-    )  # fmt: skip
+    options = _load_options(args)
     load = load_dataset
     if getattr(args, "engine", "surprise") == "spark":
         from engine.spark.inputs import load_inputs as load
@@ -219,6 +212,21 @@ def load_inputs(args: argparse.Namespace) -> RatingData:
         mapping=_parse_columns(args.columns),
         options=options,
     )
+
+
+def _load_options(args: argparse.Namespace) -> LoadOptions:
+    """Check that INPUTS name one rating file; return the load options given."""
+    if args.path is None and args.ratings is None:
+        raise EngineError("No input given: pass a folder, archive or file, or --ratings FILE.")
+    if args.path is not None and args.ratings is not None and not Path(args.path).is_dir():
+        raise ArgumentError(
+            f"Both {args.path} and --ratings {args.ratings} were given as the rating file: "
+            "pass one of them (a folder or archive may come with --ratings to replace its own)."
+        )
+    return LoadOptions(
+        scale=_parse_scale(args.scale), duplicates=args.duplicates, max_rows=args.max_rows,
+        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
+    )  # fmt: skip
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
@@ -403,16 +411,22 @@ def check_writable_folder(folder: Path) -> None:
 
 def _check_attributes(data: RatingData, config: AuditConfig) -> None:
     """Refuse ``--user-attrs``/``--item-attrs`` naming no attribute of the data, before training."""
+    _check_attribute_names(data.users, data.items, data.name, config)
+
+
+def _check_attribute_names(
+    users: pd.DataFrame | None, items: pd.DataFrame | None, name: str, config: AuditConfig
+) -> None:
     for kind, chosen, table in (
-        ("user", config.user_attributes, data.users),
-        ("item", config.item_attributes, data.items),
+        ("user", config.user_attributes, users),
+        ("item", config.item_attributes, items),
     ):
         available = [] if table is None else [str(c) for c in table.columns]
         missing = [name for name in chosen or () if name not in available]
         if missing:
             raise ArgumentError(
                 f"--{kind}-attrs names {', '.join(map(repr, missing))}, which the {kind} "
-                f"attributes of {data.name} do not have (they are: "
+                f"attributes of {name} do not have (they are: "
                 f"{', '.join(available) or f'none; load {kind} attributes with --{kind}s'})."
             )
 
@@ -470,7 +484,7 @@ def _missing_pdf(written: list[Path], folder: Path, exc: ChromiumNotFound) -> Ch
     )
 
 
-def _summary(analysis: Analysis, report: Report, written: list[Path]) -> dict[str, Any]:
+def _summary(notes: list[str], report: Report, written: list[Path]) -> dict[str, Any]:
     return {
         "written": [str(p) for p in written],
         "executive_summary": [
@@ -480,7 +494,7 @@ def _summary(analysis: Analysis, report: Report, written: list[Path]) -> dict[st
         "headline": report.headline,
         "findings": [f.sentence for f in report.findings],
         "notable": [f.sentence for f in report.notable],
-        "notes": analysis.audit().notes,
+        "notes": notes,
     }
 
 
@@ -514,10 +528,12 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     report = _with_over_time(analysis, analysis.report(), args)
     report, side = with_systems(analysis, report, args, systems)
     written = _write_report(report, formats, args.out) + write_systems(side, args.out)
-    return _summary(analysis, report, written) | ({"systems": side} if side else {})
+    return _summary(analysis.audit().notes, report, written) | ({"systems": side} if side else {})
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.keep_in_spark:
+        return _run_in_spark(args)
     analysis, formats = _analysis(args)
     systems = load_external(args, analysis.data)  # fails fast on a bad file (exit 2)
     report = _with_over_time(analysis, analysis.report(), args)
@@ -528,8 +544,62 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     written = [folder / "report" / name for name in files]  # save_analysis puts them there
     if pdf_error is not None:
         raise _missing_pdf(written, folder, pdf_error)
-    out = {"analysis": str(folder), **_summary(analysis, report, written)}
+    out = {"analysis": str(folder), **_summary(analysis.audit().notes, report, written)}
     return out | ({"systems": side} if side else {})
+
+
+def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
+    """``run --engine spark --keep-in-spark``: ``engine.spark.run.run_in_spark``, no saved analysis.
+
+    Writes the evaluation's Parquet tables to ``--out``/evaluation and the report to
+    ``--out``/report.
+    """
+    _refuse_in_spark(args)
+    formats = parse_formats(args.format)
+    check_writable_folder(args.out)
+    settings = _settings(args)
+    from engine.spark.inputs import load_kept_inputs
+    from engine.spark.run import run_in_spark
+
+    inputs = load_kept_inputs(
+        args.path, ratings=args.ratings, users=args.users, items=args.items,
+        mapping=_parse_columns(args.columns), options=_load_options(args),
+    )  # fmt: skip
+    _check_attribute_names(inputs.users, inputs.items, inputs.name, settings.audit)
+    protocol = settings.evaluation
+    kept = run_in_spark(
+        inputs, args.out / "evaluation", settings.model, settings.audit,
+        split=protocol.split, folds=protocol.folds, test_share=protocol.test_share,
+    )  # fmt: skip
+    written = _write_report(kept.report, formats, args.out / "report")
+    return {
+        "evaluation": str(args.out / "evaluation"),
+        **_summary(kept.result.notes, kept.report, written),
+        "saved_analysis": "none: the ratings stayed in Spark, and a saved analysis holds them "
+        "(the dashboard and 'report' read it); the evaluation's Parquet tables are kept.",
+    }
+
+
+def _refuse_in_spark(args: argparse.Namespace) -> None:
+    """Refuse what ``--keep-in-spark`` cannot do, one sentence each, before Spark starts."""
+    if args.engine != "spark":
+        raise ArgumentError("--keep-in-spark keeps the ratings in Spark: add --engine spark.")
+    from engine.spark.run import KEPT_SPLITS
+
+    refused = {
+        "--split " + args.split: args.split not in KEPT_SPLITS,
+        "--models": _names(args.models) not in (DEFAULT_MODELS, ("SVD",)),
+        "--over-time": args.over_time is not None,
+        "--recommendations/--predictions": bool(args.external),
+        "--heldout": args.heldout is not None,
+    }
+    for option, given in refused.items():
+        if given:
+            raise ArgumentError(
+                f"{option} is not available with --keep-in-spark, which evaluates and audits "
+                "the SVD where the ratings lie (kfold or temporal split): leave it out, or "
+                "leave out --keep-in-spark to analyse in memory."
+            )
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -542,7 +612,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     report = with_update(analysis.report(), saved.manifest.get("derived_from"))
     report, side = with_saved_systems(analysis, report, saved.systems)  # no original files
     written = _write_report(report, formats, args.out) + write_systems(side, args.out)
-    out = _summary(analysis, report, written) | ({"systems": side} if side else {})
+    out = _summary(analysis.audit().notes, report, written) | ({"systems": side} if side else {})
     if missing:
         out["recomputed"] = missing
     return out
@@ -885,6 +955,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_inputs(run_cmd)
     _add_analysis_options(run_cmd, "folder for the saved analysis (report files in report/)")
     add_external_options(run_cmd)
+    run_cmd.add_argument(
+        "--keep-in-spark", action="store_true",
+        help="with --engine spark: the ratings never leave Spark (for data beyond the driver's "
+        "memory): hashed kfold or temporal split, SVD only, audit from aggregates; writes "
+        "the report and the evaluation's Parquet, no saved analysis",
+    )  # fmt: skip
     run_cmd.set_defaults(run=_run)
     report_cmd = commands.add_parser(
         "report", help="render the report of a saved analysis again, without retraining"

@@ -385,6 +385,8 @@ def accuracy_table(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def _protocol_sentence(evaluation: dict[str, Any]) -> str:
     """Return the evaluation protocol, top-N setting and relevance rule as one paragraph."""
     ranking = f"top-N metrics at k = {evaluation['k']}, {escape(relevance_sentence(evaluation))}"
+    if "cross-validation by hash" in evaluation.get("protocol", ""):  # kept in Spark
+        return f"<p>{escape(evaluation['protocol'])} T{ranking[1:]}. Mean over folds:</p>"
     if evaluation.get("split", "kfold") == "kfold":
         return (
             f"<p>{evaluation['folds']}-fold cross-validation (seed {evaluation['seed']}), "

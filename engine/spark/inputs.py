@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -57,9 +58,20 @@ from engine.data.tables import (
     is_json,
     read_text_table,
 )
-from engine.data.types import ColumnMapping, DataFile, FileReport, LoadOptions, RatingData, Source
+from engine.data.types import (
+    ColumnMapping,
+    DataFile,
+    FileReport,
+    LoadOptions,
+    LoadReport,
+    RatingData,
+    Source,
+)
 from engine.data.validate import decimal_mark
 from engine.errors import DataError
+
+if TYPE_CHECKING:
+    from engine.spark.load import SparkRatings
 
 #: Bytes read from the start of a rating file to decide how to read it (cut at a line end).
 HEAD_BYTES = 1 << 20
@@ -120,6 +132,78 @@ def load_inputs(
     synthetic = source is not None and is_synthetic(source)
     return dataclasses.replace(_with_attributes(core, plan, options), name=name,
                                synthetic=synthetic)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KeptInputs:
+    """Inputs whose ratings stay in Spark (``load_kept_inputs``).
+
+    Attributes
+    ----------
+    ratings
+        ``engine.spark.load.SparkRatings``; its load report lists the attribute files too,
+        with their coverage and warnings, as ``load_dataset``'s.
+    users, items
+        The attribute tables (``RatingData.users``/``items``), ``None`` where there is none.
+    name, synthetic
+        As ``RatingData``'s: the dataset's name, whether it is the generated sample.
+    """
+
+    ratings: SparkRatings
+    users: pd.DataFrame | None
+    items: pd.DataFrame | None
+    name: str
+    synthetic: bool
+
+
+def load_kept_inputs(
+    source: Source | None = None,
+    *,
+    ratings: Source | None = None,
+    users: Source | None = None,
+    items: Source | None = None,
+    mapping: ColumnMapping | None = None,
+    options: LoadOptions | None = None,
+) -> KeptInputs:
+    """Load as ``load_inputs`` does, but leave the ratings in Spark (never collected).
+
+    The same files, the same validation and load report; the attribute tables are read in
+    memory (one row per user or item) against the rated ids (users + items rows come back).
+
+    Raises
+    ------
+    DataError
+        The rating file is one Spark does not read (the reason, and what to do), or
+        ``load_dataset``'s sentences for inputs it refuses.
+    """
+    from engine.spark.audit import ids_by_index
+    from engine.spark.load import load_ratings
+
+    options = options or LoadOptions()
+    plan = rating_file(source, ratings, users, items, mapping, options)
+    if isinstance(plan, str):
+        if not plan:  # load_dataset names what is missing or wrong, in its words
+            load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
+                         options=options)  # fmt: skip
+        what, _, why = plan.removeprefix("engine: ").partition(" read in memory: ")
+        what = "The ratings" if what == "the ratings were" else what
+        raise DataError(
+            f"{what} cannot stay in Spark: {why} Convert the ratings to CSV, TSV or Parquet on "
+            "disk, or leave out --keep-in-spark to read them in memory."
+        )
+    read = dataclasses.replace(options, delimiter=plan.delimiter)
+    kept = load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
+                        name=plan.label)  # fmt: skip
+    rated = (
+        pd.Series(ids_by_index(kept.users, "user_id", "u")),
+        pd.Series(ids_by_index(kept.items, "item_id", "i")),
+    )
+    user_table, item_table, report = attributes_of(rated, kept.report, plan, options)
+    return KeptInputs(
+        dataclasses.replace(kept, report=report), user_table, item_table,
+        dataset_name(source if source is not None else ratings),
+        source is not None and is_synthetic(source),
+    )  # fmt: skip
 
 
 def _to_stderr(line: str) -> None:
@@ -320,7 +404,25 @@ def _head(path: Path, size: int = HEAD_BYTES) -> bytes:
 
 def _with_attributes(core: RatingData, plan: RatingFile, options: LoadOptions) -> RatingData:
     """``core`` with the user and item tables ``load_dataset`` would read beside it."""
-    report = core.report
+    rated = core.ratings["user_id"], core.ratings["item_id"]
+    users, items, report = attributes_of(rated, core.report, plan, options)
+    fingerprint = fingerprint_of(core.ratings, users, items)
+    return dataclasses.replace(core, users=users, items=items, fingerprint=fingerprint,
+                               report=report)  # fmt: skip
+
+
+def attributes_of(
+    rated: tuple[pd.Series, pd.Series],
+    report: LoadReport,
+    plan: RatingFile,
+    options: LoadOptions,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, LoadReport]:
+    """Read the user and item tables ``load_dataset`` would read beside the rating file.
+
+    ``rated``: the rated user and item ids (repeats allowed); ``report``: the rating file's
+    load report. Returns the tables (``None`` where there is none) and ``report`` with
+    their files, coverage and warnings added.
+    """
     first = dataclasses.replace(report.files[0], encoding=plan.encoding)
     warnings = list(plan.warnings)
     if options.sheet is not None and plan.movielens is None:
@@ -350,8 +452,7 @@ def _with_attributes(core: RatingData, plan: RatingFile, options: LoadOptions) -
     for role, given in (("users", plan.users), ("items", plan.items)):
         if given is None:
             continue
-        rated = core.ratings["user_id" if role == "users" else "item_id"]
-        table = read_attribute_table(given, rated, options, role)
+        table = read_attribute_table(given, rated[role == "items"], options, role)
         warnings += table.notes
         files.append(FileReport(role, table.name, table.format, table.encoding, table.delimiter,
                                 table.header))  # fmt: skip
@@ -359,30 +460,28 @@ def _with_attributes(core: RatingData, plan: RatingFile, options: LoadOptions) -
             raw_users, user_name = table.frame, table.name
         else:
             raw_items, item_name = table.frame, table.name
-    users, items, coverage = _attribute_tables(core.ratings, raw_users, user_name, raw_items,
+    users, items, coverage = _attribute_tables(rated, raw_users, user_name, raw_items,
                                                item_name, warnings)  # fmt: skip
     report = dataclasses.replace(report, files=[first, *files], attribute_coverage=coverage,
                                  warnings=warnings)  # fmt: skip
-    fingerprint = fingerprint_of(core.ratings, users, items)
-    return dataclasses.replace(core, users=users, items=items, fingerprint=fingerprint,
-                               report=report)  # fmt: skip
+    return users, items, report
 
 
 def _attribute_tables(
-    ratings: pd.DataFrame,
+    rated: tuple[pd.Series, pd.Series],
     raw_users: pd.DataFrame | None,
     user_name: str | None,
     raw_items: pd.DataFrame | None,
     item_name: str | None,
     warnings: list[str],
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, int]]:
-    """Return the attribute tables and their coverage of the rated ids, as ``load_dataset``."""
+    """Return the attribute tables and their coverage of the ``rated`` (user, item) ids."""
     coverage: dict[str, int] = {}
     users = items = None
     if raw_users is not None:
         users = user_attributes(raw_users, user_name, warnings)
-        coverage |= attribute_coverage(ratings["user_id"], users, "user", user_name)
+        coverage |= attribute_coverage(rated[0], users, "user", user_name)
     if raw_items is not None:
         items = item_attributes(raw_items, item_name, warnings)
-        coverage |= attribute_coverage(ratings["item_id"], items, "item", item_name)
+        coverage |= attribute_coverage(rated[1], items, "item", item_name)
     return users, items, coverage

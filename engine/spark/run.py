@@ -1,0 +1,97 @@
+"""The whole analysis of ratings that stay in Spark: evaluate, fit, audit, report.
+
+``run_in_spark`` chains ``engine.spark.evaluate.evaluate_spark`` (hashed K-fold or the
+temporal split, Parquet under ``out``), ``engine.spark.train.fit_spark`` on all ratings,
+``engine.spark.audit.audit_spark`` and ``engine.spark.report.report_spark``, computing the
+per-user statistics once for the audit and the report. The driver holds per-user and
+per-item aggregates and the users x k lists, never the ratings (the CLI's ``run --engine
+spark --keep-in-spark``).
+
+It makes no saved analysis (``engine.saved``): that holds the ratings, the held-out
+predictions and the model in memory-sized files, which is what this route avoids. Its
+outputs are the report and the evaluation's Parquet tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from engine.audit.config import AuditConfig
+from engine.audit.run import AuditResult
+from engine.errors import ConfigError
+from engine.metrics import resolve_threshold
+from engine.model.config import ModelConfig
+from engine.report.build import Report
+
+if TYPE_CHECKING:
+    from engine.spark.evaluate import SparkEvaluation
+    from engine.spark.inputs import KeptInputs
+
+#: The protocols ``evaluate_spark`` runs where the ratings lie.
+KEPT_SPLITS = ("kfold", "temporal")
+
+
+@dataclass(frozen=True)
+class KeptRun:
+    """What ``run_in_spark`` computed.
+
+    The evaluation (its Parquet under ``out``), the audit's result and the report.
+    """
+
+    evaluation: SparkEvaluation
+    result: AuditResult
+    report: Report
+
+
+def run_in_spark(
+    inputs: KeptInputs,
+    out: str | Path,
+    model: ModelConfig | None = None,
+    audit: AuditConfig | None = None,
+    *,
+    split: Literal["kfold", "temporal"] = "kfold",
+    folds: int = 5,
+    test_share: float = 0.2,
+    sections: tuple[str, ...] | list[str] | None = None,
+) -> KeptRun:
+    """Evaluate, fit, audit and report ``inputs`` in Spark (module docstring).
+
+    ``audit`` gives ``k``, the relevance ``threshold`` (``None``: the top quarter of the
+    scale) and the seed, used by the evaluation too; ``out``: the folder of the
+    evaluation's Parquet tables.
+
+    Raises
+    ------
+    ConfigError
+        ``split`` is a protocol this route does not run.
+    """
+    from engine.spark.audit import audit_spark, user_statistics
+    from engine.spark.evaluate import evaluate_spark
+    from engine.spark.report import report_spark
+    from engine.spark.train import fit_spark
+
+    if split not in KEPT_SPLITS:
+        raise ConfigError(
+            f"The split {split!r} is not run where the ratings lie: choose kfold or temporal, "
+            "or leave out --keep-in-spark to evaluate in memory."
+        )
+    model = replace(model or ModelConfig(), engine="spark")
+    audit = audit or AuditConfig()
+    ratings = inputs.ratings
+    scale = ratings.report.scale
+    threshold = resolve_threshold(audit.threshold, scale)[0]
+    evaluation = evaluate_spark(
+        ratings.ratings, (scale.low, scale.high), out, model, split=split, folds=folds,
+        seed=audit.seed, test_share=test_share, k=audit.k, threshold=threshold,
+    )  # fmt: skip
+    fit = fit_spark(ratings.ratings, model)
+    statistics = user_statistics(ratings, evaluation)
+    tables = {"users": inputs.users, "items": inputs.items}
+    result = audit_spark(ratings, evaluation, audit, fit=fit, model=model,
+                         statistics=statistics, **tables)  # fmt: skip
+    report = report_spark(ratings, evaluation, result, model, statistics=statistics,
+                          name=inputs.name, synthetic=inputs.synthetic, sections=sections,
+                          **tables)  # fmt: skip
+    return KeptRun(evaluation, result, report)

@@ -1,0 +1,255 @@
+"""The report of ratings kept in Spark (``engine.spark.report``): the profile, split table,
+accuracy, accuracy gaps and most recommended items counted in Spark equal those counted in
+memory on the same ratings and Parquet outputs; the fingerprint ignores row order and sees a
+changed rating; the four formats render, the JSON valid under the report's schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.data.profile import dataset_profile
+from engine.explain.titles import item_titles
+from engine.protocols import Split, make_splits, split_table
+from engine.report import SCHEMA_PATH
+from engine.report.write import render
+from tests.test_spark_support import (  # noqa: F401  (fixtures)
+    MODEL,
+    audited_fixture,
+    evaluation_frame,
+    spark_fixture,
+    synthetic_fixture,
+    toy_ratings,
+)
+
+START, DAY = 1_600_000_000, 86_400
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(audited_in_spark):
+    from engine.spark.report import report_spark
+
+    data, ratings, evaluation, result, statistics, _ = audited_in_spark
+    return report_spark(
+        ratings, evaluation, result, MODEL, users=data.users, items=data.items,
+        statistics=statistics, synthetic=data.synthetic,
+    )  # fmt: skip
+
+
+def test_profile_counted_in_spark_equals_the_in_memory_profile(audited_in_spark, report):
+    data = audited_in_spark[0]
+    mine, theirs = report.profile, dataset_profile(data)
+    pd.testing.assert_frame_equal(mine.rating_histogram, theirs.rating_histogram,
+                                  check_dtype=False)  # fmt: skip
+    for counts in ("user_activity", "item_popularity"):
+        got, expected = getattr(mine, counts), getattr(theirs, counts)
+        pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(),
+                                       check_names=False, check_dtype=False)  # fmt: skip
+        assert got.is_monotonic_decreasing
+    summary, expected = mine.to_dict(), theirs.to_dict()
+    assert summary.pop("name") == "ratings.csv" and expected.pop("name") == data.name
+    assert summary.pop("rating_mean") == pytest.approx(expected.pop("rating_mean"), rel=1e-12)
+    assert summary.pop("rating_std") == pytest.approx(expected.pop("rating_std"), rel=1e-12)
+    assert summary == expected
+    assert report.dataset["n_ratings"] == len(data.ratings) == report.profile.n_ratings
+
+
+def _hashed_splits(ratings, evaluation, frame: pd.DataFrame) -> list[Split]:
+    """The hashed folds read back from the held-out predictions, as ``Split`` masks."""
+    held_out = evaluation_frame(ratings, evaluation, "predictions")
+    fold = pd.Series(held_out["fold"].to_numpy(),
+                     index=pd.MultiIndex.from_frame(held_out[["user_id", "item_id"]]))  # fmt: skip
+    fold_of = fold.reindex(pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])).to_numpy()
+    assert not np.isnan(fold_of).any()  # every rating held out once
+    return [Split(f, fold_of != f, fold_of == f) for f in range(evaluation.folds)]
+
+
+def test_split_table_in_spark_equals_split_table_of_the_same_folds(audited_in_spark):
+    from engine.spark.report import split_table_in_spark
+
+    data, ratings, evaluation = audited_in_spark[:3]
+    expected = split_table(data.ratings, _hashed_splits(ratings, evaluation, data.ratings))
+    got = split_table_in_spark(ratings, evaluation)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert got["n_cold_items"].sum() > 0  # the check sees cold-start counts, not only zeros
+
+
+@pytest.mark.parametrize("split", ["kfold", "temporal"])
+def test_split_table_of_a_toy_equals_the_hand_checked_one(spark, tmp_path, split):
+    """16 ratings on days 0..15. Temporal (a fifth of the span tested): the cut is day 12,
+    a rating's time, which is tested; so 12 train (the latest on day 11), 4 are tested, and
+    u5 (days 12-15) is a cold user.
+    K-fold: the fold holding day 15 trains on earlier ratings only."""
+    from engine.spark.evaluate import evaluate_spark
+    from engine.spark.load import load_ratings
+    from engine.spark.report import split_table_in_spark
+
+    toy = toy_ratings()
+    toy["timestamp"] = START + DAY * toy["timestamp"]  # epoch times, read as times
+    toy.to_csv(tmp_path / "toy.csv", index=False)
+    ratings = load_ratings(tmp_path / "toy.csv")
+    evaluation = evaluate_spark(ratings.ratings, (1, 5), tmp_path / "out", MODEL, split=split,
+                                folds=2, test_share=0.2, k=2)  # fmt: skip
+    got = split_table_in_spark(ratings, evaluation)
+    if split == "temporal":
+        splits = make_splits(toy, "temporal", test_share=0.2)
+        assert evaluation.test_start == START + 12 * DAY
+        assert got.loc[0, ["n_train", "n_test"]].tolist() == [12, 4]
+        assert got.loc[0, "train_latest"] == START + 11 * DAY
+        assert got.loc[0, "n_cold_users"] == 1
+    else:
+        splits = _hashed_splits(ratings, evaluation, toy)
+        latest = sorted(got["train_latest"])  # the other fold trains on day 15
+        assert latest[0] < START + 15 * DAY == latest[1]
+    pd.testing.assert_frame_equal(got, split_table(toy, splits), check_dtype=False)
+
+
+def test_accuracy_and_its_gaps_by_group_are_those_of_the_held_out_predictions(
+    audited_in_spark, report
+):
+    data, ratings, evaluation, result = audited_in_spark[:4]
+    held_out = evaluation_frame(ratings, evaluation, "predictions")
+    error = held_out["prediction"] - held_out["rating"]
+    accuracy = report.accuracy.set_index("metric")
+    rmse_by_fold = np.sqrt((error**2).groupby(held_out["fold"]).mean())
+    assert accuracy.loc["rmse", "mean"] == pytest.approx(rmse_by_fold.mean(), rel=1e-12)
+    lists = evaluation_frame(ratings, evaluation, "lists")
+    coverage = lists.groupby("fold")["item_id"].nunique() / data.n_items
+    assert accuracy.loc["coverage", "mean"] == pytest.approx(coverage.mean(), rel=1e-12)
+    assert set(report.accuracy["model"]) == {"SVD"} and "n_test" not in accuracy.index
+    tradeoff = report.tradeoff.set_index("grouping")
+    assert tradeoff["overall_rmse"].to_numpy() == pytest.approx(
+        np.sqrt((error**2).mean()), rel=1e-12
+    )
+    minimum = result.config.min_group_size
+    for attribute in ("gender", "age_band"):
+        group = data.users[attribute].reindex(held_out["user_id"]).to_numpy()
+        users = held_out.groupby(group)["user_id"].nunique()
+        rmse = np.sqrt((error**2).groupby(group).mean())[users >= minimum]
+        gap = tradeoff.loc[attribute, "max_gap"]
+        assert gap == pytest.approx(rmse.max() - rmse.min(), rel=1e-12) and gap > 0
+
+
+def test_most_recommended_items_are_counted_from_the_audited_lists(audited_in_spark, report):
+    data, result = audited_in_spark[0], audited_in_spark[3]
+    counts = result.lists["item_id"].value_counts()
+    top = counts.sort_index().sort_values(ascending=False, kind="stable").head(10)
+    titles = item_titles(data)
+    assert report.top_items["title"].tolist() == [titles.get(i, i) for i in top.index]
+    assert report.top_items["recommendations"].tolist() == top.tolist()
+    popularity = data.ratings["item_id"].value_counts()
+    assert report.top_items["ratings"].tolist() == popularity.reindex(top.index).tolist()
+
+
+def test_fingerprint_ignores_row_order_and_sees_a_changed_rating_or_time(
+    audited_in_spark, tmp_path
+):
+    from engine.spark.load import load_ratings
+    from engine.spark.report import fingerprint_in_spark
+
+    data, ratings = audited_in_spark[:2]
+    original = fingerprint_in_spark(ratings)
+    shuffled = data.ratings.sample(frac=1.0, random_state=3)
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    assert fingerprint_in_spark(load_ratings(tmp_path / "shuffled.csv")) == original
+    for column, value in (("rating", 6 - shuffled["rating"].iloc[0] + 0.5),
+                          ("timestamp", shuffled["timestamp"].iloc[0] + 1)):  # fmt: skip
+        changed = shuffled.copy()
+        changed.iloc[0, changed.columns.get_loc(column)] = value
+        changed.to_csv(tmp_path / f"{column}.csv", index=False)
+        assert fingerprint_in_spark(load_ratings(tmp_path / f"{column}.csv")) != original
+    assert original.startswith("spark:")
+
+
+def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audited_in_spark, report):
+    from engine.spark.report import ONLY_SVD
+
+    data, _, evaluation, result = audited_in_spark[:4]
+    files = render(report, "html,json,csv,pdf")
+    document = json.loads(files["report.json"])
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(document)
+    assert len(document["metrics"]) == len(result.metrics)
+    evaluation_settings = document["model"]["evaluation"]
+    assert evaluation_settings["models"] == ["SVD"] and ONLY_SVD in evaluation_settings["notes"]
+    assert evaluation_settings["folds"] == evaluation.folds == 2
+    assert evaluation_settings["protocol"].startswith("2-fold cross-validation by hash")
+    assert document["provenance"]["dataset"]["rows_kept"] == len(data.ratings)
+    assert document["provenance"]["versions"]["pyspark"] != "not installed"
+    html = files["report.html"].decode()
+    assert "Only the SVD was evaluated" in html and files["report.pdf"].startswith(b"%PDF")
+    assert "<p>2-fold cross-validation by hash (seed 0)" in html
+    assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
+
+
+def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
+    spark, synthetic_folder, tmp_path, capsys
+):
+    """``run --engine spark --keep-in-spark``: every rating held out once, the report of the
+    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis."""
+    from engine.cli import main
+
+    out = tmp_path / "kept"
+    code = main(["run", str(synthetic_folder), "--engine", "spark", "--keep-in-spark",
+                 "--out", str(out), "--format", "json,csv", "--factors", "5",
+                 "--epochs", "5", "--bootstrap", "100", "--seed", "4"])  # fmt: skip
+    assert code == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["saved_analysis"].startswith("none") and not (out / "manifest.json").exists()
+    assert sorted(p.name for p in (out / "report").iterdir()) == ["metrics.csv", "report.json"]
+    n_ratings = len(pd.read_csv(synthetic_folder / "ratings.csv"))
+    assert len(pd.read_parquet(out / "evaluation" / "predictions")) == n_ratings
+    document = json.loads((out / "report" / "report.json").read_text())
+    assert document["dataset"]["n_ratings"] == n_ratings and document["dataset"]["synthetic"]
+    assert document["model"]["evaluation"]["folds"] == 5  # run's K-fold, as in memory
+    rows = pd.DataFrame(document["metrics"])
+    minority = rows[(rows["metric"] == "rmse") & (rows["group"] == "55+")].iloc[0]
+    assert minority["flag"] and minority["ratio"] > 1.2
+    assert not rows[rows["grouping"] == "region"]["flag"].any()  # a control attribute
+    assert "interaction_share" in set(rows["metric"])
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ([], "--keep-in-spark keeps the ratings in Spark: add --engine spark."),
+        (["--engine", "spark", "--split", "last-n"],
+         "--split last-n is not available with --keep-in-spark"),
+        (["--engine", "spark", "--models", "SVD,Popularity"],
+         "--models is not available with --keep-in-spark"),
+        (["--engine", "spark", "--over-time", "month"],
+         "--over-time is not available with --keep-in-spark"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_what_the_ratings_kept_in_spark_cannot_give(
+    tmp_path, capsys, options, fragment
+):
+    from engine.cli import main
+
+    code = main(["run", "sample_data", "--keep-in-spark", "--out", str(tmp_path / "x"), *options])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_file_spark_cannot_read_cannot_stay_in_spark(tmp_path):
+    import gzip
+
+    from engine.errors import DataError
+    from engine.spark.inputs import load_kept_inputs
+
+    (tmp_path / "ratings.csv.gz").write_bytes(gzip.compress(b"user,item,rating\nu1,i1,4\n"))
+    with pytest.raises(DataError) as raised:
+        load_kept_inputs(ratings=tmp_path / "ratings.csv.gz")
+    assert str(raised.value) == (
+        "ratings.csv.gz cannot stay in Spark: Spark reads CSV/TSV/Parquet only, not gzip. "
+        "Convert the ratings to CSV, TSV or Parquet on disk, or leave out --keep-in-spark to "
+        "read them in memory."
+    )
