@@ -141,7 +141,7 @@ def run_end_to_end(
 
     ``engine``: ``surprise``, ``spark`` (``--engine spark``: the ratings collected into the
     driver, Spark where the work is) or ``spark-kept`` (the ratings never leave Spark:
-    ``tests.benchmarks.spark_kept``, evaluation and audit without the report). ``factors``:
+    ``tests.benchmarks.spark_kept``: evaluation, audit and report). ``factors``:
     ``--factors`` (latent factors; the ALS rank under Spark), else the preset's.
     """
     out = Path(tempfile.mkdtemp(prefix="scale_", dir=WORK))

@@ -5,7 +5,9 @@
 ``OUT/evaluation`` (``engine.spark.evaluate.evaluate_spark``: held-out predictions, top-10
 lists with rated items excluded, per-user ranking metrics), the fit on all ratings
 (``fit_spark``) and the audit from aggregates computed in Spark
-(``engine.spark.audit.audit_spark``), its tables written as CSV under ``OUT``. Spark runs in
+(``engine.spark.audit.audit_spark``), its tables written as CSV under ``OUT``, and the report
+of that audit (``engine.spark.report.report_spark``) written as HTML, JSON and CSV under
+``OUT/report``. Spark runs in
 ``local[2]`` with an 8 GB driver JVM, as the scale benchmark's ``--engine spark`` run. Each
 stage's wall seconds are printed. ``tests.benchmarks.scale --engines spark-kept`` runs this in
 a child process and samples its memory.
@@ -30,9 +32,11 @@ def main() -> int:
     from engine.audit.config import AuditConfig
     from engine.memory import release_free_memory
     from engine.model.config import ModelConfig
-    from engine.spark.audit import audit_spark
+    from engine.report.write import write_report
+    from engine.spark.audit import audit_spark, user_statistics
     from engine.spark.evaluate import evaluate_spark
     from engine.spark.load import load_ratings
+    from engine.spark.report import report_spark
     from engine.spark.session import SparkSettings, configure, stop_session
     from engine.spark.train import fit_spark
 
@@ -60,11 +64,15 @@ def main() -> int:
     done("5-fold evaluation")
     fit = fit_spark(ratings.ratings, config)
     done("fit on all ratings")
-    result = audit_spark(ratings, evaluation, AuditConfig(), fit=fit)
+    statistics = user_statistics(ratings, evaluation)
+    result = audit_spark(ratings, evaluation, AuditConfig(), fit=fit, statistics=statistics)
     done("audit")
     for name in ("metrics", "yao", "catalogue", "delta_gap"):
         getattr(result, name).to_csv(args.out / f"{name}.csv", index=False)
     print(f"{len(result.metrics):,} audit rows, {int(result.metrics['flag'].sum())} flagged")
+    report = report_spark(ratings, evaluation, result, config, statistics=statistics)
+    write_report(report, args.out / "report", "html,json,csv")
+    done("report (HTML, JSON, CSV)")
     stop_session()
     return 0
 
