@@ -122,12 +122,8 @@ def load_inputs(
             (say or _to_stderr)(plan)
         return load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
                             options=options)  # fmt: skip
-    from engine.spark.load import load_ratings
 
-    read = dataclasses.replace(options, delimiter=plan.delimiter)
-    loaded = load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
-                          name=plan.label)  # fmt: skip
-    core = loaded.to_rating_data()
+    core = read_planned(plan, options).to_rating_data()
     name = dataset_name(source if source is not None else ratings)
     synthetic = source is not None and is_synthetic(source)
     return dataclasses.replace(_with_attributes(core, plan, options), name=name,
@@ -177,7 +173,6 @@ def load_kept_inputs(
         ``load_dataset``'s sentences for inputs it refuses.
     """
     from engine.spark.audit import ids_by_index
-    from engine.spark.load import load_ratings
 
     options = options or LoadOptions()
     plan = rating_file(source, ratings, users, items, mapping, options)
@@ -191,9 +186,7 @@ def load_kept_inputs(
             f"{what} cannot stay in Spark: {why} Convert the ratings to CSV, TSV or Parquet on "
             "disk, or leave out --keep-in-spark to read them in memory."
         )
-    read = dataclasses.replace(options, delimiter=plan.delimiter)
-    kept = load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
-                        name=plan.label)  # fmt: skip
+    kept = read_planned(plan, options)
     rated = (
         pd.Series(ids_by_index(kept.users, "user_id", "u")),
         pd.Series(ids_by_index(kept.items, "item_id", "i")),
@@ -204,6 +197,15 @@ def load_kept_inputs(
         dataset_name(source if source is not None else ratings),
         source is not None and is_synthetic(source),
     )  # fmt: skip
+
+
+def read_planned(plan: RatingFile, options: LoadOptions) -> SparkRatings:
+    """Read the rating file of ``plan`` with Spark (``load_ratings``), as it was sniffed."""
+    from engine.spark.load import load_ratings
+
+    read = dataclasses.replace(options, delimiter=plan.delimiter)
+    return load_ratings(plan.path, mapping=plan.mapping, options=read, header=plan.header,
+                        name=plan.label)  # fmt: skip
 
 
 def _to_stderr(line: str) -> None:
