@@ -122,6 +122,15 @@ def test_html_is_self_contained_and_escapes_every_data_string(rendered):
     assert "<script>alert" not in rest
 
 
+def test_accuracy_vs_fairness_is_charted_only_with_models_to_compare(rendered, hostile_report):
+    report = hostile_report[-1]
+    assert report.tradeoff["model"].nunique() == 2  # SVD and BaselineOnly: a trade-off
+    assert "lower-left is better" in rendered["html"]
+    one = replace(report, tradeoff=report.tradeoff[report.tradeoff["model"] == "SVD"])
+    html = render_html(one)
+    assert "lower-left is better" not in html and "for the one model evaluated" in html
+
+
 def test_csv_neutralises_formula_cells_and_keeps_numbers(rendered, hostile_report):
     rows = list(csv.DictReader(io.StringIO(rendered["csv"].decode())))
     providers = {r["group"] for r in rows if r["grouping"] == "provider"}

@@ -40,6 +40,7 @@ explanation measures (each user's ratings next to the model).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -429,7 +430,7 @@ def audit_spark(
     """
     from engine.spark.train import fit_spark
 
-    config = config or AuditConfig()
+    config = replace(config or AuditConfig(), explanations=False)  # not audited here
     config, source, rule, notes = audit_threshold(
         config, ratings.report.scale, evaluation.threshold
     )
