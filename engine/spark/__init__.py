@@ -14,7 +14,10 @@ engine works without Java or pyspark. Modules, one concern each:
   ranking metrics computed in the executors;
 * ``recommend``: every user's top-N list of a model, computed in the executors;
 * ``audit``: the audit of ratings that stay in Spark (``evaluate_spark``'s output), from
-  per-user, per-item and per-group sums aggregated in the executors.
+  per-user, per-item and per-group sums aggregated in the executors;
+* ``report``: the report of that audit, its other figures counted in Spark too;
+* ``run``: load, evaluate, fit, audit and report with the ratings kept in Spark (the CLI's
+  ``run --engine spark --keep-in-spark``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ _LAZY: dict[str, str] = {
     "recommend_all_in_spark": "engine.spark.recommend",
     "audit_spark": "engine.spark.audit",
     "user_statistics": "engine.spark.audit",
+    "load_kept_inputs": "engine.spark.inputs",
+    "report_spark": "engine.spark.report",
+    "run_in_spark": "engine.spark.run",
 }
 
 __all__ = sorted(_LAZY)
