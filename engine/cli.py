@@ -422,7 +422,7 @@ def _check_attribute_names(
         ("item", config.item_attributes, items),
     ):
         available = [] if table is None else [str(c) for c in table.columns]
-        missing = [name for name in chosen or () if name not in available]
+        missing = [column for column in chosen or () if column not in available]
         if missing:
             raise ArgumentError(
                 f"--{kind}-attrs names {', '.join(map(repr, missing))}, which the {kind} "
