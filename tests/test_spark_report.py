@@ -186,7 +186,8 @@ def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audite
     html = files["report.html"].decode()
     assert "Only the SVD was evaluated" in html and files["report.pdf"].startswith(b"%PDF")
     assert "<p>2-fold cross-validation by hash (seed 0)" in html
-    assert "Accuracy gap by gender" in html and "lower-left is better" not in html  # one model
+    assert html.count("Accuracy gap by user attribute") == 1  # one table for every attribute
+    assert "lower-left is better" not in html  # one model: no trade-off chart
     assert document["audit_config"]["explanations"] is False  # not audited on this route
     assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
 

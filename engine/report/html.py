@@ -412,18 +412,18 @@ def _model(report: Report, chart: _Charts) -> str:
         items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
         heading = f"Notes on these figures (why a value is {NOT_AVAILABLE}, what was adjusted):"
         parts.append(f"<p class='meta'>{heading}</p><ul>{items}</ul>")
+    if report.tradeoff["model"].nunique() == 1:  # one point per grouping: nothing to chart
+        parts.append(
+            "<p>Accuracy gap by user attribute: the overall RMSE and the largest minus the "
+            "smallest group RMSE (max_gap, lower = fairer), for the one model evaluated:</p>"
+        )
+        parts.append(table(report.tradeoff))
+        return "".join(parts)
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
-        if rows["model"].nunique() > 1:
-            fig = charts.model_group_gaps(rows)
-            title = literal_plotly(f"Accuracy vs fairness by {grouping} (lower-left is better)")
-            fig.update_layout(title=title)
-            parts.append(chart(fig, literal=True))
-        else:  # one point: no trade-off to chart
-            parts.append(
-                f"<p>Accuracy gap by {escape(grouping)}: the overall RMSE and the largest minus "
-                "the smallest group RMSE (max_gap, lower = fairer), for the one model "
-                "evaluated:</p>"
-            )
+        fig = charts.model_group_gaps(rows)
+        title = literal_plotly(f"Accuracy vs fairness by {grouping} (lower-left is better)")
+        fig.update_layout(title=title)
+        parts.append(chart(fig, literal=True))
         parts.append(table(rows))
     return "".join(parts)
 
