@@ -188,7 +188,8 @@ def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audite
     assert "<p>2-fold cross-validation by hash (seed 0)" in html
     assert html.count("Accuracy gap by user attribute") == 1  # one table for every attribute
     assert "lower-left is better" not in html  # one model: no trade-off chart
-    assert document["audit_config"]["explanations"] is False  # not audited on this route
+    assert document["audit_config"]["explanations"] is True
+    assert "Explanation fidelity by group" in html  # audited on this route too
     assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
 
 

@@ -140,6 +140,10 @@ def model(sources: AuditSources, needs: Needs) -> TrainedModel:
     return sources.model
 
 
+#: The item side a user's explanation reads: ``(mu, b_i, Q)`` over item indices.
+ItemSide = tuple[float, np.ndarray, np.ndarray]
+
+
 def history_contributions(trained: TrainedModel, user: int, items: np.ndarray) -> np.ndarray:
     """Exact linear split of ``items``' predictions over ``user``'s ratings.
 
@@ -149,13 +153,57 @@ def history_contributions(trained: TrainedModel, user: int, items: np.ndarray) -
     ``engine.explain.history.linear_history`` for each item, for the whole list at once.
     """
     vector = trained.user_vector(user)
-    X = ridge.design(trained.Q, vector.items)
+    side = (trained.mu, trained.bi, trained.Q)
+    return split_contributions(side, trained.config.refit_lambda, vector.items, vector.ratings,
+                               items)  # fmt: skip
+
+
+def split_contributions(
+    side: ItemSide, lam: float, rated: np.ndarray, ratings: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """``history_contributions`` of a user given by their ``rated`` items and ``ratings``.
+
+    ``side``: the model's ``(mu, b_i, Q)``; ``lam``: its refit lambda. Nothing else of the
+    model is read, so the executors of ``engine.spark.explanations`` call it too.
+    """
+    mu, bi, Q = side
+    X = ridge.design(Q, rated)
     if len(X) == 0:
         return np.zeros((0, len(items)))
-    targets = ridge.design(trained.Q, np.asarray(items)).T  # columns x_i = [1, q_i]
-    weights = X @ np.linalg.solve(ridge.ridge_matrix(X, trained.config.refit_lambda), targets)
-    y = ridge.residuals(trained.mu, trained.bi, vector.items, vector.ratings)
-    return weights * y[:, None]
+    targets = ridge.design(Q, np.asarray(items)).T  # columns x_i = [1, q_i]
+    weights = X @ np.linalg.solve(ridge.ridge_matrix(X, lam), targets)
+    return weights * ridge.residuals(mu, bi, rated, ratings)[:, None]
+
+
+def explanation_measures(
+    side: ItemSide,
+    lam: float,
+    theta: np.ndarray,
+    rated: np.ndarray,
+    ratings: np.ndarray,
+    listed: np.ndarray,
+) -> tuple[float, float]:
+    """One user's explanation ``(support, fidelity)`` (definitions: ``explanations``).
+
+    ``theta``: the user's trained ``[b_u, p_u]``; ``rated``/``ratings``: their rated item
+    indices and ratings, in the order ties are broken in (ascending item index);
+    ``listed``: their top-k item indices, best first. ``support`` is NaN when no listed item
+    has any history effect.
+    """
+    mu, bi, Q = side
+    contributions = split_contributions(side, lam, rated, ratings, listed)
+    shares = top_share(contributions)
+    support = float(np.nanmean(shares)) if np.isfinite(shares).any() else np.nan
+    values = contributions[:, 0]  # the top-1 recommendation
+    drop = np.argsort(-values, kind="stable")[:SUPPORT_TOP_RATINGS]
+    drop = drop[values[drop] > 0]
+    keep = np.ones(len(rated), bool)
+    keep[drop] = False
+    refolded = ridge.fit_user(mu, bi, Q, rated[keep], ratings[keep], lam)
+    top = listed[:1]  # two scores, not two whole catalogues, per user
+    before = mu + theta[0] + bi[top] + Q[top] @ theta[1:]
+    after = mu + refolded[0] + bi[top] + Q[top] @ refolded[1:]
+    return support, float(before[0] - after[0])
 
 
 def top_share(contributions: np.ndarray, top: int = SUPPORT_TOP_RATINGS) -> np.ndarray:
@@ -197,23 +245,15 @@ def explanations(sources: AuditSources, needs: Needs) -> pd.DataFrame | None:
                             index=pd.Index([], name="user_id", dtype=object))  # fmt: skip
     users = trained.interactions.user_index(user_ids)
     per_user = listed.groupby("user_id", sort=False)["item_id"]
-    ids = trained.interactions.item_ids
+    side, lam = (trained.mu, trained.bi, trained.Q), trained.config.refit_lambda
     support, fidelity = [], []
     for user, (_, list_items) in zip(users, per_user, strict=True):
-        items = trained.interactions.item_index(list_items.to_numpy())
-        contributions = history_contributions(trained, user, items)
-        shares = top_share(contributions)
-        support.append(float(np.nanmean(shares)) if np.isfinite(shares).any() else np.nan)
         vector = trained.user_vector(user)
-        values = contributions[:, 0]  # the top-1 recommendation
-        drop = np.argsort(-values, kind="stable")[:SUPPORT_TOP_RATINGS]
-        drop = drop[values[drop] > 0]
-        keep = np.ones(len(vector.items), bool)
-        keep[drop] = False
-        refolded = trained.fold_in(ids[vector.items[keep]], vector.ratings[keep])
-        top = items[:1]  # two scores, not two whole catalogues, per user
-        fidelity.append(
-            float(trained.score_items(vector, top)[0] - trained.score_items(refolded, top)[0])
-        )
+        measured = explanation_measures(
+            side, lam, np.r_[vector.bu, vector.pu], vector.items, vector.ratings,
+            trained.interactions.item_index(list_items.to_numpy()),
+        )  # fmt: skip
+        support.append(measured[0])
+        fidelity.append(measured[1])
     index = pd.Index(user_ids, name="user_id")
     return pd.DataFrame({"support": support, "fidelity": fidelity}, index=index)

@@ -33,14 +33,14 @@ or normal-approximation tests, Holm within a metric and grouping, tiers), Yao & 
 delta-GAP, the catalogue (coverage, Gini, RSP, REO, UGF gap) and the profile-trait hints.
 With an item table with genres, also calibration (each user's genre mix,
 ``history_genres_in_spark``) and bias disparity (per user group and genre,
-``category_counts_in_spark``). Not audited here, and said in the result's notes: the
-explanation measures (each user's ratings next to the model).
+``category_counts_in_spark``). With ``AuditConfig.explanations`` (the default), the
+explanation measures too: each listed user's support and deletion fidelity, computed in the
+executors from the user's ratings next to the fit (``engine.spark.explanations``).
 ``engine.spark.report.report_spark`` makes the report of the result.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,13 +81,14 @@ if TYPE_CHECKING:
 #: the specs reading only these (``audited_registry``), and the interaction share is summed
 #: in Spark (``interaction_weights_in_spark``).
 AVAILABLE_INPUTS = ("errors", "ranking", "lists", "popularity", "popularity_groups",
-                    "long_tail", "profile", "n_users", "genres", "history_genres")  # fmt: skip
+                    "long_tail", "profile", "n_users", "genres", "history_genres",
+                    "explanations")  # fmt: skip
 #: Columns of ``user_statistics``: the profile, the error sums, the ranking metrics.
 PROFILE_COLUMNS = ("n_ratings", "mean_rating", "mean_popularity")
 ERROR_COLUMNS = ("se", "ae", "n")
-NOT_AUDITED = (
-    "Audited from aggregates computed in Spark (the ratings never left it): the explanation "
-    "measures are not audited, as they read each user's ratings next to the model."
+KEPT_NOTE = (
+    "Audited from aggregates computed in Spark (the ratings never left it), with the same "
+    "definitions and tests as in memory."
 )
 
 
@@ -428,9 +429,10 @@ def audit_spark(
     DataError
         ``evaluation.out`` does not hold ``evaluate_spark``'s Parquet tables.
     """
+    from engine.spark.explanations import explanations_in_spark
     from engine.spark.train import fit_spark
 
-    config = replace(config or AuditConfig(), explanations=False)  # not audited here
+    config = config or AuditConfig()
     config, source, rule, notes = audit_threshold(
         config, ratings.report.scale, evaluation.threshold
     )
@@ -457,6 +459,8 @@ def audit_spark(
         "long_tail": popularity_groups[LONG_TAIL], "profile": profile,
         "n_users": len(user_ids), "genres": genres,
         "history_genres": None if genres is None else history_genres_in_spark(ratings, genres),
+        "explanations": explanations_in_spark(ratings, fit, lists, user_ids, item_ids)
+        if config.explanations else None,
     }  # fmt: skip
     computed = audited_registry(registry)
     parts, events = audited(computed, computed.store(None, notes, given))  # type: ignore[arg-type]
@@ -509,7 +513,7 @@ def audit_spark(
                                    profile["mean_popularity"], popularity),
         bias_disparity=disparity,
         hints=profile_hints(findings, user_groupings, profile, config, rng),
-        notes=[*notes, NOT_AUDITED], threshold_source=source, relevance_rule=rule,
+        notes=[*notes, KEPT_NOTE], threshold_source=source, relevance_rule=rule,
         attribute_groupings=attribute_groupings(users, items, user_groupings, item_groupings),
         lists=lists, registry=metrics,
     )  # fmt: skip

@@ -57,12 +57,15 @@ class SparkFit:
         ``i, bi, q``: each item's ``b_i`` and ``q_i`` (``array<float>``).
     baselines
         The BaselineOnly fit the item side rests on (its ``b_u`` are replaced by the refit's).
+    config
+        The settings it was fitted with (its ``refit_lambda`` is the explanations' too).
     """
 
     mu: float
     users: DataFrame
     items: DataFrame
     baselines: SparkBaselines
+    config: ModelConfig
 
     def user_vector(self, user: int) -> tuple[float, np.ndarray]:
         """Fetch one user's ``(b_u, p_u)`` on demand (for a page), without collecting the rest."""
@@ -124,7 +127,7 @@ def fit_spark(ratings: DataFrame, config: ModelConfig) -> SparkFit:
     done("users")
     residuals.unpersist()
     ratings.unpersist()
-    return SparkFit(baselines.mu, users, items, baselines)
+    return SparkFit(baselines.mu, users, items, baselines, config)
 
 
 def ratings_frame(spark: SparkSession, interactions: Interactions) -> DataFrame:
