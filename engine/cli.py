@@ -534,6 +534,11 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.keep_in_spark:
         return _run_in_spark(args)
+    if args.spark_tables is not None:
+        raise ArgumentError(
+            "--spark-tables names where --keep-in-spark writes the evaluation's Parquet "
+            "tables: add --keep-in-spark, or leave --spark-tables out."
+        )
     analysis, formats = _analysis(args)
     systems = load_external(args, analysis.data)  # fails fast on a bad file (exit 2)
     report = _with_over_time(analysis, analysis.report(), args)
@@ -567,13 +572,14 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     _check_attribute_names(inputs.users, inputs.items, inputs.name, settings.audit)
     protocol = settings.evaluation
+    tables = args.spark_tables or args.out / "evaluation"
     kept = run_in_spark(
-        inputs, args.out / "evaluation", settings.model, settings.audit,
+        inputs, tables, settings.model, settings.audit,
         split=protocol.split, folds=protocol.folds, test_share=protocol.test_share,
     )  # fmt: skip
     written = _write_report(kept.report, formats, args.out / "report")
     return {
-        "evaluation": str(args.out / "evaluation"),
+        "evaluation": str(tables),
         **_summary(kept.result.notes, kept.report, written),
         "saved_analysis": "none: the ratings stayed in Spark, and a saved analysis holds them "
         "(the dashboard and 'report' read it); the evaluation's Parquet tables are kept.",
@@ -960,6 +966,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --engine spark: the ratings never leave Spark (for data beyond the driver's "
         "memory): hashed kfold or temporal split, SVD only, audit from aggregates; writes "
         "the report and the evaluation's Parquet, no saved analysis",
+    )  # fmt: skip
+    run_cmd.add_argument(
+        "--spark-tables", default=None, metavar="PATH_OR_URI",
+        help="with --keep-in-spark: where Spark writes the evaluation's Parquet tables "
+        "(default OUT/evaluation); on a cluster of several machines, a URI every executor "
+        "reaches, such as hdfs://namenode/tmp/evaluation",
     )  # fmt: skip
     run_cmd.set_defaults(run=_run)
     report_cmd = commands.add_parser(

@@ -193,23 +193,30 @@ def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audite
     assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
 
 
+@pytest.mark.parametrize("at", ["disk", "uri"])
 def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
-    spark, synthetic_folder, tmp_path, capsys
+    spark, synthetic_folder, tmp_path, capsys, at
 ):
     """``run --engine spark --keep-in-spark``: every rating held out once, the report of the
-    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis."""
+    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis.
+    ``uri``: the data read and the Parquet tables written at ``file://`` URIs, through
+    Hadoop's file system as on a cluster (``--spark-tables``)."""
     from engine.cli import main
 
     out = tmp_path / "kept"
-    code = main(["run", str(synthetic_folder), "--engine", "spark", "--keep-in-spark",
+    tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
+    where = ([str(synthetic_folder)] if at == "disk" else
+             [synthetic_folder.as_uri(), "--spark-tables", tables.as_uri()])  # fmt: skip
+    code = main(["run", *where, "--engine", "spark", "--keep-in-spark",
                  "--out", str(out), "--format", "json,csv", "--factors", "5",
                  "--epochs", "5", "--bootstrap", "100", "--seed", "4"])  # fmt: skip
     assert code == 0
     said = json.loads(capsys.readouterr().out)
     assert said["saved_analysis"].startswith("none") and not (out / "manifest.json").exists()
+    assert said["evaluation"] == (str(tables) if at == "disk" else tables.as_uri())
     assert sorted(p.name for p in (out / "report").iterdir()) == ["metrics.csv", "report.json"]
     n_ratings = len(pd.read_csv(synthetic_folder / "ratings.csv"))
-    assert len(pd.read_parquet(out / "evaluation" / "predictions")) == n_ratings
+    assert len(pd.read_parquet(tables / "predictions")) == n_ratings
     document = json.loads((out / "report" / "report.json").read_text())
     assert document["dataset"]["n_ratings"] == n_ratings and document["dataset"]["synthetic"]
     assert document["model"]["evaluation"]["folds"] == 5  # run's K-fold, as in memory
@@ -241,6 +248,16 @@ def test_cli_refuses_what_the_ratings_kept_in_spark_cannot_give(
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_refuses_spark_tables_without_keep_in_spark(tmp_path, capsys):
+    from engine.cli import main
+
+    out = tmp_path / "x"
+    code = main(["run", "sample_data", "--spark-tables", "hdfs://nn/t", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--spark-tables names where --keep-in-spark writes" in err
+    assert "Traceback" not in err and not out.exists()
 
 
 def test_a_file_spark_cannot_read_cannot_stay_in_spark(tmp_path):

@@ -153,10 +153,17 @@ def is_synthetic(source: Source) -> bool:
     """Whether ``source`` is a folder whose ``ground_truth.json`` says it is synthetic."""
     if isinstance(source, DataFile) or not Path(source).is_dir():
         return False
-    marker = Path(source) / GROUND_TRUTH_FILE
     try:
-        return bool(json.loads(marker.read_text("utf-8")).get("synthetic", False))
-    except (OSError, ValueError, AttributeError):
+        return says_synthetic((Path(source) / GROUND_TRUTH_FILE).read_bytes())
+    except OSError:
+        return False
+
+
+def says_synthetic(marker: bytes) -> bool:
+    """Whether a ``ground_truth.json``'s bytes say ``"synthetic": true`` (unreadable: no)."""
+    try:
+        return bool(json.loads(marker.decode("utf-8")).get("synthetic", False))
+    except (ValueError, AttributeError):
         return False
 
 

@@ -41,7 +41,6 @@ executors from the user's ratings next to the fit (``engine.spark.explanations``
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +68,7 @@ from engine.audit.specs import REGISTRY, SHARED_INPUTS
 from engine.errors import DataError
 from engine.metrics import RANKING_METRICS
 from engine.model.config import ModelConfig
+from engine.spark.remote import location
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -556,7 +556,7 @@ def evaluation_table(evaluation: SparkEvaluation, table: str) -> DataFrame:
     """
     from engine.spark.session import spark_session
 
-    path = Path(evaluation.out) / table
+    path = location(evaluation.out) / table
     if not path.is_dir():
         raise DataError(
             f"{path} does not exist: audit_spark reads the folder that evaluate_spark wrote "

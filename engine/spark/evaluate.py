@@ -57,6 +57,7 @@ from engine.evaluate import (
 from engine.metrics import RANKING_METRICS
 from engine.model.config import ModelConfig
 from engine.model.interactions import Interactions
+from engine.spark.remote import HadoopPath, location
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -79,7 +80,8 @@ class SparkEvaluation:
         the fold's ranked users, ``coverage`` (share of the catalogue in any of the fold's
         lists, as ``engine.evaluate``'s), ``n_users_ranked``, ``n_test``.
     out
-        The folder holding ``predictions/``, ``lists/`` and ``user_ranking/`` (Parquet).
+        The folder holding ``predictions/``, ``lists/`` and ``user_ranking/`` (Parquet): a
+        local path, or a URI (``engine.spark.remote``) every executor reaches.
     threshold
         The relevance threshold of the lists and ranking metrics (``None``: not recorded).
     split, folds, seed, test_share, k
@@ -89,7 +91,7 @@ class SparkEvaluation:
     """
 
     fold_metrics: pd.DataFrame
-    out: Path
+    out: Path | HadoopPath
     threshold: float | None = None
     split: Literal["kfold", "temporal"] = "kfold"
     folds: int = 5
@@ -351,7 +353,7 @@ def temporal_cut(ratings: DataFrame, test_share: float) -> int:
 def evaluate_spark(
     ratings: DataFrame,
     scale: tuple[float, float],
-    out: str | Path,
+    out: str | Path | HadoopPath,
     config: ModelConfig | None = None,
     *,
     split: Literal["kfold", "temporal"] = "kfold",
@@ -373,7 +375,7 @@ def evaluate_spark(
     from pyspark.sql import functions as F
 
     config = config or ModelConfig(engine="spark")
-    out = Path(out)
+    out = location(out)
     rows: list[tuple[int, str, float]] = []
     settings = {"threshold": float(threshold), "split": split, "seed": seed,
                 "test_share": test_share, "k": k}  # fmt: skip
@@ -406,7 +408,7 @@ def _evaluate_split(
     test: DataFrame,
     config: ModelConfig,
     scale: tuple[float, float],
-    out: Path,
+    out: Path | HadoopPath,
     k: int,
     threshold: float,
     n_items: int,

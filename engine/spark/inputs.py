@@ -15,9 +15,10 @@ instead of pandas. Everything else is ``load_dataset``'s own code:
 
 A rating file Spark's loader does not read (zip or gzip archives, Excel, JSON, ``::``
 text such as MovieLens 1M's ``ratings.dat``, decimal commas, text other than UTF-8) is
-read by ``load_dataset`` in memory, and one line on stderr says so. ``max_rows`` is
-checked as ``load_dataset`` checks it (line breaks of a text file, rows of Parquet),
-before Spark reads anything.
+read by ``load_dataset`` in memory, and one line on stderr says so; at a URI
+(``engine.spark.remote``) it is refused in one sentence, as only Spark reads a URI.
+``max_rows`` is checked as ``load_dataset`` checks it (line breaks of a text file, rows of
+Parquet), before Spark reads anything (at a URI, counted by Spark).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow.parquet as pq
 
-from engine.data.archive import Archive, is_zip, open_folder
+from engine.data.archive import Archive, is_zip
 from engine.data.attributes import attribute_coverage, item_attributes, user_attributes
 from engine.data.columns import KNOWN_NAMES, detect_columns
 from engine.data.load import (
+    GROUND_TRUTH_FILE,
     GZIP_MAGIC,
     ITEM_STEMS,
     RATING_STEMS,
@@ -47,6 +49,7 @@ from engine.data.load import (
     note_passed_over,
     optional_member,
     read_attribute_table,
+    says_synthetic,
 )
 from engine.data.movielens import MovieLensFiles, read_movielens
 from engine.data.tables import (
@@ -69,6 +72,7 @@ from engine.data.types import (
 )
 from engine.data.validate import decimal_mark
 from engine.errors import DataError
+from engine.spark.remote import HadoopPath, as_data_file, folder_archive, is_uri, location
 
 if TYPE_CHECKING:
     from engine.spark.load import SparkRatings
@@ -88,7 +92,7 @@ class RatingFile:
     attribute frames a MovieLens layout gave (its ``ratings`` is the head only).
     """
 
-    path: Path
+    path: Path | HadoopPath
     mapping: ColumnMapping | None
     delimiter: str | None
     header: bool | None
@@ -118,6 +122,7 @@ def load_inputs(
     options = options or LoadOptions()
     plan = rating_file(source, ratings, users, items, mapping, options)
     if isinstance(plan, str):
+        _refuse_at_uri(plan, source, ratings)
         if plan:
             (say or _to_stderr)(plan)
         return load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
@@ -125,7 +130,7 @@ def load_inputs(
 
     core = read_planned(plan, options).to_rating_data()
     name = dataset_name(source if source is not None else ratings)
-    synthetic = source is not None and is_synthetic(source)
+    synthetic = source is not None and _synthetic(source)
     return dataclasses.replace(_with_attributes(core, plan, options), name=name,
                                synthetic=synthetic)  # fmt: skip
 
@@ -177,6 +182,7 @@ def load_kept_inputs(
     options = options or LoadOptions()
     plan = rating_file(source, ratings, users, items, mapping, options)
     if isinstance(plan, str):
+        _refuse_at_uri(plan, source, ratings)
         if not plan:  # load_dataset names what is missing or wrong, in its words
             load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
                          options=options)  # fmt: skip
@@ -195,8 +201,34 @@ def load_kept_inputs(
     return KeptInputs(
         dataclasses.replace(kept, report=report), user_table, item_table,
         dataset_name(source if source is not None else ratings),
-        source is not None and is_synthetic(source),
+        source is not None and _synthetic(source),
     )  # fmt: skip
+
+
+def _refuse_at_uri(plan: str, source: Source | None, ratings: Source | None) -> None:
+    """Say why ratings at a URI cannot be read: only Spark reads a URI, not ``load_dataset``.
+
+    ``plan``: ``rating_file``'s line (empty: no rating file Spark reads was found).
+    """
+    given = ratings if is_uri(ratings) else source if is_uri(source) else None
+    if given is None:
+        return
+    why = plan.removeprefix("engine: ").partition(" read in memory: ")[2]
+    raise DataError(
+        f"{given} cannot be read at its URI: "
+        + (why if why else "it holds no rating file Spark reads (ratings.csv, .tsv or "
+           ".parquet, or a MovieLens layout).")
+        + " Only Spark reads a URI: give a CSV, TSV or Parquet rating file there "
+        "(--ratings URI), or copy the data to a local path."
+    )  # fmt: skip
+
+
+def _synthetic(source: Source) -> bool:
+    """``is_synthetic``, for a folder at a URI too (its ``ground_truth.json`` read by Spark)."""
+    if not is_uri(source):
+        return is_synthetic(source)
+    marker = HadoopPath(str(source)) / GROUND_TRUTH_FILE
+    return marker.is_file() and says_synthetic(marker.read_bytes())
 
 
 def read_planned(plan: RatingFile, options: LoadOptions) -> SparkRatings:
@@ -228,16 +260,19 @@ def rating_file(
     """
     if isinstance(source, DataFile) or isinstance(ratings, DataFile):
         return "engine: the ratings were read in memory: Spark reads files on disk only."
-    folder = Path(source) if source is not None and Path(source).is_dir() else None
-    given = Path(ratings) if ratings is not None else None
-    if given is None and folder is None and source is not None:
-        given = Path(source)
+    _check_uris(source, ratings, users, items)
+    users, items = as_data_file(users), as_data_file(items)  # small: read in memory
+    at = location(source) if source is not None else None
+    folder = at if at is not None and at.is_dir() else None
+    given = location(ratings) if ratings is not None else None
+    if given is None and folder is None:
+        given = at
     if given is not None:
         if not given.exists():
             return ""  # load_dataset names the missing file
         plan = _plain_file(given, mapping, options)
         if isinstance(plan, RatingFile) and folder is not None:
-            archive, notes = open_folder(folder), []
+            archive, notes = folder_archive(folder), []
             plan.users = users or optional_member(archive, USER_STEMS, "users", notes)
             plan.items = items or optional_member(archive, ITEM_STEMS, "items", notes)
             plan.warnings += notes
@@ -248,15 +283,25 @@ def rating_file(
     return _in_folder(folder, users, items, mapping, options)
 
 
+def _check_uris(*sources: Source | None) -> None:
+    """Refuse a URI that names nothing, in one sentence (``load_dataset`` reads local paths)."""
+    for source in sources:
+        if is_uri(source) and not HadoopPath(str(source)).exists():
+            raise DataError(
+                f"{source} does not exist: check the URI (Spark reads it with the file system "
+                "of its scheme, configured by spark.hadoop.* settings)."
+            )
+
+
 def _in_folder(
-    folder: Path,
+    folder: Path | HadoopPath,
     users: Source | None,
     items: Source | None,
     mapping: ColumnMapping | None,
     options: LoadOptions,
 ) -> RatingFile | str:
     """Find a folder's rating file: a MovieLens layout's, else ``ratings.*`` (load_dataset's)."""
-    archive = _HeadOfRatings.of(open_folder(folder))
+    archive = _HeadOfRatings.of(folder_archive(folder))
     try:
         movielens = read_movielens(archive)
     except DataError:
@@ -311,7 +356,7 @@ class _HeadOfRatings(Archive):
 
 
 def _plain_file(
-    path: Path, mapping: ColumnMapping | None, options: LoadOptions
+    path: Path | HadoopPath, mapping: ColumnMapping | None, options: LoadOptions
 ) -> RatingFile | str:
     """How Spark reads one rating file (a Parquet folder too), or why it does not."""
     if path.is_dir():  # a folder given as the rating file: Parquet parts, else load_dataset's error
@@ -369,17 +414,22 @@ def _decimal_comma(table: RawTable, mapping: ColumnMapping | None, options: Load
     return decimal_mark(table.frame[columns["rating"]], None)[0] == ","
 
 
-def _check_limits(path: Path, options: LoadOptions) -> None:
+def _check_limits(path: Path | HadoopPath, options: LoadOptions) -> None:
     """Refuse a rating file over ``options.max_rows`` / ``max_columns``, as ``load_dataset``.
 
     Text: line breaks counted over the whole file (an upper bound of the data rows), columns
-    on the first line; Parquet: its metadata.
+    on the first line; Parquet: its metadata. A file at a URI has its lines (or Parquet
+    rows) counted by Spark, in the executors, rather than streamed through the driver.
     """
-    if path.suffix.lower() == ".parquet" or _head(path, 4) == PARQUET_MAGIC:
-        rows = pq.ParquetFile(path).metadata.num_rows
-        name, content = path.name, b""
+    parquet = path.suffix.lower() == ".parquet" or _head(path, 4) == PARQUET_MAGIC
+    name, content = path.name, b"" if parquet else _head(path)
+    if isinstance(path, HadoopPath):
+        from engine.spark.session import spark_session
+
+        read = spark_session().read
+        rows = (read.parquet(str(path)) if parquet else read.text(str(path))).count()
     else:
-        rows, name, content = _line_breaks(path), path.name, _head(path)
+        rows = pq.ParquetFile(path).metadata.num_rows if parquet else _line_breaks(path)
     check_table_limits(DataFile(name, content), dataclasses.replace(options, max_rows=1 << 62))
     check_row_limit(name, rows, options)
 
@@ -394,9 +444,9 @@ def _line_breaks(path: Path) -> int:
     return max(newlines, returns)
 
 
-def _head(path: Path, size: int = HEAD_BYTES) -> bytes:
+def _head(path: Path | HadoopPath, size: int = HEAD_BYTES) -> bytes:
     """Return the first ``size`` bytes of ``path``, cut after the last line break if longer."""
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         head = handle.read(size)
     if len(head) == size and size > 4:
         cut = max(head.rfind(b"\n"), head.rfind(b"\r"))

@@ -54,6 +54,7 @@ from engine.data.validate import (
     lookalike_notes,
 )
 from engine.errors import DataError
+from engine.spark.remote import HadoopPath, location
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -67,6 +68,8 @@ _POSITION_BITS = 33
 _REPLACED = "\ufffd"
 #: Rows read to detect the columns, as ``load_dataset`` samples them.
 DETECTION_ROWS = 2_000
+#: The first lines of a text file are looked for in this many bytes.
+FIRST_LINES_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def load_ratings(
 
     options = options or LoadOptions()
     spark = spark or spark_session()
-    path = Path(path)
+    path = location(path)
     name = name or path.name
     if not path.exists():
         raise DataError(f"{path} does not exist: check the path of the rating file.")
@@ -233,7 +236,7 @@ def load_ratings(
 
 
 def _read(
-    spark: SparkSession, path: Path, options: LoadOptions, header: bool | None
+    spark: SparkSession, path: Path | HadoopPath, options: LoadOptions, header: bool | None
 ) -> tuple[DataFrame, str, str | None, bool | None]:
     """Return ``(raw frame, format, delimiter, header)``; text cells are read as strings."""
     parquet = path.suffix.lower() == ".parquet" or (path.is_dir() and any(path.glob("*.parquet")))
@@ -258,7 +261,7 @@ def _read(
         ) from e
 
 
-def _csv(spark: SparkSession, path: Path, delimiter: str, header: bool) -> DataFrame:
+def _csv(spark: SparkSession, path: Path | HadoopPath, delimiter: str, header: bool) -> DataFrame:
     """Read delimited text as strings, flagging rows with more fields than the columns.
 
     The columns are the header's (else ``column_1``...), as many as the first line has.
@@ -307,7 +310,7 @@ def _without_malformed(raw: DataFrame, header: bool | None) -> tuple[DataFrame, 
     return _numbered(kept), (count, examples)
 
 
-def _blank_separated(spark: SparkSession, path: Path, header: bool) -> DataFrame:
+def _blank_separated(spark: SparkSession, path: Path | HadoopPath, header: bool) -> DataFrame:
     from pyspark.sql import functions as F
 
     lines = spark.read.text(str(path)).where(F.trim("value") != "")
@@ -320,10 +323,13 @@ def _blank_separated(spark: SparkSession, path: Path, header: bool) -> DataFrame
     return frame
 
 
-def _first_lines(path: Path) -> list[str]:
-    file = next(iter(sorted(path.glob("*")))) if path.is_dir() else path
-    with open(file, encoding="utf-8", errors="replace") as handle:
-        return [line.rstrip("\r\n") for _, line in zip(range(2), handle, strict=False)]
+def _first_lines(path: Path | HadoopPath) -> list[str]:
+    """Return the first two lines of the file (of a folder's first file by name), as UTF-8."""
+    file = min(path.glob("*"), key=str) if path.is_dir() else path
+    with file.open("rb") as handle:
+        head = handle.read(FIRST_LINES_BYTES).decode("utf-8", errors="replace")
+    lines = re.split(r"\r\n|\r|\n", head)  # universal newlines, as open() in text mode
+    return (lines[:-1] if head.endswith(("\n", "\r")) else lines)[:2]
 
 
 def _sniff(lines: list[str]) -> str:
