@@ -181,6 +181,7 @@ def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audite
     assert evaluation_settings["models"] == ["SVD"] and ONLY_SVD in evaluation_settings["notes"]
     assert evaluation_settings["folds"] == evaluation.folds == 2
     assert evaluation_settings["protocol"].startswith("2-fold cross-validation by hash")
+    assert evaluation_settings["fold_assignment"] == "hash"  # the field the HTML reads
     assert document["provenance"]["dataset"]["rows_kept"] == len(data.ratings)
     assert document["provenance"]["versions"]["pyspark"] != "not installed"
     html = files["report.html"].decode()

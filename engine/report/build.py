@@ -529,6 +529,11 @@ def _evaluation_settings(evaluation: Evaluation) -> dict[str, Any]:
     )
 
 
+#: ``fold_assignment`` of an evaluation whose K folds were dealt by hashing each rating
+#: (``engine.spark.evaluate``), not by a seeded shuffle (the report schema's definition).
+HASHED_FOLDS = "hash"
+
+
 def evaluation_settings(
     *,
     split: str,

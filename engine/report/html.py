@@ -24,7 +24,7 @@ from plotly.offline import get_plotlyjs
 
 from engine import charts
 from engine.audit.stats import format_p_value
-from engine.report.build import CONVENTIONS, SECTIONS, Report, references
+from engine.report.build import CONVENTIONS, HASHED_FOLDS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
 from engine.report.numbers import count_text, percent_text, ratio_text, value_text
 from engine.report.over_time import over_time_section
@@ -385,7 +385,7 @@ def accuracy_table(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def _protocol_sentence(evaluation: dict[str, Any]) -> str:
     """Return the evaluation protocol, top-N setting and relevance rule as one paragraph."""
     ranking = f"top-N metrics at k = {evaluation['k']}, {escape(relevance_sentence(evaluation))}"
-    if "cross-validation by hash" in evaluation.get("protocol", ""):  # kept in Spark
+    if evaluation.get("fold_assignment") == HASHED_FOLDS:  # kept in Spark: the protocol says
         return f"<p>{escape(evaluation['protocol'])} T{ranking[1:]}. Mean over folds:</p>"
     if evaluation.get("split", "kfold") == "kfold":
         return (

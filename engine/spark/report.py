@@ -34,6 +34,7 @@ from engine.explain.titles import titles_in
 from engine.model.config import ModelConfig
 from engine.protocols import SPLIT_COLUMNS, describe_protocol
 from engine.report.build import (
+    HASHED_FOLDS,
     Report,
     accuracy_table,
     assemble_report,
@@ -241,7 +242,7 @@ def report_spark(
     splits = split_table_in_spark(ratings, evaluation)
     metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_COUNTS)]
     held_out = statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)]
-    protocol_fields = {} if evaluation.split == "kfold" else {
+    protocol_fields = {"fold_assignment": HASHED_FOLDS} if evaluation.split == "kfold" else {
         "split": evaluation.split, "test_share": evaluation.test_share}  # fmt: skip
     settings = evaluation_settings(
         split=evaluation.split, protocol=protocol_in_words(evaluation, splits),
