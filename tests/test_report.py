@@ -191,7 +191,7 @@ def _toy_metrics() -> pd.DataFrame:
          "ratio": 1.2 / 0.9, "p_adjusted": 0.00004, "flag": True, "direction": "worse",
          "status": "flagged", "better": "lower"},
         {**base, "family": "exposure", "metric": "exposure_share", "grouping": "provider",
-         "group": "indie", "n_users": 300, "value": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+         "group": "indie", "n_users": 300, "value": 0.0, "ci_low": 0.0, "ci_high": 0.004,
          "reference_group": "catalogue share", "ratio": 0.0, "p_adjusted": 0.003, "flag": True,
          "direction": "under-exposed", "status": "flagged", "better": "higher"},
         {**base, "family": "exposure", "metric": "interaction_share", "grouping": "provider",
@@ -212,7 +212,7 @@ def test_findings_state_the_numbers_in_plain_sentences():
     )
     assert under.sentence == (
         "provider = indie receives 0.0% of the recommendation exposure, 0.00 times its 20.0% "
-        "share of the catalogue (under-exposed; 95% CI 0 to 0, Holm-adjusted p = 0.003)."
+        "share of the catalogue (under-exposed; 95% CI 0.0% to 0.4%, Holm-adjusted p = 0.003)."
     )
     assert format_p(0.04) == "p = 0.04" and format_p(1e-9) == "p < 1e-6"
     assert format_p(1 / 2001, is_bound=True) == "p < 0.0005" and format_p(np.nan) == "p n/a"

@@ -84,14 +84,16 @@ def _sentence(
     row: pd.Series, reference_value: float, catalogue: float, spec: MetricSpec | None
 ) -> str:
     name = spec.display_name if spec else row["metric"]
+    share = spec is not None and spec.level == "item group"  # a share: the interval in % too
+    bound = percent_text if share else _number
     interval = (
-        f"95% CI {_number(row['ci_low'])} to {_number(row['ci_high'])}"
+        f"95% CI {bound(row['ci_low'])} to {bound(row['ci_high'])}"
         if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"])
         else NO_INTERVAL
     )
-    bound = bool(row.get("p_is_bound", False))
-    stats = f"{interval}, Holm-adjusted {format_p(row['p_adjusted'], bound)}"
-    if spec is not None and spec.level == "item group":
+    is_bound = bool(row.get("p_is_bound", False))
+    stats = f"{interval}, Holm-adjusted {format_p(row['p_adjusted'], is_bound)}"
+    if share:
         return (
             f"{row['grouping']} = {row['group']} receives {percent_text(row['value'])} of the "
             f"{name}, {ratio_text(row['ratio'])} times its {percent_text(catalogue)} share of "
