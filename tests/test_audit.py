@@ -254,9 +254,10 @@ def test_accuracy_by_model_by_hand(interleaved):
     # BaselineOnly: overall sqrt(9 / 4); A (u1, u2) sqrt(2), B sqrt(4)
     assert table.loc["BaselineOnly", "overall_rmse"] == pytest.approx(1.5)
     assert table.loc["BaselineOnly", "max_gap"] == pytest.approx(2 - math.sqrt(2))
-    # groups of at least 2 users: A alone, so no gap
+    assert table["groups_compared"].tolist() == [2, 2]
+    # groups of at least 2 users: A alone, so nothing compared (not a gap of 0)
     table = tables.accuracy_by_model(evaluation, labels, min_users=2)
-    assert table["max_gap"].tolist() == [0.0, 0.0]
+    assert table["max_gap"].isna().all() and table["groups_compared"].tolist() == [1, 1]
 
 
 # Two users, lists of 2: u1 -> [a, b], u2 -> [b, c]. Popularity a=10, b=4, c=2 (long tail

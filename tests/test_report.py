@@ -129,6 +129,18 @@ def test_accuracy_vs_fairness_is_charted_only_with_models_to_compare(rendered, h
     one = replace(report, tradeoff=report.tradeoff[report.tradeoff["model"] == "SVD"])
     html = render_html(one)
     assert "lower-left is better" not in html and "for the one model evaluated" in html
+    # a grouping where fewer than two groups are large enough: no point to chart, and n/a
+    # rather than a gap of 0
+    groupings = list(report.tradeoff["grouping"].unique())
+    assert len(groupings) >= 2
+    lone = report.tradeoff.assign(
+        max_gap=report.tradeoff["max_gap"].where(report.tradeoff["grouping"] != groupings[0]),
+        groups_compared=report.tradeoff["groups_compared"].where(
+            report.tradeoff["grouping"] != groupings[0], 1),
+    )  # fmt: skip
+    html = render_html(replace(report, tradeoff=lone))
+    assert html.count("lower-left is better") == len(groupings) - 1
+    assert "fewer than two groups are large enough to compare, so no gap (n/a)" in html
 
 
 def test_csv_neutralises_formula_cells_and_keeps_numbers(rendered, hostile_report):

@@ -274,7 +274,13 @@ def render() -> None:
         groups, _ = user_attribute_groups(data.users, data.ratings["user_id"].unique(),
                                           [attribute], config.max_groups)  # fmt: skip
         comparison = accuracy_by_model(state.evaluation(), groups[attribute], config.min_group_size)
-        st.plotly_chart(charts.model_group_gaps(comparison), key="fairness_chart")
+        if comparison["max_gap"].isna().all():
+            st.caption(
+                f"Fewer than two groups of {attribute} have at least {config.min_group_size} "
+                "users with a held-out rating: no accuracy gap to compare."
+            )
+        else:
+            st.plotly_chart(charts.model_group_gaps(comparison), key="fairness_chart")
         st.dataframe(comparison, hide_index=True, key="fairness_table")
     else:
         st.caption("Load user attributes to compare models across user groups.")

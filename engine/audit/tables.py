@@ -320,11 +320,12 @@ def accuracy_of_error_sums(
     """RMSE of every rating model overall and per user group, from per-user error sums.
 
     ``sums``: model -> ``se, n`` per user (index ``user_id``; summed squared error of the
-    held-out predictions and their count). Returns ``model, overall_rmse, max_gap`` (models
-    in the order of ``sums``) where ``max_gap`` is the largest minus the smallest group RMSE
-    among groups with at least ``min_users`` users (lower = fairer); users without a label
-    count only overall. A group's mean squared error is its users' summed squared errors
-    over their count.
+    held-out predictions and their count). Returns ``model, overall_rmse, max_gap,
+    groups_compared`` (models in the order of ``sums``) where ``max_gap`` is the largest minus
+    the smallest group RMSE among the ``groups_compared`` groups with at least ``min_users``
+    users (lower = fairer; NaN when fewer than two such groups: nothing was compared, which
+    is not a gap of 0); users without a label count only overall. A group's mean squared
+    error is its users' summed squared errors over their count.
     """
     rows = []
     for model, per_user in sums.items():
@@ -338,5 +339,6 @@ def accuracy_of_error_sums(
         rmse = np.sqrt(stats["se"] / stats["n"])
         overall = np.sqrt(per_user["se"].sum() / per_user["n"].sum())
         rows.append((model, float(overall),
-                     float(rmse.max() - rmse.min()) if len(rmse) > 1 else 0.0))  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "overall_rmse", "max_gap"])
+                     float(rmse.max() - rmse.min()) if len(rmse) > 1 else np.nan,
+                     len(rmse)))  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "overall_rmse", "max_gap", "groups_compared"])

@@ -433,9 +433,10 @@ def tradeoff_table(
 
     ``users``: the attribute table (``RatingData.users``); ``rated``: the ids of users with
     a rating; ``sums``: model -> per-user ``se, n`` (``accuracy_of_error_sums``). Columns
-    ``grouping, model, overall_rmse, max_gap``, for the attributes the audit grouped by.
+    ``grouping, model, overall_rmse, max_gap, groups_compared``, for the attributes the audit
+    grouped by (``max_gap`` NaN where fewer than two groups are large enough to compare).
     """
-    columns = ["grouping", "model", "overall_rmse", "max_gap"]
+    columns = ["grouping", "model", "overall_rmse", "max_gap", "groups_compared"]
     if users is None:
         return pd.DataFrame(columns=columns)
     audited = result.attribute_groupings.get("user", {})  # column -> grouping name

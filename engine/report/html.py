@@ -415,11 +415,20 @@ def _model(report: Report, chart: _Charts) -> str:
     if report.tradeoff["model"].nunique() == 1:  # one point per grouping: nothing to chart
         parts.append(
             "<p>Accuracy gap by user attribute: the overall RMSE and the largest minus the "
-            "smallest group RMSE (max_gap, lower = fairer), for the one model evaluated:</p>"
+            "smallest group RMSE (max_gap, lower = fairer) among the groups large enough to "
+            f"compare (groups_compared; {NOT_AVAILABLE} where fewer than two), for the one "
+            "model evaluated:</p>"
         )
         parts.append(table(report.tradeoff))
         return "".join(parts)
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
+        if rows["max_gap"].isna().all():  # no point to chart
+            parts.append(
+                f"<p>Accuracy by {escape(str(grouping))}: fewer than two groups are large "
+                f"enough to compare, so no gap ({NOT_AVAILABLE}):</p>"
+            )
+            parts.append(table(rows))
+            continue
         fig = charts.model_group_gaps(rows)
         title = literal_plotly(f"Accuracy vs fairness by {grouping} (lower-left is better)")
         fig.update_layout(title=title)
