@@ -219,12 +219,12 @@ def test_findings_state_the_numbers_in_plain_sentences():
     worse, under = findings(metrics)
     assert worse.kind == "worse" and under.kind == "under-exposed"
     assert worse.sentence == (
-        "RMSE is worse for age = old: 1.2 vs 0.9 for young (ratio 1.33; lower is better; "
-        "95% CI 1.1 to 1.3, Holm-adjusted p = 4.0e-05; 40 users)."
+        "RMSE is worse for age = old: 1.2 (95% CI 1.1 to 1.3) vs 0.9 for young (ratio 1.33; "
+        "lower is better; Holm-adjusted p = 4.0e-05; 40 users)."
     )
     assert under.sentence == (
-        "provider = indie receives 0.0% of the recommendation exposure, 0.00 times its 20.0% "
-        "share of the catalogue (under-exposed; 95% CI 0.0% to 0.4%, Holm-adjusted p = 0.003)."
+        "provider = indie receives 0.0% (95% CI 0.0% to 0.4%) of the recommendation exposure, "
+        "0.00 times its 20.0% share of the catalogue (under-exposed; Holm-adjusted p = 0.003)."
     )
     assert format_p(0.04) == "p = 0.04" and format_p(1e-9) == "p < 1e-6"
     assert format_p(1 / 2001, is_bound=True) == "p < 0.0005" and format_p(np.nan) == "p n/a"

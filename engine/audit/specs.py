@@ -228,8 +228,8 @@ REGISTRY.register(MetricSpec(
 REGISTRY.register(MetricSpec(
     key="deletion_fidelity", family="explanations", level="user group", better="higher",
     display_name="explanation deletion fidelity",
-    definition=f"prediction drop after deleting the {_N} most positive ratings of the top-1 "
-               "recommendation and refolding",
+    definition=f"prediction drop (in rating points) after deleting the {_N} most positive "
+               "ratings of the top-1 recommendation and refolding",
     formula=f"Fidelity(G) = mean_{{u in G}} ( r^_u(i*) - r^_{{u - D_u}}(i*) ), i* = u's "
             f"top-1 item, D_u = the (up to) {_N} ratings with the largest positive c_j, "
             "u refolded without them",

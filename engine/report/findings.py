@@ -83,25 +83,25 @@ def _item_level(metrics: pd.DataFrame, registry: Registry) -> pd.Series:
 def _sentence(
     row: pd.Series, reference_value: float, catalogue: float, spec: MetricSpec | None
 ) -> str:
+    """Write the finding in words; the group's 95% CI stands next to its value, not its ratio."""
     name = spec.display_name if spec else row["metric"]
     share = spec is not None and spec.level == "item group"  # a share: the interval in % too
     bound = percent_text if share else _number
+    with_interval = pd.notna(row["ci_low"]) and pd.notna(row["ci_high"])
     interval = (
-        f"95% CI {bound(row['ci_low'])} to {bound(row['ci_high'])}"
-        if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"])
-        else NO_INTERVAL
+        f" (95% CI {bound(row['ci_low'])} to {bound(row['ci_high'])})" if with_interval else ""
     )
-    is_bound = bool(row.get("p_is_bound", False))
-    stats = f"{interval}, Holm-adjusted {format_p(row['p_adjusted'], is_bound)}"
+    p_text = f"Holm-adjusted {format_p(row['p_adjusted'], bool(row.get('p_is_bound', False)))}"
+    stats = p_text if with_interval else f"{NO_INTERVAL}, {p_text}"
     if share:
         return (
-            f"{row['grouping']} = {row['group']} receives {percent_text(row['value'])} of the "
-            f"{name}, {ratio_text(row['ratio'])} times its {percent_text(catalogue)} share of "
-            f"the catalogue ({row['direction']}; {stats})."
+            f"{row['grouping']} = {row['group']} receives {percent_text(row['value'])}{interval} "
+            f"of the {name}, {ratio_text(row['ratio'])} times its {percent_text(catalogue)} "
+            f"share of the catalogue ({row['direction']}; {stats})."
         )
     return (
         f"{name[0].upper() + name[1:]} is {row['direction']} for {row['grouping']} = "
-        f"{row['group']}: {_number(row['value'])} vs {_number(reference_value)} for "
+        f"{row['group']}: {_number(row['value'])}{interval} vs {_number(reference_value)} for "
         f"{row['reference_group']} (ratio {ratio_text(row['ratio'])}; {row['better']} is "
         f"better; {stats}; {count_text(row['n_users'])} users)."
     )
