@@ -129,8 +129,8 @@ def test_findings_definitions_and_references_of_a_metric_come_from_its_spec(toy_
     data, model, evaluation, result, registry = toy_audit
     (finding, *_) = [f for f in findings(result.metrics, registry) if f.metric == TOY.key]
     assert finding.sentence.startswith(
-        "Quadratic mean rating is better for size = small: 3.162 vs 2.236 for big (ratio "
-        "1.41; higher is better;"
+        "Quadratic mean rating is better for size = small: 3.162 (95% CI 3.162 to 3.162) vs "
+        "2.236 for big (ratio 1.41; higher is better;"
     )
     report = build_report(data, model, evaluation, result)
     assert report.definitions == {TOY.key: TOY.describe(), TOY_SQUARE.key: TOY_SQUARE.describe()}
