@@ -143,6 +143,16 @@ def test_accuracy_vs_fairness_is_charted_only_with_models_to_compare(rendered, h
     assert "fewer than two groups are large enough to compare, so no gap (n/a)" in html
 
 
+def test_a_share_is_read_against_the_catalogue_not_as_higher_is_better(rendered):
+    # over-exposure is flagged as well as under-exposure: "higher is better" would mislead
+    html = rendered["html"]
+    exposure = re.search(r"<li><strong>exposure_share</strong>:[^<]*</li>", html)
+    assert exposure is not None and "is better" not in exposure.group(0)
+    assert "a ratio of 1 is exposure in proportion" in exposure.group(0)
+    rmse = re.search(r"<li><strong>rmse</strong>:[^<]*</li>", html)
+    assert rmse is not None and rmse.group(0).endswith("(lower is better)</li>")
+
+
 def test_csv_neutralises_formula_cells_and_keeps_numbers(rendered, hostile_report):
     rows = list(csv.DictReader(io.StringIO(rendered["csv"].decode())))
     providers = {r["group"] for r in rows if r["grouping"] == "provider"}

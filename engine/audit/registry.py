@@ -218,11 +218,25 @@ class MetricSpec:
 
     def help_text(self) -> str:
         """Markdown help for the audit page: definition, formula, direction and reference."""
+        direction = direction_words(self.level, self.better)
         return (
             f"**{self.display_name}** ({self.family}, by {self.level}): {self.definition}.\n\n"
-            f"Formula: `{self.formula}`\n\n**{self.better.capitalize()} is better.** "
+            f"Formula: `{self.formula}`\n\n**{direction[0].upper() + direction[1:]}.** "
             f"Reference: {'; '.join(self.references)}"
         )
+
+
+def direction_words(level: str, better: str) -> str:
+    """Say how a metric's value is read (``"lower is better"``).
+
+    An item group's share is compared with the group's catalogue share and flagged when its
+    ratio is far from 1 on either side, so neither direction is simply better.
+    """
+    if level == "item group":
+        return ("compared with the group's catalogue share: a ratio of 1 is exposure in "
+                "proportion, and a group far on either side is flagged (over- or "
+                "under-exposed)")  # fmt: skip
+    return f"{better} is better"
 
 
 class Registry:

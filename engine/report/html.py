@@ -23,6 +23,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine import charts
+from engine.audit.registry import direction_words
 from engine.audit.stats import format_p_value
 from engine.report.build import CONVENTIONS, HASHED_FOLDS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
@@ -471,6 +472,10 @@ def _metric_rows(rows: pd.DataFrame) -> str:
     )
 
 
+def _direction(definition: dict[str, Any]) -> str:
+    return direction_words(definition.get("level", ""), definition["better"])
+
+
 def _family(report: Report, chart: _Charts, family: str) -> str:
     every = report.metrics[report.metrics["family"] == family]
     rows = every[every["scope"] == "model"]
@@ -480,7 +485,7 @@ def _family(report: Report, chart: _Charts, family: str) -> str:
         "<ul>"
         + "".join(
             f"<li><strong>{escape(m)}</strong>: {escape(report.definitions[m]['definition'])} "
-            f"({escape(report.definitions[m]['better'])} is better)</li>"
+            f"({escape(_direction(report.definitions[m]))})</li>"
             for m in rows["metric"].unique()
         )
         + "</ul>",
