@@ -153,17 +153,6 @@ def test_a_share_is_read_against_the_catalogue_not_as_higher_is_better(rendered)
     assert rmse is not None and rmse.group(0).endswith("(lower is better)</li>")
 
 
-def test_overlapping_item_groups_are_said_to_add_up_to_more_than_100(rendered, hostile_report):
-    shares = catalogue_shares(hostile_report[-1].metrics)
-    totals = shares.groupby(level=0).sum()
-    overlapping = [g for g, total in totals.items() if total > 1 + 1e-9]
-    assert "genres" in overlapping and totals["item popularity"] == pytest.approx(1.0)
-    html = rendered["html"]
-    assert html.count("overlap: an item in several of them counts in each") == len(overlapping)
-    assert "The groups of genres overlap" in html
-    assert "The groups of item popularity overlap" not in html  # a partition
-
-
 def test_csv_neutralises_formula_cells_and_keeps_numbers(rendered, hostile_report):
     rows = list(csv.DictReader(io.StringIO(rendered["csv"].decode())))
     providers = {r["group"] for r in rows if r["grouping"] == "provider"}

@@ -495,7 +495,6 @@ def _family(report: Report, chart: _Charts, family: str) -> str:
     shown = rows["tier"].isin(["flagged", "notable"]) | (
         rows["reference_group"] == "catalogue share"
     )
-    overlapping: set[str] = set()  # item groupings whose groups share items: said once
     for metric, grouping in (
         rows[shown][["metric", "grouping"]].drop_duplicates().itertuples(index=False)
     ):
@@ -508,13 +507,6 @@ def _family(report: Report, chart: _Charts, family: str) -> str:
             data_rows if len(data_rows) else None,
         )  # fmt: skip
         parts.append(chart(fig, literal=True))
-        if shares is not None and shares.sum() > 1 + 1e-9 and grouping not in overlapping:
-            overlapping.add(grouping)
-            parts.append(
-                f"<p class='meta'>The groups of {escape(str(grouping))} overlap: an item in "
-                f"several of them counts in each, so their shares add up to more than 100% "
-                f"(their catalogue shares add up to {percent_text(shares.sum())}).</p>"
-            )
     parts.append(_metric_rows(rows))
     return "".join(parts)
 
