@@ -340,7 +340,7 @@ def group_metric(
         if total > OVERLAP_TOLERANCE:
             fig.add_annotation(
                 text=f"Groups overlap (an item can be in several): catalogue shares add up "
-                f"to {total:.2f}, so the shares do not add up to 100%.",
+                f"to {total:.0%}, so the shares do not add up to 100%.",
                 xref="paper", yref="paper", x=0, y=1.0, showarrow=False, xanchor="left",
                 yanchor="bottom", font={"size": 11, "color": "#555555"},
             )  # fmt: skip

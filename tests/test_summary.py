@@ -256,7 +256,7 @@ def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
     assert not fig.layout.annotations
     overlapping = table(exposure("Drama", 0.5, 0.6), exposure("Comedy", 0.6, 0.7))
     (note,) = charts.group_metric(overlapping, "exposure").layout.annotations
-    assert "Groups overlap" in note.text and "1.30" in note.text
+    assert "Groups overlap" in note.text and "add up to 130%," in note.text  # as the shares
 
 
 def test_interaction_share_is_drawn_next_to_the_exposure():
