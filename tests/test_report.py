@@ -148,7 +148,7 @@ def test_a_share_is_read_against_the_catalogue_not_as_higher_is_better(rendered)
     html = rendered["html"]
     exposure = re.search(r"<li><strong>exposure_share</strong>:[^<]*</li>", html)
     assert exposure is not None and "is better" not in exposure.group(0)
-    assert "a ratio of 1 is exposure in proportion" in exposure.group(0)
+    assert "a ratio of 1 to the catalogue share is exposure in proportion" in exposure.group(0)
     rmse = re.search(r"<li><strong>rmse</strong>:[^<]*</li>", html)
     assert rmse is not None and rmse.group(0).endswith("(lower is better)</li>")
 

@@ -233,9 +233,8 @@ def direction_words(level: str, better: str) -> str:
     ratio is far from 1 on either side, so neither direction is simply better.
     """
     if level == "item group":
-        return ("compared with the group's catalogue share: a ratio of 1 is exposure in "
-                "proportion, and a group far on either side is flagged (over- or "
-                "under-exposed)")  # fmt: skip
+        return ("a ratio of 1 to the catalogue share is exposure in proportion; a group far "
+                "from 1 on either side is flagged, over- or under-exposed")  # fmt: skip
     return f"{better} is better"
 
 
