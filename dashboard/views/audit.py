@@ -281,7 +281,8 @@ def render() -> None:
             )
         else:
             st.plotly_chart(charts.model_group_gaps(comparison), key="fairness_chart")
-        st.dataframe(comparison, hide_index=True, key="fairness_table")
+        shown = comparison.assign(max_gap=comparison["max_gap"].map(cell_text))  # NaN: "—"
+        st.dataframe(shown, hide_index=True, key="fairness_table")
     else:
         st.caption("Load user attributes to compare models across user groups.")
 
