@@ -576,6 +576,7 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     kept = run_in_spark(
         inputs, tables, settings.model, settings.audit,
         split=protocol.split, folds=protocol.folds, test_share=protocol.test_share,
+        models=protocol.models,
     )  # fmt: skip
     written = _write_report(kept.report, formats, args.out / "report")
     return {
@@ -590,11 +591,11 @@ def _refuse_in_spark(args: argparse.Namespace) -> None:
     """Refuse what ``--keep-in-spark`` cannot do, one sentence each, before Spark starts."""
     if args.engine != "spark":
         raise ArgumentError("--keep-in-spark keeps the ratings in Spark: add --engine spark.")
+    from engine.spark.evaluate import KEPT_MODELS
     from engine.spark.run import KEPT_SPLITS
 
     refused = {
         "--split " + args.split: args.split not in KEPT_SPLITS,
-        "--models": _names(args.models) not in (DEFAULT_MODELS, ("SVD",)),
         "--over-time": args.over_time is not None,
         "--recommendations/--predictions": bool(args.external),
         "--heldout": args.heldout is not None,
@@ -606,6 +607,14 @@ def _refuse_in_spark(args: argparse.Namespace) -> None:
                 "the SVD where the ratings lie (kfold or temporal split): leave it out, or "
                 "leave out --keep-in-spark to analyse in memory."
             )
+    not_kept = [m for m in _names(args.models) or () if m not in KEPT_MODELS]
+    if not_kept:
+        raise ArgumentError(
+            f"--models {','.join(not_kept)} is not available with --keep-in-spark: where the "
+            f"ratings lie the models are {','.join(KEPT_MODELS)} (KNNBaseline's item-item "
+            "similarities need every rating in one process); leave it out, or leave out "
+            "--keep-in-spark to analyse in memory."
+        )
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:

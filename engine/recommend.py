@@ -80,21 +80,42 @@ def first_unrated(
     is 0 there).
     """
     users = np.asarray(users, dtype=np.int64)
-    k = min(k, inter.n_items)  # as top_k_indices: no more slots than items
-    top = np.zeros((len(users), k), dtype=np.int64)
-    valid = np.zeros((len(users), k), dtype=bool)
-    if len(users) == 0 or k == 0 or len(order) == 0:
+    starts = inter.indptr[users]
+    return unrated_prefix(
+        order, k, inter.n_items, inter.items, starts, inter.indptr[users + 1] - starts
+    )
+
+
+def unrated_prefix(
+    order: np.ndarray,
+    k: int,
+    n_items: int,
+    rated: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``first_unrated`` of users given by their rated items alone (as Spark executors hold them).
+
+    User ``j`` rated the item indices ``rated[starts[j] : starts[j] + counts[j]]`` of a
+    catalogue of ``n_items``; ``(top, valid)`` as ``first_unrated``'s.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    n_users = len(starts)
+    k = min(k, n_items)  # as top_k_indices: no more slots than items
+    top = np.zeros((n_users, k), dtype=np.int64)
+    valid = np.zeros((n_users, k), dtype=bool)
+    if n_users == 0 or k == 0 or len(order) == 0:
         return top, valid
-    position = np.full(inter.n_items, len(order), dtype=np.int64)  # past the end: never listed
+    position = np.full(n_items, len(order), dtype=np.int64)  # past the end: never listed
     position[order] = np.arange(len(order))
-    starts, counts = inter.indptr[users], inter.indptr[users + 1] - inter.indptr[users]
     width = np.minimum(k + counts, len(order))  # each user's candidates: that prefix of order
     offset = np.concatenate(([0], np.cumsum(width)))
-    owner = np.repeat(np.arange(len(users)), width)
+    owner = np.repeat(np.arange(n_users), width)
     slot = np.arange(offset[-1]) - offset[owner]
-    rater = np.repeat(np.arange(len(users)), counts)
+    rater = np.repeat(np.arange(n_users), counts)
     rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts - starts, counts)
-    place = position[inter.items[rows]]
+    place = position[rated[rows]]
     inside = place < width[rater]
     free = np.ones(offset[-1], dtype=bool)
     free[offset[rater[inside]] + place[inside]] = False

@@ -116,26 +116,89 @@ def test_accuracy_and_its_gaps_by_group_are_those_of_the_held_out_predictions(
     audited_in_spark, report
 ):
     data, ratings, evaluation, result = audited_in_spark[:4]
-    held_out = evaluation_frame(ratings, evaluation, "predictions")
-    error = held_out["prediction"] - held_out["rating"]
-    accuracy = report.accuracy.set_index("metric")
-    rmse_by_fold = np.sqrt((error**2).groupby(held_out["fold"]).mean())
-    assert accuracy.loc["rmse", "mean"] == pytest.approx(rmse_by_fold.mean(), rel=1e-12)
-    lists = evaluation_frame(ratings, evaluation, "lists")
-    coverage = lists.groupby("fold")["item_id"].nunique() / data.n_items
-    assert accuracy.loc["coverage", "mean"] == pytest.approx(coverage.mean(), rel=1e-12)
-    assert set(report.accuracy["model"]) == {"SVD"} and "n_test" not in accuracy.index
-    tradeoff = report.tradeoff.set_index("grouping")
-    assert tradeoff["overall_rmse"].to_numpy() == pytest.approx(
-        np.sqrt((error**2).mean()), rel=1e-12
-    )
+    assert report.accuracy["model"].unique().tolist() == ["SVD", "BaselineOnly", "Popularity"]
+    assert "n_test" not in set(report.accuracy["metric"])
     minimum = result.config.min_group_size
-    for attribute in ("gender", "age_band"):
-        group = data.users[attribute].reindex(held_out["user_id"]).to_numpy()
-        users = held_out.groupby(group)["user_id"].nunique()
-        rmse = np.sqrt((error**2).groupby(group).mean())[users >= minimum]
-        gap = tradeoff.loc[attribute, "max_gap"]
-        assert gap == pytest.approx(rmse.max() - rmse.min(), rel=1e-12) and gap > 0
+    for model, table in (("SVD", "predictions"), ("BaselineOnly", "comparators/predictions")):
+        held_out = _of_model(evaluation_frame(ratings, evaluation, table), model)
+        error = held_out["prediction"] - held_out["rating"]
+        accuracy = report.accuracy[report.accuracy["model"] == model].set_index("metric")
+        rmse_by_fold = np.sqrt((error**2).groupby(held_out["fold"]).mean())
+        assert accuracy.loc["rmse", "mean"] == pytest.approx(rmse_by_fold.mean(), rel=1e-12)
+        lists = evaluation_frame(ratings, evaluation, table.replace("predictions", "lists"))
+        lists = _of_model(lists, model)
+        coverage = lists.groupby("fold")["item_id"].nunique() / data.n_items
+        assert accuracy.loc["coverage", "mean"] == pytest.approx(coverage.mean(), rel=1e-12)
+        tradeoff = report.tradeoff[report.tradeoff["model"] == model].set_index("grouping")
+        assert tradeoff["overall_rmse"].to_numpy() == pytest.approx(
+            np.sqrt((error**2).mean()), rel=1e-12
+        )
+        for attribute in ("gender", "age_band"):
+            group = data.users[attribute].reindex(held_out["user_id"]).to_numpy()
+            users = held_out.groupby(group)["user_id"].nunique()
+            rmse = np.sqrt((error**2).groupby(group).mean())[users >= minimum]
+            gap = tradeoff.loc[attribute, "max_gap"]
+            assert gap == pytest.approx(rmse.max() - rmse.min(), rel=1e-12) and gap > 0
+
+
+def _of_model(frame: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The rows of ``model`` in a comparators' table; an SVD table (no ``model``) as it is."""
+    return frame[frame["model"] == model] if "model" in frame else frame
+
+
+def test_comparators_in_spark_equal_surprise_baselineonly_and_popularity_on_the_same_folds(
+    audited_in_spark,
+):
+    """On each hashed fold, Surprise's BaselineOnly and the in-memory Popularity model fitted
+    on the fold's training ratings give the held-out predictions, top-k lists and per-user
+    ranking metrics that evaluate_spark wrote for them, and their fold means."""
+    from engine.evaluate import held_out_predictions, held_out_ranking
+    from engine.metrics import RANKING_METRICS
+    from engine.model.comparators import train_baseline, train_popularity
+    from engine.recommend import DEFAULT_BLOCK_BYTES
+
+    data, ratings, evaluation = audited_in_spark[:3]
+    catalogue = ratings.items.toPandas().sort_values("i")["item_id"].to_numpy().astype(object)
+    splits = _hashed_splits(ratings, evaluation, data.ratings)
+    spark_tables = {
+        table: evaluation_frame(ratings, evaluation, f"comparators/{table}")
+        for table in ("predictions", "lists", "user_ranking")
+    }
+    metrics = evaluation.fold_metrics.set_index(["model", "fold", "metric"])["value"]
+    k, threshold = evaluation.k, evaluation.threshold
+    for split in splits:
+        train, test = data.ratings[split.train], data.ratings[split.test]
+        for model in (train_baseline(train, (1, 5), catalogue),
+                      train_popularity(train, (1, 5), catalogue)):  # fmt: skip
+            mine = {name: _of_model(table, model.name).query(f"fold == {split.fold}")
+                    for name, table in spark_tables.items()}  # fmt: skip
+            per_user, lists, coverage = held_out_ranking(
+                model, test, k, threshold, DEFAULT_BLOCK_BYTES
+            )
+            got = mine["lists"].sort_values(["user_id", "rank"])[["user_id", "rank", "item_id"]]
+            expected = lists.sort_values(["user_id", "rank"])[["user_id", "rank", "item_id"]]
+            assert got.to_numpy().tolist() == expected.to_numpy().tolist()
+            got = mine["user_ranking"].set_index("user_id").loc[per_user["user_id"]]
+            assert got["n_relevant"].tolist() == per_user["n_relevant"].tolist()
+            for metric in RANKING_METRICS:
+                np.testing.assert_allclose(got[metric], per_user[metric], rtol=0, atol=1e-12)
+                assert metrics[model.name, split.fold, metric] == pytest.approx(
+                    per_user[metric].mean(), rel=1e-12
+                )
+            assert metrics[model.name, split.fold, "coverage"] == pytest.approx(coverage)
+            if not model.predicts_ratings:
+                assert mine["predictions"].empty  # Popularity predicts no rating
+                continue
+            frame, rmse, _ = held_out_predictions(model, test, split.fold)
+            got = (
+                mine["predictions"]
+                .set_index(["user_id", "item_id"])
+                .loc[pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])]
+            )
+            np.testing.assert_allclose(got["prediction"], frame["prediction"], atol=1e-9)
+            assert got["reason"].tolist() == frame["reason"].astype(str).tolist()
+            assert got["was_impossible"].any()  # cold users or items fall back as in Surprise
+            assert metrics[model.name, split.fold, "rmse"] == pytest.approx(rmse, rel=1e-9)
 
 
 def test_most_recommended_items_are_counted_from_the_audited_lists(audited_in_spark, report):
@@ -170,25 +233,24 @@ def test_fingerprint_ignores_row_order_and_sees_a_changed_rating_or_time(
 
 
 def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audited_in_spark, report):
-    from engine.spark.report import ONLY_SVD
-
     data, _, evaluation, result = audited_in_spark[:4]
     files = render(report, "html,json,csv,pdf")
     document = json.loads(files["report.json"])
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(document)
     assert len(document["metrics"]) == len(result.metrics)
     evaluation_settings = document["model"]["evaluation"]
-    assert evaluation_settings["models"] == ["SVD"] and ONLY_SVD in evaluation_settings["notes"]
+    assert evaluation_settings["models"] == ["SVD", "BaselineOnly", "Popularity"]
     assert evaluation_settings["folds"] == evaluation.folds == 2
     assert evaluation_settings["protocol"].startswith("2-fold cross-validation by hash")
     assert evaluation_settings["fold_assignment"] == "hash"  # the field the HTML reads
     assert document["provenance"]["dataset"]["rows_kept"] == len(data.ratings)
     assert document["provenance"]["versions"]["pyspark"] != "not installed"
     html = files["report.html"].decode()
-    assert "Only the SVD was evaluated" in html and files["report.pdf"].startswith(b"%PDF")
+    assert files["report.pdf"].startswith(b"%PDF")
     assert "<p>2-fold cross-validation by hash (seed 0)" in html
-    assert html.count("Accuracy gap by user attribute") == 1  # one table for every attribute
-    assert "lower-left is better" not in html  # one model: no trade-off chart
+    # SVD and BaselineOnly predict ratings: one trade-off chart per attribute, not one table
+    assert "Accuracy gap by user attribute" not in html
+    assert "Accuracy vs fairness by gender (lower-left is better)" in html
     assert document["audit_config"]["explanations"] is True
     assert "Explanation fidelity by group" in html  # audited on this route too
     assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
@@ -208,9 +270,10 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
     where = ([str(synthetic_folder)] if at == "disk" else
              [synthetic_folder.as_uri(), "--spark-tables", tables.as_uri()])  # fmt: skip
+    chosen = [] if at == "disk" else ["--models", "Popularity"]  # SVD is always evaluated
     code = main(["run", *where, "--engine", "spark", "--keep-in-spark",
                  "--out", str(out), "--format", "json,csv", "--factors", "5",
-                 "--epochs", "5", "--bootstrap", "100", "--seed", "4"])  # fmt: skip
+                 "--epochs", "5", "--bootstrap", "100", "--seed", "4", *chosen])  # fmt: skip
     assert code == 0
     said = json.loads(capsys.readouterr().out)
     assert said["saved_analysis"].startswith("none") and not (out / "manifest.json").exists()
@@ -221,6 +284,10 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     document = json.loads((out / "report" / "report.json").read_text())
     assert document["dataset"]["n_ratings"] == n_ratings and document["dataset"]["synthetic"]
     assert document["model"]["evaluation"]["folds"] == 5  # run's K-fold, as in memory
+    models = ["BaselineOnly", "Popularity"] if at == "disk" else ["Popularity"]
+    assert document["model"]["evaluation"]["models"] == ["SVD", *models]
+    listed = sorted(p.name for p in (tables / "comparators" / "lists").iterdir() if p.is_dir())
+    assert listed == [f"model={m}" for m in models]
     rows = pd.DataFrame(document["metrics"])
     minority = rows[(rows["metric"] == "rmse") & (rows["group"] == "55+")].iloc[0]
     assert minority["flag"] and minority["ratio"] > 1.2
@@ -234,8 +301,9 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
         ([], "--keep-in-spark keeps the ratings in Spark: add --engine spark."),
         (["--engine", "spark", "--split", "last-n"],
          "--split last-n is not available with --keep-in-spark"),
-        (["--engine", "spark", "--models", "SVD,Popularity"],
-         "--models is not available with --keep-in-spark"),
+        (["--engine", "spark", "--models", "SVD,KNNBaseline,Popularity"],
+         "--models KNNBaseline is not available with --keep-in-spark: where the ratings lie "
+         "the models are SVD,BaselineOnly,Popularity"),
         (["--engine", "spark", "--over-time", "month"],
          "--over-time is not available with --keep-in-spark"),
     ],

@@ -162,6 +162,12 @@ def _top_k_stable(values: np.ndarray, k: int) -> np.ndarray:
     return top
 
 
+def popularity_scores(counts: np.ndarray) -> np.ndarray:
+    """``count - index / n_items``: the ratings count, ties broken towards the lower index."""
+    n = len(counts)
+    return np.asarray(counts, dtype=float) - np.arange(n) / max(n, 1)
+
+
 @dataclass(frozen=True)
 class PopularityModel:
     """Ranks items by training rating count; ``score = count - rank(item_id) / n_items``.
@@ -177,8 +183,7 @@ class PopularityModel:
     predicts_ratings: bool = False
 
     def _scores(self) -> np.ndarray:
-        n = len(self.counts)
-        return self.counts - np.arange(n) / max(n, 1)
+        return popularity_scores(self.counts)
 
     def predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Popularity score of each item (the same for every user); NaN for unknown items."""

@@ -149,16 +149,7 @@ def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.Da
             F.avg("popularity").cast("double").alias("mean_popularity"),
         )
     )
-    error = F.col("prediction") - F.col("rating")
-    errors = (
-        evaluation_table(evaluation, "predictions")
-        .groupBy("u")
-        .agg(
-            F.sum(error * error).alias("se"),
-            F.sum(F.abs(error)).alias("ae"),
-            F.count(F.lit(1)).cast("double").alias("n"),
-        )
-    )
+    errors = error_sums(evaluation_table(evaluation, "predictions"))
     ranking = (
         evaluation_table(evaluation, "user_ranking")
         .groupBy("u")
@@ -175,6 +166,18 @@ def user_statistics(ratings: SparkRatings, evaluation: SparkEvaluation) -> pd.Da
     table["n_ratings"] = table["n_ratings"].astype(np.int64)
     table.index = pd.Index(table.pop("user_id"), dtype="str", name="user_id")
     return table.sort_index()
+
+
+def error_sums(predictions: DataFrame) -> DataFrame:
+    """``u, se, ae, n``: each user's summed squared and absolute error of ``prediction``, count."""
+    from pyspark.sql import functions as F
+
+    error = F.col("prediction") - F.col("rating")
+    return predictions.groupBy("u").agg(
+        F.sum(error * error).alias("se"),
+        F.sum(F.abs(error)).alias("ae"),
+        F.count(F.lit(1)).cast("double").alias("n"),
+    )
 
 
 def item_popularity(ratings: SparkRatings) -> pd.Series:

@@ -29,6 +29,9 @@ then, in the executors:
 * **ranking metrics per user** by ``engine.metrics.ranking_scores`` on those lists, so they
   are the in-memory evaluation's (``engine.evaluate.held_out_ranking``) for the same model.
 
+``evaluate_spark`` evaluates the comparators BaselineOnly and Popularity on the same splits
+(``engine.spark.comparators``), writing their tables under ``comparators/``.
+
 Users go to the executors in buckets (``engine.spark.recommend.by_bucket``) with the item
 side broadcast (the catalogue's ``b_i, q_i`` must fit in an executor; the user side need
 not fit anywhere). Only the held-out predictions and the users x k lists come back.
@@ -64,6 +67,10 @@ if TYPE_CHECKING:
 
     from engine.spark.train import SparkFit
 
+#: The models ``evaluate_spark`` evaluates where the ratings lie, in report order.
+KEPT_MODELS = ("SVD", "BaselineOnly", "Popularity")
+#: The folder under ``SparkEvaluation.out`` holding the comparators' tables.
+COMPARATORS_FOLDER = "comparators"
 RANKING_SCHEMA = "u int, n_relevant long, items array<int>, " + ", ".join(
     f"{m} double" for m in RANKING_METRICS
 )
@@ -76,15 +83,17 @@ class SparkEvaluation:
     Attributes
     ----------
     fold_metrics
-        Tidy ``fold, metric, value``: ``rmse, mae``, the mean of each ranking metric over
-        the fold's ranked users, ``coverage`` (share of the catalogue in any of the fold's
-        lists, as ``engine.evaluate``'s), ``n_users_ranked``, ``n_test``.
+        Tidy ``model, fold, metric, value``: ``rmse, mae, n_test`` (models that predict
+        ratings), the mean of each ranking metric over the fold's ranked users,
+        ``coverage`` (share of the catalogue in any of the fold's lists, as
+        ``engine.evaluate``'s), ``n_users_ranked``.
     out
-        The folder holding ``predictions/``, ``lists/`` and ``user_ranking/`` (Parquet): a
-        local path, or a URI (``engine.spark.remote``) every executor reaches.
+        The folder holding the SVD's ``predictions/``, ``lists/`` and ``user_ranking/``
+        and the comparators' under ``comparators/`` (Parquet, ``table_path``): a local
+        path, or a URI (``engine.spark.remote``) every executor reaches.
     threshold
         The relevance threshold of the lists and ranking metrics (``None``: not recorded).
-    split, folds, seed, test_share, k
+    split, folds, seed, test_share, k, models
         ``evaluate_spark``'s settings (``folds`` 1 for ``temporal``).
     test_start
         ``temporal``: the cut (epoch seconds; tested from then on); ``None`` for ``kfold``.
@@ -99,10 +108,13 @@ class SparkEvaluation:
     test_share: float = 0.2
     k: int = 10
     test_start: int | None = None
+    models: tuple[str, ...] = ("SVD",)
 
     def summary(self) -> pd.DataFrame:
-        """Mean and standard deviation over folds, one row per metric."""
-        return self.fold_metrics.groupby("metric")["value"].agg(["mean", "std"])
+        """Mean and standard deviation over folds, one row per model and metric."""
+        return self.fold_metrics.groupby(["model", "metric"], sort=False)["value"].agg(
+            ["mean", "std"]
+        )
 
 
 def assign_folds(ratings: DataFrame, folds: int, seed: int) -> DataFrame:
@@ -152,64 +164,79 @@ def predict(fit: SparkFit, pairs: DataFrame, scale: tuple[float, float]) -> Data
     )
 
 
-def rank_users(
-    fit: SparkFit,
-    train: DataFrame,
-    test: DataFrame,
-    k: int,
-    threshold: float,
-    n_items: int | None = None,
-) -> DataFrame:
-    """Top-``k`` lists and ranking metrics of users with a relevant held-out rating.
+def ranking_candidates(train: DataFrame, test: DataFrame, threshold: float) -> DataFrame:
+    """``u, relevant, rated``: the users every model of a split ranks, with their items.
 
-    Ranked: every user with a held-out rating ``>= threshold`` in ``test`` and a rating
-    in ``train``. Candidates: the ``n_items`` item indices (default: up to the highest
-    trained index) less the user's training items and the items with no training rating,
-    scored by ``engine.spark.recommend.bucket_scores`` in the executors (item side
-    broadcast). Returns ``RANKING_SCHEMA``: ``u, n_relevant, items`` (item indices, best
-    first) and ``precision, recall, ndcg, map, hit_rate`` (``engine.metrics.ranking_scores``),
-    as ``engine.evaluate.held_out_ranking`` computes them for the same model.
+    Every user with a held-out rating ``>= threshold`` in ``test`` and a rating in
+    ``train`` (``engine.evaluate.ranked_users``): the relevant held-out item indices and
+    the training ones (excluded from the user's list).
     """
     from pyspark.sql import functions as F
 
-    from engine.spark.recommend import broadcast_items, bucket_scores, by_bucket, item_side
-
-    bi, Q = item_side(fit, n_items)
-    shared = broadcast_items(train.sparkSession, fit.mu, bi, Q)
     relevant = (
         test.where(F.col("rating") >= F.lit(float(threshold)))
         .groupBy("u")
         .agg(F.collect_list("i").alias("relevant"))
     )
     rated = train.groupBy("u").agg(F.collect_list("i").alias("rated"))
-    users = relevant.join(rated, "u").join(fit.users.select("u", "bu", "p"), "u")
+    return relevant.join(rated, "u")
+
+
+def rank_users(
+    fit: SparkFit, candidates: DataFrame, k: int, n_items: int | None = None
+) -> DataFrame:
+    """Top-``k`` lists and ranking metrics of ``ranking_candidates``' users by ``fit``.
+
+    Candidates: the ``n_items`` item indices (default: up to the highest trained index)
+    less the user's training items and the items with no training rating, scored by
+    ``engine.spark.recommend.bucket_scores`` in the executors (item side broadcast).
+    Returns ``RANKING_SCHEMA``: ``u, n_relevant, items`` (item indices, best first) and
+    ``precision, recall, ndcg, map, hit_rate`` (``engine.metrics.ranking_scores``), as
+    ``engine.evaluate.held_out_ranking`` computes them for the same model.
+    """
+    from engine.spark.recommend import broadcast_items, bucket_scores, by_bucket, item_side
+
+    bi, Q = item_side(fit, n_items)
+    shared = broadcast_items(candidates.sparkSession, fit.mu, bi, Q)
+    users = candidates.join(fit.users.select("u", "bu", "p"), "u")
 
     def rank_bucket(group: pd.DataFrame) -> pd.DataFrame:
-        from engine.metrics import ranking_scores
         from engine.recommend import top_k_indices
 
         scores = bucket_scores(shared.value, group)
-        truth = np.zeros(scores.shape, dtype=bool)
-        for row, good in enumerate(group["relevant"]):
-            good = np.asarray(good, dtype=np.int64)
-            truth[row, good[(good >= 0) & (good < scores.shape[1])]] = True
         top = top_k_indices(scores, k)
-        valid = np.isfinite(np.take_along_axis(scores, top, 1))
-        n_relevant = group["relevant"].map(len).to_numpy()
-        metrics = ranking_scores(np.take_along_axis(truth, top, 1) & valid, n_relevant, k)
-        return pd.DataFrame(
-            {
-                "u": group["u"].to_numpy(np.int32),
-                "n_relevant": n_relevant.astype(np.int64),
-                "items": [t[v].astype(np.int32) for t, v in zip(top, valid, strict=True)],
-                **{m: metrics[m].to_numpy() for m in RANKING_METRICS},
-            }
-        )
+        return ranking_rows(group, top, np.isfinite(np.take_along_axis(scores, top, 1)), k,
+                            scores.shape[1])  # fmt: skip
 
     return (
         by_bucket(users, int(users.count()), len(bi))
         .groupBy("bucket")
         .applyInPandas(rank_bucket, RANKING_SCHEMA)
+    )
+
+
+def ranking_rows(
+    group: pd.DataFrame, top: np.ndarray, valid: np.ndarray, k: int, n_items: int
+) -> pd.DataFrame:
+    """``RANKING_SCHEMA`` rows of a bucket's users from their lists ``top`` (``valid`` slots).
+
+    ``group`` holds ``u`` and ``relevant`` (held-out relevant item indices) per user.
+    """
+    from engine.metrics import ranking_scores
+
+    truth = np.zeros((len(group), n_items), dtype=bool)
+    for row, good in enumerate(group["relevant"]):
+        good = np.asarray(good, dtype=np.int64)
+        truth[row, good[(good >= 0) & (good < n_items)]] = True
+    n_relevant = group["relevant"].map(len).to_numpy()
+    metrics = ranking_scores(np.take_along_axis(truth, top, 1) & valid, n_relevant, k)
+    return pd.DataFrame(
+        {
+            "u": group["u"].to_numpy(np.int32),
+            "n_relevant": n_relevant.astype(np.int64),
+            "items": [t[v].astype(np.int32) for t, v in zip(top, valid, strict=True)],
+            **{m: metrics[m].to_numpy() for m in RANKING_METRICS},
+        }
     )
 
 
@@ -268,7 +295,8 @@ def evaluate_split_in_spark(
     if len(users) == 0:
         per_user, lists, coverage = empty_ranking()
     else:
-        ranked = rank_users(fit, train_frame, pairs, k, threshold, inter.n_items)
+        candidates = ranking_candidates(train_frame, pairs, threshold)
+        ranked = rank_users(fit, candidates, k, inter.n_items)
         per_user, lists, coverage = _collect_ranking(ranked, inter, users)
     return SparkSplitResult(
         frame, fold_rmse, fold_mae, per_user, lists, coverage, fit_seconds, fit=fit
@@ -362,44 +390,83 @@ def evaluate_spark(
     test_share: float = 0.2,
     k: int = 10,
     threshold: float = 4.0,
+    models: tuple[str, ...] = KEPT_MODELS,
 ) -> SparkEvaluation:
-    """Evaluate the Spark engine on ``u, i, rating`` (``timestamp`` for ``temporal``).
+    """Evaluate the Spark engine and its comparators on ``u, i, rating`` (``timestamp``: temporal).
 
     ``kfold``: the hashed folds of the module docstring. ``temporal``: one split (``fold``
     0) training on every rating with ``timestamp < cut`` and testing the rest of the timed
-    ratings, the cut of ``engine.protocols`` (``temporal_cut``). Writes ``predictions/``
-    (``u, i, rating, fold, raw_prediction, prediction, was_impossible, reason``), ``lists/``
-    (``u, fold, rank, i``) and ``user_ranking/`` (``u, fold, n_relevant`` and the ranking
-    metrics) under ``out`` as Parquet.
+    ratings, the cut of ``engine.protocols`` (``temporal_cut``). ``models``: the SVD and
+    any of ``engine.spark.comparators.KEPT_COMPARATORS``, evaluated on the same splits.
+    Writes under ``out`` as Parquet (``table_path``): ``predictions/`` (``u, i, rating,
+    fold, raw_prediction, prediction, was_impossible, reason``), ``lists/`` (``u, fold,
+    rank, i``) and ``user_ranking/`` (``u, fold, n_relevant`` and the ranking metrics) of the
+    SVD, and the same tables of each comparator under ``comparators/`` (with ``model``;
+    Popularity has no predictions).
+
+    Raises
+    ------
+    ConfigError
+        ``models`` names a model this route does not run, or leaves out the SVD.
     """
     from pyspark.sql import functions as F
 
     config = config or ModelConfig(engine="spark")
+    models = _check_models(models)
     out = location(out)
-    rows: list[tuple[int, str, float]] = []
+    rows: list[tuple[str, int, str, float]] = []
     settings = {"threshold": float(threshold), "split": split, "seed": seed,
-                "test_share": test_share, "k": k}  # fmt: skip
+                "test_share": test_share, "k": k, "models": models}  # fmt: skip
     n_items = int(ratings.select(F.max("i")).first()[0]) + 1  # the catalogue (indices 0..n-1)
+    split_settings = (config, scale, out, k, threshold, n_items, models)
     if split == "temporal":
         timed = ratings.where(F.col("timestamp").isNotNull())
         cut = temporal_cut(timed, test_share)
         train = timed.where(F.col("timestamp") < cut).select("u", "i", "rating").cache()
         test = timed.where(F.col("timestamp") >= cut).select("u", "i", "rating")
-        rows += _evaluate_split(0, train, test, config, scale, out, k, threshold, n_items)
+        rows += _evaluate_split(0, train, test, *split_settings)
         train.unpersist()
         return SparkEvaluation(_fold_table(rows), out, folds=1, test_start=cut, **settings)
     data = assign_folds(ratings.select("u", "i", "rating"), folds, seed).cache()
     for fold in range(folds):
         train = data.where(F.col("fold") != fold).drop("fold").cache()
         test = data.where(F.col("fold") == fold).drop("fold")  # the folder names the fold
-        rows += _evaluate_split(fold, train, test, config, scale, out, k, threshold, n_items)
+        rows += _evaluate_split(fold, train, test, *split_settings)
         train.unpersist()
     data.unpersist()
     return SparkEvaluation(_fold_table(rows), out, folds=folds, **settings)
 
 
-def _fold_table(rows: list[tuple[int, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["fold", "metric", "value"])
+def _check_models(models: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    from engine.errors import ConfigError
+
+    models = tuple(models)
+    unknown = [m for m in models if m not in KEPT_MODELS]
+    if unknown or "SVD" not in models:
+        raise ConfigError(
+            f"Where the ratings lie the models are {', '.join(KEPT_MODELS)}, SVD always, not "
+            f"{', '.join(unknown or models)}: KNNBaseline's item-item similarities need every "
+            "rating in one process."
+        )
+    return tuple(m for m in KEPT_MODELS if m in models)
+
+
+def table_path(
+    out: Path | HadoopPath, table: str, fold: int, model: str = "SVD"
+) -> Path | HadoopPath:
+    """Where ``evaluate_spark`` writes one model's ``table`` of one fold under ``out``.
+
+    The SVD's: ``out/<table>/fold=<fold>``; a comparator's:
+    ``out/comparators/<table>/model=<model>/fold=<fold>`` (read back with ``fold`` and
+    ``model`` as columns).
+    """
+    if model == "SVD":
+        return out / table / f"fold={fold}"
+    return out / COMPARATORS_FOLDER / table / f"model={model}" / f"fold={fold}"
+
+
+def _fold_table(rows: list[tuple[str, int, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["model", "fold", "metric", "value"])
 
 
 def _evaluate_split(
@@ -412,40 +479,78 @@ def _evaluate_split(
     k: int,
     threshold: float,
     n_items: int,
-) -> list[tuple[int, str, float]]:
-    """Fit on ``train``, write this split's Parquet parts, return its metric rows.
+    models: tuple[str, ...],
+) -> list[tuple[str, int, str, float]]:
+    """Fit on ``train``, write this split's Parquet parts of each model, return their metric rows.
 
-    ``n_items``: the catalogue's size (``coverage``'s denominator).
+    ``n_items``: the catalogue's size (``coverage``'s denominator). The users to rank are
+    found once for every model.
     """
-    from pyspark.sql import functions as F
-
+    from engine.spark.comparators import (
+        baseline_fit,
+        baseline_order,
+        popularity_order,
+        rank_by_order,
+    )
     from engine.spark.train import fit_spark
 
     fit = fit_spark(train, config)
-    predicted = predict(fit, test, scale)
-    predicted.write.mode("overwrite").parquet(str(out / "predictions" / f"fold={fold}"))
-    accuracy = (
-        predicted.agg(
-            F.sqrt(F.avg((F.col("prediction") - F.col("rating")) ** 2)).alias("rmse"),
-            F.avg(F.abs(F.col("prediction") - F.col("rating"))).alias("mae"),
-            F.count(F.lit(1)).alias("n_test"),
+    candidates = ranking_candidates(train, test, threshold).cache()
+    rows = _model_rows("SVD", fold, out, n_items, predict(fit, test, scale),
+                       rank_users(fit, candidates, k))  # fmt: skip
+    if "BaselineOnly" in models:
+        ranked = rank_by_order(baseline_order(fit, n_items), candidates, k, n_items)
+        rows += _model_rows("BaselineOnly", fold, out, n_items,
+                            predict(baseline_fit(fit), test, scale), ranked)  # fmt: skip
+    if "Popularity" in models:
+        ranked = rank_by_order(popularity_order(train, n_items), candidates, k, n_items)
+        rows += _model_rows("Popularity", fold, out, n_items, None, ranked)
+    candidates.unpersist()
+    return rows
+
+
+def _model_rows(
+    model: str,
+    fold: int,
+    out: Path | HadoopPath,
+    n_items: int,
+    predicted: DataFrame | None,
+    ranked: DataFrame,
+) -> list[tuple[str, int, str, float]]:
+    """Write one model's tables of one fold (``table_path``) and return its metric rows.
+
+    ``predicted``: its held-out predictions (``predict``), ``None`` for a model that
+    predicts no rating; ``ranked``: its ``RANKING_SCHEMA`` rows.
+    """
+    from pyspark.sql import functions as F
+
+    rows: list[tuple[str, int, str, float]] = []
+    if predicted is not None:
+        predicted.write.mode("overwrite").parquet(str(table_path(out, "predictions", fold, model)))
+        accuracy = (
+            predicted.agg(
+                F.sqrt(F.avg((F.col("prediction") - F.col("rating")) ** 2)).alias("rmse"),
+                F.avg(F.abs(F.col("prediction") - F.col("rating"))).alias("mae"),
+                F.count(F.lit(1)).alias("n_test"),
+            )
+            .first()
+            .asDict()
         )
-        .first()
-        .asDict()
+        rows += [(model, fold, name, float(value)) for name, value in accuracy.items()]
+    ranked = ranked.cache()
+    ranked.drop("items").write.mode("overwrite").parquet(
+        str(table_path(out, "user_ranking", fold, model))
     )
-    ranked = rank_users(fit, train, test, k, threshold).cache()
-    ranked.drop("items").write.mode("overwrite").parquet(str(out / "user_ranking" / f"fold={fold}"))
     ranked.select("u", F.posexplode("items").alias("rank", "i")).select(
         "u", (F.col("rank") + 1).alias("rank"), "i"
-    ).write.mode("overwrite").parquet(str(out / "lists" / f"fold={fold}"))
+    ).write.mode("overwrite").parquet(str(table_path(out, "lists", fold, model)))
     means = ranked.agg(
         *(F.avg(m).alias(m) for m in RANKING_METRICS), F.count(F.lit(1)).alias("n")
     ).first()
     listed = ranked.select(F.explode("items").alias("i")).agg(F.countDistinct("i")).first()[0]
     ranked.unpersist()
-    rows = [(fold, name, float(value)) for name, value in accuracy.items()]
-    rows += [(fold, m, float("nan") if means[m] is None else float(means[m]))
+    rows += [(model, fold, m, float("nan") if means[m] is None else float(means[m]))
              for m in RANKING_METRICS]  # fmt: skip
-    rows.append((fold, "coverage", listed / n_items if means["n"] else float("nan")))
-    rows.append((fold, "n_users_ranked", float(means["n"])))
+    rows.append((model, fold, "coverage", listed / n_items if means["n"] else float("nan")))
+    rows.append((model, fold, "n_users_ranked", float(means["n"])))
     return rows

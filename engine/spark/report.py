@@ -13,8 +13,10 @@ to the driver:
   attribute's groups (the per-user error sums of ``user_statistics``);
 * a fingerprint of the ratings (``fingerprint_in_spark``).
 
-Only the SVD is evaluated on this route (the comparators, KNNBaseline and Popularity, need
-the ratings in one process), and the report says so.
+The comparators BaselineOnly and Popularity are evaluated on the same splits in Spark
+(``engine.spark.comparators``), so the accuracy table and the summary's "a baseline ranks
+better" fact are the in-memory report's; BaselineOnly's accuracy gaps by group come from its
+per-user error sums (``comparator_errors``). KNNBaseline does not run on this route.
 """
 
 from __future__ import annotations
@@ -46,21 +48,19 @@ from engine.report.build import (
 )
 from engine.spark.audit import (
     ERROR_COLUMNS,
+    error_sums,
     evaluation_table,
     item_popularity,
     user_statistics,
 )
+from engine.spark.comparators import RATING_COMPARATOR
 
 if TYPE_CHECKING:
     from engine.spark.evaluate import SparkEvaluation
     from engine.spark.load import SparkRatings
 
-#: The model evaluated and audited on this route (``engine.evaluate``'s name for it).
+#: The model audited on this route (``engine.evaluate``'s name for it).
 MODEL = "SVD"
-ONLY_SVD = (
-    "Only the SVD was evaluated: the ratings stayed in Spark, and the comparators "
-    "(KNNBaseline, Popularity) run in one process."
-)
 #: ``evaluate_spark``'s fold metrics that are counts, not model quality: not in the table.
 _COUNTS = ("n_test",)
 
@@ -171,6 +171,30 @@ def split_table_in_spark(ratings: SparkRatings, evaluation: SparkEvaluation) -> 
     return table[SPLIT_COLUMNS].astype({c: np.int64 for c in SPLIT_COLUMNS if c.startswith("n_")})
 
 
+def comparator_errors(
+    ratings: SparkRatings, evaluation: SparkEvaluation, model: str
+) -> pd.DataFrame:
+    """Sum a comparator's held-out errors per user in Spark (``error_sums``).
+
+    Index ``user_id`` (users with a held-out prediction of ``model``), columns ``se, ae,
+    n``: the input of ``engine.report.build.tradeoff_table`` for that model.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.spark.evaluate import COMPARATORS_FOLDER
+
+    predictions = evaluation_table(evaluation, f"{COMPARATORS_FOLDER}/predictions")
+    table = (
+        error_sums(predictions.where(F.col("model") == model))
+        .join(ratings.users, "u")
+        .toArrow()
+        .to_pandas()
+    )
+    return table.set_index(pd.Index(table["user_id"], dtype="str", name="user_id"))[
+        list(ERROR_COLUMNS)
+    ].sort_index()
+
+
 def protocol_in_words(evaluation: SparkEvaluation, splits: pd.DataFrame) -> str:
     """Describe ``evaluate_spark``'s protocol in a sentence or two, with its sizes.
 
@@ -241,7 +265,10 @@ def report_spark(
     )
     splits = split_table_in_spark(ratings, evaluation)
     metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_COUNTS)]
-    held_out = statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)]
+    models = list(evaluation.models)
+    held_out = {MODEL: statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)]}
+    held_out |= {m: comparator_errors(ratings, evaluation, m)
+                 for m in models if m == RATING_COMPARATOR}  # fmt: skip
     protocol_fields = {"fold_assignment": HASHED_FOLDS} if evaluation.split == "kfold" else {
         "split": evaluation.split, "test_share": evaluation.test_share}  # fmt: skip
     settings = evaluation_settings(
@@ -251,7 +278,7 @@ def report_spark(
                     for name in ("users", "items", "ratings")},
         folds=evaluation.folds, seed=evaluation.seed, k=evaluation.k,
         threshold=evaluation.threshold, threshold_source=result.threshold_source,
-        relevance_rule=result.relevance_rule, models=[MODEL], skipped={}, notes=[ONLY_SVD],
+        relevance_rule=result.relevance_rule, models=models, skipped={}, notes=[],
     )  # fmt: skip
     provenance = provenance_of(
         profile.name, synthetic, fingerprint_in_spark(ratings), ratings.report,
@@ -262,9 +289,9 @@ def report_spark(
         profile=profile,
         load=ratings.report,
         model=model,
-        accuracy=accuracy_table(metrics.assign(model=MODEL), [MODEL]),
+        accuracy=accuracy_table(metrics, models),
         evaluation=settings,
-        tradeoff=tradeoff_table(users, statistics.index, {MODEL: held_out}, result),
+        tradeoff=tradeoff_table(users, statistics.index, held_out, result),
         top_items=most_recommended(audited_lists(result), popularity, titles_in(items)),
         provenance=provenance,
         sections=sections,

@@ -1,7 +1,8 @@
 """The whole analysis of ratings that stay in Spark: evaluate, fit, audit, report.
 
-``run_in_spark`` chains ``engine.spark.evaluate.evaluate_spark`` (hashed K-fold or the
-temporal split, Parquet under ``out``), ``engine.spark.train.fit_spark`` on all ratings,
+``run_in_spark`` chains ``engine.spark.evaluate.evaluate_spark`` (the SVD and its
+comparators BaselineOnly and Popularity by hashed K-fold or the temporal split, Parquet
+under ``out``), ``engine.spark.train.fit_spark`` on all ratings,
 ``engine.spark.audit.audit_spark`` and ``engine.spark.report.report_spark``, computing the
 per-user statistics once for the audit and the report. The driver holds per-user and
 per-item aggregates and the users x k lists, never the ratings (the CLI's ``run --engine
@@ -24,6 +25,7 @@ from engine.errors import ConfigError
 from engine.metrics import resolve_threshold
 from engine.model.config import ModelConfig
 from engine.report.build import Report
+from engine.spark.evaluate import KEPT_MODELS, evaluate_spark
 
 if TYPE_CHECKING:
     from engine.spark.evaluate import SparkEvaluation
@@ -55,20 +57,21 @@ def run_in_spark(
     folds: int = 5,
     test_share: float = 0.2,
     sections: tuple[str, ...] | list[str] | None = None,
+    models: tuple[str, ...] = KEPT_MODELS,
 ) -> KeptRun:
     """Evaluate, fit, audit and report ``inputs`` in Spark (module docstring).
 
     ``audit`` gives ``k``, the relevance ``threshold`` (``None``: the top quarter of the
     scale) and the seed, used by the evaluation too; ``out``: the folder of the
-    evaluation's Parquet tables.
+    evaluation's Parquet tables; ``models``: the SVD and the comparators to evaluate
+    (``evaluate_spark``'s).
 
     Raises
     ------
     ConfigError
-        ``split`` is a protocol this route does not run.
+        ``split`` is a protocol this route does not run, or ``models`` a model.
     """
     from engine.spark.audit import audit_spark, user_statistics
-    from engine.spark.evaluate import evaluate_spark
     from engine.spark.report import report_spark
     from engine.spark.train import fit_spark
 
@@ -84,7 +87,7 @@ def run_in_spark(
     threshold = resolve_threshold(audit.threshold, scale)[0]
     evaluation = evaluate_spark(
         ratings.ratings, (scale.low, scale.high), out, model, split=split, folds=folds,
-        seed=audit.seed, test_share=test_share, k=audit.k, threshold=threshold,
+        seed=audit.seed, test_share=test_share, k=audit.k, threshold=threshold, models=models,
     )  # fmt: skip
     fit = fit_spark(ratings.ratings, model)
     statistics = user_statistics(ratings, evaluation)
