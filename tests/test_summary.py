@@ -114,6 +114,11 @@ def test_a_worse_accuracy_points_to_other_models_gaps_only_when_there_are_others
     assert "compare the models' group gaps" in several.check_next
     (one,) = executive_summary(metrics, accuracy[:1], CONFIG, n_users=1000)
     assert "models" not in one.check_next and "fewer ratings" in one.check_next
+    ranks_only = pd.DataFrame({"model": ["SVD", "SVD", "Popularity"],
+                               "metric": ["rmse", "ndcg", "ndcg"], "mean": [0.9, 0.2, 0.1],
+                               "std": [0.0, 0.0, 0.0]})  # fmt: skip
+    (no_other_rmse,) = executive_summary(metrics, ranks_only, CONFIG, n_users=1000)
+    assert no_other_rmse.check_next == one.check_next  # Popularity has no accuracy gap
 
 
 def test_summary_keeps_at_most_seven_items_and_gives_every_family_a_place():

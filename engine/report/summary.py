@@ -52,8 +52,9 @@ CHECK_NEXT: dict[tuple[str, str | None], str] = {
     "Accuracy vs fairness",
     ("accuracy", "better"): "check that the other groups are not served worse in the same "
     "family (the audit table); a gap in either direction is the same gap",
-    ("top-N utility", "worse"): "check these users' profile sizes and held-out items, and "
-    "whether the popularity baseline serves them better (Model page)",
+    ("top-N utility", "worse"): "check these users' profile sizes and held-out items "
+    "(root-cause hints), and whether the popularity baseline ranks better for all users "
+    "(Model and accuracy)",
     ("top-N utility", "better"): "check whether these users' profiles are larger or more "
     "mainstream than the reference group's (root-cause hints)",
     ("popularity", None): "compare the popularity of these users' own ratings with their "
@@ -75,14 +76,15 @@ CHECK_NEXT_WITHOUT_BASELINE: dict[tuple[str, str | None], str] = {
     ("top-N utility", "worse"): "check these users' profile sizes and held-out items, and "
     "whether they rate more obscure items (root-cause hints)",
 }
-#: ``CHECK_NEXT``'s entries where only one model was evaluated (no other model's gaps).
+#: ``CHECK_NEXT``'s entries where at most one evaluated model predicts ratings (no other
+#: model's accuracy gaps to compare: Popularity only ranks).
 CHECK_NEXT_ONE_MODEL: dict[tuple[str, str | None], str] = {
     ("accuracy", "worse"): "check whether these users have fewer ratings or rate differently "
     "(root-cause hints, What the data shows)",
 }
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
 BASELINE_CHECK = (
-    "check the model settings (factors, epochs, regularisation) on the Model page and "
+    "check the model settings (factors, epochs, regularisation; Model and accuracy) and "
     "whether SVD's lists favour obscure items (ARP, long-tail share); a model that ranks worse "
     "than 'most popular' needs tuning before its lists are used"
 )
@@ -172,7 +174,13 @@ def ranked_items(
     """
     items = [
         _list_length(item, config.k)  # "NDCG@k" reads "NDCG@10", as the evaluation's item
-        for item in disparity_items(metrics, config, registry, set(accuracy["model"]) or None)
+        for item in disparity_items(
+            metrics,
+            config,
+            registry,
+            set(accuracy["model"]) or None,
+            set(accuracy.loc[accuracy["metric"] == "rmse", "model"]),
+        )
     ] + evaluation_items(accuracy, n_users, k, protocol)
     order = {kind: i for i, kind in enumerate(SUMMARY_KINDS)}
     items = sorted(items, key=lambda i: (-_finite(i.severity), order.get(i.kind, 9), i.headline))
@@ -215,12 +223,14 @@ def disparity_items(
     config: AuditConfig,
     registry: Registry = REGISTRY,
     models: Collection[str] | None = None,
+    rating_models: Collection[str] | None = None,
 ) -> list[SummaryItem]:
     """Summary items of the flagged and notable rows of the recommender (model scope).
 
     A user group makes one item per (family, grouping, group, direction), led by its most
     severe row; item groups one per (family, direction), naming the most severe groups.
-    ``models``: the models evaluated (``None``: not known), which a check may point to.
+    ``models``: the models evaluated (``None``: not known), which a check may point to;
+    ``rating_models``: those of them with an RMSE (``None``: not known).
     """
     rows = metrics[(metrics["scope"] == "model") & metrics["tier"].isin(["flagged", "notable"])]
     if rows.empty:
@@ -254,7 +264,7 @@ def disparity_items(
             SummaryItem(
                 headline=headline,
                 detail=detail,
-                check_next=_check_next(lead["family"], lead["direction"], models),
+                check_next=_check_next(lead["family"], lead["direction"], models, rating_models),
                 severity=float(part["severity"].max()),
                 kind=str(lead["tier"]),
                 family=str(lead["family"]),
@@ -344,11 +354,16 @@ def _tier_text(row: pd.Series, config: AuditConfig) -> str:
     )
 
 
-def _check_next(family: str, direction: str, models: Collection[str] | None = None) -> str:
+def _check_next(
+    family: str,
+    direction: str,
+    models: Collection[str] | None = None,
+    rating_models: Collection[str] | None = None,
+) -> str:
     checks = CHECK_NEXT
     if models is not None and BASELINE not in models:
         checks = checks | CHECK_NEXT_WITHOUT_BASELINE
-    if models is not None and len(models) == 1:
+    if rating_models is not None and len(rating_models) <= 1:
         checks = checks | CHECK_NEXT_ONE_MODEL
     return checks.get((family, direction)) or checks.get((family, None)) or DEFAULT_CHECK
 
