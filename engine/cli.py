@@ -847,8 +847,8 @@ def _add_threshold(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=_finite_float,
         default=None,
-        help="a held-out rating >= this is relevant (default: the top quarter of the rating "
-        "scale, rounded up to its step: 4 on 1-5, 8 on 1-10, 75 on 0-100)",
+        help="a held-out rating >= this is relevant (default: three quarters of the way up "
+        "the rating scale, rounded up to its step: 4 on 1-5, 8 on 1-10, 75 on 0-100)",
     )
 
 

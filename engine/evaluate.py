@@ -144,7 +144,7 @@ class EvaluationConfig:
         if self.threshold is not None and not is_finite_number(self.threshold):
             raise ConfigError(
                 f"EvaluationConfig.threshold={self.threshold!r} is not allowed: use a finite "
-                "rating, or None to take it from the data's scale (the top quarter)."
+                "rating, or None to take it from the data's scale (three quarters of the way up)."
             )
         unknown = set(self.models) - set(MODEL_NAMES)
         if unknown:
@@ -218,8 +218,8 @@ class Evaluation:
         ``"given"`` (``EvaluationConfig.threshold`` was set) or ``"scale"`` (the top
         quarter of the data's rating scale).
     relevance_rule
-        The rule in words, e.g. ``"relevant = rating >= 8, the top quarter of the 1-10
-        scale"``.
+        The rule in words, e.g. ``"relevant = rating >= 4, three quarters of the way up the
+        1-5 scale"``.
     notes
         Sentences a reader of the metrics must see: folds where the ranking metrics are
         undefined and why (``"no held-out rating >= 6 in fold 2"``), a threshold outside

@@ -29,6 +29,7 @@ applies that default and says the rule and its origin in words.
 
 from __future__ import annotations
 
+import math
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -107,7 +108,10 @@ def resolve_threshold(
     default = scale.relevance_threshold()
     span = _scale_text(scale)
     if threshold is None:
-        rule = f"relevant = rating >= {default:g}, the top quarter of the {span} scale"
+        # "the top quarter of the scale" was read as the top quarter of the ratings
+        rule = f"relevant = rating >= {default:g}, three quarters of the way up the {span} scale"
+        if not math.isclose(default, scale.low + 0.75 * (scale.high - scale.low)):
+            rule += " (rounded up to a rating step)"
         return default, "scale", rule, []
     threshold = float(threshold)
     rule = f"relevant = rating >= {threshold:g}, as given (the rating scale is {span})"
@@ -116,7 +120,8 @@ def resolve_threshold(
         notes.append(
             f"The relevance threshold {threshold:g} is above the top of the {span} rating "
             "scale, so no rating can be relevant and the ranking metrics are n/a: use a "
-            f"threshold of at most {scale.high:g} (by default {default:g}, the top quarter)."
+            f"threshold of at most {scale.high:g} (by default {default:g}, three quarters of the "
+            "way up the scale)."
         )
     elif threshold <= scale.low:
         notes.append(

@@ -251,7 +251,10 @@ def test_threshold_defaults_to_the_scale_and_is_recorded():
     result = _audit(data, model, evaluation)
     assert AuditConfig().threshold is None
     assert result.config.threshold == 8.0 and result.threshold_source == "scale"
-    assert result.relevance_rule == "relevant = rating >= 8, the top quarter of the 1-10 scale"
+    assert result.relevance_rule == (
+        "relevant = rating >= 8, three quarters of the way up the 1-10 scale (rounded up to a "
+        "rating step)"
+    )
     assert any("relevant = rating >= 8" in n for n in result.notes)
     given = _audit(data, model, evaluation, threshold=6)
     assert given.config.threshold == 6.0 and given.threshold_source == "given"

@@ -211,7 +211,10 @@ def test_thumbs_data_takes_its_threshold_from_the_scale():
     data = csv_data("thumbs.csv", rows)
     result = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, models=("SVD",)))
     assert result.evaluation.threshold == 1 and result.threshold_source == "scale"
-    assert result.relevance_rule == "relevant = rating >= 1, the top quarter of the -1 to 1 scale"
+    assert result.relevance_rule == (
+        "relevant = rating >= 1, three quarters of the way up the -1 to 1 scale (rounded up to "
+        "a rating step)"
+    )
     assert result.notes == []
     assert np.isfinite(result.summary().loc["SVD", ("ndcg", "mean")])
     given = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, threshold=4, models=("SVD",)))
@@ -225,7 +228,10 @@ def test_threshold_default_is_the_top_quarter_of_a_1_to_10_scale():
     assert (data.scale.low, data.scale.high) == (1, 10)
     result = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, models=("SVD",)))
     assert result.evaluation.threshold == 8
-    assert result.relevance_rule == "relevant = rating >= 8, the top quarter of the 1-10 scale"
+    assert result.relevance_rule == (
+        "relevant = rating >= 8, three quarters of the way up the 1-10 scale (rounded up to a "
+        "rating step)"
+    )
     relevant = result.user_ranking["n_relevant"].sum()
     assert relevant == (data.ratings["rating"] >= 8).groupby(data.ratings["user_id"]).sum().sum()
     given = evaluate(data, SMALL, EvaluationConfig(folds=2, k=3, threshold=7, models=("SVD",)))

@@ -46,10 +46,10 @@ def test_ranking_scores_no_hit_and_perfect_list():
 @pytest.mark.parametrize(
     ("low", "high", "step", "expected", "span"),
     [
-        (1, 5, 1, 4, "1-5"),
-        (1, 10, 1, 8, "1-10"),
-        (0, 100, 1, 75, "0-100"),
-        (-1, 1, 2, 1, "-1 to 1"),
+        (1, 5, 1, 4, "1-5 scale"),
+        (1, 10, 1, 8, "1-10 scale (rounded up to a rating step)"),  # 7.75
+        (0, 100, 1, 75, "0-100 scale"),
+        (-1, 1, 2, 1, "-1 to 1 scale (rounded up to a rating step)"),  # 0.5
     ],
 )
 def test_resolve_threshold_defaults_to_the_top_quarter_of_the_scale(
@@ -58,7 +58,7 @@ def test_resolve_threshold_defaults_to_the_top_quarter_of_the_scale(
     scale = RatingScale(low, high, step, "detected")
     threshold, source, rule, notes = resolve_threshold(None, scale)
     assert (threshold, source, notes) == (expected, "scale", [])
-    assert rule == f"relevant = rating >= {expected}, the top quarter of the {span} scale"
+    assert rule == f"relevant = rating >= {expected}, three quarters of the way up the {span}"
     given = resolve_threshold(expected, scale)
     assert given[:2] == (expected, "given") and given[3] == []
 
@@ -69,7 +69,7 @@ def test_resolve_threshold_notes_a_threshold_outside_the_scale():
     assert above == [
         "The relevance threshold 6 is above the top of the 1-5 rating scale, so no rating can "
         "be relevant and the ranking metrics are n/a: use a threshold of at most 5 (by default "
-        "4, the top quarter)."
+        "4, three quarters of the way up the scale)."
     ]
     assert "every held-out rating is relevant" in resolve_threshold(1, scale)[3][0]
 

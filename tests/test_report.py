@@ -322,9 +322,9 @@ def test_report_states_the_relevance_threshold_and_where_it_came_from(hostile_re
     evaluation = _strict_json(rendered["json"])["model"]["evaluation"]
     assert evaluation["relevance_threshold"] == 4
     assert evaluation["threshold_source"] == "scale"
-    rule = "relevant = rating >= 4, the top quarter of the 1-5 scale"
+    rule = "relevant = rating >= 4, three quarters of the way up the 1-5 scale"
     assert evaluation["relevance_rule"] == rule
-    assert "relevant = rating &gt;= 4, the top quarter of the 1-5 scale" in rendered["html"]
+    assert f"{rule.replace('>=', '&gt;=')}." in rendered["html"]  # not rounded: 1 + 0.75 x 4
 
 
 def test_undefined_ranking_metrics_are_null_in_json_and_n_a_with_the_reason_in_html(

@@ -250,7 +250,7 @@ def render() -> None:
         f"the other {profile.long_tail_item_share:.1%} of items form the long tail. "
         f"Rating scale: {data.scale.describe()}; a rating >= "
         f"{data.scale.relevance_threshold():g} counts as relevant in top-N metrics and the "
-        "audit unless set otherwise (the top quarter of the scale)."
+        "audit unless set otherwise (three quarters of the way up the scale)."
     )
 
     st.subheader("Load report")

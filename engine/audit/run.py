@@ -127,7 +127,8 @@ class AuditResult:
         ``"given"`` (``AuditConfig.threshold`` was set) or ``"scale"`` (the top quarter of
         the data's rating scale, ``RatingScale.relevance_threshold``).
     relevance_rule
-        The rule in words, e.g. ``"relevant = rating >= 4, the top quarter of the 1-5 scale"``.
+        The rule in words, e.g. ``"relevant = rating >= 4, three quarters of the way up the
+        1-5 scale"``.
     attribute_groupings
         ``{"user": {column: grouping}, "item": {column: grouping}}``: the grouping name each
         audited attribute has in ``metrics`` (the column's own name unless it names a

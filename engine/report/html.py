@@ -359,7 +359,7 @@ def _dataset(report: Report, chart: _Charts) -> str:
 def relevance_sentence(evaluation: dict[str, Any]) -> str:
     """Return the relevance rule and where its threshold came from.
 
-    For example ``relevant = rating >= 8, the top quarter of the 1-10 scale``, from
+    For example ``relevant = rating >= 4, three quarters of the way up the 1-5 scale``, from
     ``Report.model["evaluation"]``.
     """
     rule = evaluation.get("relevance_rule")
