@@ -243,6 +243,18 @@ def test_numbers_have_one_precision_per_kind():
     assert ratio_text(np.nan) == value_text(None) == count_text(pd.NA) == ""
 
 
+def test_a_ratio_that_rounds_onto_a_band_edge_keeps_the_decimals_that_tell_it_apart():
+    # flagged at 1.2501 (> 1.25): "1.25" would read as on the edge, inside the band
+    assert ratio_text(1.2501) == "1.2501" and ratio_text(0.79996) == "0.79996"
+    assert ratio_text(1.25) == "1.25" and ratio_text(0.8) == "0.80"  # the edges themselves
+    assert ratio_text(1.2501, band=(0.5, 2.0)) == "1.25"  # not an edge of this band
+    metrics = table(reference(), row(group="F", value=1.12509, ratio=1.2501, tier="flagged",
+                                     direction="worse"))  # fmt: skip
+    (item,) = executive_summary(metrics, pd.DataFrame(columns=["model", "metric", "mean", "std"]),
+                                CONFIG, n_users=1000)  # fmt: skip
+    assert item.detail.startswith("Flagged: ratio 1.2501, outside [0.8, 1.25]")
+
+
 def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
     rows = table(exposure("Drama", 0.5, 0.4), exposure("Horror", 0.01, 0.05),
                  exposure("Comedy", 0.3, 0.3, tier=""))  # fmt: skip

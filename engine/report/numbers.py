@@ -1,6 +1,7 @@
 """How the report and the Bias audit page write numbers: one precision per kind of number.
 
-- ratios (to a reference group or to a catalogue share): 2 decimals, ``1.07``;
+- ratios (to a reference group or to a catalogue share): 2 decimals, ``1.07``; more where
+  2 decimals would round onto an edge of the flag band (``1.2501``, not ``1.25``);
 - metric values (RMSE, NDCG, shares as fractions): at most 4 significant figures, ``0.975``,
   ``0.04123``; from 10 000 up, whole numbers with thousands separators;
 - shares shown as percentages: 1 decimal, ``12.5%``;
@@ -18,6 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from engine.audit.config import AuditConfig
+
+#: The audit's default flag band (``AuditConfig.band``), whose edges ``ratio_text`` keeps apart.
+DEFAULT_BAND: tuple[float, float] = AuditConfig().band
+
 
 def missing(value: Any) -> bool:
     """Whether ``value`` is None, NaN or ``pd.NA`` (a missing number)."""
@@ -29,9 +35,20 @@ def missing(value: Any) -> bool:
         return False
 
 
-def ratio_text(value: Any) -> str:
-    """Write a ratio with 2 decimals (``1.07``); ``""`` when missing."""
-    return "" if missing(value) else f"{float(value):.2f}"
+def ratio_text(value: Any, band: tuple[float, float] = DEFAULT_BAND) -> str:
+    """Write a ratio with 2 decimals (``1.07``); ``""`` when missing.
+
+    A ratio that is not an edge of ``band`` but rounds onto one gets the decimals that tell
+    it apart (``1.2501``, up to 10): a flagged 1.2501 written "1.25" reads as inside the band.
+    """
+    if missing(value):
+        return ""
+    number = float(value)
+    for decimals in range(2, 11):
+        text = f"{number:.{decimals}f}"
+        if text not in [f"{edge:.{decimals}f}" for edge in band if edge != number]:
+            return text
+    return text
 
 
 def value_text(value: Any) -> str:

@@ -345,11 +345,12 @@ def _tier_text(row: pd.Series, config: AuditConfig) -> str:
     method = f", {row['p_method']}" if row.get("p_method") else ""
     if row["tier"] == "flagged":
         return (
-            f"Flagged: ratio {ratio_text(row['ratio'])}, outside [{low}, {high}], and "
+            f"Flagged: ratio {ratio_text(row['ratio'], config.band)}, outside [{low}, {high}], and "
             f"significant after Holm's correction (adjusted {p}{method})."
         )
     return (
-        f"Notable: ratio {ratio_text(row['ratio'])} is inside [{low}, {high}], but the gap "
+        f"Notable: ratio {ratio_text(row['ratio'], config.band)} is inside [{low}, {high}], but "
+        "the gap "
         f"is significant after Holm's correction (adjusted {p}{method})."
     )
 
