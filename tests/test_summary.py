@@ -84,7 +84,8 @@ def test_summary_ranks_by_gap_times_users_affected():
     assert severities[0] == pytest.approx(math.log(2) * 500)
     women = items[1]
     assert women.headline == (
-        "RMSE is worse for gender = F (300 users): 0.99 vs 0.9 for M, 10% higher (lower is better)."
+        "RMSE is worse for gender = F (300 users with a held-out rating): 0.99 vs 0.9 for M, "
+        "10% higher (lower is better)."
     )
     assert women.detail.startswith("Notable: ratio 1.10 is inside [0.8, 1.25]")
     assert women.check_next.startswith("check whether these users have fewer ratings")

@@ -82,6 +82,13 @@ CHECK_NEXT_ONE_MODEL: dict[tuple[str, str | None], str] = {
     ("accuracy", "worse"): "check whether these users have fewer ratings or rate differently "
     "(root-cause hints, What the data shows)",
 }
+#: Which of a group's users a family's value rests on, where not every user with a list:
+#: accuracy is measured on held-out ratings and the ranking metrics on users with a relevant
+#: one, so one group's counts differ by family (272 ranked of 273 held out).
+USERS_MEASURED: dict[str, str] = {
+    "accuracy": "with a held-out rating",
+    "top-N utility": "with a relevant held-out rating",
+}
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
 BASELINE_CHECK = (
     "check the model settings (factors, epochs, regularisation; Model and accuracy) and "
@@ -313,6 +320,10 @@ def _is_item(row: pd.Series) -> bool:
     return row["reference_group"] == "catalogue share" or not _na(raters)
 
 
+def _measured(family: str) -> str:
+    return f" {USERS_MEASURED[family]}" if family in USERS_MEASURED else ""
+
+
 def _headline(row: pd.Series, reference_value: float, registry: Registry) -> str:
     name = _name(registry, row["metric"])
     who = f"{row['grouping']} = {row['group']}"
@@ -328,7 +339,8 @@ def _headline(row: pd.Series, reference_value: float, registry: Registry) -> str
     size = "" if _na(change) else f", {abs(change):.0%} {'higher' if change > 0 else 'lower'}"
     return (
         f"{name[0].upper() + name[1:]} is {row['direction']} for {who} "
-        f"({count_text(row['n_users'])} users): {value_text(row['value'])} vs "
+        f"({count_text(row['n_users'])} users{_measured(row['family'])}): "
+        f"{value_text(row['value'])} vs "
         f"{value_text(reference_value)} for {row['reference_group']}{size} "
         f"({row['better']} is better)."
     )
