@@ -1,9 +1,10 @@
 """The audit of ratings that never leave Spark, end to end, for the scale benchmark.
 
 ``python -m tests.benchmarks.spark_kept CSV OUT [--factors F]``: read ``CSV`` with Spark
-(``engine.spark.load.load_ratings``), hashed 5-fold evaluation written as Parquet under
-``OUT/evaluation`` (``engine.spark.evaluate.evaluate_spark``: held-out predictions, top-10
-lists with rated items excluded, per-user ranking metrics), the fit on all ratings
+(``engine.spark.load.load_ratings``), hashed 5-fold evaluation of the SVD, BaselineOnly and
+Popularity written as Parquet under ``OUT/evaluation`` (``engine.spark.evaluate.evaluate_spark``:
+held-out predictions, top-10 lists with rated items excluded, per-user ranking metrics; each
+model's mean RMSE, NDCG@10 and coverage are printed), the fit on all ratings
 (``fit_spark``) and the audit from aggregates computed in Spark
 (``engine.spark.audit.audit_spark``), its tables written as CSV under ``OUT``, and the report
 of that audit (``engine.spark.report.report_spark``) written as HTML, JSON and CSV under
@@ -61,7 +62,9 @@ def main() -> int:
         ratings.ratings, (scale.low, scale.high), args.out / "evaluation", config, folds=5,
         k=10, threshold=scale.relevance_threshold(),
     )  # fmt: skip
-    done("5-fold evaluation")
+    done(f"5-fold evaluation ({', '.join(evaluation.models)})")
+    means = evaluation.summary()["mean"].unstack()[["rmse", "ndcg", "coverage"]]
+    print(means.round(4).to_string(), flush=True)
     fit = fit_spark(ratings.ratings, config)
     done("fit on all ratings")
     statistics = user_statistics(ratings, evaluation)
