@@ -60,6 +60,7 @@ from engine.evaluate import (
 from engine.metrics import RANKING_METRICS
 from engine.model.config import ModelConfig
 from engine.model.interactions import Interactions
+from engine.spark.comparators import KEPT_COMPARATORS
 from engine.spark.remote import HadoopPath, location
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from engine.spark.train import SparkFit
 
 #: The models ``evaluate_spark`` evaluates where the ratings lie, in report order.
-KEPT_MODELS = ("SVD", "BaselineOnly", "Popularity")
+KEPT_MODELS = ("SVD", *KEPT_COMPARATORS)
 #: The folder under ``SparkEvaluation.out`` holding the comparators' tables.
 COMPARATORS_FOLDER = "comparators"
 RANKING_SCHEMA = "u int, n_relevant long, items array<int>, " + ", ".join(
