@@ -209,6 +209,16 @@ def test_a_popularity_baseline_that_ranks_better_is_a_finding_about_the_recommen
     assert first.check_next.startswith("check the model settings")
     tie = accuracy.assign(mean=[0.1, 0.05, 0.04, 0.03])
     assert all(i.kind != "evaluation" for i in executive_summary(metrics, tie, CONFIG, 943))
+    assert "BaselineOnly" not in first.detail  # not evaluated
+    biases = pd.concat([accuracy, pd.DataFrame([("BaselineOnly", "ndcg", 0.06, 0.01)],
+                                               columns=accuracy.columns)])  # fmt: skip
+    with_biases = executive_summary(metrics, biases, CONFIG, n_users=943)[0]
+    assert with_biases.detail.endswith(
+        " BaselineOnly (the mean plus user and item biases, no factors) ranks better than SVD "
+        "too: NDCG@k 0.06."
+    )
+    below = biases.assign(mean=[*biases["mean"][:-1], 0.04])  # BaselineOnly ranks worse
+    assert "BaselineOnly" not in executive_summary(metrics, below, CONFIG, n_users=943)[0].detail
 
 
 def test_the_baseline_item_names_the_protocol_its_figures_come_from():

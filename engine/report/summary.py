@@ -44,12 +44,14 @@ SUMMARY_KINDS = ("flagged", "evaluation", "notable")
 #: Ranking metrics on which a baseline beating SVD is reported (``Evaluation`` names).
 RANKING_METRICS = {"ndcg": "NDCG@k", "recall": "recall@k"}
 BASELINE = "Popularity"
+#: The rating baseline named in the evaluation item when it, too, ranks better than SVD.
+BIAS_BASELINE = "BaselineOnly"
 
 #: What to look at next, by (family, direction); ``None`` = any direction.
 CHECK_NEXT: dict[tuple[str, str | None], str] = {
     ("accuracy", "worse"): "check whether these users have fewer ratings or rate differently "
-    "(root-cause hints, What the data shows), and compare the models' group gaps under "
-    "Accuracy vs fairness",
+    "(root-cause hints, What the data shows), and compare the models' group gaps (the "
+    "'Accuracy vs fairness' charts in Model and accuracy)",
     ("accuracy", "better"): "check that the other groups are not served worse in the same "
     "family (the audit table); a gap in either direction is the same gap",
     ("top-N utility", "worse"): "check these users' profile sizes and held-out items "
@@ -437,13 +439,18 @@ def evaluation_items(
     metric, label, svd, base = wins[0]
     ratio = base / svd if svd > 0 else math.inf
     rest = "; ".join(f"{lb} {value_text(b)} vs {value_text(s)}" for _, lb, s, b in wins[1:])
+    biases = means.get((BIAS_BASELINE, metric), np.nan)
+    too = ""  # a reader asked whether only Popularity ranks better
+    if np.isfinite(biases) and biases > svd:
+        too = (f" {BIAS_BASELINE} (the mean plus user and item biases, no factors) ranks better "
+               f"than SVD too: {label} {value_text(biases)}.")  # fmt: skip
     items = [
         SummaryItem(
             headline=(f"{_HEAD}: {label} {value_text(base)} vs {value_text(svd)}{_OVER_FOLDS}"),
             detail=(
                 "Recommending the most-rated items to everyone finds more of users' held-out "
                 f"relevant items than the audited model ({ratio_text(ratio)} times SVD's "
-                f"{label})." + (f" Also {rest}." if rest else "")
+                f"{label})." + (f" Also {rest}." if rest else "") + too
             ),
             check_next=BASELINE_CHECK,
             severity=(abs(math.log(ratio)) if math.isfinite(ratio) else math.inf) * n_users,
