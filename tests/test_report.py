@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import replace
 from datetime import datetime
+from html import escape
 
 import jsonschema
 import numpy as np
@@ -316,6 +317,20 @@ def _strict_json(content: bytes) -> dict:
         raise AssertionError(f"{constant} is not JSON")
 
     return json.loads(content, parse_constant=refuse)
+
+
+def test_the_derived_groupings_are_defined_where_they_are_audited(hostile_report, rendered):
+    from engine.audit.groups import DERIVED_DEFINITIONS
+
+    audited = set(hostile_report[-1].metrics["grouping"].astype(str))
+    html = rendered["html"]
+    assert "<h3>Derived groupings</h3>" in html
+    for name, words in DERIVED_DEFINITIONS.items():
+        # readers met 'blockbuster' and 'active' groups with no definition anywhere
+        assert (f"<strong>{name}</strong>: {escape(words)}" in html) == (name in audited)
+    assert "popularity propensity" in audited and "blockbuster the top 20%" in html
+    assert len(hostile_report[-1].yao)  # Yao's table, with its note on two-group rows
+    assert "both rows compare the same pair, so they are equal" in html
 
 
 def test_report_states_the_relevance_threshold_and_where_it_came_from(hostile_report, rendered):

@@ -43,6 +43,16 @@ ITEM_POPULARITY = "item popularity"
 SHORT_HEAD, LONG_TAIL = "short head", "long tail"
 #: Names of the derived groupings; an attribute of the same name is renamed (``grouping_name``).
 DERIVED = (ACTIVITY, PROPENSITY, ITEM_POPULARITY)
+#: The derived groupings in words, for a reader of the report (the module docstring's).
+DERIVED_DEFINITIONS: dict[str, str] = {
+    ACTIVITY: "active: the 5% of users with the most ratings; inactive: the rest (Li et al., "
+    "WWW 2021)",
+    PROPENSITY: "users ranked by the mean popularity (ratings per item) of the items they "
+    "rated: niche the bottom 20%, diverse the middle 60%, blockbuster the top 20% "
+    "(Abdollahpouri et al., 2019)",
+    ITEM_POPULARITY: "short head: the most-rated items that together hold 80% of the ratings; "
+    "long tail: the other items",
+}
 #: Numeric attributes with more distinct values than this are banded.
 MAX_RAW_NUMBERS = 12
 #: Attributes not chosen by name are left out (with a note) beyond this many values.

@@ -23,6 +23,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from engine import charts
+from engine.audit.groups import DERIVED_DEFINITIONS
 from engine.audit.registry import direction_words
 from engine.audit.stats import format_p_value
 from engine.report.build import CONVENTIONS, HASHED_FOLDS, SECTIONS, Report, references
@@ -522,6 +523,8 @@ def _audit(report: Report, chart: _Charts) -> str:
     parts.append("<h3>Most recommended items</h3>" + table(report.top_items, kinds=counts))
     if len(report.yao):
         parts.append("<h3>Yao &amp; Huang unfairness (each group vs the rest)</h3>"
+                     "<p class='meta'>Where a grouping has two groups, each group's rest is the "
+                     "other group: both rows compare the same pair, so they are equal.</p>"
                      + table(report.yao, kinds={"n_users": "int", "n_items": "int"}))  # fmt: skip
     if len(report.delta_gap):
         parts.append("<h3>Delta-GAP by popularity propensity</h3>"
@@ -575,8 +578,12 @@ def _definitions(report: Report, chart: _Charts) -> str:
     )  # fmt: skip
     config = _pairs((k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
                     for k, v in _audited_attributes(report).items())  # fmt: skip
+    audited = set(report.metrics["grouping"].astype(str))
+    derived = [f"<li><strong>{escape(name)}</strong>: {escape(words)}</li>"
+               for name, words in DERIVED_DEFINITIONS.items() if name in audited]  # fmt: skip
     return (
         table(frame)
+        + ("<h3>Derived groupings</h3><ul>" + "".join(derived) + "</ul>" if derived else "")
         + "<h3>Conventions</h3><ul>"
         + "".join(f"<li>{escape(c)}</li>" for c in CONVENTIONS)
         + "</ul><h3>Audit settings</h3>"
