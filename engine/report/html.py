@@ -63,6 +63,18 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
 #: What a missing or undefined value (None, NaN) shows; each table says why nearby.
 NOT_AVAILABLE = "n/a"
 
+#: Why the trade-off's overall RMSE can differ from the accuracy table's in the last digit.
+POOLED_RMSE = (
+    "overall_rmse pools every held-out rating of the model (the accuracy table averages the "
+    "folds' RMSE, so the two can differ in the last digits); max_gap is the largest minus "
+    "the smallest group RMSE."
+)
+#: Why the catalogue-level coverage differs from the accuracy table's.
+FULL_FIT_LISTS = (
+    "Of the audited lists: every user's top-k from the model fitted on all ratings, as in the "
+    "rest of this section (the accuracy table's coverage is the mean over the folds' lists)."
+)
+
 
 def _cell(value: Any, kind: str) -> str:
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
@@ -423,6 +435,8 @@ def _model(report: Report, chart: _Charts) -> str:
         )
         parts.append(table(report.tradeoff))
         return "".join(parts)
+    if len(report.tradeoff):
+        parts.append(f"<p class='meta'>{POOLED_RMSE}</p>")
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
         if rows["max_gap"].isna().all():  # no point to chart
             parts.append(
@@ -518,7 +532,8 @@ def _audit(report: Report, chart: _Charts) -> str:
         f"<h3>{escape(family.capitalize())}</h3>{_family(report, chart, family)}"
         for family in families
     ]
-    parts.append("<h3>Catalogue-level measures</h3>" + table(report.catalogue))
+    parts.append("<h3>Catalogue-level measures</h3>"
+                 f"<p class='meta'>{FULL_FIT_LISTS}</p>" + table(report.catalogue))  # fmt: skip
     counts = {"share": "pct", "recommendations": "int", "ratings": "int"}
     parts.append("<h3>Most recommended items</h3>" + table(report.top_items, kinds=counts))
     if len(report.yao):
