@@ -188,7 +188,7 @@ def ranked_items(
             config,
             registry,
             set(accuracy["model"]) or None,
-            set(accuracy.loc[accuracy["metric"] == "rmse", "model"]),
+            set(accuracy.loc[accuracy["metric"] == "rmse", "model"]) if len(accuracy) else None,
         )
     ] + evaluation_items(accuracy, n_users, k, protocol)
     order = {kind: i for i, kind in enumerate(SUMMARY_KINDS)}
