@@ -186,7 +186,10 @@ def test_evaluate_spark_tests_what_engine_protocols_tests_and_writes_parquet(spa
         pd.DataFrame({"u": inter.rows().astype("int32"), "i": inter.items.astype("int32"),
                       "rating": inter.ratings, "timestamp": ratings["timestamp"].astype("int64")})
     )  # fmt: skip
-    result = evaluate_spark(frame, (1, 5), tmp_path, SMALL, split="temporal", test_share=0.25, k=3)
+    result = evaluate_spark(
+        frame, (1, 5), tmp_path, SMALL, split="temporal", test_share=0.25, k=3, models=("SVD",)
+    )  # only the SVD's tables: no comparators/ folder
+    assert not (tmp_path / "comparators").exists()
     (split,) = make_splits(ratings, "temporal", test_share=0.25)
     assert split.test_start == 12.0
     predictions = pd.read_parquet(tmp_path / "predictions")
