@@ -59,9 +59,9 @@ def baseline_order(fit: SparkFit, n_items: int) -> np.ndarray:
 
     ``engine.model.comparators.BaselineModel.item_order`` of the same biases.
     """
-    table = fit.baselines.bi.select("i", "bi").toArrow()
-    bi = np.full(n_items, -np.inf)
-    bi[table.column("i").to_numpy().astype(np.int64)] = table.column("bi").to_numpy()
+    from engine.spark.recommend import item_side
+
+    bi, _ = item_side(baseline_fit(fit), n_items)  # -inf where untrained
     order = np.argsort(-bi, kind="stable")
     return order[np.isfinite(bi[order])]
 

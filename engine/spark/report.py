@@ -267,8 +267,8 @@ def report_spark(
     metrics = evaluation.fold_metrics[~evaluation.fold_metrics["metric"].isin(_COUNTS)]
     models = list(evaluation.models)
     held_out = {MODEL: statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)]}
-    held_out |= {m: comparator_errors(ratings, evaluation, m)
-                 for m in models if m == RATING_COMPARATOR}  # fmt: skip
+    if RATING_COMPARATOR in models:
+        held_out[RATING_COMPARATOR] = comparator_errors(ratings, evaluation, RATING_COMPARATOR)
     protocol_fields = {"fold_assignment": HASHED_FOLDS} if evaluation.split == "kfold" else {
         "split": evaluation.split, "test_share": evaluation.test_share}  # fmt: skip
     settings = evaluation_settings(
