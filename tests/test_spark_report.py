@@ -270,7 +270,8 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
     where = ([str(synthetic_folder)] if at == "disk" else
              [synthetic_folder.as_uri(), "--spark-tables", tables.as_uri()])  # fmt: skip
-    chosen = [] if at == "disk" else ["--models", "Popularity"]  # SVD is always evaluated
+    # SVD is always evaluated; the URI run takes the temporal split (one split: faster)
+    chosen = [] if at == "disk" else ["--models", "Popularity", "--split", "temporal"]
     code = main(["run", *where, "--engine", "spark", "--keep-in-spark",
                  "--out", str(out), "--format", "json,csv", "--factors", "5",
                  "--epochs", "5", "--bootstrap", "100", "--seed", "4", *chosen])  # fmt: skip
@@ -280,10 +281,16 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     assert said["evaluation"] == (str(tables) if at == "disk" else tables.as_uri())
     assert sorted(p.name for p in (out / "report").iterdir()) == ["metrics.csv", "report.json"]
     n_ratings = len(pd.read_csv(synthetic_folder / "ratings.csv"))
-    assert len(pd.read_parquet(tables / "predictions")) == n_ratings
+    n_held_out = len(pd.read_parquet(tables / "predictions"))
     document = json.loads((out / "report" / "report.json").read_text())
     assert document["dataset"]["n_ratings"] == n_ratings and document["dataset"]["synthetic"]
-    assert document["model"]["evaluation"]["folds"] == 5  # run's K-fold, as in memory
+    evaluated = document["model"]["evaluation"]
+    if at == "disk":  # run's K-fold, as in memory: every rating held out once
+        assert evaluated["folds"] == 5 and n_held_out == n_ratings
+    else:
+        assert evaluated["split"] == "temporal" and evaluated["folds"] == 1
+        assert 0 < n_held_out < n_ratings
+        assert f"tested on the {n_held_out:,} " in evaluated["protocol"]
     models = ["BaselineOnly", "Popularity"] if at == "disk" else ["Popularity"]
     assert document["model"]["evaluation"]["models"] == ["SVD", *models]
     listed = sorted(p.name for p in (tables / "comparators" / "lists").iterdir() if p.is_dir())

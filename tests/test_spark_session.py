@@ -1,16 +1,14 @@
 """Choosing the Spark engine: validated settings, stage keys kept, one-sentence failures.
 
-None of these start a JVM in this process (the checks run before Spark would); one runs
-the CLI with Spark in a subprocess to check what reaches its stderr.
+None of these start a JVM in this process (the checks run before Spark would). What
+reaches the CLI's stderr with Spark is checked by ``test_spark_standalone``, whose CLI runs
+in subprocesses.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
@@ -20,7 +18,7 @@ from engine.cli import main
 from engine.errors import ConfigError
 from engine.model import ModelConfig
 from engine.spark.session import SparkSettings, SparkUnavailableError, require_spark
-from tests.conftest import ROOT, SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR
 from tests.test_spark_support import spark_fixture, spark_missing, toy_ratings  # noqa: F401
 
 #: Read when the tests are collected, before any test starts a Spark session.
@@ -127,24 +125,6 @@ def test_spark_output_noise_is_dropped_and_errors_are_kept():
         "ValueError: bad input\n",
     ]
     assert list(shown(noise[:4] + errors[:1] + noise[4:] + errors[1:])) == errors
-
-
-def test_cli_with_spark_prints_no_spark_log_lines(tmp_path):
-    """The JVM's start-up lines, log4j WARN/INFO and the pandas notice stay off stderr."""
-    reason = spark_missing()
-    if reason:
-        pytest.skip(reason)
-    path = tmp_path / "ratings.csv"
-    toy_ratings().to_csv(path, index=False)
-    command = [sys.executable, "-m", "engine", "evaluate", str(path), "--engine", "spark",
-               "--spark-master", "local[2]", "--spark-driver-memory", "1g", "--folds", "2",
-               "--models", "SVD"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout)["folds"] == 2  # stdout is the JSON only
-    words = ("WARN", "INFO", "log4j", "NativeCodeLoader")
-    noisy = [line for line in done.stderr.splitlines() if any(w in line for w in words)]
-    assert noisy == [], done.stderr[-3000:]
 
 
 def test_native_blas_gets_one_thread_per_task_and_this_process_is_left_alone(spark):
