@@ -379,6 +379,29 @@ def model_group_gaps(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def ranking_by_group(rows: pd.DataFrame, metric: str) -> go.Figure:
+    """Draw each model's ``metric`` (y) per user group (x) as grouped bars; higher is better.
+
+    ``rows``: one grouping's ``Report.ranking_by_group`` rows (``group, model, n_users,
+    value``), the "all users" bars first; groups without a value (too few users) are left
+    out of the chart, not drawn as 0.
+    """
+    shown = rows[rows["value"].notna()]
+    fig = go.Figure([
+        go.Bar(
+            x=[literal_plotly(str(g)) for g in part["group"]], y=part["value"],
+            name=literal_plotly(str(model)), customdata=part["n_users"],
+            hovertemplate=f"{literal_plotly(str(model))}, %{{x}}: {metric} %{{y:.4g}} "
+                          "(%{customdata:,} users)<extra></extra>",
+        )
+        for model, part in shown.groupby("model", sort=False)
+    ])  # fmt: skip
+    fig.update_layout(barmode="group", yaxis_title=f"{metric} (higher is better)",
+                      legend_title_text="model", **_LAYOUT)  # fmt: skip
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
 #: Ticks of a ratio axis (log scale): the band's edges and round ratios.
 RATIO_TICKS = (0.05, 0.1, 0.2, 0.5, 0.8, 1, 1.25, 2, 5, 10, 20)
 

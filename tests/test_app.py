@@ -331,6 +331,14 @@ def test_audit_and_report_pages_run_the_audit_and_offer_downloads(sample):
     sizes = by_group[["n_users", "n_items", "n_raters", "n_ratings"]]
     assert not sizes.isna().any().any()  # "—" where a size does not apply, never None
     assert set(by_group["n_raters"]) == {"—"}  # a user grouping has no raters column value
+    ranking_by = at.selectbox(key="ranking_grouping")  # each model's NDCG by the audit's groups
+    assert {"gender", "activity", "popularity propensity"} <= set(ranking_by.options)
+    ranking_by.set_value("gender").run()
+    (ranking,) = [f.value for f in at.dataframe if "Popularity" in getattr(f.value, "columns", ())]
+    assert list(ranking.columns) == ["group", "users", "SVD", "BaselineOnly", "Popularity"]
+    assert ranking["group"].tolist() == ["all users", *sorted(sample.users["gender"].unique())]
+    said = [m.value.replace("\\", "") for m in at.markdown]  # literal_markdown's escapes
+    assert any(m.startswith("Highest NDCG@10 in every gender group") for m in said)
     at.switch_page("views/report.py").run()
     assert_ok(at)
     keys = {b.key for b in at.get("download_button")}

@@ -141,6 +141,33 @@ def test_accuracy_and_its_gaps_by_group_are_those_of_the_held_out_predictions(
             assert gap == pytest.approx(rmse.max() - rmse.min(), rel=1e-12) and gap > 0
 
 
+def test_ndcg_by_group_of_every_model_is_the_mean_of_its_users_fold_means(audited_in_spark, report):
+    """``ranking_by_group``: per model and group, the mean over the group's users of each
+    user's NDCG averaged over the folds, recomputed by pandas from the Parquet; the SVD's
+    equal the audit's NDCG rows, and the derived groupings are there too."""
+    data, ratings, evaluation, result = audited_in_spark[:4]
+    frame, minimum = report.ranking_by_group, result.config.min_group_size
+    assert list(dict.fromkeys(frame["model"])) == ["SVD", "BaselineOnly", "Popularity"]
+    assert {"gender", "age_band", "activity", "popularity propensity"} <= set(frame["grouping"])
+    for model, table in (("SVD", "user_ranking"), ("Popularity", "comparators/user_ranking")):
+        means = _of_model(evaluation_frame(ratings, evaluation, table), model)
+        means = means.groupby("user_id")["ndcg"].mean()
+        rows = frame[(frame["model"] == model) & (frame["grouping"] == "gender")]
+        rows = rows.set_index("group")
+        assert rows.loc["all users", "value"] == pytest.approx(means.mean(), rel=1e-12)
+        by_group = means.groupby(data.users["gender"].reindex(means.index).to_numpy())
+        for group, values in by_group:
+            assert rows.loc[group, "n_users"] == len(values)
+            expected = values.mean() if len(values) >= minimum else np.nan
+            assert rows.loc[group, "value"] == pytest.approx(expected, rel=1e-12, nan_ok=True)
+    audit = result.metrics[result.metrics["metric"] == "ndcg"]
+    svd = frame[(frame["model"] == "SVD") & (frame["group"] != "all users")]
+    joined = svd.merge(audit, on=["grouping", "group"], suffixes=("", "_audit"))
+    assert len(joined) == len(svd) and joined["value"].notna().sum() > 4
+    shown = joined[joined["value"].notna()]
+    assert shown["value"].to_numpy() == pytest.approx(shown["value_audit"].to_numpy(), rel=1e-12)
+
+
 def _of_model(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     """The rows of ``model`` in a comparators' table; an SVD table (no ``model``) as it is."""
     return frame[frame["model"] == model] if "model" in frame else frame

@@ -9,10 +9,18 @@ from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, EngineError, charts
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
+from engine.audit.tables import ALL_USERS
 from engine.external import compare_pair, pair_sentences, paired_display
 from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
+from engine.report.build import ranking_by_group_of
 from engine.report.numbers import cell_text
+from engine.report.ranking_groups import (
+    RANKING_BY_GROUP,
+    best_model_sentence,
+    ranking_definition,
+    wide_ranking_table,
+)
 from engine.report.reading import hints_by_group
 from engine.report.systems import shown_table
 from engine.text import literal_markdown, literal_plotly
@@ -285,6 +293,26 @@ def render() -> None:
         st.dataframe(shown, hide_index=True, key="fairness_table")
     else:
         st.caption("Load user attributes to compare models across user groups.")
+
+    st.subheader(RANKING_BY_GROUP)
+    evaluation = state.evaluation()
+    ranking = ranking_by_group_of(data, evaluation, result)
+    metric = f"NDCG@{evaluation.evaluation.k}"
+    if len(ranking):
+        groupings = list(dict.fromkeys(ranking["grouping"]))
+        grouping = st.selectbox("Compare rankings by", groupings, key="ranking_grouping")
+        rows = ranking[ranking["grouping"] == grouping]
+        st.markdown(literal_markdown(best_model_sentence(rows, metric, config.min_group_size)))
+        if rows.loc[rows["group"] != ALL_USERS, "value"].notna().any():
+            st.plotly_chart(charts.ranking_by_group(rows, metric), key="ranking_chart")
+        shown = wide_ranking_table(rows).astype(object).map(cell_text)  # NaN: "—"
+        st.dataframe(shown, hide_index=True, key="ranking_table")
+        st.caption(literal_markdown(ranking_definition(metric, config.min_group_size)))
+    else:
+        st.caption(
+            f"Only one model ranked items, so its {metric} by group is the audit table's: "
+            "evaluate BaselineOnly or Popularity too (Model page) to compare."
+        )
 
     with st.expander("Catalogue-level measures, Yao & Huang unfairness, delta-GAP"):
         st.dataframe(result.catalogue, hide_index=True, key="catalogue_table")

@@ -79,9 +79,16 @@ def ranking(sources: AuditSources, needs: Needs) -> pd.DataFrame:
     Index ``user_id``; users without a relevant held-out item are absent
     (``Evaluation.user_ranking``).
     """
-    table = sources.evaluation.user_ranking
-    table = table[table["model"] == AUDITED_MODEL]
-    return table.groupby("user_id")[list(RANKING_METRICS)].mean()
+    return ranking_means(sources.evaluation.user_ranking, AUDITED_MODEL, list(RANKING_METRICS))
+
+
+def ranking_means(user_ranking: pd.DataFrame, model: str, metrics: list[str]) -> pd.DataFrame:
+    """Average ``model``'s per-user ``metrics`` over the folds in which each user was ranked.
+
+    ``user_ranking``: ``Evaluation.user_ranking``. Index ``user_id``; users without a
+    relevant held-out item are absent.
+    """
+    return user_ranking[user_ranking["model"] == model].groupby("user_id")[metrics].mean()
 
 
 def lists(sources: AuditSources, needs: Needs) -> pd.DataFrame:
@@ -106,7 +113,16 @@ def long_tail(sources: AuditSources, needs: Needs) -> pd.Series:
 
 def profile(sources: AuditSources, needs: Needs) -> pd.DataFrame:
     """Profile each user (index ``user_id``): ``n_ratings, mean_rating, mean_popularity``."""
-    table, pop = needs["ratings"][["user_id", "item_id", "rating"]], needs["popularity"]
+    return user_profile(needs["ratings"], needs["popularity"])
+
+
+def user_profile(ratings: pd.DataFrame, popularity: pd.Series) -> pd.DataFrame:
+    """Profile each user (index ``user_id``): ``n_ratings, mean_rating, mean_popularity``.
+
+    ``ratings``: ``user_id, item_id, rating``; ``popularity``: ratings per item (index
+    ``item_id``); ``mean_popularity`` is the mean popularity of the items a user rated.
+    """
+    table, pop = ratings[["user_id", "item_id", "rating"]], popularity
     return table.assign(pop=pop.reindex(table["item_id"]).to_numpy()).groupby("user_id").agg(
         n_ratings=("rating", "size"), mean_rating=("rating", "mean"),
         mean_popularity=("pop", "mean"))  # fmt: skip

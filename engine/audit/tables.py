@@ -342,3 +342,41 @@ def accuracy_of_error_sums(
                      float(rmse.max() - rmse.min()) if len(rmse) > 1 else np.nan,
                      len(rmse)))  # fmt: skip
     return pd.DataFrame(rows, columns=["model", "overall_rmse", "max_gap", "groups_compared"])
+
+
+#: Columns of ``ranking_by_group``.
+RANKING_BY_GROUP_COLUMNS = ["grouping", "group", "model", "n_users", "value"]
+#: ``ranking_by_group``'s row of every user of a model, before its groups.
+ALL_USERS = "all users"
+
+
+def ranking_by_group(
+    means: dict[str, pd.Series], groupings: dict[str, pd.Series], min_users: int = 30
+) -> pd.DataFrame:
+    """Each model's mean ranking metric over all users and per user group (higher is better).
+
+    ``means``: model -> one value per user (index ``user_id``), over the users with a
+    relevant held-out rating: each user's metric averaged over the folds in which they were
+    ranked (``engine.audit.inputs.ranking_means``, the audit's convention for top-N
+    utility). ``groupings``: grouping -> labels (index ``user_id``, as
+    ``engine.audit.run.user_groupings_of``).
+
+    Returns ``RANKING_BY_GROUP_COLUMNS``: per grouping and model, first the row
+    ``ALL_USERS`` (every user of ``means``, labelled or not), then one row per group in label
+    order; ``n_users`` counts the group's users in ``means``, ``value`` is their mean, NaN
+    where fewer than ``min_users`` (too few to compare, as in the audit). The SVD's group
+    values are therefore the audit's values of that metric for the same groups.
+    """
+    rows = []
+    for grouping, labels in groupings.items():
+        names = sorted(pd.unique(labels.dropna()).tolist(), key=str)
+        for model, values in means.items():
+            values = values.dropna()
+            overall = float(values.mean()) if len(values) else np.nan
+            rows.append((grouping, ALL_USERS, model, len(values), overall))
+            by_group = values.groupby(labels.reindex(values.index).to_numpy()).agg(["size", "mean"])
+            for name in names:
+                size = int(by_group["size"].get(name, 0))
+                value = float(by_group["mean"][name]) if size >= max(min_users, 1) else np.nan
+                rows.append((grouping, name, model, size, value))
+    return pd.DataFrame(rows, columns=RANKING_BY_GROUP_COLUMNS)

@@ -23,10 +23,16 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.groups import user_attribute_groups
+from engine.audit.inputs import ranking_means, user_profile
 from engine.audit.registry import Registry
-from engine.audit.run import AuditResult
+from engine.audit.run import AuditResult, user_groupings_of
 from engine.audit.specs import REGISTRY
-from engine.audit.tables import accuracy_of_error_sums, error_sums_by_model
+from engine.audit.tables import (
+    RANKING_BY_GROUP_COLUMNS,
+    accuracy_of_error_sums,
+    error_sums_by_model,
+    ranking_by_group,
+)
 from engine.data.profile import DatasetProfile, dataset_profile
 from engine.data.types import LoadReport, RatingData
 from engine.errors import ConfigError
@@ -47,7 +53,8 @@ if TYPE_CHECKING:  # the monitor trains models: imported only by the callers tha
     from engine.external.systems import SystemsComparison
     from engine.monitor import Monitoring
 
-SCHEMA_VERSION = "2.6"  # 2.4: optional "update"; 2.5: "systems"; 2.6: "over_time" (monitor)
+#: 2.4: optional "update"; 2.5: "systems"; 2.6: "over_time" (monitor); 2.7: "ranking_by_group".
+SCHEMA_VERSION = "2.7"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",
@@ -72,6 +79,8 @@ _WITHHELD = ["value", "ci_low", "ci_high", "ratio", "p_value", "p_adjusted", "se
 #: Metrics excluded from the accuracy table because they differ run to run (wall time).
 _UNREPRODUCIBLE = {"fit_seconds"}
 TOP_ITEMS = 10
+#: The ranking metric the models are compared on by group (``Report.ranking_by_group``).
+GROUP_RANKING_METRIC = "ndcg"
 PACKAGES = ("numpy", "pandas", "scikit-surprise", "shap", "plotly", "streamlit")
 CONVENTIONS = [
     "Confidence intervals are 95% percentile intervals from bootstrapping users (a user's "
@@ -174,6 +183,10 @@ class Report:
         undefined (null in JSON, "n/a" with the reason in HTML).
     tradeoff
         ``grouping, model, overall_rmse, max_gap`` per user attribute (accuracy vs fairness).
+    ranking_by_group
+        ``grouping, group, model, n_users, value``: each ranking model's NDCG@k over all
+        users and per group of every audited user grouping (``ranking_by_group_table``);
+        empty with fewer than two ranking models.
     metrics
         Audit rows with ``METRIC_COLUMNS``; insufficient-data rows have no values.
     catalogue, yao, delta_gap, bias_disparity
@@ -226,6 +239,7 @@ class Report:
     model: dict[str, Any]
     accuracy: pd.DataFrame
     tradeoff: pd.DataFrame
+    ranking_by_group: pd.DataFrame
     metrics: pd.DataFrame
     catalogue: pd.DataFrame
     yao: pd.DataFrame
@@ -277,6 +291,7 @@ def build_report(
         accuracy=model_accuracy(evaluation),
         evaluation=_evaluation_settings(evaluation),
         tradeoff=_tradeoff(data, evaluation, result),
+        ranking_by_group=ranking_by_group_of(data, evaluation, result),
         top_items=most_recommended(
             audited_lists(result), profile.item_popularity, item_titles(data)
         ),
@@ -294,6 +309,7 @@ def assemble_report(
     accuracy: pd.DataFrame,
     evaluation: dict[str, Any],
     tradeoff: pd.DataFrame,
+    ranking_by_group: pd.DataFrame,
     top_items: pd.DataFrame,
     provenance: dict[str, Any],
     sections: tuple[str, ...] | list[str] | None = None,
@@ -304,7 +320,8 @@ def assemble_report(
     ``engine.spark.report`` computes from aggregates of data kept in Spark: ``profile``
     (``DatasetProfile``), ``load`` (the load report), ``model`` (the settings trained
     with), ``accuracy`` (``model_accuracy``'s columns), ``evaluation`` (``evaluation_settings``),
-    ``tradeoff`` (``tradeoff_table``), ``top_items`` (``most_recommended``) and
+    ``tradeoff`` (``tradeoff_table``), ``ranking_by_group`` (``ranking_by_group_table``),
+    ``top_items`` (``most_recommended``) and
     ``provenance`` (``provenance_of``). ``sections`` as in ``build_report``.
     """
     chosen = tuple(SECTIONS) if sections is None else tuple(s for s in SECTIONS if s in sections)
@@ -338,6 +355,7 @@ def assemble_report(
         model={"config": model.settings_in_use(), "evaluation": evaluation},
         accuracy=accuracy,
         tradeoff=tradeoff,
+        ranking_by_group=ranking_by_group,
         metrics=metrics,
         catalogue=result.catalogue.reset_index(drop=True),
         yao=_withhold_by_size(result.yao, minimum),
@@ -451,6 +469,42 @@ def tradeoff_table(
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def ranking_by_group_of(
+    data: RatingData, evaluation: Evaluation, result: AuditResult
+) -> pd.DataFrame:
+    """``ranking_by_group_table`` of in-memory data: every ranked model of ``evaluation``."""
+    table = evaluation.user_ranking
+    means = {
+        str(model): ranking_means(table, model, [GROUP_RANKING_METRIC])[GROUP_RANKING_METRIC]
+        for model in pd.unique(table["model"])
+    }
+    profile = user_profile(data.ratings, data.ratings["item_id"].value_counts())
+    return ranking_by_group_table(data.users, profile, means, result)
+
+
+def ranking_by_group_table(
+    users: pd.DataFrame | None,
+    profile: pd.DataFrame,
+    means: dict[str, pd.Series],
+    result: AuditResult,
+) -> pd.DataFrame:
+    """Each ranking model's NDCG@k over all users and per group of the audit's user groupings.
+
+    ``users``: the attribute table; ``profile``: ``n_ratings, mean_popularity`` per user
+    with a rating (``engine.audit.inputs.user_profile``), from which the derived groupings
+    come; ``means``: model -> per-user NDCG@k (``engine.audit.inputs.ranking_means``).
+    ``engine.audit.tables.ranking_by_group`` over the groupings the audit made with
+    ``result.config`` (``user_groupings_of``: the chosen attributes, then activity and
+    popularity propensity), so a group here is the audit's group and the SVD's value is the
+    audit's. Empty (``RANKING_BY_GROUP_COLUMNS``) with fewer than two models: the audit's
+    rows already show the one.
+    """
+    if len(means) < 2:
+        return pd.DataFrame(columns=RANKING_BY_GROUP_COLUMNS)
+    groupings = user_groupings_of(users, profile, result.config, [])
+    return ranking_by_group(means, groupings, result.config.min_group_size)
 
 
 def audited_lists(result: AuditResult) -> pd.DataFrame:

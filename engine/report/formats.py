@@ -84,6 +84,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "model": report.model,
             "accuracy": _records(report.accuracy),
             "tradeoff": _records(report.tradeoff),
+            "ranking_by_group": _records(report.ranking_by_group),
             "metrics": _records(report.metrics),
             "catalogue": _records(report.catalogue),
             "yao": _records(report.yao),

@@ -26,10 +26,23 @@ from engine import charts
 from engine.audit.groups import DERIVED_DEFINITIONS
 from engine.audit.registry import direction_words
 from engine.audit.stats import format_p_value
+from engine.audit.tables import ALL_USERS
 from engine.report.build import CONVENTIONS, HASHED_FOLDS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
-from engine.report.numbers import count_text, percent_text, ratio_text, value_text
+from engine.report.numbers import (
+    NOT_AVAILABLE,
+    count_text,
+    percent_text,
+    ratio_text,
+    value_text,
+)
 from engine.report.over_time import over_time_section
+from engine.report.ranking_groups import (
+    RANKING_BY_GROUP,
+    best_model_sentence,
+    ranking_definition,
+    wide_ranking_table,
+)
 from engine.report.reading import hints_by_group
 from engine.report.systems import systems_section
 from engine.report.update_section import summary_lead, update_section_html
@@ -59,9 +72,6 @@ _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 _DATA_KEYS = ("x", "y", "text", "customdata", "name")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
 
-
-#: What a missing or undefined value (None, NaN) shows; each table says why nearby.
-NOT_AVAILABLE = "n/a"
 
 #: Why the trade-off's overall RMSE can differ from the accuracy table's in the last digit.
 POOLED_RMSE = (
@@ -434,7 +444,7 @@ def _model(report: Report, chart: _Charts) -> str:
             "model evaluated:</p>"
         )
         parts.append(table(report.tradeoff))
-        return "".join(parts)
+        return "".join(parts) + _ranking_by_group(report, chart)
     if len(report.tradeoff):
         parts.append(f"<p class='meta'>{POOLED_RMSE}</p>")
     for grouping, rows in report.tradeoff.groupby("grouping", sort=False):
@@ -450,6 +460,24 @@ def _model(report: Report, chart: _Charts) -> str:
         fig.update_layout(title=title)
         parts.append(chart(fig, literal=True))
         parts.append(table(rows))
+    return "".join(parts) + _ranking_by_group(report, chart)
+
+
+def _ranking_by_group(report: Report, chart: _Charts) -> str:
+    """Each ranking model's NDCG@k per user group: a sentence, bars and a table per grouping."""
+    frame = report.ranking_by_group
+    if frame is None or not len(frame):
+        return ""
+    metric = f"NDCG@{report.model['evaluation']['k']}"
+    minimum = report.audit_config["min_group_size"]
+    parts = [f"<h3>{RANKING_BY_GROUP}</h3><p>{escape(ranking_definition(metric, minimum))}</p>"]
+    for grouping, rows in frame.groupby("grouping", sort=False):
+        parts.append(f"<p>{escape(best_model_sentence(rows, metric, minimum))}</p>")
+        if rows.loc[rows["group"] != ALL_USERS, "value"].notna().any():
+            fig = charts.ranking_by_group(rows, metric)
+            fig.update_layout(title=literal_plotly(f"{metric} by {grouping} per model"))
+            parts.append(chart(fig, literal=True))
+        parts.append(table(wide_ranking_table(rows)))
     return "".join(parts)
 
 

@@ -9,7 +9,7 @@
 - p-values: ``engine.audit.stats.format_p_value`` (only what the stated test can give).
 
 Missing values (None, NaN, ``pd.NA``) are written as ``""`` here; callers that need a
-visible placeholder (the HTML tables' "n/a") add it.
+visible placeholder (the HTML tables') add ``NOT_AVAILABLE``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import pandas as pd
 
 from engine.audit.config import AuditConfig
 
+#: What a missing or undefined value (None, NaN) shows; each table says why nearby.
+NOT_AVAILABLE = "n/a"
 #: The audit's default flag band (``AuditConfig.band``), whose edges ``ratio_text`` keeps apart.
 DEFAULT_BAND: tuple[float, float] = AuditConfig().band
 

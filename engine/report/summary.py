@@ -35,6 +35,7 @@ from engine.audit.registry import Registry
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value
 from engine.report.numbers import count_text, percent_text, ratio_text, value_text
+from engine.report.ranking_groups import RANKING_BY_GROUP
 
 MAX_ITEMS = 7
 #: Places of the summary one family may hold before the last, unrestricted fill.
@@ -51,12 +52,12 @@ BIAS_BASELINE = "BaselineOnly"
 CHECK_NEXT: dict[tuple[str, str | None], str] = {
     ("accuracy", "worse"): "check whether these users have fewer ratings or rate differently "
     "(root-cause hints, What the data shows), and compare the models' group gaps (the "
-    "'Accuracy vs fairness' charts in Model and accuracy)",
+    "'Accuracy vs fairness' charts)",
     ("accuracy", "better"): "check that the other groups are not served worse in the same "
     "family (the audit table); a gap in either direction is the same gap",
     ("top-N utility", "worse"): "check these users' profile sizes and held-out items "
-    "(root-cause hints), and whether the popularity baseline ranks better for all users "
-    "(Model and accuracy)",
+    "(root-cause hints), and whether the popularity baseline ranks these users better (the "
+    f"'{RANKING_BY_GROUP}' table)",
     ("top-N utility", "better"): "check whether these users' profiles are larger or more "
     "mainstream than the reference group's (root-cause hints)",
     ("popularity", None): "compare the popularity of these users' own ratings with their "

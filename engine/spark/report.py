@@ -16,7 +16,9 @@ to the driver:
 The comparators BaselineOnly and Popularity are evaluated on the same splits in Spark
 (``engine.spark.comparators``), so the accuracy table and the summary's "a baseline ranks
 better" fact are the in-memory report's; BaselineOnly's accuracy gaps by group come from its
-per-user error sums (``comparator_errors``). KNNBaseline does not run on this route.
+per-user error sums (``comparator_errors``), and each comparator's NDCG@k by user group
+from its per-user means over the folds (``comparator_ranking``). KNNBaseline does not run
+on this route.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from engine.explain.titles import titles_in
 from engine.model.config import ModelConfig
 from engine.protocols import SPLIT_COLUMNS, describe_protocol
 from engine.report.build import (
+    GROUP_RANKING_METRIC,
     HASHED_FOLDS,
     Report,
     accuracy_table,
@@ -44,6 +47,7 @@ from engine.report.build import (
     evaluation_settings,
     most_recommended,
     provenance_of,
+    ranking_by_group_table,
     tradeoff_table,
 )
 from engine.spark.audit import (
@@ -56,6 +60,8 @@ from engine.spark.audit import (
 from engine.spark.comparators import RATING_COMPARATOR
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from engine.spark.evaluate import SparkEvaluation
     from engine.spark.load import SparkRatings
 
@@ -179,20 +185,39 @@ def comparator_errors(
     Index ``user_id`` (users with a held-out prediction of ``model``), columns ``se, ae,
     n``: the input of ``engine.report.build.tradeoff_table`` for that model.
     """
+    predictions = comparator_table(evaluation, "predictions", model)
+    return _by_user_id(error_sums(predictions).join(ratings.users, "u"))[list(ERROR_COLUMNS)]
+
+
+def comparator_ranking(
+    ratings: SparkRatings, evaluation: SparkEvaluation, model: str, metric: str
+) -> pd.Series:
+    """Average a comparator's per-user ranking ``metric`` over the folds, in Spark.
+
+    Index ``user_id``: the users ``model`` ranked (those with a relevant held-out rating),
+    each user's mean over the folds in which they were ranked (as ``user_statistics``' for
+    the SVD): the input of ``engine.report.build.ranking_by_group_table`` for that model.
+    """
+    from pyspark.sql import functions as F
+
+    rows = comparator_table(evaluation, "user_ranking", model)
+    means = rows.groupBy("u").agg(F.avg(metric).alias(metric)).join(ratings.users, "u")
+    return _by_user_id(means)[metric]
+
+
+def comparator_table(evaluation: SparkEvaluation, table: str, model: str) -> DataFrame:
+    """``evaluate_spark``'s ``table`` of comparator ``model`` (``comparators/<table>/``)."""
     from pyspark.sql import functions as F
 
     from engine.spark.evaluate import COMPARATORS_FOLDER
 
-    predictions = evaluation_table(evaluation, f"{COMPARATORS_FOLDER}/predictions")
-    table = (
-        error_sums(predictions.where(F.col("model") == model))
-        .join(ratings.users, "u")
-        .toArrow()
-        .to_pandas()
-    )
-    return table.set_index(pd.Index(table["user_id"], dtype="str", name="user_id"))[
-        list(ERROR_COLUMNS)
-    ].sort_index()
+    rows = evaluation_table(evaluation, f"{COMPARATORS_FOLDER}/{table}")
+    return rows.where(F.col("model") == model)
+
+
+def _by_user_id(frame: DataFrame) -> pd.DataFrame:
+    table = frame.toArrow().to_pandas()
+    return table.set_index(pd.Index(table["user_id"], dtype="str", name="user_id")).sort_index()
 
 
 def protocol_in_words(evaluation: SparkEvaluation, splits: pd.DataFrame) -> str:
@@ -269,6 +294,10 @@ def report_spark(
     held_out = {MODEL: statistics.loc[statistics["n"] > 0, list(ERROR_COLUMNS)]}
     if RATING_COMPARATOR in models:
         held_out[RATING_COMPARATOR] = comparator_errors(ratings, evaluation, RATING_COMPARATOR)
+    metric = GROUP_RANKING_METRIC
+    ranked = {name: comparator_ranking(ratings, evaluation, name, metric)
+              for name in models if name != MODEL}  # fmt: skip
+    ranked = {MODEL: statistics[metric].dropna(), **ranked}
     protocol_fields = {"fold_assignment": HASHED_FOLDS} if evaluation.split == "kfold" else {
         "split": evaluation.split, "test_share": evaluation.test_share}  # fmt: skip
     settings = evaluation_settings(
@@ -292,6 +321,7 @@ def report_spark(
         accuracy=accuracy_table(metrics, models),
         evaluation=settings,
         tradeoff=tradeoff_table(users, statistics.index, held_out, result),
+        ranking_by_group=ranking_by_group_table(users, statistics, ranked, result),
         top_items=most_recommended(audited_lists(result), popularity, titles_in(items)),
         provenance=provenance,
         sections=sections,

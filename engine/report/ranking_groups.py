@@ -1,0 +1,126 @@
+"""Reading ``Report.ranking_by_group``: which model ranks best for which user group.
+
+``Report.ranking_by_group`` (``engine.report.build.ranking_by_group_table``) holds each
+ranking model's NDCG@k over all users and per group of every audited user grouping.
+``wide_ranking_table`` lays one grouping out as a reader compares it (a row per group, a
+column per model); ``best_model_sentence`` says which model is highest in which groups, and
+how even each model is across them (its lowest group's value over its highest), so "does
+the popularity baseline serve these users better?" is answered where the reader looks.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.audit.tables import ALL_USERS
+from engine.report.numbers import NOT_AVAILABLE, missing, value_text
+
+#: The heading of the comparison, in the report and on the Bias audit page.
+RANKING_BY_GROUP = "Ranking by group across models"
+
+
+def ranking_definition(metric: str, min_users: int) -> str:
+    """Define ``Report.ranking_by_group``'s values for the reader (``metric``: "NDCG@10")."""
+    return (
+        f"{metric} of each model for every user group the audit compared: the mean over the "
+        "group's users with a relevant held-out rating, each user's NDCG averaged over the "
+        "folds in which they were ranked (the audit's convention, so SVD's values are the "
+        f"audit table's). Higher is better; n/a where a group has fewer than {min_users} such "
+        "users."
+    )
+
+
+def wide_ranking_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One grouping's rows as ``group``, ``users``, then one column per model (its value).
+
+    ``users`` counts the group's users with a relevant held-out rating; where the models
+    ranked different users, one ``users (model)`` column per model instead. Groups keep the
+    order of ``rows`` ("all users" first); a value is NaN where the group is too small.
+    """
+    models = list(pd.unique(rows["model"]))
+    order = list(pd.unique(rows["group"]))
+    values = rows.pivot(index="group", columns="model", values="value").reindex(order)[models]
+    users = rows.pivot(index="group", columns="model", values="n_users").reindex(order)[models]
+    if users.nunique(axis=1).le(1).all():
+        counts = users.iloc[:, [0]].set_axis(["users"], axis=1)
+    else:
+        counts = users.set_axis([f"users ({m})" for m in models], axis=1)
+    wide = pd.concat([counts.astype("int64"), values], axis=1).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
+    """Which model has the highest ``metric`` in which group of one grouping, in a sentence.
+
+    ``rows``: one grouping's ``Report.ranking_by_group`` rows; ``metric``: its name for the
+    reader (``"NDCG@10"``); ``min_users``: the size below which a group has no value. Ties
+    name every tied model. With two groups or more compared, each model's lowest group value
+    over its highest follows (1 = even across the groups; n/a when every group's is 0).
+    Groups without a value are counted, not compared.
+    """
+    grouping = str(rows["grouping"].iloc[0])
+    groups = rows[rows["group"] != ALL_USERS]
+    compared = groups[groups["value"].notna()]
+    n_small = groups.loc[groups["value"].isna(), "group"].nunique()
+    small = (
+        f" {n_small} {'group' if n_small == 1 else 'groups'} with fewer than {min_users} users "
+        f"with a relevant held-out rating {'is' if n_small == 1 else 'are'} not compared."
+        if n_small
+        else ""
+    )
+    small = _evenness(compared) + small
+    overall = _best(rows[rows["group"] == ALL_USERS])
+    if compared.empty:
+        return (
+            f"No group of {grouping} has {min_users} users with a relevant held-out rating, so "
+            f"no group is compared; over all users {_names(overall)} "
+            f"{'has' if len(overall) == 1 else 'have'} the highest {metric}."
+        )
+    best = {group: _best(part) for group, part in compared.groupby("group", sort=False)}
+    holders = {tuple(models) for models in best.values()}
+    if len(holders) == 1:
+        (models,) = holders
+        where = (f"in the one {grouping} group compared ({next(iter(best))})" if len(best) == 1
+                 else f"in every {grouping} group compared ({len(best)})")  # fmt: skip
+        also = " and over all users" if list(models) == overall else ""
+        text = f"Highest {metric} {where}{also}: {_names(list(models))}"
+        if not also:
+            text += f"; over all users: {_names(overall)}"
+        return text + "." + small
+    by_models: dict[tuple[str, ...], list[str]] = {}
+    for group, models in best.items():
+        by_models.setdefault(tuple(models), []).append(str(group))
+    parts = [f"{_names(list(models))} in {_names(names)}" for models, names in by_models.items()]
+    return (
+        f"Highest {metric} by {grouping} group: {'; '.join(parts)} (over all users: "
+        f"{_names(overall)}; values: {_values(compared)})." + small
+    )
+
+
+def _evenness(compared: pd.DataFrame) -> str:
+    """`` Lowest group over highest, per model (1 = even): SVD 0.69, ...``; "" with < 2 groups."""
+    if compared["group"].nunique() < 2:
+        return ""
+    highest = compared.groupby("model", sort=False)["value"].agg(["min", "max"])
+    ratios = highest["min"] / highest["max"].where(highest["max"] > 0)
+    shown = ", ".join(f"{m} {NOT_AVAILABLE if missing(r) else f'{r:.2f}'}"
+                      for m, r in ratios.items())  # fmt: skip
+    return f" Lowest group over highest, per model (1 = even): {shown}."
+
+
+def _best(part: pd.DataFrame) -> list[str]:
+    top = part["value"].max()
+    return [str(m) for m in part.loc[part["value"] == top, "model"]]
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _values(compared: pd.DataFrame) -> str:
+    return ", ".join(
+        f"{group}: " + " vs ".join(f"{m} {value_text(v)}" for m, v in
+                                   zip(part["model"], part["value"], strict=True))
+        for group, part in compared.groupby("group", sort=False)
+    )  # fmt: skip
