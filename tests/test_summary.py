@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from engine import AuditConfig, charts
+from engine import AuditConfig, ModelConfig, charts
 from engine.report.findings import findings, headline
 from engine.report.numbers import count_text, ratio_text, value_text
 from engine.report.summary import (
@@ -208,6 +209,9 @@ def test_a_popularity_baseline_that_ranks_better_is_a_finding_about_the_recommen
     assert first.kind == "evaluation" and first.severity == pytest.approx(943 * math.log(2))
     assert first.headline.startswith("The popularity baseline ranks better than SVD: NDCG@k 0.1")
     assert first.check_next.startswith("check the model settings")
+    named = {"n_factors", "n_epochs", "reg_all", "refit_lambda"}  # settings a report lists
+    assert all(name in first.check_next for name in named)
+    assert named <= {f.name for f in fields(ModelConfig)}
     tie = accuracy.assign(mean=[0.1, 0.05, 0.04, 0.03])
     assert all(i.kind != "evaluation" for i in executive_summary(metrics, tie, CONFIG, 943))
     assert "BaselineOnly" not in first.detail  # not evaluated
