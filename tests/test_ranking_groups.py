@@ -70,12 +70,17 @@ def _rows(values: dict[str, dict[str, float]], n_users: int = 50) -> pd.DataFram
     )  # fmt: skip
 
 
-def test_one_model_highest_everywhere_is_one_sentence_with_each_models_evenness():
+SPREAD = "Spread across the groups, per model, highest minus lowest (lowest over highest, 1 = even)"
+
+
+def test_one_model_highest_everywhere_is_one_sentence_with_each_models_spread():
     rows = _rows({"SVD": {ALL_USERS: 0.08, "F": 0.06, "M": 0.09},
-                  "Popularity": {ALL_USERS: 0.17, "F": 0.15, "M": 0.18}})  # fmt: skip
+                  "Popularity": {ALL_USERS: 0.17, "F": 0.14, "M": 0.18}})  # fmt: skip
+    # SVD: 0.09 - 0.06 = 0.03, 0.06 / 0.09 = 0.67; Popularity: 0.04 and 0.78: the higher
+    # model has the larger difference and the ratio nearer 1, both shown
     assert best_model_sentence(rows, "NDCG@10", 30) == (
         "Highest NDCG@10 in every gender group compared (2) and over all users: Popularity. "
-        "Lowest group over highest, per model (1 = even): SVD 0.67, Popularity 0.83."
+        f"{SPREAD}: SVD 0.03 (0.67), Popularity 0.04 (0.78)."
     )
 
 
@@ -84,23 +89,31 @@ def test_different_winners_by_group_are_named_with_their_values_and_small_groups
                   "Popularity": {ALL_USERS: 0.09, "F": 0.08, "M": 0.1, "X": np.nan}})  # fmt: skip
     assert best_model_sentence(rows, "NDCG@10", 30) == (
         "Highest NDCG@10 by gender group: SVD in F; Popularity in M (over all users: SVD; "
-        "values: F: SVD 0.12 vs Popularity 0.08, M: SVD 0.05 vs Popularity 0.1). Lowest group "
-        "over highest, per model (1 = even): SVD 0.42, Popularity 0.80. 1 group with fewer "
-        "than 30 users with a relevant held-out rating is not compared."
+        f"values: F: SVD 0.12 vs Popularity 0.08, M: SVD 0.05 vs Popularity 0.1). {SPREAD}: "
+        "SVD 0.07 (0.42), Popularity 0.02 (0.80). 1 group with fewer than 30 users with a "
+        "relevant held-out rating is not compared."
     )
 
 
-def test_ties_name_both_models_and_a_lone_group_or_none_is_said_so():
-    tied = _rows({"SVD": {ALL_USERS: 0.1, "F": 0.1}, "Popularity": {ALL_USERS: 0.1, "F": 0.1}})
-    assert best_model_sentence(tied, "NDCG@5", 30) == (
-        "Highest NDCG@5 in the one gender group compared (F) and over all users: SVD and "
-        "Popularity."
+def test_ties_name_both_models_and_a_lone_group_or_none_is_no_comparison():
+    tied = _rows({"SVD": {ALL_USERS: 0.1, "F": 0.1, "M": 0.2},
+                  "Popularity": {ALL_USERS: 0.1, "F": 0.1, "M": 0.1}})  # fmt: skip
+    assert best_model_sentence(tied, "NDCG@5", 30).startswith(
+        "Highest NDCG@5 by gender group: SVD and Popularity in F; SVD in M (over all users: SVD "
+        "and Popularity;"
+    )
+    lone = _rows({"SVD": {ALL_USERS: 0.1, "F": 0.1, "X": np.nan},
+                  "Popularity": {ALL_USERS: 0.1, "F": 0.1, "X": np.nan}})  # fmt: skip
+    assert best_model_sentence(lone, "NDCG@5", 30) == (
+        "Only one group (F) of gender has 30 users with a relevant held-out rating, so the "
+        "models are not compared by gender; over all users SVD and Popularity have the "
+        "highest NDCG@5."
     )
     none = _rows({"SVD": {ALL_USERS: 0.1, "F": np.nan}, "Popularity": {ALL_USERS: 0.2,
                                                                         "F": np.nan}})  # fmt: skip
     assert best_model_sentence(none, "NDCG@5", 30) == (
-        "No group of gender has 30 users with a relevant held-out rating, so no group is "
-        "compared; over all users Popularity has the highest NDCG@5."
+        "No group of gender has 30 users with a relevant held-out rating, so the models are not "
+        "compared by gender; over all users Popularity has the highest NDCG@5."
     )
 
 

@@ -9,7 +9,6 @@ from dashboard.components import dataset_caption, run_with_progress
 from engine import AuditConfig, EngineError, charts
 from engine.audit.groups import user_attribute_groups
 from engine.audit.run import NO_INTERVAL, accuracy_by_model
-from engine.audit.tables import ALL_USERS
 from engine.external import compare_pair, pair_sentences, paired_display
 from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
@@ -18,6 +17,7 @@ from engine.report.numbers import cell_text
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
     best_model_sentence,
+    compared_groups,
     ranking_definition,
     wide_ranking_table,
 )
@@ -303,7 +303,7 @@ def render() -> None:
         grouping = st.selectbox("Compare rankings by", groupings, key="ranking_grouping")
         rows = ranking[ranking["grouping"] == grouping]
         st.markdown(literal_markdown(best_model_sentence(rows, metric, config.min_group_size)))
-        if rows.loc[rows["group"] != ALL_USERS, "value"].notna().any():
+        if compared_groups(rows) >= 2:  # one group alone is no comparison
             st.plotly_chart(charts.ranking_by_group(rows, metric), key="ranking_chart")
         shown = wide_ranking_table(rows).astype(object).map(cell_text)  # NaN: "—"
         st.dataframe(shown, hide_index=True, key="ranking_table")

@@ -26,7 +26,6 @@ from engine import charts
 from engine.audit.groups import DERIVED_DEFINITIONS
 from engine.audit.registry import direction_words
 from engine.audit.stats import format_p_value
-from engine.audit.tables import ALL_USERS
 from engine.report.build import CONVENTIONS, HASHED_FOLDS, SECTIONS, Report, references
 from engine.report.findings import KINDS, Finding, catalogue_shares
 from engine.report.numbers import (
@@ -40,6 +39,7 @@ from engine.report.over_time import over_time_section
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
     best_model_sentence,
+    compared_groups,
     ranking_definition,
     wide_ranking_table,
 )
@@ -473,7 +473,7 @@ def _ranking_by_group(report: Report, chart: _Charts) -> str:
     parts = [f"<h3>{RANKING_BY_GROUP}</h3><p>{escape(ranking_definition(metric, minimum))}</p>"]
     for grouping, rows in frame.groupby("grouping", sort=False):
         parts.append(f"<p>{escape(best_model_sentence(rows, metric, minimum))}</p>")
-        if rows.loc[rows["group"] != ALL_USERS, "value"].notna().any():
+        if compared_groups(rows) >= 2:  # one group alone is no comparison
             fig = charts.ranking_by_group(rows, metric)
             fig.update_layout(title=literal_plotly(f"{metric} by {grouping} per model"))
             parts.append(chart(fig, literal=True))

@@ -4,8 +4,9 @@
 ranking model's NDCG@k over all users and per group of every audited user grouping.
 ``wide_ranking_table`` lays one grouping out as a reader compares it (a row per group, a
 column per model); ``best_model_sentence`` says which model is highest in which groups, and
-how even each model is across them (its lowest group's value over its highest), so "does
-the popularity baseline serve these users better?" is answered where the reader looks.
+how each model's values spread across them (the highest minus the lowest, and the lowest
+over the highest), so "does the popularity baseline serve these users better?" is answered
+where the reader looks.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ def ranking_definition(metric: str, min_users: int) -> str:
     """Define ``Report.ranking_by_group``'s values for the reader (``metric``: "NDCG@10")."""
     return (
         f"{metric} of each model for every user group the audit compared: the mean over the "
-        "group's users with a relevant held-out rating, each user's NDCG averaged over the "
-        "folds in which they were ranked (the audit's convention, so SVD's values are the "
-        f"audit table's). Higher is better; n/a where a group has fewer than {min_users} such "
-        "users."
+        "group's users with a relevant held-out rating (the users column), each user's NDCG "
+        "averaged over the folds in which they were ranked (the audit's convention, so SVD's "
+        f"values are the audit table's). Higher is better; n/a where a group has fewer than "
+        f"{min_users} such users. 'all users' averages every ranked user the same way, so it "
+        "can differ slightly from the accuracy table's NDCG, a mean over the folds. The spread "
+        "of a model across groups is given both as a difference and as a ratio: a model that "
+        "ranks higher overall can show a larger difference and a ratio nearer 1 at once."
     )
 
 
@@ -55,9 +59,11 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
 
     ``rows``: one grouping's ``Report.ranking_by_group`` rows; ``metric``: its name for the
     reader (``"NDCG@10"``); ``min_users``: the size below which a group has no value. Ties
-    name every tied model. With two groups or more compared, each model's lowest group value
-    over its highest follows (1 = even across the groups; n/a when every group's is 0).
-    Groups without a value are counted, not compared.
+    name every tied model. With two groups or more compared, each model's spread across them
+    follows: its highest group value minus its lowest, and its lowest over its highest (1 =
+    even; n/a when every group's is 0), both, because a model that ranks better overall can
+    show a larger difference and a ratio nearer 1 at once. With one group compared the models
+    are not compared by this grouping. Groups without a value are counted, not compared.
     """
     grouping = str(rows["grouping"].iloc[0])
     groups = rows[rows["group"] != ALL_USERS]
@@ -69,20 +75,21 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
         if n_small
         else ""
     )
-    small = _evenness(compared) + small
     overall = _best(rows[rows["group"] == ALL_USERS])
-    if compared.empty:
+    highest = f"{_names(overall)} {'has' if len(overall) == 1 else 'have'} the highest {metric}"
+    if compared_groups(rows) < 2:
+        which = ("No group" if compared.empty else
+                 f"Only one group ({compared['group'].iloc[0]})")  # fmt: skip
         return (
-            f"No group of {grouping} has {min_users} users with a relevant held-out rating, so "
-            f"no group is compared; over all users {_names(overall)} "
-            f"{'has' if len(overall) == 1 else 'have'} the highest {metric}."
+            f"{which} of {grouping} has {min_users} users with a relevant held-out rating, so "
+            f"the models are not compared by {grouping}; over all users {highest}."
         )
+    small = _spread(compared) + small
     best = {group: _best(part) for group, part in compared.groupby("group", sort=False)}
     holders = {tuple(models) for models in best.values()}
     if len(holders) == 1:
         (models,) = holders
-        where = (f"in the one {grouping} group compared ({next(iter(best))})" if len(best) == 1
-                 else f"in every {grouping} group compared ({len(best)})")  # fmt: skip
+        where = f"in every {grouping} group compared ({len(best)})"
         also = " and over all users" if list(models) == overall else ""
         text = f"Highest {metric} {where}{also}: {_names(list(models))}"
         if not also:
@@ -98,15 +105,24 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
     )
 
 
-def _evenness(compared: pd.DataFrame) -> str:
-    """`` Lowest group over highest, per model (1 = even): SVD 0.69, ...``; "" with < 2 groups."""
-    if compared["group"].nunique() < 2:
-        return ""
-    highest = compared.groupby("model", sort=False)["value"].agg(["min", "max"])
-    ratios = highest["min"] / highest["max"].where(highest["max"] > 0)
-    shown = ", ".join(f"{m} {NOT_AVAILABLE if missing(r) else f'{r:.2f}'}"
-                      for m, r in ratios.items())  # fmt: skip
-    return f" Lowest group over highest, per model (1 = even): {shown}."
+def compared_groups(rows: pd.DataFrame) -> int:
+    """How many groups of one grouping's rows have a value (are large enough to compare)."""
+    groups = rows[(rows["group"] != ALL_USERS) & rows["value"].notna()]
+    return int(groups["group"].nunique())
+
+
+def _spread(compared: pd.DataFrame) -> str:
+    """`` Spread across the groups, per model, ...: SVD 0.026 (0.69), ...`` (two groups or more)."""
+    span = compared.groupby("model", sort=False)["value"].agg(["min", "max"])
+    ratios = span["min"] / span["max"].where(span["max"] > 0)
+    shown = ", ".join(
+        f"{m} {value_text(high - low)} ({NOT_AVAILABLE if missing(r) else f'{r:.2f}'})"
+        for m, low, high, r in zip(span.index, span["min"], span["max"], ratios, strict=True)
+    )
+    return (
+        f" Spread across the groups, per model, highest minus lowest (lowest over highest, 1 = "
+        f"even): {shown}."
+    )
 
 
 def _best(part: pd.DataFrame) -> list[str]:
