@@ -121,10 +121,10 @@ def load_inputs(
     """
     options = options or LoadOptions()
     plan = rating_file(source, ratings, users, items, mapping, options)
-    if isinstance(plan, str):
+    if isinstance(plan, InMemory):
         _refuse_at_uri(plan, source, ratings)
-        if plan:
-            (say or _to_stderr)(plan)
+        if plan.why:
+            (say or _to_stderr)(plan.line)
         return load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
                             options=options)  # fmt: skip
 
@@ -181,16 +181,15 @@ def load_kept_inputs(
 
     options = options or LoadOptions()
     plan = rating_file(source, ratings, users, items, mapping, options)
-    if isinstance(plan, str):
+    if isinstance(plan, InMemory):
         _refuse_at_uri(plan, source, ratings)
-        if not plan:  # load_dataset names what is missing or wrong, in its words
+        if not plan.why:  # load_dataset names what is missing or wrong, in its words
             load_dataset(source, ratings=ratings, users=users, items=items, mapping=mapping,
                          options=options)  # fmt: skip
-        what, _, why = plan.removeprefix("engine: ").partition(" read in memory: ")
-        what = "The ratings" if what == "the ratings were" else what
+        what = "The ratings" if plan.what == RATINGS else plan.what
         raise DataError(
-            f"{what} cannot stay in Spark: {why} Convert the ratings to CSV, TSV or Parquet on "
-            "disk, or leave out --keep-in-spark to read them in memory."
+            f"{what} cannot stay in Spark: {plan.why} Convert the ratings to CSV, TSV or Parquet "
+            "on disk, or leave out --keep-in-spark to read them in memory."
         )
     kept = read_planned(plan, options)
     rated = (
@@ -205,15 +204,15 @@ def load_kept_inputs(
     )  # fmt: skip
 
 
-def _refuse_at_uri(plan: str, source: Source | None, ratings: Source | None) -> None:
+def _refuse_at_uri(plan: InMemory, source: Source | None, ratings: Source | None) -> None:
     """Say why ratings at a URI cannot be read: only Spark reads a URI, not ``load_dataset``.
 
-    ``plan``: ``rating_file``'s line (empty: no rating file Spark reads was found).
+    ``plan``: why ``rating_file`` found no rating file Spark reads.
     """
     given = ratings if is_uri(ratings) else source if is_uri(source) else None
     if given is None:
         return
-    why = plan.removeprefix("engine: ").partition(" read in memory: ")[2]
+    why = plan.why
     raise DataError(
         f"{given} cannot be read at its URI: "
         + (why if why else "it holds no rating file Spark reads (ratings.csv, .tsv or "
@@ -244,6 +243,29 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+#: ``InMemory.what`` when the ratings were given as bytes (an upload), not a file.
+RATINGS = "the ratings"
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """Why ``rating_file`` leaves the ratings to be read in memory, not by Spark.
+
+    ``what``: the rating file's name (``RATINGS`` for an upload); ``why``: one sentence.
+    Both empty where ``load_dataset`` itself refuses the input (a missing file, no rating
+    file in a folder): it names the problem in its own words.
+    """
+
+    what: str = ""
+    why: str = ""
+
+    @property
+    def line(self) -> str:
+        """The one line the CLI prints: ``engine: u.data read in memory: ...``."""
+        subject = "the ratings were" if self.what == RATINGS else self.what
+        return f"engine: {subject} read in memory: {self.why}"
+
+
 def rating_file(
     source: Source | None,
     ratings: Source | None,
@@ -251,15 +273,15 @@ def rating_file(
     items: Source | None,
     mapping: ColumnMapping | None,
     options: LoadOptions,
-) -> RatingFile | str:
-    """Return how Spark reads the rating file, or the line saying why it is read in memory.
+) -> RatingFile | InMemory:
+    """Return how Spark reads the rating file, or why it is read in memory (``InMemory``).
 
     The rating, user and item files are those ``load_dataset`` would read. Inputs it
-    refuses (no such file, no rating file in a folder) are left to it to say so: the line
-    is then empty.
+    refuses (no such file, no rating file in a folder) are left to it to say so: the
+    ``InMemory`` is then empty.
     """
     if isinstance(source, DataFile) or isinstance(ratings, DataFile):
-        return "engine: the ratings were read in memory: Spark reads files on disk only."
+        return InMemory(RATINGS, "Spark reads files on disk only.")
     _check_uris(source, ratings, users, items)
     users, items = as_data_file(users), as_data_file(items)  # small: read in memory
     at = location(source) if source is not None else None
@@ -269,7 +291,7 @@ def rating_file(
         given = at
     if given is not None:
         if not given.exists():
-            return ""  # load_dataset names the missing file
+            return InMemory()  # load_dataset names the missing file
         plan = _plain_file(given, mapping, options)
         if isinstance(plan, RatingFile) and folder is not None:
             archive, notes = folder_archive(folder), []
@@ -299,19 +321,19 @@ def _in_folder(
     items: Source | None,
     mapping: ColumnMapping | None,
     options: LoadOptions,
-) -> RatingFile | str:
+) -> RatingFile | InMemory:
     """Find a folder's rating file: a MovieLens layout's, else ``ratings.*`` (load_dataset's)."""
     archive = _HeadOfRatings.of(folder_archive(folder))
     try:
         movielens = read_movielens(archive)
     except DataError:
-        return ""  # load_dataset names the file that is not as expected
+        return InMemory()  # load_dataset names the file that is not as expected
     if movielens is not None:
         member = archive.cut
         if movielens.variant not in SPARK_VARIANTS or member is None:
-            return f"engine: {member} read in memory: Spark reads CSV/TSV/Parquet only, not '::'."
+            return InMemory(str(member), "Spark reads CSV/TSV/Parquet only, not '::'.")
         if movielens.ratings.name != f"{archive.name}/{member}":
-            return f"engine: {folder.name} read in memory: its rating file was not found first."
+            return InMemory(folder.name, "its rating file was not found first.")
         table = movielens.ratings
         mapping = ColumnMapping(**movielens.columns)
         plan = RatingFile(folder / member, mapping, table.delimiter, table.header,
@@ -324,10 +346,10 @@ def _in_folder(
     except DataError:
         member = None
     if member is None:
-        return ""  # load_dataset names what is missing
+        return InMemory()  # load_dataset names what is missing
     note_passed_over(archive, passed_over, "ratings", member, notes)
     plan = _plain_file(folder / member, mapping, options)
-    if isinstance(plan, str):
+    if isinstance(plan, InMemory):
         return plan
     plan.warnings, plan.label = notes, f"{archive.name}/{member}"
     plan.users = users or optional_member(archive, USER_STEMS, "users", plan.warnings)
@@ -357,27 +379,27 @@ class _HeadOfRatings(Archive):
 
 def _plain_file(
     path: Path | HadoopPath, mapping: ColumnMapping | None, options: LoadOptions
-) -> RatingFile | str:
+) -> RatingFile | InMemory:
     """How Spark reads one rating file (a Parquet folder too), or why it does not."""
     if path.is_dir():  # a folder given as the rating file: Parquet parts, else load_dataset's error
-        return RatingFile(path, mapping, None, None) if any(path.glob("*.parquet")) else ""
+        return RatingFile(path, mapping, None, None) if any(path.glob("*.parquet")) else InMemory()
     head = _head(path)
     fmt = _not_for_spark(head)
     if fmt:
-        return f"engine: {path.name} read in memory: Spark reads CSV/TSV/Parquet only, not {fmt}."
+        return InMemory(path.name, f"Spark reads CSV/TSV/Parquet only, not {fmt}.")
     if head[:4] == PARQUET_MAGIC:
         _check_limits(path, options)
         return RatingFile(path, mapping, None, None)
     try:
         table = read_text_table(DataFile(path.name, head), KNOWN_NAMES, delimiter=options.delimiter)
     except DataError:
-        return ""  # not a table: load_dataset says why, in its words
+        return InMemory()  # not a table: load_dataset says why, in its words
     if table.delimiter == "::":
-        return f"engine: {path.name} read in memory: Spark reads CSV/TSV/Parquet only, not '::'."
+        return InMemory(path.name, "Spark reads CSV/TSV/Parquet only, not '::'.")
     if _decimal_comma(table, mapping, options):
-        return f"engine: {path.name} read in memory: Spark reads decimal points only, not commas."
+        return InMemory(path.name, "Spark reads decimal points only, not commas.")
     if any("one field more than its header" in note for note in table.notes):
-        return f"engine: {path.name} read in memory: its rows have one field more than its header."
+        return InMemory(path.name, "its rows have one field more than its header.")
     _check_limits(path, options)
     return RatingFile(path, mapping, table.delimiter, table.header, table.encoding)
 
