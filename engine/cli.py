@@ -46,6 +46,7 @@ from engine.report.comparison import describe_versions, render_comparison
 from engine.report.update_section import with_update
 from engine.report.write import FORMATS, parse_formats, write_files
 from engine.saved import open_analysis, read_saved, save_analysis
+from engine.saved.kept import is_kept, kept_report, save_kept
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 from engine.update import update_analysis
 
@@ -556,8 +557,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     """``run --engine spark --keep-in-spark``: ``engine.spark.run.run_in_spark``, no saved analysis.
 
-    Writes the evaluation's Parquet tables to ``--out``/evaluation and the report to
-    ``--out``/report.
+    Writes the evaluation's Parquet tables to ``--out``/evaluation, the report to
+    ``--out``/report and what it was assembled from (``engine.saved.kept.save_kept``), so
+    ``report --out`` writes it again without Spark.
     """
     _refuse_in_spark(args)
     formats = parse_formats(args.format)
@@ -579,11 +581,13 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
         models=protocol.models,
     )  # fmt: skip
     written = _write_report(kept.report, formats, args.out / "report")
+    save_kept(args.out, kept.parts, kept.result, str(tables))
     return {
         "evaluation": str(tables),
         **_summary(kept.result.notes, kept.report, written),
         "saved_analysis": "none: the ratings stayed in Spark, and a saved analysis holds them "
-        "(the dashboard and 'report' read it); the evaluation's Parquet tables are kept.",
+        "(the dashboard, update and compare read it); the report's parts are saved, so "
+        f"'python -m engine report {args.out} --out DIR' writes the report again.",
     }
 
 
@@ -620,6 +624,9 @@ def _refuse_in_spark(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     formats = parse_formats(args.format)
     check_writable_folder(args.out)
+    if is_kept(args.analysis):  # a run kept in Spark: its stored parts, no Spark needed
+        report, result = kept_report(args.analysis)
+        return _summary(result.notes, report, _write_report(report, formats, args.out))
     saved = read_saved(args.analysis)  # open_analysis, with the manifest's derived_from
     analysis = saved.analysis
     analysis.notes.extend(saved.notes)
@@ -986,7 +993,8 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd = commands.add_parser(
         "report", help="render the report of a saved analysis again, without retraining"
     )
-    report_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip")
+    report_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip, or "
+                            "the --out folder of run --keep-in-spark")  # fmt: skip
     report_cmd.add_argument("--out", type=Path, required=True, help="folder for the report")
     _add_formats(report_cmd)
     report_cmd.set_defaults(run=_report)

@@ -16,6 +16,7 @@ from engine.data.profile import dataset_profile
 from engine.explain.titles import item_titles
 from engine.protocols import Split, make_splits, split_table
 from engine.report import SCHEMA_PATH
+from engine.report.build import assemble_report
 from engine.report.write import render
 from tests.test_spark_support import (  # noqa: F401  (fixtures)
     MODEL,
@@ -34,14 +35,21 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def report(audited_in_spark):
-    from engine.spark.report import report_spark
+def parts(audited_in_spark):
+    """``report_parts_in_spark`` of the audited synthetic data (what ``report_spark`` uses)."""
+    from engine.spark.report import report_parts_in_spark
 
     data, ratings, evaluation, result, statistics, _ = audited_in_spark
-    return report_spark(
+    return report_parts_in_spark(
         ratings, evaluation, result, MODEL, users=data.users, items=data.items,
         statistics=statistics, synthetic=data.synthetic,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(audited_in_spark, parts):
+    """``report_spark``'s report: ``assemble_report`` of ``parts``."""
+    return assemble_report(audited_in_spark[3], **parts.arguments())
 
 
 def test_profile_counted_in_spark_equals_the_in_memory_profile(audited_in_spark, report):
@@ -239,6 +247,37 @@ def test_most_recommended_items_are_counted_from_the_audited_lists(audited_in_sp
     assert report.top_items["ratings"].tolist() == popularity.reindex(top.index).tolist()
 
 
+def test_the_saved_parts_give_the_same_report_without_spark_and_refuse_tampering(
+    audited_in_spark, parts, report, tmp_path
+):
+    """``save_kept`` then ``kept_report``: the four formats byte for byte (the same created
+    time, from the stored provenance); a modified file, and opening it as a saved analysis,
+    are refused in one sentence."""
+    from engine.saved import SavedAnalysisError, open_analysis
+    from engine.saved.kept import is_kept, kept_report, open_kept, save_kept
+
+    result = audited_in_spark[3]
+    save_kept(tmp_path, parts, result, "file:///elsewhere/evaluation")
+    assert is_kept(tmp_path) and not is_kept(tmp_path / "kept")
+    again, result_again = kept_report(tmp_path)
+    formats = ["html", "json", "csv"]
+    assert render(again, formats) == render(report, formats)
+    assert result_again.lists.equals(result.lists) and result_again.metrics.equals(result.metrics)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["evaluation"] == "file:///elsewhere/evaluation"
+    assert sum(e["bytes"] for e in manifest["files"].values()) < 2_000_000  # aggregates only
+    with pytest.raises(SavedAnalysisError, match="whose ratings stayed in Spark") as refused:
+        open_analysis(tmp_path)  # the dashboard, update and compare open saved analyses
+    assert "python -m engine report FOLDER --out DIR" in str(refused.value)
+    table = tmp_path / "kept" / "parts" / "accuracy.parquet"
+    table.write_bytes(table.read_bytes()[:-8] + b"tampered")
+    with pytest.raises(SavedAnalysisError, match=r"accuracy\.parquet does not match its SHA-256"):
+        open_kept(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "9"}))
+    with pytest.raises(SavedAnalysisError, match="schema version '9' or fields this tool"):
+        open_kept(tmp_path)
+
+
 def test_fingerprint_ignores_row_order_and_sees_a_changed_rating_or_time(
     audited_in_spark, tmp_path
 ):
@@ -288,10 +327,12 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     spark, synthetic_folder, tmp_path, capsys, at
 ):
     """``run --engine spark --keep-in-spark``: every rating held out once, the report of the
-    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis.
+    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis
+    but the report's parts, from which ``report OUT`` writes the same files without Spark.
     ``uri``: the data read and the Parquet tables written at ``file://`` URIs, through
     Hadoop's file system as on a cluster (``--spark-tables``)."""
     from engine.cli import main
+    from engine.saved.kept import is_kept
 
     out = tmp_path / "kept"
     tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
@@ -304,7 +345,7 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
                  "--epochs", "5", "--bootstrap", "100", "--seed", "4", *chosen])  # fmt: skip
     assert code == 0
     said = json.loads(capsys.readouterr().out)
-    assert said["saved_analysis"].startswith("none") and not (out / "manifest.json").exists()
+    assert said["saved_analysis"].startswith("none") and is_kept(out)  # the report's parts
     assert said["evaluation"] == (str(tables) if at == "disk" else tables.as_uri())
     assert sorted(p.name for p in (out / "report").iterdir()) == ["metrics.csv", "report.json"]
     n_ratings = len(pd.read_csv(synthetic_folder / "ratings.csv"))
@@ -327,6 +368,11 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     assert minority["flag"] and minority["ratio"] > 1.2
     assert not rows[rows["grouping"] == "region"]["flag"].any()  # a control attribute
     assert "interaction_share" in set(rows["metric"])
+    if at == "disk":  # the report written again from the stored parts, without Spark
+        assert main(["report", str(out), "--out", str(tmp_path / "again"),
+                     "--format", "json,csv"]) == 0  # fmt: skip
+        for name in ("report.json", "metrics.csv"):
+            assert (tmp_path / "again" / name).read_bytes() == (out / "report" / name).read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ metric table and in the Yao & Huang, bias-disparity and delta-GAP tables.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -298,6 +299,30 @@ def build_report(
         provenance=provenance(data, model, evaluation, created),
         sections=sections,
     )
+
+
+@dataclass(frozen=True)
+class ReportParts:
+    """What a ``Report`` shows next to the audit: ``assemble_report``'s keyword arguments.
+
+    ``build_report`` computes them from in-memory data, ``engine.spark.report`` from
+    aggregates of ratings kept in Spark; ``engine.saved.kept`` stores them, so a report of
+    ratings kept in Spark can be assembled again without Spark.
+    """
+
+    profile: DatasetProfile
+    load: LoadReport
+    model: ModelConfig
+    accuracy: pd.DataFrame
+    evaluation: dict[str, Any]
+    tradeoff: pd.DataFrame
+    ranking_by_group: pd.DataFrame
+    top_items: pd.DataFrame
+    provenance: dict[str, Any]
+
+    def arguments(self) -> dict[str, Any]:
+        """Return the fields by name, as they are (not copied, not converted)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def assemble_report(

@@ -129,7 +129,8 @@ def _file_report(value: object, file: object) -> FileReport:
     return FileReport(**value)
 
 
-def _load_report(value: object, file: object) -> LoadReport:
+def load_report_of(value: object, file: object) -> LoadReport:
+    """Rebuild a stored ``LoadReport`` (``asdict`` of one), refusing one that is not valid."""
     known = {f.name for f in fields(LoadReport)}
     if not isinstance(value, dict) or set(value) != known:
         raise refuse(file, f"has a load report whose fields are not {', '.join(sorted(known))}")
@@ -213,7 +214,7 @@ def read_dataset(
     if not (isinstance(meta["fingerprint"], str) and _HEX64.fullmatch(meta["fingerprint"])):
         raise refuse(where, "has a fingerprint that is not 64 hexadecimal digits")
     scale = _scale(meta["scale"], where)
-    report = _load_report(meta["report"], where)
+    report = load_report_of(meta["report"], where)
     if report.scale != scale:
         raise refuse(where, "has a load report whose rating scale differs from the dataset's")
     ratings = tables[RATINGS]

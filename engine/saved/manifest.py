@@ -42,6 +42,8 @@ from engine.saved.tables import check_record
 SYSTEM_FILES = r"systems/((lists|predictions)_[0-9]{1,4}|heldout)\.parquet"
 
 FORMAT = "recsys-audit-analysis"
+#: The ``format`` of a run kept in Spark (``engine.saved.kept``): a report's parts, not this.
+KEPT_FORMAT = "recsys-audit-kept-run"
 SCHEMA_VERSION = "2"
 NAME = "manifest.json"
 TOOL = "recsys-audit-dashboard"
@@ -163,6 +165,15 @@ def migrate(manifest: object, file: object) -> tuple[dict[str, Any], list[str]]:
         Not a manifest of this tool; a schema version that is newer than this tool's or
         that no migration starts from.
     """
+    if isinstance(manifest, dict) and manifest.get("format") == KEPT_FORMAT:
+        raise refuse(
+            file,
+            "belongs to a run whose ratings stayed in Spark (run --keep-in-spark): it holds "
+            "that run's report and audit, not the ratings, model and predictions of a saved "
+            "analysis",
+            "write its report again with python -m engine report FOLDER --out DIR, or run "
+            "without --keep-in-spark for an analysis the dashboard, update and compare open",
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise refuse(
             file,

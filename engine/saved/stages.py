@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,20 +273,34 @@ def _check_audit(value: AuditResult, source: Source, analysis: Analysis) -> None
     if data.items is not None:
         items = items.union(data.items.index)
     folds = analysis.settings.evaluation.n_splits
-    frames = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    for name, frame in frames.items():
-        if not isinstance(frame, pd.DataFrame) or frame is analysis.result("lists"):
-            continue  # the lists stage, checked on its own
-        where = source.where(f"audit/{name}.parquet")
-        spec = _SPECS["audit"].get(name)
+    for name, frame in audit_frames(value, source, "audit", skip=analysis.result("lists")):
+        _check_ids_folds_ranks(frame, source.where(f"audit/{name}.parquet"), users, items, folds,
+                               value.config.k)  # fmt: skip
+
+
+def audit_frames(
+    value: AuditResult, source: Source, folder: str, skip: pd.DataFrame | None = None
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Check each table of a stored ``AuditResult`` that needs no data; yield them by name.
+
+    Each table read from ``<folder>/<name>.parquet`` is checked against its ``TableSpec``,
+    its p-values against [0, 1] and the metric rows' labels, flags and severities
+    (``_check_audit_rows``). ``skip``: a table checked elsewhere (the lists stage).
+    """
+    for field in dataclasses.fields(value):
+        frame = getattr(value, field.name)
+        if not isinstance(frame, pd.DataFrame) or frame is skip:
+            continue
+        where = source.where(f"{folder}/{field.name}.parquet")
+        spec = _SPECS["audit"].get(field.name)
         if spec is not None:
             check_spec(frame, spec, where)
-        _check_ids_folds_ranks(frame, where, users, items, folds, value.config.k)
         for column in ("p_value", "p_adjusted"):
             if column in frame and len(frame):
                 check_range(frame[column].dropna(), 0, 1, where)
-        if name == "metrics" and len(frame):
+        if field.name == "metrics" and len(frame):
             _check_audit_rows(frame, where)
+        yield field.name, frame
 
 
 #: The metric table's labelled columns and the values each may hold.

@@ -105,7 +105,7 @@ def _check_target(folder: Path) -> None:
         )
 
 
-def _write(path: Path, content: bytes | pd.DataFrame, where: str = "") -> dict[str, Any]:
+def write_file(path: Path, content: bytes | pd.DataFrame, where: str = "") -> dict[str, Any]:
     """Write ``content`` to ``path`` and sync it; return its ``sha256`` and size in ``bytes``.
 
     A DataFrame is written as Parquet straight to the file (``tables.write_table``, a row
@@ -132,7 +132,7 @@ def _stage_entry(analysis: Analysis, stage: str, files: dict[str, Any], scratch:
     for path, content in files.items():
         if not isinstance(content, pd.DataFrame | bytes):
             content = jsonio.dumps(content, f"The {stage} file {path}")
-        described[path] = _write(scratch / path, content, f"The {stage} table {path}")
+        described[path] = write_file(scratch / path, content, f"The {stage} table {path}")
     if stage == SYSTEMS:  # inputs, like the data: keyed by their content
         return {"key": systems_key(described), "rests_on": {"data": analysis.key("data")},
                 "files": described}  # fmt: skip
@@ -230,7 +230,7 @@ def save_analysis(
     try:
         stages = {stage: _stage_entry(analysis, stage, f, scratch) for stage, f in files.items()}
         built = manifest.build(analysis.settings, stages, derived_from)
-        _write(scratch / manifest.NAME, jsonio.dumps(built))
+        write_file(scratch / manifest.NAME, jsonio.dumps(built))
         _replace(scratch, folder)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -416,6 +416,7 @@ def audit_spark(
     items: pd.DataFrame | None = None,
     registry: Registry = REGISTRY,
     statistics: pd.DataFrame | None = None,
+    popularity: pd.Series | None = None,
 ) -> AuditResult:
     """Audit ``ratings`` and their ``evaluation`` from what Spark computes (module docstring).
 
@@ -425,7 +426,8 @@ def audit_spark(
     ids; one row per user or item, so they fit in memory). Returns an ``AuditResult`` as
     ``run_audit``'s, over the specs of ``registry`` that read only ``AVAILABLE_INPUTS``
     (its ``registry``); the notes say what was not audited. ``statistics``:
-    ``user_statistics``' table if already computed (``engine.spark.report`` reads it too).
+    ``user_statistics``' table if already computed (``engine.spark.report`` reads it too);
+    ``popularity``: ``item_popularity``'s counts if already computed, likewise.
 
     Raises
     ------
@@ -452,7 +454,7 @@ def audit_spark(
         )
     lists = audit_lists(ratings, fit, k, user_ids, item_ids)
     notes += unlisted_notes(profile, lists)
-    popularity = item_popularity(ratings)
+    popularity = item_popularity(ratings) if popularity is None else popularity
     popularity_groups = item_popularity_groups(popularity)
     genres = items["genres"] if items is not None and "genres" in items else None
     given = {

@@ -2,8 +2,9 @@ r"""The fairness report of ratings that stay in Spark, from aggregates computed 
 
 ``report_spark`` gives the ``engine.report.build.Report`` of ``audit_spark``'s result: the
 same report model, so the same HTML, PDF, JSON and CSV (``engine.report.write``). What the
-report shows next to the audit is computed by the executors and only its aggregates come
-to the driver:
+report shows next to the audit (``report_parts_in_spark``: an
+``engine.report.build.ReportParts``, which ``engine.saved.kept`` stores) is computed by the
+executors and only its aggregates come to the driver:
 
 * the dataset profile (``profile_in_spark``): ratings per rating value, per user and per
   item, their mean and standard deviation, the first and last time;
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from engine.report.build import (
     GROUP_RANKING_METRIC,
     HASHED_FOLDS,
     Report,
+    ReportParts,
     accuracy_table,
     assemble_report,
     audited_lists,
@@ -266,25 +268,44 @@ def report_spark(
     result: AuditResult,
     model: ModelConfig | None = None,
     *,
+    sections: tuple[str, ...] | list[str] | None = None,
+    **counted: Any,
+) -> Report:
+    """Make the ``Report`` of ``audit_spark``'s ``result`` (module docstring).
+
+    ``assemble_report`` of ``report_parts_in_spark`` (``model`` and the keyword arguments
+    ``counted`` are its); ``sections`` as in ``engine.report.build.build_report``.
+    """
+    parts = report_parts_in_spark(ratings, evaluation, result, model, **counted)
+    return assemble_report(result, **parts.arguments(), sections=sections)
+
+
+def report_parts_in_spark(
+    ratings: SparkRatings,
+    evaluation: SparkEvaluation,
+    result: AuditResult,
+    model: ModelConfig | None = None,
+    *,
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
     statistics: pd.DataFrame | None = None,
+    popularity: pd.Series | None = None,
     name: str | None = None,
     synthetic: bool = False,
-    sections: tuple[str, ...] | list[str] | None = None,
     created: datetime | None = None,
-) -> Report:
-    """Make the ``Report`` of ``audit_spark``'s ``result`` (module docstring).
+) -> ReportParts:
+    """Compute what the report of ``result`` shows next to the audit, in Spark (module docstring).
 
     ``model``: the settings the SVD was trained with (default ``ModelConfig(engine="spark")``,
     as ``audit_spark``'s); ``users``/``items``: the attribute tables given to the audit;
     ``statistics``: ``user_statistics``' table if already computed (it is again otherwise);
+    ``popularity``: ``item_popularity``'s counts if already computed, likewise;
     ``name`` and ``synthetic``: the dataset's (``KeptInputs``'; default the file's name, and
-    not synthetic). ``sections`` and ``created`` as in ``engine.report.build.build_report``.
+    not synthetic); ``created`` as in ``engine.report.build.build_report``.
     """
     model = model or ModelConfig(engine="spark")
     statistics = user_statistics(ratings, evaluation) if statistics is None else statistics
-    popularity = item_popularity(ratings)
+    popularity = item_popularity(ratings) if popularity is None else popularity
     profile = profile_in_spark(
         ratings, statistics["n_ratings"], popularity, users, items, synthetic, name
     )
@@ -313,8 +334,7 @@ def report_spark(
         profile.name, synthetic, fingerprint_in_spark(ratings), ratings.report,
         profile.n_users, profile.n_items, model, evaluation.seed, created,
     )  # fmt: skip
-    return assemble_report(
-        result,
+    return ReportParts(
         profile=profile,
         load=ratings.report,
         model=model,
@@ -324,5 +344,4 @@ def report_spark(
         ranking_by_group=ranking_by_group_table(users, statistics, ranked, result),
         top_items=most_recommended(audited_lists(result), popularity, titles_in(items)),
         provenance=provenance,
-        sections=sections,
     )

@@ -4,13 +4,14 @@
 comparators BaselineOnly and Popularity by hashed K-fold or the temporal split, Parquet
 under ``out``), ``engine.spark.train.fit_spark`` on all ratings,
 ``engine.spark.audit.audit_spark`` and ``engine.spark.report.report_spark``, computing the
-per-user statistics once for the audit and the report. The driver holds per-user and
-per-item aggregates and the users x k lists, never the ratings (the CLI's ``run --engine
-spark --keep-in-spark``).
+per-user statistics and the ratings per item once for the audit and the report. The driver
+holds per-user and per-item aggregates and the users x k lists, never the ratings (the
+CLI's ``run --engine spark --keep-in-spark``).
 
 It makes no saved analysis (``engine.saved``): that holds the ratings, the held-out
 predictions and the model in memory-sized files, which is what this route avoids. Its
-outputs are the report and the evaluation's Parquet tables.
+outputs are the report, the evaluation's Parquet tables and the report's parts, which
+``engine.saved.kept`` stores so that the report can be written again without Spark.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from engine.audit.run import AuditResult
 from engine.errors import ConfigError
 from engine.metrics import resolve_threshold
 from engine.model.config import ModelConfig
-from engine.report.build import Report
+from engine.report.build import Report, ReportParts, assemble_report
 from engine.spark.evaluate import KEPT_MODELS, evaluate_spark
 
 if TYPE_CHECKING:
@@ -39,11 +40,13 @@ KEPT_SPLITS = ("kfold", "temporal")
 class KeptRun:
     """What ``run_in_spark`` computed.
 
-    The evaluation (its Parquet under ``out``), the audit's result and the report.
+    The evaluation (its Parquet under ``out``), the audit's result, what the report shows
+    next to it (``parts``, stored by ``engine.saved.kept.save_kept``) and the report.
     """
 
     evaluation: SparkEvaluation
     result: AuditResult
+    parts: ReportParts
     report: Report
 
 
@@ -71,8 +74,8 @@ def run_in_spark(
     ConfigError
         ``split`` is a protocol this route does not run, or ``models`` a model.
     """
-    from engine.spark.audit import audit_spark, user_statistics
-    from engine.spark.report import report_spark
+    from engine.spark.audit import audit_spark, item_popularity, user_statistics
+    from engine.spark.report import report_parts_in_spark
     from engine.spark.train import fit_spark
 
     if split not in KEPT_SPLITS:
@@ -90,11 +93,11 @@ def run_in_spark(
         seed=audit.seed, test_share=test_share, k=audit.k, threshold=threshold, models=models,
     )  # fmt: skip
     fit = fit_spark(ratings.ratings, model)
-    statistics = user_statistics(ratings, evaluation)
+    counted = {"statistics": user_statistics(ratings, evaluation),
+               "popularity": item_popularity(ratings)}  # fmt: skip
     tables = {"users": inputs.users, "items": inputs.items}
-    result = audit_spark(ratings, evaluation, audit, fit=fit, model=model,
-                         statistics=statistics, **tables)  # fmt: skip
-    report = report_spark(ratings, evaluation, result, model, statistics=statistics,
-                          name=inputs.name, synthetic=inputs.synthetic, sections=sections,
-                          **tables)  # fmt: skip
-    return KeptRun(evaluation, result, report)
+    result = audit_spark(ratings, evaluation, audit, fit=fit, model=model, **counted, **tables)
+    parts = report_parts_in_spark(ratings, evaluation, result, model, name=inputs.name,
+                                  synthetic=inputs.synthetic, **counted, **tables)  # fmt: skip
+    report = assemble_report(result, **parts.arguments(), sections=sections)
+    return KeptRun(evaluation, result, parts, report)

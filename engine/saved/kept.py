@@ -1,0 +1,239 @@
+"""The saved report of a run whose ratings stayed in Spark, opened again without Spark.
+
+``run --engine spark --keep-in-spark --out OUT`` writes its report to ``OUT/report/`` and the
+evaluation's Parquet tables to ``OUT/evaluation/``; ``save_kept`` adds what the report was
+assembled from, so ``python -m engine report OUT`` writes it again (another format, the
+PDF later) without Spark and without the ratings:
+
+    OUT/manifest.json      format KEPT_FORMAT, schema KEPT_SCHEMA, tool and package
+                           versions, created (UTC), where the evaluation's tables are, and
+                           every file below with its SHA-256, size and table schema
+    OUT/kept/profile/      the report's ``DatasetProfile``: ratings per user, per item and
+                           per rating value, and the dataset's sizes
+    OUT/kept/parts/        the rest of its ``ReportParts``: the load report, the model
+                           settings, the accuracy, trade-off, ranking-by-group and
+                           most-recommended tables, the evaluation settings, the provenance
+    OUT/kept/audit/        the ``AuditResult``, stored as a saved analysis stores its audit
+
+It holds aggregates only: a row per user, per item and per list slot, never a rating. It is
+not a saved analysis (``engine.saved.store``): it has no ratings, no model and no
+held-out predictions, so the dashboard, ``update`` and ``compare`` cannot open it, and say
+so (``engine.saved.manifest.migrate``). ``open_kept`` refuses anything that does not check
+out, with one ``SavedAnalysisError`` sentence; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.audit import AuditResult
+from engine.audit.registry import Registry
+from engine.audit.specs import REGISTRY, SHARED_INPUTS
+from engine.data.profile import DatasetProfile
+from engine.report.build import Report, ReportParts, assemble_report
+from engine.saved import jsonio, records
+from engine.saved.dataset import load_report_of
+from engine.saved.errors import SavedAnalysisError, refuse
+from engine.saved.manifest import KEPT_FORMAT, NAME, TOOL, package_versions, tool_version
+from engine.saved.source import Source
+from engine.saved.stages import audit_frames
+from engine.saved.store import MAX_BYTES, write_file
+
+#: The schema of a kept run's ``manifest.json`` and files (``open_kept`` reads this one only).
+KEPT_SCHEMA = "1"
+#: What to do about a kept run's folder that is refused.
+KEPT_FIX = "run the analysis again with run --engine spark --keep-in-spark"
+#: The folder, inside the run's ``--out``, of the stored parts and audit.
+FOLDER = "kept"
+_FIELDS = {"format", "schema_version", "tool", "versions", "created", "evaluation", "files"}
+#: ``DatasetProfile``'s series, stored as one-column tables (``_profile_record``).
+_SERIES = ("user_activity", "item_popularity")
+#: The stored audit's field naming its metrics: its registry, rebuilt from ``REGISTRY``.
+REGISTRY_FIELD = "registry_metrics"
+
+
+def _profile_record(profile: DatasetProfile) -> DatasetProfile:
+    """``profile`` with its series as one-column tables, which ``records.split`` stores."""
+    return replace(profile, **{name: getattr(profile, name).to_frame(
+        name=getattr(profile, name).name or "count") for name in _SERIES})  # fmt: skip
+
+
+def _profile(record: DatasetProfile, file: str) -> DatasetProfile:
+    """``_profile_record`` read back: its one-column tables as the series they were."""
+    frames = {name: getattr(record, name) for name in _SERIES}
+    if not all(isinstance(f, pd.DataFrame) and f.shape[1] == 1 for f in frames.values()):
+        raise refuse(file, "has a dataset profile whose series are not one-column tables",
+                     KEPT_FIX)  # fmt: skip
+    return replace(record, **{name: frame.iloc[:, 0] for name, frame in frames.items()})
+
+
+def save_kept(out: str | Path, parts: ReportParts, result: AuditResult, evaluation: str) -> Path:
+    """Store what the report of a run kept in Spark rests on under ``out`` (module docstring).
+
+    ``evaluation``: where the evaluation's Parquet tables are (recorded, not read). The
+    files are written first and ``manifest.json`` last, so an interrupted save leaves no
+    manifest (nothing that opens); a kept run's earlier files there are replaced. Returns
+    ``out``.
+
+    Raises
+    ------
+    SavedAnalysisError
+        ``out`` holds a saved analysis (its ``manifest.json`` is not a kept run's): it is
+        not overwritten.
+    """
+    out = Path(out)
+    manifest = out / NAME
+    if manifest.exists() and _format_of(manifest) != KEPT_FORMAT:
+        raise SavedAnalysisError(
+            f"{out} holds a saved analysis, which a run kept in Spark does not replace: "
+            "choose another --out folder."
+        )
+    unknown = [spec.key for spec in result.registry if REGISTRY.get(spec.key) is not spec]
+    if unknown:
+        raise SavedAnalysisError(
+            f"The audit's metric {unknown[0]!r} is not a built-in metric, so the kept run "
+            "cannot be saved: a saved audit names its metrics, and only built-in ones are "
+            "rebuilt on opening."
+        )
+    manifest.unlink(missing_ok=True)  # a kept run's, replaced: it must not list the new files
+    shutil.rmtree(out / FOLDER, ignore_errors=True)
+    files: dict[str, Any] = {}
+    metrics = [spec.key for spec in result.registry]  # audited_registry's, rebuilt on opening
+    stored = {
+        "profile": _profile_record(parts.profile),
+        "parts": replace(parts, profile=None, load=asdict(parts.load)),  # both stored apart
+        "audit": replace(result, registry=REGISTRY),
+    }
+    for name, value in stored.items():
+        tables, values = records.split(value)
+        if name == "audit":
+            values[REGISTRY_FIELD] = metrics
+        for field, frame in tables.items():
+            path = f"{FOLDER}/{name}/{field}.parquet"
+            files[path] = write_file(out / path, frame, f"The kept {name} table {field}")
+        path = f"{FOLDER}/{name}/fields.json"
+        files[path] = write_file(out / path, jsonio.dumps(values, f"The kept {name} fields"))
+    document = {
+        "format": KEPT_FORMAT,
+        "schema_version": KEPT_SCHEMA,
+        "tool": {"name": TOOL, "version": tool_version()},
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "evaluation": evaluation,
+        "files": files,
+    }
+    write_file(manifest, jsonio.dumps(document, "The kept run's manifest"))
+    return out
+
+
+def _format_of(manifest: Path) -> object:
+    try:
+        found = jsonio.loads(manifest.read_bytes(), manifest)
+    except (OSError, SavedAnalysisError):
+        return None
+    return found.get("format") if isinstance(found, dict) else None
+
+
+def is_kept(path: str | Path) -> bool:
+    """Whether ``path`` is a folder whose ``manifest.json`` is a kept run's (``KEPT_FORMAT``)."""
+    manifest = Path(path) / NAME
+    return manifest.is_file() and _format_of(manifest) == KEPT_FORMAT
+
+
+def open_kept(
+    path: str | Path, *, max_bytes: int = MAX_BYTES
+) -> tuple[ReportParts, AuditResult, dict[str, Any]]:
+    """Read a kept run's stored parts and audit back, every file verified; and its manifest.
+
+    Raises
+    ------
+    SavedAnalysisError
+        Not a kept run's folder; a file missing, modified, of another schema, too large or
+        not valid; a schema version newer than this tool reads.
+    """
+    source = Source(path, max_bytes)
+    where = source.where(NAME)
+    found = jsonio.loads(source.manifest(), where)
+    if not isinstance(found, dict) or found.get("format") != KEPT_FORMAT:
+        raise refuse(where, "is not the manifest of a run kept in Spark",
+                     "choose the --out folder of run --engine spark --keep-in-spark")  # fmt: skip
+    if found.get("schema_version") != KEPT_SCHEMA or set(found) != _FIELDS:
+        raise refuse(
+            where,
+            f"has the schema version {found.get('schema_version')!r} or fields this tool does "
+            f"not read (schema {KEPT_SCHEMA})",
+            f"open it with the tool version that wrote it, or {KEPT_FIX}",
+        )
+    source.entries = _entries(found["files"], where)
+    total = sum(entry["bytes"] for entry in source.entries.values())
+    if total > max_bytes:
+        raise refuse(where, f"lists {total:,} bytes of files, over the limit of {max_bytes:,}",
+                     "raise open_kept(max_bytes=...) if the run is genuine")  # fmt: skip
+    profile = _profile(_join(DatasetProfile, source, "profile"), where)
+    parts = _join(ReportParts, source, "parts")
+    load = load_report_of(parts.load, source.where(f"{FOLDER}/parts/fields.json"))
+    result = _join(AuditResult, source, "audit")
+    list(audit_frames(result, source, f"{FOLDER}/audit"))  # each table checked as yielded
+    return replace(parts, profile=profile, load=load), result, found
+
+
+def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
+    ok = isinstance(files, dict) and all(
+        isinstance(path, str) and path.startswith(f"{FOLDER}/") and ".." not in path
+        and isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("bytes"), int) and entry["bytes"] >= 0
+        and (not path.endswith(".parquet") or isinstance(entry.get("table"), dict))
+        for path, entry in files.items()
+    )  # fmt: skip
+    if not ok:
+        raise refuse(where, "lists its files in a form this tool does not read")
+    return files  # type: ignore[return-value]
+
+
+def _registry(metrics: object, file: str) -> Registry:
+    """Rebuild the registry of the built-in metric specs ``metrics`` names, in that order."""
+    if not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+        raise refuse(file, f"has no list of the audited metrics ({REGISTRY_FIELD})", KEPT_FIX)
+    unknown = [m for m in metrics if m not in REGISTRY]
+    if unknown:
+        raise refuse(file, f"names the metric {unknown[0]!r}, which this version does not have",
+                     KEPT_FIX)  # fmt: skip
+    return Registry(SHARED_INPUTS, [REGISTRY[m] for m in metrics])
+
+
+def _join(kind: type, source: Source, name: str) -> Any:
+    prefix = f"{FOLDER}/{name}/"
+    tables = {
+        path[len(prefix) : -len(".parquet")]: source.table(path)
+        for path in source.entries
+        if path.startswith(prefix) and path.endswith(".parquet")
+    }
+    fields_file = f"{prefix}fields.json"
+    if fields_file not in source.entries:
+        raise refuse(source.where(NAME), f"does not list {fields_file}")
+    values = source.json(fields_file)
+    if not isinstance(values, dict):
+        raise refuse(source.where(fields_file), "is not a JSON object of fields")
+    where = source.where(fields_file)
+    if kind is AuditResult:
+        registry = _registry(values.pop(REGISTRY_FIELD, None), where)
+        return replace(records.join(kind, tables, values, where), registry=registry)
+    return records.join(kind, tables, values, where)
+
+
+def kept_report(
+    path: str | Path, sections: tuple[str, ...] | list[str] | None = None
+) -> tuple[Report, AuditResult]:
+    """Assemble the ``Report`` of a kept run again from its stored parts (``open_kept``).
+
+    Equal to the report the run wrote (the same creation time: it is in the parts'
+    provenance); ``sections`` as in ``engine.report.build.build_report``.
+    """
+    parts, result, _ = open_kept(path)
+    return assemble_report(result, **parts.arguments(), sections=sections), result
