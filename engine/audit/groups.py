@@ -73,6 +73,17 @@ def merged_name(kept: Collection[object]) -> str:
     return name
 
 
+def merged_note(name: str) -> str:
+    """`` The data's own 'other' is a group apart.``, where the merged group had to be renamed.
+
+    Said next to ``merged_name``'s group, so a reader does not take "other" and "other
+    (merged)" for one group shown twice; empty where the merged group is ``"other"``.
+    """
+    if name == OTHER:
+        return ""
+    return f" The data's own {name.removesuffix(' (merged)')!r} is a group apart."
+
+
 def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]]:
     """Merge all but the ``max_groups - 1`` largest values into one group; return notes.
 
@@ -87,7 +98,7 @@ def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]
     return merged, [
         f"{labels.name}: {len(counts)} values; the {max_groups - 1} largest are shown, the other "
         f"{len(counts) - max_groups + 1} ({int(counts.iloc[max_groups - 1 :].sum()):,} users or "
-        f"items) are merged into '{name}'."
+        f"items) are merged into '{name}'.{merged_note(name)}"
     ]
 
 
@@ -375,7 +386,7 @@ def item_attribute_groups(
             rest = merged_name(kept)
             notes.append(
                 f"{name}: {frame.shape[1]} groups; the {max_groups - 1} largest are shown, the "
-                f"rest merged into '{rest}'."
+                f"rest merged into '{rest}'.{merged_note(rest)}"
             )
             frame = frame[kept].assign(**{rest: frame.drop(columns=kept).any(axis=1)})
         frame.index.name = "item_id"
