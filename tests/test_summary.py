@@ -158,6 +158,8 @@ def test_item_groups_in_one_direction_make_one_item():
     )
     assert under.metrics == ("exposure_share",) * 3
     assert "genres = War 0.50 (notable)" in under.detail
+    # the leading ratio is the first group's, said so (it was read as the three groups')
+    assert under.detail.startswith("item popularity = long tail is flagged: ratio 0.09, outside")
 
 
 def test_data_rows_are_context_never_summary_flags_or_headline_counts():

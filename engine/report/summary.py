@@ -266,7 +266,9 @@ def disparity_items(
             headline = _headline(lead, ref, registry)
             others = [f"{_name(registry, r['metric'])} (ratio {ratio_text(r['ratio'])}, "
                       f"{r['tier']})" for _, r in part.iloc[1:].iterrows()]  # fmt: skip
-        detail = _tier_text(lead, config)
+        # several item groups: the leading tier and ratio are the first group's, not the set's
+        named = f"{lead['grouping']} = {lead['group']}" if lead["_item"] and others else None
+        detail = _tier_text(lead, config, named)
         if others:
             detail += (" Ratios of the other groups: " if lead["_item"] else " Also: ") + (
                 "; ".join(others) + "."
@@ -354,20 +356,21 @@ def _na(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _tier_text(row: pd.Series, config: AuditConfig) -> str:
+def _tier_text(row: pd.Series, config: AuditConfig, subject: str | None = None) -> str:
+    """Write the tier sentence: ``Flagged: ratio ...`` or ``<subject> is flagged: ratio ...``."""
     low, high = config.band
     p = format_p_value(float(row["p_adjusted"]), bool(row.get("p_is_bound", False)))
     p = f"p {p}" if p.startswith("<") else f"p = {p}"
     method = f", {row['p_method']}" if row.get("p_method") else ""
+    tier = f"{subject} is {row['tier']}" if subject else str(row["tier"]).capitalize()
     if row["tier"] == "flagged":
         return (
-            f"Flagged: ratio {ratio_text(row['ratio'], config.band)}, outside [{low}, {high}], and "
-            f"significant after Holm's correction (adjusted {p}{method})."
+            f"{tier}: ratio {ratio_text(row['ratio'], config.band)}, outside [{low}, {high}], "
+            f"and significant after Holm's correction (adjusted {p}{method})."
         )
     return (
-        f"Notable: ratio {ratio_text(row['ratio'], config.band)} is inside [{low}, {high}], but "
-        "the gap "
-        f"is significant after Holm's correction (adjusted {p}{method})."
+        f"{tier}: ratio {ratio_text(row['ratio'], config.band)} is inside [{low}, {high}], but "
+        f"the gap is significant after Holm's correction (adjusted {p}{method})."
     )
 
 
