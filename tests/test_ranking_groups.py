@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.audit.tables import ALL_USERS, RANKING_BY_GROUP_COLUMNS, ranking_by_group
+from engine.audit.tables import ALL_USERS, RANKING_BY_GROUP_COLUMNS, Z_95, ranking_by_group
 from engine.report import build_report
 from engine.report.html import render_html
 from engine.report.ranking_groups import RANKING_BY_GROUP, best_model_sentence, wide_ranking_table
@@ -47,27 +47,62 @@ def test_ranking_by_group_of_a_toy_equals_the_hand_computed_means():
     assert got.loc[("Popularity", "A"), "value"] == pytest.approx(0.6)
     assert got.loc[("Popularity", "B"), "value"] == pytest.approx(0.2)
     assert frame["group"].tolist()[:3] == [ALL_USERS, "A", "B"]  # per model: all, then groups
+    # Popularity - SVD on the users both ranked (u4 has no SVD value): u1 +0.3, u2 +0.3,
+    # u3 -0.5, u5 -0.9: mean -0.2, sd 0.6, se 0.3, interval -0.2 +/- 1.96 x 0.3
+    overall = got.loc[("Popularity", ALL_USERS)]
+    assert overall["difference"] == pytest.approx(-0.2)
+    assert overall["ci_low"] == pytest.approx(-0.2 - Z_95 * 0.3)
+    assert overall["ci_high"] == pytest.approx(-0.2 + Z_95 * 0.3)
+    assert got.loc[("Popularity", "A"), ["difference", "ci_low", "ci_high"]].tolist() == \
+        pytest.approx([0.3, 0.3, 0.3])  # two equal differences: no spread  # fmt: skip
+    # B has a Popularity value (u3, u4) but one user ranked by both: no paired difference
+    assert np.isnan(got.loc[("Popularity", "B"), "difference"])
+    assert got.loc[("SVD", "A"), ["difference", "ci_low"]].isna().all()  # the reference
 
 
 def test_the_wide_table_has_one_users_column_only_where_the_models_ranked_the_same_users():
     means, groupings = _toy()
     uneven = wide_ranking_table(ranking_by_group(means, groupings, min_users=2))
     assert list(uneven.columns) == ["group", "users (SVD)", "users (Popularity)", "SVD",
-                                    "Popularity"]  # fmt: skip
+                                    "Popularity", "Popularity - SVD"]  # fmt: skip
+    assert uneven["Popularity - SVD"].tolist() == [
+        "-0.2 (-0.788 to +0.388)",
+        "+0.3 (+0.3 to +0.3)",
+        "",
+    ]
     assert uneven["users (SVD)"].tolist() == [4, 2, 1]
     even = {m: s.fillna(0.0) for m, s in means.items()}
     table = wide_ranking_table(ranking_by_group(even, groupings, min_users=2))
-    assert list(table.columns) == ["group", "users", "SVD", "Popularity"]
+    assert list(table.columns) == ["group", "users", "SVD", "Popularity", "Popularity - SVD"]
     assert table["users"].tolist() == [5, 2, 2]
     assert table["Popularity"].tolist() == pytest.approx([0.32, 0.6, 0.2])
 
 
 def _rows(values: dict[str, dict[str, float]], n_users: int = 50) -> pd.DataFrame:
+    """Rows of one grouping with values and no paired differences (``_with_intervals``)."""
     return pd.DataFrame(
-        [("gender", group, model, n_users, value)
+        [("gender", group, model, n_users, value, np.nan, np.nan, np.nan)
          for model, by_group in values.items() for group, value in by_group.items()],
         columns=RANKING_BY_GROUP_COLUMNS,
     )  # fmt: skip
+
+
+def test_each_other_model_is_counted_higher_lower_or_unclear_against_svd_per_group():
+    rows = _rows({"SVD": {ALL_USERS: 0.08, "F": 0.06, "M": 0.09, "X": 0.05},
+                  "BaselineOnly": {ALL_USERS: 0.08, "F": 0.06, "M": 0.08, "X": 0.06},
+                  "Popularity": {ALL_USERS: 0.17, "F": 0.15, "M": 0.18, "X": 0.2}})  # fmt: skip
+    intervals = {("BaselineOnly", "F"): (0.0, -0.01, 0.01), ("BaselineOnly", "M"): (-0.01, -0.02,
+                 -0.001), ("BaselineOnly", "X"): (0.01, -0.001, 0.02),
+                 ("Popularity", "F"): (0.09, 0.05, 0.13), ("Popularity", "M"): (0.09, 0.06, 0.12),
+                 ("Popularity", "X"): (0.15, 0.1, 0.2)}  # fmt: skip
+    for (model, group), numbers in intervals.items():
+        at = (rows["model"] == model) & (rows["group"] == group)
+        rows.loc[at, ["difference", "ci_low", "ci_high"]] = numbers
+    sentence = best_model_sentence(rows, "NDCG@10", 30)
+    assert sentence.endswith(
+        " Against SVD on the same users (95% intervals): BaselineOnly lower in 1, no clear "
+        "difference in 2 of 3 groups; Popularity higher in 3 of 3 groups."
+    )
 
 
 SPREAD = "Spread across the groups, per model, highest minus lowest (lowest over highest, 1 = even)"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.audit.tables import Z_95
 from engine.data.profile import dataset_profile
 from engine.explain.titles import item_titles
 from engine.protocols import Split, make_splits, split_table
@@ -151,8 +152,9 @@ def test_accuracy_and_its_gaps_by_group_are_those_of_the_held_out_predictions(
 
 def test_ndcg_by_group_of_every_model_is_the_mean_of_its_users_fold_means(audited_in_spark, report):
     """``ranking_by_group``: per model and group, the mean over the group's users of each
-    user's NDCG averaged over the folds, recomputed by pandas from the Parquet; the SVD's
-    equal the audit's NDCG rows, and the derived groupings are there too."""
+    user's NDCG averaged over the folds, recomputed by pandas from the Parquet, and
+    Popularity's paired difference from SVD with its interval; the SVD's equal the audit's
+    NDCG rows, and the derived groupings are there too."""
     data, ratings, evaluation, result = audited_in_spark[:4]
     frame, minimum = report.ranking_by_group, result.config.min_group_size
     assert list(dict.fromkeys(frame["model"])) == ["SVD", "BaselineOnly", "Popularity"]
@@ -168,6 +170,13 @@ def test_ndcg_by_group_of_every_model_is_the_mean_of_its_users_fold_means(audite
             assert rows.loc[group, "n_users"] == len(values)
             expected = values.mean() if len(values) >= minimum else np.nan
             assert rows.loc[group, "value"] == pytest.approx(expected, rel=1e-12, nan_ok=True)
+        if model == "SVD":
+            svd = means
+            continue
+        paired = (means - svd).dropna()  # the same users, Popularity minus SVD
+        assert rows.loc["all users", "difference"] == pytest.approx(paired.mean(), rel=1e-9)
+        half = Z_95 * paired.std() / np.sqrt(len(paired))
+        assert rows.loc["all users", "ci_high"] == pytest.approx(paired.mean() + half, rel=1e-9)
     audit = result.metrics[result.metrics["metric"] == "ndcg"]
     svd = frame[(frame["model"] == "SVD") & (frame["group"] != "all users")]
     joined = svd.merge(audit, on=["grouping", "group"], suffixes=("", "_audit"))

@@ -345,9 +345,12 @@ def accuracy_of_error_sums(
 
 
 #: Columns of ``ranking_by_group``.
-RANKING_BY_GROUP_COLUMNS = ["grouping", "group", "model", "n_users", "value"]
+RANKING_BY_GROUP_COLUMNS = ["grouping", "group", "model", "n_users", "value", "difference",
+                            "ci_low", "ci_high"]  # fmt: skip
 #: ``ranking_by_group``'s row of every user of a model, before its groups.
 ALL_USERS = "all users"
+#: The standard normal's 97.5% quantile: a two-sided 95% interval.
+Z_95 = 1.959963984540054
 
 
 def ranking_by_group(
@@ -358,25 +361,52 @@ def ranking_by_group(
     ``means``: model -> one value per user (index ``user_id``), over the users with a
     relevant held-out rating: each user's metric averaged over the folds in which they were
     ranked (``engine.audit.inputs.ranking_means``, the audit's convention for top-N
-    utility). ``groupings``: grouping -> labels (index ``user_id``, as
+    utility); the first model is the reference the others are compared with (the audited
+    SVD). ``groupings``: grouping -> labels (index ``user_id``, as
     ``engine.audit.run.user_groupings_of``).
 
     Returns ``RANKING_BY_GROUP_COLUMNS``: per grouping and model, first the row
     ``ALL_USERS`` (every user of ``means``, labelled or not), then one row per group in label
-    order; ``n_users`` counts the group's users in ``means``, ``value`` is their mean, NaN
-    where fewer than ``min_users`` (too few to compare, as in the audit). The SVD's group
-    values are therefore the audit's values of that metric for the same groups.
+    order. ``n_users`` counts the group's users in ``means``, ``value`` is their mean, NaN
+    where fewer than ``min_users`` (too few to compare, as in the audit), so the SVD's group
+    values are the audit's values of that metric for the same groups. ``difference`` is the
+    mean over the group's users ranked by both of the model's value minus the reference's
+    (paired: the same users), with a 95% normal-approximation interval ``ci_low, ci_high``
+    (mean +/- 1.96 standard errors of the paired differences); NaN for the reference, and
+    where the value is.
     """
+    reference = next(iter(means), None)
+    base = means[reference].dropna() if reference is not None else pd.Series(dtype=float)
     rows = []
     for grouping, labels in groupings.items():
         names = sorted(pd.unique(labels.dropna()).tolist(), key=str)
         for model, values in means.items():
             values = values.dropna()
-            overall = float(values.mean()) if len(values) else np.nan
-            rows.append((grouping, ALL_USERS, model, len(values), overall))
-            by_group = values.groupby(labels.reindex(values.index).to_numpy()).agg(["size", "mean"])
+            paired = None if model == reference else (values - base).dropna()
+            rows.append(_ranking_row(grouping, ALL_USERS, model, values, paired, 1))
+            label = labels.reindex(values.index).to_numpy()
+            pair_label = None if paired is None else labels.reindex(paired.index).to_numpy()
             for name in names:
-                size = int(by_group["size"].get(name, 0))
-                value = float(by_group["mean"][name]) if size >= max(min_users, 1) else np.nan
-                rows.append((grouping, name, model, size, value))
+                in_pairs = None if paired is None else paired[pair_label == name]
+                rows.append(_ranking_row(grouping, name, model, values[label == name], in_pairs,
+                                         min_users))  # fmt: skip
     return pd.DataFrame(rows, columns=RANKING_BY_GROUP_COLUMNS)
+
+
+def _ranking_row(
+    grouping: str,
+    group: str,
+    model: str,
+    values: pd.Series,
+    paired: pd.Series | None,
+    min_users: int,
+) -> tuple:
+    """One ``ranking_by_group`` row: the mean of ``values`` and of the ``paired`` differences."""
+    if len(values) < max(min_users, 1):
+        return (grouping, group, model, len(values), np.nan, np.nan, np.nan, np.nan)
+    difference = low = high = np.nan
+    if paired is not None and len(paired) >= 2:
+        difference = float(paired.mean())
+        half = Z_95 * float(paired.std(ddof=1)) / np.sqrt(len(paired))
+        low, high = difference - half, difference + half
+    return (grouping, group, model, len(values), float(values.mean()), difference, low, high)

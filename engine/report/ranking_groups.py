@@ -11,6 +11,7 @@ where the reader looks.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from engine.audit.tables import ALL_USERS
@@ -30,12 +31,20 @@ def ranking_definition(metric: str, min_users: int) -> str:
         f"{min_users} such users. 'all users' averages every ranked user the same way, so it "
         "can differ slightly from the accuracy table's NDCG, a mean over the folds. The spread "
         "of a model across groups is given both as a difference and as a ratio: a model that "
-        "ranks higher overall can show a larger difference and a ratio nearer 1 at once."
+        "ranks higher overall can show a larger difference and a ratio nearer 1 at once. "
+        "'<model> - SVD' is the mean, over the group's users ranked by both, of the model's "
+        "NDCG minus SVD's, with its 95% interval (normal approximation of the paired "
+        "differences, not adjusted for the number of groups): an interval that holds 0 is no "
+        "clear difference."
     )
 
 
 def wide_ranking_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One grouping's rows as ``group``, ``users``, then one column per model (its value).
+    """Lay one grouping's rows out as a reader compares them: a row per group.
+
+    Columns ``group``, ``users``, one per model (its value), then ``<model> - <reference>``
+    per other model: its paired difference and 95% interval as text (``"+0.0881 (+0.0712
+    to +0.105)"``; ``""`` where there is none).
 
     ``users`` counts the group's users with a relevant held-out rating; where the models
     ranked different users, one ``users (model)`` column per model instead. Groups keep the
@@ -49,9 +58,49 @@ def wide_ranking_table(rows: pd.DataFrame) -> pd.DataFrame:
         counts = users.iloc[:, [0]].set_axis(["users"], axis=1)
     else:
         counts = users.set_axis([f"users ({m})" for m in models], axis=1)
-    wide = pd.concat([counts.astype("int64"), values], axis=1).reset_index()
+    wide = pd.concat([counts.astype("int64"), values], axis=1)
+    for model in models[1:]:
+        own = rows[rows["model"] == model].set_index("group").reindex(order)
+        wide[f"{model} - {models[0]}"] = [
+            _signed_interval(d, lo, hi)
+            for d, lo, hi in zip(own["difference"], own["ci_low"], own["ci_high"], strict=True)
+        ]
+    wide = wide.reset_index()
     wide.columns.name = None
     return wide
+
+
+def _signed(value: float) -> str:
+    """4 significant figures with a sign, never in e-notation (``+0.00001568``, ``-0.0723``)."""
+    return np.format_float_positional(value, precision=4, fractional=False, trim="-", sign=True)
+
+
+def _signed_interval(difference: float, low: float, high: float) -> str:
+    if missing(difference):
+        return ""
+    return f"{_signed(difference)} ({_signed(low)} to {_signed(high)})"
+
+
+def _against_reference(compared: pd.DataFrame) -> str:
+    """Count, per other model, the compared groups where its interval is above 0 or below 0.
+
+    `` Against SVD on the same users (95% intervals): Popularity higher in 2 of 2 groups;
+    ...``; the rest hold 0 (no clear difference); "" without intervals.
+    """
+    models = list(pd.unique(compared["model"]))
+    parts = []
+    for model in models[1:]:
+        own = compared[(compared["model"] == model) & compared["ci_low"].notna()]
+        if own.empty:
+            continue
+        counts = {"higher": int((own["ci_low"] > 0).sum()),
+                  "lower": int((own["ci_high"] < 0).sum())}  # fmt: skip
+        counts["no clear difference"] = len(own) - counts["higher"] - counts["lower"]
+        said = [f"{word} in {n}" for word, n in counts.items() if n]
+        parts.append(f"{model} {', '.join(said)} of {len(own)} groups")
+    if not parts:
+        return ""
+    return f" Against {models[0]} on the same users (95% intervals): {'; '.join(parts)}."
 
 
 def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
@@ -84,7 +133,7 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
             f"{which} of {grouping} has {min_users} users with a relevant held-out rating, so "
             f"the models are not compared by {grouping}; over all users {highest}."
         )
-    small = _spread(compared) + small
+    small = _spread(compared) + _against_reference(compared) + small
     best = {group: _best(part) for group, part in compared.groupby("group", sort=False)}
     holders = {tuple(models) for models in best.values()}
     if len(holders) == 1:
