@@ -336,7 +336,8 @@ def test_audit_and_report_pages_run_the_audit_and_offer_downloads(sample):
     ranking_by.set_value("gender").run()
     (ranking,) = [f.value for f in at.dataframe if "Popularity" in getattr(f.value, "columns", ())]
     assert list(ranking.columns) == ["group", "users", "SVD", "BaselineOnly", "Popularity",
-                                     "BaselineOnly - SVD", "Popularity - SVD"]  # fmt: skip
+                                     "BaselineOnly - SVD (95% CI)",
+                                     "Popularity - SVD (95% CI)"]  # fmt: skip
     assert ranking["group"].tolist() == ["all users", *sorted(sample.users["gender"].unique())]
     said = [m.value.replace("\\", "") for m in at.markdown]  # literal_markdown's escapes
     assert any(m.startswith("Highest NDCG@10 in every gender group") for m in said)

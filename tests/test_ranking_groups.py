@@ -64,16 +64,19 @@ def test_the_wide_table_has_one_users_column_only_where_the_models_ranked_the_sa
     means, groupings = _toy()
     uneven = wide_ranking_table(ranking_by_group(means, groupings, min_users=2))
     assert list(uneven.columns) == ["group", "users (SVD)", "users (Popularity)", "SVD",
-                                    "Popularity", "Popularity - SVD"]  # fmt: skip
-    assert uneven["Popularity - SVD"].tolist() == [
-        "-0.2 (-0.788 to +0.388)",
-        "+0.3 (+0.3 to +0.3)",
+                                    "Popularity", "Popularity - SVD (95% CI)"]  # fmt: skip
+    assert uneven["Popularity - SVD (95% CI)"].tolist() == [
+        "-0.2 [-0.788, +0.388]",
+        "+0.3 [+0.3, +0.3]",
         "",
     ]
     assert uneven["users (SVD)"].tolist() == [4, 2, 1]
     even = {m: s.fillna(0.0) for m, s in means.items()}
     table = wide_ranking_table(ranking_by_group(even, groupings, min_users=2))
-    assert list(table.columns) == ["group", "users", "SVD", "Popularity", "Popularity - SVD"]
+    assert list(table.columns) == ["group", "users", "SVD", "Popularity",
+                                   "Popularity - SVD (95% CI)"]  # fmt: skip
+    before = ranking_by_group(even, groupings, min_users=2).assign(difference=np.nan)
+    assert list(wide_ranking_table(before).columns) == ["group", "users", "SVD", "Popularity"]
     assert table["users"].tolist() == [5, 2, 2]
     assert table["Popularity"].tolist() == pytest.approx([0.32, 0.6, 0.2])
 
@@ -100,12 +103,16 @@ def test_each_other_model_is_counted_higher_lower_or_unclear_against_svd_per_gro
         rows.loc[at, ["difference", "ci_low", "ci_high"]] = numbers
     sentence = best_model_sentence(rows, "NDCG@10", 30)
     assert sentence.endswith(
-        " Against SVD on the same users (95% intervals): BaselineOnly lower in 1, no clear "
-        "difference in 2 of 3 groups; Popularity higher in 3 of 3 groups."
+        " Against SVD on the same users (95% intervals, not adjusted for the number of groups): "
+        "BaselineOnly no clear difference in 2 of 3 groups, lower in 1 (M); Popularity higher "
+        "in 3 of 3 groups."
     )
 
 
-SPREAD = "Spread across the groups, per model, highest minus lowest (lowest over highest, 1 = even)"
+SPREAD = (
+    "Gap between the best- and worst-served groups, per model, as a difference (and as "
+    "worst over best, 1 = even)"
+)
 
 
 def test_one_model_highest_everywhere_is_one_sentence_with_each_models_spread():

@@ -454,3 +454,9 @@ def test_insufficient_groups_are_counted_in_a_sentence_and_listed_folded(rendere
     html = rendered["html"]
     section = html[html.index('<section id="insufficient">') :]
     assert section.index(report.insufficient_note[:40]) < section.index("<details>")
+
+
+def test_the_popularity_bias_family_is_not_headed_like_the_popularity_baseline(rendered):
+    html = rendered["html"]  # the baseline "Popularity" is a model; the family is a bias
+    assert "<h3>Popularity bias</h3>" in html and "<h3>Popularity</h3>" not in html
+    assert "<h3>Accuracy</h3>" in html  # the other families keep their names

@@ -6,6 +6,7 @@ changed rating; the four formats render, the JSON valid under the report's schem
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import jsonschema
 import numpy as np
@@ -285,6 +286,13 @@ def test_the_saved_parts_give_the_same_report_without_spark_and_refuse_tampering
     (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "9"}))
     with pytest.raises(SavedAnalysisError, match="schema version '9' or fields this tool"):
         open_kept(tmp_path)
+    # saved before the paired intervals (adc79f3): opened, the intervals absent (NaN)
+    earlier = replace(parts, ranking_by_group=parts.ranking_by_group.iloc[:, :5])
+    save_kept(tmp_path / "earlier", earlier, result, "x")
+    ranking = open_kept(tmp_path / "earlier")[0].ranking_by_group
+    assert list(ranking.columns) == list(parts.ranking_by_group.columns)
+    assert ranking["difference"].isna().all() and ranking["value"].equals(
+        parts.ranking_by_group["value"])  # fmt: skip
 
 
 def test_fingerprint_ignores_row_order_and_sees_a_changed_rating_or_time(

@@ -18,6 +18,7 @@ from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
     best_model_sentence,
     compared_groups,
+    has_intervals,
     ranking_definition,
     wide_ranking_table,
 )
@@ -307,7 +308,8 @@ def render() -> None:
             st.plotly_chart(charts.ranking_by_group(rows, metric), key="ranking_chart")
         shown = wide_ranking_table(rows).astype(object).map(cell_text)  # NaN: "—"
         st.dataframe(shown, hide_index=True, key="ranking_table")
-        st.caption(literal_markdown(ranking_definition(metric, config.min_group_size)))
+        defined = ranking_definition(metric, config.min_group_size, has_intervals(ranking))
+        st.caption(literal_markdown(defined))
     else:
         st.caption(
             f"Only one model ranked items, so its {metric} by group is the audit table's: "

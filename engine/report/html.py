@@ -40,6 +40,7 @@ from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
     best_model_sentence,
     compared_groups,
+    has_intervals,
     ranking_definition,
     wide_ranking_table,
 )
@@ -470,7 +471,8 @@ def _ranking_by_group(report: Report, chart: _Charts) -> str:
         return ""
     metric = f"NDCG@{report.model['evaluation']['k']}"
     minimum = report.audit_config["min_group_size"]
-    parts = [f"<h3>{RANKING_BY_GROUP}</h3><p>{escape(ranking_definition(metric, minimum))}</p>"]
+    defined = ranking_definition(metric, minimum, has_intervals(frame))
+    parts = [f"<h3>{RANKING_BY_GROUP}</h3><p>{escape(defined)}</p>"]
     for grouping, rows in frame.groupby("grouping", sort=False):
         parts.append(f"<p>{escape(best_model_sentence(rows, metric, minimum))}</p>")
         if compared_groups(rows) >= 2:  # one group alone is no comparison
@@ -519,11 +521,21 @@ def _direction(definition: dict[str, Any]) -> str:
     return direction_words(definition.get("level", ""), definition["better"])
 
 
+#: A family's heading where its name alone would read as something else: "Popularity"
+#: is also the popularity baseline's name, so the popularity-bias measures say so.
+FAMILY_HEADINGS = {"popularity": "Popularity bias"}
+
+
+def family_heading(family: str) -> str:
+    """Return the heading of a metric family in the audit (``FAMILY_HEADINGS``, else its name)."""
+    return FAMILY_HEADINGS.get(family, family.capitalize())
+
+
 def _family(report: Report, chart: _Charts, family: str) -> str:
     every = report.metrics[report.metrics["family"] == family]
     rows = every[every["scope"] == "model"]
     band = report.audit_config["band"]
-    title = literal_plotly(f"{family}: ratio to reference")
+    title = literal_plotly(f"{family_heading(family)}: ratio to reference")
     parts = [
         "<ul>"
         + "".join(
@@ -557,7 +569,7 @@ def _family(report: Report, chart: _Charts, family: str) -> str:
 def _audit(report: Report, chart: _Charts) -> str:
     families = [f for f in report.metrics["family"].unique() if f != "explanations"]
     parts = [
-        f"<h3>{escape(family.capitalize())}</h3>{_family(report, chart, family)}"
+        f"<h3>{escape(family_heading(family))}</h3>{_family(report, chart, family)}"
         for family in families
     ]
     parts.append("<h3>Catalogue-level measures</h3>"

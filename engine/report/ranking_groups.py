@@ -17,26 +17,43 @@ import pandas as pd
 from engine.audit.tables import ALL_USERS
 from engine.report.numbers import NOT_AVAILABLE, missing, value_text
 
+#: How many groups of a minority outcome the sentence names (more are counted only).
+NAMED_GROUPS = 3
 #: The heading of the comparison, in the report and on the Bias audit page.
 RANKING_BY_GROUP = "Ranking by group across models"
 
 
-def ranking_definition(metric: str, min_users: int) -> str:
-    """Define ``Report.ranking_by_group``'s values for the reader (``metric``: "NDCG@10")."""
-    return (
+def ranking_definition(metric: str, min_users: int, intervals: bool = True) -> str:
+    """Define ``Report.ranking_by_group``'s values for the reader (``metric``: "NDCG@10").
+
+    ``intervals``: whether the rows hold the paired differences (``has_intervals``; a kept
+    run saved before them has none, and is not told about them).
+    """
+    text = (
         f"{metric} of each model for every user group the audit compared: the mean over the "
         "group's users with a relevant held-out rating (the users column), each user's NDCG "
         "averaged over the folds in which they were ranked (the audit's convention, so SVD's "
         f"values are the audit table's). Higher is better; n/a where a group has fewer than "
         f"{min_users} such users. 'all users' averages every ranked user the same way, so it "
-        "can differ slightly from the accuracy table's NDCG, a mean over the folds. The spread "
-        "of a model across groups is given both as a difference and as a ratio: a model that "
-        "ranks higher overall can show a larger difference and a ratio nearer 1 at once. "
-        "'<model> - SVD' is the mean, over the group's users ranked by both, of the model's "
-        "NDCG minus SVD's, with its 95% interval (normal approximation of the paired "
-        "differences, not adjusted for the number of groups): an interval that holds 0 is no "
-        "clear difference."
+        "can differ slightly from the accuracy table's NDCG, a mean over the folds. The gap "
+        "between a model's best- and worst-served groups is given both as a difference and "
+        "as a ratio: a model that ranks higher overall can show a larger difference and a "
+        "ratio nearer 1 at once."
     )
+    if not intervals:
+        return text
+    return text + (
+        " '<model> - SVD (95% CI)' is the mean, over the group's users ranked by both, of the "
+        "model's NDCG minus SVD's (positive: the model ranks them better), with its 95% "
+        "interval [low, high] (normal approximation of the paired differences, not adjusted "
+        "for the number of groups, unlike the audit's Holm-corrected tests): an interval that "
+        "holds 0 is no clear difference at this number of users, not evidence of equality."
+    )
+
+
+def has_intervals(rows: pd.DataFrame) -> bool:
+    """Whether ``Report.ranking_by_group`` rows hold any paired difference from SVD."""
+    return "difference" in rows and bool(rows["difference"].notna().any())
 
 
 def wide_ranking_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -59,9 +76,9 @@ def wide_ranking_table(rows: pd.DataFrame) -> pd.DataFrame:
     else:
         counts = users.set_axis([f"users ({m})" for m in models], axis=1)
     wide = pd.concat([counts.astype("int64"), values], axis=1)
-    for model in models[1:]:
+    for model in models[1:] if has_intervals(rows) else []:
         own = rows[rows["model"] == model].set_index("group").reindex(order)
-        wide[f"{model} - {models[0]}"] = [
+        wide[f"{model} - {models[0]} (95% CI)"] = [
             _signed_interval(d, lo, hi)
             for d, lo, hi in zip(own["difference"], own["ci_low"], own["ci_high"], strict=True)
         ]
@@ -78,14 +95,15 @@ def _signed(value: float) -> str:
 def _signed_interval(difference: float, low: float, high: float) -> str:
     if missing(difference):
         return ""
-    return f"{_signed(difference)} ({_signed(low)} to {_signed(high)})"
+    return f"{_signed(difference)} [{_signed(low)}, {_signed(high)}]"
 
 
 def _against_reference(compared: pd.DataFrame) -> str:
     """Count, per other model, the compared groups where its interval is above 0 or below 0.
 
-    `` Against SVD on the same users (95% intervals): Popularity higher in 2 of 2 groups;
-    ...``; the rest hold 0 (no clear difference); "" without intervals.
+    `` Against SVD on the same users (95% intervals, not adjusted for the number of groups):
+    Popularity higher in 6 of 7 groups, no clear difference in 1 (56+); ...``: the groups of
+    the smaller outcomes are named (up to ``NAMED_GROUPS``); "" without intervals.
     """
     models = list(pd.unique(compared["model"]))
     parts = []
@@ -93,14 +111,20 @@ def _against_reference(compared: pd.DataFrame) -> str:
         own = compared[(compared["model"] == model) & compared["ci_low"].notna()]
         if own.empty:
             continue
-        counts = {"higher": int((own["ci_low"] > 0).sum()),
-                  "lower": int((own["ci_high"] < 0).sum())}  # fmt: skip
-        counts["no clear difference"] = len(own) - counts["higher"] - counts["lower"]
-        said = [f"{word} in {n}" for word, n in counts.items() if n]
-        parts.append(f"{model} {', '.join(said)} of {len(own)} groups")
+        unclear = np.where(own["ci_high"] < 0, "lower", "no clear difference")
+        outcome = np.where(own["ci_low"] > 0, "higher", unclear)
+        by_outcome = own["group"].astype(str).groupby(outcome, sort=False).agg(list)
+        ordered = sorted(by_outcome.items(), key=lambda item: -len(item[1]))
+        said = [f"{ordered[0][0]} in {len(ordered[0][1])} of {len(own)} groups"]
+        said += [f"{word} in {len(names)} ({_names(names)})" if len(names) <= NAMED_GROUPS
+                 else f"{word} in {len(names)}" for word, names in ordered[1:]]  # fmt: skip
+        parts.append(f"{model} {', '.join(said)}")
     if not parts:
         return ""
-    return f" Against {models[0]} on the same users (95% intervals): {'; '.join(parts)}."
+    return (
+        f" Against {models[0]} on the same users (95% intervals, not adjusted for the number "
+        f"of groups): {'; '.join(parts)}."
+    )
 
 
 def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
@@ -161,7 +185,7 @@ def compared_groups(rows: pd.DataFrame) -> int:
 
 
 def _spread(compared: pd.DataFrame) -> str:
-    """`` Spread across the groups, per model, ...: SVD 0.026 (0.69), ...`` (two groups or more)."""
+    """`` Gap between the best- and worst-served groups, per model, ...: SVD 0.026 (0.69)``."""
     span = compared.groupby("model", sort=False)["value"].agg(["min", "max"])
     ratios = span["min"] / span["max"].where(span["max"] > 0)
     shown = ", ".join(
@@ -169,8 +193,8 @@ def _spread(compared: pd.DataFrame) -> str:
         for m, low, high, r in zip(span.index, span["min"], span["max"], ratios, strict=True)
     )
     return (
-        f" Spread across the groups, per model, highest minus lowest (lowest over highest, 1 = "
-        f"even): {shown}."
+        f" Gap between the best- and worst-served groups, per model, as a difference (and as "
+        f"worst over best, 1 = even): {shown}."
     )
 
 

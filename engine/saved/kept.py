@@ -35,6 +35,7 @@ import pandas as pd
 from engine.audit import AuditResult
 from engine.audit.registry import Registry
 from engine.audit.specs import REGISTRY, SHARED_INPUTS
+from engine.audit.tables import RANKING_BY_GROUP_COLUMNS
 from engine.data.profile import DatasetProfile
 from engine.report.build import Report, ReportParts, assemble_report
 from engine.saved import jsonio, records
@@ -180,7 +181,12 @@ def open_kept(
     load = load_report_of(parts.load, source.where(f"{FOLDER}/parts/fields.json"))
     result = _join(AuditResult, source, "audit")
     list(audit_frames(result, source, f"{FOLDER}/audit"))  # each table checked as yielded
-    return replace(parts, profile=profile, load=load), result, found
+    ranking = parts.ranking_by_group
+    if not set(RANKING_BY_GROUP_COLUMNS[:5]) <= set(ranking.columns):
+        where = source.where(f"{FOLDER}/parts/ranking_by_group.parquet")
+        raise refuse(where, f"lacks columns of {', '.join(RANKING_BY_GROUP_COLUMNS)}", KEPT_FIX)
+    ranking = ranking.reindex(columns=RANKING_BY_GROUP_COLUMNS)  # saved before the intervals
+    return replace(parts, profile=profile, load=load, ranking_by_group=ranking), result, found
 
 
 def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
