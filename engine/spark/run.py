@@ -3,7 +3,8 @@
 ``run_in_spark`` chains ``engine.spark.evaluate.evaluate_spark`` (the SVD and its
 comparators BaselineOnly and Popularity by hashed K-fold or the temporal split, Parquet
 under ``out``), ``engine.spark.train.fit_spark`` on all ratings,
-``engine.spark.audit.audit_spark`` and ``engine.spark.report.report_spark``, computing the
+``engine.spark.audit.audit_spark`` and the report (``engine.spark.report``'s
+``report_parts_in_spark``, then ``assemble_report``), computing the
 per-user statistics and the ratings per item once for the audit and the report. The driver
 holds per-user and per-item aggregates and the users x k lists, never the ratings (the
 CLI's ``run --engine spark --keep-in-spark``).
