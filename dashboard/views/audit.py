@@ -16,11 +16,9 @@ from engine.report.build import ranking_by_group_of
 from engine.report.numbers import cell_text
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
-    best_model_sentence,
-    compared_groups,
+    grouping_view,
     has_intervals,
     ranking_definition,
-    wide_ranking_table,
 )
 from engine.report.reading import hints_by_group
 from engine.report.systems import shown_table
@@ -303,11 +301,12 @@ def render() -> None:
         groupings = list(dict.fromkeys(ranking["grouping"]))
         grouping = st.selectbox("Compare rankings by", groupings, key="ranking_grouping")
         rows = ranking[ranking["grouping"] == grouping]
-        st.markdown(literal_markdown(best_model_sentence(rows, metric, config.min_group_size)))
-        if compared_groups(rows) >= 2:  # one group alone is no comparison
-            st.plotly_chart(charts.ranking_by_group(rows, metric), key="ranking_chart")
-        shown = wide_ranking_table(rows).astype(object).map(cell_text)  # NaN: "—"
-        st.dataframe(shown, hide_index=True, key="ranking_table")
+        sentence, fig, wide = grouping_view(rows, metric, config.min_group_size)
+        st.markdown(literal_markdown(sentence))
+        if fig is not None:
+            st.plotly_chart(fig, key="ranking_chart")
+        st.dataframe(wide.astype(object).map(cell_text), hide_index=True,  # NaN: "—"
+                     key="ranking_table")  # fmt: skip
         defined = ranking_definition(metric, config.min_group_size, has_intervals(ranking))
         st.caption(literal_markdown(defined))
     else:

@@ -38,11 +38,9 @@ from engine.report.numbers import (
 from engine.report.over_time import over_time_section
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
-    best_model_sentence,
-    compared_groups,
+    grouping_view,
     has_intervals,
     ranking_definition,
-    wide_ranking_table,
 )
 from engine.report.reading import hints_by_group
 from engine.report.systems import systems_section
@@ -474,12 +472,12 @@ def _ranking_by_group(report: Report, chart: _Charts) -> str:
     defined = ranking_definition(metric, minimum, has_intervals(frame))
     parts = [f"<h3>{RANKING_BY_GROUP}</h3><p>{escape(defined)}</p>"]
     for grouping, rows in frame.groupby("grouping", sort=False):
-        parts.append(f"<p>{escape(best_model_sentence(rows, metric, minimum))}</p>")
-        if compared_groups(rows) >= 2:  # one group alone is no comparison
-            fig = charts.ranking_by_group(rows, metric)
+        sentence, fig, wide = grouping_view(rows, metric, minimum)
+        parts.append(f"<p>{escape(sentence)}</p>")
+        if fig is not None:
             fig.update_layout(title=literal_plotly(f"{metric} by {grouping} per model"))
             parts.append(chart(fig, literal=True))
-        parts.append(table(wide_ranking_table(rows)))
+        parts.append(table(wide))
     return "".join(parts)
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
+from engine import charts
 from engine.audit.tables import ALL_USERS
 from engine.report.numbers import NOT_AVAILABLE, missing, value_text
 
@@ -176,6 +178,19 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
         f"Highest {metric} by {grouping} group: {'; '.join(parts)} (over all users: "
         f"{_names(overall)}; values: {_values(compared)})." + small
     )
+
+
+def grouping_view(
+    rows: pd.DataFrame, metric: str, min_users: int
+) -> tuple[str, go.Figure | None, pd.DataFrame]:
+    """Return what the report and the Bias audit page show of one grouping, in order.
+
+    ``best_model_sentence``, the bars (``engine.charts.ranking_by_group``; ``None`` with
+    fewer than two groups compared: one group alone is no comparison) and
+    ``wide_ranking_table``.
+    """
+    fig = charts.ranking_by_group(rows, metric) if compared_groups(rows) >= 2 else None
+    return best_model_sentence(rows, metric, min_users), fig, wide_ranking_table(rows)
 
 
 def compared_groups(rows: pd.DataFrame) -> int:
