@@ -345,6 +345,11 @@ def audit(progress: Progress | None = None) -> AuditResult:
     return _computed(lambda a: a.audit(progress=progress))
 
 
+def ranking_by_group() -> pd.DataFrame:
+    """Each model's NDCG@k by user group: the session's report's (built once, then read)."""
+    return _computed(lambda a: a.report()).ranking_by_group
+
+
 def current_audit() -> tuple[AuditResult, RatingData] | None:
     """Return the audit of the current settings if it is computed, with its data."""
     current = analysis()

@@ -12,7 +12,6 @@ from engine.audit.run import NO_INTERVAL, accuracy_by_model
 from engine.external import compare_pair, pair_sentences, paired_display
 from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
-from engine.report.build import ranking_by_group_of
 from engine.report.numbers import cell_text
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
@@ -294,9 +293,8 @@ def render() -> None:
         st.caption("Load user attributes to compare models across user groups.")
 
     st.subheader(RANKING_BY_GROUP)
-    evaluation = state.evaluation()
-    ranking = ranking_by_group_of(data, evaluation, result)
-    metric = f"NDCG@{evaluation.evaluation.k}"
+    ranking = state.ranking_by_group()  # the report's table: the same numbers as the report
+    metric = f"NDCG@{state.evaluation().evaluation.k}"
     if len(ranking):
         groupings = list(dict.fromkeys(ranking["grouping"]))
         grouping = st.selectbox("Compare rankings by", groupings, key="ranking_grouping")

@@ -292,7 +292,7 @@ def build_report(
         accuracy=model_accuracy(evaluation),
         evaluation=_evaluation_settings(evaluation),
         tradeoff=_tradeoff(data, evaluation, result),
-        ranking_by_group=ranking_by_group_of(data, evaluation, result),
+        ranking_by_group=_ranking_by_group(data, evaluation, result),
         top_items=most_recommended(
             audited_lists(result), profile.item_popularity, item_titles(data)
         ),
@@ -496,7 +496,7 @@ def tradeoff_table(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def ranking_by_group_of(
+def _ranking_by_group(
     data: RatingData, evaluation: Evaluation, result: AuditResult
 ) -> pd.DataFrame:
     """``ranking_by_group_table`` of in-memory data: every ranked model of ``evaluation``."""

@@ -159,7 +159,7 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
             f"{which} of {grouping} has {min_users} users with a relevant held-out rating, so "
             f"the models are not compared by {grouping}; over all users {highest}."
         )
-    small = _spread(compared) + _against_reference(compared) + small
+    tail = _spread(compared) + _against_reference(compared) + small
     best = {group: _best(part) for group, part in compared.groupby("group", sort=False)}
     holders = {tuple(models) for models in best.values()}
     if len(holders) == 1:
@@ -169,14 +169,14 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
         text = f"Highest {metric} {where}{also}: {_names(list(models))}"
         if not also:
             text += f"; over all users: {_names(overall)}"
-        return text + "." + small
+        return text + "." + tail
     by_models: dict[tuple[str, ...], list[str]] = {}
     for group, models in best.items():
         by_models.setdefault(tuple(models), []).append(str(group))
     parts = [f"{_names(list(models))} in {_names(names)}" for models, names in by_models.items()]
     return (
         f"Highest {metric} by {grouping} group: {'; '.join(parts)} (over all users: "
-        f"{_names(overall)}; values: {_values(compared)})." + small
+        f"{_names(overall)}; values: {_values(compared)})." + tail
     )
 
 
