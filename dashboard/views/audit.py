@@ -12,7 +12,7 @@ from engine.audit.run import NO_INTERVAL, accuracy_by_model
 from engine.external import compare_pair, pair_sentences, paired_display
 from engine.external.systems import system_summaries
 from engine.report import display_rows, read_audit
-from engine.report.numbers import cell_text
+from engine.report.numbers import NOT_AVAILABLE, cell_text, missing
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
     grouping_view,
@@ -303,8 +303,8 @@ def render() -> None:
         st.markdown(literal_markdown(sentence))
         if fig is not None:
             st.plotly_chart(fig, key="ranking_chart")
-        st.dataframe(wide.astype(object).map(cell_text), hide_index=True,  # NaN: "—"
-                     key="ranking_table")  # fmt: skip
+        shown = wide.astype(object).map(lambda v: NOT_AVAILABLE if missing(v) else cell_text(v))
+        st.dataframe(shown, hide_index=True, key="ranking_table")  # "n/a", as defined below
         defined = ranking_definition(metric, config.min_group_size, has_intervals(ranking))
         st.caption(literal_markdown(defined))
     else:
