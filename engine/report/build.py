@@ -283,9 +283,24 @@ def build_report(
     defaults to now (UTC) and is the only field that differs between two runs with the
     same data, settings and seed. The in-memory route of ``assemble_report``.
     """
+    parts = report_parts(data, model, evaluation, result, created)
+    return assemble_report(result, **parts.arguments(), sections=sections)
+
+
+def report_parts(
+    data: RatingData,
+    model: TrainedModel,
+    evaluation: Evaluation,
+    result: AuditResult,
+    created: datetime | None = None,
+) -> ReportParts:
+    """Compute what the report shows next to the audit from in-memory data (``ReportParts``).
+
+    The in-memory counterpart of ``engine.spark.report.report_parts_in_spark``;
+    ``created`` as in ``build_report``.
+    """
     profile = dataset_profile(data)
-    return assemble_report(
-        result,
+    return ReportParts(
         profile=profile,
         load=data.report,
         model=model.config,
@@ -297,7 +312,6 @@ def build_report(
             audited_lists(result), profile.item_popularity, item_titles(data)
         ),
         provenance=provenance(data, model, evaluation, created),
-        sections=sections,
     )
 
 

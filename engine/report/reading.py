@@ -11,6 +11,7 @@ data-scope rows with their sentences, and the insufficient-data sentence.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -77,6 +78,20 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
 
     ``n_users`` is the dataset's number of users (affected by an evaluation finding).
     """
+    return read_audit_parts(result, model_accuracy(evaluation), asdict(evaluation.evaluation),
+                            n_users)  # fmt: skip
+
+
+def read_audit_parts(
+    result: AuditResult, accuracy: pd.DataFrame, settings: dict[str, Any], n_users: int
+) -> AuditReading:
+    """Return the ``AuditReading`` of ``result`` from the evaluation's summary, not its folds.
+
+    ``accuracy``: ``model_accuracy``'s table; ``settings``: the evaluation's settings with
+    at least ``split``, ``folds`` and ``k`` (``EvaluationConfig`` as a dict, or
+    ``Report.model["evaluation"]``), as a run kept in Spark stores them
+    (``engine.saved.kept``); ``n_users`` as in ``read_audit``.
+    """
     metrics = result.metrics
     model = metrics[metrics["scope"] == "model"]
 
@@ -88,12 +103,12 @@ def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> Aud
         metrics=metrics,
         summary=executive_summary(
             metrics,
-            model_accuracy(evaluation),
+            accuracy,
             result.config,
             n_users,
             result.registry,
-            k=evaluation.evaluation.k,
-            protocol=protocol_words(asdict(evaluation.evaluation)),
+            k=int(settings["k"]),
+            protocol=protocol_words(settings),
         ),
         flagged=ranked(model[model["tier"] == "flagged"]),
         notable=ranked(model[model["tier"] == "notable"]),

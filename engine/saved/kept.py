@@ -17,15 +17,19 @@ PDF later) without Spark and without the ratings:
 
 It holds aggregates only: a row per user, per item and per list slot, never a rating. It is
 not a saved analysis (``engine.saved.store``): it has no ratings, no model and no
-held-out predictions, so the dashboard, ``update`` and ``compare`` cannot open it, and say
-so (``engine.saved.manifest.migrate``). ``open_kept`` refuses anything that does not check
-out, with one ``SavedAnalysisError`` sentence; nothing is unpickled.
+held-out predictions, so ``update`` and ``compare`` cannot open it, and say so
+(``engine.saved.manifest.migrate``); the dashboard reads it on read-only pages
+(``dashboard.routes.KEPT_PAGES``). ``open_kept`` reads the folder or a zip of it into a
+``KeptRun`` and refuses anything that does not check out, with one ``SavedAnalysisError``
+sentence; nothing is unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -142,21 +146,55 @@ def _format_of(manifest: Path) -> object:
 
 
 def is_kept(path: str | Path) -> bool:
-    """Whether ``path`` is a folder whose ``manifest.json`` is a kept run's (``KEPT_FORMAT``)."""
-    manifest = Path(path) / NAME
-    return manifest.is_file() and _format_of(manifest) == KEPT_FORMAT
+    """Whether ``path`` (a folder, or a zip of one) holds a kept run's ``manifest.json``."""
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / NAME
+        return manifest.is_file() and _format_of(manifest) == KEPT_FORMAT
+    try:
+        found = jsonio.loads(Source(path, MAX_BYTES).manifest(), str(path))
+    except SavedAnalysisError:
+        return False
+    return isinstance(found, dict) and found.get("format") == KEPT_FORMAT
 
 
-def open_kept(
-    path: str | Path, *, max_bytes: int = MAX_BYTES
-) -> tuple[ReportParts, AuditResult, dict[str, Any]]:
-    """Read a kept run's stored parts and audit back, every file verified; and its manifest.
+@dataclass(frozen=True)
+class KeptRun:
+    """A kept run opened again (``open_kept``): what its report and the dashboard read.
+
+    ``parts``: the report's ``ReportParts``; ``result``: the ``AuditResult``; ``manifest``:
+    its ``manifest.json`` (format, versions, ``created``, where the evaluation's tables are);
+    ``path``: the folder or zip it was read from.
+    """
+
+    parts: ReportParts
+    result: AuditResult
+    manifest: dict[str, Any]
+    path: Path
+
+    @property
+    def key(self) -> str:
+        """Return the SHA-256 of the manifest's file records (the same key: the same files)."""
+        listed = json.dumps(self.manifest["files"], sort_keys=True).encode("utf-8")
+        return hashlib.sha256(listed).hexdigest()
+
+    def report(self, sections: tuple[str, ...] | list[str] | None = None) -> Report:
+        """Assemble its ``Report`` again (``sections`` as in ``build_report``).
+
+        Equal to the report the run wrote (the same creation time: it is in the parts'
+        provenance).
+        """
+        return assemble_report(self.result, **self.parts.arguments(), sections=sections)
+
+
+def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> KeptRun:
+    """Read a kept run (its folder, or a zip of it) back, every file verified.
 
     Raises
     ------
     SavedAnalysisError
-        Not a kept run's folder; a file missing, modified, of another schema, too large or
-        not valid; a schema version newer than this tool reads.
+        Not a kept run; a file missing, modified, of another schema, too large or not
+        valid; a schema version newer than this tool reads.
     """
     source = Source(path, max_bytes)
     where = source.where(NAME)
@@ -186,7 +224,8 @@ def open_kept(
         where = source.where(f"{FOLDER}/parts/ranking_by_group.parquet")
         raise refuse(where, f"lacks columns of {', '.join(RANKING_BY_GROUP_COLUMNS)}", KEPT_FIX)
     ranking = ranking.reindex(columns=RANKING_BY_GROUP_COLUMNS)  # saved before the intervals
-    return replace(parts, profile=profile, load=load, ranking_by_group=ranking), result, found
+    parts = replace(parts, profile=profile, load=load, ranking_by_group=ranking)
+    return KeptRun(parts, result, found, Path(path))
 
 
 def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
@@ -236,10 +275,6 @@ def _join(kind: type, source: Source, name: str) -> Any:
 def kept_report(
     path: str | Path, sections: tuple[str, ...] | list[str] | None = None
 ) -> tuple[Report, AuditResult]:
-    """Assemble the ``Report`` of a kept run again from its stored parts (``open_kept``).
-
-    Equal to the report the run wrote (the same creation time: it is in the parts'
-    provenance); ``sections`` as in ``engine.report.build.build_report``.
-    """
-    parts, result, _ = open_kept(path)
-    return assemble_report(result, **parts.arguments(), sections=sections), result
+    """Assemble the ``Report`` of a kept run again from its stored parts (``open_kept``)."""
+    run = open_kept(path)
+    return run.report(sections), run.result

@@ -171,8 +171,9 @@ def migrate(manifest: object, file: object) -> tuple[dict[str, Any], list[str]]:
             "belongs to a run whose ratings stayed in Spark (run --keep-in-spark): it holds "
             "that run's report and audit, not the ratings, model and predictions of a saved "
             "analysis",
-            "write its report again with python -m engine report FOLDER --out DIR, or run "
-            "without --keep-in-spark for an analysis the dashboard, update and compare open",
+            "write its report again with python -m engine report FOLDER --out DIR, read it in "
+            "the dashboard (streamlit run dashboard/app.py -- --analysis FOLDER), or run "
+            "without --keep-in-spark for an analysis that update and compare open",
         )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise refuse(
