@@ -277,8 +277,9 @@ def test_the_saved_parts_give_the_same_report_without_spark_and_refuse_tampering
     assert manifest["evaluation"] == "file:///elsewhere/evaluation"
     assert sum(e["bytes"] for e in manifest["files"].values()) < 2_000_000  # aggregates only
     with pytest.raises(SavedAnalysisError, match="whose ratings stayed in Spark") as refused:
-        open_analysis(tmp_path)  # the dashboard, update and compare open saved analyses
+        open_analysis(tmp_path)  # update and compare open saved analyses
     assert "python -m engine report FOLDER --out DIR" in str(refused.value)
+    assert "streamlit run dashboard/app.py -- --analysis FOLDER" in str(refused.value)
     table = tmp_path / "kept" / "parts" / "accuracy.parquet"
     table.write_bytes(table.read_bytes()[:-8] + b"tampered")
     with pytest.raises(SavedAnalysisError, match=r"accuracy\.parquet does not match its SHA-256"):
@@ -289,7 +290,7 @@ def test_the_saved_parts_give_the_same_report_without_spark_and_refuse_tampering
     # saved before the paired intervals (adc79f3): opened, the intervals absent (NaN)
     earlier = replace(parts, ranking_by_group=parts.ranking_by_group.iloc[:, :5])
     save_kept(tmp_path / "earlier", earlier, result, "x")
-    ranking = open_kept(tmp_path / "earlier")[0].ranking_by_group
+    ranking = open_kept(tmp_path / "earlier").parts.ranking_by_group
     assert list(ranking.columns) == list(parts.ranking_by_group.columns)
     assert ranking["difference"].isna().all() and ranking["value"].equals(
         parts.ranking_by_group["value"])  # fmt: skip

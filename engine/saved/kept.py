@@ -178,6 +178,12 @@ class KeptRun:
         listed = json.dumps(self.manifest["files"], sort_keys=True).encode("utf-8")
         return hashlib.sha256(listed).hexdigest()
 
+    @property
+    def saved(self) -> str:
+        """Return when the run was saved, as ``YYYY-MM-DD HH:MM UTC``."""
+        created = datetime.fromisoformat(str(self.manifest["created"]))
+        return created.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
     def report(self, sections: tuple[str, ...] | list[str] | None = None) -> Report:
         """Assemble its ``Report`` again (``sections`` as in ``build_report``).
 
