@@ -9,18 +9,23 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, reading_options
+from dashboard.components import (
+    dataset_caption,
+    load_report_view,
+    profile_view,
+    reading_options,
+)
 from engine import (
     ColumnMapping,
     DataFile,
     EngineError,
     RatingData,
-    charts,
     load_dataset,
 )
-from engine.data import RatingsPreview, files_table, preview_ratings, rejected_table
+from engine.data import RatingsPreview, preview_ratings
 from engine.external import heldout_from_file, load_lists, load_predictions
 from engine.external.load import external_rejected_table, preview_external
+from engine.saved.kept import is_kept
 from engine.text import literal_markdown
 
 
@@ -30,7 +35,9 @@ def saved_analyses() -> None:
         st.markdown(
             "A saved analysis holds the data, the settings, the trained model, the evaluation, "
             "the audit and the report files (made here or by `python -m engine run`). Opening "
-            "one needs no retraining; every file is checked first."
+            "one needs no retraining; every file is checked first. A zip of the `--out` folder "
+            "of `run --engine spark --keep-in-spark` (its `manifest.json` and `kept/`) opens "
+            "as that run's read-only Data, Model, Bias audit and Report pages."
         )
         upload = st.file_uploader("Open a saved analysis (.zip)", type=["zip"],
                                   key="upload_analysis")  # fmt: skip
@@ -40,6 +47,9 @@ def saved_analyses() -> None:
                 path.write_bytes(upload.getvalue())
                 try:
                     with st.spinner("Checking and opening the saved analysis..."):
+                        if is_kept(path):  # a run kept in Spark: its read-only pages
+                            state.open_kept_run(path, upload.name)
+                            st.rerun()
                         opened = state.open_saved(path)
                 except EngineError as error:
                     st.error(literal_markdown(f"{upload.name}: {error}"))
@@ -233,44 +243,13 @@ def render() -> None:
     external_outputs(data)
 
     profile = state.profile(data)
-    cols = st.columns(5)
-    cols[0].metric("Users", f"{profile.n_users:,}")
-    cols[1].metric("Items", f"{profile.n_items:,}")
-    cols[2].metric("Ratings", f"{profile.n_ratings:,}")
-    cols[3].metric("Density", f"{profile.density:.2%}")
-    cols[4].metric("Mean rating", f"{profile.rating_mean:.2f}")
-
-    left, right = st.columns(2)
-    left.plotly_chart(charts.rating_histogram(profile), key="rating_histogram")
-    right.plotly_chart(charts.activity_distribution(profile), key="activity_distribution")
-    st.plotly_chart(charts.long_tail_curve(profile), key="long_tail_curve")
-    st.markdown(
-        f"The **short head** is {profile.short_head_items:,} items "
-        f"({1 - profile.long_tail_item_share:.1%} of the catalogue) holding 80% of all ratings; "
-        f"the other {profile.long_tail_item_share:.1%} of items form the long tail. "
+    profile_view(
+        profile,
         f"Rating scale: {data.scale.describe()}; a rating >= "
         f"{data.scale.relevance_threshold():g} counts as relevant in top-N metrics and the "
-        "audit unless set otherwise (three quarters of the way up the scale)."
+        "audit unless set otherwise (three quarters of the way up the scale).",
     )
-
-    st.subheader("Load report")
-    report = data.report
-    st.markdown(literal_markdown(report.summary()))
-    if report.rejected:
-        st.dataframe(
-            rejected_table(report), hide_index=True, key="rejected_table",
-            column_config={"rows": st.column_config.NumberColumn(format="localized")},
-        )  # fmt: skip
-    for sentence in report.warnings:
-        st.warning(literal_markdown(sentence))
-    st.dataframe(files_table(report), hide_index=True, key="files_table")
-    if report.attribute_coverage:
-        st.caption(
-            "Attribute coverage: "
-            + ", ".join(
-                f"{k.replace('_', ' ')}: {v:,}" for k, v in report.attribute_coverage.items()
-            )
-        )
+    load_report_view(data.report)
 
     st.subheader("Attributes")
     a, b = st.columns(2)
