@@ -15,8 +15,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from dashboard import state  # noqa: E402
 from dashboard.components import page_failed, session_sidebar  # noqa: E402
-from dashboard.routes import PAGES  # noqa: E402
+from dashboard.routes import KEPT_PAGES, PAGES  # noqa: E402
+from engine import EngineError  # noqa: E402
 from engine.checks import blas_threads  # noqa: E402
+from engine.text import literal_markdown  # noqa: E402
 
 # One BLAS thread per numpy call: sessions run side by side, and on a 2-core machine numpy's
 # default threads fought each other (a what-if edit's p95 went from 139 ms to 518 ms).
@@ -28,9 +30,14 @@ threadpool_limits(limits=blas_threads())
 st.set_page_config(
     page_title="Recommender audit", layout="wide", page_icon=str(ROOT / "dashboard" / "favicon.png")
 )
+try:
+    routes = PAGES if state.kept_run() is None else KEPT_PAGES  # kept in Spark: read only
+except EngineError as error:  # the run named by --analysis OUT does not open
+    st.error(literal_markdown(error))
+    st.stop()
 pages = [
     st.Page(route.path, title=route.title, icon=route.icon, default=index == 0)
-    for index, route in enumerate(PAGES)
+    for index, route in enumerate(routes)
 ]
 page = st.navigation(pages)
 try:

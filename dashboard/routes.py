@@ -1,4 +1,8 @@
-"""The dashboard's pages, in navigation order (read by app.py and by the tests)."""
+"""The dashboard's pages, in navigation order (read by app.py and by the tests).
+
+``PAGES`` for an analysis; ``KEPT_PAGES`` for a run whose ratings stayed in Spark
+(``engine.saved.kept``), read only: it has no ratings, model or predictions for the others.
+"""
 
 from __future__ import annotations
 
@@ -23,4 +27,10 @@ PAGES: tuple[Route, ...] = (
     Route("views/over_time.py", "Over time", ":material/timeline:"),
     Route("views/report.py", "Report", ":material/description:"),
     Route("views/compare.py", "Compare versions", ":material/compare_arrows:"),
+)
+KEPT_PAGES: tuple[Route, ...] = (
+    Route("views/kept_data.py", "Data", ":material/table_chart:"),
+    Route("views/kept_model.py", "Model", ":material/model_training:"),
+    Route("views/kept_audit.py", "Bias audit", ":material/balance:"),
+    Route("views/report.py", "Report", ":material/description:"),
 )

@@ -57,6 +57,7 @@ from engine.report import Report, render
 from engine.report.update_section import update_origin, with_update
 from engine.report.write import zip_files
 from engine.saved import open_analysis, read_saved, save_analysis, zip_analysis
+from engine.saved.kept import KeptRun, is_kept, open_kept
 from engine.saved.systems import SavedSystems
 from engine.update import UpdateRecord
 from engine.whatif import before_vector, full_ranking
@@ -81,13 +82,25 @@ def _server_arguments(argv: list[str]) -> argparse.Namespace:
 def starting_analysis() -> Analysis:
     """Return the analysis every new session starts from (shared: it holds no analyst's data).
 
-    The saved analysis named by ``--analysis DIR`` when the server was started with one,
-    else the bundled synthetic sample with default settings.
+    The saved analysis named by ``--analysis DIR`` when the server was started with one
+    (not a run kept in Spark: ``starting_kept_run``), else the bundled synthetic sample with
+    default settings.
     """
     folder = _server_arguments(sys.argv[1:]).analysis
-    if folder is not None:
+    if folder is not None and not is_kept(folder):
         return open_analysis(folder)
     return Analysis(load_dataset(SAMPLE_DIR))
+
+
+@st.cache_resource(show_spinner="Opening the run kept in Spark...")
+def starting_kept_run() -> KeptRun | None:
+    """Return the run kept in Spark named by ``--analysis OUT``, else ``None`` (shared).
+
+    A run kept in Spark (``engine.saved.kept``) holds its report's parts and audit, not the
+    ratings: sessions start on its read-only pages (``dashboard.routes.KEPT_PAGES``).
+    """
+    folder = _server_arguments(sys.argv[1:]).analysis
+    return open_kept(folder) if folder is not None and is_kept(folder) else None
 
 
 @dataclass
@@ -98,10 +111,14 @@ class SessionStore:
     token: str | None = None
     notice: str | None = None
     extras: dict[tuple, Any] = field(default_factory=dict)
+    #: The run kept in Spark this session reads (``kept_run``), and whether it left the
+    #: server's starting one for the analysis.
+    kept: KeptRun | None = None
+    left_kept: bool = False
 
     def release(self) -> None:
         """Drop the analysis and every result (the janitor calls this for closed sessions)."""
-        self.analysis, self.extras = None, {}
+        self.analysis, self.extras, self.kept = None, {}, None
 
 
 def _store() -> SessionStore:
@@ -195,6 +212,35 @@ def set_data(data: RatingData | None) -> None:
         store.analysis = Analysis(data, analysis().settings)
     store.extras = {}
     _save(store)
+
+
+def kept_run() -> KeptRun | None:
+    """Return the run kept in Spark the session reads (its pages are read-only), else ``None``.
+
+    One opened on the Data page (``open_kept_run``), else the server's starting one
+    (``starting_kept_run``) unless the session left it (``leave_kept_run``).
+    """
+    store = _store()
+    if store.kept is not None or store.left_kept or store.analysis is not None:
+        return store.kept
+    return starting_kept_run()
+
+
+def open_kept_run(path: str | Path, name: str | None = None) -> KeptRun:
+    """Open a run kept in Spark (folder or zip) for this session (not kept across a refresh).
+
+    ``name``: what the pages call it (an upload's file name), else its path.
+    """
+    store = _store()
+    run = open_kept(path)
+    store.kept = run if name is None else replace(run, path=Path(name))
+    return store.kept
+
+
+def leave_kept_run() -> None:
+    """Close the run kept in Spark: the session is back on its analysis (or the sample)."""
+    store = _store()
+    store.kept, store.left_kept = None, True
 
 
 def open_saved(path: str | Path) -> Analysis:
@@ -449,7 +495,12 @@ def report(sections: tuple[str, ...]) -> Report:
     After an update on the Model page (``adopt_update``) it carries the "Model update"
     section, as ``python -m engine update --format`` does (``with_update``); after a run on
     the Over time page, the "Over time" section, as ``--over-time`` does (``monitoring``).
+    A run kept in Spark (``kept_run``) gives the report it wrote, assembled again from its
+    stored parts (``KeptRun.report``).
     """
+    run = kept_run()
+    if run is not None:
+        return run.report(sections)
     made = with_update(_computed(lambda a: a.report(sections)), _update_origin())
     kept = monitoring()
     return made if kept is None else replace(made, monitoring=kept)
@@ -475,6 +526,9 @@ def report_zip(sections: tuple[str, ...], files: dict[str, bytes]) -> bytes:
 
 
 def _report_key(sections: tuple[str, ...], formats: tuple[str, ...]) -> tuple:
+    run = kept_run()
+    if run is not None:
+        return ("report files", "kept", run.key, sections, formats)
     kept = monitoring()  # the report changes with the monitoring it carries
     shown = None if kept is None else id(kept)
     return ("report files", analysis().key("audit"), sections, formats, shown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption
+from dashboard.components import dataset_caption, kept_caption
 from engine import EngineError, RatingData
 from engine.monitor import Monitoring, has_times
 from engine.report import SECTIONS, find_chromium
@@ -18,14 +18,19 @@ from engine.text import literal_markdown
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
     st.title("Report")
-    data = state.current_data()
-    dataset_caption(data)
-    found = state.current_audit()
-    if found is None:
-        st.info("Run the audit on the Bias audit page first (with the current model and audit "
-                "settings); the report presents its results.")  # fmt: skip
-        st.stop()
-    result, data = found
+    run = state.kept_run()
+    if run is not None:  # the report the run wrote, assembled again from its stored parts
+        kept_caption(run)
+        result, data = run.result, None
+    else:
+        data = state.current_data()
+        dataset_caption(data)
+        found = state.current_audit()
+        if found is None:
+            st.info("Run the audit on the Bias audit page first (with the current model and "
+                    "audit settings); the report presents its results.")  # fmt: skip
+            st.stop()
+        result, data = found
 
     chosen = st.multiselect(
         "Sections of the HTML and PDF report", list(SECTIONS), default=list(SECTIONS),
@@ -86,9 +91,16 @@ def render() -> None:
         st.iframe(files[FORMATS["html"]].decode("utf-8"), height=900)
 
 
-def _over_time_notice(monitoring: Monitoring | None, data: RatingData) -> None:
-    """Say whether the report has the Over time section, or how to add it."""
-    if monitoring is not None:  # run on the Over time page (state.monitoring)
+def _over_time_notice(monitoring: Monitoring | None, data: RatingData | None) -> None:
+    """Say whether the report has the Over time section, or how to add it.
+
+    ``data``: ``None`` for a run kept in Spark, whose report is the one it wrote.
+    """
+    if data is None:
+        st.caption("This is the report the run wrote, assembled again from its stored parts "
+                   "(byte for byte the same with the same version of the tool); it has no "
+                   "Over time section, which needs the ratings.")  # fmt: skip
+    elif monitoring is not None:  # run on the Over time page (state.monitoring)
         st.info(
             f"The report includes **Over time** ({literal_markdown(describe(monitoring))}), "
             "the monitoring run on the Over time page: in the HTML, PDF and JSON "

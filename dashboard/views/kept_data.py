@@ -1,0 +1,38 @@
+"""Data page of a run kept in Spark: its data's profile and load report, read only."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import kept_caption, load_report_view, profile_view
+from engine.text import literal_markdown
+
+
+def render() -> None:
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    st.title("Data")
+    run = state.kept_run()
+    if run is None:  # left on another page of this session
+        st.rerun()
+    kept_caption(run)
+    if st.button("Close this run and open the sample or your own data", key="leave_kept"):
+        state.leave_kept_run()
+        st.rerun()
+    profile = run.parts.profile
+    evaluation = run.parts.evaluation
+    profile_view(
+        profile,
+        f"Rating scale: {profile.scale}. In top-N metrics and the audit, "
+        f"{evaluation['relevance_rule']}.",
+    )
+    load_report_view(run.parts.load)
+    st.subheader("Attributes")
+    for who, names in (("Users", profile.user_attributes), ("Items", profile.item_attributes)):
+        st.markdown(f"**{who}**: {literal_markdown(', '.join(names)) or 'none'}")
+    st.caption("A run kept in Spark stores aggregates only (a row per user, item and list "
+               "slot), never a rating or an attribute value: the attributes are named here, "
+               "their values stayed with the data.")  # fmt: skip
+
+
+render()

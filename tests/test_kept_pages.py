@@ -1,0 +1,161 @@
+"""A run kept in Spark opened again without Spark: its report, and the dashboard's read-only pages.
+
+The kept run here is made without Spark: ``report_parts`` of the hostile sample (names that
+are markdown and HTML) stored by ``save_kept``, which is what ``run --keep-in-spark`` stores
+from the parts it computes in Spark (``tests/test_spark_report.py`` checks those parts).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import asdict
+from datetime import datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.routes import KEPT_PAGES, PAGES
+from engine.analysis import Analysis
+from engine.report import read_audit, render
+from engine.report.build import report_parts
+from engine.report.reading import read_audit_parts
+from engine.saved import save_analysis
+from engine.saved.kept import is_kept, open_kept, save_kept
+from engine.text import literal_markdown
+from tests.conftest import REPORT_CREATED, ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+FORMATS = ["html", "json", "csv"]
+
+
+@pytest.fixture(scope="module")
+def kept(hostile_report, tmp_path_factory):
+    """``(folder, zip bytes)`` of a kept run of the hostile sample (its report's parts)."""
+    data, model, evaluation, result, _ = hostile_report
+    created = datetime.fromisoformat(REPORT_CREATED)
+    folder = tmp_path_factory.mktemp("kept") / "run"
+    parts = report_parts(data, model, evaluation, result, created)
+    save_kept(folder, parts, result, "file:///elsewhere/evaluation")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"run/{path.relative_to(folder)}")
+    return folder, buffer.getvalue()
+
+
+def test_the_kept_report_of_in_memory_parts_is_the_report_byte_for_byte(hostile_report, kept):
+    """``build_report`` = ``assemble_report`` of ``report_parts``, so a kept run's report
+    opened from its folder or from a zip of it is the in-memory report, byte for byte."""
+    folder, content = kept
+    report = hostile_report[-1]
+    archive = folder.parent / "run.zip"
+    archive.write_bytes(content)
+    assert is_kept(folder) and is_kept(archive)
+    for source in (folder, archive):
+        assert render(open_kept(source).report(), FORMATS) == render(report, FORMATS)
+    assert open_kept(archive).key == open_kept(folder).key  # the same files
+
+
+def test_a_saved_analysis_or_any_zip_is_not_a_kept_run(hostile_report, tmp_path):
+    data, model = hostile_report[:2]
+    assert not is_kept(tmp_path)  # an empty folder
+    (tmp_path / "notes.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    assert not is_kept(tmp_path / "notes.zip")
+    assert not is_kept(tmp_path / "absent.zip")
+    analysis = Analysis(data)
+    analysis.adopt("model", model)
+    saved = save_analysis(analysis, tmp_path / "analysis")
+    assert not is_kept(saved)
+
+
+def test_the_reading_of_a_kept_audit_is_the_in_memory_reading(hostile_report, kept):
+    """``read_audit_parts`` on the stored accuracy and settings gives what ``read_audit``
+    gives on the evaluation: the same summary, tiers and insufficient groups."""
+    data, _, evaluation, result, _ = hostile_report
+    run = open_kept(kept[0])
+    stored = read_audit_parts(run.result, run.parts.accuracy, run.parts.evaluation, data.n_users)
+    direct = read_audit(result, evaluation, data.n_users)
+    assert [asdict(i) for i in stored.summary] == [asdict(i) for i in direct.summary]
+    assert stored.summary and stored.flagged["metric"].tolist() == direct.flagged["metric"].tolist()
+    assert stored.insufficient.equals(direct.insufficient)
+    assert stored.insufficient_note == direct.insufficient_note
+
+
+def _open_upload(content: bytes) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.file_uploader(key="upload_analysis").set_value(("my run.zip", content, "application/zip"))
+    at.run()
+    at.button(key="open_analysis").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_an_uploaded_kept_run_opens_its_read_only_pages_and_closes(hostile_report, kept):
+    data = hostile_report[0]
+    run = open_kept(kept[0])
+    at = _open_upload(kept[1])
+    assert at.title[0].value == "Data"
+    assert any("A run whose ratings stayed in Spark" in i.value for i in at.info)
+    assert any(literal_markdown("my run.zip") in c.value for c in at.caption)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Users"] == f"{data.n_users:,}" and shown["Ratings"] == f"{data.n_ratings:,}"
+    assert not at.get("file_uploader")  # nothing to upload into a run read only
+
+    at.switch_page("views/kept_model.py").run()
+    assert not at.exception and not at.error
+    table = next(f.value for f in at.dataframe if "rmse" in getattr(f.value, "columns", ()))
+    svd = run.parts.accuracy.set_index(["model", "metric"]).loc[("SVD", "rmse")]
+    assert table.loc["SVD", "rmse"] == f"{svd['mean']:.4f} ± {svd['std']:.4f}"
+    assert table.loc["BaselineOnly", "ndcg"].count("±") == 1
+
+    at.switch_page("views/kept_audit.py").run()
+    assert not at.exception and not at.error
+    reading = read_audit(hostile_report[3], hostile_report[2], data.n_users)
+    headers = [s.value for s in at.subheader]
+    assert f"Flagged disparities ({len(reading.flagged)})" in headers
+    summary = [m.value for m in at.markdown if m.value.startswith("**1. ")]
+    assert summary == [f"**1. {literal_markdown(reading.summary[0].headline)}** "
+                       f"`{reading.summary[0].kind}`"]  # fmt: skip
+    fairness = at.selectbox(key="fairness_attr")
+    assert fairness.options == list(dict.fromkeys(run.parts.tradeoff["grouping"]))
+    ranking = at.selectbox(key="ranking_grouping")
+    assert ranking.options == list(dict.fromkeys(run.parts.ranking_by_group["grouping"]))
+
+    at.switch_page("views/report.py").run()
+    assert not at.exception and not at.error
+    at.toggle(key="preview_report").set_value(True).run()
+    (preview,) = at.get("iframe")
+    assert preview.proto.srcdoc == render(run.report(), ["html"])["report.html"].decode()
+
+    at.switch_page("views/kept_data.py").run()
+    at.button(key="leave_kept").click().run()
+    assert not at.exception and not at.error
+    assert any("Synthetic sample data" in i.value for i in at.info)  # back on the sample
+    assert at.get("file_uploader")
+
+
+def test_kept_pages_are_the_read_only_subset_of_the_pages():
+    titles = {route.title for route in PAGES}
+    assert {route.title for route in KEPT_PAGES} <= titles
+    assert len({route.path for route in KEPT_PAGES}) == len(KEPT_PAGES)
+    assert all((ROOT / "dashboard" / route.path).is_file() for route in KEPT_PAGES)
+
+
+def test_a_kept_reading_names_the_protocol_the_run_stored(kept):
+    """The summary's "popularity ranks better" item says which evaluation it comes from,
+    read from the stored settings (a kept run has no folds to ask)."""
+    run = open_kept(kept[0])
+    accuracy = run.parts.accuracy.copy()
+    accuracy["model"] = accuracy["model"].replace({"BaselineOnly": "Popularity"})
+    better = (accuracy["model"] == "Popularity") & (accuracy["metric"] == "ndcg")
+    accuracy.loc[better, "mean"] += 0.5  # far above the SVD's
+    for folds in (5, 3):
+        settings = {**run.parts.evaluation, "folds": folds}
+        reading = read_audit_parts(run.result, accuracy, settings, run.parts.profile.n_users)
+        (item,) = [i for i in reading.summary if i.kind == "evaluation"]
+        assert item.headline.startswith(
+            f"The popularity baseline ranks better than SVD in the {folds}-fold evaluation"
+        )
