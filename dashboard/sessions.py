@@ -18,7 +18,9 @@ Limits, each from an environment variable:
 
 The analyst's own systems (lists and predictions uploaded on the Data page, with the
 held-out ratings that judge them) are kept with the work, in the saved analysis's
-``systems`` stage (``engine.saved.systems``).
+``systems`` stage (``engine.saved.systems``). A run kept in Spark opened from an upload
+(``save_kept_run``) is kept as its zip in ``SESSION_DIR/<sha256(token)>.kept``, beside the
+analysis, which it leaves as it was.
 
 The analyst can delete their work at any time ("Forget my data" in the sidebar).
 """
@@ -47,6 +49,11 @@ _LOGGER = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
 DEFAULT_RETENTION_HOURS = 24.0
 DEFAULT_MAX_MB = 500.0
+#: A session's run kept in Spark (``save_kept_run``): beside its analysis's folder, with
+#: this suffix, holding the uploaded zip and the name it was uploaded under.
+KEPT_SUFFIX = ".kept"
+KEPT_ZIP = "run.zip"
+KEPT_NAME = "name.txt"
 
 
 @dataclass(frozen=True)
@@ -175,11 +182,63 @@ def restore_saved(token: str, limits: SessionLimits) -> SavedAnalysis | None:
     return saved
 
 
-def forget(token: str, limits: SessionLimits) -> bool:
-    """Delete ``token``'s work; return whether there was any."""
-    folder = folder_of(token, limits)
-    existed = folder.exists()
+def kept_run_folder(token: str, limits: SessionLimits) -> Path:
+    """Return the folder holding the run kept in Spark ``token``'s session reads, if any."""
+    return folder_of(token, limits).with_name(folder_of(token, limits).name + KEPT_SUFFIX)
+
+
+def save_kept_run(token: str, archive: Path, name: str, limits: SessionLimits) -> Path:
+    """Keep the zip of a run kept in Spark that ``token``'s session opened, with its name.
+
+    ``archive``: the zip as uploaded (``engine.saved.kept.open_kept`` checked it); ``name``:
+    what the pages call it. Stored apart from the session's analysis, which it does not
+    replace: closing the run returns to that.
+
+    Raises
+    ------
+    SessionTooLarge
+        The zip is larger than ``limits.max_mb``; nothing is kept.
+    """
+    forget_expired(limits)
+    size = archive.stat().st_size
+    if size > limits.max_mb * 1e6:
+        raise SessionTooLarge(
+            f"This run takes {size / 1e6:,.0f} MB, more than the {limits.max_mb:g} MB kept per "
+            "session: a refresh will lose it. Start the dashboard on its folder instead "
+            "(streamlit run dashboard/app.py -- --analysis FOLDER)."
+        )
+    limits.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = kept_run_folder(token, limits)
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    shutil.copyfile(archive, folder / KEPT_ZIP)
+    (folder / KEPT_NAME).write_text(name, encoding="utf-8")
+    return folder
+
+
+def restore_kept_run(token: str, limits: SessionLimits) -> tuple[Path, str] | None:
+    """Return ``(zip, name)`` of the run kept in Spark saved for ``token``, else ``None``."""
+    folder = kept_run_folder(token, limits)
+    if not (folder / KEPT_ZIP).is_file():
+        return None
+    os.utime(folder)  # used again: the retention counts from now
+    name = (
+        (folder / KEPT_NAME).read_text(encoding="utf-8") if (folder / KEPT_NAME).is_file() else ""
+    )
+    return folder / KEPT_ZIP, name or KEPT_ZIP
+
+
+def forget_kept_run(token: str, limits: SessionLimits) -> None:
+    """Delete the run kept in Spark saved for ``token`` (its session closed it)."""
+    shutil.rmtree(kept_run_folder(token, limits), ignore_errors=True)
+
+
+def forget(token: str, limits: SessionLimits) -> bool:
+    """Delete ``token``'s work (its analysis and any run kept in Spark); return whether any."""
+    existed = False
+    for folder in (folder_of(token, limits), kept_run_folder(token, limits)):
+        existed = existed or folder.exists()
+        shutil.rmtree(folder, ignore_errors=True)
     return existed
 
 

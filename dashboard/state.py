@@ -148,6 +148,10 @@ def _restore(store: SessionStore) -> None:
     restored = None if saved is None else saved.analysis
     if saved is not None and saved.systems is not None:  # the analyst's own systems
         _adopt_systems(store, saved.systems)
+    kept = _restore_kept_run(store, token, limits)
+    if restored is None and kept:
+        store.token = token
+        return
     if restored is None:
         store.notice = store.notice or (
             "No work is saved for this link any more (work is "
@@ -156,6 +160,20 @@ def _restore(store: SessionStore) -> None:
         del st.query_params["session"]
         return
     store.analysis, store.token = restored, token
+
+
+def _restore_kept_run(store: SessionStore, token: str, limits: sessions.SessionLimits) -> bool:
+    """Take back the run kept in Spark the session had open; return whether there was one."""
+    found = sessions.restore_kept_run(token, limits)
+    if found is None:
+        return False
+    archive, name = found
+    try:
+        store.kept = replace(open_kept(archive), path=Path(name))
+    except EngineError as error:
+        store.notice = f"The run kept in Spark saved for this link could not be opened: {error}"
+        return False
+    return True
 
 
 def _adopt_systems(store: SessionStore, kept: SavedSystems) -> None:
@@ -226,14 +244,28 @@ def kept_run() -> KeptRun | None:
     return starting_kept_run()
 
 
-def open_kept_run(path: str | Path, name: str | None = None) -> KeptRun:
-    """Open a run kept in Spark (folder or zip) for this session (not kept across a refresh).
+def open_kept_run(path: str | Path, name: str) -> KeptRun:
+    """Open the zip of a run kept in Spark for this session, and keep it across a refresh.
 
-    ``name``: what the pages call it (an upload's file name), else its path.
+    ``name``: what the pages call it (the upload's file name). Kept under the session's
+    token (``sessions.save_kept_run``), beside its analysis; over the size cap it is opened
+    but not kept, and the page says so.
     """
     store = _store()
-    run = open_kept(path)
-    store.kept = run if name is None else replace(run, path=Path(name))
+    store.kept = replace(open_kept(path), path=Path(name))
+    limits = sessions.SessionLimits.from_environment()
+    store.token = store.token or sessions.new_token()
+    try:
+        sessions.save_kept_run(store.token, Path(path), name, limits)
+    except (sessions.SessionTooLarge, OSError) as error:
+        store.notice = (
+            str(error) if isinstance(error, sessions.SessionTooLarge)
+            else f"This run could not be kept on the server ({error}): a refresh will lose it."
+        )  # fmt: skip
+        if not sessions.folder_of(store.token, limits).exists():
+            store.token = None  # nothing else of this session is kept either
+            return store.kept
+    keep_session_in_url()
     return store.kept
 
 
@@ -241,6 +273,14 @@ def leave_kept_run() -> None:
     """Close the run kept in Spark: the session is back on its analysis (or the sample)."""
     store = _store()
     store.kept, store.left_kept = None, True
+    if store.token is None:
+        return
+    limits = sessions.SessionLimits.from_environment()
+    sessions.forget_kept_run(store.token, limits)
+    if not sessions.folder_of(store.token, limits).exists():  # nothing else was kept
+        store.token = None
+        if "session" in st.query_params:
+            del st.query_params["session"]
 
 
 def open_saved(path: str | Path) -> Analysis:
@@ -354,12 +394,12 @@ def _save(store: SessionStore) -> None:
 
 
 def forget_my_data() -> bool:
-    """Delete the session's saved work and upload; return whether anything was saved."""
+    """Delete the session's saved work and uploads (a kept run's too); return whether any."""
     store = _store()
     existed = False
     if store.token is not None:
         existed = sessions.forget(store.token, sessions.SessionLimits.from_environment())
-    store.analysis, store.token, store.extras = None, None, {}
+    store.analysis, store.token, store.extras, store.kept = None, None, {}, None
     if "session" in st.query_params:
         del st.query_params["session"]
     return existed

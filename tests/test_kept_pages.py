@@ -83,8 +83,22 @@ def test_the_reading_of_a_kept_audit_is_the_in_memory_reading(hostile_report, ke
     assert stored.insufficient_note == direct.insufficient_note
 
 
+@pytest.fixture
+def sessions_dir(tmp_path, monkeypatch):
+    """Session work goes to a fresh folder."""
+    monkeypatch.setenv("RECSYS_SESSION_DIR", str(tmp_path / "sessions"))
+    return tmp_path / "sessions"
+
+
+def _session(token: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    if token is not None:
+        at.query_params["session"] = token
+    return at.run()
+
+
 def _open_upload(content: bytes) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
+    at = _session()
     at.file_uploader(key="upload_analysis").set_value(("my run.zip", content, "application/zip"))
     at.run()
     at.button(key="open_analysis").click().run()
@@ -93,7 +107,9 @@ def _open_upload(content: bytes) -> AppTest:
     return at
 
 
-def test_an_uploaded_kept_run_opens_its_read_only_pages_and_closes(hostile_report, kept):
+def test_an_uploaded_kept_run_opens_its_read_only_pages_and_closes(
+    hostile_report, kept, sessions_dir
+):
     data = hostile_report[0]
     run = open_kept(kept[0])
     at = _open_upload(kept[1])
@@ -159,3 +175,41 @@ def test_a_kept_reading_names_the_protocol_the_run_stored(kept):
         assert item.headline.startswith(
             f"The popularity baseline ranks better than SVD in the {folds}-fold evaluation"
         )
+
+
+def test_an_uploaded_kept_run_is_kept_across_a_refresh_until_closed(kept, sessions_dir):
+    """The run is kept under the session's token beside its analysis: a new browser session
+    with the link opens it again; closing it deletes it, and with nothing else kept the
+    link is dropped."""
+    at = _open_upload(kept[1])
+    token = at.query_params["session"]
+    again = _session(token)
+    assert not again.exception and not again.error
+    assert again.title[0].value == "Data"
+    assert any(literal_markdown("my run.zip") in c.value for c in again.caption)
+    assert any("A run whose ratings stayed in Spark" in i.value for i in again.info)
+    (folder,) = [f for f in sessions_dir.iterdir() if f.name.endswith(".kept")]
+    again.button(key="leave_kept").click().run()
+    assert not again.exception and not again.error
+    assert not folder.exists() and "session" not in again.query_params
+    later = _session(token)
+    assert any("Synthetic sample data" in i.value for i in later.info)
+    assert any("No work is saved for this link" in w.value for w in later.warning)
+
+
+def test_a_kept_run_over_the_session_cap_opens_and_says_a_refresh_loses_it(
+    kept, sessions_dir, monkeypatch
+):
+    monkeypatch.setenv("RECSYS_SESSION_MAX_MB", "0.001")  # 1 KB: less than any run
+    at = _open_upload(kept[1])
+    assert at.title[0].value == "Data" and "session" not in at.query_params
+    assert any("a refresh will lose it" in w.value for w in at.warning)
+    assert not sessions_dir.exists() or not any(sessions_dir.iterdir())
+
+
+def test_forget_my_data_deletes_the_kept_run_too(kept, sessions_dir):
+    at = _open_upload(kept[1])
+    assert [f.name.endswith(".kept") for f in sessions_dir.iterdir()] == [True]
+    at.button(key="forget_my_data").click().run()
+    assert not any(sessions_dir.iterdir())
+    assert any("Synthetic sample data" in i.value for i in at.info)
