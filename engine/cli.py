@@ -1002,7 +1002,9 @@ def build_parser() -> argparse.ArgumentParser:
     update_cmd = commands.add_parser(
         "update", help="add new ratings to a saved analysis: touched users refit, no retraining"
     )
-    update_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip")
+    update_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip (not "
+                            "the --out folder of run --keep-in-spark: it holds no ratings or "
+                            "model)")  # fmt: skip
     update_cmd.add_argument("--ratings", required=True, help="file of new ratings")
     update_cmd.add_argument("--out", type=Path, required=True,
                             help="folder for the updated analysis (with update.json)")  # fmt: skip
@@ -1021,7 +1023,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd = commands.add_parser(
         "compare", help="score two saved analyses (e.g. before and after update) on one window"
     )
-    compare_cmd.add_argument("analysis_a", type=Path, help="saved analysis A (folder or .zip)")
+    compare_cmd.add_argument("analysis_a", type=Path, help="saved analysis A (folder or .zip; "
+                             "not a run kept in Spark: it holds no model)")  # fmt: skip
     compare_cmd.add_argument("analysis_b", type=Path, help="saved analysis B (folder or .zip)")
     compare_cmd.add_argument(
         "--window", required=True, help="file of ratings given after both versions' training data"

@@ -95,7 +95,8 @@ USERS_MEASURED: dict[str, str] = {
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
 BASELINE_CHECK = (
     "check the model settings (n_factors, n_epochs and the regularisation: reg_all and "
-    "refit_lambda, or refit_lambda alone with the Spark engine; Model and accuracy) and "
+    "refit_lambda, or refit_lambda alone with the Spark engine: the report's Model and accuracy, "
+    "the dashboard's Model page) and "
     "whether SVD's lists favour obscure items (ARP, long-tail share); a model that ranks worse "
     "than 'most popular' needs tuning before its lists are used"
 )
