@@ -8,6 +8,7 @@ from the parts it computes in Spark (``tests/test_spark_report.py`` checks those
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from dataclasses import asdict
 from datetime import datetime
@@ -213,3 +214,39 @@ def test_forget_my_data_deletes_the_kept_run_too(kept, sessions_dir):
     at.button(key="forget_my_data").click().run()
     assert not any(sessions_dir.iterdir())
     assert any("Synthetic sample data" in i.value for i in at.info)
+
+
+@pytest.fixture
+def started_on(monkeypatch):
+    """Start the app as ``streamlit run dashboard/app.py -- --analysis FOLDER`` would."""
+    from dashboard import state
+
+    def start(folder) -> AppTest:
+        monkeypatch.setattr("sys.argv", ["dashboard/app.py", "--analysis", str(folder)])
+        state.starting_kept_run.clear()
+        state.starting_analysis.clear()
+        return _session()
+
+    yield start
+    state.starting_kept_run.clear()  # the next test's server starts on the sample again
+    state.starting_analysis.clear()
+
+
+def test_a_server_started_on_a_kept_folder_opens_every_session_on_it(
+    kept, started_on, sessions_dir, tmp_path
+):
+    at = started_on(kept[0])
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Data"
+    assert any(literal_markdown(str(kept[0])) in c.value for c in at.caption)
+    assert "session" not in at.query_params  # the server's run: nothing of the analyst's kept
+    at.button(key="leave_kept").click().run()  # this session leaves it, for the sample
+    assert any("Synthetic sample data" in i.value for i in at.info)
+    broken = tmp_path / "broken"
+    shutil.copytree(kept[0], broken)
+    table = broken / "kept" / "parts" / "accuracy.parquet"
+    table.write_bytes(table.read_bytes()[:-8] + b"tampered")
+    at = started_on(broken)
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "accuracy.parquet does not match its SHA-256" in error.replace("\\", "")
