@@ -420,3 +420,38 @@ def test_accuracy_fairness_chart_shows_the_gaps_from_zero():
     assert fig.data[0].cliponaxis is False  # the highest point's label was cut at the top
     assert list(fig.data[0].y) == [0.185, 0.192] and list(fig.data[0].x) == [0.926, 0.944]
     assert list(fig.data[0].text) == ["SVD", "BaselineOnly"]
+
+
+def test_a_popularity_finding_on_a_propensity_group_is_read_against_its_own_ratings():
+    """ARP is worse for blockbuster users, yet their lists are 35% less popular than what
+    they rate (delta-GAP -0.35): the sentence says the model moves them away from popular
+    items; a positive delta-GAP says it moves them toward them; no delta-GAP, no sentence."""
+    arp = dict(family="popularity", metric="arp", grouping="popularity propensity")
+    diverse = reference("arp", "popularity propensity", 150.0, family="popularity")
+    metrics = table(
+        diverse | {"group": "diverse"},
+        row(**arp, group="blockbuster", value=162.0, ratio=1.08, tier="notable",
+            direction="worse", reference_group="diverse"),
+        reference("arp", "gender", 150.0, family="popularity"),
+        row(family="popularity", metric="arp", group="F", value=170.0, ratio=1.13,
+            tier="notable", direction="worse"),
+    )  # fmt: skip
+    gaps = pd.DataFrame({"group": ["niche", "diverse", "blockbuster"],
+                         "delta_gap": [-0.04, -0.21, -0.35]})  # fmt: skip
+
+    def details(delta_gap):
+        items = executive_summary(metrics, NO_ACCURACY, CONFIG, 943, delta_gap=delta_gap)
+        return {item.grouping: item.detail for item in items}
+
+    read = details(gaps)
+    assert read["popularity propensity"].endswith(
+        " Against their own ratings, these users' lists are 35% less popular than the items "
+        "they rated (delta-GAP -0.35; niche -0.04; diverse -0.21): the model moves their lists "
+        "away from popular items, not toward them."
+    )
+    assert "delta-GAP" not in read["gender"]  # delta-GAP is by propensity group only
+    amplified = details(gaps.assign(delta_gap=[0.1, 0.2, 0.5]))["popularity propensity"]
+    assert "lists are 50% more popular than the items they rated (delta-GAP +0.50" in amplified
+    assert amplified.endswith("toward popular items (it amplifies popularity).")
+    for missing in (None, gaps.assign(delta_gap=np.nan)):
+        assert "delta-GAP" not in details(missing)["popularity propensity"]

@@ -384,6 +384,7 @@ def assemble_report(
             result.registry,
             k=evaluation["k"],
             protocol=protocol_words(evaluation),
+            delta_gap=result.delta_gap,
         ),
         findings=findings(metrics, result.registry),
         notable=findings(metrics, result.registry, tier="notable"),

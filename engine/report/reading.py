@@ -109,6 +109,7 @@ def read_audit_parts(
             result.registry,
             k=int(settings["k"]),
             protocol=protocol_words(settings),
+            delta_gap=result.delta_gap,
         ),
         flagged=ranked(model[model["tier"] == "flagged"]),
         notable=ranked(model[model["tier"] == "notable"]),

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from engine.audit.config import AuditConfig
+from engine.audit.groups import PROPENSITY
 from engine.audit.registry import Registry
 from engine.audit.specs import REGISTRY
 from engine.audit.stats import format_p_value
@@ -152,6 +153,7 @@ def executive_summary(
     limit: int = MAX_ITEMS,
     k: int | None = None,
     protocol: str | None = None,
+    delta_gap: pd.DataFrame | None = None,
 ) -> list[SummaryItem]:
     """Return at most ``limit`` summary items, the most severe first.
 
@@ -160,9 +162,12 @@ def executive_summary(
     ``n_users`` the dataset's users (affected by an evaluation fact); ``k`` the length of
     the evaluated lists (named in "NDCG@10"; "@k" when not given); ``protocol`` the
     evaluation's protocol in a few words (``protocol_words``: "5-fold"), named in an
-    evaluation item so that its figures are not read against another protocol's.
+    evaluation item so that its figures are not read against another protocol's;
+    ``delta_gap`` the audit's ``AuditResult.delta_gap``, which a popularity item about a
+    popularity propensity group is read against (``taste_sentence``).
     """
-    return ranked_items(metrics, accuracy, config, n_users, registry, k, protocol)[:limit]
+    items = ranked_items(metrics, accuracy, config, n_users, registry, k, protocol, delta_gap)
+    return items[:limit]
 
 
 def ranked_items(
@@ -173,6 +178,7 @@ def ranked_items(
     registry: Registry = REGISTRY,
     k: int | None = None,
     protocol: str | None = None,
+    delta_gap: pd.DataFrame | None = None,
 ) -> list[SummaryItem]:
     """Every summary candidate, in the summary's order (``executive_summary`` keeps the first).
 
@@ -192,6 +198,7 @@ def ranked_items(
             registry,
             set(accuracy["model"]) or None,
             set(accuracy.loc[accuracy["metric"] == "rmse", "model"]) if len(accuracy) else None,
+            delta_gap,
         )
     ] + evaluation_items(accuracy, n_users, k, protocol)
     order = {kind: i for i, kind in enumerate(SUMMARY_KINDS)}
@@ -236,13 +243,15 @@ def disparity_items(
     registry: Registry = REGISTRY,
     models: Collection[str] | None = None,
     rating_models: Collection[str] | None = None,
+    delta_gap: pd.DataFrame | None = None,
 ) -> list[SummaryItem]:
     """Summary items of the flagged and notable rows of the recommender (model scope).
 
     A user group makes one item per (family, grouping, group, direction), led by its most
     severe row; item groups one per (family, direction), naming the most severe groups.
     ``models``: the models evaluated (``None``: not known), which a check may point to;
-    ``rating_models``: those of them with an RMSE (``None``: not known).
+    ``rating_models``: those of them with an RMSE (``None``: not known); ``delta_gap``: as
+    in ``executive_summary``.
     """
     rows = metrics[(metrics["scope"] == "model") & metrics["tier"].isin(["flagged", "notable"])]
     if rows.empty:
@@ -274,6 +283,8 @@ def disparity_items(
             detail += (" Ratios of the other groups: " if lead["_item"] else " Also: ") + (
                 "; ".join(others) + "."
             )
+        if lead["family"] == "popularity" and lead["grouping"] == PROPENSITY:
+            detail += taste_sentence(delta_gap, str(lead["group"]))
         out.append(
             SummaryItem(
                 headline=headline,
@@ -289,6 +300,39 @@ def disparity_items(
             )
         )
     return out
+
+
+def taste_sentence(delta_gap: pd.DataFrame | None, group: str) -> str:
+    """Read a popularity finding about a propensity group against the group's own ratings.
+
+    ARP and the long-tail shares compare one group's lists with the reference group's; a
+    group of users who rate popular items gets more popular lists even from a model that
+    pulls every list toward the middle. Delta-GAP (Abdollahpouri et al., 2019) compares the
+    group's lists with its own ratings: ``(GAP_recommended - GAP_profile) / GAP_profile``,
+    < 0 where the lists are less popular than the ratings, > 0 where more (the model
+    amplifies popularity for the group). Returns ``" Against their own ratings, ..."`` with
+    the other groups' values, or ``""`` without a finite delta-GAP for ``group``.
+    """
+    if delta_gap is None or not len(delta_gap):
+        return ""
+    values = delta_gap.set_index("group")["delta_gap"]
+    value = values.get(group, float("nan"))
+    if _na(value):
+        return ""
+    others = "; ".join(f"{g} {v:+.2f}" for g, v in values.items() if g != group and not _na(v))
+    if value < 0:
+        reading = "the model moves their lists away from popular items, not toward them"
+        change = f"{-value:.0%} less popular"
+    elif value > 0:
+        reading = "the model moves their lists toward popular items (it amplifies popularity)"
+        change = f"{value:.0%} more popular"
+    else:
+        reading, change = "the model keeps the popularity of what they rate", "as popular"
+    compared = f"; {others}" if others else ""
+    return (
+        f" Against their own ratings, these users' lists are {change} than the items they "
+        f"rated (delta-GAP {value:+.2f}{compared}): {reading}."
+    )
 
 
 def _item_headline(part: pd.DataFrame, registry: Registry, shown: int = 3) -> str:
