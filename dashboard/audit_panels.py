@@ -162,6 +162,12 @@ def accuracy_gaps_view(comparison: pd.DataFrame, attribute: str, min_group_size:
         st.plotly_chart(charts.model_group_gaps(comparison), key="fairness_chart")
     shown = comparison.assign(max_gap=comparison["max_gap"].map(cell_text))  # NaN: "—"
     st.dataframe(shown, hide_index=True, key="fairness_table")
+    st.caption(
+        "overall_rmse pools every held-out rating of the model; max_gap is the largest minus "
+        "the smallest group RMSE among the groups_compared groups with at least "
+        f"{min_group_size} users (lower = fairer). The more groups, the wider that range tends "
+        "to be: compare models within one attribute, not the gaps of two attributes."
+    )
 
 
 def ranking_by_group_view(ranking: pd.DataFrame, k: int, min_group_size: int) -> None:

@@ -76,7 +76,9 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
 POOLED_RMSE = (
     "overall_rmse pools every held-out rating of the model (the accuracy table averages the "
     "folds' RMSE, so the two can differ in the last digits); max_gap is the largest minus "
-    "the smallest group RMSE."
+    "the smallest group RMSE among the groups_compared groups. The more groups, the wider "
+    "that range tends to be, so compare models within one attribute, not the gaps of two "
+    "attributes with different numbers of groups."
 )
 #: Why the catalogue-level coverage differs from the accuracy table's.
 FULL_FIT_LISTS = (
