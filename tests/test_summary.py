@@ -455,3 +455,26 @@ def test_a_popularity_finding_on_a_propensity_group_is_read_against_its_own_rati
     assert amplified.endswith("toward popular items (it amplifies popularity).")
     for missing in (None, gaps.assign(delta_gap=np.nan)):
         assert "delta-GAP" not in details(missing)["popularity propensity"]
+
+
+def test_metrics_of_one_family_pointing_opposite_ways_for_a_group_are_named_with_why():
+    """NDCG worse and recall better for the same users: each item names the other and why
+    they can disagree; a group whose metrics agree gets no such sentence."""
+    utility = dict(family="top-N utility", better="higher", reference_group="M")
+    metrics = table(
+        reference("ndcg", value=0.07, **utility), reference("recall", value=0.045, **utility),
+        row(metric="ndcg", value=0.046, ratio=0.65, tier="flagged", direction="worse", **utility),
+        row(metric="recall", value=0.057, ratio=1.26, tier="flagged", direction="better",
+            **utility),
+        reference("ndcg", "age", 0.07, **utility),
+        row(metric="ndcg", grouping="age", group="56+", value=0.05, ratio=0.7, tier="flagged",
+            direction="worse", **utility),
+    )  # fmt: skip
+    items = executive_summary(metrics, NO_ACCURACY, CONFIG, 943, k=10)
+    detail = {(i.grouping, i.direction): i.detail for i in items}
+    assert (
+        " In the same family the other way: Recall@10 is better (ratio 1.26, flagged). The "
+        "metrics count a hit differently" in detail[("gender", "worse")]
+    )
+    assert "the other way: NDCG@10 is worse (ratio 0.65, flagged)." in detail[("gender", "better")]
+    assert "other way" not in detail[("age", "worse")]

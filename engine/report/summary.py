@@ -94,6 +94,16 @@ USERS_MEASURED: dict[str, str] = {
     "top-N utility": "with a relevant held-out rating",
 }
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
+#: Why two metrics of one family can point opposite ways for one group, by family.
+DISAGREE: dict[str, str] = {
+    "top-N utility": "the metrics count a hit differently (NDCG by its rank against the best "
+    "order possible, recall against the user's number of relevant held-out ratings, "
+    "precision and hit rate against the list), so a group can be ahead on one and behind on "
+    "another; compare the groups' profile sizes and held-out ratings (root-cause hints)",
+    "accuracy": "RMSE weighs large errors more than MAE, so a group with a few large errors "
+    "can be worse on one and better on the other",
+}
+DISAGREE_DEFAULT = "read them together with each metric's definition"
 BASELINE_CHECK = (
     "check the model settings (n_factors, n_epochs and the regularisation: reg_all and "
     "refit_lambda, or refit_lambda alone with the Spark engine: the report's Model and accuracy, "
@@ -265,6 +275,7 @@ def disparity_items(
     )  # fmt: skip
     rows = rows.sort_values(["_tier", "_rank"], ascending=False, kind="stable")
     out = []
+    by_group = {key: part for key, part in rows.groupby(["family", "_grouping", "_group"])}
     for _, part in rows.groupby(["family", "_grouping", "_group", "direction"], sort=False):
         lead = part.iloc[0]
         if lead["_item"]:
@@ -283,6 +294,9 @@ def disparity_items(
             detail += (" Ratios of the other groups: " if lead["_item"] else " Also: ") + (
                 "; ".join(others) + "."
             )
+        if not lead["_item"]:
+            same = by_group[(lead["family"], lead["_grouping"], lead["_group"])]
+            detail += _other_way(same[same["direction"] != lead["direction"]], registry)
         if lead["family"] == "popularity" and lead["grouping"] == PROPENSITY:
             detail += taste_sentence(delta_gap, str(lead["group"]))
         out.append(
@@ -300,6 +314,18 @@ def disparity_items(
             )
         )
     return out
+
+
+def _other_way(rows: pd.DataFrame, registry: Registry) -> str:
+    """Name the metrics of the same family and group that point the other way, and why."""
+    if rows.empty:
+        return ""
+    named = "; ".join(
+        f"{_name(registry, r['metric'])} is {r['direction']} (ratio {ratio_text(r['ratio'])}, "
+        f"{r['tier']})" for _, r in rows.iterrows()
+    )  # fmt: skip
+    why = DISAGREE.get(str(rows["family"].iloc[0]), DISAGREE_DEFAULT)
+    return f" In the same family the other way: {named}. {why[0].upper()}{why[1:]}."
 
 
 def taste_sentence(delta_gap: pd.DataFrame | None, group: str) -> str:
