@@ -66,8 +66,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(log_name: str, env: dict[str, str] | None = None):
-    """Run ``streamlit run dashboard/app.py`` on a free port; yield ``(url, process)``.
+def streamlit_server(log_name: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+    """Run ``streamlit run dashboard/app.py [-- args]`` on a free port; yield ``(url, process)``.
 
     Waits for ``/_stcore/health``; on exit stops the server and fails on a traceback in
     its log (``ARTIFACTS/log_name``).
@@ -79,7 +79,7 @@ def streamlit_server(log_name: str, env: dict[str, str] | None = None):
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
+         "--browser.gatherUsageStats", "false", *(("--", *args) if args else ())],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
