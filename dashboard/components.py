@@ -13,7 +13,7 @@ from engine import DatasetProfile, EngineError, LoadOptions, RatingData, charts
 from engine.analysis import AnalysisSettings
 from engine.data import LoadReport, files_table, rejected_table
 from engine.progress import describe_time_left, time_left
-from engine.saved.kept import KeptRun
+from engine.saved.kept import SavedKeptRun
 from engine.text import literal_markdown
 
 #: Reading options of an uploaded file (Data page, update batch): label -> ``LoadOptions``.
@@ -46,7 +46,7 @@ SYNTHETIC_NOTICE = (
 )
 
 
-def kept_caption(run: KeptRun) -> None:
+def kept_caption(run: SavedKeptRun) -> None:
     """Say that the pages read a run kept in Spark, what that leaves out, and name its data."""
     profile = run.parts.profile
     if profile.synthetic:

@@ -57,7 +57,7 @@ from engine.report import Report, render
 from engine.report.update_section import update_origin, with_update
 from engine.report.write import zip_files
 from engine.saved import open_analysis, read_saved, save_analysis, zip_analysis
-from engine.saved.kept import KeptRun, is_kept, open_kept
+from engine.saved.kept import SavedKeptRun, is_kept, open_kept
 from engine.saved.systems import SavedSystems
 from engine.update import UpdateRecord
 from engine.whatif import before_vector, full_ranking
@@ -93,7 +93,7 @@ def starting_analysis() -> Analysis:
 
 
 @st.cache_resource(show_spinner="Opening the run kept in Spark...")
-def starting_kept_run() -> KeptRun | None:
+def starting_kept_run() -> SavedKeptRun | None:
     """Return the run kept in Spark named by ``--analysis OUT``, else ``None`` (shared).
 
     A run kept in Spark (``engine.saved.kept``) holds its report's parts and audit, not the
@@ -113,7 +113,7 @@ class SessionStore:
     extras: dict[tuple, Any] = field(default_factory=dict)
     #: The run kept in Spark this session reads (``kept_run``), and whether it left the
     #: server's starting one for the analysis.
-    kept: KeptRun | None = None
+    kept: SavedKeptRun | None = None
     left_kept: bool = False
 
     def release(self) -> None:
@@ -232,7 +232,7 @@ def set_data(data: RatingData | None) -> None:
     _save(store)
 
 
-def kept_run() -> KeptRun | None:
+def kept_run() -> SavedKeptRun | None:
     """Return the run kept in Spark the session reads (its pages are read-only), else ``None``.
 
     One opened on the Data page (``open_kept_run``), else the server's starting one
@@ -244,7 +244,7 @@ def kept_run() -> KeptRun | None:
     return starting_kept_run()
 
 
-def open_kept_run(path: str | Path, name: str) -> KeptRun:
+def open_kept_run(path: str | Path, name: str) -> SavedKeptRun:
     """Open the zip of a run kept in Spark for this session, and keep it across a refresh.
 
     ``name``: what the pages call it (the upload's file name). Kept under the session's
@@ -536,7 +536,7 @@ def report(sections: tuple[str, ...]) -> Report:
     section, as ``python -m engine update --format`` does (``with_update``); after a run on
     the Over time page, the "Over time" section, as ``--over-time`` does (``monitoring``).
     A run kept in Spark (``kept_run``) gives the report it wrote, assembled again from its
-    stored parts (``KeptRun.report``).
+    stored parts (``SavedKeptRun.report``).
     """
     run = kept_run()
     if run is not None:

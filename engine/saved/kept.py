@@ -20,7 +20,7 @@ not a saved analysis (``engine.saved.store``): it has no ratings, no model and n
 held-out predictions, so ``update`` and ``compare`` cannot open it, and say so
 (``engine.saved.manifest.migrate``); the dashboard reads it on read-only pages
 (``dashboard.routes.KEPT_PAGES``). ``open_kept`` reads the folder or a zip of it into a
-``KeptRun`` and refuses anything that does not check out, with one ``SavedAnalysisError``
+``SavedKeptRun`` and refuses anything that does not check out, with one ``SavedAnalysisError``
 sentence; nothing is unpickled.
 """
 
@@ -159,7 +159,7 @@ def is_kept(path: str | Path) -> bool:
 
 
 @dataclass(frozen=True)
-class KeptRun:
+class SavedKeptRun:
     """A kept run opened again (``open_kept``): what its report and the dashboard read.
 
     ``parts``: the report's ``ReportParts``; ``result``: the ``AuditResult``; ``manifest``:
@@ -193,7 +193,7 @@ class KeptRun:
         return assemble_report(self.result, **self.parts.arguments(), sections=sections)
 
 
-def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> KeptRun:
+def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
     """Read a kept run (its folder, or a zip of it) back, every file verified.
 
     Raises
@@ -231,7 +231,7 @@ def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> KeptRun:
         raise refuse(where, f"lacks columns of {', '.join(RANKING_BY_GROUP_COLUMNS)}", KEPT_FIX)
     ranking = ranking.reindex(columns=RANKING_BY_GROUP_COLUMNS)  # saved before the intervals
     parts = replace(parts, profile=profile, load=load, ranking_by_group=ranking)
-    return KeptRun(parts, result, found, Path(path))
+    return SavedKeptRun(parts, result, found, Path(path))
 
 
 def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
