@@ -250,3 +250,19 @@ def test_a_server_started_on_a_kept_folder_opens_every_session_on_it(
     assert not at.exception
     (error,) = [e.value for e in at.error]
     assert "accuracy.parquet does not match its SHA-256" in error.replace("\\", "")
+
+
+def test_report_cli_writes_a_zipped_kept_runs_report_again(kept, tmp_path, capsys):
+    from engine.cli import main
+
+    archive = tmp_path / "run.zip"
+    archive.write_bytes(kept[1])
+    assert main(["report", str(archive), "--out", str(tmp_path / "again"), "--format",
+                 "json,csv"]) == 0  # fmt: skip
+    expected = render(open_kept(kept[0]).report(), ["json", "csv"])
+    for name, content in expected.items():
+        assert (tmp_path / "again" / name).read_bytes() == content
+    archive.write_bytes(kept[1][:-100])  # a truncated zip: one sentence, no traceback
+    assert main(["report", str(archive), "--out", str(tmp_path / "broken")]) != 0
+    said = capsys.readouterr().err
+    assert "Traceback" not in said and str(archive) in said
