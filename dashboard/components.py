@@ -23,6 +23,14 @@ DELIMITER_CHOICES: dict[str, str | None] = {
 }  # fmt: skip
 DECIMAL_CHOICES: dict[str, str | None] = {"detect": None, "point 3.5": ".", "comma 3,5": ","}
 
+#: The held-out metrics table's coverage column (Model pages): which lists it counts.
+COVERAGE_COLUMN = st.column_config.TextColumn(
+    "coverage (held-out lists)",
+    help="Share of the catalogue in the held-out top-N lists of the users ranked in a test "
+    "part, mean over parts. The Bias audit's catalogue coverage counts the final model's "
+    "lists for every user, so it is a different, usually higher, figure.",
+)
+
 _LOGGER = logging.getLogger(__name__)
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import kept_caption
+from dashboard.components import COVERAGE_COLUMN, kept_caption
 from engine.metrics import RANKING_METRICS
 from engine.report.html import accuracy_table, relevance_sentence
 from engine.text import literal_markdown
@@ -45,11 +45,7 @@ def render() -> None:
     st.subheader("Held-out metrics, every model on the same folds")
     st.dataframe(
         _mean_std(parts.accuracy), key="metrics_table",
-        column_config={"coverage": st.column_config.TextColumn(
-            "coverage (held-out lists)",
-            help="Share of the catalogue in the held-out top-N lists of the users ranked in a "
-            "test part, mean over parts. The Bias audit's catalogue coverage counts the final "
-            "model's lists for every user, so it is a different, usually higher, figure.")},
+        column_config={"coverage": COVERAGE_COLUMN},
     )  # fmt: skip
     st.caption(literal_markdown(
         f"{evaluation['protocol']} Top-N metrics at k = {evaluation['k']}, "

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import (
+    COVERAGE_COLUMN,
     dataset_caption,
     reading_options,
     run_with_progress,
@@ -111,11 +112,7 @@ def _evaluation_section() -> None:
     st.subheader(f"Held-out metrics, {result.evaluation.label()}, paired")
     st.dataframe(
         table, key="metrics_table",
-        column_config={"coverage": st.column_config.TextColumn(
-            "coverage (held-out lists)",
-            help="Share of the catalogue in the held-out top-N lists of the users ranked in a "
-            "test part, mean over parts. The Bias audit's catalogue coverage counts the final "
-            "model's lists for every user, so it is a different, usually higher, figure.")},
+        column_config={"coverage": COVERAGE_COLUMN},
     )  # fmt: skip
     st.caption(literal_markdown(result.protocol))
     for sentence in comparator_wins(result.fold_metrics, result.evaluation.k):
