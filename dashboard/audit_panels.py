@@ -22,6 +22,7 @@ from engine.report.ranking_groups import (
     ranking_definition,
 )
 from engine.report.reading import AuditReading, hints_by_group
+from engine.report.summary import SUMMARY_RULE
 from engine.text import literal_markdown, literal_plotly
 
 #: Columns the lists of flagged, notable and data rows leave out (the tier says the status).
@@ -53,8 +54,7 @@ def audit_reading_view(result: AuditResult, reading: AuditReading) -> None:
         st.caption(literal_markdown(note))
 
     st.subheader("Executive summary")
-    st.caption("The most severe findings about the recommender (size of the gap x users "
-               "affected), at most 7; the detail follows below.")  # fmt: skip
+    st.caption(f"{SUMMARY_RULE} Every finding is in the tables below.")
     if not reading.summary:
         st.markdown("No disparity of the recommender is flagged or notable, and no baseline "
                     "ranks better than SVD.")  # fmt: skip
@@ -135,6 +135,10 @@ def _by_metric_and_group(result: AuditResult, reading: AuditReading, numbers: di
         shown.style.apply(grey_untested, axis=1),
         hide_index=True, key="group_table", column_config=numbers,
     )  # fmt: skip
+    if (selected["status"] == "insufficient data").any():
+        st.caption(f"Groups below the minimum size of {result.config.min_group_size} (status "
+                   "'insufficient data') have no value or interval: withheld, as in the "
+                   "report.")  # fmt: skip
     with st.expander(f"Definition of {literal_markdown(metric)}"):
         st.markdown(result.registry[metric].help_text())  # the metric's declaration
         st.markdown("Confidence intervals: bootstrap over users; p-values: permutation of group "

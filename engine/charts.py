@@ -232,8 +232,10 @@ def shares_vs_population(frame: pd.DataFrame, key: str, title: str) -> go.Figure
 #: Colours of the audit's charts: a row's tier, and an item group's direction.
 TIER_COLOURS = {
     "flagged": "#d62828", "notable": "#f4a261", "reference": "#264653",
-    "insufficient data": "#bbbbbb", "other": "#2a9d8f", "context": "#8d99ae",
+    "insufficient data": "#bbbbbb", "not flagged or notable": "#2a9d8f", "context": "#8d99ae",
 }  # fmt: skip
+#: The legend name of a row neither flagged nor notable (not "other": a merged group's name).
+NEITHER = "not flagged or notable"
 DIRECTION_COLOURS = {
     "under-exposed (below catalogue share)": "#e76f51",
     "over-exposed (above catalogue share)": "#457b9d",
@@ -247,13 +249,16 @@ OVERLAP_TOLERANCE = 1.01
 
 
 def _row_tier(rows: pd.DataFrame) -> np.ndarray:
-    """Legend category of each audit row: its tier, else reference / insufficient / other."""
+    """Return each audit row's legend category: its tier, else reference / insufficient / neither.
+
+    "not flagged or notable", not "other", which names a group of merged groupings.
+    """
     tier = rows["tier"].fillna("") if "tier" in rows else pd.Series("", index=rows.index)
     tier = np.where(rows["flag"].astype(bool), "flagged", tier.to_numpy(str))
     return np.select(
         [tier != "", rows["status"] == "reference", rows["status"] == "insufficient data"],
         [tier, "reference", "insufficient data"],
-        "other",
+        NEITHER,
     )
 
 
@@ -285,10 +290,11 @@ def group_metric(
 
     ``rows`` are ``AuditResult.metrics`` rows of one (metric, grouping); group names are
     data text, shown literally. User-group rows are coloured by tier (flagged, notable,
-    reference, insufficient data, other; one legend entry each). Item-group share rows
-    (``reference_group`` "catalogue share") are measured against each group's catalogue
-    share: the bars are coloured by direction (under / over the catalogue share, when the
-    row is flagged or notable; "rated less / more" for the ratings' own share), the
+    reference, insufficient data, not flagged or notable; one legend entry each).
+    Item-group share rows (``reference_group`` "catalogue share") are measured against each
+    group's catalogue share: the bars are coloured by direction (under / over the catalogue
+    share, when the row is flagged or notable; "rated less / more" for the ratings' own
+    share), the
     catalogue share is drawn as a marker on each bar (``catalogue``: group -> share, else
     ``value / ratio``), the ``interaction`` rows (the same groups' interaction share in
     the ratings), when given, as a second marker; and where the catalogue shares add up
@@ -427,7 +433,7 @@ def disparity_overview(rows: pd.DataFrame, band: tuple[float, float], title: str
     ], dtype=object)  # fmt: skip
     category = _row_tier(rows)
     fig = go.Figure()
-    for name in ("flagged", "notable", "context", "other", "insufficient data"):
+    for name in ("flagged", "notable", "context", NEITHER, "insufficient data"):
         chosen = category == name
         if not chosen.any():
             continue

@@ -8,6 +8,7 @@ from the parts it computes in Spark (``tests/test_spark_report.py`` checks those
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 from dataclasses import asdict
@@ -266,3 +267,27 @@ def test_report_cli_writes_a_zipped_kept_runs_report_again(kept, tmp_path, capsy
     assert main(["report", str(archive), "--out", str(tmp_path / "broken")]) != 0
     said = capsys.readouterr().err
     assert "Traceback" not in said and str(archive) in said
+
+
+def test_the_page_withholds_small_groups_values_as_the_report_does(kept, sessions_dir):
+    """The sentence under "Groups below the minimum size" says their values are withheld:
+    the page's rows and the report's carry none for them, and the table says so."""
+    run = open_kept(kept[0])
+    reading = read_audit_parts(run.result, run.parts.accuracy, run.parts.evaluation,
+                               run.parts.profile.n_users)  # fmt: skip
+    small = reading.metrics[reading.metrics["status"] == "insufficient data"]
+    assert len(small) and "their values are withheld" in reading.insufficient_note
+    assert small[["value", "ci_low", "ci_high", "ratio", "p_value"]].isna().all().all()
+    computed = run.result.metrics[run.result.metrics["status"] == "insufficient data"]
+    assert computed["value"].notna().any()  # the audit has them; the reading withholds them
+    report = json.loads(render(run.report(), ["json"])["report.json"])
+    shown = {(r["metric"], r["grouping"], r["group"]): r["value"] for r in report["metrics"]}
+    assert all(shown[(r.metric, r.grouping, r.group)] is None for r in small.itertuples())
+    at = _open_upload(kept[1])
+    at.switch_page("views/kept_audit.py").run()
+    row = small.iloc[0]
+    at.selectbox(key="audit_family").set_value(row["family"]).run()
+    at.selectbox(key="audit_metric").set_value(row["metric"]).run()
+    at.selectbox(key="audit_grouping").set_value(row["grouping"]).run()
+    assert not at.exception and not at.error
+    assert any("withheld, as in the report" in c.value for c in at.caption)

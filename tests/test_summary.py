@@ -309,7 +309,7 @@ def test_disparity_overview_colours_by_tier_with_a_legend():
                     row(group="X", value=0.95, ratio=1.05, tier="notable", direction="worse"),
                     row(group="Y", value=0.9, ratio=1.0, tier=""))  # fmt: skip
     fig = charts.disparity_overview(metrics, CONFIG.band, "accuracy")
-    assert [t.name for t in fig.data] == ["flagged", "notable", "other"]
+    assert [t.name for t in fig.data] == ["flagged", "notable", "not flagged or notable"]
     assert fig.data[0].marker.color == charts.TIER_COLOURS["flagged"]
 
 

@@ -30,9 +30,10 @@ def render() -> None:
     st.subheader("Attributes")
     for who, names in (("Users", profile.user_attributes), ("Items", profile.item_attributes)):
         st.markdown(f"**{who}**: {literal_markdown(', '.join(names)) or 'none'}")
-    st.caption("A run kept in Spark stores aggregates only (a row per user, item and list "
-               "slot), never a rating or an attribute value: the attributes are named here, "
-               "their values stayed with the data.")  # fmt: skip
+    st.caption("A run kept in Spark stores aggregates only (counts per user and item, the "
+               "audit's rows per group, the lists' items), never a rating and not the user or "
+               "item tables: an attribute's values appear only as the names of its groups in "
+               "the audit (and item titles in the lists).")  # fmt: skip
 
 
 render()

@@ -43,6 +43,7 @@ from engine.report.ranking_groups import (
     ranking_definition,
 )
 from engine.report.reading import hints_by_group
+from engine.report.summary import SUMMARY_RULE
 from engine.report.systems import systems_section
 from engine.report.update_section import summary_lead, update_section_html
 from engine.text import literal_plotly
@@ -290,9 +291,7 @@ def executive_summary_html(report: Report) -> str:
     )
     tail = f"<p class='meta'>{more} more findings follow in the detail.</p>" if more > 0 else ""
     return (
-        f"<h3>Executive summary</h3>{lead}<p class='meta'>The {len(report.summary)} most severe "
-        "findings "
-        "about the recommender (size of the gap x users affected), in plain words.</p>"
+        f"<h3>Executive summary</h3>{lead}<p class='meta'>{SUMMARY_RULE}</p>"
         f'<ol class="executive">{items}</ol>{tail}'
     )
 

@@ -19,7 +19,7 @@ from engine.audit.rows import COUNT_COLUMNS
 from engine.audit.run import AuditResult
 from engine.audit.stats import format_p_value
 from engine.evaluate import Evaluation
-from engine.report.build import model_accuracy
+from engine.report.build import model_accuracy, withhold_small_groups
 from engine.report.findings import catalogue_shares
 from engine.report.numbers import count_text
 from engine.report.summary import (
@@ -90,9 +90,10 @@ def read_audit_parts(
     ``accuracy``: ``model_accuracy``'s table; ``settings``: the evaluation's settings with
     at least ``split``, ``folds`` and ``k`` (``EvaluationConfig`` as a dict, or
     ``Report.model["evaluation"]``), as a run kept in Spark stores them
-    (``engine.saved.kept``); ``n_users`` as in ``read_audit``.
+    (``engine.saved.kept``); ``n_users`` as in ``read_audit``. As in the report, the values
+    of groups below the minimum size are withheld (``withhold_small_groups``).
     """
-    metrics = result.metrics
+    metrics = withhold_small_groups(result.metrics, result.config.min_group_size)
     model = metrics[metrics["scope"] == "model"]
 
     def ranked(rows: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,13 @@ from engine.report.ranking_groups import RANKING_BY_GROUP
 MAX_ITEMS = 7
 #: Places of the summary one family may hold before the last, unrestricted fill.
 MAX_PER_FAMILY = 2
+#: How the summary chooses its items, in words (the dashboard and the report say it).
+SUMMARY_RULE = (
+    f"At most {MAX_ITEMS} findings about the recommender, in plain words: first the most "
+    "severe of each family (severity = size of the gap x users affected), then the most "
+    f"severe of the rest, at most {MAX_PER_FAMILY} per family, so a second finding of one "
+    "family can give way to a milder one of another."
+)
 #: Kinds of summary item, in the order ties of severity are broken.
 SUMMARY_KINDS = ("flagged", "evaluation", "notable")
 #: Ranking metrics on which a baseline beating SVD is reported (``Evaluation`` names).
