@@ -14,6 +14,7 @@ import streamlit as st
 from engine import AuditResult, charts
 from engine.audit.run import NO_INTERVAL
 from engine.report import display_rows
+from engine.report.build import withhold_by_size
 from engine.report.numbers import NOT_AVAILABLE, cell_text, missing
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
@@ -54,7 +55,7 @@ def audit_reading_view(result: AuditResult, reading: AuditReading) -> None:
         st.caption(literal_markdown(note))
 
     st.subheader("Executive summary")
-    st.caption(f"{SUMMARY_RULE} Every finding is in the tables below.")
+    st.caption(f"{SUMMARY_RULE} Every audit finding is in the tables below.")
     if not reading.summary:
         st.markdown("No disparity of the recommender is flagged or notable, and no baseline "
                     "ranks better than SVD.")  # fmt: skip
@@ -198,8 +199,15 @@ def ranking_by_group_view(ranking: pd.DataFrame, k: int, min_group_size: int) ->
 
 
 def catalogue_view(result: AuditResult) -> None:
-    """Catalogue-level measures, Yao & Huang unfairness and delta-GAP, behind an expander."""
+    """Catalogue-level measures, Yao & Huang unfairness and delta-GAP, behind an expander.
+
+    Groups below the minimum size show no value, as in the report (``withhold_by_size``).
+    """
+    minimum = result.config.min_group_size
     with st.expander("Catalogue-level measures, Yao & Huang unfairness, delta-GAP"):
         st.dataframe(result.catalogue, hide_index=True, key="catalogue_table")
-        st.dataframe(result.yao, hide_index=True, key="yao_table")
-        st.dataframe(result.delta_gap, hide_index=True, key="delta_gap_table")
+        st.dataframe(withhold_by_size(result.yao, minimum), hide_index=True, key="yao_table")
+        st.dataframe(withhold_by_size(result.delta_gap, minimum), hide_index=True,
+                     key="delta_gap_table")  # fmt: skip
+        st.caption(f"Groups with fewer than {minimum} users have no value: withheld, as in "
+                   "the report.")  # fmt: skip

@@ -291,3 +291,8 @@ def test_the_page_withholds_small_groups_values_as_the_report_does(kept, session
     at.selectbox(key="audit_grouping").set_value(row["grouping"]).run()
     assert not at.exception and not at.error
     assert any("withheld, as in the report" in c.value for c in at.caption)
+    yao = next(f.value for f in at.dataframe if "non_parity" in getattr(f.value, "columns", ()))
+    minimum = run.result.config.min_group_size
+    few = yao["n_users"] < minimum
+    assert few.any() and yao.loc[few, ["value", "absolute", "non_parity"]].isna().all().all()
+    assert yao.loc[~few, "value"].notna().all()

@@ -147,15 +147,15 @@ def test_ties_name_both_models_and_a_lone_group_or_none_is_no_comparison():
     lone = _rows({"SVD": {ALL_USERS: 0.1, "F": 0.1, "X": np.nan},
                   "Popularity": {ALL_USERS: 0.1, "F": 0.1, "X": np.nan}})  # fmt: skip
     assert best_model_sentence(lone, "NDCG@5", 30) == (
-        "Only one group (F) of gender has 30 users with a relevant held-out rating, so the "
-        "models are not compared by gender; over all users SVD and Popularity have the "
+        "Only one group (F) of gender has at least 30 users with a relevant held-out rating, "
+        "so the models are not compared by gender; over all users SVD and Popularity have the "
         "highest NDCG@5."
     )
     none = _rows({"SVD": {ALL_USERS: 0.1, "F": np.nan}, "Popularity": {ALL_USERS: 0.2,
                                                                         "F": np.nan}})  # fmt: skip
     assert best_model_sentence(none, "NDCG@5", 30) == (
-        "No group of gender has 30 users with a relevant held-out rating, so the models are not "
-        "compared by gender; over all users Popularity has the highest NDCG@5."
+        "No group of gender has at least 30 users with a relevant held-out rating, so the "
+        "models are not compared by gender; over all users Popularity has the highest NDCG@5."
     )
 
 

@@ -14,6 +14,7 @@ from engine.report.findings import findings, headline
 from engine.report.numbers import count_text, ratio_text, value_text
 from engine.report.summary import (
     MAX_ITEMS,
+    TASTE_CHECK,
     SummaryItem,
     data_context,
     executive_summary,
@@ -444,6 +445,10 @@ def test_a_popularity_finding_on_a_propensity_group_is_read_against_its_own_rati
         return {item.grouping: item.detail for item in items}
 
     read = details(gaps)
+    checks = {i.grouping: i.check_next for i in
+              executive_summary(metrics, NO_ACCURACY, CONFIG, 943, delta_gap=gaps)}  # fmt: skip
+    assert checks["popularity propensity"] == TASTE_CHECK  # amplify or flatten: answered
+    assert "amplify or flatten" in checks["gender"]
     assert read["popularity propensity"].endswith(
         " Against their own ratings, these users' lists are 35% less popular than the items "
         "they rated (delta-GAP -0.35; niche -0.04; diverse -0.21): the model moves their lists "

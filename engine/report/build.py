@@ -398,8 +398,8 @@ def assemble_report(
         ranking_by_group=ranking_by_group,
         metrics=metrics,
         catalogue=result.catalogue.reset_index(drop=True),
-        yao=_withhold_by_size(result.yao, minimum),
-        delta_gap=_withhold_by_size(result.delta_gap, minimum),
+        yao=withhold_by_size(result.yao, minimum),
+        delta_gap=withhold_by_size(result.delta_gap, minimum),
         bias_disparity=_withhold_bias_disparity(result.bias_disparity, result.metrics, minimum),
         top_items=top_items,
         hints=result.hints,
@@ -427,7 +427,11 @@ def withhold_small_groups(metrics: pd.DataFrame, minimum: int) -> pd.DataFrame:
     return out
 
 
-def _withhold_by_size(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
+def withhold_by_size(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
+    """Blank the values of a per-group table's rows with fewer than ``minimum`` ``n_users``.
+
+    For the audit's Yao and delta-GAP tables, as ``withhold_small_groups`` for its rows.
+    """
     out = table.reset_index(drop=True).copy()
     if "n_users" not in out:
         return out

@@ -158,7 +158,8 @@ def best_model_sentence(rows: pd.DataFrame, metric: str, min_users: int) -> str:
         which = ("No group" if compared.empty else
                  f"Only one group ({compared['group'].iloc[0]})")  # fmt: skip
         return (
-            f"{which} of {grouping} has {min_users} users with a relevant held-out rating, so "
+            f"{which} of {grouping} has at least {min_users} users with a relevant held-out "
+            "rating, so "
             f"the models are not compared by {grouping}; over all users {highest}."
         )
     tail = _spread(compared) + _against_reference(compared) + small

@@ -43,10 +43,13 @@ MAX_ITEMS = 7
 MAX_PER_FAMILY = 2
 #: How the summary chooses its items, in words (the dashboard and the report say it).
 SUMMARY_RULE = (
-    f"At most {MAX_ITEMS} findings about the recommender, in plain words: first the most "
-    "severe of each family (severity = size of the gap x users affected), then the most "
-    f"severe of the rest, at most {MAX_PER_FAMILY} per family, so a second finding of one "
-    "family can give way to a milder one of another."
+    f"At most {MAX_ITEMS} findings about the recommender, in plain words. Problems come "
+    "first (a user group served worse, item groups under- or over-exposed, a baseline that "
+    "ranks better than the model); a group served better only fills places they leave. "
+    "Among them, first the most severe of each family, then the most severe of the rest, "
+    f"at most {MAX_PER_FAMILY} per family, so a second finding of one family can give way "
+    "to a milder one of another. Severity is the size of the gap x the users (for item "
+    "groups, raters) affected."
 )
 #: Kinds of summary item, in the order ties of severity are broken.
 SUMMARY_KINDS = ("flagged", "evaluation", "notable")
@@ -101,6 +104,11 @@ USERS_MEASURED: dict[str, str] = {
     "top-N utility": "with a relevant held-out rating",
 }
 DEFAULT_CHECK = "check the group's rows in the audit table and the metric's definition"
+#: The popularity check once the item says whether the model amplifies or flattens.
+TASTE_CHECK = (
+    "compare the genre mix of these users' ratings with their lists (bias disparity table): "
+    "popularity aside, whether the lists follow what they rate"
+)
 #: Why two metrics of one family can point opposite ways for one group, by family.
 DISAGREE: dict[str, str] = {
     "top-N utility": "the metrics count a hit differently (NDCG by its rank against the best "
@@ -304,13 +312,16 @@ def disparity_items(
         if not lead["_item"]:
             same = by_group[(lead["family"], lead["_grouping"], lead["_group"])]
             detail += _other_way(same[same["direction"] != lead["direction"]], registry)
+        check = _check_next(lead["family"], lead["direction"], models, rating_models)
         if lead["family"] == "popularity" and lead["grouping"] == PROPENSITY:
-            detail += taste_sentence(delta_gap, str(lead["group"]))
+            taste = taste_sentence(delta_gap, str(lead["group"]))
+            detail += taste
+            check = TASTE_CHECK if taste else check  # amplify or flatten: answered
         out.append(
             SummaryItem(
                 headline=headline,
                 detail=detail,
-                check_next=_check_next(lead["family"], lead["direction"], models, rating_models),
+                check_next=check,
                 severity=float(part["severity"].max()),
                 kind=str(lead["tier"]),
                 family=str(lead["family"]),
