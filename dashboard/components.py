@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import sessions, state
@@ -75,6 +76,36 @@ def kept_caption(run: SavedKeptRun) -> None:
         f"fingerprint `{literal_markdown(fingerprint.removeprefix('spark:')[:12])}` · read from "
         f"{literal_markdown(run.path)}"
     )
+
+
+def kept_page(title: str) -> SavedKeptRun:
+    """Title a page of a run kept in Spark, say what it is, and return the run.
+
+    A session that closed the run meanwhile (another tab) is sent back to its own pages.
+    """
+    st.title(title)
+    run = state.kept_run()
+    if run is None:
+        st.rerun()
+    kept_caption(run)
+    return run
+
+
+def mean_std_table(accuracy: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``model x metric`` cells ``mean ± std`` over the folds, models in their first order.
+
+    ``accuracy``: ``model, metric, mean, std`` (``engine.report.build.accuracy_table``'s
+    columns). Four decimals, two for ``fit_seconds``; ``n/a`` where a metric is undefined
+    (no row, or a NaN mean), ``± n/a`` where its spread is (one fold).
+    """
+    digits = accuracy["metric"].map({"fit_seconds": 2}).fillna(4).astype(int)
+    cells = [
+        "n/a" if pd.isna(m) else f"{m:.{d}f} ± {s:.{d}f}" if pd.notna(s) else f"{m:.{d}f} ± n/a"
+        for m, s, d in zip(accuracy["mean"], accuracy["std"], digits, strict=True)
+    ]
+    wide = accuracy.assign(cell=cells).pivot(index="model", columns="metric", values="cell")
+    order = list(dict.fromkeys(accuracy["model"]))
+    return wide.reindex(index=order, columns=columns).fillna("n/a")
 
 
 def profile_view(profile: DatasetProfile, scale: str) -> None:

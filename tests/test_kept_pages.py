@@ -296,3 +296,22 @@ def test_the_page_withholds_small_groups_values_as_the_report_does(kept, session
     few = yao["n_users"] < minimum
     assert few.any() and yao.loc[few, ["value", "absolute", "non_parity"]].isna().all().all()
     assert yao.loc[~few, "value"].notna().all()
+
+
+def test_both_model_pages_write_mean_and_spread_alike():
+    """``mean_std_table``: 4 decimals (2 for fit time), n/a for an undefined metric or a
+    missing row, "± n/a" for one fold, models in their first order."""
+    import pandas as pd
+
+    from dashboard.components import mean_std_table
+
+    accuracy = pd.DataFrame(
+        [("SVD", "rmse", 0.92354, 0.00884), ("SVD", "fit_seconds", 1.234, 0.05),
+         ("Popularity", "rmse", float("nan"), float("nan")), ("Popularity", "ndcg", 0.17, None),
+         ("SVD", "ndcg", 0.0777, 0.0026)],
+        columns=["model", "metric", "mean", "std"],
+    )  # fmt: skip
+    table = mean_std_table(accuracy, ["rmse", "ndcg", "fit_seconds"])
+    assert table.index.tolist() == ["SVD", "Popularity"]
+    assert table.loc["SVD"].tolist() == ["0.9235 ± 0.0088", "0.0777 ± 0.0026", "1.23 ± 0.05"]
+    assert table.loc["Popularity"].tolist() == ["n/a", "0.1700 ± n/a", "n/a"]

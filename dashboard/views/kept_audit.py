@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state
 from dashboard.audit_panels import (
     accuracy_gaps_view,
     audit_reading_view,
     catalogue_view,
     ranking_by_group_view,
 )
-from dashboard.components import kept_caption
+from dashboard.components import kept_page
 from engine.report.reading import read_audit_parts
 from engine.text import literal_markdown
 
 
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
-    st.title("Bias audit")
-    run = state.kept_run()
-    if run is None:
-        st.rerun()
-    kept_caption(run)
+    run = kept_page("Bias audit")
     parts, result = run.parts, run.result
     config = result.config
     groupings = list(dict.fromkeys(result.metrics["grouping"]))
@@ -48,7 +43,7 @@ def render() -> None:
                    "groups.")  # fmt: skip
     ranking_by_group_view(parts.ranking_by_group, int(parts.evaluation["k"]),
                           config.min_group_size)  # fmt: skip
-    catalogue_view(result)
+    catalogue_view(result, reading)
 
 
 render()

@@ -5,17 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import kept_caption, load_report_view, profile_view
+from dashboard.components import kept_page, load_report_view, profile_view
 from engine.text import literal_markdown
 
 
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
-    st.title("Data")
-    run = state.kept_run()
-    if run is None:  # left on another page of this session
-        st.rerun()
-    kept_caption(run)
+    run = kept_page("Data")
     if st.button("Close this run and open the sample or your own data", key="leave_kept"):
         state.leave_kept_run()
         st.rerun()

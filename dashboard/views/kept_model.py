@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
-from dashboard.components import COVERAGE_COLUMN, kept_caption
+from dashboard.components import COVERAGE_COLUMN, kept_page, mean_std_table
 from engine.metrics import RANKING_METRICS
 from engine.report.html import accuracy_table, relevance_sentence
 from engine.text import literal_markdown
@@ -15,24 +14,9 @@ from engine.text import literal_markdown
 COLUMNS = ["rmse", "mae", *RANKING_METRICS, "coverage"]
 
 
-def _mean_std(accuracy: pd.DataFrame) -> pd.DataFrame:
-    """``model x metric`` cells as ``mean ± std`` over the folds (``n/a``: not measured)."""
-    text = accuracy.assign(cell=[
-        f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f} ± n/a"
-        for m, s in zip(accuracy["mean"], accuracy["std"], strict=True)
-    ])  # fmt: skip
-    wide = text.pivot(index="model", columns="metric", values="cell")
-    order = list(dict.fromkeys(accuracy["model"]))
-    return wide.reindex(index=order, columns=COLUMNS).fillna("n/a")
-
-
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
-    st.title("Model")
-    run = state.kept_run()
-    if run is None:
-        st.rerun()
-    kept_caption(run)
+    run = kept_page("Model")
     parts = run.parts
     evaluation = parts.evaluation
     st.subheader("Settings")
@@ -44,7 +28,7 @@ def render() -> None:
 
     st.subheader("Held-out metrics, every model on the same folds")
     st.dataframe(
-        _mean_std(parts.accuracy), key="metrics_table",
+        mean_std_table(parts.accuracy, COLUMNS), key="metrics_table",
         column_config={"coverage": COVERAGE_COLUMN},
     )  # fmt: skip
     st.caption(literal_markdown(

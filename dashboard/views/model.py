@@ -11,6 +11,7 @@ from dashboard import state
 from dashboard.components import (
     COVERAGE_COLUMN,
     dataset_caption,
+    mean_std_table,
     reading_options,
     run_with_progress,
     settings_caption,
@@ -103,12 +104,9 @@ def render() -> None:
 def _evaluation_section() -> None:
     """Show the held-out metrics of every model, the protocol and the comparators' wins."""
     result = state.evaluation()
-    summary = result.summary()
     columns = ["rmse", "mae", *RANKING_METRICS, "coverage", "fit_seconds"]
-    table = pd.DataFrame(
-        {metric: [_mean_std(summary, m, metric) for m in summary.index] for metric in columns},
-        index=summary.index,
-    )
+    tidy = result.summary().stack(level=0, future_stack=True).reset_index()
+    table = mean_std_table(tidy, columns)
     st.subheader(f"Held-out metrics, {result.evaluation.label()}, paired")
     st.dataframe(
         table, key="metrics_table",
@@ -272,18 +270,6 @@ def _protocol_choice(current: EvaluationConfig) -> dict[str, object]:
             c2.number_input("Windows", 1, 20, current.windows, key="windows")
         )  # fmt: skip
     return chosen
-
-
-def _mean_std(summary: pd.DataFrame, model: str, metric: str) -> str:
-    """``mean ± std`` over folds; ``n/a`` where undefined (the page's notes say why).
-
-    Metrics with 4 decimals, ``fit_seconds`` with 2.
-    """
-    if (metric, "mean") not in summary.columns or pd.isna(summary.loc[model, (metric, "mean")]):
-        return "n/a"
-    mean, std = summary.loc[model, (metric, "mean")], summary.loc[model, (metric, "std")]
-    digits = 2 if metric == "fit_seconds" else 4
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f} ± n/a"
 
 
 render()
