@@ -14,7 +14,6 @@ import streamlit as st
 from engine import AuditResult, charts
 from engine.audit.run import NO_INTERVAL
 from engine.report import display_rows
-from engine.report.build import withhold_by_size
 from engine.report.numbers import NOT_AVAILABLE, cell_text, missing
 from engine.report.ranking_groups import (
     RANKING_BY_GROUP,
@@ -198,16 +197,14 @@ def ranking_by_group_view(ranking: pd.DataFrame, k: int, min_group_size: int) ->
     st.caption(literal_markdown(defined))
 
 
-def catalogue_view(result: AuditResult) -> None:
+def catalogue_view(result: AuditResult, reading: AuditReading) -> None:
     """Catalogue-level measures, Yao & Huang unfairness and delta-GAP, behind an expander.
 
-    Groups below the minimum size show no value, as in the report (``withhold_by_size``).
+    The reading's Yao and delta-GAP tables: groups below the minimum size withheld.
     """
-    minimum = result.config.min_group_size
     with st.expander("Catalogue-level measures, Yao & Huang unfairness, delta-GAP"):
         st.dataframe(result.catalogue, hide_index=True, key="catalogue_table")
-        st.dataframe(withhold_by_size(result.yao, minimum), hide_index=True, key="yao_table")
-        st.dataframe(withhold_by_size(result.delta_gap, minimum), hide_index=True,
-                     key="delta_gap_table")  # fmt: skip
-        st.caption(f"Groups with fewer than {minimum} users have no value: withheld, as in "
-                   "the report.")  # fmt: skip
+        st.dataframe(reading.yao, hide_index=True, key="yao_table")
+        st.dataframe(reading.delta_gap, hide_index=True, key="delta_gap_table")
+        st.caption(f"Groups with fewer than {result.config.min_group_size} users have no "
+                   "value: withheld, as in the report.")  # fmt: skip

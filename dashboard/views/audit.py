@@ -180,7 +180,7 @@ def render() -> None:
     ranking_by_group_view(
         state.ranking_by_group(), state.evaluation().evaluation.k, config.min_group_size
     )  # the report's table: the same numbers
-    catalogue_view(result)
+    catalogue_view(result, reading)
 
 
 render()

@@ -19,7 +19,7 @@ from engine.audit.rows import COUNT_COLUMNS
 from engine.audit.run import AuditResult
 from engine.audit.stats import format_p_value
 from engine.evaluate import Evaluation
-from engine.report.build import model_accuracy, withhold_small_groups
+from engine.report.build import model_accuracy, withhold_by_size, withhold_small_groups
 from engine.report.findings import catalogue_shares
 from engine.report.numbers import count_text
 from engine.report.summary import (
@@ -60,6 +60,9 @@ class AuditReading:
         One sentence counting them per grouping.
     catalogue
         Catalogue share of each item group, indexed by ``(grouping, group)``.
+    yao, delta_gap
+        ``AuditResult.yao`` and ``delta_gap`` with the values of groups below the minimum
+        size withheld, as the report shows them.
     """
 
     metrics: pd.DataFrame
@@ -71,6 +74,8 @@ class AuditReading:
     insufficient: pd.DataFrame
     insufficient_note: str
     catalogue: pd.Series = field(repr=False)
+    yao: pd.DataFrame = field(repr=False)
+    delta_gap: pd.DataFrame = field(repr=False)
 
 
 def read_audit(result: AuditResult, evaluation: Evaluation, n_users: int) -> AuditReading:
@@ -123,6 +128,8 @@ def read_audit_parts(
         ),
         insufficient_note=insufficient_summary(metrics, result.config.min_group_size),
         catalogue=catalogue_shares(metrics, result.registry),
+        yao=withhold_by_size(result.yao, result.config.min_group_size),
+        delta_gap=withhold_by_size(result.delta_gap, result.config.min_group_size),
     )
 
 
