@@ -578,10 +578,10 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     kept = run_in_spark(
         inputs, tables, settings.model, settings.audit,
         split=protocol.split, folds=protocol.folds, test_share=protocol.test_share,
-        models=protocol.models,
+        models=protocol.models, user_side=args.out,
     )  # fmt: skip
     written = _write_report(kept.report, formats, args.out / "report")
-    save_kept(args.out, kept.parts, kept.result, str(tables))
+    save_kept(args.out, kept.parts, kept.result, str(tables), kept.user_side)
     return {
         "evaluation": str(tables),
         **_summary(kept.result.notes, kept.report, written),

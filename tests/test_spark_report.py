@@ -391,6 +391,31 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
                      "--format", "json,csv"]) == 0  # fmt: skip
         for name in ("report.json", "metrics.csv"):
             assert (tmp_path / "again" / name).read_bytes() == (out / "report" / name).read_bytes()
+        _check_user_side(out, synthetic_folder)
+
+
+def _check_user_side(out, folder):
+    """The run's user side: each user's ratings are the file's, the ratings per item the
+    file's counts, and the stored user vector the exact refit of those ratings on the stored
+    item side (so the user pages explain the final fit)."""
+    from engine import load_dataset
+    from engine.saved.kept import open_kept
+
+    data = load_dataset(folder)
+    side = open_kept(out).users
+    assert list(side.user_ids) == sorted(data.ratings["user_id"].unique())
+    counts = data.ratings["item_id"].value_counts().reindex(side.item_ids)
+    np.testing.assert_array_equal(side.item_counts, counts.to_numpy())
+    for user_id in side.user_ids[:: max(1, len(side.user_ids) // 20)]:
+        mine = side.data_for(user_id).ratings
+        expected = data.ratings[data.ratings["user_id"] == user_id].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, expected)
+        model = side.model_for(user_id)
+        user = side.user_index(user_id)
+        vector = model.user_vector(user)
+        refit = model.fold_in(model.interactions.item_ids[vector.items], vector.ratings)
+        np.testing.assert_allclose(refit.pu, side.P[user], atol=1e-6)
+        assert refit.bu == pytest.approx(side.bu[user], abs=1e-6)
 
 
 @pytest.mark.parametrize(

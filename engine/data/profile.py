@@ -177,7 +177,8 @@ class UserProfile:
     rating's time as a UTC datetime, missing when the data has none); ``histogram``:
     ``rating, user_share, population_share``; ``genres``: ``genre, user_share,
     population_share`` (each rated item spreads weight 1 over its genres; empty without
-    genres); ``attributes``: the user's attribute values.
+    genres); ``attributes``: the user's attribute values; ``population_mean``: the mean of
+    all ratings.
     """
 
     user_id: str
@@ -185,19 +186,32 @@ class UserProfile:
     histogram: pd.DataFrame
     genres: pd.DataFrame
     attributes: dict[str, Any]
+    population_mean: float
 
 
-def _genre_shares(item_ids: pd.Series, genres: pd.Series) -> pd.Series:
-    tuples = genres.reindex(item_ids).dropna()
-    tuples = tuples[tuples.map(len) > 0]
-    weights = tuples.map(lambda g: 1 / len(g))
-    exploded = pd.DataFrame({"genre": tuples, "weight": weights}).explode("genre")
+def _genre_shares(counts: pd.Series, genres: pd.Series) -> pd.Series:
+    """Return each genre's share of ratings; ``counts``: the ratings per item id.
+
+    A rating spreads weight 1 over its item's genres.
+    """
+    tuples = genres.reindex(counts.index)
+    keep = tuples.notna() & (tuples.map(len, na_action="ignore") > 0)
+    tuples, counts = tuples[keep], counts[keep]
+    weights = counts.to_numpy(np.float64) / tuples.map(len).to_numpy(np.float64)
+    exploded = pd.DataFrame({"genre": tuples.to_numpy(), "weight": weights}).explode("genre")
     shares = exploded.groupby("genre")["weight"].sum()
     return shares / shares.sum() if shares.sum() else shares
 
 
-def user_profile(data: RatingData, user_id: str) -> UserProfile:
-    """Build the ``UserProfile`` of ``user_id`` (empty tables for an unknown user)."""
+def user_profile(
+    data: RatingData, user_id: str, population: DatasetProfile | None = None
+) -> UserProfile:
+    """Build the ``UserProfile`` of ``user_id`` (empty tables for an unknown user).
+
+    ``population``: the whole data's profile when ``data`` holds only some users' ratings
+    (a run kept in Spark, ``engine.saved.user_side``): the population's shares and mean come
+    from its ``rating_histogram``, ``item_popularity`` and ``rating_mean``, else from ``data``.
+    """
     ratings = data.ratings[data.ratings["user_id"] == user_id]
     titles = data.items["title"] if data.items is not None and "title" in data.items else None
     table = pd.DataFrame(
@@ -210,7 +224,15 @@ def user_profile(data: RatingData, user_id: str) -> UserProfile:
             "rated_at": pd.to_datetime(ratings["timestamp"].to_numpy(), unit="s", utc=True),
         }
     ).sort_values("rated_at", ascending=False, na_position="last", ignore_index=True)
-    values = sorted(data.ratings["rating"].unique())
+    if population is None:
+        per_value = data.ratings["rating"].value_counts()
+        per_item = data.ratings["item_id"].value_counts()
+        mean = float(data.ratings["rating"].mean())
+    else:
+        hist = population.rating_histogram
+        per_value = pd.Series(hist["count"].to_numpy(), index=hist["rating"].to_numpy())
+        per_item, mean = population.item_popularity, population.rating_mean
+    values = sorted(per_value.index)
     histogram = pd.DataFrame(
         {
             "rating": values,
@@ -218,24 +240,21 @@ def user_profile(data: RatingData, user_id: str) -> UserProfile:
             .value_counts(normalize=True)
             .reindex(values, fill_value=0)
             .to_numpy(),
-            "population_share": data.ratings["rating"]
-            .value_counts(normalize=True)
-            .reindex(values, fill_value=0)
-            .to_numpy(),
+            "population_share": (per_value / per_value.sum()).reindex(values).to_numpy(),
         }
     )
     genres = pd.DataFrame(columns=["genre", "user_share", "population_share"])
     if data.items is not None and "genres" in data.items:
-        population = _genre_shares(data.ratings["item_id"], data.items["genres"])
-        mine = _genre_shares(ratings["item_id"], data.items["genres"])
+        everyone = _genre_shares(per_item, data.items["genres"])
+        mine = _genre_shares(ratings["item_id"].value_counts(), data.items["genres"])
         genres = pd.DataFrame(
             {
-                "genre": population.index,
-                "user_share": mine.reindex(population.index, fill_value=0).to_numpy(),
-                "population_share": population.to_numpy(),
+                "genre": everyone.index,
+                "user_share": mine.reindex(everyone.index, fill_value=0).to_numpy(),
+                "population_share": everyone.to_numpy(),
             }
         ).sort_values("user_share", ascending=False, ignore_index=True)
     attributes = {}
     if data.users is not None and user_id in data.users.index:
         attributes = {k: (None if pd.isna(v) else v) for k, v in data.users.loc[user_id].items()}
-    return UserProfile(user_id, table, histogram, genres, attributes)
+    return UserProfile(user_id, table, histogram, genres, attributes, mean)

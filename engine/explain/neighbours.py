@@ -50,8 +50,7 @@ def similar_users(
     Columns ``user_id, similarity, rating`` (their rating of the item), most similar first.
     """
     inter = model.interactions
-    raters = inter.rows()[inter.items == item]
-    ratings = inter.ratings[inter.items == item]
+    raters, ratings = inter.raters(item)
     keep = raters != exclude_user if exclude_user is not None else np.ones(len(raters), bool)
     raters, ratings = raters[keep], ratings[keep]
     sims = _cosine(model.P[raters], vector.pu)

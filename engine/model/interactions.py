@@ -116,6 +116,11 @@ class Interactions:
         """Return the number of ratings of each item."""
         return np.bincount(self.items, minlength=self.n_items)
 
+    def raters(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(user indices, ratings)`` of the users who rated item ``item``."""
+        rated = self.items == item
+        return self.rows()[rated], self.ratings[rated]
+
     def rows(self) -> np.ndarray:
         """User index of every rating (the CSR rows expanded)."""
         return np.repeat(np.arange(self.n_users), self.counts_per_user())

@@ -14,8 +14,11 @@ PDF later) without Spark and without the ratings:
                            settings, the accuracy, trade-off, ranking-by-group and
                            most-recommended tables, the evaluation settings, the provenance
     OUT/kept/audit/        the ``AuditResult``, stored as a saved analysis stores its audit
+    OUT/user_side/         the final fit and the ratings sorted by user, for one user's
+                           pages on demand (``engine.saved.user_side``; schema 2 on)
 
-It holds aggregates only: a row per user, per item and per list slot, never a rating. It is
+``kept/`` holds aggregates only: a row per user, per item and per list slot, never a
+rating; ``user_side/`` holds the ratings, read one user (or one item) at a time. It is
 not a saved analysis (``engine.saved.store``): it has no ratings, no model and no
 held-out predictions, so ``update`` and ``compare`` cannot open it, and say so
 (``engine.saved.manifest.migrate``); the dashboard reads it on read-only pages
@@ -49,9 +52,13 @@ from engine.saved.manifest import KEPT_FORMAT, NAME, TOOL, package_versions, too
 from engine.saved.source import Source
 from engine.saved.stages import audit_frames
 from engine.saved.store import MAX_BYTES, write_file
+from engine.saved.user_side import FOLDER as SIDE_FOLDER
+from engine.saved.user_side import UserSide, open_user_side
 
-#: The schema of a kept run's ``manifest.json`` and files (``open_kept`` reads this one only).
-KEPT_SCHEMA = "1"
+#: The schema of a kept run's ``manifest.json`` and files: "2" adds the user side.
+KEPT_SCHEMA = "2"
+#: The schemas ``open_kept`` reads ("1": no user side, so no user pages).
+KEPT_SCHEMAS = ("1", "2")
 #: What to do about a kept run's folder that is refused.
 KEPT_FIX = "run the analysis again with run --engine spark --keep-in-spark"
 #: The folder, inside the run's ``--out``, of the stored parts and audit.
@@ -78,10 +85,18 @@ def _profile(record: DatasetProfile, file: str) -> DatasetProfile:
     return replace(record, **{name: frame.iloc[:, 0] for name, frame in frames.items()})
 
 
-def save_kept(out: str | Path, parts: ReportParts, result: AuditResult, evaluation: str) -> Path:
+def save_kept(
+    out: str | Path,
+    parts: ReportParts,
+    result: AuditResult,
+    evaluation: str,
+    user_side: dict[str, dict[str, Any]] | None = None,
+) -> Path:
     """Store what the report of a run kept in Spark rests on under ``out`` (module docstring).
 
-    ``evaluation``: where the evaluation's Parquet tables are (recorded, not read). The
+    ``evaluation``: where the evaluation's Parquet tables are (recorded, not read);
+    ``user_side``: the records of the files ``engine.saved.user_side.write_user_side``
+    wrote under ``out`` (listed in the manifest; ``None``: there are none). The
     files are written first and ``manifest.json`` last, so an interrupted save leaves no
     manifest (nothing that opens); a kept run's earlier files there are replaced. Returns
     ``out``.
@@ -108,7 +123,9 @@ def save_kept(out: str | Path, parts: ReportParts, result: AuditResult, evaluati
         )
     manifest.unlink(missing_ok=True)  # a kept run's, replaced: it must not list the new files
     shutil.rmtree(out / FOLDER, ignore_errors=True)
-    files: dict[str, Any] = {}
+    if user_side is None:
+        shutil.rmtree(out / SIDE_FOLDER, ignore_errors=True)  # an earlier run's
+    files: dict[str, Any] = dict(user_side or {})
     metrics = [spec.key for spec in result.registry]  # audited_registry's, rebuilt on opening
     stored = {
         "profile": _profile_record(parts.profile),
@@ -164,13 +181,15 @@ class SavedKeptRun:
 
     ``parts``: the report's ``ReportParts``; ``result``: the ``AuditResult``; ``manifest``:
     its ``manifest.json`` (format, versions, ``created``, where the evaluation's tables are);
-    ``path``: the folder or zip it was read from.
+    ``path``: the folder or zip it was read from; ``users``: its user side, from which the
+    user pages read one user at a time (``None``: saved without one, schema "1").
     """
 
     parts: ReportParts
     result: AuditResult
     manifest: dict[str, Any]
     path: Path
+    users: UserSide | None = None
 
     @property
     def key(self) -> str:
@@ -208,11 +227,11 @@ def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
     if not isinstance(found, dict) or found.get("format") != KEPT_FORMAT:
         raise refuse(where, "is not the manifest of a run kept in Spark",
                      "choose the --out folder of run --engine spark --keep-in-spark")  # fmt: skip
-    if found.get("schema_version") != KEPT_SCHEMA or set(found) != _FIELDS:
+    if found.get("schema_version") not in KEPT_SCHEMAS or set(found) != _FIELDS:
         raise refuse(
             where,
             f"has the schema version {found.get('schema_version')!r} or fields this tool does "
-            f"not read (schema {KEPT_SCHEMA})",
+            f"not read (schemas {', '.join(KEPT_SCHEMAS)})",
             f"open it with the tool version that wrote it, or {KEPT_FIX}",
         )
     source.entries = _entries(found["files"], where)
@@ -231,12 +250,15 @@ def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
         raise refuse(where, f"lacks columns of {', '.join(RANKING_BY_GROUP_COLUMNS)}", KEPT_FIX)
     ranking = ranking.reindex(columns=RANKING_BY_GROUP_COLUMNS)  # saved before the intervals
     parts = replace(parts, profile=profile, load=load, ranking_by_group=ranking)
-    return SavedKeptRun(parts, result, found, Path(path))
+    run = SavedKeptRun(parts, result, found, Path(path))
+    users = open_user_side(source, parts.model, load, profile.name, run.key)
+    return replace(run, users=users)
 
 
 def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
     ok = isinstance(files, dict) and all(
-        isinstance(path, str) and path.startswith(f"{FOLDER}/") and ".." not in path
+        isinstance(path, str) and path.startswith((f"{FOLDER}/", f"{SIDE_FOLDER}/"))
+        and ".." not in path
         and isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
         and isinstance(entry.get("bytes"), int) and entry["bytes"] >= 0
         and (not path.endswith(".parquet") or isinstance(entry.get("table"), dict))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.audit.config import AuditConfig
 from engine.audit.run import AuditResult
@@ -42,13 +42,15 @@ class KeptRun:
     """What ``run_in_spark`` computed.
 
     The evaluation (its Parquet under ``out``), the audit's result, what the report shows
-    next to it (``parts``, stored by ``engine.saved.kept.save_kept``) and the report.
+    next to it (``parts``, stored by ``engine.saved.kept.save_kept``), the report and the
+    manifest records of the user side's files (``None`` when not written).
     """
 
     evaluation: SparkEvaluation
     result: AuditResult
     parts: ReportParts
     report: Report
+    user_side: dict[str, dict[str, Any]] | None = None
 
 
 def run_in_spark(
@@ -62,13 +64,15 @@ def run_in_spark(
     test_share: float = 0.2,
     sections: tuple[str, ...] | list[str] | None = None,
     models: tuple[str, ...] = KEPT_MODELS,
+    user_side: str | Path | None = None,
 ) -> KeptRun:
     """Evaluate, fit, audit and report ``inputs`` in Spark (module docstring).
 
     ``audit`` gives ``k``, the relevance ``threshold`` (``None``: the top quarter of the
     scale) and the seed, used by the evaluation too; ``out``: the folder of the
     evaluation's Parquet tables; ``models``: the SVD and the comparators to evaluate
-    (``evaluate_spark``'s).
+    (``evaluate_spark``'s); ``user_side``: the run's folder, where
+    ``engine.saved.user_side``'s files are written (``None``: not written).
 
     Raises
     ------
@@ -101,4 +105,9 @@ def run_in_spark(
     parts = report_parts_in_spark(ratings, evaluation, result, model, name=inputs.name,
                                   synthetic=inputs.synthetic, **counted, **tables)  # fmt: skip
     report = assemble_report(result, **parts.arguments(), sections=sections)
-    return KeptRun(evaluation, result, parts, report)
+    written = None
+    if user_side is not None:
+        from engine.spark.user_side import write_user_side_in_spark
+
+        written = write_user_side_in_spark(user_side, fit, ratings, **counted, **tables)
+    return KeptRun(evaluation, result, parts, report, written)

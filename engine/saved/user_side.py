@@ -1,0 +1,309 @@
+"""One user of a run kept in Spark, on demand: the fitted model and that user's ratings.
+
+``run --engine spark --keep-in-spark`` writes, beside the report's parts (``engine.saved.kept``),
+what the User profile and Recommendations pages need of the final fit, without the ratings
+ever sitting in one process:
+
+    OUT/user_side/fields.json         ``mu`` and each ratings part's first and last user ``u``
+    OUT/user_side/users.parquet       ``user_id, bu, p_1..p_k``: row ``u`` is user index ``u``
+    OUT/user_side/items.parquet       ``item_id, bi, n_ratings, q_1..q_k``: row ``i`` is item ``i``
+    OUT/user_side/ratings/part-NNNNN.parquet
+                                      ``u, i, rating, timestamp`` sorted by ``u`` then ``i``,
+                                      about ``RATINGS_PER_PART`` ratings each, users not split
+    OUT/user_side/attributes/users.parquet, items.parquet
+                                      the user and item attribute tables, when given
+
+``u`` and ``i`` are positions in the ascending raw ids (``engine.spark.load``'s indexing, and
+``Interactions``'). The model and attribute tables are a few MB even at 25M ratings (users x
+rank); they are read when the run is opened. A user's ratings are read from the one part
+that holds them, and an item's raters from every part, each read verified against its
+SHA-256 like every other file of the run (``engine.saved.source.Source.read``).
+
+``UserSide.model_for(user_id)`` is a ``TrainedModel`` whose ``interactions`` hold that user's
+ratings only (``OneUserInteractions``) with the whole data's ratings per item, so every
+explanation, the top-N, the what-if editor and the counterfactual run on it unchanged, and
+give what they give on the whole model: the user side is the exact ridge refit, which needs
+only the user's own ratings and the item side (``engine.model.ridge``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.types import LoadReport, RatingData
+from engine.model.config import ModelConfig
+from engine.model.interactions import Interactions
+from engine.model.svd import TrainedModel
+from engine.saved import jsonio
+from engine.saved.errors import refuse
+from engine.saved.source import Source
+from engine.saved.store import write_file
+
+#: The folder, inside the run's ``--out``, of the user side.
+FOLDER = "user_side"
+#: Ratings per part file (a user's ratings are never split across parts).
+RATINGS_PER_PART = 1_000_000
+FIELDS = f"{FOLDER}/fields.json"
+USERS = f"{FOLDER}/users.parquet"
+ITEMS = f"{FOLDER}/items.parquet"
+USER_ATTRIBUTES = f"{FOLDER}/attributes/users.parquet"
+ITEM_ATTRIBUTES = f"{FOLDER}/attributes/items.parquet"
+_FIX = "run the analysis again with run --engine spark --keep-in-spark"
+
+
+def part_path(number: int) -> str:
+    """Return the path, inside the run, of ratings part ``number``."""
+    return f"{FOLDER}/ratings/part-{number:05d}.parquet"
+
+
+def side_tables(
+    user_ids: np.ndarray,
+    bu: np.ndarray,
+    P: np.ndarray,
+    item_ids: np.ndarray,
+    bi: np.ndarray,
+    Q: np.ndarray,
+    n_ratings: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the ``users.parquet`` and ``items.parquet`` tables of a fit (module docstring)."""
+
+    def table(id_name: str, ids: np.ndarray, columns: dict, name: str, M: np.ndarray):
+        factors = {f"{name}_{j + 1}": np.asarray(M[:, j], np.float64) for j in range(M.shape[1])}
+        return pd.DataFrame({id_name: pd.array(ids, dtype="str"), **columns, **factors})
+
+    users = table("user_id", user_ids, {"bu": np.asarray(bu, np.float64)}, "p", P)
+    counts = np.asarray(n_ratings, dtype=np.int64)
+    items = table("item_id", item_ids, {"bi": np.asarray(bi, np.float64), "n_ratings": counts},
+                  "q", Q)  # fmt: skip
+    return users, items
+
+
+def write_user_side(
+    out: str | Path,
+    mu: float,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    parts: Iterable[pd.DataFrame],
+    user_attributes: pd.DataFrame | None = None,
+    item_attributes: pd.DataFrame | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Write ``OUT/user_side/`` (module docstring); return each file's manifest record.
+
+    ``users``/``items``: ``side_tables``; ``parts``: frames ``u, i, rating, timestamp``
+    (``int32``, ``int32``, ``float64``, ``Int64``), each sorted by ``u`` then ``i``, in
+    ascending ``u`` without a user in two parts. ``engine.saved.kept.save_kept`` lists the
+    records in the run's manifest.
+    """
+    out = Path(out)
+    shutil.rmtree(out / FOLDER, ignore_errors=True)  # an earlier run's, replaced
+    files: dict[str, dict[str, Any]] = {}
+    bounds = []
+    for number, part in enumerate(parts):
+        path = part_path(number)
+        files[path] = write_file(out / path, part.reset_index(drop=True), "A ratings part")
+        bounds.append([int(part["u"].iat[0]), int(part["u"].iat[-1])])
+    tables = {USERS: users, ITEMS: items, USER_ATTRIBUTES: user_attributes,
+              ITEM_ATTRIBUTES: item_attributes}  # fmt: skip
+    for path, frame in tables.items():
+        if frame is not None:
+            files[path] = write_file(out / path, frame, f"The user side's {path}")
+    fields = {"mu": float(mu), "parts": bounds}
+    files[FIELDS] = write_file(out / FIELDS, jsonio.dumps(fields, "The user side's fields"))
+    return files
+
+
+def parts_of(ratings: pd.DataFrame, per_part: int = RATINGS_PER_PART) -> list[pd.DataFrame]:
+    """Cut ratings ``u, i, rating, timestamp`` into parts of about ``per_part`` ratings.
+
+    Sorted by ``u`` then ``i``; a part ends at a user's last rating, so no user is split.
+    """
+    ratings = ratings.sort_values(["u", "i"], ignore_index=True)
+    ends = user_part_ends(np.bincount(ratings["u"].to_numpy()), per_part)
+    starts = np.concatenate([[0], ends[:-1]])
+    return [ratings.iloc[a:b] for a, b in zip(starts, ends, strict=True) if b > a]
+
+
+def user_part_ends(counts: np.ndarray, per_part: int = RATINGS_PER_PART) -> np.ndarray:
+    """Return the row after each part's last, for users with ``counts`` ratings in ``u`` order.
+
+    A part closes after the first user that brings it to ``per_part`` ratings or more.
+    """
+    total = np.cumsum(counts)
+    ends, filled = [], 0
+    while filled < (total[-1] if len(total) else 0):
+        last = int(np.searchsorted(total, filled + per_part))
+        last = min(last, len(total) - 1)
+        filled = int(total[last])
+        ends.append(filled)
+    return np.asarray(ends or [0], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class OneUserInteractions(Interactions):
+    """``Interactions`` on the whole data's id axes holding one user's ratings.
+
+    ``counts_per_item`` is the whole data's ``item_counts`` (which items have factors, the
+    popularity fallback), and ``raters`` reads an item's raters with ``read_raters``; the
+    CSR arrays hold only the user's ratings, so ``history`` of any other user is empty.
+    """
+
+    item_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    read_raters: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
+
+    @property
+    def n_ratings(self) -> int:
+        """Number of ratings of the whole data."""
+        return int(self.item_counts.sum())
+
+    def counts_per_item(self) -> np.ndarray:
+        """Return the whole data's number of ratings of each item."""
+        return self.item_counts
+
+    def raters(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(user indices, ratings)`` of item ``item``'s raters in the whole data."""
+        if self.read_raters is None:
+            return super().raters(item)
+        return self.read_raters(item)
+
+
+class UserSide:
+    """The user side of a kept run, opened from its ``Source`` (``open_user_side``).
+
+    Attributes: ``mu``; ``bu``, ``P`` (users) and ``bi``, ``Q``, ``item_counts`` (items)
+    as arrays; ``user_ids``/``item_ids``; ``config`` and ``scale`` of the run;
+    ``user_attributes``/``item_attributes`` (``RatingData``'s tables, or ``None``).
+    """
+
+    def __init__(
+        self, source: Source, config: ModelConfig, load: LoadReport, name: str, key: str
+    ) -> None:
+        self._source, self.config, self.load, self.name, self.key = source, config, load, name, key
+        fields = source.json(FIELDS)
+        where = source.where(FIELDS)
+        if not isinstance(fields, dict) or set(fields) != {"mu", "parts"}:
+            raise refuse(where, "is not the user side's fields (mu, parts)", _FIX)
+        self.mu = _number(fields["mu"], where)
+        users, items = source.table(USERS), source.table(ITEMS)
+        k = config.n_factors
+        p = [f"p_{j + 1}" for j in range(k)]
+        q = [f"q_{j + 1}" for j in range(k)]
+        _columns(users, ["user_id", "bu", *p], source.where(USERS))
+        _columns(items, ["item_id", "bi", "n_ratings", *q], source.where(ITEMS))
+        self.user_ids = users["user_id"].to_numpy(dtype=object)
+        self.item_ids = items["item_id"].to_numpy(dtype=object)
+        self.bu, self.P = users["bu"].to_numpy(np.float64), users[p].to_numpy(np.float64)
+        self.bi, self.Q = items["bi"].to_numpy(np.float64), items[q].to_numpy(np.float64)
+        self.item_counts = items["n_ratings"].to_numpy(np.int64)
+        self._bounds = _bounds(fields["parts"], len(self.user_ids), where)
+        self.user_attributes = _optional(source, USER_ATTRIBUTES)
+        self.item_attributes = _optional(source, ITEM_ATTRIBUTES)
+        self._users = pd.Index(self.user_ids)
+        self.scale = (load.scale.low, load.scale.high)
+
+    def user_index(self, user_id: str) -> int:
+        """Return the index of raw user id ``user_id``, ``-1`` when the run has no such user."""
+        return int(self._users.get_indexer([user_id])[0])
+
+    def ratings(self, user: int) -> pd.DataFrame:
+        """Return user ``user``'s rows ``u, i, rating, timestamp`` (by ``i``), from its part."""
+        number = int(np.searchsorted(self._bounds[:, 1], user))
+        if user < 0 or number >= len(self._bounds) or self._bounds[number, 0] > user:
+            return pd.DataFrame({"u": [], "i": [], "rating": [], "timestamp": []})
+        part = self._part(number)
+        users = part["u"].to_numpy()
+        lo, hi = np.searchsorted(users, user), np.searchsorted(users, user, side="right")
+        return part.iloc[lo:hi]
+
+    def raters(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(user indices, ratings)`` of item ``item``'s raters, read from every part."""
+        found = [part.loc[part["i"] == item, ["u", "rating"]] for part in map(
+            self._part, range(len(self._bounds)))]  # fmt: skip
+        rows = pd.concat(found) if found else pd.DataFrame({"u": [], "rating": []})
+        return rows["u"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
+
+    def _part(self, number: int) -> pd.DataFrame:
+        path = part_path(number)
+        part = self._source.table(path)
+        _columns(part, ["u", "i", "rating", "timestamp"], self._source.where(path))
+        return part
+
+    def model_for(self, user_id: str) -> TrainedModel:
+        """Return the run's model with ``user_id``'s ratings (``OneUserInteractions``).
+
+        ``bu``/``P`` of every user are the fit's; the user's own ``(b_u, p_u)`` refit from
+        its ratings equals them (the same ridge solve, ``engine.model.ridge``).
+        """
+        user = self.user_index(user_id)
+        rows = self.ratings(user)
+        counts = np.zeros(len(self.user_ids), dtype=np.int64)
+        if user >= 0:
+            counts[user] = len(rows)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        interactions = OneUserInteractions(
+            self.user_ids, self.item_ids, indptr, rows["i"].to_numpy(np.int64),
+            rows["rating"].to_numpy(np.float64), item_counts=self.item_counts,
+            read_raters=self.raters,
+        )  # fmt: skip
+        return TrainedModel(self.config, self.mu, self.bu, self.bi, self.P, self.Q,
+                            interactions, self.scale, self.key)  # fmt: skip
+
+    def data_for(self, user_id: str) -> RatingData:
+        """Return a ``RatingData`` of ``user_id``'s ratings only, with the attribute tables.
+
+        Its ``fingerprint`` is the run's key: what depends only on the run (factor labels)
+        is computed once for every user.
+        """
+        rows = self.ratings(self.user_index(user_id))
+        ratings = pd.DataFrame({
+            "user_id": pd.array([user_id] * len(rows), dtype="str"),
+            "item_id": pd.array(self.item_ids[rows["i"].to_numpy(np.int64)], dtype="str"),
+            "rating": rows["rating"].to_numpy(np.float64),
+            "timestamp": pd.array(rows["timestamp"], dtype="Int64"),
+        })  # fmt: skip
+        return RatingData(ratings, self.user_attributes, self.item_attributes, self.load.scale,
+                          self.key, self.load, self.name)  # fmt: skip
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise refuse(where, f"has mu = {value!r}, not a finite number", _FIX)
+    return float(value)
+
+
+def _columns(frame: pd.DataFrame, columns: list[str], where: str) -> None:
+    if list(frame.columns) != columns:
+        raise refuse(where, f"does not have the columns {', '.join(columns[:6])}...", _FIX)
+    numeric = frame.columns[frame.columns.str.match(r"^(bu|bi|rating|[pq]_\d+)$")]
+    if len(frame) and not np.isfinite(frame[numeric].to_numpy(np.float64)).all():
+        raise refuse(where, "holds a value that is NaN or infinite", _FIX)
+
+
+def _bounds(parts: object, n_users: int, where: str) -> np.ndarray:
+    ok = isinstance(parts, list) and all(
+        isinstance(b, list) and len(b) == 2 and all(type(x) is int for x in b) for b in parts
+    )
+    bounds = np.asarray(parts if ok else [], dtype=np.int64).reshape(-1, 2)
+    ordered = ok and (bounds[:, 0] <= bounds[:, 1]).all() and (bounds[1:, 0] > bounds[:-1, 1]).all()
+    if not ordered or (len(bounds) and (bounds[0, 0] < 0 or bounds[-1, 1] >= n_users)):
+        raise refuse(where, "lists ratings parts that are not ascending ranges of users", _FIX)
+    return bounds
+
+
+def _optional(source: Source, path: str) -> pd.DataFrame | None:
+    return source.table(path) if path in source.entries else None
+
+
+def open_user_side(
+    source: Source, config: ModelConfig, load: LoadReport, name: str, key: str
+) -> UserSide | None:
+    """Open the run's user side, or ``None`` when the run was saved without one."""
+    if FIELDS not in source.entries:
+        return None
+    return UserSide(source, config, load, name, key)
