@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from dashboard import state  # noqa: E402
 from dashboard.components import page_failed, session_sidebar  # noqa: E402
-from dashboard.routes import KEPT_PAGES, PAGES  # noqa: E402
+from dashboard.routes import PAGES, kept_routes  # noqa: E402
 from engine import EngineError  # noqa: E402
 from engine.checks import blas_threads  # noqa: E402
 from engine.text import literal_markdown  # noqa: E402
@@ -31,7 +31,8 @@ st.set_page_config(
     page_title="Recommender audit", layout="wide", page_icon=str(ROOT / "dashboard" / "favicon.png")
 )
 try:
-    routes = PAGES if state.kept_run() is None else KEPT_PAGES  # kept in Spark: read only
+    kept = state.kept_run()  # a run kept in Spark: read only
+    routes = PAGES if kept is None else kept_routes(kept.users is not None)
 except EngineError as error:  # the run named by --analysis OUT does not open
     st.error(literal_markdown(error))
     st.stop()

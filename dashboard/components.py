@@ -55,6 +55,14 @@ SYNTHETIC_NOTICE = (
 )
 
 
+#: What ``kept_caption`` says of the user pages, for a run without and with its user side.
+_USER_PAGES = (
+    "; it was saved without the final fit's user side, so it has no User profile or "
+    "Recommendations page (run it again with this version for them)",
+    " and, one user at a time, the final fit's profiles, recommendations and explanations",
+)
+
+
 def kept_caption(run: SavedKeptRun) -> None:
     """Say that the pages read a run kept in Spark, what that leaves out, and name its data."""
     profile = run.parts.profile
@@ -62,9 +70,9 @@ def kept_caption(run: SavedKeptRun) -> None:
         st.info(SYNTHETIC_NOTICE, icon=":material/science:")
     st.info(
         "**A run whose ratings stayed in Spark** (`run --engine spark --keep-in-spark`, "
-        f"saved {run.saved}), read only: these pages show "
-        "what its report rests on (the data's profile, the accuracy, the audit). Its ratings, "
-        "model and predictions stayed in Spark, so there is no User profile, Recommendations, "
+        f"saved {run.saved}), read only: these pages show what its report rests on (the "
+        f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
+        "held-out predictions stayed in Spark and it is no saved analysis, so there is no "
         "Over time or Compare page, and nothing is retrained here: run without "
         "`--keep-in-spark` for them.",
         icon=":material/storage:",
@@ -153,9 +161,8 @@ def load_report_view(report: LoadReport) -> None:
         )
 
 
-def pick_user(data: RatingData, key: str) -> str:
-    """Show a searchable user picker; the choice is shared across pages."""
-    users = sorted(data.ratings["user_id"].unique())
+def pick_user(users: list[str], key: str) -> str:
+    """Show a searchable picker of ``users`` (sorted ids); the choice is shared across pages."""
     remembered = st.session_state.get("selected_user")
     index = users.index(remembered) if remembered in users else 0
     user = st.selectbox("User", users, index=index, key=key, help="Type to search by id.")

@@ -1,7 +1,9 @@
 """The dashboard's pages, in navigation order (read by app.py and by the tests).
 
-``PAGES`` for an analysis; ``KEPT_PAGES`` for a run whose ratings stayed in Spark
-(``engine.saved.kept``), read only: it has no ratings, model or predictions for the others.
+``PAGES`` for an analysis; ``kept_routes`` for a run whose ratings stayed in Spark
+(``engine.saved.kept``), read only: ``KEPT_PAGES``, and the User profile and Recommendations
+pages when the run stored its user side (``engine.saved.user_side``). It has no held-out
+predictions by time and no saved analysis, so no Over time or Compare page.
 """
 
 from __future__ import annotations
@@ -34,3 +36,10 @@ KEPT_PAGES: tuple[Route, ...] = (
     Route("views/kept_audit.py", "Bias audit", ":material/balance:"),
     Route("views/report.py", "Report", ":material/description:"),
 )
+#: The user pages, shared by both routes: on a kept run they read one user at a time.
+USER_PAGES: tuple[Route, ...] = PAGES[2:4]
+
+
+def kept_routes(has_user_side: bool) -> tuple[Route, ...]:
+    """Return a kept run's pages: ``KEPT_PAGES``, with ``USER_PAGES`` after the Model page."""
+    return (*KEPT_PAGES[:2], *USER_PAGES, *KEPT_PAGES[2:]) if has_user_side else KEPT_PAGES

@@ -601,15 +601,43 @@ def labels(data: RatingData, model: TrainedModel) -> list[str]:
     )
 
 
+def user_ids() -> list[str]:
+    """Return the sorted ids of the users the user pages show: the kept run's or the data's."""
+    run = kept_run()
+    if run is not None and run.users is not None:
+        return run.users.user_ids.tolist()
+    data = current_data()
+    return _memo(("user ids", data.fingerprint),
+                 lambda: sorted(data.ratings["user_id"].unique()))  # fmt: skip
+
+
+def user_model(user_id: str) -> tuple[RatingData, TrainedModel]:
+    """Return the data and model the user pages read for ``user_id``.
+
+    The session's data and trained SVD; on a run kept in Spark, ``UserSide.data_for`` (the
+    user's ratings, the attribute tables) and ``model_for`` (the final fit with the user's
+    ratings), read once per user.
+    """
+    run = kept_run()
+    if run is None or run.users is None:
+        data = current_data()
+        return data, trained_model(data)
+    side = run.users
+    return _memo(("kept user", run.key, user_id),
+                 lambda: (side.data_for(user_id), side.model_for(user_id)))  # fmt: skip
+
+
 def ranking_before_edit(user_id: str) -> pd.DataFrame:
     """Return the user's full ranking before any what-if edit (refolded once per user).
 
     ``engine.whatif.full_ranking`` of ``before_vector``: the same for every edit of this
     user with this model, so an edit only ranks the edited vector.
     """
-    model = trained_model()
+    _, model = user_model(user_id)
+    run = kept_run()
+    key = analysis().key("model") if run is None else run.key
     user = int(model.interactions.user_index([user_id])[0])
     return _memo(
-        ("whatif ranking before", analysis().key("model"), user_id),
+        ("whatif ranking before", key, user_id),
         lambda: full_ranking(model, before_vector(model, user), user_id),
     )

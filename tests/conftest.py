@@ -126,3 +126,48 @@ def rare_half_step_and_lookalike_lines() -> list[str]:
     lines = [f"{u},{i},{1 + (n % 5)},{978300000 + n}" for n, (u, i) in
              enumerate((u, i) for u in users for i in items)][:26]  # fmt: skip
     return [lines[0].replace(",1,", ",4.5,"), *lines[1:]]
+
+
+def write_side(folder, data, model, per_part=1_000_000):
+    """Write ``model``'s user side and ``data``'s ratings under ``folder`` as a kept run does
+    (``engine.saved.user_side``); return the files' records for ``save_kept``."""
+    import numpy as np
+    import pandas as pd
+
+    from engine.saved.user_side import parts_of, side_tables, write_user_side
+
+    inter = model.interactions
+    users, items = side_tables(inter.user_ids, model.bu, model.P, inter.item_ids, model.bi,
+                               model.Q, inter.counts_per_item())  # fmt: skip
+    ratings = pd.DataFrame({
+        "u": inter.rows().astype(np.int32), "i": inter.items.astype(np.int32),
+        "rating": inter.ratings, "timestamp": data.ratings["timestamp"].to_numpy(),
+    })  # fmt: skip
+    ratings["timestamp"] = pd.array(ratings["timestamp"], dtype="Int64")
+    return write_user_side(folder, model.mu, users, items, parts_of(ratings, per_part),
+                           data.users, data.items)  # fmt: skip
+
+
+@pytest.fixture
+def sessions_dir(tmp_path, monkeypatch):
+    """Session work goes to a fresh folder."""
+    monkeypatch.setenv("RECSYS_SESSION_DIR", str(tmp_path / "sessions"))
+    return tmp_path / "sessions"
+
+
+@pytest.fixture
+def started_on(monkeypatch):
+    """Start the app as ``streamlit run dashboard/app.py -- --analysis FOLDER`` would."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import state
+
+    def start(folder) -> AppTest:
+        monkeypatch.setattr("sys.argv", ["dashboard/app.py", "--analysis", str(folder)])
+        state.starting_kept_run.clear()
+        state.starting_analysis.clear()
+        return AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=180).run()
+
+    yield start
+    state.starting_kept_run.clear()  # the next test's server starts on the sample again
+    state.starting_analysis.clear()

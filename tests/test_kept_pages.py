@@ -85,13 +85,6 @@ def test_the_reading_of_a_kept_audit_is_the_in_memory_reading(hostile_report, ke
     assert stored.insufficient_note == direct.insufficient_note
 
 
-@pytest.fixture
-def sessions_dir(tmp_path, monkeypatch):
-    """Session work goes to a fresh folder."""
-    monkeypatch.setenv("RECSYS_SESSION_DIR", str(tmp_path / "sessions"))
-    return tmp_path / "sessions"
-
-
 def _session(token: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     if token is not None:
@@ -215,22 +208,6 @@ def test_forget_my_data_deletes_the_kept_run_too(kept, sessions_dir):
     at.button(key="forget_my_data").click().run()
     assert not any(sessions_dir.iterdir())
     assert any("Synthetic sample data" in i.value for i in at.info)
-
-
-@pytest.fixture
-def started_on(monkeypatch):
-    """Start the app as ``streamlit run dashboard/app.py -- --analysis FOLDER`` would."""
-    from dashboard import state
-
-    def start(folder) -> AppTest:
-        monkeypatch.setattr("sys.argv", ["dashboard/app.py", "--analysis", str(folder)])
-        state.starting_kept_run.clear()
-        state.starting_analysis.clear()
-        return _session()
-
-    yield start
-    state.starting_kept_run.clear()  # the next test's server starts on the sample again
-    state.starting_analysis.clear()
 
 
 def test_a_server_started_on_a_kept_folder_opens_every_session_on_it(

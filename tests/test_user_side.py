@@ -17,36 +17,20 @@ import pytest
 
 from engine import explain_prediction
 from engine.data.profile import dataset_profile, user_profile
+from engine.explain import factor_labels, item_titles
+from engine.explain.labels import latent_tastes
+from engine.explain.neighbours import most_similar_users
 from engine.recommend import recommend_for_vector
 from engine.report.build import report_parts
 from engine.saved.errors import SavedAnalysisError
 from engine.saved.kept import open_kept, save_kept
-from engine.saved.user_side import (
-    FOLDER,
-    parts_of,
-    side_tables,
-    user_part_ends,
-    write_user_side,
-)
+from engine.saved.user_side import FOLDER, parts_of, user_part_ends
+from engine.text import literal_markdown
 from engine.whatif import counterfactual_for
-from tests.conftest import REPORT_CREATED
+from tests.conftest import REPORT_CREATED, write_side
 
 #: Ratings per part here: the hostile sample's 98,533 ratings fall into 5 parts.
 PER_PART = 20_000
-
-
-def write_side(folder, data, model, per_part=PER_PART):
-    """Write ``model``'s user side and ``data``'s ratings under ``folder`` (as a run does)."""
-    inter = model.interactions
-    users, items = side_tables(inter.user_ids, model.bu, model.P, inter.item_ids, model.bi,
-                               model.Q, inter.counts_per_item())  # fmt: skip
-    ratings = pd.DataFrame({
-        "u": inter.rows().astype(np.int32), "i": inter.items.astype(np.int32),
-        "rating": inter.ratings, "timestamp": data.ratings["timestamp"].to_numpy(),
-    })  # fmt: skip
-    ratings["timestamp"] = pd.array(ratings["timestamp"], dtype="Int64")
-    return write_user_side(folder, model.mu, users, items, parts_of(ratings, per_part),
-                           data.users, data.items)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +39,7 @@ def side_run(hostile_report, tmp_path_factory):
     data, model, evaluation, result, _ = hostile_report
     folder = tmp_path_factory.mktemp("side") / "run"
     parts = report_parts(data, model, evaluation, result, datetime.fromisoformat(REPORT_CREATED))
-    save_kept(folder, parts, result, "elsewhere", write_side(folder, data, model))
+    save_kept(folder, parts, result, "elsewhere", write_side(folder, data, model, PER_PART))
     return folder, data, model
 
 
@@ -160,3 +144,53 @@ def test_a_run_saved_without_a_user_side_opens_without_one(side_run, tmp_path):
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k.startswith("kept/")}
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert open_kept(copy).users is None
+
+
+def test_the_user_pages_of_a_kept_run_show_the_whole_models_user(
+    side_run, started_on, sessions_dir
+):
+    """A server started on the kept run has the User profile and Recommendations pages; for
+    the most active user they show the whole in-memory model's numbers: ratings, population
+    mean, latent tastes, most similar users, the top-10, the explained prediction, the
+    similar users who rated it, and the counterfactual."""
+    folder, data, model = side_run
+    inter = model.interactions
+    user = int(np.argmax(inter.counts_per_user()))
+    user_id = inter.user_ids[user]
+    vector = model.user_vector(user)
+    at = started_on(folder)
+    assert not at.exception and not at.error
+    at.switch_page("views/user.py").run()
+    at.selectbox(key="profile_user").set_value(user_id).run()
+    assert not at.exception and not at.error, at.error
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Ratings"] == f"{inter.counts_per_user()[user]:,}"
+    assert shown["Population mean"] == f"{data.ratings['rating'].mean():.2f}"
+    labels = list(factor_labels(model, data.items, item_titles(data))["label"])
+    tastes = latent_tastes(model, vector.pu, labels)
+    pd.testing.assert_frame_equal(_table(at, tastes.columns), tastes)
+    similar = most_similar_users(model, vector, 10, user)
+    pd.testing.assert_frame_equal(_table(at, similar.columns), similar)
+
+    at.switch_page("views/recommendations.py").run()
+    assert not at.exception and not at.error, at.error
+    assert at.selectbox(key="recs_user").value == user_id  # the choice is shared
+    recs = _table(at, ["rank", "item_id", "title", "prediction", "raw_prediction"])
+    expected = recommend_for_vector(model, vector, 10, user_id)
+    assert recs["item_id"].tolist() == expected["item_id"].tolist()
+    np.testing.assert_allclose(recs["raw_prediction"], expected["raw_prediction"], atol=1e-12)
+    first = expected["item_id"].iat[0]
+    bundle = explain_prediction(model, user_id, first, data=data, counterfactual=False)
+    assert any(f"Predicted {bundle.prediction:.3f}" in c.value for c in at.caption)
+    similar = _table(at, bundle.similar_users.columns)
+    pd.testing.assert_frame_equal(similar, bundle.similar_users)
+    at.button(key="find_counterfactual").click().run()
+    assert not at.exception and not at.error
+    found = counterfactual_for(model, vector, first, 10)
+    said = [m.value for m in [*at.success, *at.info] if m.value.startswith("Counterfactual")]
+    assert said and literal_markdown(found.message) in said[0]
+
+
+def _table(at, columns) -> pd.DataFrame:
+    """Return the page's first table with exactly ``columns``."""
+    return next(f.value for f in at.dataframe if list(f.value.columns) == list(columns))

@@ -26,10 +26,20 @@ def render() -> None:
     st.subheader("Attributes")
     for who, names in (("Users", profile.user_attributes), ("Items", profile.item_attributes)):
         st.markdown(f"**{who}**: {literal_markdown(', '.join(names)) or 'none'}")
-    st.caption("A run kept in Spark stores aggregates only (counts per user and item, the "
-               "audit's rows per group, the lists' items), never a rating and not the user or "
-               "item tables: an attribute's values appear only as the names of its groups in "
-               "the audit (and item titles in the lists).")  # fmt: skip
+    if run.users is None:
+        st.caption("This run stored aggregates only (counts per user and item, the audit's "
+                   "rows per group, the lists' items), never a rating and not the user or "
+                   "item tables: an attribute's values appear only as the names of its "
+                   "groups in the audit (and item titles in the lists).")  # fmt: skip
+    else:
+        side = run.users
+        st.caption(
+            f"Besides the aggregates the pages above and the report rest on, this run "
+            f"stored the final fit ({len(side.user_ids):,} user and {len(side.item_ids):,} "
+            f"item vectors of {side.config.n_factors} factors), the user and item tables, "
+            "and the ratings sorted by user, of which the User profile and Recommendations "
+            "pages read one user at a time."
+        )
 
 
 render()

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, page_failed, pick_user
+from dashboard.components import dataset_caption, kept_page, page_failed, pick_user
 from engine import EngineError, RatingData, charts, explain_prediction
 from engine.explain import Counterfactual, item_titles, titles_for
 from engine.explain.faithfulness import describe_agreement, faithfulness_check, rank_agreement
@@ -48,11 +48,17 @@ SHAPLEY_HOVER = (
 
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
+    if state.kept_run() is not None:  # a run kept in Spark: one user read at a time
+        kept_page(TITLE)
+        user_id = pick_user(state.user_ids(), key="recs_user")
+        n = st.slider("List length", 5, 30, 10, key="list_length")
+        recommendations(user_id, n)
+        return
     st.title(TITLE)
     data = state.current_data()
     dataset_caption(data)
     state.trained_model(data)  # trains here, in a full run, never in a fragment rerun
-    user_id = pick_user(data, key="recs_user")
+    user_id = pick_user(state.user_ids(), key="recs_user")
     n = st.slider("List length", 5, 30, 10, key="list_length")
     recommendations(user_id, n)
     external_view(data, user_id, n)
@@ -137,8 +143,7 @@ def recommendations(user_id: str, n: int) -> None:
 
 
 def _recommendations(user_id: str, n: int) -> None:
-    data = state.current_data()
-    model = state.trained_model(data)
+    data, model = state.user_model(user_id)
     titles = item_titles(data)
     user = int(model.interactions.user_index([user_id])[0])
     trained = model.user_vector(user)

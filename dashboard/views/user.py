@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, pick_user
+from dashboard.components import dataset_caption, kept_page, pick_user
 from engine import charts
 from engine.data.profile import user_profile
 from engine.explain.labels import latent_tastes
@@ -18,17 +18,25 @@ DECIMALS_2 = st.column_config.NumberColumn(format="%.2f")
 
 
 def render() -> None:
-    """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
-    st.title("User profile")
-    data = state.current_data()
-    dataset_caption(data)
-    user_id = pick_user(data, key="profile_user")
-    profile = user_profile(data, user_id)
+    """Lay out the page; its objects die with the run (see ``dashboard.janitor``).
+
+    On a run kept in Spark it reads the chosen user only (``state.user_model``), against
+    the run's stored profile as the population.
+    """
+    run = state.kept_run()
+    if run is None:
+        st.title("User profile")
+        dataset_caption(state.current_data())
+    else:
+        kept_page("User profile")
+    user_id = pick_user(state.user_ids(), key="profile_user")
+    data, model = state.user_model(user_id)
+    profile = user_profile(data, user_id, None if run is None else run.parts.profile)
 
     cols = st.columns(3)
     cols[0].metric("Ratings", f"{len(profile.ratings):,}")
     cols[1].metric("Mean rating", f"{profile.ratings['rating'].mean():.2f}")
-    cols[2].metric("Population mean", f"{data.ratings['rating'].mean():.2f}")
+    cols[2].metric("Population mean", f"{profile.population_mean:.2f}")
     if profile.attributes:
         st.markdown(" · ".join(f"**{literal_markdown(k)}**: {literal_markdown(v)}"
                                for k, v in profile.attributes.items()))  # fmt: skip
@@ -43,7 +51,6 @@ def render() -> None:
             key="user_genres",
         )
 
-    model = state.trained_model(data)
     user = int(model.interactions.user_index([user_id])[0])
     vector = model.user_vector(user)
     st.subheader("Latent tastes")

@@ -10,20 +10,22 @@ import pytest
 from engine.report import render
 from engine.report.build import report_parts
 from engine.saved.kept import open_kept, save_kept
-from tests.conftest import REPORT_CREATED
+from tests.conftest import REPORT_CREATED, write_side
 from tests.e2e.conftest import ARTIFACTS, open_app, run, streamlit_server
 
-#: The read-only pages of a kept run, in navigation order.
-KEPT_TITLES = ["Data", "Model", "Bias audit", "Report"]
+#: The read-only pages of a kept run with its user side, in navigation order.
+KEPT_TITLES = ["Data", "Model", "User profile", "Recommendations", "Bias audit", "Report"]
 
 
 @pytest.fixture(scope="module")
 def kept_server(hostile_report, tmp_path_factory):
-    """A kept run of the hostile sample, and a server started on its folder."""
+    """A kept run of the hostile sample with its user side, and a server started on it."""
     data, model, evaluation, result, _ = hostile_report
     folder = tmp_path_factory.mktemp("kept-browser") / "run"
     parts = report_parts(data, model, evaluation, result, datetime.fromisoformat(REPORT_CREATED))
-    save_kept(folder, parts, result, "file:///elsewhere/evaluation")
+    save_kept(
+        folder, parts, result, "file:///elsewhere/evaluation", write_side(folder, data, model)
+    )
     with streamlit_server("kept_server.log", args=("--analysis", str(folder))) as (url, _):
         yield url, folder
 
