@@ -9,6 +9,8 @@ than one part. The driver writes every file, so ``--out`` need not be visible to
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from engine.saved.user_side import RATINGS_PER_PART, side_tables, user_part_ends, write_user_side
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,6 +60,7 @@ def write_user_side_in_spark(
     """
     from engine.spark.factors import factor_arrays, scalar_array
 
+    started = time.perf_counter()
     k = fit.config.n_factors
     user_frame = ratings.users.toArrow().to_pandas().sort_values("u")
     item_frame = ratings.items.toArrow().to_pandas().sort_values("i")
@@ -70,7 +75,9 @@ def write_user_side_in_spark(
     user_table, item_table = side_tables(user_ids, bu, P, item_ids, bi, Q, n_ratings)
     counts = statistics.set_index("u")["n_ratings"].reindex(np.arange(n_users), fill_value=0)
     parts = _parts(ratings, user_ranges(counts.to_numpy(np.int64), per_part))
-    return write_user_side(out, fit.mu, user_table, item_table, parts, users, items)
+    written = write_user_side(out, fit.mu, user_table, item_table, parts, users, items)
+    log.info("user side written: %d files, %.1f s", len(written), time.perf_counter() - started)
+    return written
 
 
 def _parts(ratings: SparkRatings, ranges: list[tuple[int, int]]) -> Iterator[pd.DataFrame]:
