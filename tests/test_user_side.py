@@ -194,3 +194,21 @@ def test_the_user_pages_of_a_kept_run_show_the_whole_models_user(
 def _table(at, columns) -> pd.DataFrame:
     """Return the page's first table with exactly ``columns``."""
     return next(f.value for f in at.dataframe if list(f.value.columns) == list(columns))
+
+
+def test_a_crafted_part_with_its_hash_recorded_is_refused_when_read(side_run, tmp_path):
+    """A part rewritten with an unknown item and its new SHA-256 put in the manifest still
+    does not reach the pages: one sentence naming the part."""
+    from engine.saved.store import write_file
+
+    copy = tmp_path / "run"
+    shutil.copytree(side_run[0], copy)
+    path = f"{FOLDER}/ratings/part-00000.parquet"
+    part = open_kept(copy).users._part(0)
+    part.loc[part.index[0], "i"] = 99_999
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"][path] = write_file(copy / path, part, "part")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    side = open_kept(copy).users
+    with pytest.raises(SavedAnalysisError, match=r"part-00000\.parquet holds ratings outside"):
+        side.model_for(side.user_ids[0])

@@ -229,9 +229,21 @@ class UserSide:
         return rows["u"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
 
     def _part(self, number: int) -> pd.DataFrame:
+        """Read part ``number``, verified (users in its range, sorted; items known; on scale)."""
         path = part_path(number)
+        where = self._source.where(path)
         part = self._source.table(path)
-        _columns(part, ["u", "i", "rating", "timestamp"], self._source.where(path))
+        _columns(part, ["u", "i", "rating", "timestamp"], where)
+        users, items = part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64)
+        first, last = self._bounds[number]
+        ok = (
+            len(users) > 0 and users[0] == first and users[-1] == last
+            and bool((np.diff(users) >= 0).all())
+            and bool(((items >= 0) & (items < len(self.item_ids))).all())
+            and bool(part["rating"].between(*self.scale).all())
+        )  # fmt: skip
+        if not ok:
+            raise refuse(where, "holds ratings outside its users, items or rating scale", _FIX)
         return part
 
     def model_for(self, user_id: str) -> TrainedModel:
