@@ -57,9 +57,10 @@ SYNTHETIC_NOTICE = (
 
 #: What ``kept_caption`` says of the user pages, for a run without and with its user side.
 _USER_PAGES = (
-    "; it was saved without the final fit's user side, so it has no User profile or "
-    "Recommendations page (run it again with this version for them)",
-    " and, one user at a time, the final fit's profiles, recommendations and explanations",
+    "; it was saved without the final fit's user side (`--no-user-side`, or an earlier "
+    "version), so it has no User profile or Recommendations page",
+    " and, from the final fit and the copy of the ratings stored with it (`user_side/`), one "
+    "user's profile, recommendations and explanations at a time",
 )
 
 
@@ -72,9 +73,9 @@ def kept_caption(run: SavedKeptRun) -> None:
         "**A run whose ratings stayed in Spark** (`run --engine spark --keep-in-spark`, "
         f"saved {run.saved}), read only: these pages show what its report rests on (the "
         f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
-        "held-out predictions stayed in Spark and it is no saved analysis, so there is no "
-        "Over time or Compare page, and nothing is retrained here: run without "
-        "`--keep-in-spark` for them.",
+        "held-out predictions stayed in Spark and it is not a saved analysis (which `update` "
+        "and `compare` open), so there is no Over time or Compare page and nothing is "
+        "retrained here: for those two pages, run the analysis without `--keep-in-spark`.",
         icon=":material/storage:",
     )
     fingerprint = run.parts.provenance["dataset"]["fingerprint"]

@@ -540,6 +540,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "--spark-tables names where --keep-in-spark writes the evaluation's Parquet "
             "tables: add --keep-in-spark, or leave --spark-tables out."
         )
+    if args.no_user_side:
+        raise ArgumentError(
+            "--no-user-side leaves out the user side that --keep-in-spark writes (a saved "
+            "analysis holds the ratings anyway): add --keep-in-spark, or leave it out."
+        )
     analysis, formats = _analysis(args)
     systems = load_external(args, analysis.data)  # fails fast on a bad file (exit 2)
     report = _with_over_time(analysis, analysis.report(), args)
@@ -578,7 +583,7 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     kept = run_in_spark(
         inputs, tables, settings.model, settings.audit,
         split=protocol.split, folds=protocol.folds, test_share=protocol.test_share,
-        models=protocol.models, user_side=args.out,
+        models=protocol.models, user_side=None if args.no_user_side else args.out,
     )  # fmt: skip
     written = _write_report(kept.report, formats, args.out / "report")
     save_kept(args.out, kept.parts, kept.result, str(tables), kept.user_side)
@@ -980,9 +985,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_external_options(run_cmd)
     run_cmd.add_argument(
         "--keep-in-spark", action="store_true",
-        help="with --engine spark: the ratings never leave Spark (for data beyond the driver's "
-        "memory): hashed kfold or temporal split, SVD only, audit from aggregates; writes "
-        "the report and the evaluation's Parquet, no saved analysis",
+        help="with --engine spark: the ratings are analysed in Spark, never held by the "
+        "driver (for data beyond its memory): hashed kfold or temporal split, SVD, "
+        "BaselineOnly and Popularity, audit from aggregates; writes the report, the "
+        "evaluation's Parquet and, for the dashboard's user pages, the final fit with a copy "
+        "of the ratings sorted by user (OUT/user_side); no saved analysis",
+    )  # fmt: skip
+    run_cmd.add_argument(
+        "--no-user-side", action="store_true",
+        help="with --keep-in-spark: do not write OUT/user_side (the final fit and a copy of "
+        "the ratings), when no copy of the ratings may be kept; the dashboard then has no "
+        "User profile or Recommendations page for the run",
     )  # fmt: skip
     run_cmd.add_argument(
         "--spark-tables", default=None, metavar="PATH_OR_URI",

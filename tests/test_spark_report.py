@@ -350,14 +350,15 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     ``uri``: the data read and the Parquet tables written at ``file://`` URIs, through
     Hadoop's file system as on a cluster (``--spark-tables``)."""
     from engine.cli import main
-    from engine.saved.kept import is_kept
+    from engine.saved.kept import is_kept, open_kept
 
     out = tmp_path / "kept"
     tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
     where = ([str(synthetic_folder)] if at == "disk" else
              [synthetic_folder.as_uri(), "--spark-tables", tables.as_uri()])  # fmt: skip
     # SVD is always evaluated; the URI run takes the temporal split (one split: faster)
-    chosen = [] if at == "disk" else ["--models", "Popularity", "--split", "temporal"]
+    chosen = [] if at == "disk" else ["--models", "Popularity", "--split", "temporal",
+                                      "--no-user-side"]  # fmt: skip
     code = main(["run", *where, "--engine", "spark", "--keep-in-spark",
                  "--out", str(out), "--format", "json,csv", "--factors", "5",
                  "--epochs", "5", "--bootstrap", "100", "--seed", "4", *chosen])  # fmt: skip
@@ -392,6 +393,8 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
         for name in ("report.json", "metrics.csv"):
             assert (tmp_path / "again" / name).read_bytes() == (out / "report" / name).read_bytes()
         _check_user_side(out, synthetic_folder)
+    else:  # --no-user-side: no copy of the ratings, so no user pages
+        assert not (out / "user_side").exists() and open_kept(out).users is None
 
 
 def _check_user_side(out, folder):
@@ -449,6 +452,10 @@ def test_cli_refuses_spark_tables_without_keep_in_spark(tmp_path, capsys):
     code = main(["run", "sample_data", "--spark-tables", "hdfs://nn/t", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "--spark-tables names where --keep-in-spark writes" in err
+    assert "Traceback" not in err and not out.exists()
+    code = main(["run", "sample_data", "--no-user-side", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--no-user-side leaves out the user side" in err
     assert "Traceback" not in err and not out.exists()
 
 

@@ -34,11 +34,13 @@ def render() -> None:
     else:
         side = run.users
         st.caption(
-            f"Besides the aggregates the pages above and the report rest on, this run "
-            f"stored the final fit ({len(side.user_ids):,} user and {len(side.item_ids):,} "
-            f"item vectors of {side.config.n_factors} factors), the user and item tables, "
-            "and the ratings sorted by user, of which the User profile and Recommendations "
-            "pages read one user at a time."
+            "Besides the aggregates that the Data, Model, Bias audit and Report pages rest "
+            f"on, this run stored the final fit ({len(side.user_ids):,} user and "
+            f"{len(side.item_ids):,} item vectors of {side.config.n_factors} factors), the "
+            f"user and item tables, and **a copy of its {int(side.item_counts.sum()):,} "
+            "ratings** sorted by user (`user_side/`), from which the User profile and "
+            "Recommendations pages read one user at a time. Where no copy of the ratings may "
+            "be kept, run with `--no-user-side` (those two pages are then not available)."
         )
 
 

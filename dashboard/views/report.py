@@ -99,7 +99,8 @@ def _over_time_notice(monitoring: Monitoring | None, data: RatingData | None) ->
     if data is None:
         st.caption("This is the report the run wrote, assembled again from its stored parts "
                    "(byte for byte the same with the same version of the tool); it has no "
-                   "Over time section, which needs the ratings.")  # fmt: skip
+                   "Over time section, which is computed in memory from the held-out "
+                   "predictions by time window, and those stayed in Spark.")  # fmt: skip
     elif monitoring is not None:  # run on the Over time page (state.monitoring)
         st.info(
             f"The report includes **Over time** ({literal_markdown(describe(monitoring))}), "

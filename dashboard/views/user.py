@@ -50,6 +50,9 @@ def render() -> None:
             charts.shares_vs_population(profile.genres.head(12), "genre", "Genre tastes"),
             key="user_genres",
         )
+        right.caption("Share of the user's rated items in each genre, whatever the rating "
+                      "(an item in several genres counts an equal share in each), against "
+                      "the share of all ratings; how they rated shows on the left.")  # fmt: skip
 
     user = int(model.interactions.user_index([user_id])[0])
     vector = model.user_vector(user)

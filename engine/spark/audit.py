@@ -87,7 +87,7 @@ AVAILABLE_INPUTS = ("errors", "ranking", "lists", "popularity", "popularity_grou
 PROFILE_COLUMNS = ("n_ratings", "mean_rating", "mean_popularity")
 ERROR_COLUMNS = ("se", "ae", "n")
 KEPT_NOTE = (
-    "Audited from aggregates computed in Spark (the ratings never left it), with the same "
+    "Audited from aggregates computed in Spark (the driver never held the ratings), with the same "
     "definitions and tests as in memory."
 )
 
