@@ -237,3 +237,30 @@ def recommend_for_vector(
     frame = list_frame(model, np.array([0]), top, scores[top], source)
     frame["user_id"] = user_id
     return frame
+
+
+def clipping_note(recs: pd.DataFrame, scale: tuple[float, float], n_ratings: int) -> str | None:
+    """Say how many of a list's predictions lie outside the rating scale, or ``None``.
+
+    ``recs``: a list with ``prediction`` (clipped to ``scale``) and ``raw_prediction``;
+    ``n_ratings``: the ratings the user's vector rests on. A raw score beyond the scale is
+    the model extrapolating; the list's order follows the raw scores, so items shown with
+    the same clipped value are still ranked.
+    """
+    raw = recs["raw_prediction"].to_numpy(np.float64)
+    above, below = int((raw > scale[1]).sum()), int((raw < scale[0]).sum())
+    if not above and not below:
+        return None
+    parts = []
+    if above:
+        parts.append(f"{above} above the top of the scale (raw up to {raw.max():.2f})")
+    if below:
+        parts.append(f"{below} below its bottom (raw down to {raw.min():.2f})")
+    verb = "is" if above + below == 1 else "are"
+    return (
+        f"Of these {len(recs)} predictions, {' and '.join(parts)} {verb} shown clipped to "
+        f"the scale {scale[0]:g}-{scale[1]:g}; the list is ranked by the raw scores. The "
+        f"model extrapolates beyond the scale for this user, whose vector rests on "
+        f"{n_ratings:,} rating{'s' * (n_ratings != 1)}: read the raw values as an order, not "
+        "as ratings."
+    )

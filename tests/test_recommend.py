@@ -160,3 +160,16 @@ def test_knn_baseline_ranks_each_user_by_their_own_order():
 
     ratings = synth_ratings(30, 25, 650, 2)
     assert ranking_order(train_knn_baseline(ratings, SCALE)) is None
+
+
+def test_a_list_beyond_the_scale_says_how_many_are_clipped_and_what_the_vector_rests_on():
+    from engine.recommend import clipping_note
+
+    recs = pd.DataFrame({"prediction": [5.0, 5.0, 4.2], "raw_prediction": [6.28, 5.1, 4.2]})
+    note = clipping_note(recs, (1.0, 5.0), 20)
+    assert note.startswith("Of these 3 predictions, 2 above the top of the scale (raw up to "
+                           "6.28) are shown clipped to the scale 1-5")  # fmt: skip
+    assert "rests on 20 ratings" in note
+    low = pd.DataFrame({"prediction": [1.0], "raw_prediction": [0.4]})
+    assert "1 below its bottom (raw down to 0.40) is shown" in clipping_note(low, (1, 5), 1)
+    assert clipping_note(recs.iloc[2:], (1.0, 5.0), 20) is None  # within the scale: no note

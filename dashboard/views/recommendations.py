@@ -25,7 +25,7 @@ from engine.external import (
     surrogate_explanation,
 )
 from engine.model.svd import TrainedModel, UserVector
-from engine.recommend import SOURCE_FALLBACK, recommend_for_vector
+from engine.recommend import SOURCE_FALLBACK, clipping_note, recommend_for_vector
 from engine.text import literal_markdown
 from engine.whatif import (
     RankChange,
@@ -180,6 +180,9 @@ def _recommendations(user_id: str, n: int) -> None:
         st.warning("No usable rating history: these are the most popular items (a fallback), "
                    "not personal recommendations.")  # fmt: skip
     st.dataframe(recs[columns], hide_index=True, key="recs_table")
+    clipped = clipping_note(recs, (data.scale.low, data.scale.high), len(vector.items))
+    if clipped:
+        st.caption(clipped)
     if len(recs):
         _explanations(data, model, user_id, vector, recs, titles, n)
 
