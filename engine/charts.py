@@ -244,6 +244,10 @@ DIRECTION_COLOURS = {
     "inside the band or not significant": "#a8dadc",
     "no value": "#bbbbbb",
 }
+#: The pattern of an item group's bar that is notable, not flagged (colour: its direction).
+NOTABLE_PATTERN = "/"
+#: The legend entry of that pattern.
+HATCHED = "hatched: notable, not flagged"
 #: Catalogue shares of a grouping summing above this are overlapping groups (noted).
 OVERLAP_TOLERANCE = 1.01
 
@@ -293,8 +297,8 @@ def group_metric(
     reference, insufficient data, not flagged or notable; one legend entry each).
     Item-group share rows (``reference_group`` "catalogue share") are measured against each
     group's catalogue share: the bars are coloured by direction (under / over the catalogue
-    share, when the row is flagged or notable; "rated less / more" for the ratings' own
-    share), the
+    share, when the row is flagged or notable, a notable bar hatched and a legend entry
+    saying so; "rated less / more" for the ratings' own share), the
     catalogue share is drawn as a marker on each bar (``catalogue``: group -> share, else
     ``value / ratio``), the ``interaction`` rows (the same groups' interaction share in
     the ratings), when given, as a second marker; and where the catalogue shares add up
@@ -314,9 +318,11 @@ def group_metric(
         if not chosen.any():
             continue
         part = rows[chosen]
+        hatched = (part["tier"].fillna("") == "notable").to_numpy() if item else []
         fig.add_trace(go.Bar(
             x=[g for g, c in zip(groups, chosen, strict=True) if c], y=part["value"],
             name=name, marker_color=colour,
+            marker_pattern_shape=[NOTABLE_PATTERN if h else "" for h in hatched] or None,
             error_y={"type": "data", "symmetric": False,
                      "array": (part["ci_high"] - part["value"]).clip(lower=0),
                      "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)},
@@ -326,6 +332,10 @@ def group_metric(
             "<extra></extra>",
         ))  # fmt: skip
     layout = {**_LAYOUT, "barmode": "overlay", "legend": {"orientation": "h", "y": -0.25}}
+    if item and (rows["tier"].fillna("") == "notable").any():
+        fig.add_trace(go.Bar(x=[None], y=[None], name=HATCHED, marker_color="#ffffff",
+                             marker_pattern_shape=NOTABLE_PATTERN,
+                             marker_line={"color": "#555555", "width": 1}))  # fmt: skip
     if item:
         shares = _catalogue_shares(rows, catalogue)
         fig.add_trace(go.Scatter(

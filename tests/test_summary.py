@@ -283,8 +283,9 @@ def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
     assert {"under-exposed (below catalogue share)", "over-exposed (above catalogue share)"} <= set(
         names
     )
-    colours = {t.marker.color for t in fig.data if t.type == "bar"}
+    colours = {t.marker.color for t in fig.data if t.type == "bar" and t.name != charts.HATCHED}
     assert {charts.DIRECTION_COLOURS[n] for n in names if n in charts.DIRECTION_COLOURS} == colours
+    assert charts.HATCHED not in names  # every directed bar is flagged: nothing hatched
     catalogue = next(t for t in fig.data if t.name == "catalogue share")
     assert list(catalogue.y) == pytest.approx([0.4, 0.05, 0.3])
     assert fig.layout.showlegend is not False
@@ -293,6 +294,13 @@ def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
     overlapping = table(exposure("Drama", 0.5, 0.6), exposure("Comedy", 0.6, 0.7))
     (note,) = charts.group_metric(overlapping, "exposure").layout.annotations
     assert "Groups overlap" in note.text and "add up to 130%," in note.text  # as the shares
+    notable = table(exposure("Drama", 0.5, 0.4), exposure("Horror", 0.04, 0.05, tier="notable"))
+    hatched = charts.group_metric(notable, "exposure by genres")
+    under = next(t for t in hatched.data if t.name == "under-exposed (below catalogue share)")
+    over = next(t for t in hatched.data if t.name == "over-exposed (above catalogue share)")
+    assert list(under.marker.pattern.shape) == [charts.NOTABLE_PATTERN]  # Horror: notable
+    assert list(over.marker.pattern.shape) == [""]  # Drama: flagged, solid
+    assert charts.HATCHED in [t.name for t in hatched.data]
 
 
 def test_interaction_share_is_drawn_next_to_the_exposure():
