@@ -160,6 +160,8 @@ def test_the_user_pages_of_a_kept_run_show_the_whole_models_user(
     vector = model.user_vector(user)
     at = started_on(folder)
     assert not at.exception and not at.error
+    stored = f"a copy of its {len(data.ratings):,} ratings"  # the Data page says what it keeps
+    assert any(stored in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page("views/user.py").run()
     at.selectbox(key="profile_user").set_value(user_id).run()
     assert not at.exception and not at.error, at.error
