@@ -47,6 +47,11 @@ def test_parts_end_at_a_users_last_rating():
     # users with 3, 5, 1, 4 ratings, parts of >= 4: [3+5], [1+4]
     assert user_part_ends(np.array([3, 5, 1, 4]), 4).tolist() == [8, 13]
     assert user_part_ends(np.array([3, 5, 1, 4]), 100).tolist() == [13]
+    from engine.spark.user_side import user_ranges  # the users of each part, as Spark reads them
+
+    assert user_ranges(np.array([3, 5, 1, 4]), 4) == [(0, 1), (2, 3)]
+    assert user_ranges(np.array([3, 5, 1, 4]), 100) == [(0, 3)]
+    assert user_ranges(np.array([9, 1, 1]), 4) == [(0, 0), (1, 2)]
     ratings = pd.DataFrame({"u": [1, 0, 0, 1, 2], "i": [0, 1, 0, 1, 0], "rating": 1.0})
     parts = parts_of(ratings, 2)
     assert [p["u"].tolist() for p in parts] == [[0, 0], [1, 1], [2]]
