@@ -27,7 +27,11 @@ def upload(page, name: str, content: bytes) -> None:
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": name, "mimeType": "text/csv", "buffer": content}
     put_file(page, dropzone, file)
-    run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
+    load = page.get_by_role("button", name="Load", exact=True)
+    # the button appears once the upload's rerun has drawn the mapping: on a busy machine
+    # that took over Playwright's default 30 s in two full runs (the click's own timeout)
+    load.wait_for(timeout=LONG)
+    run(page, load.click, timeout=LONG)
 
 
 def metric_value(page, label: str):
