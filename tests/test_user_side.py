@@ -24,7 +24,7 @@ from engine.recommend import recommend_for_vector
 from engine.report.build import report_parts
 from engine.saved.errors import SavedAnalysisError
 from engine.saved.kept import open_kept, save_kept
-from engine.saved.user_side import FOLDER, parts_of, user_part_ends
+from engine.saved.user_side import FOLDER, parts_of, user_ranges
 from engine.text import literal_markdown
 from engine.whatif import counterfactual_for
 from tests.conftest import REPORT_CREATED, write_side
@@ -45,10 +45,6 @@ def side_run(hostile_report, tmp_path_factory):
 
 def test_parts_end_at_a_users_last_rating():
     # users with 3, 5, 1, 4 ratings, parts of >= 4: [3+5], [1+4]
-    assert user_part_ends(np.array([3, 5, 1, 4]), 4).tolist() == [8, 13]
-    assert user_part_ends(np.array([3, 5, 1, 4]), 100).tolist() == [13]
-    from engine.spark.user_side import user_ranges  # the users of each part, as Spark reads them
-
     assert user_ranges(np.array([3, 5, 1, 4]), 4) == [(0, 1), (2, 3)]
     assert user_ranges(np.array([3, 5, 1, 4]), 100) == [(0, 3)]
     assert user_ranges(np.array([9, 1, 1]), 4) == [(0, 0), (1, 2)]

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -122,27 +123,30 @@ def write_user_side(
 def parts_of(ratings: pd.DataFrame, per_part: int = RATINGS_PER_PART) -> list[pd.DataFrame]:
     """Cut ratings ``u, i, rating, timestamp`` into parts of about ``per_part`` ratings.
 
-    Sorted by ``u`` then ``i``; a part ends at a user's last rating, so no user is split.
+    Sorted by ``u`` then ``i``; each part holds the users of one ``user_ranges`` range.
     """
     ratings = ratings.sort_values(["u", "i"], ignore_index=True)
-    ends = user_part_ends(np.bincount(ratings["u"].to_numpy()), per_part)
-    starts = np.concatenate([[0], ends[:-1]])
-    return [ratings.iloc[a:b] for a, b in zip(starts, ends, strict=True) if b > a]
+    users = ratings["u"].to_numpy()
+    ranges = user_ranges(np.bincount(users), per_part)
+    cuts = [np.searchsorted(users, [first, last + 1]) for first, last in ranges]
+    return [ratings.iloc[a:b] for a, b in cuts]
 
 
-def user_part_ends(counts: np.ndarray, per_part: int = RATINGS_PER_PART) -> np.ndarray:
-    """Return the row after each part's last, for users with ``counts`` ratings in ``u`` order.
+def user_ranges(counts: np.ndarray, per_part: int = RATINGS_PER_PART) -> list[tuple[int, int]]:
+    """Return each part's first and last user ``u``, for users with ``counts`` ratings.
 
-    A part closes after the first user that brings it to ``per_part`` ratings or more.
+    A part closes after the first user that brings it to ``per_part`` ratings or more, so
+    no user is split.
     """
     total = np.cumsum(counts)
-    ends, filled = [], 0
-    while filled < (total[-1] if len(total) else 0):
-        last = int(np.searchsorted(total, filled + per_part))
-        last = min(last, len(total) - 1)
-        filled = int(total[last])
-        ends.append(filled)
-    return np.asarray(ends or [0], dtype=np.int64)
+    ranges: list[tuple[int, int]] = []
+    first = 0
+    while first < len(total):
+        before = total[first - 1] if first else 0
+        last = min(int(np.searchsorted(total, before + per_part)), len(total) - 1)
+        ranges.append((first, last))
+        first = last + 1
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,8 @@ class OneUserInteractions(Interactions):
     CSR arrays hold only the user's ratings, so ``history`` of any other user is empty.
     """
 
-    item_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    read_raters: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
+    item_counts: np.ndarray
+    read_raters: Callable[[int], tuple[np.ndarray, np.ndarray]]
 
     @property
     def n_ratings(self) -> int:
@@ -168,8 +172,6 @@ class OneUserInteractions(Interactions):
 
     def raters(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(user indices, ratings)`` of item ``item``'s raters in the whole data."""
-        if self.read_raters is None:
-            return super().raters(item)
         return self.read_raters(item)
 
 
@@ -221,13 +223,19 @@ class UserSide:
         lo, hi = np.searchsorted(users, user), np.searchsorted(users, user, side="right")
         return part.iloc[lo:hi]
 
+    @lru_cache(maxsize=256)  # noqa: B019  (the run's lifetime: it holds the run anyway)
     def raters(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(user indices, ratings)`` of item ``item``'s raters, read from every part."""
+        """Return ``(user indices, ratings)`` of item ``item``'s raters, read from every part.
+
+        Kept for the last 256 items asked (two arrays of their raters each): an explanation
+        asks again whenever its item is chosen again.
+        """
         found = [part.loc[part["i"] == item, ["u", "rating"]] for part in map(
             self._part, range(len(self._bounds)))]  # fmt: skip
         rows = pd.concat(found) if found else pd.DataFrame({"u": [], "rating": []})
         return rows["u"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
 
+    @lru_cache(maxsize=1)  # noqa: B019  (one part: a user's data and model read it in turn)
     def _part(self, number: int) -> pd.DataFrame:
         """Read part ``number``, verified (users in its range, sorted; items known; on scale)."""
         path = part_path(number)

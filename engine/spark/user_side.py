@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engine.saved.user_side import RATINGS_PER_PART, side_tables, user_part_ends, write_user_side
+from engine.saved.user_side import RATINGS_PER_PART, side_tables, user_ranges, write_user_side
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +26,6 @@ if TYPE_CHECKING:
 
     from engine.spark.load import SparkRatings
     from engine.spark.train import SparkFit
-
-
-def user_ranges(counts: np.ndarray, per_part: int = RATINGS_PER_PART) -> list[tuple[int, int]]:
-    """Return each part's first and last user ``u`` for users with ``counts`` ratings."""
-    ends = user_part_ends(counts, per_part)
-    total = np.cumsum(counts)
-    ranges, first = [], 0
-    for end in ends:
-        if end == 0:
-            continue
-        last = int(np.searchsorted(total, end))  # the user whose last rating is row end - 1
-        ranges.append((first, last))
-        first = last + 1
-    return ranges
 
 
 def write_user_side_in_spark(
