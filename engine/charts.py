@@ -313,29 +313,33 @@ def group_metric(
     count = "n_raters" if item and "n_raters" in rows else "n_users"
     who = "raters" if count == "n_raters" else "users"
     fig = go.Figure()
+    notable = (
+        (rows["tier"].fillna("") == "notable").to_numpy() if item else np.zeros(len(rows), bool)
+    )
     for name, colour in colours.items():
-        chosen = np.asarray(category == name)
-        if not chosen.any():
-            continue
-        part = rows[chosen]
-        hatched = (part["tier"].fillna("") == "notable").to_numpy() if item else []
-        fig.add_trace(go.Bar(
-            x=[g for g, c in zip(groups, chosen, strict=True) if c], y=part["value"],
-            name=name, marker_color=colour,
-            marker_pattern_shape=[NOTABLE_PATTERN if h else "" for h in hatched] or None,
-            error_y={"type": "data", "symmetric": False,
-                     "array": (part["ci_high"] - part["value"]).clip(lower=0),
-                     "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)},
-            customdata=np.stack([part[count].astype("Float64").fillna(0).astype(int),
-                                 part["status"]], axis=1),
-            hovertemplate="%{x}: %{y:.4g} (%{customdata[0]:,} " + who + ", %{customdata[1]})"
-            "<extra></extra>",
-        ))  # fmt: skip
+        # a direction's notable bars are a trace of their own, hatched, in the legend only
+        # when the direction has no solid bar: a legend swatch shows its trace's first bar
+        solid = np.asarray(category == name) & ~notable
+        for chosen, pattern in ((solid, ""), (np.asarray(category == name) & notable, "/")):
+            if not chosen.any():
+                continue
+            part = rows[chosen]
+            fig.add_trace(go.Bar(
+                x=[g for g, c in zip(groups, chosen, strict=True) if c], y=part["value"],
+                name=name, marker_color=colour, marker_pattern_shape=pattern or None,
+                legendgroup=name, showlegend=not (pattern and solid.any()),
+                error_y={"type": "data", "symmetric": False,
+                         "array": (part["ci_high"] - part["value"]).clip(lower=0),
+                         "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)},
+                customdata=np.stack([part[count].astype("Float64").fillna(0).astype(int),
+                                     part["status"]], axis=1),
+                hovertemplate="%{x}: %{y:.4g} (%{customdata[0]:,} " + who + ", "
+                "%{customdata[1]})<extra></extra>",
+            ))  # fmt: skip
     layout = {**_LAYOUT, "barmode": "overlay", "legend": {"orientation": "h", "y": -0.25}}
     if item and (rows["tier"].fillna("") == "notable").any():
-        fig.add_trace(go.Bar(x=[None], y=[None], name=HATCHED, marker_color="#ffffff",
-                             marker_pattern_shape=NOTABLE_PATTERN,
-                             marker_line={"color": "#555555", "width": 1}))  # fmt: skip
+        fig.add_trace(go.Bar(x=[None], y=[None], name=HATCHED, marker_color="#8d99ae",
+                             marker_pattern_shape=NOTABLE_PATTERN))  # fmt: skip
     if item:
         shares = _catalogue_shares(rows, catalogue)
         fig.add_trace(go.Scatter(

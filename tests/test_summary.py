@@ -298,9 +298,14 @@ def test_exposure_chart_shows_the_catalogue_share_and_both_directions():
     hatched = charts.group_metric(notable, "exposure by genres")
     under = next(t for t in hatched.data if t.name == "under-exposed (below catalogue share)")
     over = next(t for t in hatched.data if t.name == "over-exposed (above catalogue share)")
-    assert list(under.marker.pattern.shape) == [charts.NOTABLE_PATTERN]  # Horror: notable
-    assert list(over.marker.pattern.shape) == [""]  # Drama: flagged, solid
+    assert under.marker.pattern.shape == charts.NOTABLE_PATTERN and list(under.x) == ["Horror"]
+    assert over.marker.pattern.shape is None and list(over.x) == ["Drama"]  # flagged: solid
     assert charts.HATCHED in [t.name for t in hatched.data]
+    # a direction with both: the legend shows the solid trace, the hatched one joins its group
+    both = table(exposure("Drama", 0.5, 0.4), exposure("War", 0.3, 0.2, tier="notable"))
+    traces = [t for t in charts.group_metric(both, "e").data if t.type == "bar" and t.x[0]]
+    shown = [(list(t.x), t.marker.pattern.shape, t.showlegend) for t in traces]
+    assert shown == [(["Drama"], None, True), (["War"], "/", False)]
 
 
 def test_interaction_share_is_drawn_next_to_the_exposure():
