@@ -73,6 +73,14 @@ def synthetic_fixture(tmp_path_factory):
     return folder
 
 
+# The Spark computations of ``audited_in_spark`` (about 90 s), made once per test run: a
+# fixture imported into a test module is that module's own, so each module that imports it
+# runs it again. Only the ``SparkRatings`` is loaded again, since it is bound to the module's
+# session (a CLI test in between stops the session); its ids are indexed in ascending order,
+# so the kept Parquet tables' ``u`` and ``i`` still mean the same users and items.
+_COMPUTED: list[tuple] = []
+
+
 @pytest.fixture(scope="session", name="audited_in_spark")
 def audited_fixture(spark, synthetic_folder, tmp_path_factory):
     """The synthetic data (400 users, 16,000 ratings), its Spark evaluation, fit and audit.
@@ -89,12 +97,19 @@ def audited_fixture(spark, synthetic_folder, tmp_path_factory):
     folder = synthetic_folder
     data = load_dataset(folder)
     ratings = load_ratings(folder / "ratings.csv")
-    out = tmp_path_factory.mktemp("evaluation")
-    evaluation = evaluate_spark(ratings.ratings, (1, 5), out, MODEL, folds=2, k=5, threshold=4.0)
-    fit = fit_spark(ratings.ratings, MODEL)
-    result = audit_spark(ratings, evaluation, CONFIG, fit=fit, users=data.users, items=data.items)
-    model = model_from_fit(fit, Interactions.from_frame(data.ratings), MODEL, (1.0, 5.0))
-    return data, ratings, evaluation, result, user_statistics(ratings, evaluation), model
+    if not _COMPUTED:
+        out = tmp_path_factory.mktemp("evaluation")
+        evaluation = evaluate_spark(
+            ratings.ratings, (1, 5), out, MODEL, folds=2, k=5, threshold=4.0
+        )
+        fit = fit_spark(ratings.ratings, MODEL)
+        result = audit_spark(
+            ratings, evaluation, CONFIG, fit=fit, users=data.users, items=data.items
+        )
+        model = model_from_fit(fit, Interactions.from_frame(data.ratings), MODEL, (1.0, 5.0))
+        _COMPUTED.append((evaluation, result, user_statistics(ratings, evaluation), model))
+    evaluation, result, statistics, model = _COMPUTED[0]
+    return data, ratings, evaluation, result, statistics, model
 
 
 def evaluation_frame(ratings, evaluation, table: str) -> pd.DataFrame:
