@@ -276,8 +276,8 @@ def _with_engine(config: ModelConfig, args: argparse.Namespace) -> ModelConfig:
 
 
 #: The ``evaluate`` options of each time protocol (``engine.protocols``).
-_PROTOCOL_OPTIONS = {"test_share": ("temporal", "rolling"), "last_n": ("last-n",),
-                     "windows": ("rolling",)}  # fmt: skip
+_PROTOCOL_OPTIONS = {"folds": ("kfold",), "test_share": ("temporal", "rolling"),
+                     "last_n": ("last-n",), "windows": ("rolling",)}  # fmt: skip
 
 
 def _protocol(args: argparse.Namespace) -> dict[str, Any]:
@@ -294,11 +294,6 @@ def _protocol(args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.split}: drop {option} or change --split."
             )
         chosen[name] = value
-    if args.split != "kfold" and getattr(args, "folds", None) is not None:
-        raise ArgumentError(
-            f"--folds applies to --split kfold only, not {args.split}: drop --folds or use "
-            "--split kfold."
-        )
     return chosen
 
 
@@ -322,7 +317,7 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     settings = AnalysisSettings(
         model=_model_config(args),
         ranking=RankingConfig(k=args.k, threshold=args.threshold),
-        evaluation=EvaluationConfig(folds=args.folds or 5, seed=args.seed,
+        evaluation=EvaluationConfig(seed=args.seed,
                                     models=tuple(m.strip() for m in args.models.split(",")),
                                     **_protocol(args)),
     )  # fmt: skip
@@ -760,6 +755,8 @@ def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
         "cut, test after), last-n (each user's latest ratings tested) or rolling (expanding "
         "windows over time); the time protocols need timestamps",
     )  # fmt: skip
+    parser.add_argument("--folds", type=_int_at_least(2), default=None,
+                        help="kfold: number of folds (default 5)")  # fmt: skip
     parser.add_argument(
         "--test-share", type=_share, default=None,
         help="temporal and rolling: share of the time span held out at its end (default 0.2)",
@@ -927,8 +924,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_inputs(evaluate_cmd)
     _add_model_options(evaluate_cmd)
-    evaluate_cmd.add_argument("--folds", type=_int_at_least(2), default=None,
-                              help="number of folds of --split kfold (default 5)")  # fmt: skip
     _add_protocol_options(evaluate_cmd)
     evaluate_cmd.add_argument("-k", type=_int_at_least(1), default=10,
                               help="top-N list length (default 10)")  # fmt: skip

@@ -100,6 +100,28 @@ def test_evaluate_prints_paired_metrics_for_every_model(tmp_path, capsys):
     assert out["k"] == 5
 
 
+def test_run_takes_the_number_of_folds_and_refuses_it_for_a_time_split(tmp_path, capsys):
+    """``run --folds 3``: the saved analysis and its report rest on 3 folds, each rating
+    held out once; ``--folds`` with ``--split temporal`` exits with code 2."""
+    from engine.saved import open_analysis
+
+    folder = small_ratings(tmp_path / "data")
+    out = tmp_path / "run"
+    assert main(["run", str(folder), "--folds", "3", "--models", "SVD", "--bootstrap", "0",
+                 "--out", str(out), "--format", "json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    evaluated = json.loads((out / "report" / "report.json").read_text())["model"]["evaluation"]
+    assert evaluated["folds"] == 3
+    analysis = open_analysis(out)
+    assert analysis.settings.evaluation.folds == 3
+    held_out = analysis.evaluation().predictions
+    assert sorted(held_out["fold"].unique()) == [0, 1, 2] and len(held_out) == 1500
+    code = main(["run", str(folder), "--split", "temporal", "--folds", "3",
+                 "--out", str(tmp_path / "no")])  # fmt: skip
+    assert code == 2
+    assert "--folds applies to --split kfold only, not temporal" in capsys.readouterr().err
+
+
 def test_model_options_override_the_preset_and_reach_training(tmp_path, capsys):
     """``--factors/--epochs/--lr/--reg/--refit-lambda`` make a ``custom`` preset, and the
     evaluation is the one those settings give through the library."""
