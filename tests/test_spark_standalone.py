@@ -128,7 +128,8 @@ def _start_cli(data: Path, out: Path, master: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "engine", "run", str(data), "--out", str(out),
                "--engine", "spark", "--spark-master", master, "--spark-driver-memory", "1g",
                "--spark-executor-memory", "1g", "--split", "temporal", "--models", "SVD",
-               "--bootstrap", "0", "--format", "json"]  # fmt: skip
+               "--factors", "2", "--epochs", "3", "--bootstrap", "0",
+               "--format", "json"]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)  # fmt: skip
 
