@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from engine.analysis import DEFAULT_MODELS, Analysis, AnalysisSettings, RankingConfig
 from engine.audit import AuditConfig
 from engine.checks import MAX_SEED
-from engine.compare import compare_analyses
+from engine.compare import compare_versions
+from engine.compare.versions import open_version_source, scale_of, version_of
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
@@ -586,7 +587,8 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
         "evaluation": str(tables),
         **_summary(kept.result.notes, kept.report, written),
         "saved_analysis": "none: the ratings stayed in Spark, and a saved analysis holds them "
-        "(update and compare read it); the report's parts are saved, so "
+        "(update reads it; compare reads a kept run's user side); the report's parts are saved, "
+        "so "
         f"'python -m engine report {args.out} --out DIR' writes the report again and "
         f"'streamlit run dashboard/app.py -- --analysis {args.out}' shows it.",
     }
@@ -703,25 +705,26 @@ def _compare(args: argparse.Namespace) -> dict[str, Any]:
     elif args.format:
         raise ArgumentError(f"--format {args.format} needs --out: give the folder for the "
                             "comparison report.")  # fmt: skip
-    saved_a, saved_b = read_saved(args.analysis_a), read_saved(args.analysis_b)
-    analysis_a, analysis_b = saved_a.analysis, saved_b.analysis
-    scale = analysis_a.data.scale
+    source_a = open_version_source(args.analysis_a)
+    source_b = open_version_source(args.analysis_b)
+    low, high = scale_of(source_a)
     window = load_dataset(
         ratings=args.window, mapping=_parse_columns(args.columns),
-        options=LoadOptions(scale=(scale.low, scale.high), delimiter=_parse_delimiter(
-            args.delimiter)), batch=True,
+        options=LoadOptions(scale=(low, high), delimiter=_parse_delimiter(args.delimiter)),
+        batch=True,
     )  # fmt: skip
     config = AuditConfig(
         k=args.k, threshold=args.threshold, min_group_size=args.min_group_size,
         bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
     )  # fmt: skip
-    comparison = compare_analyses(analysis_a, analysis_b, window, config)
+    window_users = window.ratings["user_id"]
+    version_a = version_of(source_a, str(args.analysis_a), window_users)
+    version_b = version_of(source_b, str(args.analysis_b), window_users)
+    comparison = compare_versions(version_a, version_b, window, config)
     out = {"a": str(args.analysis_a), "b": str(args.analysis_b), "window": str(args.window),
            **comparison.to_dict()}  # fmt: skip
     if args.out is not None:  # the comparison report (engine.report.comparison)
-        names = (str(args.analysis_a), str(args.analysis_b))
-        derived = saved_b.manifest.get("derived_from")
-        compared = describe_versions(analysis_a, analysis_b, window, names, derived)
+        compared = describe_versions(version_a, version_b, window)
         rest = [f for f in formats if f != "pdf"]
         files = render_comparison(comparison, compared, rest) if rest else {}
         written = write_files(files, args.out)
@@ -1029,11 +1032,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     update_cmd.set_defaults(run=_update)
     compare_cmd = commands.add_parser(
-        "compare", help="score two saved analyses (e.g. before and after update) on one window"
+        "compare",
+        help="score two saved analyses or kept runs (e.g. before and after update, "
+        "last month's run and this month's) on one window",
     )
-    compare_cmd.add_argument("analysis_a", type=Path, help="saved analysis A (folder or .zip; "
-                             "not a run kept in Spark: it holds no model)")  # fmt: skip
-    compare_cmd.add_argument("analysis_b", type=Path, help="saved analysis B (folder or .zip)")
+    compare_cmd.add_argument("analysis_a", type=Path, help="version A: a saved analysis, or the "
+                             "--out of run --keep-in-spark with its user side (folder or "
+                             ".zip)")  # fmt: skip
+    compare_cmd.add_argument("analysis_b", type=Path, help="version B, as A")
     compare_cmd.add_argument(
         "--window", required=True, help="file of ratings given after both versions' training data"
     )

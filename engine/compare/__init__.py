@@ -10,6 +10,7 @@ from engine.compare.run import (
     Comparison,
     compare_analyses,
     compare_models,
+    compare_versions,
     fallback_sentence,
     population_sentence,
     summary_sentences,
@@ -18,7 +19,8 @@ from engine.compare.run import (
 __all__ = [
     "KNOWN_OVERALL", "KNOWN_TO", "NEW_TO_A", "OVERALL", "ROW_COLUMNS", "VERDICTS",
     "CompareError", "Comparison",
-    "compare_analyses", "compare_models", "fallback_sentence", "paired_bootstrap_ci",
+    "compare_analyses", "compare_models", "compare_versions", "fallback_sentence",
+    "paired_bootstrap_ci",
     "paired_difference", "paired_permutation_p", "population_sentence",
     "summary_sentences",
 ]  # fmt: skip

@@ -74,10 +74,8 @@ def user_groupings(
     trained = sizes_all > 0
     ids = pd.Index(inter.user_ids[trained], name="user_id", dtype=object)
     everyone = _ordered(ids.to_numpy(), population.index).rename("user_id")
-    counts = inter.counts_per_item()
-    sums = np.bincount(inter.rows(), weights=counts[inter.items], minlength=inter.n_users)
     sizes = pd.Series(sizes_all[trained], index=ids, dtype=float)
-    mean_pop = pd.Series(sums[trained], index=ids) / sizes
+    mean_pop = pd.Series(inter.popularity_sums()[trained], index=ids) / sizes
     attributes = None if config.user_attributes is None else list(config.user_attributes)
     groupings, notes = user_attribute_groups(
         users_table,

@@ -57,6 +57,7 @@ from engine.compare.text import (
     percent_text,
     value_text,
 )
+from engine.compare.versions import Version, analysis_version
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
 from engine.model.svd import TrainedModel
@@ -479,14 +480,6 @@ def compare_models(
     return Comparison(result, table, counts, sentences, notes, config)
 
 
-def _last_timestamp(data: RatingData) -> float | None:
-    """Latest rating timestamp of ``data`` (None without timestamps)."""
-    if "timestamp" not in data.ratings.columns:
-        return None
-    stamps = pd.to_numeric(data.ratings["timestamp"], errors="coerce")
-    return float(stamps.max()) if stamps.notna().any() else None
-
-
 def _attributes(a: pd.DataFrame | None, b: pd.DataFrame | None) -> pd.DataFrame | None:
     """A's attribute table, with B's rows of ids A's lacks when both have the same columns."""
     if a is None or b is None:
@@ -497,26 +490,28 @@ def _attributes(a: pd.DataFrame | None, b: pd.DataFrame | None) -> pd.DataFrame 
     return a if extra.empty else pd.concat([a, extra])
 
 
-def compare_analyses(
-    analysis_a: Analysis, analysis_b: Analysis, window: RatingData, config: AuditConfig
+def compare_versions(
+    version_a: Version, version_b: Version, window: RatingData, config: AuditConfig
 ) -> Comparison:
-    """``compare_models`` of two analyses' models, with A's attribute tables (else B's).
+    """``compare_models`` of two versions' models, with A's attribute tables (else B's).
 
     When both have a table with the same columns, B's rows of users (items) A's table
     lacks are added, so users new to A are grouped by their attributes.
 
-    Window ratings at or before the latest training timestamp of either analysis are
+    Window ratings at or before the latest training timestamp of either version are
     excluded when both have timestamps.
     """
-    data_a, data_b = analysis_a.data, analysis_b.data
-    if (data_a.scale.low, data_a.scale.high) != (data_b.scale.low, data_b.scale.high):
-        raise CompareError(
-            f"The analyses use different rating scales ({data_a.scale.low:g}-"
-            f"{data_a.scale.high:g} and {data_b.scale.low:g}-{data_b.scale.high:g}): "
-            "compare versions trained on the same scale."
-        )
-    stamps = [_last_timestamp(data_a), _last_timestamp(data_b)]
+    stamps = [version_a.last_timestamp, version_b.last_timestamp]
     until = None if None in stamps else max(s for s in stamps if s is not None)
-    users, items = _attributes(data_a.users, data_b.users), _attributes(data_a.items, data_b.items)
-    return compare_models(analysis_a.model, analysis_b.model, window, config,
+    users = _attributes(version_a.users, version_b.users)
+    items = _attributes(version_a.items, version_b.items)
+    return compare_models(version_a.model, version_b.model, window, config,
                           users=users, items=items, trained_until=until)  # fmt: skip
+
+
+def compare_analyses(
+    analysis_a: Analysis, analysis_b: Analysis, window: RatingData, config: AuditConfig
+) -> Comparison:
+    """``compare_versions`` of two analyses (``engine.compare.versions.analysis_version``)."""
+    return compare_versions(analysis_version(analysis_a, "A"), analysis_version(analysis_b, "B"),
+                            window, config)  # fmt: skip

@@ -106,7 +106,6 @@ class DatasetProfile:
 def dataset_profile(data: RatingData) -> DatasetProfile:
     """Compute the ``DatasetProfile`` of ``data``."""
     ratings = data.ratings
-    stamps = ratings["timestamp"].dropna()
     return profile_of_counts(
         data.name,
         data.synthetic,
@@ -116,7 +115,7 @@ def dataset_profile(data: RatingData) -> DatasetProfile:
         float(ratings["rating"].mean()),
         float(ratings["rating"].std(ddof=0)),
         data.scale.describe(),
-        (int(stamps.min()), int(stamps.max())) if len(stamps) else (None, None),
+        data.time_span(),
         [] if data.users is None else list(data.users.columns),
         [] if data.items is None else list(data.items.columns),
     )

@@ -329,3 +329,10 @@ class RatingData:
     def n_ratings(self) -> int:
         """Number of kept ratings."""
         return len(self.ratings)
+
+    def time_span(self) -> tuple[int, int] | tuple[None, None]:
+        """Return the first and last rating's timestamp (epoch seconds); ``None`` without."""
+        if "timestamp" not in self.ratings.columns:
+            return None, None
+        stamps = pd.to_numeric(self.ratings["timestamp"], errors="coerce").dropna()
+        return (int(stamps.min()), int(stamps.max())) if len(stamps) else (None, None)

@@ -123,7 +123,16 @@ class Interactions:
 
     def rows(self) -> np.ndarray:
         """User index of every rating (the CSR rows expanded)."""
-        return np.repeat(np.arange(self.n_users), self.counts_per_user())
+        return np.repeat(np.arange(self.n_users), np.diff(self.indptr))
+
+    def popularity_sums(self) -> np.ndarray:
+        """Return, per user, the sum of the rating counts of the items they rated.
+
+        ``float64``; divided by ``counts_per_user`` it is the mean popularity of the
+        user's items (the popularity-propensity groups of ``engine.compare``).
+        """
+        return np.bincount(self.rows(), weights=self.counts_per_item()[self.items],
+                           minlength=self.n_users)  # fmt: skip
 
     def rated_mask(self, users: np.ndarray) -> np.ndarray:
         """Boolean ``(len(users), n_items)`` matrix: True where the user rated the item."""

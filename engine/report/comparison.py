@@ -39,8 +39,8 @@ from engine.report.formats import _plain, neutralise_formula
 from engine.report.write import parse_formats
 
 if TYPE_CHECKING:
-    from engine.analysis import Analysis
     from engine.compare import Comparison
+    from engine.compare.versions import Version
     from engine.data.types import RatingData
 
 COMPARISON_SCHEMA = "1.2"
@@ -60,42 +60,27 @@ def _date(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
 
 
-def _span(ratings: pd.DataFrame) -> tuple[str | None, str | None]:
-    if "timestamp" not in ratings.columns:
-        return None, None
-    stamps = pd.to_numeric(ratings["timestamp"], errors="coerce").dropna()
-    if stamps.empty:
-        return None, None
-    return _date(stamps.min()), _date(stamps.max())
-
-
-def _version(name: str, analysis: Analysis) -> dict[str, Any]:
-    data = analysis.data
-    first, last = _span(data.ratings)
+def _version(version: Version) -> dict[str, Any]:
     return {
-        "name": name, "dataset": data.name, "fingerprint": data.fingerprint,
-        "model_key": analysis.key("model"), "ratings": data.n_ratings, "users": data.n_users,
-        "items": data.n_items, "first_rating": first, "last_rating": last,
+        "name": version.name, "dataset": version.dataset, "fingerprint": version.fingerprint,
+        "model_key": version.model_key, "ratings": version.ratings, "users": version.n_users,
+        "items": version.n_items, "first_rating": _date(version.first_timestamp),
+        "last_rating": _date(version.last_timestamp),
     }  # fmt: skip
 
 
-def describe_versions(
-    analysis_a: Analysis,
-    analysis_b: Analysis,
-    window: RatingData,
-    names: tuple[str, str] = ("A", "B"),
-    derived_b: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def describe_versions(version_a: Version, version_b: Version, window: RatingData) -> dict[str, Any]:
     """Return what was compared: ``{"a", "b", "window", "relation"}``.
 
     ``a``, ``b``: name, dataset name, data fingerprint, model key, ratings, users, items
     and the first and last training rating (ISO 8601 UTC; None without timestamps).
     ``window``: file name, rows kept and its first and last rating. ``relation``: one
-    sentence, "B is A updated with ..." when ``derived_b`` (B's manifest ``derived_from``)
-    names A's data and model, else "" .
+    sentence, "B is A updated with ..." when B's ``derived_from`` (its manifest's, set by
+    ``update``) names A's data and model, else "" .
     """
-    first, last = _span(window.ratings)
-    a, b = _version(names[0], analysis_a), _version(names[1], analysis_b)
+    first, last = window.time_span()
+    a, b = _version(version_a), _version(version_b)
+    derived_b = version_b.derived_from
     relation = ""
     if derived_b and derived_b.get("by") == "update" and (
         derived_b.get("data"), derived_b.get("model")) == (a["fingerprint"], a["model_key"]
@@ -103,8 +88,8 @@ def describe_versions(
         batch = (derived_b.get("record") or {}).get("batch") or {}
         relation = f"B is A's model updated (not retrained) with {batch.get('name', 'a batch')}."
     return {"a": a, "b": b, "relation": relation,
-            "window": {"name": window.name, "ratings": window.n_ratings, "first_rating": first,
-                       "last_rating": last}}  # fmt: skip
+            "window": {"name": window.name, "ratings": window.n_ratings,
+                       "first_rating": _date(first), "last_rating": _date(last)}}  # fmt: skip
 
 
 def _dates(first: str | None, last: str | None) -> str:

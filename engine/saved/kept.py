@@ -19,10 +19,11 @@ PDF later) without Spark and without the ratings:
 
 ``kept/`` holds aggregates only: a row per user, per item and per list slot, never a
 rating; ``user_side/`` holds the ratings, read one user (or one item) at a time. It is
-not a saved analysis (``engine.saved.store``): it has no ratings, no model and no
-held-out predictions, so ``update`` and ``compare`` cannot open it, and say so
-(``engine.saved.manifest.migrate``); the dashboard reads it on read-only pages
-(``dashboard.routes.KEPT_PAGES``). ``open_kept`` reads the folder or a zip of it into a
+not a saved analysis (``engine.saved.store``): it has no whole model in memory and no
+held-out predictions, so ``update`` cannot open it, and says so
+(``engine.saved.manifest.migrate``); ``compare`` scores its final fit from the user side
+(``engine.compare.versions``); the dashboard reads it on read-only pages
+(``dashboard.routes.kept_routes``). ``open_kept`` reads the folder or a zip of it into a
 ``SavedKeptRun`` and refuses anything that does not check out, with one ``SavedAnalysisError``
 sentence; nothing is unpickled.
 """

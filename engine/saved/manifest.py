@@ -173,7 +173,7 @@ def migrate(manifest: object, file: object) -> tuple[dict[str, Any], list[str]]:
             "analysis",
             "write its report again with python -m engine report FOLDER --out DIR, read it in "
             "the dashboard (streamlit run dashboard/app.py -- --analysis FOLDER), or run "
-            "without --keep-in-spark for an analysis that update and compare open",
+            "without --keep-in-spark for an analysis that update opens",
         )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise refuse(

@@ -24,6 +24,9 @@ ratings only (``OneUserInteractions``) with the whole data's ratings per item, s
 explanation, the top-N, the what-if editor and the counterfactual run on it unchanged, and
 give what they give on the whole model: the user side is the exact ridge refit, which needs
 only the user's own ratings and the item side (``engine.model.ridge``).
+``UserSide.model_for_users(user_ids)`` holds the ratings of several users, with every user's
+number of ratings and popularity sum (``ListedUsersInteractions``, read from every part once):
+what ``engine.compare`` needs to score a window of later ratings.
 """
 
 from __future__ import annotations
@@ -175,6 +178,27 @@ class OneUserInteractions(Interactions):
         return self.read_raters(item)
 
 
+@dataclass(frozen=True)
+class ListedUsersInteractions(OneUserInteractions):
+    """``OneUserInteractions`` holding the ratings of a list of users, with every user's totals.
+
+    ``counts_per_user`` and ``popularity_sums`` are the whole data's (``UserSide.user_totals``),
+    so which users are known and their activity and popularity groups are those of the
+    whole data; ``history`` and ``rated_mask`` are right for the listed users only.
+    """
+
+    user_counts: np.ndarray
+    user_popularity: np.ndarray
+
+    def counts_per_user(self) -> np.ndarray:
+        """Return the whole data's number of ratings of each user."""
+        return self.user_counts
+
+    def popularity_sums(self) -> np.ndarray:
+        """Return the whole data's ``Interactions.popularity_sums``."""
+        return self.user_popularity
+
+
 class UserSide:
     """The user side of a kept run, opened from its ``Source`` (``open_user_side``).
 
@@ -260,19 +284,66 @@ class UserSide:
         ``bu``/``P`` of every user are the fit's; the user's own ``(b_u, p_u)`` refit from
         its ratings equals them (the same ridge solve, ``engine.model.ridge``).
         """
-        user = self.user_index(user_id)
-        rows = self.ratings(user)
-        counts = np.zeros(len(self.user_ids), dtype=np.int64)
-        if user >= 0:
-            counts[user] = len(rows)
-        indptr = np.concatenate([[0], np.cumsum(counts)])
+        indptr, items, ratings = self._csr(np.array([self.user_index(user_id)]))
         interactions = OneUserInteractions(
-            self.user_ids, self.item_ids, indptr, rows["i"].to_numpy(np.int64),
-            rows["rating"].to_numpy(np.float64), item_counts=self.item_counts,
+            self.user_ids, self.item_ids, indptr, items, ratings, item_counts=self.item_counts,
             read_raters=self.raters,
         )  # fmt: skip
+        return self._model(interactions)
+
+    def model_for_users(self, user_ids: Iterable[str]) -> TrainedModel:
+        """Return the run's model with the ratings of ``user_ids`` (``ListedUsersInteractions``).
+
+        Ids the run does not have are ignored (a model has no ratings of them). Each part
+        holding a listed user is read once; the totals of every user are read once per run.
+        """
+        users = self._users.get_indexer(pd.Index(pd.unique(np.asarray(list(user_ids),
+                                                                      dtype=object))))  # fmt: skip
+        indptr, items, ratings = self._csr(users[users >= 0])
+        counts, popularity = self.user_totals()
+        interactions = ListedUsersInteractions(
+            self.user_ids, self.item_ids, indptr, items, ratings, item_counts=self.item_counts,
+            read_raters=self.raters, user_counts=counts, user_popularity=popularity,
+        )  # fmt: skip
+        return self._model(interactions)
+
+    def _model(self, interactions: Interactions) -> TrainedModel:
         return TrainedModel(self.config, self.mu, self.bu, self.bi, self.P, self.Q,
                             interactions, self.scale, self.key)  # fmt: skip
+
+    def _csr(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``indptr, items, ratings`` on the whole user axis holding the ratings of ``users``.
+
+        ``users``: user indices (``-1``: none). Each part is read once, in order.
+        """
+        wanted = np.unique(users[users >= 0])
+        numbers = np.searchsorted(self._bounds[:, 1], wanted)
+        found = []
+        for number in np.unique(numbers[numbers < len(self._bounds)]):
+            part = self._part(int(number))
+            found.append(part[np.isin(part["u"].to_numpy(np.int64), wanted[numbers == number])])
+        rows = pd.concat(found) if found else pd.DataFrame({"u": [], "i": [], "rating": []})
+        counts = np.bincount(rows["u"].to_numpy(np.int64), minlength=len(self.user_ids))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return indptr, rows["i"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
+
+    @lru_cache(maxsize=1)  # noqa: B019  (the run's lifetime: it holds the run anyway)
+    def user_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return every user's number of ratings and popularity sum, read from every part.
+
+        The popularity sum of a user is the sum, over the items they rated, of each item's
+        number of ratings (``Interactions.popularity_sums``). Parts never split a user, so
+        each user's sum is added in the same order as over the whole data.
+        """
+        n = len(self.user_ids)
+        counts, sums = np.zeros(n, dtype=np.int64), np.zeros(n)
+        for number in range(len(self._bounds)):
+            part = self._part(number)
+            users, items = part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64)
+            counts += np.bincount(users, minlength=n)
+            sums += np.bincount(users, weights=self.item_counts[items].astype(np.float64),
+                                minlength=n)  # fmt: skip
+        return counts, sums
 
     def data_for(self, user_id: str) -> RatingData:
         """Return a ``RatingData`` of ``user_id``'s ratings only, with the attribute tables.
