@@ -58,9 +58,10 @@ SYNTHETIC_NOTICE = (
 #: What ``kept_caption`` says of the user pages, for a run without and with its user side.
 _USER_PAGES = (
     "; it was saved without the final fit's user side (`--no-user-side`, or an earlier "
-    "version), so it has no User profile or Recommendations page",
+    "version), so it has no User profile, Recommendations or Compare versions page",
     " and, from the final fit and the copy of the ratings stored with it (`user_side/`), one "
-    "user's profile, recommendations and explanations at a time",
+    "user's profile, recommendations and explanations at a time, and the final fit scored "
+    "against another version on later ratings (Compare versions)",
 )
 
 
@@ -74,8 +75,8 @@ def kept_caption(run: SavedKeptRun) -> None:
         f"saved {run.saved}), read only: these pages show what its report rests on (the "
         f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
         "held-out predictions stayed in Spark and it is not a saved analysis (which `update` "
-        "and `compare` open), so there is no Over time or Compare page and nothing is "
-        "retrained here: for those two pages, run the analysis without `--keep-in-spark`.",
+        "opens), so there is no Over time page and nothing is retrained here: for that page, "
+        "run the analysis without `--keep-in-spark`.",
         icon=":material/storage:",
     )
     fingerprint = run.parts.provenance["dataset"]["fingerprint"]
@@ -98,6 +99,18 @@ def kept_page(title: str) -> SavedKeptRun:
         st.rerun()
     kept_caption(run)
     return run
+
+
+def shared_page(title: str) -> SavedKeptRun | None:
+    """Title a page both routes have; return the kept run it reads, else ``None``.
+
+    On a run kept in Spark: ``kept_page``; else the title and the session's dataset caption.
+    """
+    if state.kept_run() is not None:
+        return kept_page(title)
+    st.title(title)
+    dataset_caption(state.current_data())
+    return None
 
 
 def mean_std_table(accuracy: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 """The dashboard's pages, in navigation order (read by app.py and by the tests).
 
 ``PAGES`` for an analysis; ``kept_routes`` for a run whose ratings stayed in Spark
-(``engine.saved.kept``), read only: ``KEPT_PAGES``, and the User profile and Recommendations
-pages when the run stored its user side (``engine.saved.user_side``). It has no held-out
-predictions by time and no saved analysis, so no Over time or Compare page.
+(``engine.saved.kept``), read only: ``KEPT_PAGES``, and the User profile, Recommendations and
+Compare versions pages when the run stored its user side (``engine.saved.user_side``). It
+has no held-out predictions by time, so no Over time page.
 """
 
 from __future__ import annotations
@@ -38,8 +38,15 @@ KEPT_PAGES: tuple[Route, ...] = (
 )
 #: The user pages, shared by both routes: on a kept run they read one user at a time.
 USER_PAGES: tuple[Route, ...] = PAGES[2:4]
+#: The Compare versions page, shared by both routes: on a kept run it reads the window's users.
+COMPARE_PAGE: Route = PAGES[-1]
 
 
 def kept_routes(has_user_side: bool) -> tuple[Route, ...]:
-    """Return a kept run's pages: ``KEPT_PAGES``, with ``USER_PAGES`` after the Model page."""
-    return (*KEPT_PAGES[:2], *USER_PAGES, *KEPT_PAGES[2:]) if has_user_side else KEPT_PAGES
+    """Return a kept run's pages: ``KEPT_PAGES``, and with a user side the shared pages.
+
+    ``USER_PAGES`` come after the Model page and ``COMPARE_PAGE`` last.
+    """
+    if not has_user_side:
+        return KEPT_PAGES
+    return (*KEPT_PAGES[:2], *USER_PAGES, *KEPT_PAGES[2:], COMPARE_PAGE)

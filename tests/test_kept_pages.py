@@ -110,7 +110,10 @@ def test_an_uploaded_kept_run_opens_its_read_only_pages_and_closes(
     at = _open_upload(kept[1])
     assert at.title[0].value == "Data"
     assert any("A run whose ratings stayed in Spark" in i.value for i in at.info)
-    assert any("so it has no User profile or Recommendations page" in i.value for i in at.info)
+    assert any(
+        "so it has no User profile, Recommendations or Compare versions page" in i.value
+        for i in at.info
+    )
     assert any(literal_markdown("my run.zip") in c.value for c in at.caption)
     shown = {m.label: m.value for m in at.metric}
     assert shown["Users"] == f"{data.n_users:,}" and shown["Ratings"] == f"{data.n_ratings:,}"

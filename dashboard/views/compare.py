@@ -1,19 +1,33 @@
-"""Compare versions page: two analyses (e.g. before and after an update) on one window."""
+"""Compare versions page: two versions (e.g. before and after an update) on one window.
+
+A version is a saved analysis or a run kept in Spark with its user side
+(``engine.compare.versions``); A is this session's analysis or kept run, or an upload.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption
+from dashboard.components import shared_page
 from engine import DataFile, EngineError, LoadOptions, load_dataset
 from engine.audit import AuditConfig
-from engine.compare import Comparison, compare_analyses
+from engine.compare import Comparison, compare_versions
 from engine.compare.text import INTERVAL_ONLY, display_rows
+from engine.compare.versions import (
+    analysis_version,
+    kept_version,
+    open_version_source,
+    scale_of,
+    version_of,
+)
+from engine.data.types import RatingData
 from engine.report.comparison import (
     compared_sentences,
     compared_table,
@@ -21,7 +35,8 @@ from engine.report.comparison import (
     render_comparison,
 )
 from engine.report.comparison_html import difference_chart
-from engine.saved import SavedAnalysis, read_saved
+from engine.saved import SavedAnalysis
+from engine.saved.kept import SavedKeptRun
 from engine.text import literal_markdown
 
 #: Where the last comparison of this session is kept (it dies with the session).
@@ -31,6 +46,10 @@ COMPARED_KEY = "compare_compared"
 #: The last comparison's report files (``{file name: bytes}``: HTML and JSON).
 FILES_KEY = "compare_files"
 SESSION_A = "This session's analysis"
+#: Version A's name on a run kept in Spark.
+KEPT_A = "This kept run"
+#: What an upload may be.
+UPLOAD_KINDS = "a saved analysis, or a run kept in Spark with its user side"
 #: file name -> (button label, media type) of the report downloads.
 DOWNLOADS = {
     "comparison.html": ("Download the comparison report (HTML)", "text/html"),
@@ -38,12 +57,16 @@ DOWNLOADS = {
 }
 
 
-def _opened(upload: object) -> SavedAnalysis:
-    """Open an uploaded saved-analysis zip (checked by ``engine.saved``)."""
+@contextmanager
+def _opened(upload: object) -> Iterator[SavedAnalysis | SavedKeptRun]:
+    """Open an uploaded zip (``engine.compare.versions.open_version_source``).
+
+    The zip stays on disk until the block ends: a kept run reads its user side from it.
+    """
     with tempfile.TemporaryDirectory(prefix="compare-upload-") as folder:
-        path = Path(folder) / "analysis.zip"
+        path = Path(folder) / "version.zip"
         path.write_bytes(upload.getvalue())
-        return read_saved(path)
+        yield open_version_source(path)
 
 
 def _table(result: Comparison) -> pd.DataFrame:
@@ -99,23 +122,26 @@ def _show(result: Comparison, compared: dict | None) -> None:
 
 def render() -> None:
     """Lay out the page; its objects die with the run (see ``dashboard.janitor``)."""
-    st.title("Compare versions")
-    dataset_caption(state.current_data())
+    run = shared_page("Compare versions")
     st.markdown(
         "Score two versions of the model (A, e.g. before an update, and B) on the same later "
         "ratings, as each would have served them (a user or item a version had not seen is "
         "predicted by its fallback, and counted): paired differences B - A in RMSE, NDCG@k "
         "and exposure, overall, per user "
         "group and (RMSE, exposure) per item group, with 95% bootstrap intervals and paired "
-        "permutation tests (Holm within one metric and grouping). Download the comparison "
-        "report (HTML, JSON) below the results."
+        "permutation tests (Holm within one metric and grouping). A version is "
+        f"{UPLOAD_KINDS} (its `--out` folder, zipped). Download the comparison report "
+        "(HTML, JSON) below the results."
     )
-    source = st.radio("Version A", [SESSION_A, "Upload a saved analysis (.zip)"],
+    this = SESSION_A if run is None else KEPT_A
+    source = st.radio("Version A", [this, "Upload a version (.zip)"],
                       key="compare_a_source", horizontal=True)  # fmt: skip
     upload_a = None
-    if source != SESSION_A:
-        upload_a = st.file_uploader("Saved analysis A (.zip)", type=["zip"], key="compare_a")
-    upload_b = st.file_uploader("Saved analysis B (.zip)", type=["zip"], key="compare_b")
+    if source != this:
+        upload_a = st.file_uploader("Version A (.zip)", type=["zip"], key="compare_a",
+                                    help=f"Either {UPLOAD_KINDS}.")  # fmt: skip
+    upload_b = st.file_uploader("Version B (.zip)", type=["zip"], key="compare_b",
+                                help=f"Either {UPLOAD_KINDS}.")  # fmt: skip
     window = st.file_uploader("Window: ratings given after both versions' training data",
                               key="compare_window")  # fmt: skip
     cols = st.columns(4)
@@ -123,34 +149,15 @@ def render() -> None:
     permutations = cols[1].number_input("Permutations", 0, 20000, 2000, key="compare_perm")
     bootstrap = cols[2].number_input("Bootstrap", 0, 5000, 200, key="compare_boot")
     min_size = cols[3].number_input("Minimum group size", 1, 10000, 30, key="compare_min")
-    ready = upload_b is not None and window is not None and (source == SESSION_A or upload_a)
+    ready = upload_b is not None and window is not None and (source == this or upload_a)
     if not ready:
         st.info("Upload version B and a window of later ratings to compare.")
     elif st.button("Compare", key="run_compare", type="primary"):
+        config = AuditConfig(k=int(k), permutations=int(permutations),
+                             bootstrap=int(bootstrap), min_group_size=int(min_size))  # fmt: skip
         try:
             with st.spinner("Scoring both versions on the window..."):
-                saved_a = None if upload_a is None else _opened(upload_a)
-                analysis_a = state.analysis() if saved_a is None else saved_a.analysis
-                saved_b = _opened(upload_b)
-                analysis_b = saved_b.analysis
-                scale = analysis_a.data.scale
-                ratings = load_dataset(
-                    DataFile(window.name, window.getvalue()),
-                    options=LoadOptions(scale=(scale.low, scale.high)), batch=True,
-                )  # fmt: skip
-                config = AuditConfig(
-                    k=int(k),
-                    permutations=int(permutations),
-                    bootstrap=int(bootstrap),
-                    min_group_size=int(min_size),
-                )
-                result = compare_analyses(analysis_a, analysis_b, ratings, config)
-                names = (SESSION_A if upload_a is None else upload_a.name, upload_b.name)
-                compared = describe_versions(analysis_a, analysis_b, ratings, names,
-                                             saved_b.manifest.get("derived_from"))  # fmt: skip
-                st.session_state[FILES_KEY] = render_comparison(result, compared, "html,json")
-                st.session_state[RESULT_KEY] = result
-                st.session_state[COMPARED_KEY] = compared
+                _compare(run, upload_a, upload_b, window, config)
         except EngineError as error:
             st.session_state.pop(RESULT_KEY, None)
             st.session_state.pop(FILES_KEY, None)
@@ -159,6 +166,41 @@ def render() -> None:
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
         _show(result, st.session_state.get(COMPARED_KEY))
+
+
+def _compare(
+    run: SavedKeptRun | None, upload_a: object, upload_b: object, window: object,
+    config: AuditConfig,
+) -> None:  # fmt: skip
+    """Compare version A and ``upload_b`` on ``window``; keep the results in the session.
+
+    A is ``upload_a``, else this session's kept run or analysis. The session keeps the
+    comparison, what was compared and the report files.
+    """
+    with _opened(upload_b) as source_b:
+        if upload_a is not None:
+            with _opened(upload_a) as source_a:
+                ratings = _window(window, scale_of(source_a))
+                version_a = version_of(source_a, upload_a.name, ratings.ratings["user_id"])
+        elif run is not None:
+            ratings = _window(window, (run.parts.load.scale.low, run.parts.load.scale.high))
+            version_a = kept_version(run, KEPT_A, ratings.ratings["user_id"])
+        else:
+            scale = state.analysis().data.scale
+            ratings = _window(window, (scale.low, scale.high))
+            version_a = analysis_version(state.analysis(), SESSION_A)
+        version_b = version_of(source_b, upload_b.name, ratings.ratings["user_id"])
+    result = compare_versions(version_a, version_b, ratings, config)
+    compared = describe_versions(version_a, version_b, ratings)
+    st.session_state[FILES_KEY] = render_comparison(result, compared, "html,json")
+    st.session_state[RESULT_KEY] = result
+    st.session_state[COMPARED_KEY] = compared
+
+
+def _window(upload: object, scale: tuple[float, float]) -> RatingData:
+    """Load the window's ratings, checked against A's rating scale."""
+    return load_dataset(DataFile(upload.name, upload.getvalue()),
+                        options=LoadOptions(scale=scale), batch=True)  # fmt: skip
 
 
 render()

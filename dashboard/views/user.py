@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import dataset_caption, kept_page, pick_user
+from dashboard.components import pick_user, shared_page
 from engine import charts
 from engine.data.profile import user_profile
 from engine.explain.labels import latent_tastes
@@ -23,12 +23,7 @@ def render() -> None:
     On a run kept in Spark it reads the chosen user only (``state.user_model``), against
     the run's stored profile as the population.
     """
-    run = state.kept_run()
-    if run is None:
-        st.title("User profile")
-        dataset_caption(state.current_data())
-    else:
-        kept_page("User profile")
+    run = shared_page("User profile")
     user_id = pick_user(state.user_ids(), key="profile_user")
     data, model = state.user_model(user_id)
     profile = user_profile(data, user_id, None if run is None else run.parts.profile)

@@ -14,7 +14,15 @@ from tests.conftest import REPORT_CREATED, write_side
 from tests.e2e.conftest import ARTIFACTS, open_app, run, streamlit_server
 
 #: The read-only pages of a kept run with its user side, in navigation order.
-KEPT_TITLES = ["Data", "Model", "User profile", "Recommendations", "Bias audit", "Report"]
+KEPT_TITLES = [
+    "Data",
+    "Model",
+    "User profile",
+    "Recommendations",
+    "Bias audit",
+    "Report",
+    "Compare versions",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +55,7 @@ def test_a_kept_run_opens_on_its_read_only_pages_and_downloads_its_report(browse
         assert page.get_by_role("heading", name=title, exact=True).is_visible()
         assert not page.locator("[data-testid='stException']").count()
         assert "hit an unexpected problem" not in main.inner_text()
+    run(page, page.get_by_role("link", name="Report").click)
     page.screenshot(path=str(ARTIFACTS / "kept_report_page.png"))
     with page.expect_download() as download:
         page.get_by_role("button", name="report.html").click()
