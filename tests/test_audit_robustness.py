@@ -185,6 +185,28 @@ def test_every_left_out_attribute_gets_a_note():
     assert notes == ["No item attribute table was loaded; only item popularity is audited."]
 
 
+def test_a_text_attribute_with_a_value_for_nearly_every_user_is_left_out_unless_chosen():
+    """Like MovieLens 100K's zip_code (795 values for 943 users): more values than half the
+    users with one is an identifier, left out by default with a note; at exactly half it is
+    kept, and so is a numeric one (banded); chosen by name it is audited, capped."""
+    ids = [f"u{i:03d}" for i in range(100)]
+    users = pd.DataFrame(
+        {"zip": [f"z{i // 2 if i < 98 else i}" for i in range(100)],  # 49 pairs, 2 alone: 51
+         "postcode": [f"p{i // 2}" for i in range(100)],  # 50 values: exactly half
+         "score": np.arange(100.0)},
+        index=pd.Index(ids, name="user_id"),
+    )  # fmt: skip
+    groups, notes = user_attribute_groups(users, np.array(ids), None, max_groups=12)
+    assert sorted(groups) == ["postcode", "score"]
+    assert notes[0] == (
+        "User attribute 'zip' has 51 distinct values for 100 users (more than 50%, like an "
+        "identifier: its groups would be too small to test): left out; choose it by name to "
+        "audit its 11 largest values."
+    )
+    groups, _ = user_attribute_groups(users, np.array(ids), ["zip"], max_groups=12)
+    assert groups["zip"].nunique() == 12
+
+
 def test_any_tuple_valued_item_column_is_multi_valued_membership():
     item_ids = np.array(["a", "b", "c", "d"])
     tags = [("kids", "music"), ("music",), (), ("kids",)]

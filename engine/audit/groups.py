@@ -6,7 +6,9 @@ User groupings:
   other numeric attributes with more than 12 values are split at the quartiles of their
   finite values; ``inf`` and ``-inf`` form their own groups ``"inf"`` / ``"-inf"``;
   missing values form their own ``"unknown"`` group; beyond ``max_groups`` values, the
-  smallest are merged into ``"other"``;
+  smallest are merged into ``"other"``; unless chosen by name, an attribute with more than
+  1,000 values, or a text one with more values than half the users, is left out with a
+  note (an identifier such as a zip code, whose groups would all be too small to test);
 * ``activity``: the 5% of users with the most ratings (``active``) vs the rest (Li et al.,
   "User-oriented fairness in recommendation", WWW 2021);
 * ``popularity propensity``: users ranked by the mean popularity of the items they rated,
@@ -57,6 +59,11 @@ DERIVED_DEFINITIONS: dict[str, str] = {
 MAX_RAW_NUMBERS = 12
 #: Attributes not chosen by name are left out (with a note) beyond this many values.
 MAX_AUTO_VALUES = 1000
+#: Text attributes not chosen by name are left out (with a note) when they have more
+#: distinct values than this share of the users (items) with a value: nearly one value per
+#: user, like an identifier (MovieLens 100K's zip_code: 795 values for 943 users), so
+#: every group but the merged "other" would be too small to test.
+MAX_AUTO_VALUE_SHARE = 0.5
 
 
 def merged_name(kept: Collection[object]) -> str:
@@ -246,6 +253,9 @@ def _attribute_labels(
         )
         notes.append(f"{what} has one value ({only}) for {scope}: nothing to compare, left out.")
         return None
+    is_age = kind == "user" and column.lower().replace("_", "") == "age"
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    valued = len(values) - missing
     if auto and distinct > MAX_AUTO_VALUES:
         notes.append(
             f"{what} has {distinct:,} distinct values (more than {MAX_AUTO_VALUES:,}, like an "
@@ -253,8 +263,13 @@ def _attribute_labels(
             "values (numbers in bands)."
         )
         return None
-    is_age = kind == "user" and column.lower().replace("_", "") == "age"
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if auto and not numeric and distinct > MAX_AUTO_VALUE_SHARE * valued:
+        notes.append(
+            f"{what} has {distinct:,} distinct values for {valued:,} {kind}s (more than "
+            f"{MAX_AUTO_VALUE_SHARE:.0%}, like an identifier: its groups would be too small to "
+            f"test): left out; choose it by name to audit its {max_groups - 1} largest values."
+        )
+        return None
     if numeric and (is_age or distinct > MAX_RAW_NUMBERS):
         labels = _numeric_labels(values, name, kind, is_age, notes)
     else:
