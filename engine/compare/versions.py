@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from engine.analysis import Analysis
 from engine.model.svd import TrainedModel
-from engine.saved.errors import refuse
-from engine.saved.kept import SavedKeptRun, is_kept, open_kept
-from engine.saved.manifest import NAME
-from engine.saved.store import SavedAnalysis, read_saved
+
+if TYPE_CHECKING:  # engine.saved imports engine.compare (through engine.external): no cycle
+    from engine.analysis import Analysis
+    from engine.saved.kept import SavedKeptRun
+    from engine.saved.store import SavedAnalysis
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ def kept_version(run: SavedKeptRun, name: str, window_users: pd.Series | np.ndar
         The run was saved without its user side (``--no-user-side``, or kept schema "1"),
         so it has no user vectors to score the window with.
     """
+    from engine.saved.errors import refuse
+    from engine.saved.manifest import NAME
+
     if run.users is None:
         raise refuse(
             run.path / NAME if run.path.is_dir() else run.path,
@@ -112,6 +115,9 @@ def open_version_source(path: str | Path) -> SavedAnalysis | SavedKeptRun:
     SavedAnalysisError
         What ``read_saved`` or ``open_kept`` refuse.
     """
+    from engine.saved.kept import is_kept, open_kept
+    from engine.saved.store import read_saved
+
     return open_kept(path) if is_kept(path) else read_saved(path)
 
 
@@ -119,6 +125,8 @@ def version_of(
     source: SavedAnalysis | SavedKeptRun, name: str, window_users: pd.Series | np.ndarray
 ) -> Version:
     """Return ``source`` (from ``open_version_source``) as a ``Version`` for the window."""
+    from engine.saved.kept import SavedKeptRun
+
     if isinstance(source, SavedKeptRun):
         return kept_version(source, name, window_users)
     return analysis_version(source.analysis, name, source.manifest.get("derived_from"))
@@ -126,6 +134,8 @@ def version_of(
 
 def scale_of(source: SavedAnalysis | SavedKeptRun) -> tuple[float, float]:
     """Return the rating scale ``(low, high)`` that ``source``'s model was trained on."""
+    from engine.saved.kept import SavedKeptRun
+
     if isinstance(source, SavedKeptRun):
         scale = source.parts.load.scale
     else:
