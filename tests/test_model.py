@@ -211,3 +211,6 @@ def test_interactions_by_hand_from_either_id_storage(dtype):
     axis = Interactions.from_frame(frame, np.array(["a", "b", "c", "d"], dtype=object))
     assert list(axis.item_ids) == ["a", "b", "c", "d"] and axis.indptr.tolist() == [0, 1, 4]
     assert axis.items.tolist() == [2, 0, 1, 2] and axis.ratings.tolist() == [3, 1, 2, 4]
+    # popularity sums: u1 rated c (2 raters), zz (1); u2 rated a (1), b (1), c (2)
+    assert own.popularity_sums().tolist() == [3.0, 4.0]
+    assert own.rows().tolist() == [0, 0, 1, 1, 1]
