@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from engine.audit import AuditConfig
-from engine.compare import KNOWN_OVERALL, KNOWN_TO, compare_models
+from engine.compare import KNOWN_OVERALL, KNOWN_TO, compare_models, population_sentence
 from engine.compare.text import difference_text, interval_text
 from engine.report.numbers import value_text
 from tests.test_compare import _row
@@ -48,8 +48,8 @@ def test_summary_says_how_many_users_can_differ_and_tests_them_apart(diluted):
         "Of 80 window ratings, 40 (from 20 users) are of users at least one version knows: "
         "only they can differ by what a version learned. 40 (from 20 users) are of users "
         "neither version knows, predicted by both versions' fallbacks (the same squared "
-        "errors for 20 of these users, a difference of 0); the overall rows include them, "
-        f"the rows '{KNOWN_OVERALL}' leave them out."
+        "errors for all 20, a difference of 0); the overall rows include them, the rows "
+        f"'{KNOWN_OVERALL}' leave them out."
     )
     overall = _row(diluted.rows, "RMSE", "all users", "all users")
     known = _row(diluted.rows, "RMSE", KNOWN_OVERALL, KNOWN_OVERALL)
@@ -64,6 +64,24 @@ def test_summary_says_how_many_users_can_differ_and_tests_them_apart(diluted):
     assert ndcg["n_users"] == 20
     sentence = next(s for s in diluted.sentences if s.startswith("Over the 20 users"))
     assert sentence.startswith("Over the 20 users at least one version knows, B improved RMSE (")
+
+
+def test_the_population_sentence_says_whether_the_fallbacks_agree():
+    """Users neither version knows: all, none or some with the same squared errors (e.g. a
+    Spark run and a Surprise run have other fallbacks: nothing is the same)."""
+    users = pd.DataFrame({"new_to_a": [True, True, False, False],
+                          "new_to_b": [True, True, False, True], "n_pairs": [2, 3, 2, 3],
+                          "se_a": [1.0, 2.0, 3.0, 4.0]})  # fmt: skip
+    said = {
+        name: population_sentence(users.assign(se_b=se_b))
+        for name, se_b in (("all", [1.0, 2.0, 9.0, 9.0]), ("none", [1.5, 2.5, 3.0, 4.0]),
+                           ("some", [1.0, 2.5, 3.0, 4.0]))
+    }  # fmt: skip
+    assert "(the same squared errors for all 2, a difference of 0)" in said["all"]
+    assert "(the fallbacks differ, e.g. other training data or another engine, so" in said["none"]
+    assert "(the same squared errors for 1 of them, a difference of 0; the others" in said["some"]
+    assert said["all"].startswith("Of 10 window ratings, 5 (from 2 users) are of users at least")
+    assert population_sentence(users.assign(new_to_b=False, se_b=0.0)) is None
 
 
 def test_summary_gives_the_known_to_groups_under_the_minimum_with_their_values(diluted):

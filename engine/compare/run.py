@@ -285,16 +285,23 @@ def population_sentence(users: pd.DataFrame) -> str | None:
     if not neither.any():
         return None
     ratings = users["n_pairs"].fillna(0)
-    same = users["se_a"].sub(users["se_b"]).abs().le(1e-12) & neither
+    n_same = int((users["se_a"].sub(users["se_b"]).abs().le(1e-12) & neither).sum())
     total = float(ratings.sum())
+    if n_same == int(neither.sum()):
+        how = f"the same squared errors for all {count_text(n_same)}, a difference of 0"
+    elif n_same == 0:
+        how = ("the fallbacks differ, e.g. other training data or another engine, so these "
+               "users differ too, though not by anything a version learned of them")  # fmt: skip
+    else:
+        how = (f"the same squared errors for {count_text(n_same)} of them, a difference of 0; "
+               "the others differ by the fallbacks")  # fmt: skip
     return (
         f"Of {count_text(total)} window ratings, {count_text(ratings[~neither].sum())} (from "
         f"{count_text((~neither).sum())} users) are of users at least one version knows: "
         f"only they can differ by what a version learned. {count_text(ratings[neither].sum())} "
         f"(from {count_text(neither.sum())} users) are of users neither version knows, "
-        f"predicted by both versions' fallbacks (the same squared errors for "
-        f"{count_text(same.sum())} of these users, a difference of 0); the overall rows "
-        f"include them, the rows '{KNOWN_OVERALL}' leave them out."
+        f"predicted by both versions' fallbacks ({how}); the overall rows include them, the "
+        f"rows '{KNOWN_OVERALL}' leave them out."
     )
 
 
