@@ -91,10 +91,28 @@ def merged_note(name: str) -> str:
     return f" The data's own {name.removesuffix(' (merged)')!r} is a group apart."
 
 
-def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]]:
+#: A note on merged values names them all up to this many, else this many and a count.
+NAMED_VALUES = 8
+
+
+def named_values(values: Collection[object]) -> str:
+    """Return ``values`` as a list a reader can check.
+
+    "a, b and c"; beyond ``NAMED_VALUES``, the first ``NAMED_VALUES`` and "and N more".
+    """
+    names = [str(v) for v in values]
+    if len(names) <= NAMED_VALUES:
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{', '.join(names[:NAMED_VALUES])} and {len(names) - NAMED_VALUES:,} more"
+
+
+def cap_groups(
+    labels: pd.Series, max_groups: int, kind: str = "user"
+) -> tuple[pd.Series, list[str]]:
     """Merge all but the ``max_groups - 1`` largest values into one group; return notes.
 
-    The group is ``merged_name`` of the values kept (``"other"`` unless a kept value is).
+    The group is ``merged_name`` of the values kept (``"other"`` unless a kept value is);
+    the note names the merged values, largest first, and counts their ``kind``s.
     """
     counts = labels.value_counts()
     if len(counts) <= max_groups:
@@ -102,10 +120,11 @@ def cap_groups(labels: pd.Series, max_groups: int) -> tuple[pd.Series, list[str]
     keep = set(counts.index[: max_groups - 1])
     name = merged_name(keep)
     merged = labels.where(labels.isin(keep), name)
+    rest = counts.iloc[max_groups - 1 :]
     return merged, [
-        f"{labels.name}: {len(counts)} values; the {max_groups - 1} largest are shown, the other "
-        f"{len(counts) - max_groups + 1} ({int(counts.iloc[max_groups - 1 :].sum()):,} users or "
-        f"items) are merged into '{name}'.{merged_note(name)}"
+        f"{labels.name}: {len(counts):,} values; the {max_groups - 1} largest are shown, the "
+        f"other {len(rest):,} ({named_values(rest.index)}; {int(rest.sum()):,} {kind}s) are merged "
+        f"into '{name}'.{merged_note(name)}"
     ]
 
 
@@ -279,8 +298,9 @@ def _attribute_labels(
     labels.name = name
     if missing:
         many = f"{missing:,} {kind}s have" if missing != 1 else f"1 {kind} has"
-        notes.append(f"{name}: {many} no value and form the group 'unknown'.")
-    labels, capped = cap_groups(labels, max_groups)
+        forms = "form" if missing != 1 else "forms"
+        notes.append(f"{name}: {many} no value and {forms} the group 'unknown'.")
+    labels, capped = cap_groups(labels, max_groups, kind)
     notes += capped
     return labels
 
@@ -396,12 +416,14 @@ def item_attribute_groups(
                 continue
             frame = pd.get_dummies(labels).astype(bool)
         if frame.shape[1] > max_groups:
-            sizes = frame.sum().sort_values(ascending=False)
+            sizes = frame.sum().sort_values(ascending=False, kind="stable")  # ties: by name
             kept = list(sizes.index[: max_groups - 1])
             rest = merged_name(kept)
+            others = sizes.index[max_groups - 1 :]
             notes.append(
                 f"{name}: {frame.shape[1]} groups; the {max_groups - 1} largest are shown, the "
-                f"rest merged into '{rest}'.{merged_note(rest)}"
+                f"other {len(others)} ({named_values(others)}) merged into '{rest}'."
+                f"{merged_note(rest)}"
             )
             frame = frame[kept].assign(**{rest: frame.drop(columns=kept).any(axis=1)})
         frame.index.name = "item_id"
