@@ -20,11 +20,12 @@ SCRIPTS = re.compile(r"<script.*?</script>", re.S)
 
 def _toy_compared(window: pd.DataFrame) -> dict:
     version = {"dataset": "toy", "fingerprint": "f" * 64, "model_key": "k" * 64,
-               "ratings": 40, "users": 40, "items": 6, "first_rating": None,
-               "last_rating": None}  # fmt: skip
+               "model": "SVD (surprise engine), 3 factors, 20 epochs", "ratings": 40,
+               "users": 40, "items": 6, "first_rating": None, "last_rating": None}  # fmt: skip
     return {"a": {**version, "name": "A <old>"}, "b": {**version, "name": "B"}, "relation": "",
-            "window": {"name": "w.csv", "ratings": len(window), "first_rating": None,
-                       "last_rating": None}}  # fmt: skip
+            "window": {"name": "w.csv", "ratings": len(window),
+                       "users": window["user_id"].nunique(), "items": window["item_id"].nunique(),
+                       "first_rating": None, "last_rating": None}}  # fmt: skip
 
 
 def test_chart_colours_each_group_by_its_verdict(toy):  # noqa: F811
@@ -93,7 +94,10 @@ def test_cli_writes_the_comparison_report(saved, capsys):  # noqa: F811
     html = SCRIPTS.sub("", (out / "comparison.html").read_text("utf-8"))
     assert "from 2020-09-13 to 2020-09-13" in html and "200 ratings scored by both" in html
     assert "A predicted 0 of them by its fallback (0 users it had not seen" in html
-    assert document["schema_version"] == "1.2"
+    assert document["schema_version"] == "1.3"
+    assert compared["a"]["model"] == "SVD (surprise engine), 3 factors, 20 epochs"
+    assert (compared["window"]["users"], compared["window"]["items"]) == (40, 15)
+    assert "<td>SVD (surprise engine), 3 factors, 20 epochs</td>" in html
     assert (document["counts"]["n_fallback_a"], document["counts"]["n_fallback_b"]) == (0, 0)
     rows = pd.read_csv(out / "comparison.csv")
     assert len(rows) == len(document["rows"])

@@ -6,7 +6,7 @@ updated); ``render_comparison`` renders an ``engine.compare.Comparison`` with it
 ``{file name: bytes}`` (``COMPARISON_FILES``), written by ``engine.report.write.write_files``.
 The formats are chosen with ``engine.report.write.parse_formats`` (``html,json,csv,pdf``).
 
-* JSON (``COMPARISON_SCHEMA`` = "1.1"): ``kind``, ``schema_version``, ``title``,
+* JSON (``COMPARISON_SCHEMA`` = "1.3"): ``kind``, ``schema_version``, ``title``,
   ``created``, ``compared``, ``sentences``, ``counts``, ``rows`` (every row of
   ``engine.compare.ROW_COLUMNS``; missing values are ``null``), ``method``, ``notes`` and
   ``settings``. ``sentences``, ``counts``, ``notes`` and ``settings`` are
@@ -19,7 +19,9 @@ The formats are chosen with ``engine.report.write.parse_formats`` (``html,json,c
   group's share of the grouping's items; groups of a multi-valued attribute overlap),
   the rows of ``grouping`` "users known to A or B" (RMSE and NDCG@k over the users at
   least one version knows, when some users are known to neither) and, in ``counts``,
-  ``users_known``, ``pairs_known``, ``users_neither``, ``pairs_neither``.
+  ``users_known``, ``pairs_known``, ``users_neither``, ``pairs_neither``. 1.3 added
+  ``compared.a.model`` and ``compared.b.model``: the engine and settings (``model_text``),
+  since versions of two engines (a run kept in Spark, a Surprise analysis) can be compared.
 * CSV: the rows, one per (metric, grouping, group), formula-injection safe (as the report).
 * HTML (``engine.report.comparison_html``): self-contained (plotly.js inlined), every data
   string escaped; PDF: that HTML printed by headless Chromium (``engine.report.pdf``).
@@ -42,8 +44,9 @@ if TYPE_CHECKING:
     from engine.compare import Comparison
     from engine.compare.versions import Version
     from engine.data.types import RatingData
+    from engine.model.config import ModelConfig
 
-COMPARISON_SCHEMA = "1.2"
+COMPARISON_SCHEMA = "1.3"
 #: format -> file name of the comparison report.
 COMPARISON_FILES: dict[str, str] = {
     "html": "comparison.html",
@@ -60,11 +63,21 @@ def _date(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
 
 
+def model_text(config: ModelConfig) -> str:
+    """Return the engine and main settings of a version's SVD.
+
+    E.g. "SVD (spark engine), 20 factors, 20 epochs" (under Spark the epochs are ALS's
+    iterations).
+    """
+    return f"SVD ({config.engine} engine), {config.n_factors} factors, {config.n_epochs} epochs"
+
+
 def _version(version: Version) -> dict[str, Any]:
     return {
         "name": version.name, "dataset": version.dataset, "fingerprint": version.fingerprint,
-        "model_key": version.model_key, "ratings": version.ratings, "users": version.n_users,
-        "items": version.n_items, "first_rating": _date(version.first_timestamp),
+        "model_key": version.model_key, "model": model_text(version.model.config),
+        "ratings": version.ratings, "users": version.n_users, "items": version.n_items,
+        "first_rating": _date(version.first_timestamp),
         "last_rating": _date(version.last_timestamp),
     }  # fmt: skip
 
@@ -72,11 +85,11 @@ def _version(version: Version) -> dict[str, Any]:
 def describe_versions(version_a: Version, version_b: Version, window: RatingData) -> dict[str, Any]:
     """Return what was compared: ``{"a", "b", "window", "relation"}``.
 
-    ``a``, ``b``: name, dataset name, data fingerprint, model key, ratings, users, items
-    and the first and last training rating (ISO 8601 UTC; None without timestamps).
-    ``window``: file name, rows kept and its first and last rating. ``relation``: one
-    sentence, "B is A updated with ..." when B's ``derived_from`` (its manifest's, set by
-    ``update``) names A's data and model, else "" .
+    ``a``, ``b``: name, dataset name, data fingerprint, model key, model (``model_text``),
+    ratings, users, items and the first and last training rating (ISO 8601 UTC; None
+    without timestamps). ``window``: file name, rows kept, users, items and its first and
+    last rating. ``relation``: one sentence, "B is A updated with ..." when B's
+    ``derived_from`` (its manifest's, set by ``update``) names A's data and model, else "".
     """
     first, last = window.time_span()
     a, b = _version(version_a), _version(version_b)
@@ -89,6 +102,7 @@ def describe_versions(version_a: Version, version_b: Version, window: RatingData
         relation = f"B is A's model updated (not retrained) with {batch.get('name', 'a batch')}."
     return {"a": a, "b": b, "relation": relation,
             "window": {"name": window.name, "ratings": window.n_ratings,
+                       "users": window.n_users, "items": window.n_items,
                        "first_rating": _date(first), "last_rating": _date(last)}}  # fmt: skip
 
 
@@ -99,20 +113,22 @@ def _dates(first: str | None, last: str | None) -> str:
 def compared_table(compared: dict[str, Any]) -> pd.DataFrame:
     """Return what was compared: a row per version and one for the window (page's table).
 
-    Columns ``""`` (A, B, window), name, dataset, ratings, users, items, dates (the
-    training ratings' or the window's first and last day); counts as text.
+    Columns ``""`` (A, B, window), name, dataset, model (engine and settings), ratings,
+    users, items, dates (the training ratings' or the window's first and last day); counts
+    as text.
     """
     rows = []
     for label in ("a", "b"):
         v = compared[label]
         rows.append({"": label.upper(), "name": v["name"], "dataset": v["dataset"],
-                     "ratings": f"{v['ratings']:,}", "users": f"{v['users']:,}",
-                     "items": f"{v['items']:,}",
+                     "model": v["model"], "ratings": f"{v['ratings']:,}",
+                     "users": f"{v['users']:,}", "items": f"{v['items']:,}",
                      "dates": "training " + _dates(v["first_rating"],
                                                    v["last_rating"])})  # fmt: skip
     w = compared["window"]
-    rows.append({"": "window", "name": w["name"], "dataset": "", "ratings": f"{w['ratings']:,}",
-                 "users": "", "items": "",
+    rows.append({"": "window", "name": w["name"], "dataset": "", "model": "",
+                 "ratings": f"{w['ratings']:,}", "users": f"{w['users']:,}",
+                 "items": f"{w['items']:,}",
                  "dates": "window " + _dates(w["first_rating"], w["last_rating"])})  # fmt: skip
     return pd.DataFrame(rows)
 

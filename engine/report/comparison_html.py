@@ -89,7 +89,8 @@ def _version(label: str, v: dict[str, Any]) -> str:
     return (
         f"<tr><th>{label}</th><td>{escape(v['name'])}</td><td>{escape(v['dataset'])}</td>"
         f"<td><code>{escape(v['fingerprint'][:16])}</code></td>"
-        f"<td><code>{escape(v['model_key'][:16])}</code></td><td>{v['ratings']:,}</td>"
+        f"<td><code>{escape(v['model_key'][:16])}</code></td><td>{escape(v['model'])}</td>"
+        f"<td>{v['ratings']:,}</td>"
         f"<td>{v['users']:,}</td><td>{v['items']:,}</td><td>{escape(span)}</td></tr>"
     )
 
@@ -101,13 +102,15 @@ def _compared(document: dict[str, Any]) -> str:
              else "without timestamps")  # fmt: skip
     excluded = ", ".join(f"{n:,} {r}" for r, n in counts["pairs_excluded"].items() if n)
     head = "".join(f"<th>{h}</th>" for h in ("", "name", "dataset", "data fingerprint",
-                                              "model key", "ratings", "users", "items",
+                                              "model key", "model", "ratings", "users",
+                                              "items",
                                               "training ratings"))  # fmt: skip
     return (
         f"<table><thead><tr>{head}</tr></thead><tbody>{_version('A', c['a'])}"
         f"{_version('B', c['b'])}</tbody></table>"
         + (f"<p>{escape(c['relation'])}</p>" if c["relation"] else "")
-        + f"<p>Window: {escape(w['name'])}, {w['ratings']:,} ratings {escape(dates)}. "
+        + f"<p>Window: {escape(w['name'])}, {w['ratings']:,} ratings of {w['users']:,} users "
+        f"and {w['items']:,} items {escape(dates)}. "
         f"{counts['pairs_used']:,} ratings scored by both versions ({counts['users_rmse']:,} "
         f"users; excluded: {escape(excluded or 'none')}); {_fallback(counts)} NDCG@k over "
         f"{counts['users_ndcg']:,} users with a relevant window item (rating >= "
