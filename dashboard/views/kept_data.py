@@ -39,8 +39,9 @@ def render() -> None:
             f"{len(side.item_ids):,} item vectors of {side.config.n_factors} factors), the "
             f"user and item tables, and **a copy of its {int(side.item_counts.sum()):,} "
             "ratings** sorted by user (`user_side/`), from which the User profile and "
-            "Recommendations pages read one user at a time. Where no copy of the ratings may "
-            "be kept, run with `--no-user-side` (those two pages are then not available)."
+            "Recommendations pages read one user at a time, and Compare versions the users "
+            "of a window. Where no copy of the ratings may be kept, run with "
+            "`--no-user-side` (those three pages are then not available)."
         )
 
 
