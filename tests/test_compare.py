@@ -265,8 +265,10 @@ def test_compare_page_compares_the_session_analysis_with_an_uploaded_update(tmp_
     at.button(key="run_compare").click().run()
     assert_ok(at)
     table = frame_with(at, "Verdict", "B - A", "p", "95% interval of B - A", "Note")
-    assert {"RMSE", "NDCG@10"} <= set(table["Metric"])
+    assert set(table["Metric"]) == {"RMSE"}  # the chosen metric's rows
     assert {"age_band", "gender", "region"} <= set(table["Grouping"])
+    rows = at.session_state["compare_result"].rows
+    assert len(table) == (rows["metric"] == "RMSE").sum()
     cells = table.astype(str).to_numpy().ravel()
     assert not any(c in ("None", "nan", "<NA>") or "e-0" in c for c in cells)
     untested = table[table["Verdict"] == "insufficient data"]
@@ -277,10 +279,13 @@ def test_compare_page_compares_the_session_analysis_with_an_uploaded_update(tmp_
     assert compared["dates"].iloc[2].startswith("window ")
     sentences = [m.value for m in at.markdown if "overall" in m.value]
     assert any("RMSE overall" in s for s in sentences)
+    at.selectbox(key="compare_metric").set_value("NDCG@10").run()
+    assert set(frame_with(at, "Verdict", "B - A")["Metric"]) == {"NDCG@10"}
     (chart,) = at.get("plotly_chart")
     traces = json.loads(chart.proto.spec)["data"]  # coloured by verdict, as the report
-    assert {t["name"] for t in traces} <= set(VERDICT_COLOURS)
-    assert all(t["marker"]["color"] == VERDICT_COLOURS[t["name"]] for t in traces)
+    verdicts = {t["name"]: t["name"].removesuffix(" (interval excludes 0)") for t in traces}
+    assert set(verdicts.values()) <= set(VERDICT_COLOURS)
+    assert all(t["marker"]["color"] == VERDICT_COLOURS[verdicts[t["name"]]] for t in traces)
     buttons = {b.key: b.proto.label for b in at.get("download_button")}
     assert set(buttons) == {"download_comparison.html", "download_comparison.json"}
     files = at.session_state["compare_files"]  # what the buttons serve: render_comparison's

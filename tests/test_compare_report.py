@@ -11,7 +11,7 @@ import pytest
 from engine.cli import main
 from engine.compare import compare_models
 from engine.report.comparison import COMPARISON_FILES, render_comparison
-from engine.report.comparison_html import VERDICT_COLOURS, difference_chart
+from engine.report.comparison_html import INTERVAL_ONLY_TRACE, VERDICT_COLOURS, difference_chart
 from engine.report.pdf import find_chromium
 from tests.test_compare import CONFIG, _row, saved, toy  # noqa: F401  (fixtures)
 
@@ -101,6 +101,28 @@ def test_cli_writes_the_comparison_report(saved, capsys):  # noqa: F811
     assert (document["counts"]["n_fallback_a"], document["counts"]["n_fallback_b"]) == (0, 0)
     rows = pd.read_csv(out / "comparison.csv")
     assert len(rows) == len(document["rows"])
+
+
+def test_chart_marks_interval_only_rows_open_and_leaves_out_unlisted_groups():
+    """A row whose interval excludes 0 without a significant test is an open circle of the
+    "no significant change" colour; an item group neither version lists (0 and 0) and a
+    group of insufficient data are not drawn."""
+    base = {"metric": "exposure: genre", "grouping": "genre", "value_a": 0.2, "value_b": 0.3,
+            "difference": 0.1, "ci_low": 0.05, "ci_high": 0.15}  # fmt: skip
+    rows = pd.DataFrame([
+        {**base, "group": "drama", "verdict": "higher"},
+        {**base, "group": "noir", "verdict": "no significant change"},  # interval excludes 0
+        {**base, "group": "war", "verdict": "no significant change", "ci_low": -0.05},
+        {**base, "group": "silent", "verdict": "no significant change", "value_a": 0.0,
+         "value_b": 0.0, "difference": 0.0, "ci_low": 0.0, "ci_high": 0.0},
+        {**base, "group": "tiny", "verdict": "insufficient data"},
+    ])  # fmt: skip
+    traces = {t.name: t for t in difference_chart(rows, "genre").data}
+    assert set(traces) == {"higher", "no significant change", INTERVAL_ONLY_TRACE}
+    assert list(traces[INTERVAL_ONLY_TRACE].y) == ["genre = noir"]
+    assert traces[INTERVAL_ONLY_TRACE].marker.symbol == "circle-open"
+    assert traces[INTERVAL_ONLY_TRACE].marker.color == VERDICT_COLOURS["no significant change"]
+    assert list(traces["no significant change"].y) == ["genre = war"]
 
 
 @pytest.mark.parametrize(

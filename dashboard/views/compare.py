@@ -34,7 +34,7 @@ from engine.report.comparison import (
     describe_versions,
     render_comparison,
 )
-from engine.report.comparison_html import difference_chart
+from engine.report.comparison_html import CHART_CAPTION, difference_chart
 from engine.saved import SavedAnalysis
 from engine.saved.kept import SavedKeptRun
 from engine.text import literal_markdown
@@ -50,6 +50,15 @@ SESSION_A = "This session's analysis"
 KEPT_A = "This kept run"
 #: What an upload may be.
 UPLOAD_KINDS = "a saved analysis, or a run kept in Spark with its user side"
+#: The table's columns on the page: the verdict and difference first (the report keeps
+#: ``display_rows``' order).
+TABLE_ORDER = ("Grouping", "Group", "Verdict", "B - A", "95% interval of B - A", "p (Holm)",
+               "A", "B", "Users", "Ratings", "Catalogue share", "p", "Note")  # fmt: skip
+TABLE_WIDTHS = {
+    name: st.column_config.TextColumn(width=width)
+    for name, width in (("Grouping", "medium"), ("Group", "medium"), ("Verdict", "medium"),
+                        ("Note", "large"))
+}  # fmt: skip
 #: file name -> (button label, media type) of the report downloads.
 DOWNLOADS = {
     "comparison.html": ("Download the comparison report (HTML)", "text/html"),
@@ -101,15 +110,16 @@ def _show(result: Comparison, compared: dict | None) -> None:
         "permutation test; the 95% interval is per row and not adjusted, so a row whose "
         f"interval excludes 0 can show no significant change (noted '{INTERVAL_ONLY}')."
     )
-    st.dataframe(_table(result), hide_index=True, key="compare_rows")
-    metric = st.selectbox("Metric of the chart", list(pd.unique(result.rows["metric"])),
+    metric = st.selectbox("Metric", list(pd.unique(result.rows["metric"])),
                           key="compare_metric")  # fmt: skip
     block = result.rows[result.rows["metric"] == metric]
+    columns = [c for c in TABLE_ORDER if c != "Catalogue share" or metric.startswith("exposure")]
+    st.dataframe(_table(result).loc[block.index], hide_index=True, key="compare_rows",
+                 column_order=columns, column_config=TABLE_WIDTHS)  # fmt: skip
+    st.caption(f"The rows of {literal_markdown(metric)}; every metric's rows are in the "
+               "comparison report (HTML, JSON) below.")  # fmt: skip
     st.plotly_chart(difference_chart(block, _chart_title(metric)), key="compare_chart")
-    st.caption(
-        "Each point is a group's difference B - A with its 95% interval, coloured by verdict "
-        "(after Holm's correction); groups with insufficient data are not drawn."
-    )
+    st.caption(CHART_CAPTION)
     for note in result.notes:
         st.caption(literal_markdown(note))
     files = st.session_state.get(FILES_KEY) or {}

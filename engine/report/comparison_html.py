@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from engine.compare.text import INTERVAL_ONLY, display_rows
+from engine.compare.text import INTERVAL_ONLY, display_rows, interval_only
 from engine.report.html import _CSS, _JSON_ESCAPES, _PLOT_CONFIG, _Charts, table
 from engine.text import literal_plotly
 
@@ -31,24 +31,44 @@ VERDICT_COLOURS = {
 }  # fmt: skip
 
 
+#: What the difference charts show (under each, on the page and in the report).
+CHART_CAPTION = (
+    "Each point is a group's difference B - A with its 95% interval, coloured by verdict "
+    "(after Holm's correction); an open circle: the interval excludes 0 but the test is not "
+    "significant after Holm. Groups with insufficient data, and item groups neither version "
+    "lists, are not drawn."
+)
+#: The trace of the rows whose interval excludes 0 but whose Holm-adjusted test is not
+#: significant: the colour of "no significant change", an open marker.
+INTERVAL_ONLY_TRACE = "no significant change (interval excludes 0)"
+
+
 def difference_chart(rows: pd.DataFrame, title: str) -> go.Figure:
     """Difference B - A per group with its 95% interval, one trace (colour) per verdict.
 
-    ``rows``: comparison rows of one metric (and, for exposure, one item grouping); rows
-    of "insufficient data" are left out; a dashed line marks no change. Labels literal.
+    ``rows``: comparison rows of one metric (and, for exposure, one item grouping). Left
+    out: rows of "insufficient data", and item groups neither version listed (A and B
+    both 0: nothing to compare). Rows whose interval excludes 0 without a significant
+    test are their own trace (``INTERVAL_ONLY_TRACE``, open markers); a dashed line marks
+    no change. Labels literal.
     """
-    chosen = rows[rows["verdict"] != "insufficient data"]
+    unlisted = (rows["value_a"] == 0) & (rows["value_b"] == 0)
+    chosen = rows[(rows["verdict"] != "insufficient data") & ~unlisted]
+    only = np.array([interval_only(row) for _, row in chosen.iterrows()], dtype=bool)
     fig = go.Figure()
-    for verdict, colour in VERDICT_COLOURS.items():
-        part = chosen[chosen["verdict"] == verdict]
+    traces = [(verdict, chosen[(chosen["verdict"] == verdict).to_numpy() & ~only], colour,
+               "circle") for verdict, colour in VERDICT_COLOURS.items()]  # fmt: skip
+    traces.append((INTERVAL_ONLY_TRACE, chosen[only], VERDICT_COLOURS["no significant change"],
+                   "circle-open"))  # fmt: skip
+    for name, part, colour, symbol in traces:
         if part.empty:
             continue
         diff = part["difference"].to_numpy(float)
         labels = [literal_plotly(g if grouping == g else f"{grouping} = {g}")
                   for grouping, g in zip(part["grouping"], part["group"], strict=True)]  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=diff, y=labels, mode="markers", name=literal_plotly(verdict),
-            marker={"color": colour, "size": 9},
+            x=diff, y=labels, mode="markers", name=literal_plotly(name),
+            marker={"color": colour, "size": 9, "symbol": symbol},
             error_x={"type": "data", "symmetric": False, "color": colour,
                      "array": np.nan_to_num(part["ci_high"].to_numpy(float) - diff),
                      "arrayminus": np.nan_to_num(diff - part["ci_low"].to_numpy(float))},
@@ -160,11 +180,8 @@ def comparison_html(document: dict[str, Any]) -> str:
         "ratings.</p></header>",
         f'<section id="compared"><h2>What was compared</h2>{_compared(document)}</section>',
         f'<section id="summary"><h2>Summary</h2><ul>{summary}</ul></section>',
-        '<section id="charts"><h2>Differences per group</h2><p class="meta">Each point is '
-        "a group's difference B - A with its 95% interval, coloured by verdict (after "
-        "Holm's correction); groups with insufficient data are not drawn.</p>"
-        + _charts(rows, chart)
-        + "</section>",
+        '<section id="charts"><h2>Differences per group</h2><p class="meta">'
+        f"{escape(CHART_CAPTION)}</p>" + _charts(rows, chart) + "</section>",
         f'<section id="rows"><h2>All rows</h2><p class="meta">The verdict is the '
         "Holm-adjusted paired permutation test; the 95% interval is per row and not adjusted, "
         f"so a row can have an interval that excludes 0 and no significant change (note "
