@@ -108,6 +108,19 @@ def test_identical_versions_without_strangers_have_no_second_overall_row():
     assert not any("at least one version knows" in s for s in result.sentences)
 
 
+def test_a_summary_clause_gives_the_holm_adjusted_p_where_it_differs():
+    from engine.compare.run import _clause
+
+    row = pd.Series({"value_a": 1.0, "value_b": 0.9, "difference": -0.1, "ci_low": -0.2,
+                     "ci_high": -0.01, "p_value": 0.0085, "p_is_bound": False,
+                     "p_adjusted": 0.042})  # fmt: skip
+    assert _clause(row) == ("1 -> 0.9, -0.1000, 95% CI -0.2000 to -0.0100, p = 0.0085, "
+                            "Holm-adjusted p = 0.042")  # fmt: skip
+    alone = row.copy()
+    alone["p_adjusted"] = 0.0085  # a family of one test: the same p, said once
+    assert _clause(alone).endswith("-0.0100, p = 0.0085")
+
+
 def test_differences_are_written_with_4_decimals_never_in_scientific_notation():
     assert difference_text(4.568e-06) == "+0.0000"
     assert difference_text(-0.0009038) == "-0.0009"

@@ -61,6 +61,7 @@ from engine.compare.versions import Version, analysis_version
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
 from engine.model.svd import TrainedModel
+from engine.report.numbers import missing
 
 OVERALL = "all users"
 #: The overall row restricted to the users at least one version knows (its own Holm family).
@@ -138,7 +139,11 @@ class Comparison:
 
 
 def _clause(row: pd.Series) -> str:
-    """``0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070, p < 0.0005`` (``text``)."""
+    """``0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070, p < 0.0005`` (``text``).
+
+    The Holm-adjusted p-value, on which the verdict rests, follows the raw one where they
+    differ (a family of several groups): ``p = 0.0085, Holm-adjusted p = 0.042``.
+    """
     parts = [f"{value_text(row['value_a'])} -> {value_text(row['value_b'])}",
              difference_text(row["difference"])]  # fmt: skip
     interval = interval_text(row["ci_low"], row["ci_high"])
@@ -147,6 +152,9 @@ def _clause(row: pd.Series) -> str:
     p = format_p_value(row["p_value"], bool(row["p_is_bound"]))
     if p:
         parts.append(f"p {p}" if p.startswith("<") else f"p = {p}")
+        adjusted = row.get("p_adjusted")
+        if not missing(adjusted) and float(adjusted) != float(row["p_value"]):
+            parts.append(f"Holm-adjusted p = {format_p_value(float(adjusted), False)}")
     return ", ".join(parts)
 
 
