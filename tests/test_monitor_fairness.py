@@ -20,6 +20,7 @@ from engine.monitor import MonitorConfig, monitor
 from engine.monitor_changes import change_table, value_table
 from engine.monitor_fairness import gap_change_table, gap_table, list_units
 from engine.synth import SynthConfig, generate, write_dataset
+from tests.conftest import in_processes
 
 SETTINGS = MonitorConfig(min_group_size=10, bootstrap=200, permutations=500)
 MEMBERSHIP = pd.DataFrame({"P": [True, False], "Q": [False, True]}, index=["p1", "q1"])
@@ -152,17 +153,32 @@ def test_a_gap_that_closes_is_flagged_as_narrowed():
 # --- the sample's planted provider decay, 3 seeds ---------------------------------------------
 
 
-@pytest.fixture(scope="module", params=(0, 1, 2))
-def decayed(request, tmp_path_factory):
-    dataset = generate(SynthConfig(seed=request.param))
+SEEDS = (0, 1, 2)
+
+
+def monitored_decay(seed: int, folder: str) -> tuple[dict, object]:
+    """``(truth, monitoring)`` of the sample generated with ``seed`` (written to ``folder``)."""
+    dataset = generate(SynthConfig(seed=seed))
     truth = dataset.ground_truth["over_time"]
     before = pd.Timestamp(f"{truth['provider_decay']['from']}-01") - pd.DateOffset(months=1)
     config = MonitorConfig(bootstrap=100, permutations=1000, user_attributes=truth["controls"],
                            model=ModelConfig(n_factors=20, n_epochs=10),
                            baseline=before.strftime("%Y-%m"))  # fmt: skip
-    folder = tmp_path_factory.mktemp(f"decay{request.param}")
     write_dataset(dataclasses.replace(dataset), folder)
     return truth, monitor(load_dataset(folder), truth["window"], config)
+
+
+@pytest.fixture(scope="module")
+def decays(tmp_path_factory):
+    """``monitored_decay`` of every seed, the seeds in parallel processes."""
+    folders = [str(tmp_path_factory.mktemp(f"decay{seed}")) for seed in SEEDS]
+    return dict(zip(SEEDS, in_processes(monitored_decay, list(zip(SEEDS, folders, strict=True))),
+                    strict=True))  # fmt: skip
+
+
+@pytest.fixture(params=SEEDS)
+def decayed(request, decays):
+    return decays[request.param]
 
 
 def test_the_decaying_provider_is_flagged_from_the_planted_month(decayed):

@@ -17,6 +17,7 @@ from engine import load_dataset
 from engine.model.config import ModelConfig
 from engine.monitor import MonitorConfig, monitor
 from engine.synth import SynthConfig, generate, write_dataset
+from tests.conftest import in_processes
 
 SEEDS = (0, 1, 2)
 
@@ -46,14 +47,27 @@ def _end(month: str) -> int:
     return int((pd.Timestamp(f"{month}-01", tz="UTC") + pd.DateOffset(months=1)).timestamp())
 
 
-@pytest.fixture(scope="module", params=SEEDS)
-def planted(request, tmp_path_factory):
-    dataset = generate(SynthConfig(seed=request.param))
+def monitored_seed(seed: int, folder: str) -> tuple[object, dict, object]:
+    """``(dataset, truth, monitoring)`` of the sample generated with ``seed``, cut after the
+    late cohort's settling month (written to ``folder``)."""
+    dataset = generate(SynthConfig(seed=seed))
     truth = dataset.ground_truth["over_time"]
     cut = dataset.ratings[dataset.ratings["timestamp"] < _end(truth["late_cohort"]["settled"])]
-    folder = tmp_path_factory.mktemp(f"seed{request.param}")
     write_dataset(dataclasses.replace(dataset, ratings=cut), folder)
     return dataset, truth, monitor(load_dataset(folder), truth["window"], _settings(truth))
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    """``monitored_seed`` of every seed, the seeds in parallel processes."""
+    folders = [str(tmp_path_factory.mktemp(f"seed{seed}")) for seed in SEEDS]
+    return dict(zip(SEEDS, in_processes(monitored_seed, list(zip(SEEDS, folders, strict=True))),
+                    strict=True))  # fmt: skip
+
+
+@pytest.fixture(params=SEEDS)
+def planted(request, seeds):
+    return seeds[request.param]
 
 
 def test_late_cohort_joins_in_the_planted_month(planted):
