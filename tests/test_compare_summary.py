@@ -121,6 +121,18 @@ def test_a_summary_clause_gives_the_holm_adjusted_p_where_it_differs():
     assert _clause(alone).endswith("-0.0100, p = 0.0085")
 
 
+def test_exposure_rows_read_in_percentages_and_points_others_in_decimals():
+    from engine.compare.text import display_rows, shown_values
+
+    assert shown_values("exposure: genres", 0.1723, 0.263, 0.0907, 0.0667, 0.1106) == (
+        "17.2%", "26.3%", "+9.1 points", "+6.7 to +11.1 points")  # fmt: skip
+    assert shown_values("RMSE", 1.032, 1.023, -0.009, -0.0215, 0.0052) == (
+        "1.032", "1.023", "-0.0090", "-0.0215 to +0.0052")  # fmt: skip
+    shown = display_rows(pd.DataFrame([_exposure_row("low", -0.05, "lower")]))
+    assert shown.loc[0, ["A", "B", "B - A", "95% interval of B - A"]].tolist() == [
+        "10.0%", "5.0%", "-5.0 points", "-6.0 to -4.0 points"]  # fmt: skip
+
+
 def test_differences_are_written_with_4_decimals_never_in_scientific_notation():
     assert difference_text(4.568e-06) == "+0.0000"
     assert difference_text(-0.0009038) == "-0.0009"
@@ -166,9 +178,10 @@ def test_exposure_of_overlapping_groups_has_its_catalogue_share_and_a_note(genre
     (sentence,) = [s for s in genres.sentences if s.startswith("B's exposure: genres")]
     assert sentence.startswith(
         "B's exposure: genres share (an item counts in each of its groups, so the shares add "
-        "up to more than 100%) was higher for 2 groups: A (catalogue 50.0%; 0 -> 1, +1.0000, "
+        "up to more than 100%) was higher for 2 groups: A (catalogue 50.0%; 0.0% -> 100.0%, "
+        "+100.0 points, "
     )
-    assert "; lower for C (catalogue 50.0%; 1 -> 0, -1.0000, " in sentence
+    assert "; lower for C (catalogue 50.0%; 100.0% -> 0.0%, -100.0 points, " in sentence
 
 
 def _exposure_row(group: str, difference: float, verdict: str) -> dict:

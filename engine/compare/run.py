@@ -53,8 +53,8 @@ from engine.compare.rows import ROW_COLUMNS, group_rows, holm_family
 from engine.compare.text import (
     count_text,
     difference_text,
-    interval_text,
     percent_text,
+    shown_values,
     value_text,
 )
 from engine.compare.versions import Version, analysis_version
@@ -141,12 +141,15 @@ class Comparison:
 def _clause(row: pd.Series) -> str:
     """``0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070, p < 0.0005`` (``text``).
 
-    The Holm-adjusted p-value, on which the verdict rests, follows the raw one where they
-    differ (a family of several groups): ``p = 0.0085, Holm-adjusted p = 0.042``.
+    Exposure shares in percentages and points (``shown_values``). The Holm-adjusted
+    p-value, on which the verdict rests, follows the raw one where they differ (a family
+    of several groups): ``p = 0.0085, Holm-adjusted p = 0.042``.
     """
-    parts = [f"{value_text(row['value_a'])} -> {value_text(row['value_b'])}",
-             difference_text(row["difference"])]  # fmt: skip
-    interval = interval_text(row["ci_low"], row["ci_high"])
+    value_a, value_b, difference, interval = shown_values(
+        row.get("metric", ""), row["value_a"], row["value_b"], row["difference"],
+        row["ci_low"], row["ci_high"],
+    )  # fmt: skip
+    parts = [f"{value_a} -> {value_b}", difference]
     if interval:
         parts.append(f"95% CI {interval}")
     p = format_p_value(row["p_value"], bool(row["p_is_bound"]))
