@@ -107,6 +107,10 @@ def shows_the_users_ratings(at: AppTest, sample) -> None:
     table = frame_with(at, "item_id", "rating")
     assert sorted(table["item_id"]) == sorted(mine["item_id"])
     assert len(frame_with(at, "user_id", "similarity")) == 10  # most similar users
+    first = pd.to_datetime(mine["timestamp"].min(), unit="s", utc=True)
+    period = f"{len(mine):,} ratings given within "
+    (caption,) = [c.value for c in at.caption if c.value.startswith(period)]
+    assert f"({first:%Y-%m-%d %H:%M} to " in caption
 
 
 def lists_n_unrated_items(at: AppTest, sample) -> None:

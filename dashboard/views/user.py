@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import pick_user, shared_page
 from engine import charts
-from engine.data.profile import user_profile
+from engine.data.profile import rating_period, user_profile
 from engine.explain.labels import latent_tastes
 from engine.explain.neighbours import most_similar_users
 from engine.text import literal_markdown
@@ -63,6 +63,9 @@ def render() -> None:
     )  # fmt: skip
 
     st.subheader("Ratings")
+    period = rating_period(profile.ratings["rated_at"])
+    if period:
+        st.caption(period)
     st.dataframe(
         profile.ratings, hide_index=True, key="user_ratings",
         column_config={"rated_at": st.column_config.DatetimeColumn(

@@ -202,6 +202,45 @@ def _genre_shares(counts: pd.Series, genres: pd.Series) -> pd.Series:
     return shares / shares.sum() if shares.sum() else shares
 
 
+def _duration_text(seconds: float) -> str:
+    """``seconds`` as a reader says it: "45 s", "1 h 32 min", "3.5 days", "2.1 years"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86_400:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if seconds < 365.25 * 86_400:
+        return f"{seconds / 86_400:.1f} days"
+    return f"{seconds / (365.25 * 86_400):.1f} years"
+
+
+def rating_period(rated_at: pd.Series) -> str | None:
+    """Say over how long a user's ratings were given.
+
+    E.g. "737 ratings given within 1 h 32 min (1998-01-07 14:20 to 15:52 UTC)". A user
+    who rated hundreds of items in an hour (a bulk import, a script) reads differently from
+    one who rated them over years; the period lets the analyst see it. ``rated_at``:
+    ``UserProfile.ratings["rated_at"]``. ``None`` without any time.
+    """
+    stamps = rated_at.dropna()
+    if stamps.empty:
+        return None
+    first, last = stamps.min(), stamps.max()
+    missing = (
+        f"; {len(rated_at) - len(stamps):,} without a time" if len(stamps) < len(rated_at) else ""
+    )
+    if len(stamps) == 1:
+        return f"1 rating given on {first.strftime('%Y-%m-%d %H:%M')} UTC{missing}."
+    span = (last - first).total_seconds()
+    day = "%Y-%m-%d"
+    end = last.strftime("%H:%M" if first.strftime(day) == last.strftime(day) else f"{day} %H:%M")
+    within = f"within {_duration_text(span)}" if span > 0 else "at one moment"
+    return (f"{len(stamps):,} ratings given {within} ({first.strftime(f'{day} %H:%M')} to "
+            f"{end} UTC){missing}.")  # fmt: skip
+
+
 def user_profile(
     data: RatingData, user_id: str, population: DatasetProfile | None = None
 ) -> UserProfile:
