@@ -12,7 +12,10 @@ from engine import charts, load_dataset
 from engine.explain import explain_prediction, linear_history, shapley_history
 from engine.explain.additive import additive_view
 from engine.explain.faithfulness import (
+    RANDOM_SETS,
     WHY_THEY_DIFFER,
+    Faithfulness,
+    Removal,
     describe_agreement,
     faithfulness_check,
     rank_agreement,
@@ -255,6 +258,37 @@ def test_faithfulness_refolds_without_the_top_and_random_ratings(model):
     assert faithfulness_check(model, vector, item, contributions, seed=1).random != check.random
     assert len(check.random.removed) == 3
     assert "rank" in check.describe() and "seed 0" in check.describe()
+    # the verdict's 50 random sets: the first is the random arm, all refolded exactly
+    assert len(check.random_changes) == RANDOM_SETS
+    assert check.random_changes[0] == pytest.approx(check.random.prediction - check.prediction)
+    assert check.describe().endswith(check.verdict())
+
+
+def test_faithfulness_verdict_counts_random_sets_that_lower_it_as_much():
+    def check(changes: tuple[float, ...], top: list[str]) -> Faithfulness:
+        return Faithfulness(4.0, 1, Removal(top, 3.5, 2), Removal(["x"], 3.9, 1), 0, changes)
+
+    three = ["a", "b", "c"]
+    assert (
+        check((-0.1,) * 50, three)
+        .verdict()
+        .startswith("None of 50 random sets of 3 lowers it as much: the explanation picks out")
+    )
+    assert (
+        check((-0.1,) * 45 + (-0.5,) * 5, three)
+        .verdict()
+        .startswith("5 of 50 random sets of 3 lower it as much: the explanation mostly picks out")
+    )
+    assert (
+        check((-0.1,) * 44 + (-0.6,) * 6, three)
+        .verdict()
+        .startswith(
+            "6 of 50 random sets of 3 lower it as much: for this prediction the most credited"
+        )
+    )
+    assert check((-0.1,), []).verdict() == (
+        "No rating raises this prediction, so there is nothing to remove."
+    )
 
 
 def test_faithfulness_on_the_toy_removes_only_positive_ratings():

@@ -10,7 +10,10 @@ solves as ``TrainedModel.fold_in``; no retraining):
   split (fewer when fewer are positive);
 - *random*: ``k`` ratings drawn uniformly without replacement by
   ``numpy.random.default_rng(seed)`` (seed 0 by default, so the page and the CLI show the
-  same draw).
+  same draw); that draw and ``RANDOM_SETS - 1`` more give the verdict: the share of random
+  sets of ``k`` whose removal lowers the prediction at least as much as the top arm's
+  (``Faithfulness.verdict``). One random set alone cannot tell a faithful explanation from
+  a lucky draw.
 
 Ranks are 1-based among the items the user has not rated (every original rating stays
 excluded, removed or not: the user has seen those items) and the model knows, ties by
@@ -34,6 +37,10 @@ from engine.model.svd import TrainedModel, UserVector
 #: Ratings removed in each arm of the check, and the random arm's seed.
 REMOVE = 3
 SEED = 0
+#: Random sets of ``REMOVE`` ratings the top arm's drop is compared with.
+RANDOM_SETS = 50
+#: At most this share of random sets dropping as much: the top ratings hold it up.
+FAITHFUL_SHARE = 0.1
 #: Why the Shapley values and the exact split differ (shown beside their agreement).
 WHY_THEY_DIFFER = (
     "The exact split holds the ridge strength fixed at your whole history (lambda x n_u) "
@@ -61,9 +68,10 @@ class Faithfulness:
     top: Removal
     random: Removal
     seed: int
+    random_changes: tuple[float, ...] = ()
 
     def describe(self) -> str:
-        """Two sentences: what removing the top ratings and random ratings does."""
+        """Say what removing the top ratings and random ratings does, then ``verdict``."""
         k, r = len(self.top.removed), len(self.random.removed)
         return (
             f"Removing the {k} most positively attributed rating{'s' * (k != 1)} and refolding "
@@ -71,8 +79,32 @@ class Faithfulness:
             f"({self.top.prediction - self.prediction:+.3f}) and the rank {self.rank} -> "
             f"{self.top.rank}; removing {r} random rating{'s' * (r != 1)} (seed {self.seed}) "
             f"moves it to {self.random.prediction:.3f} "
-            f"({self.random.prediction - self.prediction:+.3f}), rank {self.random.rank}."
+            f"({self.random.prediction - self.prediction:+.3f}), rank {self.random.rank}. "
+            + self.verdict()
         )
+
+    def verdict(self) -> str:
+        """Say whether the top ratings hold the prediction up more than random ones do.
+
+        From ``random_changes``: how many random sets lower the prediction at least as
+        much as removing the top ratings; at most ``FAITHFUL_SHARE`` of them: faithful.
+        """
+        k, sets = len(self.top.removed), len(self.random_changes)
+        if k == 0:
+            return "No rating raises this prediction, so there is nothing to remove."
+        if sets == 0:
+            return ""
+        drop = self.top.prediction - self.prediction
+        as_much = int(np.sum(np.asarray(self.random_changes) <= drop + 1e-12))
+        if as_much == 0:
+            return (f"None of {sets} random sets of {k} lowers it as much: the explanation "
+                    "picks out the ratings that hold this prediction up.")  # fmt: skip
+        if as_much <= FAITHFUL_SHARE * sets:
+            return (f"{as_much} of {sets} random sets of {k} lower it as much: the explanation "
+                    "mostly picks out the ratings that hold this prediction up.")  # fmt: skip
+        return (f"{as_much} of {sets} random sets of {k} lower it as much: for this prediction "
+                "the most credited ratings are not what holds it up more than others (with "
+                "few ratings, or many alike, any few can matter as much).")  # fmt: skip
 
 
 def faithfulness_check(
@@ -82,20 +114,25 @@ def faithfulness_check(
     contributions: np.ndarray,
     k: int = REMOVE,
     seed: int = SEED,
+    sets: int = RANDOM_SETS,
 ) -> Faithfulness:
     """Refold without the ``k`` most positive contributions, and without ``k`` random ratings.
 
     ``contributions`` are the exact split's values aligned with ``vector.items``. The
     prediction is unclipped and refolded (for the refit it equals the model's). A user
     with no positive contribution gets an empty *top* arm (prediction and rank unchanged).
+    ``sets`` random sets are drawn (the first is the *random* arm), all refolded in one
+    batch; their changes of the prediction give ``Faithfulness.verdict``.
     """
     n = len(vector.items)
     values = np.asarray(contributions, float)[:n]
     order = np.argsort(-values, kind="stable")
     top = tuple(int(j) for j in order[:k] if values[j] > 0)
-    draw = np.random.default_rng(seed).choice(n, size=min(k, n), replace=False)
-    rand = tuple(int(j) for j in np.sort(draw))
-    ranks, scores = _RemovalRanks(model, vector, item)([(), top, rand])
+    rng = np.random.default_rng(seed)
+    draws = [tuple(int(j) for j in np.sort(rng.choice(n, size=min(k, n), replace=False)))
+             for _ in range(sets if n else 0)]  # fmt: skip
+    rand = draws[0] if draws else ()
+    ranks, scores = _RemovalRanks(model, vector, item)([(), top, *(draws or [()])])
     ids = model.interactions.item_ids[vector.items].astype(str)
     return Faithfulness(
         prediction=float(scores[0]),
@@ -103,6 +140,7 @@ def faithfulness_check(
         top=Removal([str(ids[j]) for j in top], float(scores[1]), int(ranks[1])),
         random=Removal([str(ids[j]) for j in rand], float(scores[2]), int(ranks[2])),
         seed=seed,
+        random_changes=tuple(float(x) for x in scores[2:] - scores[0]) if draws else (),
     )
 
 
