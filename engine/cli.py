@@ -587,9 +587,8 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
         "evaluation": str(tables),
         **_summary(kept.result.notes, kept.report, written),
         "saved_analysis": "none: the ratings stayed in Spark, and a saved analysis holds them "
-        "(update reads it; compare reads a kept run's user side); the report's parts are saved, "
-        "so "
-        f"'python -m engine report {args.out} --out DIR' writes the report again and "
+        "(update reads it; compare reads a kept run's user side); the report's parts are "
+        f"saved, so 'python -m engine report {args.out} --out DIR' writes the report again and "
         f"'streamlit run dashboard/app.py -- --analysis {args.out}' shows it.",
     }
 
