@@ -128,20 +128,31 @@ def rare_half_step_and_lookalike_lines() -> list[str]:
     return [lines[0].replace(",1,", ",4.5,"), *lines[1:]]
 
 
-def in_processes(function, arguments: list[tuple]) -> list:
-    """``[function(*a) for a in arguments]``, each call in its own process, all at once.
+def per_seed(function, seeds: tuple[int, ...], tmp_path_factory, name: str) -> dict:
+    """``{seed: function(seed, folder)}``, every seed at once, each in its own process.
 
-    For slow fixtures of several seeds: 3 seeds on 2 cores take about 1.5 seeds' time. The
-    processes are spawned (fresh interpreters, so nothing of this one, e.g. a JVM's threads,
-    is forked), and ``function`` must be importable (a module-level function of a test
-    module).
+    For slow fixtures of several seeds: 3 seeds on 2 cores take about 1.5 seeds' time. Each
+    seed gets a fresh temporary folder (``name`` + seed). The processes are spawned (fresh
+    interpreters, so nothing of this one, e.g. a JVM's threads, is forked), and
+    ``function`` must be importable (a module-level function of a test module).
     """
     import multiprocessing
+    import sys
+    import types
     from concurrent.futures import ProcessPoolExecutor
 
+    folders = [str(tmp_path_factory.mktemp(f"{name}{seed}")) for seed in seeds]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(arguments), mp_context=context) as pool:
-        return list(pool.map(function, *zip(*arguments, strict=True)))
+    # A spawned child runs the parent's __main__ again; after a test that ran a script as
+    # __main__ (Streamlit's AppTest.from_function does), that script is gone. The children
+    # need only ``function``'s module, so they get an empty __main__.
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with ProcessPoolExecutor(max_workers=len(seeds), mp_context=context) as pool:
+            return dict(zip(seeds, pool.map(function, seeds, folders), strict=True))
+    finally:
+        sys.modules["__main__"] = main
 
 
 def write_side(folder, data, model, per_part=1_000_000):

@@ -20,7 +20,7 @@ from engine.monitor import MonitorConfig, monitor
 from engine.monitor_changes import change_table, value_table
 from engine.monitor_fairness import gap_change_table, gap_table, list_units
 from engine.synth import SynthConfig, generate, write_dataset
-from tests.conftest import in_processes
+from tests.conftest import per_seed
 
 SETTINGS = MonitorConfig(min_group_size=10, bootstrap=200, permutations=500)
 MEMBERSHIP = pd.DataFrame({"P": [True, False], "Q": [False, True]}, index=["p1", "q1"])
@@ -171,9 +171,7 @@ def monitored_decay(seed: int, folder: str) -> tuple[dict, object]:
 @pytest.fixture(scope="module")
 def decays(tmp_path_factory):
     """``monitored_decay`` of every seed, the seeds in parallel processes."""
-    folders = [str(tmp_path_factory.mktemp(f"decay{seed}")) for seed in SEEDS]
-    return dict(zip(SEEDS, in_processes(monitored_decay, list(zip(SEEDS, folders, strict=True))),
-                    strict=True))  # fmt: skip
+    return per_seed(monitored_decay, SEEDS, tmp_path_factory, "decay")
 
 
 @pytest.fixture(params=SEEDS)

@@ -17,7 +17,7 @@ from engine import load_dataset
 from engine.model.config import ModelConfig
 from engine.monitor import MonitorConfig, monitor
 from engine.synth import SynthConfig, generate, write_dataset
-from tests.conftest import in_processes
+from tests.conftest import per_seed
 
 SEEDS = (0, 1, 2)
 
@@ -60,9 +60,7 @@ def monitored_seed(seed: int, folder: str) -> tuple[object, dict, object]:
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
     """``monitored_seed`` of every seed, the seeds in parallel processes."""
-    folders = [str(tmp_path_factory.mktemp(f"seed{seed}")) for seed in SEEDS]
-    return dict(zip(SEEDS, in_processes(monitored_seed, list(zip(SEEDS, folders, strict=True))),
-                    strict=True))  # fmt: skip
+    return per_seed(monitored_seed, SEEDS, tmp_path_factory, "seed")
 
 
 @pytest.fixture(params=SEEDS)
