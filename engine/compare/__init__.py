@@ -8,7 +8,6 @@ from engine.compare.run import (
     OVERALL,
     CompareError,
     Comparison,
-    compare_analyses,
     compare_models,
     compare_versions,
     fallback_sentence,
@@ -19,7 +18,7 @@ from engine.compare.run import (
 __all__ = [
     "KNOWN_OVERALL", "KNOWN_TO", "NEW_TO_A", "OVERALL", "ROW_COLUMNS", "VERDICTS",
     "CompareError", "Comparison",
-    "compare_analyses", "compare_models", "compare_versions", "fallback_sentence",
+    "compare_models", "compare_versions", "fallback_sentence",
     "paired_bootstrap_ci",
     "paired_difference", "paired_permutation_p", "population_sentence",
     "summary_sentences",

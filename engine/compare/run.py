@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.analysis import Analysis
 from engine.audit.config import AuditConfig
 from engine.audit.stats import Transform, format_p_value, identity
 from engine.charts import OVERLAP_TOLERANCE
@@ -57,7 +56,7 @@ from engine.compare.text import (
     shown_values,
     value_text,
 )
-from engine.compare.versions import Version, analysis_version
+from engine.compare.versions import Version
 from engine.data.types import RatingData, RatingScale
 from engine.errors import EngineError
 from engine.model.svd import TrainedModel
@@ -525,11 +524,3 @@ def compare_versions(
     items = _attributes(version_a.items, version_b.items)
     return compare_models(version_a.model, version_b.model, window, config,
                           users=users, items=items, trained_until=until)  # fmt: skip
-
-
-def compare_analyses(
-    analysis_a: Analysis, analysis_b: Analysis, window: RatingData, config: AuditConfig
-) -> Comparison:
-    """``compare_versions`` of two analyses (``engine.compare.versions.analysis_version``)."""
-    return compare_versions(analysis_version(analysis_a, "A"), analysis_version(analysis_b, "B"),
-                            window, config)  # fmt: skip
