@@ -123,6 +123,9 @@ def test_chart_marks_interval_only_rows_open_and_leaves_out_unlisted_groups():
     assert traces[INTERVAL_ONLY_TRACE].marker.symbol == "circle-open"
     assert traces[INTERVAL_ONLY_TRACE].marker.color == VERDICT_COLOURS["no significant change"]
     assert list(traces["no significant change"].y) == ["genre = war"]
+    # 0 under both versions leaves out an exposure group only: a user group's NDCG is drawn
+    ndcg = rows.iloc[[3]].assign(metric="NDCG@10", grouping="age", group="56+")
+    assert [list(t.y) for t in difference_chart(ndcg, "NDCG@10").data] == [["age = 56+"]]
 
 
 @pytest.mark.parametrize(

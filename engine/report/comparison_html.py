@@ -47,12 +47,13 @@ def difference_chart(rows: pd.DataFrame, title: str) -> go.Figure:
     """Difference B - A per group with its 95% interval, one trace (colour) per verdict.
 
     ``rows``: comparison rows of one metric (and, for exposure, one item grouping). Left
-    out: rows of "insufficient data", and item groups neither version listed (A and B
-    both 0: nothing to compare). Rows whose interval excludes 0 without a significant
-    test are their own trace (``INTERVAL_ONLY_TRACE``, open markers); a dashed line marks
-    no change. Labels literal.
+    out: rows of "insufficient data", and item groups neither version listed (exposure A
+    and B both 0: nothing to compare; a group's NDCG of 0 under both is drawn). Rows
+    whose interval excludes 0 without a significant test are their own trace
+    (``INTERVAL_ONLY_TRACE``, open markers); a dashed line marks no change. Labels literal.
     """
-    unlisted = (rows["value_a"] == 0) & (rows["value_b"] == 0)
+    exposure = rows["metric"].astype(str).str.startswith("exposure")
+    unlisted = exposure & (rows["value_a"] == 0) & (rows["value_b"] == 0)
     chosen = rows[(rows["verdict"] != "insufficient data") & ~unlisted]
     only = np.array([interval_only(row) for _, row in chosen.iterrows()], dtype=bool)
     fig = go.Figure()
