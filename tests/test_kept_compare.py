@@ -103,7 +103,7 @@ def test_kept_versions_compare_as_the_whole_models(versions):
     assert set(np.flatnonzero(np.diff(inter.indptr))) == set(listed[listed >= 0])
     whole = merged.ratings.groupby("user_id").size()
     np.testing.assert_array_equal(inter.counts_per_user(), whole.reindex(inter.user_ids))
-    assert b_version.ratings == merged.n_ratings
+    assert b_version.n_ratings == merged.n_ratings
     assert b_version.last_timestamp == merged.time_span()[1]
 
 

@@ -193,7 +193,7 @@ def _compare(
                 ratings = _window(window, scale_of(source_a))
                 version_a = version_of(source_a, upload_a.name, ratings.ratings["user_id"])
         elif run is not None:
-            ratings = _window(window, (run.parts.load.scale.low, run.parts.load.scale.high))
+            ratings = _window(window, scale_of(run))
             version_a = kept_version(run, KEPT_A, ratings.ratings["user_id"])
         else:
             scale = state.analysis().data.scale

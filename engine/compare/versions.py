@@ -45,7 +45,7 @@ class Version:
     dataset, fingerprint, model_key
         Its training data's name and fingerprint, and the key of its model (a saved
         analysis's model stage key; a kept run's key, the SHA-256 of its file records).
-    ratings, n_users, n_items
+    n_ratings, n_users, n_items
         The size of its training data.
     first_timestamp, last_timestamp
         Its first and last training rating (epoch seconds), ``None`` without timestamps.
@@ -60,7 +60,7 @@ class Version:
     dataset: str
     fingerprint: str
     model_key: str
-    ratings: int
+    n_ratings: int
     n_users: int
     n_items: int
     first_timestamp: int | None

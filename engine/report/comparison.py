@@ -76,7 +76,7 @@ def _version(version: Version) -> dict[str, Any]:
     return {
         "name": version.name, "dataset": version.dataset, "fingerprint": version.fingerprint,
         "model_key": version.model_key, "model": model_text(version.model.config),
-        "ratings": version.ratings, "users": version.n_users, "items": version.n_items,
+        "ratings": version.n_ratings, "users": version.n_users, "items": version.n_items,
         "first_rating": _date(version.first_timestamp),
         "last_rating": _date(version.last_timestamp),
     }  # fmt: skip
