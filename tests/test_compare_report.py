@@ -120,6 +120,10 @@ def test_chart_marks_interval_only_rows_open_and_leaves_out_unlisted_groups():
     traces = {t.name: t for t in difference_chart(rows, "genre").data}
     assert set(traces) == {"higher", "no significant change", INTERVAL_ONLY_TRACE}
     assert list(traces[INTERVAL_ONLY_TRACE].y) == ["genre = noir"]
+    assert list(traces["higher"].x) == pytest.approx([10.0])  # +0.1 share: +10 points
+    assert list(traces["higher"].error_x.array) == pytest.approx([5.0])
+    fig = difference_chart(rows, "genre")
+    assert fig.layout.xaxis.title.text == "difference B - A (percentage points)"
     assert traces[INTERVAL_ONLY_TRACE].marker.symbol == "circle-open"
     assert traces[INTERVAL_ONLY_TRACE].marker.color == VERDICT_COLOURS["no significant change"]
     assert list(traces["no significant change"].y) == ["genre = war"]

@@ -50,12 +50,16 @@ def difference_chart(rows: pd.DataFrame, title: str) -> go.Figure:
     out: rows of "insufficient data", and item groups neither version listed (exposure A
     and B both 0: nothing to compare; a group's NDCG of 0 under both is drawn). Rows
     whose interval excludes 0 without a significant test are their own trace
-    (``INTERVAL_ONLY_TRACE``, open markers); a dashed line marks no change. Labels literal.
+    (``INTERVAL_ONLY_TRACE``, open markers); a dashed line marks no change. Exposure is in
+    percentage points (as ``shown_values``). Labels literal.
     """
     exposure = rows["metric"].astype(str).str.startswith("exposure")
     unlisted = exposure & (rows["value_a"] == 0) & (rows["value_b"] == 0)
     chosen = rows[(rows["verdict"] != "insufficient data") & ~unlisted]
     only = np.array([interval_only(row) for _, row in chosen.iterrows()], dtype=bool)
+    # exposure in percentage points, as its table rows and sentences (``shown_values``)
+    points = bool(len(rows)) and bool(exposure.all())
+    scale = 100.0 if points else 1.0
     fig = go.Figure()
     traces = [(verdict, chosen[(chosen["verdict"] == verdict).to_numpy() & ~only], colour,
                "circle") for verdict, colour in VERDICT_COLOURS.items()]  # fmt: skip
@@ -64,22 +68,23 @@ def difference_chart(rows: pd.DataFrame, title: str) -> go.Figure:
     for name, part, colour, symbol in traces:
         if part.empty:
             continue
-        diff = part["difference"].to_numpy(float)
+        diff = scale * part["difference"].to_numpy(float)
         labels = [literal_plotly(g if grouping == g else f"{grouping} = {g}")
                   for grouping, g in zip(part["grouping"], part["group"], strict=True)]  # fmt: skip
         fig.add_trace(go.Scatter(
             x=diff, y=labels, mode="markers", name=literal_plotly(name),
             marker={"color": colour, "size": 9, "symbol": symbol},
             error_x={"type": "data", "symmetric": False, "color": colour,
-                     "array": np.nan_to_num(part["ci_high"].to_numpy(float) - diff),
-                     "arrayminus": np.nan_to_num(diff - part["ci_low"].to_numpy(float))},
-            hovertemplate="%{y}: %{x:+.4f}",
+                     "array": np.nan_to_num(scale * part["ci_high"].to_numpy(float) - diff),
+                     "arrayminus": np.nan_to_num(diff - scale * part["ci_low"].to_numpy(float))},
+            hovertemplate="%{y}: %{x:+.1f} points" if points else "%{y}: %{x:+.4f}",
         ))  # fmt: skip
     order = [literal_plotly(g if k == g else f"{k} = {g}")
              for k, g in zip(chosen["grouping"], chosen["group"], strict=True)]  # fmt: skip
     fig.add_vline(x=0, line_dash="dash", line_color="grey")
     fig.update_layout(
-        title=literal_plotly(title), xaxis_title="difference B - A",
+        title=literal_plotly(title),
+        xaxis_title="difference B - A" + (" (percentage points)" if points else ""),
         yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": order},
         height=max(300, 24 * len(order) + 140), margin={"l": 10, "r": 10, "t": 50, "b": 40},
         legend_title_text="verdict", showlegend=True,
