@@ -320,7 +320,10 @@ def group_metric(
         # a direction's notable bars are a trace of their own, hatched, in the legend only
         # when the direction has no solid bar: a legend swatch shows its trace's first bar
         solid = np.asarray(category == name) & ~notable
-        for chosen, pattern in ((solid, ""), (np.asarray(category == name) & notable, "/")):
+        for chosen, pattern in (
+            (solid, ""),
+            (np.asarray(category == name) & notable, NOTABLE_PATTERN),
+        ):
             if not chosen.any():
                 continue
             part = rows[chosen]
