@@ -25,7 +25,7 @@ from engine.analysis import Analysis
 from engine.data.merge import merge_batch
 from engine.data.types import RatingData
 from engine.model.svd import TrainedModel
-from engine.model.update import update_arrays
+from engine.model.update import ArrayUpdate, update_arrays
 
 #: Largest prediction changes listed in the record (one per touched user, largest first).
 TOP_CHANGES = 20
@@ -109,10 +109,15 @@ class UpdateResult:
     record: UpdateRecord
 
 
-def _changes(
+def prediction_changes(
     old: TrainedModel, new: TrainedModel, users: np.ndarray
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Each existing touched user's largest unclipped prediction change over the old items."""
+    """Each existing touched user's largest unclipped prediction change over the old items.
+
+    ``users``: indices in ``new``; users ``old`` does not have are left out. Returns the
+    ``TOP_CHANGES`` largest (``UpdateRecord.largest_changes``) and each user's largest
+    absolute change. Only the models' arrays and id axes are read.
+    """
     inter = new.interactions
     old_users = old.interactions.user_index(inter.user_ids[users])
     users, old_users = users[old_users >= 0], old_users[old_users >= 0]
@@ -139,6 +144,69 @@ def _changes(
     return rows[:TOP_CHANGES], largest
 
 
+def update_record(
+    source_fingerprint: str,
+    fingerprint: str,
+    batch: RatingData,
+    refresh_items: bool,
+    added: int,
+    replaced: int,
+    replaced_changed: int,
+    new_users: int,
+    items_touched: int,
+    new_items: int,
+    steps: ArrayUpdate,
+    changes: tuple[list[dict[str, Any]], np.ndarray],
+    seconds: dict[str, float],
+) -> UpdateRecord:
+    """Return the ``UpdateRecord`` of an update: its counts, ``prediction_changes`` and notes.
+
+    ``steps``: the model update's ``ArrayUpdate``; the other counts are the merge's.
+    """
+    largest, per_user = changes
+    unsided = 0 if refresh_items else new_items
+    notes = [
+        "The global mean and, unless items are refreshed, every item's bias and factors are "
+        "kept as trained; every user with a new rating is refit exactly on their whole history.",
+        "A rating of a (user, item) pair already rated replaces the old rating.",
+    ]
+    if unsided:
+        notes.append(
+            f"{unsided:,} new item(s) have no bias or factors without --refresh-items: they "
+            "are predicted mu + b_u (no item effect) and their ratings inform only their "
+            "users' biases."
+        )
+    report = batch.report
+    return UpdateRecord(
+        source_fingerprint=source_fingerprint,
+        fingerprint=fingerprint,
+        batch={
+            "name": batch.name,
+            "fingerprint": batch.fingerprint,
+            "rows_read": report.rows_read,
+            "rows_kept": report.rows_kept,
+            "rejected": dict(report.rejected),
+        },
+        refresh_items=refresh_items,
+        ratings_added=added,
+        ratings_replaced=replaced,
+        ratings_replaced_changed=replaced_changed,
+        ratings_rejected=report.rows_rejected,
+        users_refit=len(steps.users_refit),
+        new_users=new_users,
+        users_refit_for_items=len(steps.users_refit_for_items),
+        items_touched=items_touched,
+        items_refreshed=len(steps.items_refreshed),
+        new_items=new_items,
+        new_items_without_item_side=unsided,
+        largest_changes=largest,
+        max_abs_change=float(per_user.max()) if len(per_user) else None,
+        median_abs_change=float(np.median(per_user)) if len(per_user) else None,
+        seconds=seconds,
+        notes=notes,
+    )
+
+
 def update_model(
     model: TrainedModel, old_data: RatingData, batch: RatingData, refresh_items: bool = False
 ) -> UpdateResult:
@@ -163,50 +231,14 @@ def update_model(
     )  # fmt: skip
     update_s = time.perf_counter() - start
     changed = time.perf_counter()
-    largest, per_user = _changes(model, new, steps.users_refit)
+    changes = prediction_changes(model, new, steps.users_refit)
     seconds = {"merge": merge_s, **steps.seconds, "changes": time.perf_counter() - changed}
     seconds["total"] = update_s + seconds["changes"]
-    unsided = 0 if refresh_items else len(merged.new_items)
-    notes = [
-        "The global mean and, unless items are refreshed, every item's bias and factors are "
-        "kept as trained; every user with a new rating is refit exactly on their whole history.",
-        "A rating of a (user, item) pair already rated replaces the old rating.",
-    ]
-    if unsided:
-        notes.append(
-            f"{unsided:,} new item(s) have no bias or factors without --refresh-items: they "
-            "are predicted mu + b_u (no item effect) and their ratings inform only their "
-            "users' biases."
-        )
-    report = batch.report
-    record = UpdateRecord(
-        source_fingerprint=old_data.fingerprint,
-        fingerprint=merged.data.fingerprint,
-        batch={
-            "name": batch.name,
-            "fingerprint": batch.fingerprint,
-            "rows_read": report.rows_read,
-            "rows_kept": report.rows_kept,
-            "rejected": dict(report.rejected),
-        },
-        refresh_items=refresh_items,
-        ratings_added=merged.added,
-        ratings_replaced=merged.replaced,
-        ratings_replaced_changed=merged.replaced_changed,
-        ratings_rejected=report.rows_rejected,
-        users_refit=len(steps.users_refit),
-        new_users=len(merged.new_users),
-        users_refit_for_items=len(steps.users_refit_for_items),
-        items_touched=len(merged.touched_items),
-        items_refreshed=len(steps.items_refreshed),
-        new_items=len(merged.new_items),
-        new_items_without_item_side=unsided,
-        largest_changes=largest,
-        max_abs_change=float(per_user.max()) if len(per_user) else None,
-        median_abs_change=float(np.median(per_user)) if len(per_user) else None,
-        seconds=seconds,
-        notes=notes,
-    )
+    record = update_record(
+        old_data.fingerprint, merged.data.fingerprint, batch, refresh_items, merged.added,
+        merged.replaced, merged.replaced_changed, len(merged.new_users),
+        len(merged.touched_items), len(merged.new_items), steps, changes, seconds,
+    )  # fmt: skip
     return UpdateResult(new, merged.data, record)
 
 

@@ -59,9 +59,9 @@ def test_every_users_model_is_the_whole_models(side_run):
     the top-10 equal the in-memory model's; so do the raters of every 100th item."""
     folder, _, model = side_run
     side = open_kept(folder).users
-    assert len(side._bounds) == 5  # several parts, so a user is looked up among them
+    assert len(side.bounds) == 5  # several parts, so a user is looked up among them
     inter = model.interactions
-    users = {*side._bounds.ravel().tolist(), *range(0, inter.n_users, 50)}
+    users = {*side.bounds.ravel().tolist(), *range(0, inter.n_users, 50)}
     for user in sorted(users):
         user_id = inter.user_ids[user]
         one = side.model_for(user_id)
@@ -137,10 +137,11 @@ def test_a_modified_part_is_refused_when_read(side_run, tmp_path):
 
 
 def test_a_run_saved_without_a_user_side_opens_without_one(side_run, tmp_path):
-    """Schema 1 (before the user side) still opens, with ``users`` None."""
+    """Schema 1 (before the user side and ``derived_from``) still opens, with ``users`` None."""
     copy = tmp_path / "run"
     shutil.copytree(side_run[0], copy)
     manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest.pop("derived_from") is None  # schema 3's field
     manifest["schema_version"] = "1"
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k.startswith("kept/")}
     (copy / "manifest.json").write_text(json.dumps(manifest))
@@ -207,7 +208,7 @@ def test_a_crafted_part_with_its_hash_recorded_is_refused_when_read(side_run, tm
     copy = tmp_path / "run"
     shutil.copytree(side_run[0], copy)
     path = f"{FOLDER}/ratings/part-00000.parquet"
-    part = open_kept(copy).users._part(0)
+    part = open_kept(copy).users.part(0)
     part.loc[part.index[0], "i"] = 99_999
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["files"][path] = write_file(copy / path, part, "part")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from engine.data.attributes import attribute_coverage
 from engine.data.load import fingerprint_of
-from engine.data.types import MAX_EXAMPLES, LoadReport, RatingData
+from engine.data.types import MAX_EXAMPLES, LoadReport, RatingData, RatingScale
 from engine.errors import DataError
 
 _PAIR = ["user_id", "item_id"]
@@ -56,6 +56,41 @@ class MergedRatings:
     new_items: np.ndarray
 
 
+def check_batch(
+    batch: RatingData, name: str, scale: RatingScale, old_users: pd.Index, old_items: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check ``batch`` against the data ``name`` it is merged into; return its ids.
+
+    Returns the batch's user and item ids (sorted, unique). ``old_users`` / ``old_items``:
+    the ids of the data ``name``, on the rating scale ``scale``.
+
+    Raises
+    ------
+    DataError
+        A rating outside ``scale`` (load the batch with that scale, so it is rejected and
+        counted), or no user and no item id in common with the data (ids of another kind,
+        e.g. ``"u1"`` against ``"196"``: nothing in the batch could be related to a model).
+    """
+    values = batch.ratings["rating"].to_numpy()
+    low, high = scale.low, scale.high
+    if len(values) and (values.min() < low - 1e-9 or values.max() > high + 1e-9):
+        raise DataError(
+            f"{batch.name} holds ratings outside the saved scale {low:g}-{high:g}: load it "
+            f"with that scale (LoadOptions(scale=({low:g}, {high:g}))) so they are rejected "
+            "and counted."
+        )
+    touched_users = np.sort(batch.ratings["user_id"].unique().astype(object))
+    touched_items = np.sort(batch.ratings["item_id"].unique().astype(object))
+    if old_users.isin(touched_users).sum() == 0 and old_items.isin(touched_items).sum() == 0:
+        raise DataError(
+            f"None of the {len(touched_users):,} users and {len(touched_items):,} items of "
+            f"{batch.name} is in {name} (e.g. user {touched_users[0]!r}, item "
+            f"{touched_items[0]!r}; the saved data has e.g. user {old_users[0]!r}, item "
+            f"{old_items[0]!r}): check that the batch uses the same kind of ids."
+        )
+    return touched_users, touched_items
+
+
 def merge_batch(old: RatingData, batch: RatingData) -> MergedRatings:
     """Merge ``batch`` into ``old`` (see the module docstring for the conventions).
 
@@ -67,27 +102,9 @@ def merge_batch(old: RatingData, batch: RatingData) -> MergedRatings:
         against ``"196"``: nothing in it could be related to the model).
     """
     new = batch.ratings
-    low, high = old.scale.low, old.scale.high
-    values = new["rating"].to_numpy()
-    if len(values) and (values.min() < low - 1e-9 or values.max() > high + 1e-9):
-        raise DataError(
-            f"{batch.name} holds ratings outside the saved scale {low:g}-{high:g}: load it "
-            f"with that scale (LoadOptions(scale=({low:g}, {high:g}))) so they are rejected "
-            "and counted."
-        )
     old_users = pd.Index(old.ratings["user_id"].unique())
     old_items = pd.Index(old.ratings["item_id"].unique())
-    touched_users = np.sort(new["user_id"].unique().astype(object))
-    touched_items = np.sort(new["item_id"].unique().astype(object))
-    known_users = old_users.isin(touched_users).sum()
-    known_items = old_items.isin(touched_items).sum()
-    if known_users == 0 and known_items == 0:
-        raise DataError(
-            f"None of the {len(touched_users):,} users and {len(touched_items):,} items of "
-            f"{batch.name} is in {old.name} (e.g. user {touched_users[0]!r}, item "
-            f"{touched_items[0]!r}; the saved data has e.g. user {old_users[0]!r}, item "
-            f"{old_items[0]!r}): check that the batch uses the same kind of ids."
-        )
+    touched_users, touched_items = check_batch(batch, old.name, old.scale, old_users, old_items)
     old_keys = pd.MultiIndex.from_frame(old.ratings[_PAIR])
     new_keys = pd.MultiIndex.from_frame(new[_PAIR])
     replaced_mask = new_keys.isin(old_keys)

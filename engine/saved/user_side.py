@@ -107,12 +107,38 @@ def write_user_side(
     """
     out = Path(out)
     shutil.rmtree(out / FOLDER, ignore_errors=True)  # an earlier run's, replaced
+    files, bounds = write_parts(out, parts)
+    return files | write_side_tables(out, mu, users, items, bounds, user_attributes,
+                                     item_attributes)  # fmt: skip
+
+
+def write_parts(
+    out: Path, parts: Iterable[pd.DataFrame]
+) -> tuple[dict[str, dict[str, Any]], list[list[int]]]:
+    """Write each of ``parts`` as ratings part 0, 1, ...; return the records and the bounds.
+
+    The bounds are each part's first and last user ``u`` (``fields.json``'s ``parts``).
+    """
     files: dict[str, dict[str, Any]] = {}
     bounds = []
     for number, part in enumerate(parts):
         path = part_path(number)
         files[path] = write_file(out / path, part.reset_index(drop=True), "A ratings part")
         bounds.append([int(part["u"].iat[0]), int(part["u"].iat[-1])])
+    return files, bounds
+
+
+def write_side_tables(
+    out: Path,
+    mu: float,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    bounds: list[list[int]],
+    user_attributes: pd.DataFrame | None = None,
+    item_attributes: pd.DataFrame | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Write the user side's tables and ``fields.json`` (after ``write_parts``); the records."""
+    files: dict[str, dict[str, Any]] = {}
     tables = {USERS: users, ITEMS: items, USER_ATTRIBUTES: user_attributes,
               ITEM_ATTRIBUTES: item_attributes}  # fmt: skip
     for path, frame in tables.items():
@@ -233,6 +259,11 @@ class UserSide:
         self._users = pd.Index(self.user_ids)
         self.scale = (load.scale.low, load.scale.high)
 
+    @property
+    def bounds(self) -> np.ndarray:
+        """Return each ratings part's first and last user ``u`` (one row per part)."""
+        return self._bounds.copy()
+
     def user_index(self, user_id: str) -> int:
         """Return the index of raw user id ``user_id``, ``-1`` when the run has no such user."""
         return int(self._users.get_indexer([user_id])[0])
@@ -242,7 +273,7 @@ class UserSide:
         number = int(np.searchsorted(self._bounds[:, 1], user))
         if user < 0 or number >= len(self._bounds) or self._bounds[number, 0] > user:
             return pd.DataFrame({"u": [], "i": [], "rating": [], "timestamp": []})
-        part = self._part(number)
+        part = self.part(number)
         users = part["u"].to_numpy()
         lo, hi = np.searchsorted(users, user), np.searchsorted(users, user, side="right")
         return part.iloc[lo:hi]
@@ -255,12 +286,12 @@ class UserSide:
         asks again whenever its item is chosen again.
         """
         found = [part.loc[part["i"] == item, ["u", "rating"]] for part in map(
-            self._part, range(len(self._bounds)))]  # fmt: skip
+            self.part, range(len(self._bounds)))]  # fmt: skip
         rows = pd.concat(found) if found else pd.DataFrame({"u": [], "rating": []})
         return rows["u"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
 
     @lru_cache(maxsize=1)  # noqa: B019  (one part: a user's data and model read it in turn)
-    def _part(self, number: int) -> pd.DataFrame:
+    def part(self, number: int) -> pd.DataFrame:
         """Read part ``number``, verified (users in its range, sorted; items known; on scale)."""
         path = part_path(number)
         where = self._source.where(path)
@@ -320,7 +351,7 @@ class UserSide:
         numbers = np.searchsorted(self._bounds[:, 1], wanted)
         found = []
         for number in np.unique(numbers[numbers < len(self._bounds)]):
-            part = self._part(int(number))
+            part = self.part(int(number))
             found.append(part[np.isin(part["u"].to_numpy(np.int64), wanted[numbers == number])])
         rows = pd.concat(found) if found else pd.DataFrame({"u": [], "i": [], "rating": []})
         counts = np.bincount(rows["u"].to_numpy(np.int64), minlength=len(self.user_ids))
@@ -338,7 +369,7 @@ class UserSide:
         n = len(self.user_ids)
         counts, sums = np.zeros(n, dtype=np.int64), np.zeros(n)
         for number in range(len(self._bounds)):
-            part = self._part(number)
+            part = self.part(number)
             users, items = part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64)
             counts += np.bincount(users, minlength=n)
             sums += np.bincount(users, weights=self.item_counts[items].astype(np.float64),
