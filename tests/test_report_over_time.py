@@ -63,7 +63,7 @@ def _validated(report) -> dict:
 def test_json_validates_and_carries_the_toys_windows_and_settings(toy):
     data, report, m = toy
     document = _validated(replace(report, monitoring=m))
-    assert document["schema_version"] == SCHEMA_VERSION == "2.7"
+    assert document["schema_version"] == SCHEMA_VERSION == "2.8"
     section = document["over_time"]
     assert (section["window"], section["baseline"]) == ("month", "2020-02")
     assert section["baseline_reason"].startswith("Baseline window 2020-02 (8% of its test")

@@ -54,8 +54,9 @@ if TYPE_CHECKING:  # the monitor trains models: imported only by the callers tha
     from engine.external.systems import SystemsComparison
     from engine.monitor import Monitoring
 
-#: 2.4: optional "update"; 2.5: "systems"; 2.6: "over_time" (monitor); 2.7: "ranking_by_group".
-SCHEMA_VERSION = "2.7"
+#: 2.4: optional "update"; 2.5: "systems"; 2.6: "over_time" (monitor); 2.7: "ranking_by_group";
+#: 2.8: "update.evaluated" and "update.after" (a kept run's update).
+SCHEMA_VERSION = "2.8"
 #: Sections of the human-readable report, in order. JSON and CSV always carry everything.
 SECTIONS: dict[str, str] = {
     "summary": "Summary of findings",

@@ -17,7 +17,10 @@ the exact ridge solution of their whole history on the model's item side; the ot
 unchanged; the global mean is kept; without item refresh the touched items keep their
 trained side and new items have none (predicted ``mu + b_u``); the report's accuracy
 comes from the evaluation, a retrain on the merged data, which measures the method and
-not this update.
+not this update. A run kept in Spark updated by ``engine.saved.kept_update`` has
+``derived_from["after"]`` (the merged data's name, sizes and dates): its report's
+evaluation and audit stay those of the run it was updated from, on the data before the
+batch (``evaluated`` is "source", else "merged"; schema 2.8), and the reading says so.
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ def update_section(derived_from: dict[str, Any] | None) -> dict[str, Any] | None
     rejected by reason), ``refresh_items``, every key of ``COUNTS``, ``max_abs_change``
     and ``median_abs_change`` (stars, of each touched existing user's largest unclipped
     prediction change over the old items), ``seconds`` (the update's wall time),
-    ``reading`` (sentences: what it means) and ``notes`` (the record's conventions).
+    ``reading`` (sentences: what it means), ``notes`` (the record's conventions),
+    ``evaluated`` ("merged": the report's evaluation retrains on the merged data; "source":
+    a kept run's, of the run updated from) and, for "source", ``after`` (the merged data's
+    name, ratings, users and items).
     """
     if not derived_from or derived_from.get("by") != "update":
         return None
@@ -92,6 +98,10 @@ def update_section(derived_from: dict[str, Any] | None) -> dict[str, Any] | None
         value = record.get(key)
         section[key] = float(value) if isinstance(value, (int, float)) else None
     section["seconds"] = float((record.get("seconds") or {}).get("total") or 0.0)
+    after = derived_from.get("after")
+    section["evaluated"] = "source" if isinstance(after, dict) else "merged"
+    if isinstance(after, dict):
+        section["after"] = {key: after.get(key) for key in ("name", "ratings", "users", "items")}
     section["reading"] = _reading(section)
     section["notes"] = [str(n) for n in record.get("notes") or []]
     return section
@@ -139,12 +149,24 @@ def _reading(s: dict[str, Any]) -> list[str]:
             f"Each touched existing user's largest prediction change: at most "
             f"{s['max_abs_change']:.3f} stars, median {s['median_abs_change']:.3f}."
         )
-    out.append(
-        "The accuracy and audit in this report come from an evaluation that retrains on the "
-        "merged data: they measure the method on these data, not this update. To measure "
-        "the update, compare it with the analysis it came from on later ratings "
+    compare = (
+        "To measure the update, compare it with the analysis it came from on later ratings "
         "(python -m engine compare A B --window LATER)."
     )
+    if s["evaluated"] == "source":
+        after = s["after"]
+        out.append(
+            f"The model now rests on {after['ratings']:,} ratings of {after['users']:,} users "
+            f"and {after['items']:,} items ({after['name']}). The data profile, accuracy and "
+            "audit in this report are those of the run kept in Spark that it was updated "
+            "from, on the data before the batch: an update does not evaluate or audit again "
+            "(run --engine spark --keep-in-spark on the merged data does). " + compare
+        )
+    else:
+        out.append(
+            "The accuracy and audit in this report come from an evaluation that retrains on "
+            "the merged data: they measure the method on these data, not this update. " + compare
+        )
     return out
 
 
@@ -170,12 +192,24 @@ SUMMARY_LEAD = (
 )
 
 
+#: ``SUMMARY_LEAD`` for a run kept in Spark and updated: its figures are of the run before.
+KEPT_SUMMARY_LEAD = (
+    "This is the report of an updated run, but its data profile, accuracy and audit are "
+    "those of the run it was updated from, before the batch: an update of a run kept in "
+    "Spark refits the touched users and does not evaluate or audit again. To measure the "
+    "updated model itself (B), compare it with the run it came from (A) on later ratings: "
+    "python -m engine compare A B --window LATER (or the Compare versions page)."
+)
+
+
 def summary_lead(section: dict[str, Any] | None) -> str | None:
     """Return the sentence an update's executive summary starts with (None otherwise).
 
     ``section``: ``Report.update``.
     """
-    return None if section is None else SUMMARY_LEAD
+    if section is None:
+        return None
+    return KEPT_SUMMARY_LEAD if section.get("evaluated") == "source" else SUMMARY_LEAD
 
 
 def with_update(report: Report, derived_from: dict[str, Any] | None) -> Report:

@@ -20,8 +20,9 @@ PDF later) without Spark and without the ratings:
 ``kept/`` holds aggregates only: a row per user, per item and per list slot, never a
 rating; ``user_side/`` holds the ratings, read one user (or one item) at a time. It is
 not a saved analysis (``engine.saved.store``): it has no whole model in memory and no
-held-out predictions, so ``update`` cannot open it, and says so
-(``engine.saved.manifest.migrate``); ``compare`` scores its final fit from the user side
+held-out predictions. ``update`` refits its touched users from the user side into a new kept
+run whose report parts and audit stay the source run's (``engine.saved.kept_update``; the
+manifest's ``derived_from`` says so); ``compare`` scores its final fit from the user side
 (``engine.compare.versions``); the dashboard reads it on read-only pages
 (``dashboard.routes.kept_routes``). ``open_kept`` reads the folder or a zip of it into a
 ``SavedKeptRun`` and refuses anything that does not check out, with one ``SavedAnalysisError``
@@ -46,6 +47,7 @@ from engine.audit.specs import REGISTRY, SHARED_INPUTS
 from engine.audit.tables import RANKING_BY_GROUP_COLUMNS
 from engine.data.profile import DatasetProfile
 from engine.report.build import Report, ReportParts, assemble_report
+from engine.report.update_section import with_update
 from engine.saved import jsonio, records
 from engine.saved.dataset import load_report_of
 from engine.saved.errors import SavedAnalysisError, refuse
@@ -56,15 +58,21 @@ from engine.saved.store import MAX_BYTES, write_file
 from engine.saved.user_side import FOLDER as SIDE_FOLDER
 from engine.saved.user_side import UserSide, open_user_side
 
-#: The schema of a kept run's ``manifest.json`` and files: "2" adds the user side.
-KEPT_SCHEMA = "2"
+#: The schema of a kept run's ``manifest.json`` and files: "2" adds the user side, "3" the
+#: manifest's ``derived_from`` (``engine.saved.kept_update``).
+KEPT_SCHEMA = "3"
 #: The schemas ``open_kept`` reads ("1": no user side, so no user pages).
-KEPT_SCHEMAS = ("1", "2")
+KEPT_SCHEMAS = ("1", "2", "3")
 #: What to do about a kept run's folder that is refused.
 KEPT_FIX = "run the analysis again with run --engine spark --keep-in-spark"
 #: The folder, inside the run's ``--out``, of the stored parts and audit.
 FOLDER = "kept"
 _FIELDS = {"format", "schema_version", "tool", "versions", "created", "evaluation", "files"}
+#: The fields of a schema "3" manifest: ``derived_from`` added.
+_FIELDS_3 = _FIELDS | {"derived_from"}
+#: The keys of ``derived_from["after"]``: the merged data an updated run's model is fit to.
+AFTER_KEYS = ("name", "fingerprint", "ratings", "users", "items", "first_timestamp",
+              "last_timestamp")  # fmt: skip
 #: ``DatasetProfile``'s series, stored as one-column tables (``_profile_record``).
 _SERIES = ("user_activity", "item_popularity")
 #: The stored audit's field naming its metrics: its registry, rebuilt from ``REGISTRY``.
@@ -92,12 +100,14 @@ def save_kept(
     result: AuditResult,
     evaluation: str,
     user_side: dict[str, dict[str, Any]] | None = None,
+    derived_from: dict[str, Any] | None = None,
 ) -> Path:
     """Store what the report of a run kept in Spark rests on under ``out`` (module docstring).
 
     ``evaluation``: where the evaluation's Parquet tables are (recorded, not read);
     ``user_side``: the records of the files ``engine.saved.user_side.write_user_side``
-    wrote under ``out`` (listed in the manifest; ``None``: there are none). The
+    wrote under ``out`` (listed in the manifest; ``None``: there are none);
+    ``derived_from``: ``None``, or what ``engine.saved.kept_update`` updated the run from. The
     files are written first and ``manifest.json`` last, so an interrupted save leaves no
     manifest (nothing that opens); a kept run's earlier files there are replaced. Returns
     ``out``.
@@ -109,12 +119,7 @@ def save_kept(
         not overwritten.
     """
     out = Path(out)
-    manifest = out / NAME
-    if manifest.exists() and _format_of(manifest) != KEPT_FORMAT:
-        raise SavedAnalysisError(
-            f"{out} holds a saved analysis, which a run kept in Spark does not replace: "
-            "choose another --out folder."
-        )
+    manifest = clear_manifest(out)
     unknown = [spec.key for spec in result.registry if REGISTRY.get(spec.key) is not spec]
     if unknown:
         raise SavedAnalysisError(
@@ -122,7 +127,6 @@ def save_kept(
             "cannot be saved: a saved audit names its metrics, and only built-in ones are "
             "rebuilt on opening."
         )
-    manifest.unlink(missing_ok=True)  # a kept run's, replaced: it must not list the new files
     shutil.rmtree(out / FOLDER, ignore_errors=True)
     if user_side is None:
         shutil.rmtree(out / SIDE_FOLDER, ignore_errors=True)  # an earlier run's
@@ -150,9 +154,31 @@ def save_kept(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "evaluation": evaluation,
         "files": files,
+        "derived_from": derived_from,
     }
     write_file(manifest, jsonio.dumps(document, "The kept run's manifest"))
     return out
+
+
+def clear_manifest(out: Path) -> Path:
+    """Remove a kept run's ``manifest.json`` from ``out`` before files are written there.
+
+    An interrupted save then leaves no manifest listing files it did not write. Returns the
+    manifest's path.
+
+    Raises
+    ------
+    SavedAnalysisError
+        ``out`` holds a saved analysis: it is not overwritten.
+    """
+    manifest = out / NAME
+    if manifest.exists() and _format_of(manifest) != KEPT_FORMAT:
+        raise SavedAnalysisError(
+            f"{out} holds a saved analysis, which a run kept in Spark does not replace: "
+            "choose another --out folder."
+        )
+    manifest.unlink(missing_ok=True)
+    return manifest
 
 
 def _format_of(manifest: Path) -> object:
@@ -204,13 +230,25 @@ class SavedKeptRun:
         created = datetime.fromisoformat(str(self.manifest["created"]))
         return created.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
+    @property
+    def derived_from(self) -> dict[str, Any] | None:
+        """Return what the run was updated from (``engine.saved.kept_update``), else ``None``.
+
+        ``{"by": "update", "data", "model", "record", "after"}``: the fingerprint and key of
+        the run it was updated from, the ``UpdateRecord`` and ``after`` (``AFTER_KEYS``: the
+        merged data's name, fingerprint, sizes and first and last rating). Its report parts
+        and audit are that run's.
+        """
+        return self.manifest.get("derived_from")
+
     def report(self, sections: tuple[str, ...] | list[str] | None = None) -> Report:
         """Assemble its ``Report`` again (``sections`` as in ``build_report``).
 
         Equal to the report the run wrote (the same creation time: it is in the parts'
-        provenance).
+        provenance); an updated run's has the "Model update" section.
         """
-        return assemble_report(self.result, **self.parts.arguments(), sections=sections)
+        report = assemble_report(self.result, **self.parts.arguments(), sections=sections)
+        return with_update(report, self.derived_from)
 
 
 def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
@@ -228,7 +266,8 @@ def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
     if not isinstance(found, dict) or found.get("format") != KEPT_FORMAT:
         raise refuse(where, "is not the manifest of a run kept in Spark",
                      "choose the --out folder of run --engine spark --keep-in-spark")  # fmt: skip
-    if found.get("schema_version") not in KEPT_SCHEMAS or set(found) != _FIELDS:
+    schema = found.get("schema_version")
+    if schema not in KEPT_SCHEMAS or set(found) != (_FIELDS_3 if schema == "3" else _FIELDS):
         raise refuse(
             where,
             f"has the schema version {found.get('schema_version')!r} or fields this tool does "
@@ -251,9 +290,28 @@ def open_kept(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SavedKeptRun:
         raise refuse(where, f"lacks columns of {', '.join(RANKING_BY_GROUP_COLUMNS)}", KEPT_FIX)
     ranking = ranking.reindex(columns=RANKING_BY_GROUP_COLUMNS)  # saved before the intervals
     parts = replace(parts, profile=profile, load=load, ranking_by_group=ranking)
+    derived = _derived(found.get("derived_from"), where)
     run = SavedKeptRun(parts, result, found, Path(path))
-    users = open_user_side(source, parts.model, load, profile.name, run.key)
+    name = derived["after"]["name"] if derived else profile.name
+    users = open_user_side(source, parts.model, load, name, run.key)
     return replace(run, users=users)
+
+
+def _derived(derived: object, where: str) -> dict[str, Any] | None:
+    """Check a manifest's ``derived_from``: ``None``, or an update's (``SavedKeptRun``)."""
+    after = derived.get("after") if isinstance(derived, dict) else None
+    ok = derived is None or (
+        isinstance(derived, dict) and set(derived) == {"by", "data", "model", "record", "after"}
+        and derived["by"] == "update" and isinstance(derived["record"], dict)
+        and all(isinstance(derived[key], str) for key in ("data", "model"))
+        and isinstance(after, dict) and set(after) == set(AFTER_KEYS)
+        and isinstance(after["name"], str)
+        and all(isinstance(after[key], int) for key in ("ratings", "users", "items"))
+    )  # fmt: skip
+    if not ok:
+        raise refuse(where, "has a derived_from entry that is not null or an update's "
+                     "{by, data, model, record, after}", KEPT_FIX)  # fmt: skip
+    return derived  # type: ignore[return-value]
 
 
 def _entries(files: object, where: str) -> dict[str, dict[str, Any]]:
