@@ -24,6 +24,7 @@ from engine.checks import MAX_SEED
 from engine.compare import compare_versions
 from engine.compare.versions import open_version_source, scale_of, version_of
 from engine.data import ColumnMapping, LoadOptions, RatingData, dataset_profile, load_dataset
+from engine.data.types import RatingScale
 from engine.errors import EngineError
 from engine.evaluate import MODEL_NAMES, EvaluationConfig
 from engine.explain import explain_prediction, factor_labels, item_titles, reading_summary
@@ -47,9 +48,9 @@ from engine.report.comparison import describe_versions, render_comparison
 from engine.report.update_section import with_update
 from engine.report.write import FORMATS, parse_formats, write_files
 from engine.saved import open_analysis, read_saved, save_analysis
-from engine.saved.kept import is_kept, kept_report, save_kept
+from engine.saved.kept import is_kept, kept_report, open_kept, save_kept
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
-from engine.update import update_analysis
+from engine.update import UpdateRecord, update_analysis
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -651,22 +652,10 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
         )
     check_writable_folder(args.out.parent if not args.out.exists() else args.out)
     formats = parse_formats(args.format) if args.format else []
+    if is_kept(args.analysis):  # a run kept in Spark: its user side, part by part
+        return _update_kept(args, formats)
     analysis = open_analysis(args.analysis)
-    scale = analysis.data.scale
-    given = _parse_scale(args.scale)
-    if given is not None and given != (scale.low, scale.high):
-        raise ArgumentError(
-            f"--scale {args.scale} differs from the saved analysis's scale "
-            f"{scale.low:g}-{scale.high:g}: new ratings are checked against the saved scale, "
-            "so leave --scale out."
-        )
-    options = LoadOptions(
-        scale=(scale.low, scale.high), duplicates=args.duplicates, max_rows=args.max_rows,
-        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
-    )  # fmt: skip
-    batch = load_dataset(
-        ratings=args.ratings, mapping=_parse_columns(args.columns), options=options, batch=True
-    )
+    batch = _load_batch(args, analysis.data.scale, "saved analysis")
     had = [s for s in ("evaluation", "lists", "audit", "report") if s in analysis.computed()]
     updated, record = update_analysis(analysis, batch, refresh_items=args.refresh_items)
     derived = {"by": "update", "data": analysis.data.fingerprint, "model": analysis.key("model"),
@@ -678,11 +667,7 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
     folder = save_analysis(updated, args.out, report_files=files, derived_from=derived)
     if pdf_error is not None:
         raise _missing_pdf([folder / "report" / name for name in files], folder, pdf_error)
-    (folder / "update.json").write_text(
-        json.dumps(json_safe(record.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
-        + "\n",
-        encoding="utf-8",
-    )
+    _write_record(folder, record)
     out = {"analysis": str(folder), "update": str(folder / "update.json"), **record.to_dict()}
     out["not_carried_over"] = had
     if report is not None:
@@ -692,6 +677,54 @@ def _update(args: argparse.Namespace) -> dict[str, Any]:
         ["The saved evaluation, lists, audit and report rest on the old data: they are not "
          "carried over, and are computed on demand from the updated analysis (e.g. "
          "python -m engine report)."] if had else []
+    )]  # fmt: skip
+    return out
+
+
+def _write_record(folder: Path, record: UpdateRecord) -> None:
+    """Write an update's record to ``folder/update.json``."""
+    (folder / "update.json").write_text(
+        json.dumps(json_safe(record.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def _load_batch(args: argparse.Namespace, scale: RatingScale, what: str) -> RatingData:
+    """Load ``update``'s ``--ratings`` on the scale of the ``what`` being updated."""
+    given = _parse_scale(args.scale)
+    if given is not None and given != (scale.low, scale.high):
+        raise ArgumentError(
+            f"--scale {args.scale} differs from the {what}'s scale "
+            f"{scale.low:g}-{scale.high:g}: new ratings are checked against the saved scale, "
+            "so leave --scale out."
+        )
+    options = LoadOptions(
+        scale=(scale.low, scale.high), duplicates=args.duplicates, max_rows=args.max_rows,
+        delimiter=_parse_delimiter(args.delimiter), decimal=args.decimal, sheet=args.sheet,
+    )  # fmt: skip
+    return load_dataset(
+        ratings=args.ratings, mapping=_parse_columns(args.columns), options=options, batch=True
+    )
+
+
+def _update_kept(args: argparse.Namespace, formats: list[str]) -> dict[str, Any]:
+    """``update KEPT --ratings NEW --out DIR2`` of a kept run (``engine.saved.kept_update``)."""
+    from engine.saved.kept_update import update_kept
+
+    batch = _load_batch(args, open_kept(args.analysis).parts.load.scale, "kept run")
+    run, record = update_kept(args.analysis, batch, args.out, refresh_items=args.refresh_items)
+    _write_record(args.out, record)
+    out = {"kept_run": str(args.out), "update": str(args.out / "update.json"), **record.to_dict()}
+    if formats:  # the source run's report with the "Model update" section
+        report = run.report()
+        out["written"] = [str(p) for p in _write_report(report, formats, args.out / "report")]
+        out["report_update"] = report.update["reading"] if report.update else []
+    out["notes"] = [*record.notes, (
+        "The kept run's report parts and audit are the run's it was updated from, on the data "
+        "before the batch: an update does not evaluate or audit again (run --engine spark "
+        "--keep-in-spark on the merged data does). The user pages and compare use the "
+        "updated model."
     )]  # fmt: skip
     return out
 
@@ -1010,14 +1043,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_formats(report_cmd)
     report_cmd.set_defaults(run=_report)
     update_cmd = commands.add_parser(
-        "update", help="add new ratings to a saved analysis: touched users refit, no retraining"
+        "update",
+        help="add new ratings to a saved analysis or a run kept in Spark: touched "
+        "users refit, no retraining",
     )
-    update_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip (not "
-                            "the --out folder of run --keep-in-spark: it holds no ratings or "
-                            "model)")  # fmt: skip
+    update_cmd.add_argument("analysis", type=Path, help="saved analysis folder or .zip, or the "
+                            "--out folder (or .zip) of run --keep-in-spark; the updated kept "
+                            "run keeps the source's report parts and audit")  # fmt: skip
     update_cmd.add_argument("--ratings", required=True, help="file of new ratings")
     update_cmd.add_argument("--out", type=Path, required=True,
-                            help="folder for the updated analysis (with update.json)")  # fmt: skip
+                            help="folder for the updated analysis or kept run (with "
+                            "update.json)")  # fmt: skip
     update_cmd.add_argument(
         "--refresh-items",
         action="store_true",
@@ -1026,8 +1062,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_options(update_cmd)
     update_cmd.add_argument(
         "--format", default=None,
-        help=f"also compute and save the updated analysis's report (evaluation and audit on "
-        f"the merged data) with its Model update section: a subset of {','.join(FORMATS)}",
+        help=f"also save the report with its Model update section: a subset of "
+        f"{','.join(FORMATS)} (an analysis's evaluation and audit are computed on the merged "
+        "data; a kept run's are the source run's)",
     )  # fmt: skip
     update_cmd.set_defaults(run=_update)
     compare_cmd = commands.add_parser(

@@ -89,6 +89,7 @@ def kept_version(run: SavedKeptRun, name: str, window_users: pd.Series | np.ndar
         so it has no user vectors to score the window with.
     """
     from engine.saved.errors import refuse
+    from engine.saved.kept import AFTER_KEYS
     from engine.saved.manifest import NAME
 
     if run.users is None:
@@ -99,11 +100,23 @@ def kept_version(run: SavedKeptRun, name: str, window_users: pd.Series | np.ndar
             "run it again with run --engine spark --keep-in-spark, without --no-user-side",
         )
     profile = run.parts.profile
+    data = (
+        profile.name,
+        str(run.parts.provenance["dataset"]["fingerprint"]),
+        profile.n_ratings,
+        profile.n_users,
+        profile.n_items,
+        profile.first_timestamp,
+        profile.last_timestamp,
+    )
+    derived = run.derived_from
+    if derived:  # updated (engine.saved.kept_update): the model rests on the merged data
+        data = tuple(derived["after"][key] for key in AFTER_KEYS)
+    name_, fingerprint, ratings, users, items, first, last = data
     return Version(
         name, run.users.model_for_users(window_users), run.users.user_attributes,
-        run.users.item_attributes, profile.name,
-        str(run.parts.provenance["dataset"]["fingerprint"]), run.key, profile.n_ratings,
-        profile.n_users, profile.n_items, profile.first_timestamp, profile.last_timestamp,
+        run.users.item_attributes, name_, fingerprint, run.key, ratings, users, items, first,
+        last, derived,
     )  # fmt: skip
 
 
