@@ -74,17 +74,44 @@ def kept_caption(run: SavedKeptRun) -> None:
         "**A run whose ratings stayed in Spark** (`run --engine spark --keep-in-spark`, "
         f"saved {run.saved}), read only: these pages show what its report rests on (the "
         f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
-        "held-out predictions stayed in Spark and it is not a saved analysis (which `update` "
-        "opens), so there is no Over time page and nothing is retrained here: for that page, "
-        "run the analysis without `--keep-in-spark`.",
+        "held-out predictions stayed in Spark, so there is no Over time page and nothing is "
+        "retrained here: for that page, run the analysis without `--keep-in-spark`.",
         icon=":material/storage:",
     )
     fingerprint = run.parts.provenance["dataset"]["fingerprint"]
+    derived = run.derived_from
+    if derived:
+        update_notice(derived, profile.n_ratings)
     st.caption(
-        f"Dataset {literal_markdown(profile.name)} · {profile.n_users:,} users · "
-        f"{profile.n_items:,} items · {profile.n_ratings:,} ratings · "
-        f"fingerprint `{literal_markdown(fingerprint.removeprefix('spark:')[:12])}` · read from "
-        f"{literal_markdown(run.path)}"
+        f"{'Before the update: d' if derived else 'D'}ataset {literal_markdown(profile.name)} · "
+        f"{profile.n_users:,} users · {profile.n_items:,} items · {profile.n_ratings:,} "
+        f"ratings · fingerprint `{literal_markdown(fingerprint.removeprefix('spark:')[:12])}` · "
+        f"read from {literal_markdown(run.path)}"
+    )
+
+
+def update_notice(derived: dict, ratings_before: int) -> None:
+    """Say that a kept run was updated (``engine.saved.kept_update``): which pages show what.
+
+    ``derived``: ``SavedKeptRun.derived_from``; ``ratings_before``: the source run's ratings.
+    """
+    record, after = derived["record"], derived["after"]
+    batch = record.get("batch") or {}
+    refreshed = (f", {record.get('items_refreshed', 0):,} items refreshed"
+                 if record.get("refresh_items") else ", item side as trained")  # fmt: skip
+    st.warning(
+        f"**Updated, not retrained**: this run's model was updated with "
+        f"{literal_markdown(batch.get('name', 'a batch'))} (`update`: "
+        f"{record.get('ratings_added', 0):,} ratings added, "
+        f"{record.get('ratings_replaced', 0):,} replaced; {record.get('users_refit', 0):,} users "
+        f"refit, {record.get('new_users', 0):,} of them new{refreshed}). **User profile, "
+        "Recommendations and Compare versions** use the updated model, fit to "
+        f"{after['ratings']:,} ratings of {after['users']:,} users and {after['items']:,} items. "
+        "**Data, Model, Bias audit and Report** show the run it was updated from, on its "
+        f"{ratings_before:,} ratings before the batch: an update does not evaluate or audit "
+        "again. To see what the update changed, compare the two runs on later ratings "
+        "(Compare versions).",
+        icon=":material/update:",
     )
 
 
