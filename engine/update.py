@@ -29,8 +29,9 @@ from engine.model.update import ArrayUpdate, update_arrays
 
 #: Largest prediction changes listed in the record (one per touched user, largest first).
 TOP_CHANGES = 20
-#: Users scored at once when measuring prediction changes (bounds the memory used).
-_CHUNK = 1024
+#: Users scored at once when measuring prediction changes (bounds the memory used: one
+#: users x items block of float64, 120 MB for 59,047 items).
+_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -122,23 +123,29 @@ def prediction_changes(
     old_users = old.interactions.user_index(inter.user_ids[users])
     users, old_users = users[old_users >= 0], old_users[old_users >= 0]
     items = inter.item_index(old.interactions.item_ids)
+    # after - before in one product: [p'_u, -p_u] . [q'_j, q_j], plus the changes of mu + b
+    right = np.hstack([new.Q[items], old.Q]).T
+    shift = (new.mu - old.mu) + (new.bi[items] - old.bi)
     rows: list[dict[str, Any]] = []
     largest = np.zeros(len(users))
     for start in range(0, len(users), _CHUNK):
         part = slice(start, start + _CHUNK)
-        before = old.score_block(old_users[part])
-        after = new.score_block(users[part])[:, items]
-        where = np.abs(after - before).argmax(axis=1)
-        at = np.arange(len(where))
-        largest[part] = np.abs(after - before)[at, where]
-        for row, user in enumerate(users[part]):
-            j = where[row]
+        u, o = users[part], old_users[part]
+        change = np.hstack([new.P[u], -old.P[o]]) @ right
+        change += shift[None, :]
+        change += (new.bu[u] - old.bu[o])[:, None]
+        where = np.abs(change, out=change).argmax(axis=1)
+        before = old.mu + old.bu[o] + old.bi[where] + np.einsum("uk,uk->u", old.P[o], old.Q[where])
+        j = items[where]
+        after = new.mu + new.bu[u] + new.bi[j] + np.einsum("uk,uk->u", new.P[u], new.Q[j])
+        largest[part] = np.abs(after - before)
+        for row, user in enumerate(u):
             rows.append({
                 "user_id": str(inter.user_ids[user]),
-                "item_id": str(old.interactions.item_ids[j]),
-                "before": float(before[row, j]),
-                "after": float(after[row, j]),
-                "change": float(after[row, j] - before[row, j]),
+                "item_id": str(old.interactions.item_ids[where[row]]),
+                "before": float(before[row]),
+                "after": float(after[row]),
+                "change": float(after[row] - before[row]),
             })  # fmt: skip
     rows.sort(key=lambda r: -abs(r["change"]))
     return rows[:TOP_CHANGES], largest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,10 @@ from engine.errors import DataError
 from engine.explain import explain_prediction
 from engine.explain.history import RESIDUAL_FEATURE
 from engine.model import ModelConfig, train
+from engine.model.interactions import Interactions
+from engine.model.svd import TrainedModel
 from engine.saved import SavedAnalysisError, open_analysis, read_saved, save_analysis
-from engine.update import update_model
+from engine.update import prediction_changes, update_model
 
 CONFIG = ModelConfig(n_factors=3, n_epochs=30, refit_lambda=0.1, seed=1)
 
@@ -179,6 +182,65 @@ def test_counts_replacements_rejections_and_new_items(toy):
     changes = [abs(c["change"]) for c in record.largest_changes]
     assert {c["user_id"] for c in record.largest_changes} == {"u1", "u2"}
     assert changes == sorted(changes, reverse=True) and record.max_abs_change == changes[0]
+
+
+def test_prediction_changes_by_hand():
+    """One user, two items, one factor: item i2's bias rises by 1, the user's by 0.2 and
+    p_u from 1 to 2. Changes: i1 0.2 + (2 - 1) * 0.5 = 0.7, i2 0.2 + 1 + (2 - 1) * 0.1 = 1.3;
+    the largest is i2's, from mu + q = 3.1 to 3 + 0.2 + 1 + 0.2 = 4.4."""
+    inter = Interactions(
+        np.array(["u1"], dtype=object),
+        np.array(["i1", "i2"], dtype=object),
+        np.zeros(2, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0),
+    )
+    Q = np.array([[0.5], [0.1]])
+    old = TrainedModel(
+        ModelConfig(n_factors=1),
+        3.0,
+        np.array([0.0]),
+        np.zeros(2),
+        np.array([[1.0]]),
+        Q,
+        inter,
+        (1, 5),
+    )
+    new = replace(old, bu=np.array([0.2]), bi=np.array([0.0, 1.0]), P=np.array([[2.0]]))
+    rows, largest = prediction_changes(old, new, np.array([0]))
+    (row,) = rows
+    assert row["item_id"] == "i2" and largest == pytest.approx([1.3])
+    assert (row["before"], row["after"], row["change"]) == pytest.approx((3.1, 4.4, 1.3))
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_prediction_changes_are_the_whole_score_matrices_difference(toy, refresh):
+    """Each touched existing user's largest change, item and before/after equal the brute
+    force over both models' full score matrices (old items only)."""
+    old, batch, model = toy
+    result = update_model(model, old, batch, refresh_items=refresh)
+    new, inter = result.model, result.model.interactions
+    users = inter.user_index(batch.ratings["user_id"].unique())
+    before_ids = model.interactions.user_index(inter.user_ids[users])
+    users, before_ids = users[before_ids >= 0], before_ids[before_ids >= 0]
+    items = inter.item_index(model.interactions.item_ids)
+    before = model.score_block(before_ids)
+    after = new.score_block(users)[:, items]
+    change = after - before
+    j = np.abs(change).argmax(axis=1)
+    expected = sorted(
+        ({"user_id": inter.user_ids[u], "item_id": model.interactions.item_ids[j[n]],
+          "before": before[n, j[n]], "after": after[n, j[n]], "change": change[n, j[n]]}
+         for n, u in enumerate(users)), key=lambda r: -abs(r["change"]),
+    )  # fmt: skip
+    got = result.record.largest_changes
+    assert [(r["user_id"], r["item_id"]) for r in got] == [
+        (r["user_id"], r["item_id"]) for r in expected]  # fmt: skip
+    for key in ("before", "after", "change"):
+        np.testing.assert_allclose([r[key] for r in got], [r[key] for r in expected], atol=1e-12)
+    assert result.record.max_abs_change == pytest.approx(np.abs(change).max(), abs=1e-12)
+    assert result.record.median_abs_change == pytest.approx(
+        np.median(np.abs(change).max(axis=1)), abs=1e-12)  # fmt: skip
 
 
 @pytest.mark.parametrize("refresh", [False, True])
