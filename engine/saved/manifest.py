@@ -172,8 +172,9 @@ def migrate(manifest: object, file: object) -> tuple[dict[str, Any], list[str]]:
             "that run's report and audit, not the ratings, model and predictions of a saved "
             "analysis",
             "write its report again with python -m engine report FOLDER --out DIR, read it in "
-            "the dashboard (streamlit run dashboard/app.py -- --analysis FOLDER), or run "
-            "without --keep-in-spark for an analysis that update opens",
+            "the dashboard (streamlit run dashboard/app.py -- --analysis FOLDER), update or "
+            "compare it (python -m engine update / compare), or run without --keep-in-spark "
+            "for a saved analysis",
         )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise refuse(
