@@ -98,6 +98,13 @@ def test_summary_gives_the_known_to_groups_under_the_minimum_with_their_values(d
     ) in sentence
     assert "B only 1.118 -> 0.5, -0.6180 (not tested" in sentence
     assert "neither (20 users) 1.118 -> 1.118, 0, " in sentence
+    assert "fallback list" not in sentence  # said for NDCG only: RMSE's fallback is said apart
+    (ndcg,) = [s for s in diluted.sentences if s.startswith("NDCG@2 by the versions")]
+    assert ndcg.endswith(
+        "Users neither version knows get each version's fallback list (its most-rated items), "
+        "not a model's ranking: their NDCG@2 says how often they rated popular items in the "
+        "window, not how well a model serves them."
+    )
 
 
 def test_identical_versions_without_strangers_have_no_second_overall_row():

@@ -181,7 +181,14 @@ def _known_to_sentence(metric: str, block: pd.DataFrame, minimum: int) -> str | 
         else:
             named.append(f"{row['group']} ({count_text(row['n_users'])} users) {_clause(row)}: "
                          f"{row['verdict']}")  # fmt: skip
-    return f"{metric} by the versions that know the user: " + "; ".join(named) + "."
+    sentence = f"{metric} by the versions that know the user: " + "; ".join(named) + "."
+    if metric.startswith("NDCG") and "neither" in set(part["group"]):
+        sentence += (
+            f" Users neither version knows get each version's fallback list (its most-rated "
+            f"items), not a model's ranking: their {metric} says how often they rated popular "
+            "items in the window, not how well a model serves them."
+        )
+    return sentence
 
 
 def _known_overall_sentence(metric: str, row: pd.Series, minimum: int) -> str:
@@ -236,7 +243,8 @@ def summary_sentences(rows: pd.DataFrame, min_group_size: int | None = None) -> 
     group rows (after Holm), the largest differences first, ``MAX_NAMED`` of them named
     (exposure: ``MAX_NAMED`` per direction, "higher" then "lower"). A rated metric with a
     ``KNOWN_OVERALL`` row adds its sentence, and one with ``KNOWN_TO`` groups adds their
-    values, tested or not ("not tested: 21 users, under the minimum of 30").
+    values, tested or not ("not tested: 21 users, under the minimum of 30"), and for NDCG
+    says that the users neither version knows are ranked by the fallback, not a model.
     ``min_group_size``: the minimum named there (default ``AuditConfig``'s).
     """
     minimum = AuditConfig().min_group_size if min_group_size is None else min_group_size
