@@ -136,6 +136,11 @@ def test_new_users_are_grouped_by_attributes_and_as_new_to_a(toy):
     )
     assert (b_only["value_a"], b_only["value_b"]) == pytest.approx(_rmse(NEW))
     assert b_only["verdict"] == "improved"
+    # the catalogue share's items: A's and the window's i9 (the union, said in a note)
+    result = compare_models(a, b, window, CONFIG, users=users)
+    n_items = len(ITEMS) + 1
+    assert any(n.startswith(f"A catalogue share is the share of the {n_items} items A, B or "
+                            "the window have") for n in result.notes)  # fmt: skip
     # i9: no training rating in A -> item popularity's "new to A"; 2 raters (< 5)
     item = _row(rows, "RMSE", "item popularity", NEW_TO_A)
     assert (item["n_users"], item["n_pairs"], item["verdict"]) == (2, 2, "insufficient data")

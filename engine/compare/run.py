@@ -496,6 +496,13 @@ def compare_models(
         "are given in the summary.",
     ]
     notes += overlaps
+    if by_item:
+        n_items = len(next(iter(by_item.values())))
+        notes.append(
+            f"A catalogue share is the share of the {n_items:,} items A, B or the window have "
+            "(their union, so that items new to A are grouped too); the Data page and the audit "
+            "count one analysis's items, so their shares can differ slightly."
+        )
     if trained_until is None:
         notes.append("Training timestamps are unknown: the window was not checked to lie "
                      "after the training data.")  # fmt: skip
