@@ -144,7 +144,11 @@ def test_the_compare_page_of_a_kept_run_compares_it_with_an_uploaded_kept_run(
     at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Compare versions"
-    assert at.radio(key="compare_a_source").options == ["This kept run", "Upload a version (.zip)"]
+    places = at.radio(key="compare_this")
+    assert places.options == ["This kept run is A", "This kept run is B", "Upload both"]
+    assert places.value == "This kept run is A"  # not an updated run: the usual A
+    assert not at.get("file_uploader") or all(
+        u.proto.label != "Version A (.zip)" for u in at.get("file_uploader"))  # fmt: skip
     at.file_uploader(key="compare_b").set_value(("B.zip", _zip(b), "application/zip"))
     at.file_uploader(key="compare_window").set_value(("window.csv", window.read_bytes(),
                                                       "text/csv"))  # fmt: skip

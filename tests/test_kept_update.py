@@ -30,8 +30,10 @@ from engine.report.update_section import KEPT_SUMMARY_LEAD
 from engine.saved.errors import SavedAnalysisError
 from engine.saved.kept import open_kept, save_kept
 from engine.saved.kept_update import merged_fingerprint, update_kept
+from engine.text import literal_markdown
 from engine.update import update_model
 from tests.conftest import REPORT_CREATED, write_side
+from tests.test_kept_compare import _zip
 
 #: Ratings per part: the hostile sample's 98,533 ratings fall into 5 parts.
 PER_PART = 20_000
@@ -64,6 +66,15 @@ def _batch_rows(data) -> list[tuple]:
 def _csv(rows: list[tuple], name: str) -> DataFile:
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
     return DataFile(name, frame.to_csv(index=False).encode())
+
+
+def _window(data) -> bytes:
+    """40 users' later ratings, one each (a window after the batch)."""
+    later = int(data.ratings["timestamp"].max()) + 10_000
+    users = data.ratings["user_id"].unique()[:40]
+    items = data.ratings["item_id"].unique()
+    rows = [(u, items[(n * 7) % len(items)], 1 + n % 5, later + n) for n, u in enumerate(users)]
+    return _csv(rows, "window.csv").content
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +140,11 @@ def test_updated_kept_report_says_what_its_figures_are_of(source, tmp_path):
     assert report.update["evaluated"] == "source"
     assert report.update["after"]["ratings"] == data.n_ratings + record.ratings_added
     assert report.update["users_refit"] == record.users_refit
+    known = record.users_refit - record.new_users
+    assert (f"For each of the {known:,} refit users the model knew before, the largest change "
+            f"of a prediction over the items it knew before: at most "
+            f"{record.max_abs_change:.3f} stars; the median of these {known:,} largest changes "
+            f"is {record.median_abs_change:.3f}.") in report.update["reading"]  # fmt: skip
     assert any("those of the run kept in Spark that it was updated from" in s
                for s in report.update["reading"])  # fmt: skip
     document = json.loads(render_json(report))
@@ -182,11 +198,7 @@ def test_cli_updates_a_kept_run_and_compare_names_the_relation(source, tmp_path,
     written = json.loads((out / "report" / "report.json").read_text())
     assert written["update"]["evaluated"] == "source"
     window = tmp_path / "window.csv"
-    later = int(data.ratings["timestamp"].max()) + 10_000
-    users = data.ratings["user_id"].unique()[:40]
-    items = data.ratings["item_id"].unique()
-    rows = [(u, items[(n * 7) % len(items)], 1 + n % 5, later + n) for n, u in enumerate(users)]
-    window.write_bytes(_csv(rows, "window.csv").content)
+    window.write_bytes(_window(data))
     assert main(["compare", str(folder), str(out), "--window", str(window), "--out",
                  str(tmp_path / "cmp"), "--bootstrap", "20", "--permutations", "50",
                  "--format", "json"]) == 0  # fmt: skip
@@ -213,9 +225,15 @@ def test_dashboard_on_an_updated_kept_run_says_which_pages_show_what(
     merged = expected.data
     assert f"fit to {merged.n_ratings:,} ratings of {merged.n_users:,} users" in notice
     assert f"on its {data.n_ratings:,} ratings before the batch" in notice
-    assert any(c.value.startswith("Before the update: dataset") for c in at.caption)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("**Updated model**")]
+    name = literal_markdown(f"{data.name} + batch.csv")
+    assert (f"Dataset {name} · {merged.n_users:,} users · {merged.n_items:,} items · "
+            f"{merged.n_ratings:,} ratings") in caption  # fmt: skip
+    assert "**Before the update** (Data, Model, Bias audit, Report): Dataset " in caption
     shown = {m.label: m.value for m in at.metric}
     assert shown["Ratings"] == f"{data.n_ratings:,}"  # the Data page is the source run's
+    at.switch_page("views/kept_audit.py").run()
+    assert any(i.value == KEPT_SUMMARY_LEAD for i in at.info)  # the report's first sentence
     user = "zz-new-user"
     at.switch_page("views/user.py").run()
     at.selectbox(key="profile_user").set_value(user).run()
@@ -230,3 +248,17 @@ def test_dashboard_on_an_updated_kept_run_says_which_pages_show_what(
     scores[want.interactions.history(u)[0]] = -np.inf
     top = want.interactions.item_ids[np.argsort(-scores, kind="stable")[: len(recs)]]
     assert recs["item_id"].tolist() == top.tolist()
+    # Compare versions: the updated run is B by default, the run it came from is uploaded as A
+    at.switch_page("views/compare.py").run()
+    assert at.radio(key="compare_this").value == "This kept run is B"
+    window = _window(data)
+    at.file_uploader(key="compare_a").set_value(("A.zip", _zip(folder), "application/zip"))
+    at.file_uploader(key="compare_window").set_value(("window.csv", window, "text/csv"))
+    for key, value in (("compare_boot", 20), ("compare_perm", 50), ("compare_min", 10)):
+        at.number_input(key=key).set_value(value)
+    at.run()
+    at.button(key="run_compare").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    compared = at.session_state["compare_compared"]
+    assert (compared["a"]["name"], compared["b"]["name"]) == ("A.zip", "This kept run")
+    assert compared["relation"] == "B is A's model updated (not retrained) with batch.csv."

@@ -1,14 +1,15 @@
 """Compare versions page: two versions (e.g. before and after an update) on one window.
 
 A version is a saved analysis or a run kept in Spark with its user side
-(``engine.compare.versions``); A is this session's analysis or kept run, or an upload.
+(``engine.compare.versions``). This session's analysis or kept run is A or B, or neither
+(both uploaded); an updated one is B by default (the version it came from is A).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from engine.audit import AuditConfig
 from engine.compare import Comparison, compare_versions
 from engine.compare.text import INTERVAL_ONLY, display_rows
 from engine.compare.versions import (
+    Version,
     analysis_version,
     kept_version,
     open_version_source,
@@ -45,9 +47,9 @@ RESULT_KEY = "compare_result"
 COMPARED_KEY = "compare_compared"
 #: The last comparison's report files (``{file name: bytes}``: HTML and JSON).
 FILES_KEY = "compare_files"
-SESSION_A = "This session's analysis"
-#: Version A's name on a run kept in Spark.
-KEPT_A = "This kept run"
+#: This session's version's name: its analysis, or the run kept in Spark it reads.
+THIS_SESSION = "This session's analysis"
+THIS_KEPT = "This kept run"
 #: What an upload may be.
 UPLOAD_KINDS = "a saved analysis, or a run kept in Spark with its user side"
 #: The table's columns on the page: the verdict and difference first (the report keeps
@@ -143,15 +145,21 @@ def render() -> None:
         f"{UPLOAD_KINDS} (its `--out` folder, zipped). Download the comparison report "
         "(HTML, JSON) below the results."
     )
-    this = SESSION_A if run is None else KEPT_A
-    source = st.radio("Version A", [this, "Upload a version (.zip)"],
-                      key="compare_a_source", horizontal=True)  # fmt: skip
-    upload_a = None
-    if source != this:
+    this = THIS_SESSION if run is None else THIS_KEPT
+    updated = (run.derived_from if run is not None else state.last_update()) is not None
+    places = [f"{this} is A", f"{this} is B", "Upload both"]
+    place = st.radio(
+        "Versions", places, index=1 if updated else 0, key="compare_this", horizontal=True,
+        help="Differences are B - A: put the version before an update as A and the updated "
+        "one as B (an updated model is B by default).",
+    )  # fmt: skip
+    upload_a = upload_b = None
+    if place != places[0]:
         upload_a = st.file_uploader("Version A (.zip)", type=["zip"], key="compare_a",
                                     help=f"Either {UPLOAD_KINDS}.")  # fmt: skip
-    upload_b = st.file_uploader("Version B (.zip)", type=["zip"], key="compare_b",
-                                help=f"Either {UPLOAD_KINDS}.")  # fmt: skip
+    if place != places[1]:
+        upload_b = st.file_uploader("Version B (.zip)", type=["zip"], key="compare_b",
+                                    help=f"Either {UPLOAD_KINDS}.")  # fmt: skip
     window = st.file_uploader("Window: ratings given after both versions' training data",
                               key="compare_window")  # fmt: skip
     cols = st.columns(4)
@@ -159,9 +167,18 @@ def render() -> None:
     permutations = cols[1].number_input("Permutations", 0, 20000, 2000, key="compare_perm")
     bootstrap = cols[2].number_input("Bootstrap", 0, 5000, 200, key="compare_boot")
     min_size = cols[3].number_input("Minimum group size", 1, 10000, 30, key="compare_min")
-    ready = upload_b is not None and window is not None and (source == this or upload_a)
+    ready = window is not None and (place == places[0] or upload_a is not None) and (
+        place == places[1] or upload_b is not None)  # fmt: skip
     if not ready:
-        st.info("Upload version B and a window of later ratings to compare.")
+        missing = [
+            name
+            for name, upload, mine in (
+                ("version A", upload_a, places[0]),
+                ("version B", upload_b, places[1]),
+            )
+            if upload is None and place != mine
+        ]
+        st.info(f"Upload {' and '.join([*missing, 'a window of later ratings'])} to compare.")
     elif st.button("Compare", key="run_compare", type="primary"):
         config = AuditConfig(k=int(k), permutations=int(permutations),
                              bootstrap=int(bootstrap), min_group_size=int(min_size))  # fmt: skip
@@ -184,27 +201,39 @@ def _compare(
 ) -> None:  # fmt: skip
     """Compare version A and ``upload_b`` on ``window``; keep the results in the session.
 
-    A is ``upload_a``, else this session's kept run or analysis. The session keeps the
-    comparison, what was compared and the report files.
+    A and B are the uploads, or this session's kept run or analysis where one is ``None``.
+    The window is read on A's rating scale. The session keeps the comparison, what was
+    compared and the report files.
     """
-    with _opened(upload_b) as source_b:
-        if upload_a is not None:
-            with _opened(upload_a) as source_a:
-                ratings = _window(window, scale_of(source_a))
-                version_a = version_of(source_a, upload_a.name, ratings.ratings["user_id"])
+    with ExitStack() as stack:
+        source_a = stack.enter_context(_opened(upload_a)) if upload_a is not None else None
+        source_b = stack.enter_context(_opened(upload_b)) if upload_b is not None else None
+        if source_a is not None:
+            scale = scale_of(source_a)
         elif run is not None:
-            ratings = _window(window, scale_of(run))
-            version_a = kept_version(run, KEPT_A, ratings.ratings["user_id"])
+            scale = scale_of(run)
         else:
-            scale = state.analysis().data.scale
-            ratings = _window(window, (scale.low, scale.high))
-            version_a = analysis_version(state.analysis(), SESSION_A)
-        version_b = version_of(source_b, upload_b.name, ratings.ratings["user_id"])
+            data_scale = state.analysis().data.scale
+            scale = (data_scale.low, data_scale.high)
+        ratings = _window(window, scale)
+        users = ratings.ratings["user_id"]
+        version_a, version_b = (
+            version_of(source, upload.name, users) if source is not None
+            else _this_version(run, users)
+            for source, upload in ((source_a, upload_a), (source_b, upload_b))
+        )  # fmt: skip
     result = compare_versions(version_a, version_b, ratings, config)
     compared = describe_versions(version_a, version_b, ratings)
     st.session_state[FILES_KEY] = render_comparison(result, compared, "html,json")
     st.session_state[RESULT_KEY] = result
     st.session_state[COMPARED_KEY] = compared
+
+
+def _this_version(run: SavedKeptRun | None, users: pd.Series) -> Version:
+    """Return this session's kept run (its window users' model) or analysis as a version."""
+    if run is not None:
+        return kept_version(run, THIS_KEPT, users)
+    return analysis_version(state.analysis(), THIS_SESSION)
 
 
 def _window(upload: object, scale: tuple[float, float]) -> RatingData:
