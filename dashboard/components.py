@@ -70,24 +70,37 @@ def kept_caption(run: SavedKeptRun) -> None:
     profile = run.parts.profile
     if profile.synthetic:
         st.info(SYNTHETIC_NOTICE, icon=":material/science:")
+    derived = run.derived_from
+    made = str(run.parts.provenance.get("created", ""))[:16].replace("T", " ")
+    saved = f"made {made} UTC, updated {run.saved}" if derived else f"saved {run.saved}"
     st.info(
         "**A run whose ratings stayed in Spark** (`run --engine spark --keep-in-spark`, "
-        f"saved {run.saved}), read only: these pages show what its report rests on (the "
+        f"{saved}), read only: these pages show what its report rests on (the "
         f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
         "held-out predictions stayed in Spark, so there is no Over time page and nothing is "
         "retrained here: for that page, run the analysis without `--keep-in-spark`.",
         icon=":material/storage:",
     )
-    fingerprint = run.parts.provenance["dataset"]["fingerprint"]
-    derived = run.derived_from
+    fingerprint = str(run.parts.provenance["dataset"]["fingerprint"])
+    source = _data_line(profile.name, profile.n_users, profile.n_items, profile.n_ratings,
+                        fingerprint)  # fmt: skip
     if derived:
         update_notice(derived, profile.n_ratings)
-    st.caption(
-        f"{'Before the update: d' if derived else 'D'}ataset {literal_markdown(profile.name)} · "
-        f"{profile.n_users:,} users · {profile.n_items:,} items · {profile.n_ratings:,} "
-        f"ratings · fingerprint `{literal_markdown(fingerprint.removeprefix('spark:')[:12])}` · "
-        f"read from {literal_markdown(run.path)}"
-    )
+        after = derived["after"]
+        model = _data_line(after["name"], after["users"], after["items"], after["ratings"],
+                           after["fingerprint"])  # fmt: skip
+        st.caption(f"**Updated model** (User profile, Recommendations, Compare versions): "
+                   f"{model}  \n**Before the update** (Data, Model, Bias audit, Report): "
+                   f"{source} · read from {literal_markdown(run.path)}")  # fmt: skip
+    else:
+        st.caption(f"{source} · read from {literal_markdown(run.path)}")
+
+
+def _data_line(name: str, users: int, items: int, ratings: int, fingerprint: str) -> str:
+    """``Dataset NAME · N users · N items · N ratings · fingerprint `abc...``` (markdown)."""
+    short = fingerprint.removeprefix("spark:").removeprefix("update:")[:12]
+    return (f"Dataset {literal_markdown(name)} · {users:,} users · {items:,} items · "
+            f"{ratings:,} ratings · fingerprint `{literal_markdown(short)}`")  # fmt: skip
 
 
 def update_notice(derived: dict, ratings_before: int) -> None:

@@ -712,8 +712,9 @@ def _update_kept(args: argparse.Namespace, formats: list[str]) -> dict[str, Any]
     """``update KEPT --ratings NEW --out DIR2`` of a kept run (``engine.saved.kept_update``)."""
     from engine.saved.kept_update import update_kept
 
-    batch = _load_batch(args, open_kept(args.analysis).parts.load.scale, "kept run")
-    run, record = update_kept(args.analysis, batch, args.out, refresh_items=args.refresh_items)
+    source = open_kept(args.analysis)
+    batch = _load_batch(args, source.parts.load.scale, "kept run")
+    run, record = update_kept(source, batch, args.out, refresh_items=args.refresh_items)
     _write_record(args.out, record)
     out = {"kept_run": str(args.out), "update": str(args.out / "update.json"), **record.to_dict()}
     if formats:  # the source run's report with the "Model update" section

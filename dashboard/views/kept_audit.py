@@ -12,6 +12,7 @@ from dashboard.audit_panels import (
 )
 from dashboard.components import kept_page
 from engine.report.reading import read_audit_parts
+from engine.report.update_section import KEPT_SUMMARY_LEAD
 from engine.text import literal_markdown
 
 
@@ -28,6 +29,8 @@ def render() -> None:
         "permutations. A run kept in Spark is read here, not audited again: run it again to "
         "change them."
     ))  # fmt: skip
+    if run.derived_from:  # an updated run: its audit is the source run's
+        st.info(KEPT_SUMMARY_LEAD, icon=":material/history:")
     reading = read_audit_parts(result, parts.accuracy, parts.evaluation, parts.profile.n_users)
     audit_reading_view(result, reading)
 

@@ -51,12 +51,17 @@ def render() -> None:
         + " The report holds aggregates only: no user ids, no individual ratings; groups below "
         f"{result.config.min_group_size} users are listed without their values."
     )  # fmt: skip
-    if report.update is not None:  # an update on the Model page (state.adopt_update)
+    if report.update is not None:  # an update (the Model page, or python -m engine update)
+        where = ("on the Model page" if state.last_update() is not None
+                 else "by `python -m engine update`")  # fmt: skip
+        kept = report.update.get("evaluated") == "source"
         st.info(
-            "The model was updated with new ratings on the Model page, not retrained: the "
-            "report carries a **Model update** section (HTML, PDF and JSON). "
+            f"The model was updated with new ratings {where}, not retrained: the report "
+            "carries a **Model update** section (HTML, PDF and JSON)"
+            + (", and its profile, accuracy and audit are those of the run before the batch. "
+               if kept else ". ")
             + literal_markdown(report.update["reading"][0])
-        )
+        )  # fmt: skip
     _over_time_notice(report.monitoring, data)
     c1, c2, c3, c4 = st.columns(4)
     for column, name in zip((c1, c2, c3), ("html", "json", "csv"), strict=True):

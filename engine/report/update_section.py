@@ -145,9 +145,12 @@ def _reading(s: dict[str, Any]) -> list[str]:
             "users' biases; refresh items (--refresh-items) or retrain to learn them."
         )
     if s["max_abs_change"] is not None:
+        known = s["users_refit"] - s["new_users"]
         out.append(
-            f"Each touched existing user's largest prediction change: at most "
-            f"{s['max_abs_change']:.3f} stars, median {s['median_abs_change']:.3f}."
+            f"For each of the {known:,} refit users the model knew before, the largest change "
+            "of a prediction over the items it knew before: at most "
+            f"{s['max_abs_change']:.3f} stars; the median of these {known:,} largest changes "
+            f"is {s['median_abs_change']:.3f}."
         )
     compare = (
         "To measure the update, compare it with the analysis it came from on later ratings "

@@ -119,7 +119,6 @@ def save_kept(
         not overwritten.
     """
     out = Path(out)
-    manifest = clear_manifest(out)
     unknown = [spec.key for spec in result.registry if REGISTRY.get(spec.key) is not spec]
     if unknown:
         raise SavedAnalysisError(
@@ -127,6 +126,7 @@ def save_kept(
             "cannot be saved: a saved audit names its metrics, and only built-in ones are "
             "rebuilt on opening."
         )
+    manifest = clear_manifest(out)
     shutil.rmtree(out / FOLDER, ignore_errors=True)
     if user_side is None:
         shutil.rmtree(out / SIDE_FOLDER, ignore_errors=True)  # an earlier run's

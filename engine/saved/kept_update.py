@@ -191,12 +191,16 @@ def merged_fingerprint(source_fingerprint: str, batch_fingerprint: str) -> str:
 
 
 def update_kept(
-    source: str | Path, batch: RatingData, out: str | Path, refresh_items: bool = False
+    source: str | Path | SavedKeptRun,
+    batch: RatingData,
+    out: str | Path,
+    refresh_items: bool = False,
 ) -> tuple[SavedKeptRun, UpdateRecord]:
     """Update the kept run ``source`` with ``batch`` into the kept run ``out`` (module docstring).
 
-    ``batch``: new ratings loaded with ``load_dataset(..., batch=True)`` and the run's scale.
-    Returns the updated run, opened from ``out`` (every file verified), and the record.
+    ``source``: the run's folder or zip, or the run ``open_kept`` opened from it; ``batch``:
+    new ratings loaded with ``load_dataset(..., batch=True)`` and the run's scale. Returns
+    the updated run, opened from ``out`` (every file verified), and the record.
 
     Raises
     ------
@@ -208,15 +212,15 @@ def update_kept(
     """
     started = time.perf_counter()
     out = Path(out)
-    run = open_kept(source)
+    run = source if isinstance(source, SavedKeptRun) else open_kept(source)
     side = run.users
-    where = Path(source) / NAME if Path(source).is_dir() else Path(source)
+    where = run.path / NAME if run.path.is_dir() else run.path
     if side is None:
         raise refuse(where, "is a run kept in Spark saved without its user side "
                      "(--no-user-side, or an older schema), so it has no user vectors or "
                      "ratings to update", "run it again with run --engine spark "
                      "--keep-in-spark, without --no-user-side")  # fmt: skip
-    if Path(source).resolve() == out.resolve():
+    if run.path.resolve() == out.resolve():
         raise SavedAnalysisError(f"{out} is the run being updated: write the update to another "
                                  "folder, so the original stays as it was.")  # fmt: skip
     touched_users, touched_items = check_batch(
