@@ -60,8 +60,6 @@ from engine.saved.user_side import (
 )
 from engine.update import UpdateRecord, prediction_changes, update_record
 
-_PART_COLUMNS = ["u", "i", "rating", "timestamp"]
-
 
 def _axis(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Return the sorted union of raw ids, in ``Interactions.from_frame``'s order."""
