@@ -234,6 +234,15 @@ def test_dashboard_on_an_updated_kept_run_says_which_pages_show_what(
     assert shown["Ratings"] == f"{data.n_ratings:,}"  # the Data page is the source run's
     at.switch_page("views/kept_audit.py").run()
     assert any(i.value == KEPT_SUMMARY_LEAD for i in at.info)  # the report's first sentence
+    at.switch_page("views/report.py").run()
+    assert not at.exception and not at.error
+    (said,) = [i.value for i in at.info if "Model update" in i.value]
+    assert said.startswith("The model was updated with new ratings by `python -m engine "
+                           "update`, not retrained")  # fmt: skip
+    assert "its profile, accuracy and audit are those of the run before the batch" in said
+    assert "it is the model of the run kept in Spark of the data" in said
+    assert any(c.value.startswith("This is the report of the run it was updated from")
+               for c in at.caption)  # fmt: skip
     user = "zz-new-user"
     at.switch_page("views/user.py").run()
     at.selectbox(key="profile_user").set_value(user).run()

@@ -102,10 +102,14 @@ def _over_time_notice(monitoring: Monitoring | None, data: RatingData | None) ->
     ``data``: ``None`` for a run kept in Spark, whose report is the one it wrote.
     """
     if data is None:
-        st.caption("This is the report the run wrote, assembled again from its stored parts "
-                   "(byte for byte the same with the same version of the tool); it has no "
-                   "Over time section, which is computed in memory from the held-out "
-                   "predictions by time window, and those stayed in Spark.")  # fmt: skip
+        updated = state.kept_run() is not None and state.kept_run().derived_from is not None
+        wrote = ("This is the report of the run it was updated from, assembled again from its "
+                 "stored parts, with the Model update section" if updated else
+                 "This is the report the run wrote, assembled again from its stored parts "
+                 "(byte for byte the same with the same version of the tool)")  # fmt: skip
+        st.caption(f"{wrote}; it has no Over time section, which is computed in memory "
+                   "from the held-out predictions by time window, and those stayed in "
+                   "Spark.")  # fmt: skip
     elif monitoring is not None:  # run on the Over time page (state.monitoring)
         st.info(
             f"The report includes **Over time** ({literal_markdown(describe(monitoring))}), "

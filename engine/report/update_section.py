@@ -112,7 +112,8 @@ def _reading(s: dict[str, Any]) -> list[str]:
     batch = s["batch"]
     reasons = ", ".join(f"{n:,} {r}" for r, n in batch["rejected"].items() if n)
     out = [
-        f"This model was not retrained: it is the model of the analysis of the data "
+        f"This model was not retrained: it is the model of the "
+        f"{'run kept in Spark' if s['evaluated'] == 'source' else 'analysis'} of the data "
         f"{s['data_fingerprint'][:12]} (model {s['model_key'][:12]}), updated with the batch "
         f"{batch['name']} ({batch['rows_read']:,} rows read, {batch['rows_kept']:,} kept, "
         f"{batch['rows_rejected']:,} rejected{': ' + reasons if reasons else ''}) in "
