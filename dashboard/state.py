@@ -327,7 +327,7 @@ def last_update() -> UpdateRecord | None:
     return record
 
 
-def _update_origin() -> dict[str, Any] | None:
+def session_update_origin() -> dict[str, Any] | None:
     """``derived_from`` of the update that made the session's current data, else ``None``."""
     return _store().extras.get(("update origin",)) if last_update() is not None else None
 
@@ -541,7 +541,7 @@ def report(sections: tuple[str, ...]) -> Report:
     run = kept_run()
     if run is not None:
         return run.report(sections)
-    made = with_update(_computed(lambda a: a.report(sections)), _update_origin())
+    made = with_update(_computed(lambda a: a.report(sections)), session_update_origin())
     kept = monitoring()
     return made if kept is None else replace(made, monitoring=kept)
 

@@ -188,3 +188,32 @@ def test_the_report_page_carries_the_model_update_section(kept, sample):
     at.toggle(key="preview_report").set_value(True).run()
     (preview,) = at.get("iframe")
     assert '<section id="update">' in preview.proto.srcdoc
+
+
+def test_after_an_update_the_compare_page_puts_the_session_as_b(kept, sample, tmp_path):
+    """The updated session is version B by default; the analysis it came from, uploaded as
+    A, is named as its source ("B is A's model updated ...")."""
+    from engine.saved import save_analysis, zip_analysis
+
+    source = Analysis(sample)
+    source.model  # noqa: B018  (computed, so the saved analysis holds it)
+    a_zip = zip_analysis(save_analysis(source, tmp_path / "A"))
+    at = updated_session(batch_csv(sample))
+    assert_ok(at)
+    at.switch_page("views/compare.py").run()
+    assert at.radio(key="compare_this").value == "This session's analysis is B"
+    users = sample.ratings["user_id"].unique()[:40]
+    later = int(pd.to_numeric(sample.ratings["timestamp"]).max()) + 1
+    window = "user_id,item_id,rating,timestamp\n" + "\n".join(
+        f"{u},{sample.ratings['item_id'].iat[n * 13]},{1 + n % 5},{later + n}"
+        for n, u in enumerate(users))  # fmt: skip
+    at.file_uploader(key="compare_a").set_value(("A.zip", a_zip, "application/zip"))
+    at.file_uploader(key="compare_window").set_value(("window.csv", window.encode(), "text/csv"))
+    for key, value in (("compare_boot", 20), ("compare_perm", 50), ("compare_min", 10)):
+        at.number_input(key=key).set_value(value)
+    at.run()
+    at.button(key="run_compare").click().run()
+    assert_ok(at)
+    compared = at.session_state["compare_compared"]
+    assert (compared["a"]["name"], compared["b"]["name"]) == ("A.zip", "This session's analysis")
+    assert compared["relation"] == "B is A's model updated (not retrained) with batch.csv."

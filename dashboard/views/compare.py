@@ -170,14 +170,8 @@ def render() -> None:
     ready = window is not None and (place == places[0] or upload_a is not None) and (
         place == places[1] or upload_b is not None)  # fmt: skip
     if not ready:
-        missing = [
-            name
-            for name, upload, mine in (
-                ("version A", upload_a, places[0]),
-                ("version B", upload_b, places[1]),
-            )
-            if upload is None and place != mine
-        ]
+        slots = (("version A", upload_a, places[0]), ("version B", upload_b, places[1]))
+        missing = [name for name, upload, mine in slots if upload is None and place != mine]
         st.info(f"Upload {' and '.join([*missing, 'a window of later ratings'])} to compare.")
     elif st.button("Compare", key="run_compare", type="primary"):
         config = AuditConfig(k=int(k), permutations=int(permutations),
@@ -199,7 +193,7 @@ def _compare(
     run: SavedKeptRun | None, upload_a: object, upload_b: object, window: object,
     config: AuditConfig,
 ) -> None:  # fmt: skip
-    """Compare version A and ``upload_b`` on ``window``; keep the results in the session.
+    """Compare versions A and B on ``window``; keep the results in the session.
 
     A and B are the uploads, or this session's kept run or analysis where one is ``None``.
     The window is read on A's rating scale. The session keeps the comparison, what was
@@ -233,7 +227,7 @@ def _this_version(run: SavedKeptRun | None, users: pd.Series) -> Version:
     """Return this session's kept run (its window users' model) or analysis as a version."""
     if run is not None:
         return kept_version(run, THIS_KEPT, users)
-    return analysis_version(state.analysis(), THIS_SESSION)
+    return analysis_version(state.analysis(), THIS_SESSION, state.session_update_origin())
 
 
 def _window(upload: object, scale: tuple[float, float]) -> RatingData:
