@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,19 +79,36 @@ def _model(
     return TrainedModel(side.config, side.mu, *arrays, empty, side.scale, side.key)
 
 
+def _solve_each(
+    fit: Callable[..., np.ndarray],
+    side: UserSide,
+    keys: np.ndarray,
+    others: np.ndarray,
+    ratings: np.ndarray,
+    wanted: np.ndarray,
+    fixed: tuple[np.ndarray, np.ndarray],
+    out: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Solve ``fit`` (``ridge.fit_user`` or ``fit_item``) for each of ``wanted``, in place.
+
+    ``keys`` (sorted) say whose each rating is, ``others`` its item (or user); ``fixed``:
+    the other side's biases and factors; ``out``: this side's, written row by row.
+    """
+    lo, hi = np.searchsorted(keys, wanted), np.searchsorted(keys, wanted, side="right")
+    lam = side.config.refit_lambda
+    with one_blas_thread():
+        for key, a, b in zip(wanted, lo, hi, strict=True):
+            theta = fit(side.mu, *fixed, others[a:b], ratings[a:b], lam)
+            out[0][key], out[1][key] = theta[0], theta[1:]
+
+
 def _refit(
     side: UserSide, part: pd.DataFrame, users: np.ndarray, arrays: tuple[np.ndarray, ...]
 ) -> None:
     """Refit each of ``users`` (all in ``part``) on its ratings there: ``bu``, ``P`` in place."""
     bu, bi, P, Q = arrays
-    u = part["u"].to_numpy(np.int64)
-    lo, hi = np.searchsorted(u, users), np.searchsorted(u, users, side="right")
-    items, ratings = part["i"].to_numpy(np.int64), part["rating"].to_numpy(np.float64)
-    lam = side.config.refit_lambda
-    with one_blas_thread():
-        for user, a, b in zip(users, lo, hi, strict=True):
-            theta = fit_user(side.mu, bi, Q, items[a:b], ratings[a:b], lam)
-            bu[user], P[user] = theta[0], theta[1:]
+    _solve_each(fit_user, side, part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64),
+                part["rating"].to_numpy(np.float64), users, (bi, Q), (bu, P))  # fmt: skip
 
 
 class _Merge:
@@ -159,14 +176,9 @@ def _refresh_items(side: UserSide, merge: _Merge, items: np.ndarray, arrays: tup
     """
     bu, bi, P, Q = arrays
     rows = pd.concat(merge.kept, ignore_index=True).sort_values(["i", "u"], ignore_index=True)
-    i = rows["i"].to_numpy(np.int64)
-    lo, hi = np.searchsorted(i, items), np.searchsorted(i, items, side="right")
-    u, r = rows["u"].to_numpy(np.int64), rows["rating"].to_numpy(np.float64)
-    lam = side.config.refit_lambda
-    with one_blas_thread():
-        for item, a, b in zip(items, lo, hi, strict=True):
-            theta = fit_item(side.mu, bu, P, u[a:b], r[a:b], lam)
-            bi[item], Q[item] = theta[0], theta[1:]
+    u = rows["u"].to_numpy(np.int64)
+    _solve_each(fit_item, side, rows["i"].to_numpy(np.int64), u,
+                rows["rating"].to_numpy(np.float64), items, (bu, P), (bi, Q))  # fmt: skip
     return np.unique(u)
 
 
