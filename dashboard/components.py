@@ -58,10 +58,11 @@ SYNTHETIC_NOTICE = (
 #: What ``kept_caption`` says of the user pages, for a run without and with its user side.
 _USER_PAGES = (
     "; it was saved without the final fit's user side (`--no-user-side`, or an earlier "
-    "version), so it has no User profile, Recommendations or Compare versions page",
+    "version), so it has no User profile, Recommendations, Over time or Compare versions page",
     " and, from the final fit and the copy of the ratings stored with it (`user_side/`), one "
-    "user's profile, recommendations and explanations at a time, and the final fit scored "
-    "against another version on later ratings (Compare versions)",
+    "user's profile, recommendations and explanations at a time, the data per time window "
+    "(Over time), and the final fit scored against another version on later ratings (Compare "
+    "versions)",
 )
 
 
@@ -77,8 +78,9 @@ def kept_caption(run: SavedKeptRun) -> None:
         "**A run whose ratings stayed in Spark** (`run --engine spark --keep-in-spark`, "
         f"{saved}), read only: these pages show what its report rests on (the "
         f"data's profile, the accuracy, the audit){_USER_PAGES[run.users is not None]}. Its "
-        "held-out predictions stayed in Spark, so there is no Over time page and nothing is "
-        "retrained here: for that page, run the analysis without `--keep-in-spark`.",
+        "held-out predictions stayed in Spark and nothing is retrained here, so there is no "
+        "model quality or fairness per time window: for those, run the analysis without "
+        "`--keep-in-spark`.",
         icon=":material/storage:",
     )
     fingerprint = str(run.parts.provenance["dataset"]["fingerprint"])

@@ -1,9 +1,9 @@
 """The dashboard's pages, in navigation order (read by app.py and by the tests).
 
 ``PAGES`` for an analysis; ``kept_routes`` for a run whose ratings stayed in Spark
-(``engine.saved.kept``), read only: ``KEPT_PAGES``, and the User profile, Recommendations and
-Compare versions pages when the run stored its user side (``engine.saved.user_side``). It
-has no held-out predictions by time, so no Over time page.
+(``engine.saved.kept``), read only: ``KEPT_PAGES``, and the User profile, Recommendations,
+Over time (its data per window only: ``engine.saved.kept_over_time``) and Compare versions
+pages when the run stored its user side (``engine.saved.user_side``).
 """
 
 from __future__ import annotations
@@ -40,13 +40,17 @@ KEPT_PAGES: tuple[Route, ...] = (
 USER_PAGES: tuple[Route, ...] = PAGES[2:4]
 #: The Compare versions page, shared by both routes: on a kept run it reads the window's users.
 COMPARE_PAGE: Route = PAGES[-1]
+#: A kept run's Over time page: its data per window, read from the user side.
+KEPT_OVER_TIME: Route = Route("views/kept_over_time.py", "Over time", ":material/timeline:")
 
 
 def kept_routes(has_user_side: bool) -> tuple[Route, ...]:
-    """Return a kept run's pages: ``KEPT_PAGES``, and with a user side the shared pages.
+    """Return a kept run's pages: ``KEPT_PAGES``, and with a user side the pages that read it.
 
-    ``USER_PAGES`` come after the Model page and ``COMPARE_PAGE`` last.
+    In the analysis's order: ``USER_PAGES`` after the Model page, ``KEPT_OVER_TIME`` after
+    the Bias audit and ``COMPARE_PAGE`` last.
     """
     if not has_user_side:
         return KEPT_PAGES
-    return (*KEPT_PAGES[:2], *USER_PAGES, *KEPT_PAGES[2:], COMPARE_PAGE)
+    return (*KEPT_PAGES[:2], *USER_PAGES, KEPT_PAGES[2], KEPT_OVER_TIME, KEPT_PAGES[3],
+            COMPARE_PAGE)  # fmt: skip

@@ -111,7 +111,7 @@ def test_an_uploaded_kept_run_opens_its_read_only_pages_and_closes(
     assert at.title[0].value == "Data"
     assert any("A run whose ratings stayed in Spark" in i.value for i in at.info)
     assert any(
-        "so it has no User profile, Recommendations or Compare versions page" in i.value
+        "so it has no User profile, Recommendations, Over time or Compare versions page" in i.value
         for i in at.info
     )
     assert any(literal_markdown("my run.zip") in c.value for c in at.caption)
