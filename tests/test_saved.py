@@ -255,8 +255,8 @@ def test_stages_of_another_code_version_are_computed_again_not_refused(copy):
 def test_a_missing_manifest_is_refused(copy):
     (copy / "manifest.json").unlink()
     assert refused(copy) == (
-        f"{copy} is not a saved analysis: it has no manifest.json: choose the folder "
-        "save_analysis wrote, or a .zip of it."
+        f"{copy} is not a saved analysis: it has no manifest.json: choose a folder that "
+        "python -m engine run or update wrote, or a .zip of it."
     )
 
 

@@ -24,7 +24,7 @@ from engine.saved.errors import SavedAnalysisError, refuse
 from engine.saved.manifest import NAME
 from engine.saved.tables import decode_table
 
-_WHAT = "choose the folder save_analysis wrote, or a .zip of it"
+_WHAT = "choose a folder that python -m engine run or update wrote, or a .zip of it"
 
 
 class Source:
