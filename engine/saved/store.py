@@ -389,7 +389,9 @@ def zip_analysis(folder: str | Path) -> bytes:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise SavedAnalysisError(f"{folder} is not a folder: give the folder the analysis was saved to.")
+        raise SavedAnalysisError(
+            f"{folder} is not a folder: give the folder the analysis was saved to."
+        )
     source = Source(folder, MAX_BYTES)
     raw = source.manifest()
     _read_manifest(source)
