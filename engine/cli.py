@@ -754,10 +754,10 @@ def _compare(args: argparse.Namespace) -> dict[str, Any]:
     version_a = version_of(source_a, str(args.analysis_a), window_users)
     version_b = version_of(source_b, str(args.analysis_b), window_users)
     comparison = compare_versions(version_a, version_b, window, config)
+    compared = describe_versions(version_a, version_b, window)
     out = {"a": str(args.analysis_a), "b": str(args.analysis_b), "window": str(args.window),
-           **comparison.to_dict()}  # fmt: skip
+           "relation": compared["relation"], **comparison.to_dict()}  # fmt: skip
     if args.out is not None:  # the comparison report (engine.report.comparison)
-        compared = describe_versions(version_a, version_b, window)
         rest = [f for f in formats if f != "pdf"]
         files = render_comparison(comparison, compared, rest) if rest else {}
         written = write_files(files, args.out)

@@ -206,6 +206,20 @@ def test_cli_updates_a_kept_run_and_compare_names_the_relation(source, tmp_path,
     assert compared["relation"] == "B is A's model updated (not retrained) with batch.csv."
     assert compared["b"]["ratings"] == printed["ratings_added"] + data.n_ratings
     assert compared["b"]["fingerprint"].startswith("update:")
+    # the other order, and two updates of one run: each relation is said, also when printed
+    assert main(["update", str(folder), "--ratings", str(batch_file), "--out",
+                 str(tmp_path / "R"), "--refresh-items"]) == 0  # fmt: skip
+    for first, second, said in (
+        (out, folder, "A is B's model updated (not retrained) with batch.csv: B is the older "
+         "version, so B - A reads the update backwards (swap A and B to read what the update "
+         "did)."),
+        (out, tmp_path / "R", "A and B are both updates of the same model: A with batch.csv, "
+         "B with batch.csv."),
+    ):  # fmt: skip
+        capsys.readouterr()
+        assert main(["compare", str(first), str(second), "--window", str(window),
+                     "--bootstrap", "0", "--permutations", "0"]) == 0  # fmt: skip
+        assert json.loads(capsys.readouterr().out)["relation"] == said
 
 
 def test_dashboard_on_an_updated_kept_run_says_which_pages_show_what(

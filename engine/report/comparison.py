@@ -82,25 +82,49 @@ def _version(version: Version) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _origin(version: Version) -> tuple[tuple[object, object], str] | None:
+    """Return ``((data, model) updated from, batch name)`` of a version made by ``update``."""
+    derived = version.derived_from
+    if not derived or derived.get("by") != "update":
+        return None
+    batch = (derived.get("record") or {}).get("batch") or {}
+    return (derived.get("data"), derived.get("model")), str(batch.get("name", "a batch"))
+
+
+def relation(version_a: Version, version_b: Version) -> str:
+    """Return how B relates to A, from their ``derived_from`` (``""``: not known).
+
+    "B is A's model updated (not retrained) with X." when B was updated from A; when A was
+    updated from B, says that B - A then reads the update backwards; when both were updated
+    from one model, says so.
+    """
+    origin_a, origin_b = _origin(version_a), _origin(version_b)
+    key_a = (version_a.fingerprint, version_a.model_key)
+    key_b = (version_b.fingerprint, version_b.model_key)
+    if origin_b and origin_b[0] == key_a:
+        return f"B is A's model updated (not retrained) with {origin_b[1]}."
+    if origin_a and origin_a[0] == key_b:
+        return (f"A is B's model updated (not retrained) with {origin_a[1]}: B is the older "
+                "version, so B - A reads the update backwards (swap A and B to read what the "
+                "update did).")  # fmt: skip
+    if origin_a and origin_b and origin_a[0] == origin_b[0]:
+        return (f"A and B are both updates of the same model: A with {origin_a[1]}, B with "
+                f"{origin_b[1]}.")  # fmt: skip
+    return ""
+
+
 def describe_versions(version_a: Version, version_b: Version, window: RatingData) -> dict[str, Any]:
     """Return what was compared: ``{"a", "b", "window", "relation"}``.
 
     ``a``, ``b``: name, dataset name, data fingerprint, model key, model (``model_text``),
     ratings, users, items and the first and last training rating (ISO 8601 UTC; None
     without timestamps). ``window``: file name, rows kept, users, items and its first and
-    last rating. ``relation``: one sentence, "B is A updated with ..." when B's
-    ``derived_from`` (its manifest's, set by ``update``) names A's data and model, else "".
+    last rating. ``relation``: ``relation``'s sentence (from the versions' ``derived_from``,
+    set by ``update``), else "".
     """
     first, last = window.time_span()
     a, b = _version(version_a), _version(version_b)
-    derived_b = version_b.derived_from
-    relation = ""
-    if derived_b and derived_b.get("by") == "update" and (
-        derived_b.get("data"), derived_b.get("model")) == (a["fingerprint"], a["model_key"]
-    ):  # fmt: skip
-        batch = (derived_b.get("record") or {}).get("batch") or {}
-        relation = f"B is A's model updated (not retrained) with {batch.get('name', 'a batch')}."
-    return {"a": a, "b": b, "relation": relation,
+    return {"a": a, "b": b, "relation": relation(version_a, version_b),
             "window": {"name": window.name, "ratings": window.n_ratings,
                        "users": window.n_users, "items": window.n_items,
                        "first_rating": _date(first), "last_rating": _date(last)}}  # fmt: skip
