@@ -48,7 +48,8 @@ def test_summary_says_how_many_users_can_differ_and_tests_them_apart(diluted):
         "Of 80 window ratings, 40 (from 20 users) are of users at least one version knows: "
         "only they can differ by what a version learned. 40 (from 20 users) are of users "
         "neither version knows, predicted by both versions' fallbacks (the same squared "
-        "errors for all 20, a difference of 0); the overall rows include them, the rows "
+        "errors for all 20, an RMSE difference of 0; their lists follow each version's "
+        "fallback list, which can differ); the overall rows include them, the rows "
         f"'{KNOWN_OVERALL}' leave them out."
     )
     overall = _row(diluted.rows, "RMSE", "all users", "all users")
@@ -77,9 +78,11 @@ def test_the_population_sentence_says_whether_the_fallbacks_agree():
         for name, se_b in (("all", [1.0, 2.0, 9.0, 9.0]), ("none", [1.5, 2.5, 3.0, 4.0]),
                            ("some", [1.0, 2.5, 3.0, 4.0]))
     }  # fmt: skip
-    assert "(the same squared errors for all 2, a difference of 0)" in said["all"]
+    assert ("(the same squared errors for all 2, an RMSE difference of 0; their lists follow "
+            "each version's fallback list, which can differ)") in said["all"]  # fmt: skip
     assert "(the fallbacks differ, e.g. other training data or another engine, so" in said["none"]
-    assert "(the same squared errors for 1 of them, a difference of 0; the others" in said["some"]
+    assert "(the same squared errors for 1 of them, an RMSE difference of 0; the others" in said[
+        "some"]  # fmt: skip
     assert said["all"].startswith("Of 10 window ratings, 5 (from 2 users) are of users at least")
     assert population_sentence(users.assign(new_to_b=False, se_b=0.0)) is None
 
@@ -213,3 +216,27 @@ def test_exposure_summary_names_both_directions_up_to_four_each():
     assert "lower for 6 groups: low5 (" in sentence and sentence.endswith(", and 2 more.")
     assert "high0 (" not in sentence and "high1 (" in sentence  # the 4 largest of each
     assert "low1 (" not in sentence and "low2 (" in sentence
+
+
+def test_exposure_sources_split_the_difference_by_who_knows_the_user():
+    """u1, u2 known to both, u3 to B only, u4 to neither; group G's shares A (0.5, 0.5, 0,
+    0.2), B (0.5, 0.7, 0.6, 0.2): differences 0, 0.2, 0.6, 0 over 4 users -> A and B 0.05,
+    B only 0.15, neither 0; they add up to the row's 0.8 / 4 = 0.2."""
+    from engine.compare.run import exposure_sources, exposure_sources_sentence
+
+    users = pd.Index(["u1", "u2", "u3", "u4"])
+    a = pd.DataFrame({"G": [0.5, 0.5, 0.0, 0.2]}, index=users)
+    b = pd.DataFrame({"G": [0.5, 0.7, 0.6, 0.2]}, index=users)
+    known = pd.Series(["A and B", "A and B", "B only", "neither"], index=users)
+    parts = exposure_sources(a, b, known)
+    assert parts["G"].to_dict() == pytest.approx({"A and B": 0.05, "B only": 0.15, "neither": 0})
+    assert parts["n_users"].to_dict() == {"A and B": 2, "B only": 1, "neither": 1}
+    assert parts["G"].sum() == pytest.approx((b - a)["G"].mean())
+    row = pd.DataFrame([{"group": "G", "difference": 0.2}])
+    assert exposure_sources_sentence("exposure: genres", row, parts) == (
+        "Where the exposure: genres changes come from, by the versions that know the user "
+        "(users: A and B 2, B only 1, neither 1; each group's part of the difference in points, "
+        "adding up to it before rounding): G +20.0 points = A and B +5.0, B only +15.0, "
+        "neither +0.0."
+    )
+    assert exposure_sources_sentence("exposure: genres", row, parts.loc[["A and B"]]) is None

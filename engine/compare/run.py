@@ -53,6 +53,7 @@ from engine.compare.text import (
     count_text,
     difference_text,
     percent_text,
+    points_text,
     shown_values,
     value_text,
 )
@@ -235,7 +236,51 @@ def overlap_note(grouping: str, total: float) -> str:
     )
 
 
-def summary_sentences(rows: pd.DataFrame, min_group_size: int | None = None) -> list[str]:
+def exposure_sources(
+    share_a: pd.DataFrame, share_b: pd.DataFrame, known_to: pd.Series
+) -> pd.DataFrame:
+    """Each ``KNOWN_TO`` group's part of each item group's exposure difference B - A.
+
+    ``share_a``, ``share_b``: users x item groups (``exposure_values``; NaN = no list,
+    counted as 0 as in the rows); ``known_to``: each user's ``KNOWN_TO`` group. The part of
+    group ``g`` is ``sum over its users of (b_u - a_u) / N``, ``N`` all listed users, so the
+    parts add up to the row's difference. Returns ``KNOWN_TO`` groups x item groups, with
+    the users per ``KNOWN_TO`` group in the column ``n_users``.
+    """
+    diff = share_b.fillna(0.0) - share_a.fillna(0.0)
+    parts = diff.groupby(known_to.reindex(diff.index).to_numpy()).sum() / max(len(diff), 1)
+    parts["n_users"] = known_to.reindex(diff.index).value_counts().reindex(parts.index)
+    return parts
+
+
+def exposure_sources_sentence(
+    metric: str, groups: pd.DataFrame, sources: pd.DataFrame | None
+) -> str | None:
+    """Say where the significant exposure changes of ``metric`` come from (``None``: nothing).
+
+    ``groups``: the metric's significant rows, largest difference first; ``sources``:
+    ``exposure_sources`` of its item grouping. Only with users in more than one ``KNOWN_TO``
+    group: the change a version's fallback list or its newly known users make is then told
+    apart from the change for the users both know.
+    """
+    if sources is None or len(sources) < 2 or groups.empty:
+        return None
+    order = [g for g in KNOWN_TO_GROUPS.values() if g in sources.index]
+    sizes = ", ".join(f"{g} {count_text(sources.at[g, 'n_users'])}" for g in order)
+    named = []
+    for _, row in groups.head(2 * MAX_NAMED).iterrows():
+        by = ", ".join(f"{g} {100 * sources.at[g, row['group']]:+.1f}" for g in order)
+        named.append(f"{row['group']} {points_text(row['difference'])} = {by}")
+    return (f"Where the {metric} changes come from, by the versions that know the user "
+            f"(users: {sizes}; each group's part of the difference in points, adding up to it "
+            "before rounding): " + "; ".join(named) + ".")  # fmt: skip
+
+
+def summary_sentences(
+    rows: pd.DataFrame,
+    min_group_size: int | None = None,
+    sources: dict[str, pd.DataFrame] | None = None,
+) -> list[str]:
     """One sentence per rated metric, and per item grouping whose exposure changed.
 
     E.g. "B improved RMSE overall (0.952 -> 0.941, -0.0110, 95% CI -0.0150 to -0.0070,
@@ -245,7 +290,8 @@ def summary_sentences(rows: pd.DataFrame, min_group_size: int | None = None) -> 
     ``KNOWN_OVERALL`` row adds its sentence, and one with ``KNOWN_TO`` groups adds their
     values, tested or not ("not tested: 21 users, under the minimum of 30"), and for NDCG
     says that the users neither version knows are ranked by the fallback, not a model.
-    ``min_group_size``: the minimum named there (default ``AuditConfig``'s).
+    ``min_group_size``: the minimum named there (default ``AuditConfig``'s). ``sources``:
+    ``exposure_sources`` per item grouping, said after its exposure sentence.
     """
     minimum = AuditConfig().min_group_size if min_group_size is None else min_group_size
     sentences = []
@@ -255,9 +301,12 @@ def summary_sentences(rows: pd.DataFrame, min_group_size: int | None = None) -> 
         groups = block[~block["grouping"].isin([OVERALL, KNOWN_OVERALL]) & found]
         groups = groups.reindex(groups["difference"].abs().sort_values(ascending=False).index)
         if metric.startswith("exposure"):
-            sentence = _exposure_sentence(metric, groups, block)
-            if sentence:
-                sentences.append(sentence)
+            grouping = str(block["grouping"].iloc[0])
+            for sentence in (_exposure_sentence(metric, groups, block),
+                             exposure_sources_sentence(metric, groups,
+                                                       (sources or {}).get(grouping))):  # fmt: skip
+                if sentence:
+                    sentences.append(sentence)
             continue
         head = overall.iloc[0] if len(overall) else None
         if head is None:
@@ -306,13 +355,14 @@ def population_sentence(users: pd.DataFrame) -> str | None:
     n_same = int((users["se_a"].sub(users["se_b"]).abs().le(1e-12) & neither).sum())
     total = float(ratings.sum())
     if n_same == int(neither.sum()):
-        how = f"the same squared errors for all {count_text(n_same)}, a difference of 0"
+        how = (f"the same squared errors for all {count_text(n_same)}, an RMSE difference of 0; "
+               "their lists follow each version's fallback list, which can differ")  # fmt: skip
     elif n_same == 0:
         how = ("the fallbacks differ, e.g. other training data or another engine, so these "
                "users differ too, though not by anything a version learned of them")  # fmt: skip
     else:
-        how = (f"the same squared errors for {count_text(n_same)} of them, a difference of 0; "
-               "the others differ by the fallbacks")  # fmt: skip
+        how = (f"the same squared errors for {count_text(n_same)} of them, an RMSE difference "
+               "of 0; the others differ by the fallbacks")  # fmt: skip
     return (
         f"Of {count_text(total)} window ratings, {count_text(ratings[~neither].sum())} (from "
         f"{count_text((~neither).sum())} users) are of users at least one version knows: "
@@ -435,9 +485,13 @@ def compare_models(
     listed_users = table.index
     ones = pd.Series(1.0, index=listed_users)
     overlaps: list[str] = []
+    known_to = pd.Series([KNOWN_TO_GROUPS[bool(a), bool(b)] for a, b in zip(
+        table["new_to_a"], table["new_to_b"], strict=True)], index=listed_users)  # fmt: skip
+    sources: dict[str, pd.DataFrame] = {}
     for grouping, membership in by_item.items():
         share_a = exposure_values(lists["A"], membership, listed_users)
         share_b = exposure_values(lists["B"], membership, listed_users)
+        sources[grouping] = exposure_sources(share_a, share_b, known_to)
         block: list[dict[str, Any]] = []
         catalogue = membership.astype(bool).mean()  # share of the grouping's items
         for group in membership.columns:
@@ -508,7 +562,7 @@ def compare_models(
                      "after the training data.")  # fmt: skip
     population = population_sentence(table)
     sentences = [fallback_sentence(counts), *([population] if population else []),
-                 *summary_sentences(result, config.min_group_size)]  # fmt: skip
+                 *summary_sentences(result, config.min_group_size, sources)]  # fmt: skip
     return Comparison(result, table, counts, sentences, notes, config)
 
 
