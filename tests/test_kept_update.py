@@ -178,6 +178,14 @@ def test_kept_update_refusals(source, hostile_report, tmp_path):
     with pytest.raises(DataError, match="outside the saved scale 1-5"):
         update_kept(folder, high, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before anything was written
+    # a kept run at --out is replaced, and its report and record go with it
+    update_kept(folder, batch, tmp_path / "B")
+    (tmp_path / "B" / "report").mkdir()
+    (tmp_path / "B" / "report" / "report.html").write_text("an earlier update's")
+    (tmp_path / "B" / "update.json").write_text("{}")
+    update_kept(folder, batch, tmp_path / "B")
+    assert not (tmp_path / "B" / "report").exists()
+    assert not (tmp_path / "B" / "update.json").exists()
     update_kept(folder, batch, tmp_path / "B")
     manifest = json.loads((tmp_path / "B" / "manifest.json").read_text())
     manifest["derived_from"] = {"by": "update", "data": "x", "model": "y"}  # no record, after

@@ -19,10 +19,11 @@ axis holds them. With ``refresh_items`` the touched items' ratings are kept from
 (for the item step) and the parts are read once more, from ``OUT``, to refit the users of
 refreshed items. Memory: the batch, one part, and the model's arrays.
 
-``OUT`` is a kept run: the new user side, and the source run's report parts and audit
-written again unchanged, with ``derived_from`` in its manifest (``SavedKeptRun.derived_from``):
-the source run's data fingerprint and key, the ``UpdateRecord`` and ``after`` (the merged
-data's name, fingerprint, sizes and dates). The report parts and audit rest on the data
+``OUT`` is a kept run (a kept run there before is replaced, with its ``report/`` and
+``update.json``; a saved analysis there is refused): the new user side, and the source
+run's report parts and audit written again unchanged, with ``derived_from`` in its
+manifest (``SavedKeptRun.derived_from``): the source run's data fingerprint and key, the
+``UpdateRecord`` and ``after`` (the merged data's name, fingerprint, sizes and dates). The report parts and audit rest on the data
 before the batch (an update does not evaluate or audit again; ``run --engine spark
 --keep-in-spark`` on the merged data does): the report and the dashboard say so. The merged
 data's fingerprint is ``"update:"`` and the SHA-256 of the source run's fingerprint and the
@@ -249,8 +250,12 @@ def update_kept(
     items = np.unique(frame["i"].to_numpy(np.int64))
     merge = _Merge(side, frame, arrays, len(user_ids), len(item_ids),
                    items if refresh_items else None)  # fmt: skip
+    replaced = (out / NAME).exists()  # a kept run's (clear_manifest refuses anything else)
     clear_manifest(out)
     shutil.rmtree(out / FOLDER, ignore_errors=True)
+    if replaced:  # its report and record rest on another update: not left beside this one
+        shutil.rmtree(out / "report", ignore_errors=True)
+        (out / "update.json").unlink(missing_ok=True)
     files, bounds = write_parts(out, merge.parts(u_map, i_map))
     seconds = {"merge": time.perf_counter() - started - merge.refit_seconds,
                "users": merge.refit_seconds}  # fmt: skip
