@@ -23,11 +23,11 @@ refreshed items. Memory: the batch, one part, and the model's arrays.
 ``update.json``; a saved analysis there is refused): the new user side, and the source
 run's report parts and audit written again unchanged, with ``derived_from`` in its
 manifest (``SavedKeptRun.derived_from``): the source run's data fingerprint and key, the
-``UpdateRecord`` and ``after`` (the merged data's name, fingerprint, sizes and dates). The report parts and audit rest on the data
-before the batch (an update does not evaluate or audit again; ``run --engine spark
---keep-in-spark`` on the merged data does): the report and the dashboard say so. The merged
-data's fingerprint is ``"update:"`` and the SHA-256 of the source run's fingerprint and the
-batch's (the ratings are not in one place to hash).
+``UpdateRecord`` and ``after`` (the merged data's name, fingerprint, sizes and dates). The
+report parts and audit rest on the data before the batch (an update does not evaluate or
+audit again; ``run --engine spark --keep-in-spark`` on the merged data does): the report
+and the dashboard say so. The merged data's fingerprint is ``"update:"`` and the SHA-256 of
+the source run's fingerprint and the batch's (the ratings are not in one place to hash).
 """
 
 from __future__ import annotations
