@@ -184,6 +184,12 @@ def update_record(
             "users' biases."
         )
     report = batch.report
+    if report.rows_rejected:
+        reasons = ", ".join(f"{n:,} {r}" for r, n in report.rejected.items() if n)
+        notes.append(
+            f"{report.rows_rejected:,} row(s) of {batch.name} were rejected and not added "
+            f"({reasons}): the batch's load report (batch.rejected) counts them by reason."
+        )
     return UpdateRecord(
         source_fingerprint=source_fingerprint,
         fingerprint=fingerprint,

@@ -141,6 +141,11 @@ def test_updated_kept_report_says_what_its_figures_are_of(source, tmp_path):
     assert report.update["after"]["ratings"] == data.n_ratings + record.ratings_added
     assert report.update["users_refit"] == record.users_refit
     known = record.users_refit - record.new_users
+    refreshed = update_kept(folder, load_dataset(batch_file, batch=True), tmp_path / "R",
+                            refresh_items=True)[0].report().update  # fmt: skip
+    assert refreshed["users_refit_for_items"] > 0 and refreshed["reading"][-2].endswith(
+        f"(the {refreshed['users_refit_for_items']:,} users refit for refreshed items are not "
+        "measured).")  # fmt: skip
     assert (f"For each of the {known:,} refit users the model knew before, the largest change "
             f"of a prediction over the items it knew before: at most "
             f"{record.max_abs_change:.3f} stars; the median of these {known:,} largest changes "

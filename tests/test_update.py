@@ -161,6 +161,10 @@ def test_counts_replacements_rejections_and_new_items(toy):
     result = update_model(model, old, batch)
     record = result.record
     assert record.ratings_rejected == 1 and record.batch["rejected"] == {"out_of_scale": 1}
+    assert (
+        f"1 row(s) of {batch.name} were rejected and not added (1 out_of_scale): the "
+        "batch's load report (batch.rejected) counts them by reason."
+    ) in record.notes
     assert record.ratings_replaced == 1 and record.ratings_replaced_changed == 1
     assert record.ratings_added == 5
     assert record.users_refit == 3 and record.new_users == 1

@@ -151,8 +151,10 @@ def _reading(s: dict[str, Any]) -> list[str]:
             f"For each of the {known:,} refit users the model knew before, the largest change "
             "of a prediction over the items it knew before: at most "
             f"{s['max_abs_change']:.3f} stars; the median of these {known:,} largest changes "
-            f"is {s['median_abs_change']:.3f}."
-        )
+            f"is {s['median_abs_change']:.3f}"
+            + (f" (the {s['users_refit_for_items']:,} users refit for refreshed items are not "
+               "measured)." if s["users_refit_for_items"] else ".")
+        )  # fmt: skip
     compare = (
         "To measure the update, compare it with the analysis it came from on later ratings "
         "(python -m engine compare A B --window LATER)."
