@@ -91,7 +91,8 @@ def kept_caption(run: SavedKeptRun) -> None:
         after = derived["after"]
         model = _data_line(after["name"], after["users"], after["items"], after["ratings"],
                            after["fingerprint"])  # fmt: skip
-        st.caption(f"**Updated model** (User profile, Recommendations, Compare versions): "
+        st.caption(f"**Updated model** (User profile, Recommendations, Over time, Compare "
+                   "versions): "
                    f"{model}  \n**Before the update** (Data, Model, Bias audit, Report): "
                    f"{source} · read from {literal_markdown(run.path)}")  # fmt: skip
     else:
@@ -120,7 +121,7 @@ def update_notice(derived: dict, ratings_before: int) -> None:
         f"{record.get('ratings_added', 0):,} ratings added, "
         f"{record.get('ratings_replaced', 0):,} replaced; {record.get('users_refit', 0):,} users "
         f"refit, {record.get('new_users', 0):,} of them new{refreshed}). **User profile, "
-        "Recommendations and Compare versions** use the updated model, fit to "
+        "Recommendations, Over time and Compare versions** use the updated model, fit to "
         f"{after['ratings']:,} ratings of {after['users']:,} users and {after['items']:,} items. "
         "**Data, Model, Bias audit and Report** show the run it was updated from, on its "
         f"{ratings_before:,} ratings before the batch: an update does not evaluate or audit "

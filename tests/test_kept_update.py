@@ -252,6 +252,7 @@ def test_dashboard_on_an_updated_kept_run_says_which_pages_show_what(
     merged = expected.data
     assert f"fit to {merged.n_ratings:,} ratings of {merged.n_users:,} users" in notice
     assert f"on its {data.n_ratings:,} ratings before the batch" in notice
+    assert "**User profile, Recommendations, Over time and Compare versions** use" in notice
     (caption,) = [c.value for c in at.caption if c.value.startswith("**Updated model**")]
     name = literal_markdown(f"{data.name} + batch.csv")
     assert (f"Dataset {name} · {merged.n_users:,} users · {merged.n_items:,} items · "
