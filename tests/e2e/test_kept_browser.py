@@ -20,6 +20,7 @@ KEPT_TITLES = [
     "User profile",
     "Recommendations",
     "Bias audit",
+    "Over time",
     "Report",
     "Compare versions",
 ]
