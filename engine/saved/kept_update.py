@@ -17,7 +17,8 @@ are merged in, the part's touched users are refit, and the part is written to
 ``OUT/user_side/`` before the next is read. New users go to the part whose range of the new
 axis holds them. With ``refresh_items`` the touched items' ratings are kept from that pass
 (for the item step) and the parts are read once more, from ``OUT``, to refit the users of
-refreshed items. Memory: the batch, one part, and the model's arrays.
+refreshed items. Memory: the batch, one part, the model's arrays and, with
+``refresh_items``, the touched items' ratings.
 
 ``OUT`` is a kept run (a kept run there before is replaced, with its ``report/`` and
 ``update.json``; a saved analysis there is refused): the new user side, and the source
