@@ -31,6 +31,7 @@ new items keep :math:`b_i = q_i = 0` (they are predicted :math:`\mu + b_u`, no i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -64,19 +65,37 @@ class ArrayUpdate:
     seconds: dict[str, float]
 
 
+def solve_each(
+    fit: Callable[..., np.ndarray],
+    mu: float,
+    keys: np.ndarray,
+    others: np.ndarray,
+    ratings: np.ndarray,
+    wanted: np.ndarray,
+    fixed: tuple[np.ndarray, np.ndarray],
+    out: tuple[np.ndarray, np.ndarray],
+    lam: float,
+) -> None:
+    """Solve ``fit`` (``ridge.fit_user`` or ``fit_item``) for each of ``wanted``, in place.
+
+    ``keys`` (ascending) say whose each rating is and ``others`` its item (or user), in the
+    order the solve takes them; ``fixed``: the other side's biases and factors; ``out``:
+    this side's biases and factors, written row by row. Small solves, one BLAS thread: more
+    threads only contend for the cores.
+    """
+    lo, hi = np.searchsorted(keys, wanted), np.searchsorted(keys, wanted, side="right")
+    with one_blas_thread():
+        for key, a, b in zip(wanted, lo, hi, strict=True):
+            theta = fit(mu, *fixed, others[a:b], ratings[a:b], lam)
+            out[0][key], out[1][key] = theta[0], theta[1:]
+
+
 def _refit_users(
     model: TrainedModel, inter: Interactions, users: np.ndarray, bu: np.ndarray, P: np.ndarray
 ) -> None:
-    """Write ``fit_user`` of each of ``users`` (on ``model``'s item side) into ``bu``, ``P``.
-
-    Small solves, one BLAS thread: more threads only contend for the cores.
-    """
-    lam = model.config.refit_lambda
-    with one_blas_thread():
-        for user in users:
-            items, ratings = inter.history(int(user))
-            theta = fit_user(model.mu, model.bi, model.Q, items, ratings, lam)
-            bu[user], P[user] = theta[0], theta[1:]
+    """Write ``fit_user`` of each of ``users`` (on ``model``'s item side) into ``bu``, ``P``."""
+    solve_each(fit_user, model.mu, inter.rows(), inter.items, inter.ratings, users,
+               (model.bi, model.Q), (bu, P), model.config.refit_lambda)  # fmt: skip
 
 
 def update_arrays(
@@ -135,15 +154,9 @@ def update_arrays(
         start = time.perf_counter()
         refreshed = np.sort(inter.item_index(touched_items))
         rows = inter.rows()
-        order = np.argsort(inter.items, kind="stable")
-        ptr = np.zeros(inter.n_items + 1, dtype=np.int64)
-        np.cumsum(inter.counts_per_item(), out=ptr[1:])
-        lam = model.config.refit_lambda
-        with one_blas_thread():
-            for item in refreshed:
-                raters = order[ptr[item] : ptr[item + 1]]
-                theta = fit_item(model.mu, bu, P, rows[raters], inter.ratings[raters], lam)
-                bi[item], Q[item] = theta[0], theta[1:]
+        order = np.argsort(inter.items, kind="stable")  # by item, raters in user order
+        solve_each(fit_item, model.mu, inter.items[order], rows[order], inter.ratings[order],
+                   refreshed, (bu, P), (bi, Q), model.config.refit_lambda)  # fmt: skip
         seconds["items"] = time.perf_counter() - start
         start = time.perf_counter()
         affected = np.unique(rows[np.isin(inter.items, refreshed)])

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +45,9 @@ import pandas as pd
 from engine.data.merge import check_batch
 from engine.data.types import RatingData
 from engine.model.interactions import Interactions
-from engine.model.ridge import fit_item, fit_user, one_blas_thread
+from engine.model.ridge import fit_item, fit_user
 from engine.model.svd import TrainedModel
-from engine.model.update import ArrayUpdate
+from engine.model.update import ArrayUpdate, solve_each
 from engine.report.update_section import update_origin
 from engine.saved.errors import SavedAnalysisError, refuse
 from engine.saved.kept import SavedKeptRun, clear_manifest, open_kept, save_kept
@@ -81,36 +81,14 @@ def _model(
     return TrainedModel(side.config, side.mu, *arrays, empty, side.scale, side.key)
 
 
-def _solve_each(
-    fit: Callable[..., np.ndarray],
-    side: UserSide,
-    keys: np.ndarray,
-    others: np.ndarray,
-    ratings: np.ndarray,
-    wanted: np.ndarray,
-    fixed: tuple[np.ndarray, np.ndarray],
-    out: tuple[np.ndarray, np.ndarray],
-) -> None:
-    """Solve ``fit`` (``ridge.fit_user`` or ``fit_item``) for each of ``wanted``, in place.
-
-    ``keys`` (sorted) say whose each rating is, ``others`` its item (or user); ``fixed``:
-    the other side's biases and factors; ``out``: this side's, written row by row.
-    """
-    lo, hi = np.searchsorted(keys, wanted), np.searchsorted(keys, wanted, side="right")
-    lam = side.config.refit_lambda
-    with one_blas_thread():
-        for key, a, b in zip(wanted, lo, hi, strict=True):
-            theta = fit(side.mu, *fixed, others[a:b], ratings[a:b], lam)
-            out[0][key], out[1][key] = theta[0], theta[1:]
-
-
 def _refit(
     side: UserSide, part: pd.DataFrame, users: np.ndarray, arrays: tuple[np.ndarray, ...]
 ) -> None:
     """Refit each of ``users`` (all in ``part``) on its ratings there: ``bu``, ``P`` in place."""
     bu, bi, P, Q = arrays
-    _solve_each(fit_user, side, part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64),
-                part["rating"].to_numpy(np.float64), users, (bi, Q), (bu, P))  # fmt: skip
+    solve_each(fit_user, side.mu, part["u"].to_numpy(np.int64), part["i"].to_numpy(np.int64),
+               part["rating"].to_numpy(np.float64), users, (bi, Q), (bu, P),
+               side.config.refit_lambda)  # fmt: skip
 
 
 class _Merge:
@@ -179,8 +157,9 @@ def _refresh_items(side: UserSide, merge: _Merge, items: np.ndarray, arrays: tup
     bu, bi, P, Q = arrays
     rows = pd.concat(merge.kept, ignore_index=True).sort_values(["i", "u"], ignore_index=True)
     u = rows["u"].to_numpy(np.int64)
-    _solve_each(fit_item, side, rows["i"].to_numpy(np.int64), u,
-                rows["rating"].to_numpy(np.float64), items, (bu, P), (bi, Q))  # fmt: skip
+    solve_each(fit_item, side.mu, rows["i"].to_numpy(np.int64), u,
+               rows["rating"].to_numpy(np.float64), items, (bu, P), (bi, Q),
+               side.config.refit_lambda)  # fmt: skip
     return np.unique(u)
 
 
