@@ -68,8 +68,8 @@ class WindowCounts:
         w, u, i, v = of[timed], users[timed], items[timed], values[timed]
         self.ratings += np.bincount(w, minlength=self.n_windows)
         self.rating_sum += np.bincount(w, weights=v, minlength=self.n_windows)
-        active = np.unique(w * (int(users.max(initial=0)) + 1) + u) // (
-            int(users.max(initial=0)) + 1)  # fmt: skip
+        stride = int(users.max(initial=0)) + 1
+        active = pd.unique(w * stride + u) // stride  # each (window, user) pair once
         self.users += np.bincount(active, minlength=self.n_windows)
         self._pairs.append(pd.Series(1, index=w * self.n_items + i).groupby(level=0).sum())
         self._values.append(pd.Series(1, index=pd.MultiIndex.from_arrays([w, v])).groupby(
@@ -79,12 +79,12 @@ class WindowCounts:
         """Return ``data_table``'s per-window rows (module docstring for the definitions)."""
         pairs = (pd.concat(self._pairs).groupby(level=0).sum() if self._pairs
                  else pd.Series(dtype=np.int64))  # fmt: skip
-        of_pair = pairs.index.to_numpy() // self.n_items
+        per_window = dict(iter(pairs.groupby(pairs.index.to_numpy() // self.n_items)))
         new_items = np.bincount(self.first_item[self.first_item < self.n_windows].clip(-1) + 1,
                                 minlength=self.n_windows + 1)[1:]  # fmt: skip
         rows = []
         for w in windows["window"]:
-            counts = pairs[of_pair == w]
+            counts = per_window.get(w, pairs.iloc[:0])
             n = int(self.ratings[w])
             rows.append({
                 "window": int(w), "n_ratings": n, "n_users": int(self.users[w]),
