@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard.components import kept_page
 from engine import EngineError, monitor_charts
+from engine.monitor import MonitorConfig
 from engine.monitor_windows import WINDOW_KINDS
 from engine.saved.kept_over_time import data_over_time, distribution_table, time_span
 from engine.text import literal_markdown
@@ -44,9 +45,11 @@ def render() -> None:
         return
     names = result.window_names()
     small = [n for n, s in zip(names, result.windows["status"], strict=True) if s != "ok"]
+    config = MonitorConfig()  # data_over_time's rule for "insufficient data"
     st.caption(
         f"{len(result.windows)} windows ({literal_markdown(result.window)}); insufficient "
-        f"data (fewer than 100 ratings or 30 active users): "
+        f"data (fewer than {config.min_ratings} ratings or {config.min_group_size} active "
+        "users): "
         f"{literal_markdown(', '.join(small)) if small else 'none'}."
     )
     st.plotly_chart(monitor_charts.volume(result.data, result.windows), key="kept_volume")

@@ -89,7 +89,6 @@ def kept_version(run: SavedKeptRun, name: str, window_users: pd.Series | np.ndar
         so it has no user vectors to score the window with.
     """
     from engine.saved.errors import refuse
-    from engine.saved.kept import AFTER_KEYS
     from engine.saved.manifest import NAME
 
     if run.users is None:
@@ -100,23 +99,17 @@ def kept_version(run: SavedKeptRun, name: str, window_users: pd.Series | np.ndar
             "run it again with run --engine spark --keep-in-spark, without --no-user-side",
         )
     profile = run.parts.profile
-    data = (
-        profile.name,
-        str(run.parts.provenance["dataset"]["fingerprint"]),
-        profile.n_ratings,
-        profile.n_users,
-        profile.n_items,
-        profile.first_timestamp,
-        profile.last_timestamp,
-    )
+    data = {"name": profile.name, "fingerprint": str(run.parts.provenance["dataset"][
+        "fingerprint"]), "ratings": profile.n_ratings, "users": profile.n_users,
+        "items": profile.n_items, "first_timestamp": profile.first_timestamp,
+        "last_timestamp": profile.last_timestamp}  # fmt: skip
     derived = run.derived_from
     if derived:  # updated (engine.saved.kept_update): the model rests on the merged data
-        data = tuple(derived["after"][key] for key in AFTER_KEYS)
-    name_, fingerprint, ratings, users, items, first, last = data
+        data = derived["after"]
     return Version(
         name, run.users.model_for_users(window_users), run.users.user_attributes,
-        run.users.item_attributes, name_, fingerprint, run.key, ratings, users, items, first,
-        last, derived,
+        run.users.item_attributes, data["name"], data["fingerprint"], run.key, data["ratings"],
+        data["users"], data["items"], data["first_timestamp"], data["last_timestamp"], derived,
     )  # fmt: skip
 
 
