@@ -157,6 +157,7 @@ def test_updated_kept_report_says_what_its_figures_are_of(source, tmp_path):
     differ = {k for k in document.keys() | before.keys() if document.get(k) != before.get(k)}
     assert differ == {"update"}  # the rest is the source run's
     html = render(report, ["html"])["report.html"].decode()
+    assert "<p>This run's model was brought up to date with new ratings" in html
     assert KEPT_SUMMARY_LEAD[:80] in html and KEPT_SUMMARY_LEAD[:80] not in render(
         original, ["html"])["report.html"].decode()  # fmt: skip
     jsonschema.Draft202012Validator(SCHEMA).validate(document)

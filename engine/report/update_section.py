@@ -155,8 +155,9 @@ def _reading(s: dict[str, Any]) -> list[str]:
             + (f" (the {s['users_refit_for_items']:,} users refit for refreshed items are not "
                "measured)." if s["users_refit_for_items"] else ".")
         )  # fmt: skip
+    source = "run" if s["evaluated"] == "source" else "analysis"
     compare = (
-        "To measure the update, compare it with the analysis it came from on later ratings "
+        f"To measure the update, compare it with the {source} it came from on later ratings "
         "(python -m engine compare A B --window LATER)."
     )
     if s["evaluated"] == "source":
@@ -244,8 +245,9 @@ def update_section_html(section: dict[str, Any]) -> str:
     reading = "".join(f"<li>{escape(s)}</li>" for s in section["reading"])
     parts = [
         '<section id="update"><h2>Model update</h2>',
-        "<p>This analysis's model was brought up to date with new ratings "
-        "(<code>python -m engine update</code>), not retrained. What that means:</p>",
+        f"<p>This {'run' if section.get('evaluated') == 'source' else 'analysis'}'s model "
+        "was brought up to date with new ratings (<code>python -m engine update</code>), not "
+        "retrained. What that means:</p>",
         f"<ul>{reading}</ul>",
     ]
     rows = [
