@@ -32,6 +32,8 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+#: The Data page's expander that holds the rating file uploaders and the Load button.
+UPLOAD_EXPANDER = "Load your own rating data"
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 BROWSER_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -252,6 +254,23 @@ def put_file(page, dropzone, file: dict, timeout: float = 180_000) -> None:
         socket.remove_listener("framesent", on_sent)
     wait_ready(page, timeout)
     page.evaluate(_PAINTED)
+
+
+def open_expander(page, label: str, timeout: float = EXPECT_TIMEOUT_MS) -> None:
+    """Open the expander labelled ``label`` unless it is open, and wait until it is.
+
+    Clicking the label toggles the expander, so this clicks only when it is closed and can
+    be called again before using what the expander holds. One CI run failed after 400 s
+    waiting for the Load button inside the upload expander, which a single blind click
+    cannot tell from a closed expander.
+    """
+    expander = page.locator("[data-testid='stExpander']").filter(
+        has=page.locator("summary", has_text=label)
+    )
+    expander = expander.first
+    if expander.locator("details").get_attribute("open", timeout=timeout) is None:
+        expander.locator("summary").click(timeout=timeout)
+    expander.locator("details[open]").wait_for(timeout=timeout)
 
 
 def shot(page, name: str) -> None:

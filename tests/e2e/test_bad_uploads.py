@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.data.bad.make_corpus import GOOD, GOOD_ROWS
-from tests.e2e.conftest import open_app, put_file, run, shot
+from tests.e2e.conftest import (
+    UPLOAD_EXPANDER,
+    open_app,
+    open_expander,
+    put_file,
+    run,
+    shot,
+)
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -36,6 +43,7 @@ def upload(page, name: str, content: bytes) -> None:
     refusal = page.locator("[data-testid='stAlertContentError']").filter(has_text=stem)
     expect(preview.or_(refusal)).to_have_count(1)
     if preview.count():
+        open_expander(page, UPLOAD_EXPANDER)
         load = page.get_by_role("button", name="Load", exact=True)
         expect(load).to_be_visible()
         run(page, load.click)
@@ -51,7 +59,7 @@ def test_bad_uploads_each_say_one_thing_and_a_good_upload_still_works(server, br
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_app(page, server)
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     for name, fragment in SUBSET.items():
         upload(page, name, (CORPUS / name).read_bytes())
         alert = page.locator("[data-testid='stAlertContentError']").filter(has_text=fragment)
@@ -65,7 +73,7 @@ def test_bad_uploads_each_say_one_thing_and_a_good_upload_still_works(server, br
     run(page, page.get_by_role("link", name="Recommendations").click)
     expect(page.get_by_text("Because you rated").first).to_be_visible()  # markup titles shown
     run(page, page.get_by_role("link", name="Data").click)
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     upload(page, "good.csv", GOOD.encode())
     expect(metric(page, "Ratings")).to_have_text(f"{GOOD_ROWS:,}")
     assert dialogs == []

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import open_app, put_file, run, shot, type_into_grid_cell
+from tests.e2e.conftest import (
+    UPLOAD_EXPANDER,
+    open_app,
+    open_expander,
+    put_file,
+    run,
+    shot,
+    type_into_grid_cell,
+)
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -23,14 +31,13 @@ def csv_bytes(n_users: int, prefix: str) -> bytes:
 
 def upload(page, name: str, content: bytes) -> None:
     """Upload ``name`` on the Data page and load it (the page was opened with ``open_app``)."""
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": name, "mimeType": "text/csv", "buffer": content}
-    put_file(page, dropzone, file)
+    put_file(page, dropzone, file)  # waits for the run that draws the preview and the button
+    open_expander(page, UPLOAD_EXPANDER)
     load = page.get_by_role("button", name="Load", exact=True)
-    # the button appears once the upload's rerun has drawn the mapping: on a busy machine
-    # that took over Playwright's default 30 s in two full runs (the click's own timeout)
-    load.wait_for(timeout=LONG)
+    expect(load).to_be_visible()
     run(page, load.click, timeout=LONG)
 
 

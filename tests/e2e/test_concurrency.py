@@ -7,7 +7,15 @@ import time
 from pathlib import Path
 
 from engine.synth import SynthConfig, generate
-from tests.e2e.conftest import open_app, run, runs_of, streamlit_server, wait_until
+from tests.e2e.conftest import (
+    UPLOAD_EXPANDER,
+    open_app,
+    open_expander,
+    run,
+    runs_of,
+    streamlit_server,
+    wait_until,
+)
 
 SESSIONS = 5
 TTL_S = 5  # server.disconnectedSessionTTL for this test (default 120 s)
@@ -64,13 +72,15 @@ def test_five_sessions_at_once_stay_isolated_and_memory_is_released(browser):
                     for _ in range(SESSIONS)]  # fmt: skip
         pages = [open_app(c.new_page(), url) for c in contexts]
         for page in pages:
-            page.get_by_text("Load your own rating data").click()
+            open_expander(page, UPLOAD_EXPANDER)
         started = time.perf_counter()
         with runs_of(pages, timeout=300_000):  # every upload in flight before waiting on any
             for k, page in enumerate(pages):
                 page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
                     {"name": f"analyst{k}.csv", "mimeType": "text/csv", "buffer": uploads[k][0]}
                 )
+        for page in pages:
+            open_expander(page, UPLOAD_EXPANDER)
         with runs_of(pages, timeout=300_000):
             for page in pages:
                 page.get_by_role("button", name="Load", exact=True).click()

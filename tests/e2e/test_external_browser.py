@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import open_app, put_file, run, shot
+from tests.e2e.conftest import (
+    UPLOAD_EXPANDER,
+    open_app,
+    open_expander,
+    put_file,
+    run,
+    shot,
+)
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -40,10 +47,11 @@ def _synth(tmp_path) -> tuple[bytes, bytes, bytes]:
 def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tmp_path):
     ratings, lists, noise = _synth(tmp_path)
     page = open_app(browser.new_page(viewport={"width": 1400, "height": 1200}), server)
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     dropzone = page.locator(".st-key-upload_ratings [data-testid='stFileUploaderDropzoneInput']")
     file = {"name": "small.csv", "mimeType": "text/csv", "buffer": ratings}
     put_file(page, dropzone, file)
+    open_expander(page, UPLOAD_EXPANDER)
     run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
 
     page.get_by_text("Audit your own recommender").click()

@@ -16,7 +16,14 @@ import zipfile
 import pytest
 
 from tests.conftest import MARKUP_TITLES
-from tests.e2e.conftest import open_app, put_file, run, shot
+from tests.e2e.conftest import (
+    UPLOAD_EXPANDER,
+    open_app,
+    open_expander,
+    put_file,
+    run,
+    shot,
+)
 
 _playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect, PlaywrightTimeout = _playwright.expect, _playwright.TimeoutError
@@ -81,10 +88,11 @@ def page(server, browser):
     """One session with the markup dataset loaded (pages are visited in the tests' order)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = open_app(context.new_page(), server)
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     file = {"name": ARCHIVE, "mimeType": "application/zip", "buffer": _archive()}
     put_file(page, dropzone, file)
+    open_expander(page, UPLOAD_EXPANDER)
     run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
     expect(page.get_by_text(f"Dataset {ARCHIVE}", exact=False).first).to_be_visible()
     yield page
@@ -167,13 +175,14 @@ def test_data_page_shows_names_columns_and_rejected_rows_literally(page):
 def test_column_mapping_offers_the_files_column_names_literally(server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1200})
     page = open_app(context.new_page(), server)
-    page.get_by_text("Load your own rating data").click()
+    open_expander(page, UPLOAD_EXPANDER)
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     names = [MARKUP_TITLES[1], MARKUP_TITLES[2], MARKUP_TITLES[0]]
     rows = [f"p{u},m{i},{(u + i) % 5 + 1}" for u in range(6) for i in range(5)]
     content = ",".join(names) + "\n" + "\n".join(rows) + "\n"
     file = {"name": "mapped.csv", "mimeType": "text/csv", "buffer": content.encode()}
     put_file(page, dropzone, file)
+    open_expander(page, UPLOAD_EXPANDER)
     mapping = page.locator(".st-key-map_user [role='combobox']")
     expect(mapping).to_be_visible(timeout=LONG)  # the preview can take a while when busy
     options, offered = page.get_by_role("option"), set()
