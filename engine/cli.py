@@ -48,7 +48,7 @@ from engine.report.comparison import describe_versions, render_comparison
 from engine.report.update_section import with_update
 from engine.report.write import FORMATS, parse_formats, write_files
 from engine.saved import open_analysis, read_saved, save_analysis
-from engine.saved.kept import is_kept, kept_report, open_kept, save_kept
+from engine.saved.kept import check_kept_target, is_kept, kept_report, open_kept, save_kept
 from engine.synth import DEFAULT_SEED, SynthConfig, generate, write_dataset
 from engine.update import UpdateRecord, update_analysis
 
@@ -566,6 +566,7 @@ def _run_in_spark(args: argparse.Namespace) -> dict[str, Any]:
     _refuse_in_spark(args)
     formats = parse_formats(args.format)
     check_writable_folder(args.out)
+    check_kept_target(args.out)  # before Spark starts
     settings = _settings(args)
     from engine.spark.inputs import load_kept_inputs
     from engine.spark.run import run_in_spark

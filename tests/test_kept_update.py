@@ -184,6 +184,16 @@ def test_kept_update_refusals(source, hostile_report, tmp_path):
     with pytest.raises(DataError, match="outside the saved scale 1-5"):
         update_kept(folder, high, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before anything was written
+    # a folder holding anything a kept run does not write is not written into
+    mine = tmp_path / "mine"
+    (mine / "user_side").mkdir(parents=True)
+    (mine / "notes.txt").write_text("the analyst's")
+    with pytest.raises(SavedAnalysisError, match=r"holds 1 file\(s\) .* \(first: 'notes\.txt'\)"):
+        update_kept(folder, batch, mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt", "user_side"]
+    (mine / "notes.txt").unlink()  # an interrupted kept run's entries only: written into
+    update_kept(folder, batch, mine)
+    assert open_kept(mine).derived_from is not None
     # a kept run at --out is replaced, and its report and record go with it
     update_kept(folder, batch, tmp_path / "B")
     (tmp_path / "B" / "report").mkdir()
@@ -207,6 +217,17 @@ def test_cli_updates_a_kept_run_and_compare_names_the_relation(source, tmp_path,
     assert main(["update", str(folder), "--ratings", str(batch_file), "--out", str(out),
                  "--format", "json"]) == 0  # fmt: skip
     printed = json.loads(capsys.readouterr().out)
+    # run --keep-in-spark and update refuse such a folder before any work, one sentence each
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "thesis.tex").write_text("kept")
+    for argv in (["update", str(folder), "--ratings", str(batch_file)],
+                 ["run", str(batch_file), "--engine", "spark", "--keep-in-spark"]):  # fmt: skip
+        assert main([*argv, "--out", str(taken)]) == 2
+        said = capsys.readouterr().err
+        assert "holds 1 file(s) or folder(s) a kept run does not write" in said
+        assert "Traceback" not in said and said.count("\n") == 1
+    assert [p.name for p in taken.iterdir()] == ["thesis.tex"]
     assert printed["users_refit"] == json.loads((out / "update.json").read_text())["users_refit"]
     assert printed["kept_run"] == str(out)
     written = json.loads((out / "report" / "report.json").read_text())

@@ -115,8 +115,8 @@ def save_kept(
     Raises
     ------
     SavedAnalysisError
-        ``out`` holds a saved analysis (its ``manifest.json`` is not a kept run's): it is
-        not overwritten.
+        ``out`` holds a saved analysis (its ``manifest.json`` is not a kept run's) or files
+        a kept run does not write (``check_kept_target``): it is not overwritten.
     """
     out = Path(out)
     unknown = [spec.key for spec in result.registry if REGISTRY.get(spec.key) is not spec]
@@ -160,6 +160,42 @@ def save_kept(
     return out
 
 
+#: The entries a kept run's folder holds: what ``save_kept`` and the user side write, the
+#: CLI's ``report/`` and ``evaluation/``, and an update's ``update.json``.
+KEPT_ENTRIES = frozenset({NAME, FOLDER, SIDE_FOLDER, "report", "evaluation", "update.json"})
+
+
+def check_kept_target(out: Path) -> None:
+    """Refuse ``out`` as a kept run's folder unless it is missing, empty or a kept run's.
+
+    A kept run replaces its own entries there (``KEPT_ENTRIES``; an interrupted run leaves
+    them without a manifest and is accepted too), so a folder holding anything else is not
+    written into, as ``save_analysis`` refuses a folder that is not a saved analysis.
+
+    Raises
+    ------
+    SavedAnalysisError
+        ``out`` is not a folder, holds a saved analysis, or holds other files.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise SavedAnalysisError(f"{out} exists and is not a folder: choose a folder name.")
+    if not out.is_dir():
+        return
+    manifest = out / NAME
+    if manifest.exists() and _format_of(manifest) != KEPT_FORMAT:
+        raise SavedAnalysisError(
+            f"{out} holds a saved analysis, which a run kept in Spark does not replace: "
+            "choose another --out folder."
+        )
+    others = sorted(entry.name for entry in out.iterdir() if entry.name not in KEPT_ENTRIES)
+    if others:
+        raise SavedAnalysisError(
+            f"{out} holds {len(others):,} file(s) or folder(s) a kept run does not write "
+            f"(first: {others[0]!r}), so it is not written into: choose another --out "
+            "folder, or empty this one first."
+        )
+
+
 def clear_manifest(out: Path) -> Path:
     """Remove a kept run's ``manifest.json`` from ``out`` before files are written there.
 
@@ -169,14 +205,10 @@ def clear_manifest(out: Path) -> Path:
     Raises
     ------
     SavedAnalysisError
-        ``out`` holds a saved analysis: it is not overwritten.
+        ``out`` is not a kept run's folder (``check_kept_target``): it is not overwritten.
     """
+    check_kept_target(out)
     manifest = out / NAME
-    if manifest.exists() and _format_of(manifest) != KEPT_FORMAT:
-        raise SavedAnalysisError(
-            f"{out} holds a saved analysis, which a run kept in Spark does not replace: "
-            "choose another --out folder."
-        )
     manifest.unlink(missing_ok=True)
     return manifest
 

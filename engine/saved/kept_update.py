@@ -50,7 +50,13 @@ from engine.model.svd import TrainedModel
 from engine.model.update import ArrayUpdate, solve_each
 from engine.report.update_section import update_origin
 from engine.saved.errors import SavedAnalysisError, refuse
-from engine.saved.kept import SavedKeptRun, clear_manifest, open_kept, save_kept
+from engine.saved.kept import (
+    SavedKeptRun,
+    check_kept_target,
+    clear_manifest,
+    open_kept,
+    save_kept,
+)
 from engine.saved.manifest import NAME
 from engine.saved.user_side import (
     FOLDER,
@@ -197,7 +203,7 @@ def update_kept(
     ------
     SavedAnalysisError
         ``source`` is not a kept run, was saved without its user side, or is ``out``;
-        ``out`` holds a saved analysis.
+        ``out`` holds a saved analysis or other files (``check_kept_target``).
     DataError
         The batch is outside the run's scale or shares no id with it (``check_batch``).
     """
@@ -214,6 +220,7 @@ def update_kept(
     if run.path.resolve() == out.resolve():
         raise SavedAnalysisError(f"{out} is the run being updated: write the update to another "
                                  "folder, so the original stays as it was.")  # fmt: skip
+    check_kept_target(out)  # before any work: a folder that is not a kept run's is refused
     touched_users, touched_items = check_batch(
         batch, side.name, side.load.scale, pd.Index(side.user_ids), pd.Index(side.item_ids)
     )
