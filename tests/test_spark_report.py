@@ -92,12 +92,10 @@ def test_split_table_in_spark_equals_split_table_of_the_same_folds(audited_in_sp
     assert got["n_cold_items"].sum() > 0  # the check sees cold-start counts, not only zeros
 
 
-@pytest.mark.parametrize("split", ["kfold", "temporal"])
-def test_split_table_of_a_toy_equals_the_hand_checked_one(spark, tmp_path, split):
-    """16 ratings on days 0..15. Temporal (a fifth of the span tested): the cut is day 12,
-    a rating's time, which is tested; so 12 train (the latest on day 11), 4 are tested, and
-    u5 (days 12-15) is a cold user.
-    K-fold: the fold holding day 15 trains on earlier ratings only."""
+def test_temporal_split_table_of_a_toy_equals_the_hand_checked_one(spark, tmp_path):
+    """16 ratings on days 0..15, a fifth of the span tested: the cut is day 12, a rating's
+    time, which is tested; so 12 train (the latest on day 11), 4 are tested, and u5 (days
+    12-15) is a cold user. (K-fold's table is checked on the synthetic data's folds above.)"""
     from engine.spark.evaluate import evaluate_spark
     from engine.spark.load import load_ratings
     from engine.spark.report import split_table_in_spark
@@ -106,19 +104,14 @@ def test_split_table_of_a_toy_equals_the_hand_checked_one(spark, tmp_path, split
     toy["timestamp"] = START + DAY * toy["timestamp"]  # epoch times, read as times
     toy.to_csv(tmp_path / "toy.csv", index=False)
     ratings = load_ratings(tmp_path / "toy.csv")
-    evaluation = evaluate_spark(ratings.ratings, (1, 5), tmp_path / "out", MODEL, split=split,
-                                folds=2, test_share=0.2, k=2, models=("SVD",))  # fmt: skip
+    evaluation = evaluate_spark(ratings.ratings, (1, 5), tmp_path / "out", MODEL,
+                                split="temporal", test_share=0.2, k=2, models=("SVD",))  # fmt: skip
     got = split_table_in_spark(ratings, evaluation)
-    if split == "temporal":
-        splits = make_splits(toy, "temporal", test_share=0.2)
-        assert evaluation.test_start == START + 12 * DAY
-        assert got.loc[0, ["n_train", "n_test"]].tolist() == [12, 4]
-        assert got.loc[0, "train_latest"] == START + 11 * DAY
-        assert got.loc[0, "n_cold_users"] == 1
-    else:
-        splits = _hashed_splits(ratings, evaluation, toy)
-        latest = sorted(got["train_latest"])  # the other fold trains on day 15
-        assert latest[0] < START + 15 * DAY == latest[1]
+    assert evaluation.test_start == START + 12 * DAY
+    assert got.loc[0, ["n_train", "n_test"]].tolist() == [12, 4]
+    assert got.loc[0, "train_latest"] == START + 11 * DAY
+    assert got.loc[0, "n_cold_users"] == 1
+    splits = make_splits(toy, "temporal", test_share=0.2)
     pd.testing.assert_frame_equal(got, split_table(toy, splits), check_dtype=False)
 
 
@@ -340,47 +333,38 @@ def test_the_report_renders_in_the_four_formats_and_says_what_it_rests_on(audite
     assert files["metrics.csv"].decode().count("\n") == len(result.metrics) + 1
 
 
-@pytest.mark.parametrize("at", ["disk", "uri"])
 def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
-    spark, synthetic_folder, tmp_path, capsys, at
+    spark, synthetic_folder, tmp_path, capsys
 ):
-    """``run --engine spark --keep-in-spark``: every rating held out once, the report of the
-    audit with the planted under-served minority (55+) flagged on RMSE, no saved analysis
-    but the report's parts, from which ``report OUT`` writes the same files without Spark.
-    ``uri``: the data read and the Parquet tables written at ``file://`` URIs, through
-    Hadoop's file system as on a cluster (``--spark-tables``)."""
+    """``run --engine spark --keep-in-spark``: the report of the audit with the planted
+    under-served minority (55+) flagged on RMSE, no saved analysis but the report's parts, from
+    which ``report OUT`` writes the same files without Spark, and the user side. The data is
+    read and the Parquet tables written at ``file://`` URIs, through Hadoop's file system as
+    on a cluster (``--spark-tables``); the temporal split (one split: faster; K-fold in Spark
+    is checked on ``audited_in_spark``'s folds)."""
     from engine.cli import main
-    from engine.saved.kept import is_kept, open_kept
+    from engine.saved.kept import is_kept
 
-    out = tmp_path / "kept"
-    tables = out / "evaluation" if at == "disk" else tmp_path / "tables"
-    where = ([str(synthetic_folder)] if at == "disk" else
-             [synthetic_folder.as_uri(), "--spark-tables", tables.as_uri()])  # fmt: skip
-    # SVD is always evaluated; the URI run takes the temporal split (one split: faster), the
-    # disk run 2 folds
-    chosen = ["--folds", "2"] if at == "disk" else ["--models", "Popularity", "--split",
-                                                    "temporal", "--no-user-side"]  # fmt: skip
-    code = main(["run", *where, "--engine", "spark", "--keep-in-spark",
+    out, tables = tmp_path / "kept", tmp_path / "tables"
+    code = main(["run", synthetic_folder.as_uri(), "--spark-tables", tables.as_uri(),
+                 "--engine", "spark", "--keep-in-spark", "--split", "temporal",
                  "--out", str(out), "--format", "json,csv", "--factors", "5",
-                 "--epochs", "5", "--bootstrap", "100", "--seed", "4", *chosen])  # fmt: skip
+                 "--epochs", "5", "--bootstrap", "100", "--seed", "4"])  # fmt: skip
     assert code == 0
     said = json.loads(capsys.readouterr().out)
     assert said["saved_analysis"].startswith("none") and is_kept(out)  # the report's parts
-    assert said["evaluation"] == (str(tables) if at == "disk" else tables.as_uri())
+    assert said["evaluation"] == tables.as_uri()
     assert sorted(p.name for p in (out / "report").iterdir()) == ["metrics.csv", "report.json"]
     n_ratings = len(pd.read_csv(synthetic_folder / "ratings.csv"))
     n_held_out = len(pd.read_parquet(tables / "predictions"))
     document = json.loads((out / "report" / "report.json").read_text())
     assert document["dataset"]["n_ratings"] == n_ratings and document["dataset"]["synthetic"]
     evaluated = document["model"]["evaluation"]
-    if at == "disk":  # run's K-fold (2 folds), as in memory: every rating held out once
-        assert evaluated["folds"] == 2 and n_held_out == n_ratings
-    else:
-        assert evaluated["split"] == "temporal" and evaluated["folds"] == 1
-        assert 0 < n_held_out < n_ratings
-        assert f"tested on the {n_held_out:,} " in evaluated["protocol"]
-    models = ["BaselineOnly", "Popularity"] if at == "disk" else ["Popularity"]
-    assert document["model"]["evaluation"]["models"] == ["SVD", *models]
+    assert evaluated["split"] == "temporal" and evaluated["folds"] == 1
+    assert 0 < n_held_out < n_ratings
+    assert f"tested on the {n_held_out:,} " in evaluated["protocol"]
+    models = ["BaselineOnly", "Popularity"]  # SVD is always evaluated
+    assert evaluated["models"] == ["SVD", *models]
     listed = sorted(p.name for p in (tables / "comparators" / "lists").iterdir() if p.is_dir())
     assert listed == [f"model={m}" for m in models]
     rows = pd.DataFrame(document["metrics"])
@@ -388,14 +372,12 @@ def test_cli_run_keeps_the_ratings_in_spark_and_writes_the_report(
     assert minority["flag"] and minority["ratio"] > 1.2
     assert not rows[rows["grouping"] == "region"]["flag"].any()  # a control attribute
     assert "interaction_share" in set(rows["metric"])
-    if at == "disk":  # the report written again from the stored parts, without Spark
-        assert main(["report", str(out), "--out", str(tmp_path / "again"),
-                     "--format", "json,csv"]) == 0  # fmt: skip
-        for name in ("report.json", "metrics.csv"):
-            assert (tmp_path / "again" / name).read_bytes() == (out / "report" / name).read_bytes()
-        _check_user_side(out, synthetic_folder)
-    else:  # --no-user-side: no copy of the ratings, so no user pages
-        assert not (out / "user_side").exists() and open_kept(out).users is None
+    # the report written again from the stored parts, without Spark
+    assert main(["report", str(out), "--out", str(tmp_path / "again"),
+                 "--format", "json,csv"]) == 0  # fmt: skip
+    for name in ("report.json", "metrics.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (out / "report" / name).read_bytes()
+    _check_user_side(out, synthetic_folder)
 
 
 def _check_user_side(out, folder):
