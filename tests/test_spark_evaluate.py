@@ -26,14 +26,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 SMALL = ModelConfig(engine="spark", n_factors=3, n_epochs=3, seed=2)
-#: Every protocol of ``engine.protocols``, on few splits (each split is one Spark fit).
+#: K-fold (several splits) and temporal (cold users), on few splits (each one Spark fit). The
+#: other protocols of ``engine.protocols`` hand the Spark engine splits of the same kind: a
+#: training mask and held-out ratings, made in memory by ``make_splits``.
 PROTOCOLS = {
     "kfold": EvaluationConfig(split="kfold", folds=2, seed=3, k=4, models=("SVD",)),
     "temporal": EvaluationConfig(split="temporal", test_share=0.3, k=4, models=("SVD",)),
-    "last-n": EvaluationConfig(split="last-n", last_n=2, k=4, models=("SVD",)),
-    "rolling": EvaluationConfig(split="rolling", windows=2, test_share=0.4, k=4,
-                                models=("SVD",)),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
