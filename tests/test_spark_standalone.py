@@ -2,9 +2,11 @@
 
 ``python -m engine run DATA --out DIR --engine spark --spark-master spark://127.0.0.1:PORT``
 runs in a subprocess (its own driver, the executor in the worker); its saved analysis must
-equal the same command with ``--spark-master local[2]``: the report's RMSE to 1e-9 and the
-model (biases, factors, refit users) to 1e-9 (the model does not depend on where Spark
-runs). Neither run writes Spark's log lines to stderr (``SPARK_NOISE``), and stdout is the
+equal the same command with ``--spark-master local[2]``, run meanwhile in this process
+(``engine.cli.main`` in the JVM the Spark tests already started: no second JVM to start on 2
+cores): the report's RMSE to 1e-9 and the model (biases, factors, refit users) to 1e-9 (the
+model does not depend on where Spark runs). The cluster run writes none of Spark's log lines
+to stderr (``SPARK_NOISE``; its driver is launched as a local one is), and its stdout is the
 JSON only. The master and worker are stopped in teardown.
 """
 
@@ -26,7 +28,7 @@ import pytest
 
 from engine.model.persist import load_model
 from tests.conftest import ROOT
-from tests.test_spark_support import spark_missing
+from tests.test_spark_support import spark_fixture, spark_missing  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 START_TIMEOUT_S = 90
@@ -124,14 +126,11 @@ def _ratings_csv(path: Path) -> Path:
     return path
 
 
-def _start_cli(data: Path, out: Path, master: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "engine", "run", str(data), "--out", str(out),
-               "--engine", "spark", "--spark-master", master, "--spark-driver-memory", "1g",
-               "--spark-executor-memory", "1g", "--split", "temporal", "--models", "SVD",
-               "--factors", "2", "--epochs", "3", "--bootstrap", "0",
-               "--format", "json"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)  # fmt: skip
+def _arguments(data: Path, out: Path, master: str) -> list[str]:
+    return ["run", str(data), "--out", str(out), "--engine", "spark", "--spark-master", master,
+            "--spark-driver-memory", "1g", "--spark-executor-memory", "1g", "--split",
+            "temporal", "--models", "SVD", "--factors", "2", "--epochs", "3", "--bootstrap",
+            "0", "--format", "json"]  # fmt: skip
 
 
 def _rmse(report: Path) -> float:
@@ -139,20 +138,24 @@ def _rmse(report: Path) -> float:
     return next(r["mean"] for r in rows if r["model"] == "SVD" and r["metric"] == "rmse")
 
 
-def test_the_cli_on_a_standalone_cluster_equals_local_mode(cluster, tmp_path):
+def test_the_cli_on_a_standalone_cluster_equals_local_mode(cluster, spark, tmp_path, capsys):
     """``python -m engine run ... --spark-master spark://...``: the same analysis as local[2]."""
+    from engine.cli import main
+
     data = _ratings_csv(tmp_path / "ratings.csv")
-    runs = {name: _start_cli(data, tmp_path / name, master)  # both at once: half the wait
-            for name, master in (("local", "local[2]"), ("cluster", cluster))}  # fmt: skip
-    results = {}
-    for name, run in runs.items():
-        stdout, stderr = run.communicate(timeout=CLI_TIMEOUT_S)
-        assert run.returncode == 0, f"{name}: {stderr[-3000:]}"
-        assert json.loads(stdout)["analysis"] == str(tmp_path / name)  # stdout: the JSON only
-        noisy = [line for line in stderr.splitlines() if any(w in line for w in SPARK_NOISE)]
-        assert noisy == [], f"{name}: {stderr[-3000:]}"
-        assert (tmp_path / name / "manifest.json").exists()
-        results[name] = tmp_path / name / "report" / "report.json"
+    on_cluster = subprocess.Popen(
+        [sys.executable, "-m", "engine", *_arguments(data, tmp_path / "cluster", cluster)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert main(_arguments(data, tmp_path / "local", "local[2]")) == 0  # meanwhile, here
+    assert json.loads(capsys.readouterr().out)["analysis"] == str(tmp_path / "local")
+    stdout, stderr = on_cluster.communicate(timeout=CLI_TIMEOUT_S)
+    assert on_cluster.returncode == 0, stderr[-3000:]
+    assert json.loads(stdout)["analysis"] == str(tmp_path / "cluster")  # stdout: the JSON only
+    noisy = [line for line in stderr.splitlines() if any(w in line for w in SPARK_NOISE)]
+    assert noisy == [], stderr[-3000:]
+    results = {name: tmp_path / name / "report" / "report.json" for name in ("local", "cluster")}
+    assert (tmp_path / "cluster" / "manifest.json").exists()
     assert math.isfinite(_rmse(results["local"]))
     assert _rmse(results["cluster"]) == pytest.approx(_rmse(results["local"]), abs=1e-9)
     local, model = (load_model(tmp_path / name / "model" / "model") for name in results)
