@@ -34,6 +34,10 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
 #: The Data page's expander that holds the rating file uploaders and the Load button.
 UPLOAD_EXPANDER = "Load your own rating data"
+#: The file input of that expander's Ratings uploader (key ``upload_ratings``). Named by its
+#: key: the first file input on the page was once the User attributes uploader's (a local
+#: suite run put the ratings there; the preview and its Load button never came).
+RATINGS_DROPZONE = ".st-key-upload_ratings [data-testid='stFileUploaderDropzoneInput']"
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 BROWSER_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -8,6 +8,7 @@ import pytest
 
 from tests.data.bad.make_corpus import GOOD, GOOD_ROWS
 from tests.e2e.conftest import (
+    RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
     open_app,
     open_expander,
@@ -35,7 +36,7 @@ def upload(page, name: str, content: bytes) -> None:
     The page names the file it previews, or names it in the refusal: waiting for that
     makes sure the Load button seen (or not) is this file's.
     """
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    dropzone = page.locator(RATINGS_DROPZONE)
     file = {"name": name, "mimeType": "application/octet-stream", "buffer": content}
     put_file(page, dropzone, file)
     stem = name.removesuffix(".gz")  # a refused gzip is named by what it holds

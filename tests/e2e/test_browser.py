@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
+    RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
     open_app,
     open_expander,
@@ -32,7 +33,7 @@ def csv_bytes(n_users: int, prefix: str) -> bytes:
 def upload(page, name: str, content: bytes) -> None:
     """Upload ``name`` on the Data page and load it (the page was opened with ``open_app``)."""
     open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    dropzone = page.locator(RATINGS_DROPZONE)
     file = {"name": name, "mimeType": "text/csv", "buffer": content}
     put_file(page, dropzone, file)  # waits for the run that draws the preview and the button
     open_expander(page, UPLOAD_EXPANDER)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.synth import SynthConfig, generate
 from tests.e2e.conftest import (
+    RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
     open_app,
     open_expander,
@@ -76,7 +77,7 @@ def test_five_sessions_at_once_stay_isolated_and_memory_is_released(browser):
         started = time.perf_counter()
         with runs_of(pages, timeout=300_000):  # every upload in flight before waiting on any
             for k, page in enumerate(pages):
-                page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+                page.locator(RATINGS_DROPZONE).set_input_files(
                     {"name": f"analyst{k}.csv", "mimeType": "text/csv", "buffer": uploads[k][0]}
                 )
         for page in pages:

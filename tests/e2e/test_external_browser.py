@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.e2e.conftest import (
+    RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
     open_app,
     open_expander,
@@ -48,7 +49,7 @@ def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tm
     ratings, lists, noise = _synth(tmp_path)
     page = open_app(browser.new_page(viewport={"width": 1400, "height": 1200}), server)
     open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator(".st-key-upload_ratings [data-testid='stFileUploaderDropzoneInput']")
+    dropzone = page.locator(RATINGS_DROPZONE)
     file = {"name": "small.csv", "mimeType": "text/csv", "buffer": ratings}
     put_file(page, dropzone, file)
     open_expander(page, UPLOAD_EXPANDER)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import MARKUP_TITLES
 from tests.e2e.conftest import (
+    RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
     open_app,
     open_expander,
@@ -89,7 +90,7 @@ def page(server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = open_app(context.new_page(), server)
     open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    dropzone = page.locator(RATINGS_DROPZONE)
     file = {"name": ARCHIVE, "mimeType": "application/zip", "buffer": _archive()}
     put_file(page, dropzone, file)
     open_expander(page, UPLOAD_EXPANDER)
@@ -176,7 +177,7 @@ def test_column_mapping_offers_the_files_column_names_literally(server, browser)
     context = browser.new_context(viewport={"width": 1400, "height": 1200})
     page = open_app(context.new_page(), server)
     open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+    dropzone = page.locator(RATINGS_DROPZONE)
     names = [MARKUP_TITLES[1], MARKUP_TITLES[2], MARKUP_TITLES[0]]
     rows = [f"p{u},m{i},{(u + i) % 5 + 1}" for u in range(6) for i in range(5)]
     content = ",".join(names) + "\n" + "\n".join(rows) + "\n"
