@@ -277,6 +277,21 @@ def open_expander(page, label: str, timeout: float = EXPECT_TIMEOUT_MS) -> None:
     expander.locator("details[open]").wait_for(timeout=timeout)
 
 
+def load_ratings_file(page, file: dict, timeout: float = 400_000) -> None:
+    """Upload ``file`` (``set_input_files``'s dict) as the ratings on the Data page and load it.
+
+    Opens the upload expander, puts the file into the Ratings uploader (``put_file`` waits for
+    the run that draws its preview and the Load button), then clicks Load and waits up to
+    ``timeout`` ms for that run (training can follow on a busy machine).
+    """
+    open_expander(page, UPLOAD_EXPANDER)
+    put_file(page, page.locator(RATINGS_DROPZONE), file)
+    open_expander(page, UPLOAD_EXPANDER)
+    load = page.get_by_role("button", name="Load", exact=True)
+    load.wait_for(state="visible", timeout=EXPECT_TIMEOUT_MS)
+    run(page, load.click, timeout=timeout)
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 

@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
-    RATINGS_DROPZONE,
-    UPLOAD_EXPANDER,
+    load_ratings_file,
     open_app,
-    open_expander,
-    put_file,
     run,
     shot,
     type_into_grid_cell,
@@ -32,14 +29,7 @@ def csv_bytes(n_users: int, prefix: str) -> bytes:
 
 def upload(page, name: str, content: bytes) -> None:
     """Upload ``name`` on the Data page and load it (the page was opened with ``open_app``)."""
-    open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator(RATINGS_DROPZONE)
-    file = {"name": name, "mimeType": "text/csv", "buffer": content}
-    put_file(page, dropzone, file)  # waits for the run that draws the preview and the button
-    open_expander(page, UPLOAD_EXPANDER)
-    load = page.get_by_role("button", name="Load", exact=True)
-    expect(load).to_be_visible()
-    run(page, load.click, timeout=LONG)
+    load_ratings_file(page, {"name": name, "mimeType": "text/csv", "buffer": content}, LONG)
 
 
 def metric_value(page, label: str):

@@ -12,10 +12,8 @@ import pandas as pd
 import pytest
 
 from tests.e2e.conftest import (
-    RATINGS_DROPZONE,
-    UPLOAD_EXPANDER,
+    load_ratings_file,
     open_app,
-    open_expander,
     put_file,
     run,
     shot,
@@ -48,12 +46,7 @@ def _synth(tmp_path) -> tuple[bytes, bytes, bytes]:
 def test_upload_lists_and_see_them_side_by_side_in_the_audit(server, browser, tmp_path):
     ratings, lists, noise = _synth(tmp_path)
     page = open_app(browser.new_page(viewport={"width": 1400, "height": 1200}), server)
-    open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator(RATINGS_DROPZONE)
-    file = {"name": "small.csv", "mimeType": "text/csv", "buffer": ratings}
-    put_file(page, dropzone, file)
-    open_expander(page, UPLOAD_EXPANDER)
-    run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
+    load_ratings_file(page, {"name": "small.csv", "mimeType": "text/csv", "buffer": ratings}, LONG)
 
     page.get_by_text("Audit your own recommender").click()
     dropzone = page.locator(".st-key-upload_external [data-testid='stFileUploaderDropzoneInput']")

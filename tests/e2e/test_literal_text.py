@@ -19,6 +19,7 @@ from tests.conftest import MARKUP_TITLES
 from tests.e2e.conftest import (
     RATINGS_DROPZONE,
     UPLOAD_EXPANDER,
+    load_ratings_file,
     open_app,
     open_expander,
     put_file,
@@ -89,12 +90,8 @@ def page(server, browser):
     """One session with the markup dataset loaded (pages are visited in the tests' order)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = open_app(context.new_page(), server)
-    open_expander(page, UPLOAD_EXPANDER)
-    dropzone = page.locator(RATINGS_DROPZONE)
-    file = {"name": ARCHIVE, "mimeType": "application/zip", "buffer": _archive()}
-    put_file(page, dropzone, file)
-    open_expander(page, UPLOAD_EXPANDER)
-    run(page, page.get_by_role("button", name="Load", exact=True).click, timeout=LONG)
+    load_ratings_file(page, {"name": ARCHIVE, "mimeType": "application/zip", "buffer": _archive()},
+                      LONG)  # fmt: skip
     expect(page.get_by_text(f"Dataset {ARCHIVE}", exact=False).first).to_be_visible()
     yield page
     context.close()
