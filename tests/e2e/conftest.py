@@ -263,15 +263,12 @@ def put_file(page, dropzone, file: dict, timeout: float = 180_000) -> None:
 def open_expander(page, label: str, timeout: float = EXPECT_TIMEOUT_MS) -> None:
     """Open the expander labelled ``label`` unless it is open, and wait until it is.
 
-    Clicking the label toggles the expander, so this clicks only when it is closed and can
-    be called again before using what the expander holds. One CI run failed after 400 s
-    waiting for the Load button inside the upload expander, which a single blind click
-    cannot tell from a closed expander.
+    Clicking the label toggles the expander, so this clicks only when it is closed: it can
+    be called again before using what the expander holds, and a failure says "closed"
+    rather than "not found".
     """
-    expander = page.locator("[data-testid='stExpander']").filter(
-        has=page.locator("summary", has_text=label)
-    )
-    expander = expander.first
+    summary = page.locator("summary", has_text=label)
+    expander = page.locator("[data-testid='stExpander']").filter(has=summary).first
     if expander.locator("details").get_attribute("open", timeout=timeout) is None:
         expander.locator("summary").click(timeout=timeout)
     expander.locator("details[open]").wait_for(timeout=timeout)
