@@ -147,9 +147,14 @@ def test_the_cli_on_a_standalone_cluster_equals_local_mode(cluster, spark, tmp_p
         [sys.executable, "-m", "engine", *_arguments(data, tmp_path / "cluster", cluster)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    assert main(_arguments(data, tmp_path / "local", "local[2]")) == 0  # meanwhile, here
-    assert json.loads(capsys.readouterr().out)["analysis"] == str(tmp_path / "local")
-    stdout, stderr = on_cluster.communicate(timeout=CLI_TIMEOUT_S)
+    try:
+        assert main(_arguments(data, tmp_path / "local", "local[2]")) == 0  # meanwhile, here
+        assert json.loads(capsys.readouterr().out)["analysis"] == str(tmp_path / "local")
+        stdout, stderr = on_cluster.communicate(timeout=CLI_TIMEOUT_S)
+    finally:
+        if on_cluster.poll() is None:  # a failure here leaves no driver behind
+            on_cluster.kill()
+            on_cluster.communicate()
     assert on_cluster.returncode == 0, stderr[-3000:]
     assert json.loads(stdout)["analysis"] == str(tmp_path / "cluster")  # stdout: the JSON only
     noisy = [line for line in stderr.splitlines() if any(w in line for w in SPARK_NOISE)]
